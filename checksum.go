@@ -1,0 +1,16 @@
+package goldenpipe
+
+import "time"
+
+// Checksum is the catalog's record of one script: its sha256, bound to the
+// exact bytes of one version of the blob (its ETag).
+type Checksum struct {
+	Name         string    `json:"name"`         // blob name in the scripts container
+	URL          string    `json:"url"`          // blob URL, without any SAS
+	SHA256       string    `json:"sha256"`       // 64 lowercase hex digits
+	Size         int64     `json:"size"`         // bytes hashed
+	ETag         string    `json:"etag"`         // the version hashed
+	LastModified time.Time `json:"lastModified"` // the blob's, for that version
+	ComputedAt   time.Time `json:"computedAt"`   // when the hash was computed
+	Sequencer    string    `json:"sequencer,omitempty"`
+}

@@ -1,0 +1,231 @@
+// Package config loads every app setting the handler reads, following the
+// Azure Functions conventions so one local.settings.json (or one set of app
+// settings in Azure) serves both the Functions host and this handler.
+//
+// Every problem is collected and reported at once: a handler that starts with
+// a missing or malformed setting fails with one message listing them all.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Names of the settings the handler reads. Tests check that each is documented
+// in local.settings.json.example and the README.
+const (
+	SettingPort              = "FUNCTIONS_CUSTOMHANDLER_PORT"
+	SettingLegacyPort        = "FUNCTIONS_HTTPWORKER_PORT"
+	SettingLogLevel          = "LOG_LEVEL"
+	SettingMaxRequestBytes   = "MAX_REQUEST_BYTES"
+	SettingInvocationTimeout = "INVOCATION_TIMEOUT"
+	SettingScriptsContainer  = "SCRIPTS_CONTAINER"
+	SettingTemplatesContain  = "TEMPLATES_CONTAINER"
+	SettingStateContainer    = "STATE_CONTAINER"
+	SettingBuildQueue        = "BUILD_QUEUE"
+	SettingEventsTopic       = "EVENTS_TOPIC"
+
+	// Connection names (the "connection" property of bindings).
+	ConnScripts    = "Scripts"
+	ConnState      = "State"
+	ConnServiceBus = "ServiceBus"
+)
+
+// Settings is every setting the handler needs, parsed and validated.
+type Settings struct {
+	Port              int
+	LogLevel          slog.Level
+	MaxRequestBytes   int64
+	InvocationTimeout time.Duration
+
+	ScriptsContainer   string
+	TemplatesContainer string
+	StateContainer     string
+	BuildQueue         string
+	EventsTopic        string
+
+	Scripts    StorageConnection
+	State      StorageConnection
+	ServiceBus ServiceBusConnection
+}
+
+// Lookup returns the value of a setting and whether it is set. os.LookupEnv
+// fits; tests pass a map's lookup.
+type Lookup func(name string) (string, bool)
+
+// MapLookup adapts a map to Lookup.
+func MapLookup(m map[string]string) Lookup {
+	return func(name string) (string, bool) { v, ok := m[name]; return v, ok }
+}
+
+// Problems is the error Load returns: every setting that is missing or
+// malformed, one per line, sorted by setting name.
+type Problems []string
+
+func (p Problems) Error() string {
+	return fmt.Sprintf("%d app setting problem(s):\n  - %s", len(p), strings.Join(p, "\n  - "))
+}
+
+// Load reads and validates all settings.
+func Load(lookup Lookup) (Settings, error) {
+	r := reader{lookup: lookup}
+	var s Settings
+
+	if _, ok := lookup(SettingPort); ok {
+		s.Port = r.port(SettingPort, 0)
+	} else {
+		s.Port = r.port(SettingLegacyPort, 8080)
+	}
+	s.LogLevel = r.logLevel(SettingLogLevel, slog.LevelInfo)
+	s.MaxRequestBytes = r.int64(SettingMaxRequestBytes, 8<<20, 1<<10, 100<<20)
+	s.InvocationTimeout = r.duration(SettingInvocationTimeout, 9*time.Minute, time.Second, 4*time.Hour)
+
+	s.ScriptsContainer = r.container(SettingScriptsContainer, "scripts")
+	s.TemplatesContainer = r.container(SettingTemplatesContain, "templates")
+	s.StateContainer = r.container(SettingStateContainer, "goldenpipe-state")
+	s.BuildQueue = r.entityName(SettingBuildQueue, "build-requests")
+	s.EventsTopic = r.entityName(SettingEventsTopic, "image-events")
+
+	s.Scripts = r.storage(ConnScripts)
+	s.State = r.storage(ConnState)
+	s.ServiceBus = r.serviceBus(ConnServiceBus)
+
+	if s.ScriptsContainer != "" && s.ScriptsContainer == s.StateContainer && s.Scripts.sameAccount(s.State) {
+		r.fail(SettingStateContainer, "must differ from %s: the app's own writes would trigger ScriptUploaded", SettingScriptsContainer)
+	}
+	if len(r.problems) > 0 {
+		sort.Strings(r.problems)
+		return Settings{}, r.problems
+	}
+	return s, nil
+}
+
+type reader struct {
+	lookup   Lookup
+	problems Problems
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.problems = append(r.problems, name+": "+fmt.Sprintf(format, args...))
+}
+
+// get returns a trimmed value; set is false for unset or blank values.
+func (r *reader) get(name string) (string, bool) {
+	v, ok := r.lookup(name)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+func (r *reader) port(name string, def int) int {
+	v, ok := r.get(name)
+	if !ok {
+		if def == 0 {
+			r.fail(name, "is empty; the Functions host sets it to the port the handler must listen on")
+		}
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		r.fail(name, "%q is not a TCP port (1-65535)", v)
+		return 0
+	}
+	return n
+}
+
+func (r *reader) logLevel(name string, def slog.Level) slog.Level {
+	v, ok := r.get(name)
+	if !ok {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, "%q is not a log level (debug, info, warn, error)", v)
+		return def
+	}
+	return l
+}
+
+func (r *reader) int64(name string, def, lo, hi int64) int64 {
+	v, ok := r.get(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, "%q is not a whole number from %d to %d", v, lo, hi)
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v, ok := r.get(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		r.fail(name, "%q is not a duration from %s to %s (e.g. 9m, 90s)", v, lo, hi)
+		return def
+	}
+	return d
+}
+
+var containerRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
+
+func (r *reader) container(name, def string) string {
+	v, ok := r.get(name)
+	if !ok {
+		return def
+	}
+	if len(v) > 63 || !containerRE.MatchString(v) {
+		r.fail(name, "%q is not a blob container name (3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit)", v)
+		return ""
+	}
+	return v
+}
+
+var entityRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,259}$`)
+
+func (r *reader) entityName(name, def string) string {
+	v, ok := r.get(name)
+	if !ok {
+		return def
+	}
+	if !entityRE.MatchString(v) || strings.HasSuffix(v, "/") || strings.HasSuffix(v, ".") {
+		r.fail(name, "%q is not a Service Bus entity name (1-260 letters, digits, '.', '-', '_', '/')", v)
+		return ""
+	}
+	return v
+}
+
+// checkURL validates an https (or, for loopback emulators, http) endpoint.
+func checkURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return err
+	}
+	if u.Host == "" {
+		return fmt.Errorf("has no host")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		h := u.Hostname()
+		if h != "127.0.0.1" && h != "localhost" && h != "::1" {
+			return fmt.Errorf("uses http to a non-loopback host; use https")
+		}
+	default:
+		return fmt.Errorf("scheme %q is neither https nor http", u.Scheme)
+	}
+	if u.User != nil || u.RawQuery != "" {
+		return fmt.Errorf("must carry no credentials or query (identity-based connections need no SAS)")
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/host"
+)
+
+// HealthCheck is one dependency the health route probes.
+type HealthCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Checksums reads the checksum catalog.
+type Checksums interface {
+	List(ctx context.Context) ([]goldenpipe.Checksum, error)
+	Get(ctx context.Context, name string) (goldenpipe.Checksum, error)
+	// WriteSHA256SUMS writes the catalog in the format sha256sum -c reads.
+	WriteSHA256SUMS(ctx context.Context, w io.Writer) error
+}
+
+// APIDeps are what the routes under /api/ read.
+type APIDeps struct {
+	Version   string
+	Health    []HealthCheck
+	Checksums Checksums
+}
+
+// healthTimeout bounds each dependency probe of GET /api/health.
+const healthTimeout = 5 * time.Second
+
+// NewAPI returns the handler of the Api function's routes. The host forwards
+// requests to their original path (/api/...).
+func NewAPI(d APIDeps) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, r *http.Request) {
+		type check struct {
+			Name  string `json:"name"`
+			OK    bool   `json:"ok"`
+			Error string `json:"error,omitempty"`
+		}
+		out := struct {
+			Status  string  `json:"status"`
+			Version string  `json:"version"`
+			Checks  []check `json:"checks"`
+		}{Status: "ok", Version: d.Version, Checks: []check{}}
+		for _, hc := range d.Health {
+			ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+			err := hc.Check(ctx)
+			cancel()
+			c := check{Name: hc.Name, OK: err == nil}
+			if err != nil {
+				c.Error, out.Status = err.Error(), "degraded"
+			}
+			out.Checks = append(out.Checks, c)
+		}
+		status := http.StatusOK
+		if out.Status != "ok" {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, out)
+	})
+	mux.HandleFunc("GET /api/checksums", func(w http.ResponseWriter, r *http.Request) {
+		list, err := d.Checksums.List(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, list)
+	})
+	mux.HandleFunc("GET /api/checksums/{name...}", func(w http.ResponseWriter, r *http.Request) {
+		c, err := d.Checksums.Get(r.Context(), r.PathValue("name"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+	})
+	mux.HandleFunc("GET /api/sha256sums", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="SHA256SUMS"`)
+		if err := d.Checksums.WriteSHA256SUMS(r.Context(), w); err != nil {
+			writeError(w, err)
+		}
+	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	status := host.APIStatus(err)
+	writeJSON(w, status, struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}{Error: goldenpipe.ErrorMessage(err), Code: fmt.Sprint(goldenpipe.ErrorCode(err))})
+}

@@ -1,0 +1,80 @@
+// Package handlers holds one file per function: each decodes its invocation
+// with the host package, calls the domain, and encodes the answer. No
+// decisions are made here.
+package handlers
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/host"
+)
+
+// Function names, as the folders under functions/ name them.
+const (
+	FuncScriptUploaded = "ScriptUploaded"
+	FuncNightlyRebuild = "NightlyRebuild"
+	FuncBuildRequested = "BuildRequested"
+	FuncBuildMonitor   = "BuildMonitor"
+	FuncAPI            = "Api"
+)
+
+// ScriptEvents reacts to blob events in the scripts container.
+type ScriptEvents interface {
+	HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) (outcome string, err error)
+}
+
+// Rebuilder plans the nightly rebuild.
+type Rebuilder interface {
+	Nightly(ctx context.Context, t goldenpipe.Tick) (outcome string, err error)
+}
+
+// BuildRequests takes build request messages.
+type BuildRequests interface {
+	Request(ctx context.Context, m goldenpipe.Message) (outcome string, err error)
+}
+
+// Monitor advances builds in flight.
+type Monitor interface {
+	Tick(ctx context.Context, t goldenpipe.Tick) (outcome string, err error)
+}
+
+// Deps are the domain services the functions call.
+type Deps struct {
+	Scripts ScriptEvents
+	Nightly Rebuilder
+	Builds  BuildRequests
+	Monitor Monitor
+	API     http.Handler // the routes under /api/
+}
+
+// Register adds every function to s.
+func Register(s *host.Server, d Deps) {
+	s.Handle(FuncScriptUploaded, scriptUploaded(d.Scripts))
+	s.Handle(FuncNightlyRebuild, nightlyRebuild(d.Nightly))
+	s.Handle(FuncBuildRequested, buildRequested(d.Builds))
+	s.Handle(FuncBuildMonitor, buildMonitor(d.Monitor))
+	s.HandleAPI(FuncAPI, d.API)
+}
+
+// tick decodes a timer invocation into a domain Tick.
+func tick(inv *host.Invocation, binding string) (goldenpipe.Tick, error) {
+	raw, err := inv.Binding(binding)
+	if err != nil {
+		return goldenpipe.Tick{}, err
+	}
+	t, err := host.DecodeTimer(raw)
+	if err != nil {
+		return goldenpipe.Tick{}, goldenpipe.Wrap(goldenpipe.EINVALID, err, "decoding the timer failed")
+	}
+	sys, err := inv.Sys()
+	if err != nil {
+		return goldenpipe.Tick{}, goldenpipe.Wrap(goldenpipe.EINVALID, err, "decoding the invocation metadata failed")
+	}
+	out := goldenpipe.Tick{Scheduled: sys.UtcNow.Time, PastDue: t.IsPastDue}
+	if t.ScheduleStatus != nil {
+		out.Last = t.ScheduleStatus.Last.Time
+	}
+	return out, nil
+}

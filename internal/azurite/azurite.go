@@ -1,0 +1,190 @@
+// Package azurite starts and stops Azurite, the storage emulator, for tests
+// and local runs. Azurite is the npm package pinned in package.json,
+// installed by `npm ci` into node_modules; nothing is downloaded here.
+package azurite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe/config"
+)
+
+// Account is an extra storage account (AZURITE_ACCOUNTS).
+type Account struct {
+	Name string
+	Key  string // base64
+}
+
+// Options configure Start.
+type Options struct {
+	// Location is where Azurite persists data; empty keeps it in memory.
+	Location string
+	// Accounts adds accounts beside devstoreaccount1.
+	Accounts []Account
+	// Log receives Azurite's output; nil discards it.
+	Log io.Writer
+}
+
+// Server is a running Azurite blob service.
+type Server struct {
+	// BlobEndpoint is http://127.0.0.1:<port>, without an account.
+	BlobEndpoint string
+	cmd          *exec.Cmd
+	done         chan struct{}
+}
+
+// Binary returns the path of azurite-blob in the repository's node_modules.
+func Binary() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, "node_modules", ".bin", "azurite-blob")
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("azurite is not installed at %s: run `npm ci` in %s (make test and make run do it)", bin, root)
+	}
+	return bin, nil
+}
+
+// RepoRoot walks up from the working directory to the folder with go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Start runs Azurite's blob service on a free loopback port and waits until
+// it answers. Stop it with Stop; if this process dies first, the kernel stops
+// it too (parent-death signal), so nothing is left running.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := start(ctx, bin, o)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+func start(ctx context.Context, bin string, o Options) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+		"--disableTelemetry", "--skipApiVersionCheck", "--loose"}
+	if o.Location != "" {
+		if err := os.MkdirAll(o.Location, 0o755); err != nil {
+			return nil, fmt.Errorf("creating azurite's folder: %w", err)
+		}
+		args = append(args, "--location", o.Location)
+	} else {
+		args = append(args, "--inMemoryPersistence")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = os.Environ()
+	if len(o.Accounts) > 0 {
+		parts := []string{config.AzuriteAccount + ":" + config.AzuriteKey}
+		for _, a := range o.Accounts {
+			parts = append(parts, a.Name+":"+a.Key)
+		}
+		cmd.Env = append(cmd.Env, "AZURITE_ACCOUNTS="+strings.Join(parts, ";"))
+	}
+	out := o.Log
+	if out == nil {
+		out = io.Discard
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting azurite: %w", err)
+	}
+	s := &Server{BlobEndpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	if err := s.wait(ctx, 60*time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) wait(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return errors.New("azurite exited during start-up (port taken?)")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := http.Get(s.BlobEndpoint + "/" + config.AzuriteAccount + "?comp=list")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+	}
+	return fmt.Errorf("azurite did not answer on %s within %s", s.BlobEndpoint, limit)
+}
+
+// Stop ends Azurite and waits for it to exit.
+func (s *Server) Stop() {
+	if s == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+// ConnectionString returns a connection string for an account on this
+// Azurite (devstoreaccount1 when account is empty).
+func (s *Server) ConnectionString(account Account) string {
+	if account.Name == "" {
+		account = Account{Name: config.AzuriteAccount, Key: config.AzuriteKey}
+	}
+	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s/%s;",
+		account.Name, account.Key, s.BlobEndpoint, account.Name)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

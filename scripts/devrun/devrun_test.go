@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// descendants lists every process below pid, read from /proc.
+func descendants(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			var child int
+			fmt.Sscan(field, &child)
+			out = append(out, child)
+			out = append(out, descendants(child)...)
+		}
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// a zombie (state Z) has exited
+	fields := strings.Fields(string(b))
+	return len(fields) > 2 && fields[2] != "Z"
+}
+
+// TestRunLocallyAndStopCleanly is `make run` from a newcomer's seat: the
+// dev runner starts Azurite and the handler, says where it listens, serves
+// health, and Ctrl-C (SIGINT) leaves no process behind.
+func TestRunLocallyAndStopCleanly(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "devrun")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"))
+	cmd.Dir = "." // inside the repo, as make run
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "goldenpipe listening on ") {
+				found <- sc.Text()
+			}
+		}
+		close(found)
+	}()
+	var line string
+	select {
+	case line = <-found:
+	case <-time.After(90 * time.Second):
+		t.Fatal("devrun did not say where it listens within 90 s")
+	}
+	want := fmt.Sprintf("goldenpipe listening on http://127.0.0.1:%d", port)
+	if !strings.HasPrefix(line, want) {
+		t.Fatalf("said %q, want %q", line, want)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/health", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"status": "ok"`) {
+		t.Fatalf("health: %d %s", resp.StatusCode, body)
+	}
+
+	children := descendants(cmd.Process.Pid)
+	if len(children) == 0 {
+		t.Fatal("no Azurite process below devrun")
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("devrun exited with %v after SIGINT", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("devrun did not stop within 30 s of SIGINT")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range children {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if alive(pid) {
+			t.Errorf("process %d (%s) still running after devrun stopped", pid, cmdline(pid))
+		}
+	}
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}

@@ -14,3 +14,10 @@ type Checksum struct {
 	ComputedAt   time.Time `json:"computedAt"`   // when the hash was computed
 	Sequencer    string    `json:"sequencer,omitempty"`
 }
+
+// BlobVersion is one version of a blob, as storage reports it.
+type BlobVersion struct {
+	ETag         string // without surrounding quotes
+	Size         int64
+	LastModified time.Time
+}

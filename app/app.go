@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/checksum"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/handlers"
 	"github.com/goldenpipe/goldenpipe/host"
@@ -108,6 +109,9 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger) (*host.S
 		logger.Warn("state container not ready at start", "container", s.StateContainer, "err", err.Error())
 	}
 
+	scriptBlobs := azure.NewBlobs(scriptsSvc, s.ScriptsContainer)
+	catalog := checksum.NewCatalog(azure.NewDocStore(stateSvc, s.StateContainer))
+	checksums := &checksum.Service{Blobs: scriptBlobs, Catalog: catalog, Container: s.ScriptsContainer, Log: logger}
 	pending := notReady{}
 	health := []handlers.HealthCheck{
 		{Name: "state storage", Check: func(ctx context.Context) error {
@@ -122,11 +126,11 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger) (*host.S
 	srv := host.NewServer(host.Options{Logger: logger, Level: slog.LevelInfo,
 		MaxRequestBytes: s.MaxRequestBytes, InvocationTimeout: s.InvocationTimeout})
 	handlers.Register(srv, handlers.Deps{
-		Scripts: pending,
+		Scripts: checksums,
 		Nightly: pending,
 		Builds:  pending,
 		Monitor: pending,
-		API:     handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: pending}),
+		API:     handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog}),
 	})
 	return srv, nil
 }

@@ -12,7 +12,7 @@ func TestUnquoteString(t *testing.T) {
 		{`"\"hello\""`, "hello", ""},
 		{`"\"\\\"hello\\\"\""`, "hello", ""},
 		{`""`, "", ""},
-		{`"\""`, `"`, ""},            // a lone quote is not a quoted string
+		{`"\""`, `"`, ""},                        // a lone quote is not a quoted string
 		{`"\"a\" and \"b\""`, `"a" and "b"`, ""}, // not one JSON string: kept
 		{`42`, "", "expected a JSON string, got a number"},
 		{`{}`, "", "expected a JSON string, got an object"},

@@ -1,0 +1,183 @@
+package checksum
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+// Docs is the durable, ETag-conditioned document store the catalog lives in
+// (the app's state container).
+type Docs interface {
+	Get(ctx context.Context, key string, v any) (etag string, err error)
+	Put(ctx context.Context, key string, v any, ifMatch string) (etag string, err error)
+	Overwrite(ctx context.Context, key string, v any) (etag string, err error)
+	Delete(ctx context.Context, key, ifMatch string) error
+	Keys(ctx context.Context, prefix string) ([]string, error)
+}
+
+const (
+	currentPrefix = "checksums/"
+	historyPrefix = "checksums-history/"
+	listWorkers   = 8
+)
+
+// HistoryEntry is a record that was replaced or removed.
+type HistoryEntry struct {
+	goldenpipe.Checksum
+	EndedAt time.Time `json:"endedAt"`
+	Reason  string    `json:"reason"` // "replaced" or "deleted"
+}
+
+// Catalog is the checksum catalog: one current record per script and the
+// history of the records it replaced or removed.
+type Catalog struct {
+	docs Docs
+}
+
+// NewCatalog returns a catalog kept in docs.
+func NewCatalog(docs Docs) *Catalog { return &Catalog{docs: docs} }
+
+// nameKey is a fixed-length key for any blob name: no escaping, no path
+// traversal, no name length limit to meet.
+func nameKey(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(h[:20])
+}
+
+func currentKey(name string) string { return currentPrefix + nameKey(name) + ".json" }
+
+func historyKey(c goldenpipe.Checksum) string {
+	return historyPrefix + nameKey(c.Name) + "/" + c.ComputedAt.UTC().Format("20060102T150405.000000000Z") + "-" + c.ETag + ".json"
+}
+
+// Get returns the current record of the script name; ENOTFOUND if none.
+func (c *Catalog) Get(ctx context.Context, name string) (goldenpipe.Checksum, error) {
+	rec, _, err := c.get(ctx, name)
+	if err != nil {
+		return goldenpipe.Checksum{}, err
+	}
+	if rec == nil {
+		return goldenpipe.Checksum{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no checksum for script %q", name)
+	}
+	return *rec, nil
+}
+
+// get returns the current record and its ETag, or nil when there is none.
+func (c *Catalog) get(ctx context.Context, name string) (*goldenpipe.Checksum, string, error) {
+	var rec goldenpipe.Checksum
+	etag, err := c.docs.Get(ctx, currentKey(name), &rec)
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the checksum of %q: %w", name, err)
+	}
+	return &rec, etag, nil
+}
+
+// replace writes rec as the current record if the current one is still the
+// version etag ("" = none). The replaced record goes to history first, so
+// it is never lost. A lost race answers ECONFLICT.
+func (c *Catalog) replace(ctx context.Context, old *goldenpipe.Checksum, etag string, rec goldenpipe.Checksum, now time.Time) error {
+	if old != nil {
+		if _, err := c.docs.Overwrite(ctx, historyKey(*old), HistoryEntry{Checksum: *old, EndedAt: now, Reason: "replaced"}); err != nil {
+			return fmt.Errorf("keeping the old checksum of %q in history: %w", old.Name, err)
+		}
+	}
+	if _, err := c.docs.Put(ctx, currentKey(rec.Name), rec, etag); err != nil {
+		return fmt.Errorf("writing the checksum of %q: %w", rec.Name, err)
+	}
+	return nil
+}
+
+// remove deletes the current record if it is still the version etag,
+// keeping it in history.
+func (c *Catalog) remove(ctx context.Context, old goldenpipe.Checksum, etag string, now time.Time) error {
+	if _, err := c.docs.Overwrite(ctx, historyKey(old), HistoryEntry{Checksum: old, EndedAt: now, Reason: "deleted"}); err != nil {
+		return fmt.Errorf("keeping the checksum of %q in history: %w", old.Name, err)
+	}
+	if err := c.docs.Delete(ctx, currentKey(old.Name), etag); err != nil {
+		return fmt.Errorf("removing the checksum of %q: %w", old.Name, err)
+	}
+	return nil
+}
+
+// List returns every current record, sorted by name.
+func (c *Catalog) List(ctx context.Context) ([]goldenpipe.Checksum, error) {
+	keys, err := c.docs.Keys(ctx, currentPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing checksums: %w", err)
+	}
+	return readAll[goldenpipe.Checksum](ctx, c.docs, keys, func(a, b goldenpipe.Checksum) bool { return a.Name < b.Name })
+}
+
+// History returns the replaced and removed records of a script, oldest first.
+func (c *Catalog) History(ctx context.Context, name string) ([]HistoryEntry, error) {
+	keys, err := c.docs.Keys(ctx, historyPrefix+nameKey(name)+"/")
+	if err != nil {
+		return nil, fmt.Errorf("listing the history of %q: %w", name, err)
+	}
+	return readAll[HistoryEntry](ctx, c.docs, keys, func(a, b HistoryEntry) bool { return a.EndedAt.Before(b.EndedAt) })
+}
+
+// readAll reads documents with bounded concurrency; documents removed
+// between listing and reading are skipped.
+func readAll[T any](ctx context.Context, docs Docs, keys []string, less func(a, b T) bool) ([]T, error) {
+	out := make([]*T, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, listWorkers)
+	for i, k := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var v T
+			_, err := docs.Get(ctx, k, &v)
+			switch goldenpipe.ErrorCode(err) {
+			case "":
+				out[i] = &v
+			case goldenpipe.ENOTFOUND:
+			default:
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	list := make([]T, 0, len(keys))
+	for i := range keys {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if out[i] != nil {
+			list = append(list, *out[i])
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return less(list[i], list[j]) })
+	return list, nil
+}
+
+// WriteSHA256SUMS writes the catalog in the format `sha256sum -c` reads:
+// "<hex>  <name>" per line. Names are checked on the way in (no newlines,
+// no backslashes), so no escaping is needed.
+func (c *Catalog) WriteSHA256SUMS(ctx context.Context, w io.Writer) error {
+	list, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, rec := range list {
+		b.WriteString(rec.SHA256 + "  " + rec.Name + "\n")
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}

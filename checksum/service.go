@@ -1,0 +1,204 @@
+package checksum
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+// Blobs is the scripts container as the service reads it.
+type Blobs interface {
+	RangeReader
+	Properties(ctx context.Context, name string) (goldenpipe.BlobVersion, error)
+	URL(name string) string
+	ContainerURL() string
+}
+
+// Change is a script's checksum that appeared, changed or went away (New is
+// nil when the script was deleted, Old nil when it is new).
+type Change struct {
+	Name     string
+	Old, New *goldenpipe.Checksum
+}
+
+// ChangeListener hears of every checksum change, after the catalog holds it.
+// It is a hint, not the truth: consumers (the template plan) compare against
+// the catalog, so a notification lost in a crash delays work, never loses it.
+type ChangeListener interface {
+	ScriptChanged(ctx context.Context, c Change) error
+}
+
+// maxAttempts bounds the reconcile loop when writers race or the blob keeps
+// changing; past it the event fails and Event Grid redelivers it later.
+const maxAttempts = 6
+
+// Service keeps the catalog in step with the scripts container.
+type Service struct {
+	Blobs     Blobs
+	Catalog   *Catalog
+	Hasher    Hasher
+	Container string // the scripts container; events of others are ignored
+	Listeners []ChangeListener
+	Log       *slog.Logger
+	Now       func() time.Time
+
+	flight flight
+}
+
+// HandleBlobEvent checks a blob event and reconciles the catalog entry of the
+// blob it names. Events of other types or containers are acknowledged and
+// ignored; malformed ones answer EINVALID and change nothing.
+func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) (string, error) {
+	if ev.Type != goldenpipe.BlobCreated && ev.Type != goldenpipe.BlobDeleted {
+		return fmt.Sprintf("ignored: event type %s is not handled", ev.Type), nil
+	}
+	t, err := parseSubject(ev.Subject)
+	if err != nil {
+		return "", err
+	}
+	if t.container != s.Container {
+		return fmt.Sprintf("ignored: container %q is not the scripts container %q", t.container, s.Container), nil
+	}
+	if err := checkName(t.name); err != nil {
+		return "", err
+	}
+	if err := checkURL(ev.URL, s.Blobs.ContainerURL(), t); err != nil {
+		return "", err
+	}
+	return s.Reconcile(ctx, t.name)
+}
+
+// Reconcile makes the catalog entry of the script name match the blob as it
+// is now: hashes a version not hashed yet, removes the entry of a deleted
+// blob, and does nothing (no download) when the entry is current.
+func (s *Service) Reconcile(ctx context.Context, name string) (string, error) {
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		outcome, retry, err := s.reconcileOnce(ctx, name)
+		if !retry {
+			return outcome, err
+		}
+		s.log().Debug("reconcile raced; reading again", "script", name, "attempt", attempt, "reason", outcome)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "script %q kept changing during %d attempts; the event will be redelivered", name, maxAttempts)
+}
+
+func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome string, retry bool, err error) {
+	old, oldETag, err := s.Catalog.get(ctx, name)
+	if err != nil {
+		return "", false, err
+	}
+	ver, err := s.Blobs.Properties(ctx, name)
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		if old == nil {
+			return "blob does not exist and has no checksum; nothing to do", false, nil
+		}
+		if err := s.Catalog.remove(ctx, *old, oldETag, s.now()); err != nil {
+			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+				return "the entry changed while removing it", true, nil
+			}
+			return "", false, err
+		}
+		s.notify(ctx, Change{Name: name, Old: old})
+		return "blob is gone; checksum removed (kept in history)", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if old != nil && old.ETag == ver.ETag {
+		return fmt.Sprintf("version %s already hashed (sha256 %s); no download", ver.ETag, old.SHA256), false, nil
+	}
+
+	sum, err := s.flight.do(name+"@"+ver.ETag, func() (string, error) {
+		return s.Hasher.Sum(ctx, s.Blobs, name, ver)
+	})
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+	case goldenpipe.ECONFLICT, goldenpipe.ENOTFOUND:
+		return "the blob changed or went away while being hashed", true, nil
+	default:
+		return "", false, fmt.Errorf("hashing script %q: %w", name, err)
+	}
+	// the version hashed must still be the current one before it is recorded
+	now, err := s.Blobs.Properties(ctx, name)
+	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+		return "", false, err
+	}
+	if err != nil || now.ETag != ver.ETag {
+		return "a newer version appeared while hashing", true, nil
+	}
+	rec := goldenpipe.Checksum{Name: name, URL: s.Blobs.URL(name), SHA256: sum, Size: ver.Size,
+		ETag: ver.ETag, LastModified: ver.LastModified, ComputedAt: s.now()}
+	if err := s.Catalog.replace(ctx, old, oldETag, rec, rec.ComputedAt); err != nil {
+		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+			return "another writer updated the entry first", true, nil
+		}
+		return "", false, err
+	}
+	if old == nil || old.SHA256 != rec.SHA256 {
+		s.notify(ctx, Change{Name: name, Old: old, New: &rec})
+	}
+	return fmt.Sprintf("hashed version %s: sha256 %s, %d bytes", ver.ETag, sum, ver.Size), false, nil
+}
+
+func (s *Service) notify(ctx context.Context, c Change) {
+	for _, l := range s.Listeners {
+		if err := l.ScriptChanged(ctx, c); err != nil {
+			s.log().Warn("a checksum change listener failed; the template plan will still see the change in the catalog", "script", c.Name, "err", err.Error())
+		}
+	}
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// flight runs one hash per (name, version) at a time in this process: the
+// concurrent duplicates Event Grid delivers share one download.
+type flight struct {
+	mu    sync.Mutex
+	calls map[string]*call
+}
+
+type call struct {
+	done chan struct{}
+	sum  string
+	err  error
+}
+
+func (f *flight) do(key string, fn func() (string, error)) (string, error) {
+	f.mu.Lock()
+	if f.calls == nil {
+		f.calls = map[string]*call{}
+	}
+	if c, ok := f.calls[key]; ok {
+		f.mu.Unlock()
+		<-c.done
+		return c.sum, c.err
+	}
+	c := &call{done: make(chan struct{})}
+	f.calls[key] = c
+	f.mu.Unlock()
+	c.sum, c.err = fn()
+	f.mu.Lock()
+	delete(f.calls, key)
+	f.mu.Unlock()
+	close(c.done)
+	return c.sum, c.err
+}

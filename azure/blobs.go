@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -13,10 +12,6 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 )
-
-// rangeTimeout bounds one ranged read (the SDK's per-try timeout applies
-// inside it too).
-const rangeTimeout = 2 * time.Minute
 
 // Blobs reads the blobs of one container.
 type Blobs struct {
@@ -56,27 +51,23 @@ func (b *Blobs) Properties(ctx context.Context, name string) (goldenpipe.BlobVer
 	return out, nil
 }
 
-// ReadRange reads dst's length of bytes at off from the version etag of the
-// blob. A changed blob answers ECONFLICT, a deleted one ENOTFOUND.
-func (b *Blobs) ReadRange(ctx context.Context, name, etag string, off int64, dst []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, rangeTimeout)
-	defer cancel()
+// OpenRange opens count bytes at off of the version etag of the blob. A
+// changed blob answers ECONFLICT, a deleted one ENOTFOUND. The caller reads
+// and closes the body; a failure while reading it is transient.
+func (b *Blobs) OpenRange(ctx context.Context, name, etag string, off, count int64) (io.ReadCloser, error) {
 	match := azcore.ETag(`"` + etag + `"`)
 	resp, err := b.c.NewBlobClient(name).DownloadStream(ctx, &blob.DownloadStreamOptions{
-		Range:            blob.HTTPRange{Offset: off, Count: int64(len(dst))},
+		Range:            blob.HTTPRange{Offset: off, Count: count},
 		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &match}},
 	})
 	if err != nil {
-		return StorageError(err, "reading bytes %d-%d of blob %q failed", off, off+int64(len(dst))-1, name)
+		return nil, StorageError(err, "reading bytes %d-%d of blob %q failed", off, off+count-1, name)
 	}
-	defer resp.Body.Close()
-	if resp.ETag != nil && NormalizeETag(string(*resp.ETag)) != etag {
-		return goldenpipe.Errorf(goldenpipe.ECONFLICT, "blob %q changed while being read", name)
+	if resp.ETag == nil || NormalizeETag(string(*resp.ETag)) != etag {
+		resp.Body.Close()
+		return nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "blob %q changed while being read", name)
 	}
-	if _, err := io.ReadFull(resp.Body, dst); err != nil {
-		return goldenpipe.Wrap(goldenpipe.EUNAVAILABLE, redactedError{err}, "reading bytes %d-%d of blob %q failed mid-body", off, off+int64(len(dst))-1, name)
-	}
-	return nil
+	return resp.Body, nil
 }
 
 // NormalizeETag strips the quotes (and a weak prefix) an ETag may carry, so

@@ -4,39 +4,46 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
+	"io"
+	"sync"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
 )
 
-// RangeReader reads byte ranges of one version of a blob: it answers
+// RangeReader opens byte ranges of one version of a blob: it answers
 // ECONFLICT when the blob changed, ENOTFOUND when it is gone and
-// EUNAVAILABLE for transient failures.
+// EUNAVAILABLE for transient failures. The body may fail mid-way; the hasher
+// then opens the rest of the range again.
 type RangeReader interface {
-	ReadRange(ctx context.Context, name, etag string, off int64, dst []byte) error
+	OpenRange(ctx context.Context, name, etag string, off, count int64) (io.ReadCloser, error)
 }
 
 // Hasher computes the sha256 of a blob with parallel ranged reads that
-// overlap download with hashing. Memory is Parallel+1 chunks, whatever the
-// blob's size; every read is conditioned on the version's ETag, so the sum is
-// never of mixed content.
+// overlap download with hashing. Up to Parallel ranged GETs are in flight;
+// their bodies are hashed as they stream, in order, and the ones not yet
+// read wait in the connection (TCP flow control), so the handler's memory
+// stays constant whatever the blob or chunk size. Every read is conditioned
+// on the version's ETag, so the sum is never of mixed content.
 type Hasher struct {
-	ChunkSize int           // bytes per ranged read; default 4 MiB
-	Parallel  int           // reads in flight; default 4
-	Retries   int           // retries of a transiently failed read; default 3
+	ChunkSize int64         // bytes per ranged GET; default 32 MiB
+	Parallel  int           // ranged GETs in flight; default 3
+	Retries   int           // retries of a transiently failed read; default 3, <0 none
 	Backoff   time.Duration // first retry delay, doubling; default 200 ms
 }
 
 func (h Hasher) withDefaults() Hasher {
 	if h.ChunkSize <= 0 {
-		h.ChunkSize = 4 << 20
+		h.ChunkSize = 32 << 20
 	}
 	if h.Parallel <= 0 {
-		h.Parallel = 4
+		h.Parallel = 3
 	}
-	if h.Retries < 0 {
+	switch {
+	case h.Retries < 0:
 		h.Retries = 0
-	} else if h.Retries == 0 {
+	case h.Retries == 0:
 		h.Retries = 3
 	}
 	if h.Backoff <= 0 {
@@ -45,9 +52,13 @@ func (h Hasher) withDefaults() Hasher {
 	return h
 }
 
-type chunk struct {
-	buf []byte
-	err error
+// copyBufs are the buffers the bodies are hashed through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+type opened struct {
+	off, count int64
+	body       io.ReadCloser
+	err        error
 }
 
 // Sum returns the lowercase hex sha256 of the version ver of the blob name.
@@ -60,42 +71,46 @@ func (h Hasher) Sum(ctx context.Context, r RangeReader, name string, ver goldenp
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	size := int64(h.ChunkSize)
-	n := int((ver.Size + size - 1) / size)
-	buffers := make(chan []byte, h.Parallel+1)
-	for i := 0; i < h.Parallel+1 && i < n; i++ {
-		buffers <- make([]byte, h.ChunkSize)
-	}
-	// futures, in blob order; the producer starts a read whenever a buffer
-	// is free, the consumer hashes them in order and frees the buffers.
-	futures := make(chan chan chunk, h.Parallel+1)
+	// The producer opens ranges in order, at most Parallel ahead of the
+	// consumer; slots bounds that.
+	slots := make(chan struct{}, h.Parallel)
+	futures := make(chan chan opened, h.Parallel)
 	go func() {
 		defer close(futures)
-		for i := 0; i < n; i++ {
-			var buf []byte
+		for off := int64(0); off < ver.Size; off += h.ChunkSize {
 			select {
-			case buf = <-buffers:
+			case slots <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
-			off := int64(i) * size
-			buf = buf[:min(size, ver.Size-off)]
-			fut := make(chan chunk, 1)
+			fut := make(chan opened, 1)
 			futures <- fut
-			go func() { fut <- chunk{buf: buf, err: h.read(ctx, r, name, ver.ETag, off, buf)} }()
+			count := min(h.ChunkSize, ver.Size-off)
+			go func() {
+				body, err := h.open(ctx, r, name, ver.ETag, off, count)
+				fut <- opened{off: off, count: count, body: body, err: err}
+			}()
 		}
 	}()
+
 	var firstErr error
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
 	for fut := range futures {
-		c := <-fut
-		if firstErr == nil && c.err != nil {
-			firstErr = c.err
-			cancel()
+		o := <-fut
+		if firstErr == nil && o.err != nil {
+			firstErr = o.err
 		}
 		if firstErr == nil {
-			sum.Write(c.buf)
+			firstErr = h.consume(ctx, r, name, ver.ETag, o, sum, *buf)
 		}
-		buffers <- c.buf[:cap(c.buf)]
+		if o.body != nil {
+			o.body.Close()
+		}
+		if firstErr != nil {
+			cancel() // the producer stops; opened bodies are closed as drained
+		}
+		<-slots
 	}
 	if firstErr != nil {
 		return "", firstErr
@@ -106,19 +121,53 @@ func (h Hasher) Sum(ctx context.Context, r RangeReader, name string, ver goldenp
 	return hex.EncodeToString(sum.Sum(nil)), nil
 }
 
-// read reads one range, retrying transient failures with backoff.
-func (h Hasher) read(ctx context.Context, r RangeReader, name, etag string, off int64, dst []byte) error {
+// consume hashes one opened range; when its body fails mid-way it opens the
+// rest of the range again (same ETag) and goes on from the exact offset.
+func (h Hasher) consume(ctx context.Context, r RangeReader, name, etag string, o opened, sum hash.Hash, buf []byte) error {
+	body, off, left := o.body, o.off, o.count
+	for attempt := 0; ; attempt++ {
+		n, err := io.CopyBuffer(sum, io.LimitReader(onlyReader{body}, left), buf)
+		off, left = off+n, left-n
+		if err == nil && left == 0 {
+			return nil
+		}
+		if err == nil {
+			err = goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "range of blob %q ended %d bytes early", name, left)
+		} else if goldenpipe.ErrorCode(err) == goldenpipe.EINTERNAL {
+			err = goldenpipe.Wrap(goldenpipe.EUNAVAILABLE, err, "reading blob %q failed at byte %d", name, off)
+		}
+		if attempt >= h.Retries || ctx.Err() != nil {
+			return err
+		}
+		if body != o.body {
+			body.Close()
+		}
+		if body, err = h.open(ctx, r, name, etag, off, left); err != nil {
+			return err
+		}
+		defer body.Close()
+	}
+}
+
+// open opens a range, retrying transient failures with backoff.
+func (h Hasher) open(ctx context.Context, r RangeReader, name, etag string, off, count int64) (io.ReadCloser, error) {
 	delay := h.Backoff
 	for attempt := 0; ; attempt++ {
-		err := r.ReadRange(ctx, name, etag, off, dst)
-		if err == nil || goldenpipe.ErrorCode(err) != goldenpipe.EUNAVAILABLE || attempt >= h.Retries || ctx.Err() != nil {
-			return err
+		body, err := r.OpenRange(ctx, name, etag, off, count)
+		if err == nil {
+			return body, nil
+		}
+		if goldenpipe.ErrorCode(err) != goldenpipe.EUNAVAILABLE || attempt >= h.Retries || ctx.Err() != nil {
+			return nil, err
 		}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return err
+			return nil, err
 		}
 		delay *= 2
 	}
 }
+
+// onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses the given buffer.
+type onlyReader struct{ io.Reader }

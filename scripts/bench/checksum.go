@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
+	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
+)
+
+const checksumBlobSize = 1 << 30
+
+// benchChecksum hashes a 1 GiB blob in Azurite three ways, in the same run:
+// the handler (a real process, invoked as the host would), and the peers
+// `curl <sas-url> | openssl dgst -sha256` and `curl <sas-url> | sha256sum`.
+func benchChecksum(ctx context.Context, w *workspace) error {
+	az, err := azurite.Start(ctx, azurite.Options{Location: filepath.Join(w.dir, "azurite")})
+	if err != nil {
+		return err
+	}
+	defer az.Stop()
+	conn := az.ConnectionString(azurite.Account{})
+	svc, err := azure.NewBlobService(config.StorageConnection{Name: "bench", ConnectionString: conn})
+	if err != nil {
+		return err
+	}
+	const scripts, state, name = "scripts", "bench-state", "installers/1gib.bin"
+	for _, c := range []string{scripts, state} {
+		if err := azure.EnsureContainer(ctx, svc, c); err != nil {
+			return err
+		}
+	}
+	blob := svc.NewContainerClient(scripts).NewBlockBlobClient(name)
+	src := io.LimitReader(rand.NewChaCha8([32]byte{1}), checksumBlobSize)
+	if _, err := blob.UploadStream(ctx, src, &blockblob.UploadStreamOptions{BlockSize: 8 << 20, Concurrency: 4}); err != nil {
+		return fmt.Errorf("uploading the 1 GiB blob: %w", err)
+	}
+	cred, err := service.NewSharedKeyCredential(config.AzuriteAccount, config.AzuriteKey)
+	if err != nil {
+		return err
+	}
+	q, err := sas.BlobSignatureValues{Protocol: sas.ProtocolHTTPSandHTTP, ExpiryTime: time.Now().Add(time.Hour),
+		Permissions: (&sas.BlobPermissions{Read: true}).String(), ContainerName: scripts, BlobName: name}.SignWithSharedKey(cred)
+	if err != nil {
+		return err
+	}
+	sasURL := blob.URL() + "?" + q.Encode()
+
+	// the peers; the SAS URL goes through the environment, not the command line
+	peer := func(tool string) (time.Duration, string, error) {
+		var out string
+		d, err := median(func() error {
+			cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", `curl -sSf "$SAS_URL" | `+tool)
+			cmd.Env = append(os.Environ(), "SAS_URL="+sasURL)
+			b, err := cmd.Output()
+			out = string(b)
+			return err
+		})
+		if err != nil {
+			return 0, "", fmt.Errorf("%s: %w", tool, err)
+		}
+		for _, f := range strings.Fields(out) {
+			if len(f) == 64 {
+				return d, f, nil
+			}
+		}
+		return 0, "", fmt.Errorf("%s printed no sha256: %q", tool, out)
+	}
+	opensslTime, opensslSum, err := peer("openssl dgst -sha256")
+	if err != nil {
+		return err
+	}
+	shaTime, shaSum, err := peer("sha256sum")
+	if err != nil {
+		return err
+	}
+	if shaSum != opensslSum {
+		return fmt.Errorf("the peers disagree: openssl %s, sha256sum %s", opensslSum, shaSum)
+	}
+
+	// the handler, as the Functions host runs it
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, w.handler)
+	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+fmt.Sprint(port), "Scripts="+conn, "State="+conn,
+		"ServiceBus=inprocess", "SCRIPTS_CONTAINER="+scripts, "STATE_CONTAINER="+state, "LOG_LEVEL=warn")
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := waitHTTP(ctx, base+"/api/health"); err != nil {
+		return err
+	}
+	event := map[string]any{"Data": map[string]any{"event": map[string]any{
+		"id": "bench", "eventType": "Microsoft.Storage.BlobCreated", "subject": "/blobServices/default/containers/" + scripts + "/blobs/" + name,
+		"eventTime": time.Now().UTC().Format(time.RFC3339), "topic": "bench", "dataVersion": "", "metadataVersion": "1",
+		"data": map[string]any{"api": "PutBlockList", "url": blob.URL(), "contentLength": checksumBlobSize, "blobType": "BlockBlob"},
+	}}, "Metadata": map[string]any{}}
+	body, _ := json.Marshal(event)
+	docs := azure.NewDocStore(svc, state)
+	var logs string
+	ourTime, err := median(func() error {
+		// forget the previous run's record so every run downloads and hashes
+		keys, err := docs.Keys(ctx, "checksums/")
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := docs.Delete(ctx, k, ""); err != nil {
+				return err
+			}
+		}
+		resp, err := http.Post(base+"/ScriptUploaded", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("invocation answered %d: %s", resp.StatusCode, b)
+		}
+		logs = string(b)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(logs, opensslSum) {
+		return fmt.Errorf("the handler's sha256 differs from openssl's %s: %s", opensslSum, logs)
+	}
+	rss, err := peakRSS(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	figure("checksum_1gib_goldenpipe_seconds", ourTime.Seconds(), "s")
+	figure("checksum_1gib_curl_openssl_seconds", opensslTime.Seconds(), "s")
+	figure("checksum_1gib_curl_sha256sum_seconds", shaTime.Seconds(), "s")
+	figure("checksum_1gib_goldenpipe_mib_per_second", float64(checksumBlobSize>>20)/ourTime.Seconds(), "MiB/s")
+	figure("checksum_1gib_ratio_vs_curl_openssl", ourTime.Seconds()/opensslTime.Seconds(), "(target <= 1.0)")
+	figure("checksum_1gib_ratio_vs_curl_sha256sum", ourTime.Seconds()/shaTime.Seconds(), "")
+	figure("checksum_1gib_goldenpipe_peak_rss_mib", rss, "MiB (target <= 64)")
+	return nil
+}
+
+
+func waitHTTP(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s did not answer within 30 s", url)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,108 @@
+// Command bench runs the benchmarks of `make bench` and prints one figure per
+// line ("name value"). Each figure that has a peer is measured in the same
+// run as the peer, on the same data, and reported as a ratio too.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+type bench struct {
+	name string
+	run  func(ctx context.Context, w *workspace) error
+}
+
+var benches = []bench{
+	{"checksum", benchChecksum},
+}
+
+// workspace is what the benchmarks share: a temp folder and the built binary.
+type workspace struct {
+	dir     string
+	handler string
+}
+
+func main() {
+	only := flag.String("only", "", "run only the benchmark of this name")
+	runs := flag.Int("runs", 3, "runs of each timed command (the median is reported)")
+	flag.Parse()
+	repeats = *runs
+	if err := run(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+var repeats = 3
+
+func run(only string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "goldenpipe-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	w := &workspace{dir: dir, handler: filepath.Join(dir, "goldenpipe")}
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", w.handler, "./cmd/goldenpipe")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the handler: %w", err)
+	}
+	for _, b := range benches {
+		if only != "" && b.name != only {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "# %s\n", b.name)
+		if err := b.run(ctx, w); err != nil {
+			return fmt.Errorf("%s: %w", b.name, err)
+		}
+	}
+	return nil
+}
+
+// figure prints one result line.
+func figure(name string, v float64, unit string) {
+	fmt.Printf("%s %.3f %s\n", name, v, unit)
+}
+
+// median times fn repeats times and returns the median duration.
+func median(fn func() error) (time.Duration, error) {
+	var ds []time.Duration
+	for i := 0; i < repeats; i++ {
+		start := time.Now()
+		if err := fn(); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(start))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], nil
+}
+
+// peakRSS returns a process's peak resident set (VmHWM) in MiB.
+func peakRSS(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb); err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}

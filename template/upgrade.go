@@ -1,0 +1,377 @@
+package template
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Problem is one thing wrong with a template, at a path such as
+// properties.customize[2].name.
+type Problem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string { return p.Path + ": " + p.Message }
+
+// report collects problems and upgrade notes during one read.
+type report struct {
+	problems []Problem
+	notes    []string
+	bad      map[string]bool // paths whose value was refused (no "required" on them)
+
+	warningsList []Problem
+}
+
+func (r *report) problem(p path, format string, args ...any) {
+	if r.bad == nil {
+		r.bad = map[string]bool{}
+	}
+	r.problems = append(r.problems, Problem{Path: p.String(), Message: fmt.Sprintf(format, args...)})
+	r.bad[p.String()] = true
+}
+
+func (r *report) note(p path, format string, args ...any) {
+	r.notes = append(r.notes, p.String()+": "+fmt.Sprintf(format, args...))
+}
+
+// upgrade walks a template against the 2024-02-01 schema: it renames fields
+// to their canonical casing, converts the loose values old templates used,
+// drops read-only and ARM-only fields, and reports whatever it cannot fix.
+func upgrade(root *node, r *report) *node {
+	return upgradeObject(root, rootSchema, "", r)
+}
+
+func upgradeObject(n *node, o *object, p path, r *report) *node {
+	if n.kind != '{' {
+		r.problem(p, "must be an object, not %s", n.describe())
+		return nil
+	}
+	spec, typ := o, ""
+	if o.byType != nil {
+		spec, typ = polymorphic(n, o, p, r)
+		if spec == nil {
+			r.bad[p.String()] = true // no "is required" on top of the type's problem
+			return nil
+		}
+	}
+	out := &node{kind: '{'}
+	seen := map[string]bool{}
+	for _, m := range n.members {
+		canon, fld := lookup(spec, m.key)
+		mp := p.key(m.key)
+		if fld == nil {
+			r.problem(mp, "unknown field%s (Azure refuses unknown fields since May 2024; allowed here: %s)", suggest(spec, m.key), allowed(spec))
+			continue
+		}
+		if seen[canon] {
+			r.problem(mp, "duplicate field %q", canon)
+			continue
+		}
+		seen[canon] = true
+		if canon != m.key {
+			r.note(mp, "renamed to %q", canon)
+		}
+		switch {
+		case fld.readOnly:
+			r.note(mp, "read-only field set by the service; removed")
+			continue
+		case fld.kind == kDropped:
+			r.note(mp, "%s", fld.note)
+			continue
+		case fld.err:
+			r.problem(mp, "%s", fld.note)
+			continue
+		}
+		if m.val.kind == '0' {
+			continue // null: absent
+		}
+		if v := upgradeValue(m.val, fld, p.key(canon), r); v != nil {
+			if canon == "type" && typ != "" {
+				v = &node{kind: '"', str: typ}
+			}
+			out.members = append(out.members, member{key: canon, val: v})
+		}
+	}
+	if typ == "SharedImage" {
+		replicationToTargetRegions(out, p, r)
+	}
+	return out
+}
+
+// polymorphic picks the schema of an object by its "type".
+func polymorphic(n *node, o *object, p path, r *report) (*object, string) {
+	var t *node
+	for _, m := range n.members {
+		if strings.EqualFold(m.key, "type") {
+			t = m.val
+		}
+	}
+	types := make([]string, 0, len(o.byType))
+	for k := range o.byType {
+		types = append(types, k)
+	}
+	sort.Strings(types)
+	if t == nil || t.kind != '"' {
+		r.problem(p.key("type"), "is required: one of %s", strings.Join(types, ", "))
+		return nil, ""
+	}
+	lower := strings.ToLower(t.str)
+	if msg, ok := o.removedTypes[lower]; ok {
+		r.problem(p.key("type"), "%s", msg)
+		return nil, ""
+	}
+	canon, ok := o.typeAliases[lower]
+	if !ok {
+		r.problem(p.key("type"), "unknown type %q: one of %s", t.str, strings.Join(types, ", "))
+		return nil, ""
+	}
+	if canon != t.str {
+		r.note(p.key("type"), "%q written as %q", t.str, canon)
+	}
+	return o.byType[canon], canon
+}
+
+// lookup finds a key's field: exactly, then without regard to case, then
+// among the renamed names.
+func lookup(o *object, key string) (string, *field) {
+	if fl, ok := o.fields[key]; ok {
+		return key, fl
+	}
+	for name, fl := range o.fields {
+		if strings.EqualFold(name, key) {
+			return name, fl
+		}
+	}
+	if canon, ok := o.renamed[strings.ToLower(key)]; ok {
+		return canon, o.fields[canon]
+	}
+	return "", nil
+}
+
+func allowed(o *object) string {
+	names := make([]string, 0, len(o.fields))
+	for n, fl := range o.fields {
+		if !fl.readOnly && fl.kind != kDropped && !fl.err {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// suggest names a field the key may be a misspelling of.
+func suggest(o *object, key string) string {
+	best, bestD := "", 3
+	for n := range o.fields {
+		if d := distance(strings.ToLower(n), strings.ToLower(key)); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// distance is the Levenshtein distance, for short field names.
+func distance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func upgradeValue(n *node, fld *field, p path, r *report) *node {
+	switch fld.kind {
+	case kString:
+		return str(n, p, r)
+	case kBool:
+		switch {
+		case n.kind == 'b':
+			return n
+		case n.kind == '"' && (strings.EqualFold(n.str, "true") || strings.EqualFold(n.str, "false")):
+			r.note(p, "string %q written as a boolean", n.str)
+			return &node{kind: 'b', b: strings.EqualFold(n.str, "true")}
+		}
+		r.problem(p, "must be true or false, not %s", quoteValue(n))
+	case kInt:
+		return integer(n, p, r)
+	case kStrings:
+		if n.kind == '"' {
+			if s := str(n, p, r); s != nil {
+				r.note(p, "a single string written as an array")
+				return &node{kind: '[', items: []*node{s}}
+			}
+			return nil
+		}
+		if n.kind != '[' {
+			r.problem(p, "must be an array of strings, not %s", n.describe())
+			return nil
+		}
+		out := &node{kind: '['}
+		for i, it := range n.items {
+			if s := str(it, p.index(i), r); s != nil {
+				out.items = append(out.items, s)
+			}
+		}
+		return out
+	case kInts:
+		if n.kind != '[' {
+			if v := integer(n, p, r); v != nil {
+				r.note(p, "a single number written as an array")
+				return &node{kind: '[', items: []*node{v}}
+			}
+			return nil
+		}
+		out := &node{kind: '['}
+		for i, it := range n.items {
+			if v := integer(it, p.index(i), r); v != nil {
+				out.items = append(out.items, v)
+			}
+		}
+		return out
+	case kStringMap:
+		if n.kind != '{' {
+			r.problem(p, "must be an object of strings, not %s", n.describe())
+			return nil
+		}
+		out := &node{kind: '{'}
+		for _, m := range n.members {
+			if isPlaceholder(m.key) || strings.HasPrefix(m.key, "<") {
+				r.problem(p.key(m.key), "the key is a placeholder from the documentation; fill it in")
+				continue
+			}
+			if s := str(m.val, p.key(m.key), r); s != nil {
+				out.members = append(out.members, member{key: m.key, val: s})
+			}
+		}
+		return out
+	case kObject:
+		return upgradeObject(n, fld.obj, p, r)
+	case kObjects:
+		if n.kind == '{' {
+			r.note(p, "a single object written as an array")
+			n = &node{kind: '[', items: []*node{n}}
+		}
+		if n.kind != '[' {
+			r.problem(p, "must be an array of objects, not %s", n.describe())
+			return nil
+		}
+		out := &node{kind: '['}
+		for i, it := range n.items {
+			if v := upgradeObject(it, fld.obj, p.index(i), r); v != nil {
+				out.items = append(out.items, v)
+			} else {
+				out.items = append(out.items, &node{kind: '{'}) // keep indexes stable
+			}
+		}
+		return out
+	case kIdentities:
+		if n.kind != '{' {
+			r.problem(p, "must be an object keyed by identity resource ids, not %s", n.describe())
+			return nil
+		}
+		out := &node{kind: '{'}
+		for _, m := range n.members {
+			if isPlaceholder(m.key) {
+				r.problem(p.key(m.key), "the identity is a placeholder from the documentation; give the user-assigned identity's resource id")
+				continue
+			}
+			out.members = append(out.members, member{key: m.key, val: &node{kind: '{'}})
+		}
+		return out
+	}
+	return nil
+}
+
+func str(n *node, p path, r *report) *node {
+	if n.kind != '"' {
+		r.problem(p, "must be a string, not %s", quoteValue(n))
+		return nil
+	}
+	if isPlaceholder(n.str) {
+		r.problem(p, "%q is a placeholder from the documentation; fill it in", n.str)
+		return nil
+	}
+	return n
+}
+
+func integer(n *node, p path, r *report) *node {
+	text := ""
+	switch n.kind {
+	case 'n':
+		text = n.num.String()
+	case '"':
+		text = strings.TrimSpace(n.str)
+	}
+	v, err := strconv.ParseInt(text, 10, 32)
+	if err != nil {
+		if n.kind == '"' && isPlaceholder(n.str) {
+			r.problem(p, "%q is a placeholder from the documentation; fill it in", n.str)
+		} else {
+			r.problem(p, "must be a whole number, not %s", quoteValue(n))
+		}
+		return nil
+	}
+	if n.kind == '"' {
+		r.note(p, "string %q written as a number", n.str)
+	}
+	return &node{kind: 'n', num: jsonNumber(v)}
+}
+
+func quoteValue(n *node) string {
+	switch n.kind {
+	case '"':
+		return strconv.Quote(n.str)
+	case 'n':
+		return n.num.String()
+	case 'b':
+		return strconv.FormatBool(n.b)
+	}
+	return n.describe()
+}
+
+// replicationToTargetRegions upgrades the SharedImage replicationRegions
+// (deprecated by API 2022-07-01) to targetRegions.
+func replicationToTargetRegions(out *node, p path, r *report) {
+	regions := out.get("replicationRegions")
+	if regions == nil {
+		return
+	}
+	var kept []member
+	for _, m := range out.members {
+		if m.key != "replicationRegions" {
+			kept = append(kept, m)
+		}
+	}
+	out.members = kept
+	if out.get("targetRegions") != nil {
+		r.problem(p.key("replicationRegions"), "give targetRegions or replicationRegions, not both (replicationRegions is deprecated)")
+		return
+	}
+	tr := &node{kind: '['}
+	for _, it := range regions.items {
+		tr.items = append(tr.items, &node{kind: '{', members: []member{{key: "name", val: it}}})
+	}
+	out.members = append(out.members, member{key: "targetRegions", val: tr})
+	r.note(p.key("replicationRegions"), "deprecated since API 2022-07-01; written as targetRegions")
+}

@@ -1,0 +1,363 @@
+package template
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	aib "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/virtualmachineimagebuilder/armvirtualmachineimagebuilder/v2"
+)
+
+var (
+	armNameRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	sha256RE      = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	sha256AnyRE   = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	versionRE     = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,3}$`)
+	durationRE    = regexp.MustCompile(`^[0-9]+[smh]$`)
+	managedImgRE  = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/images/[^/]+$`)
+	galleryImgRE  = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+$`)
+	galleryVerRE  = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+/versions/[^/]+$`)
+	resourceGrpRE = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+$`)
+	subnetRE      = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$`)
+)
+
+func checkTemplateName(name string, r *report) {
+	if !armNameRE.MatchString(name) {
+		r.problem("(name)", "template name %q must be 1-64 letters, digits, '-', '_' or '.' (ARM resource name rules)", name)
+	}
+}
+
+type validator struct {
+	r        *report
+	os       string
+	opts     Options
+	policy   Policy
+	warnings []Problem
+}
+
+func (v *validator) warn(p path, format string, args ...any) {
+	v.warnings = append(v.warnings, Problem{Path: p.String(), Message: fmt.Sprintf(format, args...)})
+}
+
+// required reports a missing value, unless its path was already reported.
+func (v *validator) required(p path, what string) {
+	if !v.r.bad[p.String()] {
+		v.r.problem(p, "is required%s", what)
+	}
+}
+
+func (v *validator) template(t *aib.ImageTemplate) {
+	if t.Location == nil || *t.Location == "" {
+		v.required("location", ": the region the image is built in")
+	}
+	switch {
+	case t.Identity == nil:
+		v.required("identity", " since API 2021-10-01: the user-assigned identity Image Builder runs as")
+	case t.Identity.Type == nil || *t.Identity.Type != aib.ResourceIdentityTypeUserAssigned:
+		v.r.problem("identity.type", "must be \"UserAssigned\"")
+	case len(t.Identity.UserAssignedIdentities) != 1:
+		if !v.r.bad["identity.userAssignedIdentities"] && !hasBadPrefix(v.r, "identity.userAssignedIdentities.") {
+			v.r.problem("identity.userAssignedIdentities", "must name exactly one identity (Image Builder supports a single one), not %d", len(t.Identity.UserAssignedIdentities))
+		}
+	}
+	p := t.Properties
+	if p == nil {
+		v.required("properties", "")
+		return
+	}
+	if b := p.BuildTimeoutInMinutes; b != nil {
+		switch {
+		case *b != 0 && (*b < 6 || *b > 960):
+			v.r.problem("properties.buildTimeoutInMinutes", "%d is out of range: 0 (the default, 240) or 6 to 960", *b)
+		case *b != 0 && *b < 60 && v.os == OSWindows:
+			v.warn("properties.buildTimeoutInMinutes", "%d minutes is short for Windows; at least 60 is advised", *b)
+		}
+	}
+	if vm := p.VMProfile; vm != nil {
+		if vm.OSDiskSizeGB != nil && *vm.OSDiskSizeGB < 0 {
+			v.r.problem("properties.vmProfile.osDiskSizeGB", "must be 0 (keep the source's size) or more")
+		}
+		if vn := vm.VnetConfig; vn != nil && vn.SubnetID != nil && !subnetRE.MatchString(*vn.SubnetID) {
+			v.r.problem("properties.vmProfile.vnetConfig.subnetId", "%q is not a subnet resource id", *vn.SubnetID)
+		}
+	}
+	v.source(p.Source)
+	names := map[string]int{}
+	for i, c := range p.Customize {
+		v.customizer(path("properties.customize").index(i), c, names)
+	}
+	v.distribute(p.Distribute)
+	if val := p.Validate; val != nil {
+		vnames := map[string]int{}
+		for i, c := range val.InVMValidations {
+			v.validatorStep(path("properties.validate.inVMValidations").index(i), c, vnames)
+		}
+	}
+	if eh := p.ErrorHandling; eh != nil {
+		for key, val := range map[string]*aib.OnBuildError{"onCustomizerError": eh.OnCustomizerError, "onValidationError": eh.OnValidationError} {
+			if val != nil && *val != aib.OnBuildErrorCleanup && *val != aib.OnBuildErrorAbort {
+				v.r.problem(path("properties.errorHandling").key(key), "%q must be \"cleanup\" or \"abort\"", *val)
+			}
+		}
+	}
+	if ar := p.AutoRun; ar != nil && ar.State != nil && *ar.State != aib.AutoRunStateAutoRunEnabled && *ar.State != aib.AutoRunStateAutoRunDisabled {
+		v.r.problem("properties.autoRun.state", "%q must be \"Enabled\" or \"Disabled\"", *ar.State)
+	}
+	if ar := p.AutoRun; ar != nil && ar.State != nil && *ar.State == aib.AutoRunStateAutoRunEnabled {
+		v.warn("properties.autoRun.state", "Enabled makes Image Builder start a build on every create; this app starts builds itself, so the build would run twice")
+	}
+	if o := p.Optimize; o != nil && o.VMBoot != nil && o.VMBoot.State != nil &&
+		*o.VMBoot.State != aib.VMBootOptimizationStateEnabled && *o.VMBoot.State != aib.VMBootOptimizationStateDisabled {
+		v.r.problem("properties.optimize.vmBoot.state", "%q must be \"Enabled\" or \"Disabled\"", *o.VMBoot.State)
+	}
+	if s := p.StagingResourceGroup; s != nil && !resourceGrpRE.MatchString(*s) {
+		v.r.problem("properties.stagingResourceGroup", "%q is not a resource group id (/subscriptions/…/resourceGroups/…)", *s)
+	}
+	for _, name := range v.policy.PinnedChecksums {
+		if _, ok := names[name]; !ok {
+			v.r.problem("goldenpipe.pinnedChecksums", "%q names no customizer", name)
+		}
+	}
+	if rb := v.policy.Rebuild; rb != "" && rb != RebuildOnChange && rb != RebuildNightly {
+		v.r.problem("goldenpipe.rebuild", "%q must be %q or %q", rb, RebuildOnChange, RebuildNightly)
+	}
+}
+
+func hasBadPrefix(r *report, prefix string) bool {
+	for p := range r.bad {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) source(s aib.ImageTemplateSourceClassification) {
+	const p = path("properties.source")
+	switch s := s.(type) {
+	case nil:
+		v.required(p, ": PlatformImage, ManagedImage or SharedImageVersion")
+	case *aib.ImageTemplatePlatformImageSource:
+		for key, val := range map[string]*string{"publisher": s.Publisher, "offer": s.Offer, "sku": s.SKU, "version": s.Version} {
+			if val == nil || *val == "" {
+				v.required(p.key(key), " for a PlatformImage source")
+			}
+		}
+		if s.Version != nil && *s.Version != "latest" && !versionRE.MatchString(*s.Version) {
+			v.r.problem(p.key("version"), "%q is neither \"latest\" nor a version such as 20348.2849.241106", *s.Version)
+		}
+	case *aib.ImageTemplateManagedImageSource:
+		if s.ImageID == nil {
+			v.required(p.key("imageId"), " for a ManagedImage source")
+		} else if !managedImgRE.MatchString(*s.ImageID) {
+			v.r.problem(p.key("imageId"), "%q is not a managed image resource id (/subscriptions/…/providers/Microsoft.Compute/images/…)", *s.ImageID)
+		}
+	case *aib.ImageTemplateSharedImageVersionSource:
+		if s.ImageVersionID == nil {
+			v.required(p.key("imageVersionId"), " for a SharedImageVersion source")
+		} else if !galleryVerRE.MatchString(*s.ImageVersionID) {
+			v.r.problem(p.key("imageVersionId"), "%q is not a gallery image version resource id (…/galleries/…/images/…/versions/…)", *s.ImageVersionID)
+		}
+	}
+}
+
+// script checks what Shell and PowerShell steps share.
+func (v *validator) script(p path, kind string, scriptURI, checksum *string, inline []*string) {
+	switch {
+	case scriptURI != nil && len(inline) > 0:
+		v.r.problem(p, "%s gives both scriptUri and inline; give one", kind)
+	case scriptURI == nil && len(inline) == 0 && !v.r.bad[p.key("scriptUri").String()] && !v.r.bad[p.key("inline").String()]:
+		v.r.problem(p, "%s needs scriptUri or inline", kind)
+	}
+	if scriptURI != nil {
+		v.uri(p.key("scriptUri"), *scriptURI)
+	}
+	if checksum != nil && scriptURI == nil {
+		v.r.problem(p.key("sha256Checksum"), "applies to scriptUri only, not to inline commands")
+	}
+	v.checksum(p, scriptURI, checksum)
+}
+
+func (v *validator) uri(p path, s string) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		v.r.problem(p, "%q is not an http(s) URL", s)
+	}
+}
+
+func (v *validator) checksum(p path, uri, sum *string) {
+	if sum == nil {
+		return
+	}
+	inScripts := uri != nil && v.opts.ScriptsURL != "" && strings.HasPrefix(*uri, strings.TrimSuffix(v.opts.ScriptsURL, "/")+"/")
+	switch {
+	case sha256RE.MatchString(*sum):
+	case sha256AnyRE.MatchString(*sum) && inScripts:
+		v.warn(p.key("sha256Checksum"), "is uppercase; Image Builder rejects uppercase hex. The script is in the scripts container, so the catalog's (lowercase) checksum is used")
+	case sha256AnyRE.MatchString(*sum):
+		v.r.problem(p.key("sha256Checksum"), "must be lowercase hex: Image Builder rejects uppercase (PowerShell's Get-FileHash prints uppercase): %s", strings.ToLower(*sum))
+	default:
+		v.r.problem(p.key("sha256Checksum"), "%q is not a sha256 (64 hex digits)", *sum)
+	}
+}
+
+func (v *validator) unique(p path, name *string, names map[string]int, i int) {
+	if name == nil {
+		return
+	}
+	if first, dup := names[*name]; dup {
+		v.r.problem(p.key("name"), "duplicate %q (also at index %d); customizer names must be unique", *name, first)
+		return
+	}
+	names[*name] = i
+}
+
+func index(p path) int {
+	s := string(p)
+	var i int
+	fmt.Sscanf(s[strings.LastIndex(s, "[")+1:], "%d", &i)
+	return i
+}
+
+func (v *validator) customizer(p path, c aib.ImageTemplateCustomizerClassification, names map[string]int) {
+	switch c := c.(type) {
+	case *aib.ImageTemplateShellCustomizer:
+		v.unique(p, c.Name, names, index(p))
+		if v.os == OSWindows {
+			v.r.problem(p.key("type"), "Shell runs on Linux only; the source is Windows: use PowerShell")
+		}
+		v.script(p, "Shell", c.ScriptURI, c.SHA256Checksum, c.Inline)
+	case *aib.ImageTemplatePowerShellCustomizer:
+		v.unique(p, c.Name, names, index(p))
+		v.script(p, "PowerShell", c.ScriptURI, c.SHA256Checksum, c.Inline)
+	case *aib.ImageTemplateFileCustomizer:
+		v.unique(p, c.Name, names, index(p))
+		v.file(p, c.SourceURI, c.Destination, c.SHA256Checksum)
+	case *aib.ImageTemplateRestartCustomizer:
+		v.unique(p, c.Name, names, index(p))
+		if v.os == OSLinux {
+			v.r.problem(p.key("type"), "WindowsRestart runs on Windows only; on Linux restart from a Shell customizer")
+		}
+		if c.RestartTimeout != nil && !durationRE.MatchString(*c.RestartTimeout) {
+			v.r.problem(p.key("restartTimeout"), "%q is not a duration such as 5m or 2h", *c.RestartTimeout)
+		}
+	case *aib.ImageTemplateWindowsUpdateCustomizer:
+		v.unique(p, c.Name, names, index(p))
+		if v.os == OSLinux {
+			v.r.problem(p.key("type"), "WindowsUpdate runs on Windows only")
+		}
+		if c.UpdateLimit != nil && *c.UpdateLimit < 0 {
+			v.r.problem(p.key("updateLimit"), "must be 0 or more")
+		}
+	}
+}
+
+func (v *validator) validatorStep(p path, c aib.ImageTemplateInVMValidatorClassification, names map[string]int) {
+	switch c := c.(type) {
+	case *aib.ImageTemplateShellValidator:
+		v.unique(p, c.Name, names, index(p))
+		if v.os == OSWindows {
+			v.r.problem(p.key("type"), "Shell runs on Linux only; the source is Windows: use PowerShell")
+		}
+		v.script(p, "Shell", c.ScriptURI, c.SHA256Checksum, c.Inline)
+	case *aib.ImageTemplatePowerShellValidator:
+		v.unique(p, c.Name, names, index(p))
+		v.script(p, "PowerShell", c.ScriptURI, c.SHA256Checksum, c.Inline)
+	case *aib.ImageTemplateFileValidator:
+		v.unique(p, c.Name, names, index(p))
+		v.file(p, c.SourceURI, c.Destination, c.SHA256Checksum)
+	}
+}
+
+func (v *validator) file(p path, src, dst, sum *string) {
+	if src == nil {
+		v.required(p.key("sourceUri"), " for a File step")
+	} else {
+		v.uri(p.key("sourceUri"), *src)
+	}
+	switch {
+	case dst == nil:
+		v.required(p.key("destination"), " for a File step")
+	case v.os == OSLinux && !strings.HasPrefix(*dst, "/tmp/"):
+		v.r.problem(p.key("destination"), "%q is outside /tmp: on Linux Image Builder can write only under /tmp", *dst)
+	}
+	v.checksum(p, src, sum)
+}
+
+func (v *validator) distribute(ds []aib.ImageTemplateDistributorClassification) {
+	const p = path("properties.distribute")
+	if len(ds) == 0 {
+		v.required(p, ": at least one of ManagedImage, SharedImage, VHD")
+		return
+	}
+	outputs := map[string]int{}
+	for i, d := range ds {
+		dp := p.index(i)
+		var name *string
+		switch d := d.(type) {
+		case *aib.ImageTemplateManagedImageDistributor:
+			name = d.RunOutputName
+			if d.ImageID == nil {
+				v.required(dp.key("imageId"), " for a ManagedImage distributor")
+			} else if !managedImgRE.MatchString(*d.ImageID) {
+				v.r.problem(dp.key("imageId"), "%q is not a managed image resource id", *d.ImageID)
+			}
+			if d.Location == nil {
+				v.required(dp.key("location"), " for a ManagedImage distributor")
+			}
+		case *aib.ImageTemplateSharedImageDistributor:
+			name = d.RunOutputName
+			if d.GalleryImageID == nil {
+				v.required(dp.key("galleryImageId"), " for a SharedImage distributor")
+			} else if !galleryImgRE.MatchString(*d.GalleryImageID) && !galleryVerRE.MatchString(*d.GalleryImageID) {
+				v.r.problem(dp.key("galleryImageId"), "%q is not a gallery image resource id (…/galleries/…/images/…)", *d.GalleryImageID)
+			}
+		case *aib.ImageTemplateVhdDistributor:
+			name = d.RunOutputName
+			if d.URI != nil {
+				if u, err := url.Parse(*d.URI); err != nil || u.Scheme != "https" || u.RawQuery != "" {
+					v.r.problem(dp.key("uri"), "%q must be an https blob URL without a SAS", *d.URI)
+				}
+			}
+		default:
+			continue // unknown types were reported by the upgrade
+		}
+		switch {
+		case name == nil:
+			v.required(dp.key("runOutputName"), ": a unique name for this output")
+		case !armNameRE.MatchString(*name):
+			v.r.problem(dp.key("runOutputName"), "%q must be 1-64 letters, digits, '-', '_' or '.'", *name)
+		default:
+			if first, dup := outputs[*name]; dup {
+				v.r.problem(dp.key("runOutputName"), "duplicate %q (also at index %d); each distributor needs its own", *name, first)
+			}
+			outputs[*name] = i
+		}
+	}
+}
+
+// osOf tells a source's OS family when the source says it.
+func osOf(p *aib.ImageTemplateProperties) string {
+	if p == nil {
+		return ""
+	}
+	s, ok := p.Source.(*aib.ImageTemplatePlatformImageSource)
+	if !ok || s.Publisher == nil {
+		return ""
+	}
+	pub := strings.ToLower(*s.Publisher)
+	offer := ""
+	if s.Offer != nil {
+		offer = strings.ToLower(*s.Offer)
+	}
+	switch {
+	case strings.HasPrefix(pub, "microsoftwindows"), strings.Contains(offer, "windows"), pub == "microsoftvisualstudio":
+		return OSWindows
+	case pub == "canonical", pub == "redhat", pub == "openlogic", pub == "suse", pub == "debian", pub == "almalinux",
+		pub == "resf", pub == "oracle", pub == "kinvolk", strings.Contains(offer, "ubuntu"), strings.Contains(offer, "rhel"),
+		strings.Contains(offer, "centos"), strings.Contains(offer, "linux"):
+		return OSLinux
+	}
+	return ""
+}

@@ -18,6 +18,8 @@ import (
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/handlers"
 	"github.com/goldenpipe/goldenpipe/host"
+	"github.com/goldenpipe/goldenpipe/simulator"
+	"github.com/goldenpipe/goldenpipe/template"
 )
 
 // Version is set at build time (-ldflags "-X .../app.Version=...").
@@ -109,9 +111,17 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger) (*host.S
 		logger.Warn("state container not ready at start", "container", s.StateContainer, "err", err.Error())
 	}
 
+	docs := azure.NewDocStore(stateSvc, s.StateContainer)
 	scriptBlobs := azure.NewBlobs(scriptsSvc, s.ScriptsContainer)
-	catalog := checksum.NewCatalog(azure.NewDocStore(stateSvc, s.StateContainer))
+	catalog := checksum.NewCatalog(docs)
 	checksums := &checksum.Service{Blobs: scriptBlobs, Catalog: catalog, Container: s.ScriptsContainer, Log: logger}
+	versions, err := imageVersions(s)
+	if err != nil {
+		return nil, err
+	}
+	templates := &template.Service{Blobs: azure.NewBlobs(scriptsSvc, s.TemplatesContainer), Docs: docs,
+		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: checksums, Versions: versions, Log: logger}
+	checksums.Listeners = append(checksums.Listeners, staleMarker{templates})
 	pending := notReady{}
 	health := []handlers.HealthCheck{
 		{Name: "state storage", Check: func(ctx context.Context) error {
@@ -126,11 +136,26 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger) (*host.S
 	srv := host.NewServer(host.Options{Logger: logger, Level: slog.LevelInfo,
 		MaxRequestBytes: s.MaxRequestBytes, InvocationTimeout: s.InvocationTimeout})
 	handlers.Register(srv, handlers.Deps{
-		Scripts: checksums,
-		Nightly: pending,
-		Builds:  pending,
-		Monitor: pending,
-		API:     handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog}),
+		Scripts:   checksums,
+		Templates: templates,
+		Nightly:   nightlyPlan{templates},
+		Builds:    pending,
+		Monitor:   pending,
+		API:       handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: templates}),
 	})
 	return srv, nil
+}
+
+// imageVersions returns the marketplace version lister: armcompute, or the
+// simulator's marketplace in local runs.
+func imageVersions(s config.Settings) (*azure.ImageVersions, error) {
+	if s.Simulator {
+		return azure.NewImageVersions("00000000-0000-0000-0000-000000000000", simulator.TokenCredential(),
+			azure.ARMClientOptions(simulator.NewImages().Transport()))
+	}
+	cred, err := azure.Credential(s.ARM)
+	if err != nil {
+		return nil, fmt.Errorf("ARM credential: %w", err)
+	}
+	return azure.NewImageVersions(s.SubscriptionID, cred, azure.ARMClientOptions(nil))
 }

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { os.Exit(azuritetest.Run(m, &az)) }
 func TestScriptUploadedEndToEnd(t *testing.T) {
 	conn := az.ConnectionString(azurite.Account{})
 	settings, err := config.Load(config.MapLookup(map[string]string{
-		"Scripts": conn, "State": conn, "ServiceBus": "inprocess",
+		"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true",
 		"SCRIPTS_CONTAINER": "e2e-scripts", "STATE_CONTAINER": "e2e-state",
 	}))
 	if err != nil {

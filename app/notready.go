@@ -15,9 +15,6 @@ func errNotReady(stage string) error {
 	return goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s is not available in this version", stage)
 }
 
-func (notReady) Nightly(context.Context, goldenpipe.Tick) (string, error) {
-	return "", errNotReady("nightly rebuild")
-}
 func (notReady) Request(context.Context, goldenpipe.Message) (string, error) {
 	return "", errNotReady("build requests")
 }

@@ -79,3 +79,21 @@ func NormalizeETag(e string) string {
 
 // String describes the reader for logs.
 func (b *Blobs) String() string { return fmt.Sprintf("blobs in %s", b.c.URL()) }
+
+// List returns the names of every blob in the container.
+func (b *Blobs) List(ctx context.Context) ([]string, error) {
+	var names []string
+	pager := b.c.NewListBlobsFlatPager(nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, StorageError(err, "listing %s failed", b.c.URL())
+		}
+		for _, item := range page.Segment.BlobItems {
+			if item.Name != nil {
+				names = append(names, *item.Name)
+			}
+		}
+	}
+	return names, nil
+}

@@ -6,28 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
 )
 
-// Docs is the durable, ETag-conditioned document store the catalog lives in
-// (the app's state container).
-type Docs interface {
-	Get(ctx context.Context, key string, v any) (etag string, err error)
-	Put(ctx context.Context, key string, v any, ifMatch string) (etag string, err error)
-	Overwrite(ctx context.Context, key string, v any) (etag string, err error)
-	Delete(ctx context.Context, key, ifMatch string) error
-	Keys(ctx context.Context, prefix string) ([]string, error)
-}
-
 const (
 	currentPrefix = "checksums/"
 	historyPrefix = "checksums-history/"
-	listWorkers   = 8
 )
 
 // HistoryEntry is a record that was replaced or removed.
@@ -40,11 +27,11 @@ type HistoryEntry struct {
 // Catalog is the checksum catalog: one current record per script and the
 // history of the records it replaced or removed.
 type Catalog struct {
-	docs Docs
+	docs goldenpipe.Documents
 }
 
 // NewCatalog returns a catalog kept in docs.
-func NewCatalog(docs Docs) *Catalog { return &Catalog{docs: docs} }
+func NewCatalog(docs goldenpipe.Documents) *Catalog { return &Catalog{docs: docs} }
 
 // nameKey is a fixed-length key for any blob name: no escaping, no path
 // traversal, no name length limit to meet.
@@ -117,7 +104,7 @@ func (c *Catalog) List(ctx context.Context) ([]goldenpipe.Checksum, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing checksums: %w", err)
 	}
-	return readAll[goldenpipe.Checksum](ctx, c.docs, keys, func(a, b goldenpipe.Checksum) bool { return a.Name < b.Name })
+	return goldenpipe.ReadAll[goldenpipe.Checksum](ctx, c.docs, keys, func(a, b goldenpipe.Checksum) bool { return a.Name < b.Name })
 }
 
 // History returns the replaced and removed records of a script, oldest first.
@@ -126,44 +113,7 @@ func (c *Catalog) History(ctx context.Context, name string) ([]HistoryEntry, err
 	if err != nil {
 		return nil, fmt.Errorf("listing the history of %q: %w", name, err)
 	}
-	return readAll[HistoryEntry](ctx, c.docs, keys, func(a, b HistoryEntry) bool { return a.EndedAt.Before(b.EndedAt) })
-}
-
-// readAll reads documents with bounded concurrency; documents removed
-// between listing and reading are skipped.
-func readAll[T any](ctx context.Context, docs Docs, keys []string, less func(a, b T) bool) ([]T, error) {
-	out := make([]*T, len(keys))
-	errs := make([]error, len(keys))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, listWorkers)
-	for i, k := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var v T
-			_, err := docs.Get(ctx, k, &v)
-			switch goldenpipe.ErrorCode(err) {
-			case "":
-				out[i] = &v
-			case goldenpipe.ENOTFOUND:
-			default:
-				errs[i] = err
-			}
-		}()
-	}
-	wg.Wait()
-	list := make([]T, 0, len(keys))
-	for i := range keys {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		if out[i] != nil {
-			list = append(list, *out[i])
-		}
-	}
-	sort.Slice(list, func(i, j int) bool { return less(list[i], list[j]) })
-	return list, nil
+	return goldenpipe.ReadAll[HistoryEntry](ctx, c.docs, keys, func(a, b HistoryEntry) bool { return a.EndedAt.Before(b.EndedAt) })
 }
 
 // WriteSHA256SUMS writes the catalog in the format `sha256sum -c` reads:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/blobevent"
 )
 
 // Blobs is the scripts container as the service reads it.
@@ -53,23 +54,11 @@ type Service struct {
 // blob it names. Events of other types or containers are acknowledged and
 // ignored; malformed ones answer EINVALID and change nothing.
 func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) (string, error) {
-	if ev.Type != goldenpipe.BlobCreated && ev.Type != goldenpipe.BlobDeleted {
-		return fmt.Sprintf("ignored: event type %s is not handled", ev.Type), nil
+	name, ignored, err := blobevent.Target(ev, s.Container, s.Blobs.ContainerURL())
+	if err != nil || ignored != "" {
+		return ignored, err
 	}
-	t, err := parseSubject(ev.Subject)
-	if err != nil {
-		return "", err
-	}
-	if t.container != s.Container {
-		return fmt.Sprintf("ignored: container %q is not the scripts container %q", t.container, s.Container), nil
-	}
-	if err := checkName(t.name); err != nil {
-		return "", err
-	}
-	if err := checkURL(ev.URL, s.Blobs.ContainerURL(), t); err != nil {
-		return "", err
-	}
-	return s.Reconcile(ctx, t.name)
+	return s.Reconcile(ctx, name)
 }
 
 // Reconcile makes the catalog entry of the script name match the blob as it
@@ -201,4 +190,18 @@ func (f *flight) do(key string, fn func() (string, error)) (string, error) {
 	f.mu.Unlock()
 	close(c.done)
 	return c.sum, c.err
+}
+
+// Checksum returns the current checksum of a script, bringing the catalog up
+// to date first (so a lost event never leaves a template with a stale sum):
+// a version already hashed costs two small reads, a new one is hashed now.
+// ENOTFOUND when the script does not exist.
+func (s *Service) Checksum(ctx context.Context, name string) (goldenpipe.Checksum, error) {
+	if err := blobevent.CheckName(name); err != nil {
+		return goldenpipe.Checksum{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no script %q: %s", name, goldenpipe.ErrorMessage(err))
+	}
+	if _, err := s.Reconcile(ctx, name); err != nil {
+		return goldenpipe.Checksum{}, err
+	}
+	return s.Catalog.Get(ctx, name)
 }

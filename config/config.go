@@ -30,11 +30,16 @@ const (
 	SettingStateContainer    = "STATE_CONTAINER"
 	SettingBuildQueue        = "BUILD_QUEUE"
 	SettingEventsTopic       = "EVENTS_TOPIC"
+	SettingSubscription      = "AZURE_SUBSCRIPTION_ID"
+	SettingSimulator         = "AIB_SIMULATOR"
 
 	// Connection names (the "connection" property of bindings).
 	ConnScripts    = "Scripts"
 	ConnState      = "State"
 	ConnServiceBus = "ServiceBus"
+	// ConnARM names the credential of Azure Resource Manager calls
+	// (Arm__credential, Arm__clientId).
+	ConnARM = "Arm"
 )
 
 // Settings is every setting the handler needs, parsed and validated.
@@ -53,6 +58,14 @@ type Settings struct {
 	Scripts    StorageConnection
 	State      StorageConnection
 	ServiceBus ServiceBusConnection
+
+	// Simulator replaces Azure Resource Manager (Image Builder, the
+	// marketplace) with the in-process simulator, for local runs.
+	Simulator bool
+	// SubscriptionID is where templates are built; required unless Simulator.
+	SubscriptionID string
+	// ARM is the identity ARM calls use.
+	ARM Credential
 }
 
 // Lookup returns the value of a setting and whether it is set. os.LookupEnv
@@ -95,6 +108,16 @@ func Load(lookup Lookup) (Settings, error) {
 	s.Scripts = r.storage(ConnScripts)
 	s.State = r.storage(ConnState)
 	s.ServiceBus = r.serviceBus(ConnServiceBus)
+	s.Simulator = r.boolean(SettingSimulator, false)
+	s.ARM = r.credential(ConnARM)
+	if v, ok := r.get(SettingSubscription); ok {
+		if !guidRE.MatchString(v) {
+			r.fail(SettingSubscription, "%q is not a subscription id (a GUID)", v)
+		}
+		s.SubscriptionID = v
+	} else if !s.Simulator {
+		r.fail(SettingSubscription, "is not set: the subscription Image Builder templates are created in (or %s=true for the local simulator)", SettingSimulator)
+	}
 
 	if s.ScriptsContainer != "" && s.ScriptsContainer == s.StateContainer && s.Scripts.sameAccount(s.State) {
 		r.fail(SettingStateContainer, "must differ from %s: the app's own writes would trigger ScriptUploaded", SettingScriptsContainer)
@@ -149,6 +172,19 @@ func (r *reader) logLevel(name string, def slog.Level) slog.Level {
 		return def
 	}
 	return l
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v, ok := r.get(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "%q is not true or false", v)
+		return def
+	}
+	return b
 }
 
 func (r *reader) int64(name string, def, lo, hi int64) int64 {

@@ -13,6 +13,7 @@ var local = map[string]string{
 	"Scripts":                      "UseDevelopmentStorage=true",
 	"State":                        "UseDevelopmentStorage=true",
 	"ServiceBus":                   "inprocess",
+	"AIB_SIMULATOR":                "true",
 }
 
 func with(base map[string]string, kv ...string) map[string]string {
@@ -99,6 +100,7 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 		"State__blobServiceUri":        "http://storage.example.com",
 		"State__clientId":              "not-a-guid",
 		"ServiceBus":                   "Endpoint=https://nope;SharedAccessKey=SECRETKEY",
+		"AIB_SIMULATOR":                "true",
 	}
 	_, err := Load(MapLookup(m))
 	var p Problems
@@ -133,7 +135,7 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 func TestLoadMissingConnections(t *testing.T) {
 	_, err := Load(MapLookup(map[string]string{}))
 	msg := err.Error()
-	for _, w := range []string{"Scripts: is not set", "State: is not set", "ServiceBus: is not set", "3 app setting problem(s)"} {
+	for _, w := range []string{"Scripts: is not set", "State: is not set", "ServiceBus: is not set", "AZURE_SUBSCRIPTION_ID: is not set", "4 app setting problem(s)"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("message lacks %q:\n%s", w, msg)
 		}
@@ -156,6 +158,10 @@ func TestLoadSettingChecks(t *testing.T) {
 		{"container with double hyphen", []string{"TEMPLATES_CONTAINER", "a--b"}, "is not a blob container name"},
 		{"namespace without dot", []string{"ServiceBus", "<unset>", "ServiceBus__fullyQualifiedNamespace", "golden"}, "is not a namespace host name"},
 		{"debug level", []string{"LOG_LEVEL", "DEBUG"}, ""},
+		{"subscription not a guid", []string{"AZURE_SUBSCRIPTION_ID", "my-sub"}, "is not a subscription id"},
+		{"simulator not a bool", []string{"AIB_SIMULATOR", "maybe"}, `"maybe" is not true or false`},
+		{"real ARM needs a subscription", []string{"AIB_SIMULATOR", "false"}, "AZURE_SUBSCRIPTION_ID: is not set"},
+		{"real ARM with subscription", []string{"AIB_SIMULATOR", "false", "AZURE_SUBSCRIPTION_ID", "0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11", "Arm__credential", "managedidentity"}, ""},
 		{"timeout too short", []string{"INVOCATION_TIMEOUT", "10ms"}, "is not a duration from 1s"},
 	}
 	for _, tt := range tests {

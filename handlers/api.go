@@ -10,6 +10,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/host"
+	"github.com/goldenpipe/goldenpipe/template"
 )
 
 // HealthCheck is one dependency the health route probes.
@@ -26,11 +27,32 @@ type Checksums interface {
 	WriteSHA256SUMS(ctx context.Context, w io.Writer) error
 }
 
+// Templates reads the template catalog.
+type Templates interface {
+	List(ctx context.Context) ([]template.Record, error)
+	Get(ctx context.Context, name string) (template.Record, error)
+}
+
 // APIDeps are what the routes under /api/ read.
 type APIDeps struct {
 	Version   string
 	Health    []HealthCheck
 	Checksums Checksums
+	Templates Templates
+}
+
+// templateSummary is one template in GET /api/templates.
+type templateSummary struct {
+	Name          string                 `json:"name"`
+	Valid         bool                   `json:"valid"`
+	Problems      []template.Problem     `json:"problems"`
+	Warnings      int                    `json:"warnings"`
+	Fingerprint   string                 `json:"fingerprint,omitempty"`
+	SourceVersion string                 `json:"sourceVersion,omitempty"`
+	Plan          *template.Plan         `json:"plan,omitempty"`
+	Stale         bool                   `json:"stale"`
+	LastBuild     *template.BuildSummary `json:"lastBuild,omitempty"`
+	ProcessedAt   time.Time              `json:"processedAt"`
 }
 
 // healthTimeout bounds each dependency probe of GET /api/health.
@@ -89,6 +111,31 @@ func NewAPI(d APIDeps) http.Handler {
 		if err := d.Checksums.WriteSHA256SUMS(r.Context(), w); err != nil {
 			writeError(w, err)
 		}
+	})
+	mux.HandleFunc("GET /api/templates", func(w http.ResponseWriter, r *http.Request) {
+		list, err := d.Templates.List(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		out := make([]templateSummary, 0, len(list))
+		for _, t := range list {
+			s := templateSummary{Name: t.Name, Valid: t.Valid, Problems: t.Problems, Warnings: len(t.Warnings),
+				Plan: t.Plan, Stale: t.Stale, LastBuild: t.LastBuild, ProcessedAt: t.ProcessedAt}
+			if t.Rendered != nil {
+				s.Fingerprint, s.SourceVersion = t.Rendered.Fingerprint, t.Rendered.SourceVersion
+			}
+			out = append(out, s)
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /api/templates/{name}", func(w http.ResponseWriter, r *http.Request) {
+		t, err := d.Templates.Get(r.Context(), r.PathValue("name"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, t)
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))

@@ -13,15 +13,16 @@ import (
 
 // Function names, as the folders under functions/ name them.
 const (
-	FuncScriptUploaded = "ScriptUploaded"
-	FuncNightlyRebuild = "NightlyRebuild"
-	FuncBuildRequested = "BuildRequested"
-	FuncBuildMonitor   = "BuildMonitor"
-	FuncAPI            = "Api"
+	FuncScriptUploaded   = "ScriptUploaded"
+	FuncTemplateUploaded = "TemplateUploaded"
+	FuncNightlyRebuild   = "NightlyRebuild"
+	FuncBuildRequested   = "BuildRequested"
+	FuncBuildMonitor     = "BuildMonitor"
+	FuncAPI              = "Api"
 )
 
-// ScriptEvents reacts to blob events in the scripts container.
-type ScriptEvents interface {
+// BlobEvents reacts to blob events of one container.
+type BlobEvents interface {
 	HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) (outcome string, err error)
 }
 
@@ -42,16 +43,18 @@ type Monitor interface {
 
 // Deps are the domain services the functions call.
 type Deps struct {
-	Scripts ScriptEvents
-	Nightly Rebuilder
-	Builds  BuildRequests
-	Monitor Monitor
-	API     http.Handler // the routes under /api/
+	Scripts   BlobEvents
+	Templates BlobEvents
+	Nightly   Rebuilder
+	Builds    BuildRequests
+	Monitor   Monitor
+	API       http.Handler // the routes under /api/
 }
 
 // Register adds every function to s.
 func Register(s *host.Server, d Deps) {
 	s.Handle(FuncScriptUploaded, scriptUploaded(d.Scripts))
+	s.Handle(FuncTemplateUploaded, templateUploaded(d.Templates))
 	s.Handle(FuncNightlyRebuild, nightlyRebuild(d.Nightly))
 	s.Handle(FuncBuildRequested, buildRequested(d.Builds))
 	s.Handle(FuncBuildMonitor, buildMonitor(d.Monitor))

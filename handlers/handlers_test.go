@@ -17,6 +17,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/host"
+	"github.com/goldenpipe/goldenpipe/template"
 )
 
 // recorder is a fake of every domain service: it keeps what it was given.
@@ -69,11 +70,25 @@ func (f fakeChecksums) WriteSHA256SUMS(_ context.Context, w io.Writer) error {
 	return nil
 }
 
+type fakeTemplates []template.Record
+
+func (f fakeTemplates) List(context.Context) ([]template.Record, error) { return f, nil }
+func (f fakeTemplates) Get(_ context.Context, name string) (template.Record, error) {
+	for _, t := range f {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return template.Record{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no template %q", name)
+}
+
 func newServer(rec *recorder) *host.Server {
 	s := host.NewServer(host.Options{Logger: slog.New(slog.DiscardHandler)})
 	sums := fakeChecksums{list: []goldenpipe.Checksum{{Name: "avd/install.ps1", SHA256: strings.Repeat("ab", 32)}}}
-	Register(s, Deps{Scripts: rec, Nightly: rec, Builds: rec, Monitor: rec,
-		API: NewAPI(APIDeps{Version: "test", Checksums: sums, Health: []HealthCheck{{Name: "ok", Check: func(context.Context) error { return nil }}}})})
+	tpls := fakeTemplates{{Name: "avd-win11", Valid: true, Rendered: &template.Rendered{Fingerprint: strings.Repeat("f", 64), SourceVersion: "22631.4460.241106"},
+		Plan: &template.Plan{Rebuild: true, Reason: "never built"}, Source: "{...}"}}
+	Register(s, Deps{Scripts: rec, Templates: rec, Nightly: rec, Builds: rec, Monitor: rec,
+		API: NewAPI(APIDeps{Version: "test", Checksums: sums, Templates: tpls, Health: []HealthCheck{{Name: "ok", Check: func(context.Context) error { return nil }}}})})
 	return s
 }
 
@@ -118,6 +133,14 @@ var routeTests = map[string][]struct {
 		{"eventgrid/other-event-type", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
 			if len(r.events) != 1 || r.events[0].Type != "Microsoft.Storage.BlobTierChanged" || r.events[0].URL != "" {
 				t.Errorf("events = %+v (other types pass through undecoded, for the domain to ignore)", r.events)
+			}
+		}},
+	},
+	FuncTemplateUploaded: {
+		{"eventgrid/template-created", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
+			if len(r.events) != 1 || r.events[0].Subject != "/blobServices/default/containers/templates/blobs/avd-win11.json" ||
+				r.events[0].URL != "https://goldenscripts.blob.core.windows.net/templates/avd-win11.json" || r.events[0].ContentLength != 2817 {
+				t.Errorf("events = %+v", r.events)
 			}
 		}},
 	},
@@ -333,6 +356,9 @@ func TestAPIRoutes(t *testing.T) {
 		{"/api/checksums/missing.ps1", 404, `no checksum for \"missing.ps1\"`},
 		{"/api/sha256sums", 200, strings.Repeat("ab", 32) + "  avd/install.ps1\n"},
 		{"/api/unknown", 404, "no route GET /api/unknown"},
+		{"/api/templates", 200, `"sourceVersion": "22631.4460.241106"`},
+		{"/api/templates/avd-win11", 200, `"source": "{...}"`},
+		{"/api/templates/nope", 404, `no template \"nope\"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

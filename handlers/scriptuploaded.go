@@ -9,7 +9,7 @@ import (
 
 // scriptUploaded handles Event Grid blob events of the scripts container.
 // The blob's bytes never come through the host: the domain reads them.
-func scriptUploaded(svc ScriptEvents) host.Func {
+func scriptUploaded(svc BlobEvents) host.Func {
 	return func(ctx context.Context, inv *host.Invocation) (host.Result, error) {
 		ev, err := blobEvent(inv, "event")
 		if err != nil {

@@ -162,7 +162,6 @@ func benchChecksum(ctx context.Context, w *workspace) error {
 	return nil
 }
 
-
 func waitHTTP(ctx context.Context, url string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

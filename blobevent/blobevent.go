@@ -1,19 +1,42 @@
-// Package checksum keeps the sha256 of every script in the scripts
-// container, bound to the exact bytes of one version of the blob (its ETag).
-//
-// Events only say which blob to look at. The service reads the blob's
-// current state and reconciles the catalog with it, so duplicate, late and
-// out-of-order events all converge on the same record.
-package checksum
+// Package blobevent checks Event Grid blob events before anything acts on
+// them: the type, the subject, the name (no traversal) and that the URL names
+// the same blob in the expected container of the expected account.
+package blobevent
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/goldenpipe/goldenpipe"
 )
+
+// Target returns the name of the blob an event asks to look at in container
+// (whose URL is containerURL). ignored is set, with a nil error, for events
+// of other types or containers; a malformed event answers EINVALID.
+func Target(ev goldenpipe.BlobEvent, container, containerURL string) (name, ignored string, err error) {
+	if ev.Type != goldenpipe.BlobCreated && ev.Type != goldenpipe.BlobDeleted {
+		return "", "ignored: event type " + ev.Type + " is not handled", nil
+	}
+	t, err := parseSubject(ev.Subject)
+	if err != nil {
+		return "", "", err
+	}
+	if t.container != container {
+		return "", "ignored: container " + strconvQuote(t.container) + " is not " + strconvQuote(container), nil
+	}
+	if err := CheckName(t.name); err != nil {
+		return "", "", err
+	}
+	if err := checkURL(ev.URL, containerURL, t); err != nil {
+		return "", "", err
+	}
+	return t.name, "", nil
+}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
 
 const subjectPrefix = "/blobServices/default/containers/"
 
@@ -39,9 +62,9 @@ func parseSubject(subject string) (target, error) {
 	return target{container: c, name: name}, nil
 }
 
-// checkName refuses blob names that could escape a folder or confuse tools
+// CheckName refuses blob names that could escape a folder or confuse tools
 // that read the catalog (path traversal, control characters, backslashes).
-func checkName(name string) error {
+func CheckName(name string) error {
 	switch {
 	case name == "":
 		return goldenpipe.Errorf(goldenpipe.EINVALID, "blob name is empty")

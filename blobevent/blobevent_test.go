@@ -1,4 +1,4 @@
-package checksum
+package blobevent
 
 import (
 	"strings"
@@ -38,7 +38,7 @@ func FuzzBlobEventTarget(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := checkName(tg.name); err != nil {
+		if err := CheckName(tg.name); err != nil {
 			return
 		}
 		if err := checkURL(url, c, tg); err != nil {

@@ -1,0 +1,210 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
+	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/host"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+// harness is the handler built from settings on Azurite, driven over HTTP
+// as the Functions host drives it.
+type harness struct {
+	t   *testing.T
+	srv *host.Server
+	svc *service.Client
+	s   config.Settings
+}
+
+func newHarness(t *testing.T, prefix string) *harness {
+	t.Helper()
+	conn := az.ConnectionString(azurite.Account{})
+	s, err := config.Load(config.MapLookup(map[string]string{
+		"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true",
+		"SCRIPTS_CONTAINER": prefix + "-scripts", "TEMPLATES_CONTAINER": prefix + "-templates", "STATE_CONTAINER": prefix + "-state",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Build(context.Background(), s, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := azure.NewBlobService(s.Scripts)
+	for _, c := range []string{s.ScriptsContainer, s.TemplatesContainer} {
+		if err := azure.EnsureContainer(context.Background(), svc, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &harness{t: t, srv: srv, svc: svc, s: s}
+}
+
+func (h *harness) upload(container, name string, b []byte) string {
+	h.t.Helper()
+	c := h.svc.NewContainerClient(container)
+	if _, err := c.NewBlockBlobClient(name).UploadBuffer(context.Background(), b, nil); err != nil {
+		h.t.Fatal(err)
+	}
+	return c.NewBlobClient(name).URL()
+}
+
+// blobEvent invokes function with a BlobCreated event for container/name,
+// as the host would, and returns the answer's Logs.
+func (h *harness) blobEvent(function, container, name string) []string {
+	h.t.Helper()
+	url := h.svc.NewContainerClient(container).NewBlobClient(name).URL()
+	body, _ := json.Marshal(map[string]any{
+		"Data": map[string]any{"event": map[string]any{
+			"id": "ev-" + name, "eventType": "Microsoft.Storage.BlobCreated", "eventTime": "2024-12-10T01:59:58Z",
+			"subject": "/blobServices/default/containers/" + container + "/blobs/" + name, "topic": "t",
+			"data": map[string]any{"api": "PutBlob", "url": url, "eTag": "\"0x1\"", "sequencer": "01"},
+		}},
+		"Metadata": map[string]any{"sys": map[string]any{"MethodName": `"` + function + `"`}},
+	})
+	return h.invoke(function, body)
+}
+
+func (h *harness) invoke(function string, body []byte) []string {
+	h.t.Helper()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(body))
+	req.Header.Set("X-Azure-Functions-InvocationId", "test")
+	h.srv.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		h.t.Fatalf("%s: %d %s", function, rec.Code, rec.Body)
+	}
+	var answer struct{ Logs []string }
+	_ = json.Unmarshal(rec.Body.Bytes(), &answer)
+	return answer.Logs
+}
+
+func (h *harness) get(path string, v any) int {
+	h.t.Helper()
+	rec := httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if v != nil && rec.Code == 200 {
+		if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+			h.t.Fatalf("GET %s: %v: %s", path, err, rec.Body)
+		}
+	}
+	return rec.Code
+}
+
+func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func TestTemplateUploadedEndToEnd(t *testing.T) {
+	h := newHarness(t, "tpl")
+	script := []byte("Write-Host 'installing apps'\r\n")
+	scriptURL := h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", script)
+
+	raw, err := os.ReadFile(filepath.Join("..", "template", "testdata", "seed", "windows-avd-powershell.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = bytes.ReplaceAll(raw, []byte("https://goldenscripts.blob.core.windows.net/scripts/avd/install-apps.ps1"), []byte(scriptURL))
+	h.upload(h.s.TemplatesContainer, "avd-win11.json", raw)
+	logs := h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd-win11.json")
+	if !strings.Contains(strings.Join(logs, "\n"), "rebuild=true (never built)") {
+		t.Errorf("logs: %q", logs)
+	}
+
+	var rec template.Record
+	if code := h.get("/api/templates/avd-win11", &rec); code != 200 {
+		t.Fatalf("GET template: %d", code)
+	}
+	if !rec.Valid || rec.Rendered == nil || rec.Plan == nil || !rec.Plan.Rebuild {
+		t.Fatalf("record = %+v", rec)
+	}
+	// the checksum was computed on the spot (no ScriptUploaded event yet), the
+	// stale one in the template replaced, latest resolved numerically
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, rec.Rendered.JSON); err != nil {
+		t.Fatal(err)
+	}
+	rendered := compact.String()
+	for _, want := range []string{`"sha256Checksum":"` + sum(script) + `"`, `"version":"22631.4460.241106"`, `"runElevated":true`} {
+		if !strings.Contains(rendered, want) {
+			t.Errorf("rendered template lacks %s:\n%s", want, rendered)
+		}
+	}
+	if rec.Rendered.SourceVersion != "22631.4460.241106" || rec.Rendered.Scripts["avd/install-apps.ps1"] != sum(script) || len(rec.Rendered.Fingerprint) != 64 {
+		t.Errorf("rendered = %+v", rec.Rendered)
+	}
+	if len(rec.Warnings) != 1 || !strings.Contains(rec.Warnings[0].Message, "is stale") {
+		t.Errorf("warnings = %v", rec.Warnings)
+	}
+
+	var list []struct {
+		Name, Fingerprint string
+		Valid             bool
+	}
+	if code := h.get("/api/templates", &list); code != 200 || len(list) != 1 || list[0].Fingerprint != rec.Rendered.Fingerprint {
+		t.Fatalf("list: %d %+v", code, list)
+	}
+	if code := h.get("/api/templates/unknown", nil); code != 404 {
+		t.Errorf("unknown template: %d", code)
+	}
+
+	// a script change marks the template stale; the nightly plan renders it
+	// again with the new checksum
+	script2 := []byte("Write-Host 'installing more apps'\r\n")
+	h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", script2)
+	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
+	if h.get("/api/templates/avd-win11", &rec); !rec.Stale || rec.StaleReason != `script "avd/install-apps.ps1" changed` {
+		t.Fatalf("not marked stale: %+v", rec.Stale)
+	}
+	logs = h.invoke("NightlyRebuild", []byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`))
+	if !strings.Contains(strings.Join(logs, "\n"), "1 templates planned: 1 need a build, 0 invalid") {
+		t.Errorf("nightly logs: %q", logs)
+	}
+	old := rec.Rendered.Fingerprint
+	h.get("/api/templates/avd-win11", &rec)
+	if rec.Stale || rec.Rendered.Scripts["avd/install-apps.ps1"] != sum(script2) || rec.Rendered.Fingerprint == old {
+		t.Errorf("after nightly: stale=%v scripts=%v", rec.Stale, rec.Rendered.Scripts)
+	}
+}
+
+func TestInvalidTemplateIsRecordedWithEveryProblem(t *testing.T) {
+	h := newHarness(t, "bad")
+	raw, err := os.ReadFile(filepath.Join("..", "template", "testdata", "seed", "mistake-linux.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.upload(h.s.TemplatesContainer, "broken.json", raw)
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "broken.json")
+	var rec template.Record
+	if code := h.get("/api/templates/broken", &rec); code != 200 {
+		t.Fatalf("GET: %d", code)
+	}
+	if rec.Valid || len(rec.Problems) != 18 || rec.Rendered != nil {
+		t.Errorf("valid=%v, %d problems: %v", rec.Valid, len(rec.Problems), rec.Problems)
+	}
+	// a template referencing a script that does not exist is invalid, with the path
+	ok, _ := os.ReadFile(filepath.Join("..", "template", "testdata", "seed", "ubuntu-shell.json"))
+	ok = bytes.ReplaceAll(ok, []byte("https://goldenscripts.blob.core.windows.net/scripts/"), []byte(h.svc.NewContainerClient(h.s.ScriptsContainer).URL()+"/"))
+	h.upload(h.s.ScriptsContainer, "linux/hardening.sh", []byte("#!/bin/sh\n"))
+	h.upload(h.s.TemplatesContainer, "ubuntu.json", ok)
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "ubuntu.json")
+	h.get("/api/templates/ubuntu", &rec)
+	want := fmt.Sprintf("properties.customize[2]: script %q does not exist in the scripts container", "linux/index.html")
+	if rec.Valid || len(rec.Problems) != 1 || rec.Problems[0].String() != want {
+		t.Errorf("problems = %v, want [%s]", rec.Problems, want)
+	}
+}

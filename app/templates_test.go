@@ -208,3 +208,37 @@ func TestInvalidTemplateIsRecordedWithEveryProblem(t *testing.T) {
 		t.Errorf("problems = %v, want [%s]", rec.Problems, want)
 	}
 }
+
+func TestTemplateDeletedAndOversized(t *testing.T) {
+	h := newHarness(t, "del")
+	ok, _ := os.ReadFile(filepath.Join("..", "template", "testdata", "seed", "managed-image-source.json"))
+	h.upload(h.s.TemplatesContainer, "patched.json", ok)
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "patched.json")
+	var rec template.Record
+	if code := h.get("/api/templates/patched", &rec); code != 200 || !rec.Valid {
+		t.Fatalf("GET: %d %+v", code, rec.Problems)
+	}
+	if _, err := h.svc.NewContainerClient(h.s.TemplatesContainer).NewBlobClient("patched.json").Delete(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"Data": map[string]any{"event": map[string]any{
+		"id": "del", "eventType": "Microsoft.Storage.BlobDeleted", "subject": "/blobServices/default/containers/" + h.s.TemplatesContainer + "/blobs/patched.json",
+		"data": map[string]any{"api": "DeleteBlob", "url": h.svc.NewContainerClient(h.s.TemplatesContainer).NewBlobClient("patched.json").URL()},
+	}}, "Metadata": map[string]any{}})
+	logs := h.invoke("TemplateUploaded", body)
+	if !strings.Contains(strings.Join(logs, "\n"), "record removed (kept in history)") {
+		t.Errorf("logs: %q", logs)
+	}
+	if code := h.get("/api/templates/patched", nil); code != 404 {
+		t.Errorf("deleted template still served: %d", code)
+	}
+
+	huge := append([]byte(`{"location":"`), bytes.Repeat([]byte("x"), template.MaxTemplateBytes)...)
+	huge = append(huge, `"}`...)
+	h.upload(h.s.TemplatesContainer, "huge.json", huge)
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "huge.json")
+	h.get("/api/templates/huge", &rec)
+	if rec.Valid || len(rec.Problems) != 1 || !strings.Contains(rec.Problems[0].Message, "over the limit of 1048576") || rec.Source != "" {
+		t.Errorf("huge template: valid=%v problems=%v source %d bytes", rec.Valid, rec.Problems, len(rec.Source))
+	}
+}

@@ -9,7 +9,10 @@ import (
 
 // scriptUploaded handles Event Grid blob events of the scripts container.
 // The blob's bytes never come through the host: the domain reads them.
-func scriptUploaded(svc BlobEvents) host.Func {
+func scriptUploaded(svc BlobEvents) host.Func { return onBlobEvent(svc, "script event handled") }
+
+// onBlobEvent decodes an Event Grid blob event and hands it to svc.
+func onBlobEvent(svc BlobEvents, done string) host.Func {
 	return func(ctx context.Context, inv *host.Invocation) (host.Result, error) {
 		ev, err := blobEvent(inv, "event")
 		if err != nil {
@@ -17,7 +20,7 @@ func scriptUploaded(svc BlobEvents) host.Func {
 		}
 		outcome, err := svc.HandleBlobEvent(ctx, ev)
 		if err == nil {
-			inv.Log.Info("script event handled", "eventId", ev.ID, "subject", ev.Subject, "outcome", outcome)
+			inv.Log.Info(done, "eventId", ev.ID, "subject", ev.Subject, "outcome", outcome)
 		}
 		return host.Result{}, err
 	}

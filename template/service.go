@@ -64,6 +64,15 @@ type Service struct {
 	Versions   VersionLister
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Listeners hear of every template rendered after an upload or a
+	// script change whose plan asks for a build (not of the nightly
+	// refresh, whose caller reads the plans itself).
+	Listeners []PlanListener
+}
+
+// PlanListener hears of templates whose plan asks for a build.
+type PlanListener interface {
+	Planned(ctx context.Context, rec Record) error
 }
 
 const (
@@ -90,7 +99,54 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 	if err != nil {
 		return "ignored: " + err.Error(), nil
 	}
-	return s.Reconcile(ctx, blob, name, &Resolver{Lister: s.Versions}, false)
+	outcome, err := s.Reconcile(ctx, blob, name, &Resolver{Lister: s.Versions}, false)
+	if err == nil {
+		err = s.notify(ctx, name)
+	}
+	return outcome, err
+}
+
+// notify tells the listeners of a template whose plan asks for a build.
+func (s *Service) notify(ctx context.Context, name string) error {
+	if len(s.Listeners) == 0 {
+		return nil
+	}
+	rec, err := s.Get(ctx, name)
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !rec.Valid || rec.Plan == nil || !rec.Plan.Rebuild {
+		return nil
+	}
+	for _, l := range s.Listeners {
+		if err := l.Planned(ctx, rec); err != nil {
+			return fmt.Errorf("requesting a build of %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// RecordBuild records a template's last successful build and plans again.
+// A build that finished before the one recorded changes nothing.
+func (s *Service) RecordBuild(ctx context.Context, name string, sum BuildSummary) error {
+	_, err := s.update(ctx, recordKey(name), func(r *Record) error {
+		if r.LastBuild != nil && r.LastBuild.FinishedAt.After(sum.FinishedAt) {
+			return nil
+		}
+		r.LastBuild = &sum
+		if r.Rendered != nil {
+			p := MakePlan(r.Rendered, r.Policy, &sum)
+			r.Plan = &p
+		}
+		return nil
+	})
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		return nil // the template was deleted meanwhile
+	}
+	return err
 }
 
 // Reconcile makes the record of a template match its blob as it is now.
@@ -278,14 +334,16 @@ func (s *Service) update(ctx context.Context, key string, fn func(*Record) error
 	return Record{}, goldenpipe.Errorf(goldenpipe.ECONFLICT, "record %s kept changing", key)
 }
 
-// ScriptChanged marks the templates that use a script stale (it implements
-// the checksum catalog's change listener). The plan renders every template
-// again anyway, so a lost mark delays nothing past the next run.
+// ScriptChanged renders the templates that use a script again (with its
+// new checksum) and tells the listeners of those that now need a build. It
+// implements the checksum catalog's change hook; the nightly refresh renders
+// every template anyway, so a lost notice delays nothing past that.
 func (s *Service) ScriptChanged(ctx context.Context, name string) error {
 	list, err := s.List(ctx)
 	if err != nil {
 		return err
 	}
+	versions := &Resolver{Lister: s.Versions}
 	for _, rec := range list {
 		if rec.Rendered == nil {
 			continue
@@ -298,6 +356,12 @@ func (s *Service) ScriptChanged(ctx context.Context, name string) error {
 			return nil
 		}); err != nil {
 			return fmt.Errorf("marking template %q stale: %w", rec.Name, err)
+		}
+		if _, err := s.Reconcile(ctx, rec.Blob, rec.Name, versions, true); err != nil {
+			return fmt.Errorf("rendering template %q again: %w", rec.Name, err)
+		}
+		if err := s.notify(ctx, rec.Name); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,0 +1,278 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+// Bus sends build requests and publishes lifecycle events.
+type Bus interface {
+	Send(ctx context.Context, queue string, m goldenpipe.OutMessage) error
+	Publish(ctx context.Context, topic string, m goldenpipe.OutMessage) error
+}
+
+// ImageBuilder is Azure VM Image Builder as the builds use it. Long-running
+// operations are begun, never waited for.
+type ImageBuilder interface {
+	Create(ctx context.Context, name string, body []byte) error // ECONFLICT: exists
+	Get(ctx context.Context, name string) (goldenpipe.AIBTemplate, error)
+	Run(ctx context.Context, name string) error // ECONFLICT: already running
+	Cancel(ctx context.Context, name string) error
+	Delete(ctx context.Context, name string) error
+	RunOutputs(ctx context.Context, name string) ([]goldenpipe.RunOutput, error)
+}
+
+// Templates is the template catalog as the builds use it.
+type Templates interface {
+	Get(ctx context.Context, name string) (template.Record, error)
+	RecordBuild(ctx context.Context, name string, s template.BuildSummary) error
+}
+
+// LogTail reads the end of a failed build's customization.log (best effort).
+type LogTail interface {
+	Tail(ctx context.Context, b Build) (string, error)
+}
+
+// Service requests, starts and follows builds.
+type Service struct {
+	Docs          goldenpipe.Documents
+	AIB           ImageBuilder
+	Bus           Bus
+	Templates     Templates
+	Logs          LogTail // optional
+	Queue, Topic  string
+	MaxConcurrent int
+	Source        string // CloudEvents source of lifecycle events
+	Log           *slog.Logger
+	Now           func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (s *Service) maxConcurrent() int {
+	if s.MaxConcurrent > 0 {
+		return s.MaxConcurrent
+	}
+	return defaultMaxConcurrent
+}
+
+// Request handles one message of the build queue. An invalid message is
+// recorded as rejected (with its body) and acknowledged, so it is not
+// retried forever; a valid one becomes exactly one build record, which is
+// then advanced as far as it can go now.
+func (s *Service) Request(ctx context.Context, m goldenpipe.Message) (string, error) {
+	req, err := ParseRequest(m.Body)
+	if err == nil {
+		var b *Build
+		b, err = s.open(ctx, req, m.ID)
+		if err == nil && b == nil {
+			return "nothing to build", nil
+		}
+		if err == nil {
+			outcome, aerr := s.Advance(ctx, b.ID)
+			if aerr != nil {
+				// the record exists: the monitor takes it from here
+				s.log().Warn("advancing a new build failed; the monitor will go on", "build", b.ID, "err", aerr.Error())
+			}
+			return fmt.Sprintf("build %s: %s", b.ID, outcome), nil
+		}
+	}
+	if goldenpipe.ErrorCode(err) == goldenpipe.EINVALID || goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		if rerr := s.reject(ctx, m, goldenpipe.ErrorMessage(err)); rerr != nil {
+			return "", rerr
+		}
+	}
+	return "", err
+}
+
+func (s *Service) reject(ctx context.Context, m goldenpipe.Message, reason string) error {
+	id := m.ID
+	if id == "" {
+		id = hashOf(string(m.Body))[:16]
+	}
+	rej := Rejection{MessageID: m.ID, DeliveryCount: m.DeliveryCount, Reason: reason, Body: string(m.Body), At: s.now()}
+	if _, err := s.Docs.Overwrite(ctx, keyRejected+hashOf(id)[:32]+".json", rej); err != nil {
+		return fmt.Errorf("recording the rejected message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// open finds or creates the build a request asks for. It returns nil when
+// nothing needs building (the last successful build has the fingerprint and
+// the request does not force one).
+func (s *Service) open(ctx context.Context, req Request, messageID string) (*Build, error) {
+	t, err := s.Templates.Get(ctx, req.Template)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Valid || t.Rendered == nil {
+		return nil, goldenpipe.Errorf(goldenpipe.EINVALID, "template %q is invalid (%d problems); fix it before building", req.Template, len(t.Problems))
+	}
+	r := t.Rendered
+	if !req.Force && req.BuildID == "" && t.LastBuild != nil && t.LastBuild.Fingerprint == r.Fingerprint {
+		return nil, nil
+	}
+	base := BaseID(req.Template, r.Fingerprint)
+	if req.BuildID != "" {
+		base = req.BuildID
+	} else if req.Force {
+		base += "-f" + hashOf(messageID)[:6]
+	}
+	for attempt := 1; attempt <= 20; attempt++ {
+		id := base
+		if attempt > 1 {
+			id = fmt.Sprintf("%s-%d", base, attempt)
+		}
+		b := &Build{ID: id, Template: req.Template, Reason: req.Reason, Force: req.Force, RequestedBy: req.RequestedBy,
+			CorrelationID: req.CorrelationID, MessageID: messageID, Fingerprint: r.Fingerprint, SourceVersion: r.SourceVersion,
+			Scripts: r.Scripts, Rendered: r.JSON, AIBName: AIBName(id), RequestedAt: s.now()}
+		b.moveTo(StateRequested, "", req.Reason, b.RequestedAt)
+		_, err := s.Docs.Put(ctx, buildKey(id), b, "")
+		if err == nil {
+			if _, err := s.Docs.Overwrite(ctx, activeKey(id), struct{}{}); err != nil {
+				return nil, fmt.Errorf("marking build %s active: %w", id, err)
+			}
+			return b, nil
+		}
+		if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+			return nil, fmt.Errorf("recording build %s: %w", id, err)
+		}
+		var existing Build
+		if _, err := s.Docs.Get(ctx, buildKey(id), &existing); err != nil {
+			return nil, fmt.Errorf("reading build %s: %w", id, err)
+		}
+		switch {
+		case existing.MessageID == messageID && messageID != "":
+			return &existing, nil // the same message again
+		case !Terminal(existing.State) || existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
+			return &existing, nil // this change is being (or was) built: coalesce
+		}
+		// that attempt failed, was canceled or superseded: a new attempt
+	}
+	return nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
+}
+
+// Enqueue sends a build request to the build queue. The message id comes
+// from the template, its fingerprint and scope, so Service Bus duplicate
+// detection drops repeats.
+func (s *Service) Enqueue(ctx context.Context, req Request, fingerprint, scope string) (string, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	id := MessageID(req.Template, fingerprint, scope)
+	if err := s.Bus.Send(ctx, s.Queue, goldenpipe.OutMessage{ID: id, Body: body, ContentType: "application/json",
+		CorrelationID: req.CorrelationID, Subject: "build.request"}); err != nil {
+		return "", fmt.Errorf("enqueueing a build of %q: %w", req.Template, err)
+	}
+	return id, nil
+}
+
+// RequestBuild enqueues a build of a template now (POST /api/builds) and
+// returns the id the build will have.
+func (s *Service) RequestBuild(ctx context.Context, name string, force bool, requestedBy string) (string, error) {
+	t, err := s.Templates.Get(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if !t.Valid || t.Rendered == nil {
+		return "", goldenpipe.Errorf(goldenpipe.EINVALID, "template %q is invalid (%d problems); fix it before building", name, len(t.Problems))
+	}
+	if !force && t.LastBuild != nil && t.LastBuild.Fingerprint == t.Rendered.Fingerprint {
+		return "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "template %q is up to date with build %s; use force to build it again", name, t.LastBuild.BuildID)
+	}
+	req := Request{Template: name, Reason: "requested through the API", Force: force, RequestedBy: requestedBy}
+	scope := ""
+	if force {
+		scope = "force-" + s.now().Format(time.RFC3339Nano)
+		req.BuildID = BaseID(name, t.Rendered.Fingerprint) + "-f" + hashOf(scope)[:6]
+	} else {
+		req.BuildID = BaseID(name, t.Rendered.Fingerprint)
+	}
+	if _, err := s.Enqueue(ctx, req, t.Rendered.Fingerprint, scope); err != nil {
+		return "", err
+	}
+	return req.BuildID, nil
+}
+
+// Get returns a build; ENOTFOUND when unknown.
+func (s *Service) Get(ctx context.Context, id string) (Build, error) {
+	var b Build
+	if !buildIDRE.MatchString(id) {
+		return b, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", clip(id))
+	}
+	if _, err := s.Docs.Get(ctx, buildKey(id), &b); err != nil {
+		if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+			return b, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", id)
+		}
+		return b, err
+	}
+	return b, nil
+}
+
+// List returns the builds, newest first, of one template ("" for all).
+func (s *Service) List(ctx context.Context, templateName string) ([]Build, error) {
+	prefix := keyBuilds
+	if templateName != "" {
+		prefix += templateName + "-"
+	}
+	keys, err := s.Docs.Keys(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	list, err := goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.RequestedAt.After(b.RequestedAt) })
+	if err != nil {
+		return nil, err
+	}
+	if templateName == "" {
+		return list, nil
+	}
+	out := list[:0]
+	for _, b := range list { // a prefix also matches longer template names
+		if b.Template == templateName {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// Rejected returns the request messages that were refused, newest first.
+func (s *Service) Rejected(ctx context.Context) ([]Rejection, error) {
+	keys, err := s.Docs.Keys(ctx, keyRejected)
+	if err != nil {
+		return nil, err
+	}
+	return goldenpipe.ReadAll[Rejection](ctx, s.Docs, keys, func(a, b Rejection) bool { return a.At.After(b.At) })
+}
+
+// active returns the ids of the builds not finished yet.
+func (s *Service) active(ctx context.Context) ([]string, error) {
+	keys, err := s.Docs.Keys(ctx, keyActive)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, strings.TrimPrefix(k, keyActive))
+	}
+	return ids, nil
+}

@@ -1,0 +1,188 @@
+// Package inmem holds in-process stand-ins for Azure services that have no
+// emulator here, for tests and local runs.
+package inmem
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+// DeadLetter is a message the bus gave up on.
+type DeadLetter struct {
+	Queue   string
+	Message goldenpipe.OutMessage
+	Reason  string
+}
+
+// Bus is an in-process Service Bus. Messages sent to a queue are delivered
+// to the function the queue triggers, through the handler's HTTP interface,
+// in the exact payload shape the Functions host uses; a non-2xx answer
+// abandons the message, which is delivered again until MaxDeliveryCount,
+// then dead-lettered. Duplicate MessageIds within DuplicateWindow are
+// dropped, as Service Bus duplicate detection does. Messages published to a
+// topic are kept (the newest MaxTopicMessages) for whoever reads them.
+type Bus struct {
+	// Routes maps a queue to the function it triggers and the binding name.
+	Routes           map[string]Route
+	MaxDeliveryCount int
+	DuplicateWindow  time.Duration
+	MaxTopicMessages int
+	// Retry is the delay before a redelivery.
+	Retry time.Duration
+
+	mu       sync.Mutex
+	handler  http.Handler
+	seen     map[string]time.Time
+	topics   map[string][]goldenpipe.OutMessage
+	dead     []DeadLetter
+	inflight sync.WaitGroup
+	seq      int64
+	closed   bool
+}
+
+// Route is the function a queue triggers.
+type Route struct {
+	Function string
+	Binding  string
+}
+
+// NewBus returns a bus with Service Bus's defaults.
+func NewBus(routes map[string]Route) *Bus {
+	return &Bus{Routes: routes, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute, MaxTopicMessages: 1000,
+		Retry: 100 * time.Millisecond, seen: map[string]time.Time{}, topics: map[string][]goldenpipe.OutMessage{}}
+}
+
+// Attach sets the handler messages are delivered to.
+func (b *Bus) Attach(h http.Handler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.handler = h
+}
+
+// Send enqueues a message on a queue; it is delivered asynchronously.
+func (b *Bus) Send(_ context.Context, queue string, m goldenpipe.OutMessage) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	route, ok := b.Routes[queue]
+	if !ok {
+		return goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no queue %q on the in-process bus", queue)
+	}
+	if b.closed {
+		return goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "the in-process bus is closed")
+	}
+	key := queue + "\x00" + m.ID
+	if t, dup := b.seen[key]; dup && time.Since(t) < b.DuplicateWindow && m.ID != "" {
+		return nil
+	}
+	b.seen[key] = time.Now()
+	b.seq++
+	seq := b.seq
+	b.inflight.Add(1)
+	go b.deliver(queue, route, m, seq)
+	return nil
+}
+
+func (b *Bus) deliver(queue string, route Route, m goldenpipe.OutMessage, seq int64) {
+	defer b.inflight.Done()
+	enqueued := time.Now().UTC()
+	for attempt := 1; ; attempt++ {
+		b.mu.Lock()
+		h := b.handler
+		b.mu.Unlock()
+		status := http.StatusServiceUnavailable
+		if h != nil {
+			status = b.invoke(h, route, m, attempt, enqueued, seq)
+		}
+		if status >= 200 && status < 300 {
+			return
+		}
+		if attempt >= b.MaxDeliveryCount {
+			b.mu.Lock()
+			b.dead = append(b.dead, DeadLetter{Queue: queue, Message: m, Reason: fmt.Sprintf("MaxDeliveryCountExceeded: last answer %d", status)})
+			b.mu.Unlock()
+			return
+		}
+		time.Sleep(b.Retry)
+	}
+}
+
+// invoke posts one delivery as the Functions host would.
+func (b *Bus) invoke(h http.Handler, route Route, m goldenpipe.OutMessage, attempt int, enqueued time.Time, seq int64) int {
+	enc := func(s string) string { q, _ := json.Marshal(s); return string(q) }
+	metadata := map[string]string{
+		"MessageId":       enc(m.ID),
+		"DeliveryCount":   enc(strconv.Itoa(attempt)),
+		"EnqueuedTimeUtc": enc(enqueued.Format(time.RFC3339Nano)),
+		"SequenceNumber":  strconv.FormatInt(seq, 10),
+	}
+	if m.CorrelationID != "" {
+		metadata["CorrelationId"] = enc(m.CorrelationID)
+	}
+	if m.ContentType != "" {
+		metadata["ContentType"] = enc(m.ContentType)
+	}
+	body, _ := json.Marshal(map[string]any{
+		"Data":     map[string]string{route.Binding: enc(string(m.Body))},
+		"Metadata": metadata,
+	})
+	req := httptest.NewRequest(http.MethodPost, "/"+route.Function, bytes.NewReader(body))
+	req.Header.Set("X-Azure-Functions-InvocationId", fmt.Sprintf("inproc-%d-%d", seq, attempt))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// Publish keeps a message sent to a topic.
+func (b *Bus) Publish(_ context.Context, topic string, m goldenpipe.OutMessage) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	list := append(b.topics[topic], m)
+	if len(list) > b.MaxTopicMessages {
+		list = list[len(list)-b.MaxTopicMessages:]
+	}
+	b.topics[topic] = list
+	return nil
+}
+
+// Topic returns what was published to a topic, oldest first.
+func (b *Bus) Topic(topic string) []goldenpipe.OutMessage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]goldenpipe.OutMessage(nil), b.topics[topic]...)
+}
+
+// DeadLetters returns the messages given up on.
+func (b *Bus) DeadLetters() []DeadLetter {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]DeadLetter(nil), b.dead...)
+}
+
+// Drain waits until every message sent so far was delivered or dead-lettered.
+func (b *Bus) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { b.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting messages and waits for deliveries under way.
+func (b *Bus) Close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return b.Drain(ctx)
+}

@@ -1,0 +1,388 @@
+package simulator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	aib "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/virtualmachineimagebuilder/armvirtualmachineimagebuilder/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/virtualmachineimagebuilder/armvirtualmachineimagebuilder/v2/fake"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+// Outcome is how a simulated build ends.
+type Outcome struct {
+	State   string // goldenpipe.RunSucceeded, RunPartiallySucceeded or RunFailed
+	Message string
+}
+
+// TimeoutMessage is what Image Builder says when buildTimeoutInMinutes passes.
+const TimeoutMessage = "[ERROR] Failed while waiting for packerizer: Timeout waiting for microservice to complete: 'context deadline exceeded'"
+
+// ImageBuilder simulates Azure VM Image Builder as the reference describes
+// it: templates are immutable (a PUT on an existing name is a Conflict),
+// creation is a long-running operation that fails when a script cannot be
+// fetched or its checksum differs, Run walks the sub-states and ends as
+// configured, Cancel goes through Canceling, and Delete is refused while a
+// build runs. Time is real, scaled by the phase durations.
+type ImageBuilder struct {
+	// CreateDuration is how long a template stays Creating (default 200 ms).
+	CreateDuration time.Duration
+	// PhaseDuration is the length of each run sub-state (default 200 ms).
+	PhaseDuration time.Duration
+	// Outcome decides how a run of a template ends (default: Succeeded).
+	Outcome func(templateName string) Outcome
+	// FetchScript returns a script's bytes for the checksum check at
+	// creation; ENOTFOUND fails the creation. nil skips the check.
+	FetchScript func(ctx context.Context, url string) ([]byte, error)
+	// VHDOutput makes the VHD of a run output and returns its URL without
+	// a SAS (a page blob in the staging account). nil gives a made-up URL.
+	VHDOutput func(ctx context.Context, template, runOutputName string) (string, error)
+	// Latency is added to every call.
+	Latency time.Duration
+
+	mu        sync.Mutex
+	templates map[string]*simTemplate
+	calls     map[string]int
+}
+
+type simTemplate struct {
+	name      string
+	tpl       aib.ImageTemplate
+	created   time.Time
+	createErr string
+	run       *simRun
+}
+
+type simRun struct {
+	start, cancelAt time.Time
+	outcome         Outcome
+	outputs         []goldenpipe.RunOutput
+	outputsMade     bool
+}
+
+var phases = []string{"Queued", "Building", "Customizing", "Validating", "Distributing"}
+
+// NewImageBuilder returns a simulator with the default durations.
+func NewImageBuilder() *ImageBuilder {
+	return &ImageBuilder{CreateDuration: 200 * time.Millisecond, PhaseDuration: 200 * time.Millisecond,
+		templates: map[string]*simTemplate{}, calls: map[string]int{}}
+}
+
+// Calls returns how many calls of an operation (Create, Get, Run, Cancel,
+// Delete, RunOutputs) were answered.
+func (b *ImageBuilder) Calls(op string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls[op]
+}
+
+// Templates returns the names of the templates that exist.
+func (b *ImageBuilder) Templates() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, t := range b.templates {
+		out = append(out, t.name)
+	}
+	return out
+}
+
+// Runs returns how many runs a template has had (0 if it does not exist).
+func (b *ImageBuilder) Runs(name string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t := b.templates[strings.ToLower(name)]; t != nil && t.run != nil {
+		return 1
+	}
+	return 0
+}
+
+func (b *ImageBuilder) enter(ctx context.Context, op string) {
+	if b.Latency > 0 {
+		select {
+		case <-time.After(b.Latency):
+		case <-ctx.Done():
+		}
+	}
+	b.mu.Lock()
+	b.calls[op]++
+}
+
+// provisioning returns a template's provisioning state now.
+func (t *simTemplate) provisioning(now time.Time, d time.Duration) (string, string) {
+	switch {
+	case now.Sub(t.created) < d:
+		return goldenpipe.ProvisioningCreating, ""
+	case t.createErr != "":
+		return goldenpipe.ProvisioningFailed, t.createErr
+	}
+	return goldenpipe.ProvisioningSucceeded, ""
+}
+
+// status returns the run's state now.
+func (r *simRun) status(now time.Time, phase time.Duration) (state, sub, msg string, end time.Time) {
+	if !r.cancelAt.IsZero() {
+		if now.Sub(r.cancelAt) < phase {
+			return goldenpipe.RunCanceling, "", "", time.Time{}
+		}
+		return goldenpipe.RunCanceled, "", "canceled by the user", r.cancelAt.Add(phase)
+	}
+	elapsed := now.Sub(r.start)
+	total := phase * time.Duration(len(phases))
+	if elapsed < total {
+		return goldenpipe.RunRunning, phases[int(elapsed/phase)], "", time.Time{}
+	}
+	return r.outcome.State, "", r.outcome.Message, r.start.Add(total)
+}
+
+func (b *ImageBuilder) view(t *simTemplate, now time.Time) aib.ImageTemplate {
+	out := t.tpl
+	props := *t.tpl.Properties
+	out.Properties = &props
+	out.ID = to.Ptr("/subscriptions/sim/resourceGroups/sim/providers/Microsoft.VirtualMachineImages/imageTemplates/" + t.name)
+	out.Name, out.Type = to.Ptr(t.name), to.Ptr("Microsoft.VirtualMachineImages/imageTemplates")
+	ps, perr := t.provisioning(now, b.CreateDuration)
+	props.ProvisioningState = to.Ptr(aib.ProvisioningState(ps))
+	if perr != "" {
+		props.ProvisioningError = &aib.ProvisioningError{Message: to.Ptr(perr), ProvisioningErrorCode: to.Ptr(aib.ProvisioningErrorCodeBadCustomizerType)}
+	}
+	if t.run != nil {
+		state, sub, msg, end := t.run.status(now, b.PhaseDuration)
+		lr := &aib.ImageTemplateLastRunStatus{RunState: to.Ptr(aib.RunState(state)), StartTime: to.Ptr(t.run.start), Message: to.Ptr(msg)}
+		if sub != "" {
+			lr.RunSubState = to.Ptr(aib.RunSubState(sub))
+		}
+		if !end.IsZero() {
+			lr.EndTime = to.Ptr(end)
+		}
+		props.LastRunStatus = lr
+	}
+	return out
+}
+
+func notFound(errResp *azfake.ErrorResponder) {
+	errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
+}
+
+// checkScripts does what Image Builder does at creation: it downloads each
+// script that has a checksum and compares.
+func (b *ImageBuilder) checkScripts(ctx context.Context, t aib.ImageTemplate) string {
+	if b.FetchScript == nil || t.Properties == nil {
+		return ""
+	}
+	check := func(uri, sum *string) string {
+		if uri == nil || sum == nil {
+			return ""
+		}
+		data, err := b.FetchScript(ctx, *uri)
+		if err != nil {
+			return fmt.Sprintf("Failed to download customization script %s: %v", *uri, goldenpipe.ErrorMessage(err))
+		}
+		h := sha256.Sum256(data)
+		if got := hex.EncodeToString(h[:]); got != *sum {
+			return fmt.Sprintf("The checksum of %s is %s, not the sha256Checksum %s given in the template", *uri, got, *sum)
+		}
+		return ""
+	}
+	for _, c := range t.Properties.Customize {
+		var msg string
+		switch c := c.(type) {
+		case *aib.ImageTemplateShellCustomizer:
+			msg = check(c.ScriptURI, c.SHA256Checksum)
+		case *aib.ImageTemplatePowerShellCustomizer:
+			msg = check(c.ScriptURI, c.SHA256Checksum)
+		case *aib.ImageTemplateFileCustomizer:
+			msg = check(c.SourceURI, c.SHA256Checksum)
+		}
+		if msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+// Server returns the fake server of the Image Builder API.
+func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
+	return &fake.VirtualMachineImageTemplatesServer{
+		BeginCreateOrUpdate: func(ctx context.Context, rg, name string, params aib.ImageTemplate, _ *aib.VirtualMachineImageTemplatesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+			scriptErr := b.checkScripts(ctx, params) // outside the lock: it downloads
+			b.enter(ctx, "Create")
+			defer b.mu.Unlock()
+			key := strings.ToLower(name)
+			if _, exists := b.templates[key]; exists {
+				errResp.SetError(conflict("Conflict", "Update/Upgrade of image templates is currently not supported. Please change the name of the template you are submitting."))
+				return
+			}
+			if params.Properties == nil {
+				errResp.SetResponseError(http.StatusBadRequest, "InvalidTemplate")
+				return
+			}
+			t := &simTemplate{name: name, tpl: params, created: time.Now(), createErr: scriptErr}
+			b.templates[key] = t
+			resp.AddNonTerminalResponse(http.StatusCreated, nil)
+			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse{ImageTemplate: b.view(t, time.Now())}, nil)
+			return
+		},
+		Get: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientGetOptions) (resp azfake.Responder[aib.VirtualMachineImageTemplatesClientGetResponse], errResp azfake.ErrorResponder) {
+			b.enter(ctx, "Get")
+			defer b.mu.Unlock()
+			t, ok := b.templates[strings.ToLower(name)]
+			if !ok {
+				notFound(&errResp)
+				return
+			}
+			resp.SetResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientGetResponse{ImageTemplate: b.view(t, time.Now())}, nil)
+			return
+		},
+		BeginRun: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginRunOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientRunResponse], errResp azfake.ErrorResponder) {
+			b.enter(ctx, "Run")
+			defer b.mu.Unlock()
+			t, ok := b.templates[strings.ToLower(name)]
+			if !ok {
+				notFound(&errResp)
+				return
+			}
+			now := time.Now()
+			if ps, _ := t.provisioning(now, b.CreateDuration); ps != goldenpipe.ProvisioningSucceeded {
+				errResp.SetError(conflict("Conflict", "the template is in provisioningState '"+ps+"'; it cannot run"))
+				return
+			}
+			if t.run != nil {
+				if state, _, _, _ := t.run.status(now, b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
+					errResp.SetError(conflict("Conflict", "a build of this template is already running"))
+					return
+				}
+			}
+			outcome := Outcome{State: goldenpipe.RunSucceeded}
+			if b.Outcome != nil {
+				outcome = b.Outcome(name)
+			}
+			t.run = &simRun{start: now, outcome: outcome}
+			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
+			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientRunResponse{}, nil)
+			return
+		},
+		BeginCancel: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginCancelOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCancelResponse], errResp azfake.ErrorResponder) {
+			b.enter(ctx, "Cancel")
+			defer b.mu.Unlock()
+			t, ok := b.templates[strings.ToLower(name)]
+			if !ok {
+				notFound(&errResp)
+				return
+			}
+			if t.run == nil {
+				errResp.SetError(conflict("Conflict", "no build is running"))
+				return
+			}
+			if state, _, _, _ := t.run.status(time.Now(), b.PhaseDuration); state == goldenpipe.RunRunning {
+				t.run.cancelAt = time.Now()
+			}
+			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
+			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCancelResponse{}, nil)
+			return
+		},
+		BeginDelete: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginDeleteOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientDeleteResponse], errResp azfake.ErrorResponder) {
+			b.enter(ctx, "Delete")
+			defer b.mu.Unlock()
+			key := strings.ToLower(name)
+			t, ok := b.templates[key]
+			if !ok {
+				notFound(&errResp)
+				return
+			}
+			if t.run != nil {
+				if state, _, _, _ := t.run.status(time.Now(), b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
+					errResp.SetError(conflict("Conflict", "Delete of image template is not allowed in runState: 'running'"))
+					return
+				}
+			}
+			delete(b.templates, key)
+			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
+			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientDeleteResponse{}, nil)
+			return
+		},
+		NewListRunOutputsPager: func(rg, name string, _ *aib.VirtualMachineImageTemplatesClientListRunOutputsOptions) (resp azfake.PagerResponder[aib.VirtualMachineImageTemplatesClientListRunOutputsResponse]) {
+			outputs, err := b.outputs(name)
+			if err != nil {
+				resp.AddResponseError(http.StatusNotFound, "ResourceNotFound")
+				return
+			}
+			page := aib.VirtualMachineImageTemplatesClientListRunOutputsResponse{}
+			for _, o := range outputs {
+				ro := &aib.RunOutput{Name: to.Ptr(o.Name), Type: to.Ptr("Microsoft.VirtualMachineImages/imageTemplates/runOutputs"),
+					Properties: &aib.RunOutputProperties{ProvisioningState: to.Ptr(aib.ProvisioningStateSucceeded)}}
+				if o.ArtifactURI != "" {
+					ro.Properties.ArtifactURI = to.Ptr(o.ArtifactURI)
+				}
+				if o.ArtifactID != "" {
+					ro.Properties.ArtifactID = to.Ptr(o.ArtifactID)
+				}
+				page.Value = append(page.Value, ro)
+			}
+			resp.AddPage(http.StatusOK, page, nil)
+			return
+		},
+	}
+}
+
+// outputs makes (once) and returns the outputs of a finished run.
+func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
+	b.enter(context.Background(), "RunOutputs")
+	t, ok := b.templates[strings.ToLower(name)]
+	if !ok || t.run == nil {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("not found")
+	}
+	state, _, _, _ := t.run.status(time.Now(), b.PhaseDuration)
+	if state != goldenpipe.RunSucceeded && state != goldenpipe.RunPartiallySucceeded {
+		b.mu.Unlock()
+		return nil, nil
+	}
+	if t.run.outputsMade {
+		defer b.mu.Unlock()
+		return t.run.outputs, nil
+	}
+	tpl := t.tpl
+	b.mu.Unlock()
+	var outs []goldenpipe.RunOutput
+	for _, d := range tpl.Properties.Distribute {
+		switch d := d.(type) {
+		case *aib.ImageTemplateVhdDistributor:
+			uri := "https://simstaging.blob.core.windows.net/vhds/" + name + "-" + *d.RunOutputName + ".vhd"
+			if d.URI != nil {
+				uri = *d.URI
+			} else if b.VHDOutput != nil {
+				u, err := b.VHDOutput(context.Background(), name, *d.RunOutputName)
+				if err != nil {
+					return nil, err
+				}
+				uri = u
+			}
+			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactURI: uri, State: "Succeeded"})
+		case *aib.ImageTemplateManagedImageDistributor:
+			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: *d.ImageID, State: "Succeeded"})
+		case *aib.ImageTemplateSharedImageDistributor:
+			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: *d.GalleryImageID + "/versions/0.1." + fmt.Sprint(time.Now().Unix()%100000), State: "Succeeded"})
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !t.run.outputsMade {
+		t.run.outputs, t.run.outputsMade = outs, true
+	}
+	return t.run.outputs, nil
+}
+
+// Transport returns the transport an Image Builder client uses.
+func (b *ImageBuilder) Transport() *fake.VirtualMachineImageTemplatesServerTransport {
+	return fake.NewVirtualMachineImageTemplatesServerTransport(b.Server())
+}

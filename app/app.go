@@ -10,14 +10,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/build"
 	"github.com/goldenpipe/goldenpipe/checksum"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/handlers"
 	"github.com/goldenpipe/goldenpipe/host"
+	"github.com/goldenpipe/goldenpipe/inmem"
 	"github.com/goldenpipe/goldenpipe/simulator"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -39,7 +42,7 @@ type Options struct {
 	Stdout io.Writer
 	// Ready, if set, is called with the listening address once the handler
 	// accepts connections.
-	Ready func(addr string)
+	Ready func(addr string, a *App)
 }
 
 // Run loads the settings, starts the handler on 127.0.0.1 and serves until
@@ -51,7 +54,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	logger := slog.New(slog.NewJSONHandler(o.Stdout, &slog.HandlerOptions{Level: settings.LogLevel}))
 
-	srv, err := Build(ctx, settings, logger)
+	a, err := Build(ctx, settings, logger, Overrides{})
 	if err != nil {
 		return err
 	}
@@ -60,7 +63,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("listening on port %d: %w", settings.Port, err)
 	}
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           a.Server,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      settings.InvocationTimeout + 30*time.Second,
@@ -69,9 +72,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	addr := "http://" + l.Addr().String()
 	logger.Info("handler listening", "addr", addr, "version", Version,
-		"scripts", settings.Scripts.String(), "state", settings.State.String(), "serviceBus", settings.ServiceBus.String())
+		"scripts", settings.Scripts.String(), "state", settings.State.String(), "serviceBus", settings.ServiceBus.String(),
+		"simulator", settings.Simulator)
 	if o.Ready != nil {
-		o.Ready(addr)
+		o.Ready(addr, a)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
@@ -86,6 +90,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
+	if err := a.Close(sctx); err != nil {
+		logger.Warn("closing", "err", err.Error())
+	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -93,9 +100,39 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-// Build creates the adapters and domain services and returns the server
-// with every function registered.
-func Build(ctx context.Context, s config.Settings, logger *slog.Logger) (*host.Server, error) {
+// Overrides replace adapters: tests share one simulator between handlers.
+type Overrides struct {
+	Builder *simulator.ImageBuilder
+	Images  *simulator.Images
+}
+
+// App is the handler and the services behind it.
+type App struct {
+	Server    *host.Server
+	Checksums *checksum.Service
+	Templates *template.Service
+	Builds    *build.Service
+	// Bus is the in-process bus (nil with a real Service Bus).
+	Bus *inmem.Bus
+	// Builder and Images are the in-process simulator (nil otherwise).
+	Builder *simulator.ImageBuilder
+	Images  *simulator.Images
+	closers []func(context.Context) error
+}
+
+// Close releases connections and waits for in-process deliveries.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Build creates the adapters and domain services and returns the app with
+// every function registered.
+func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overrides) (*App, error) {
+	a := &App{}
 	scriptsSvc, err := azure.NewBlobService(s.Scripts)
 	if err != nil {
 		return nil, err
@@ -114,15 +151,25 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger) (*host.S
 	docs := azure.NewDocStore(stateSvc, s.StateContainer)
 	scriptBlobs := azure.NewBlobs(scriptsSvc, s.ScriptsContainer)
 	catalog := checksum.NewCatalog(docs)
-	checksums := &checksum.Service{Blobs: scriptBlobs, Catalog: catalog, Container: s.ScriptsContainer, Log: logger}
-	versions, err := imageVersions(s)
+	a.Checksums = &checksum.Service{Blobs: scriptBlobs, Catalog: catalog, Container: s.ScriptsContainer, Log: logger}
+
+	versions, aib, err := a.arm(s, o, scriptBlobs)
 	if err != nil {
 		return nil, err
 	}
-	templates := &template.Service{Blobs: azure.NewBlobs(scriptsSvc, s.TemplatesContainer), Docs: docs,
-		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: checksums, Versions: versions, Log: logger}
-	checksums.Listeners = append(checksums.Listeners, staleMarker{templates})
-	pending := notReady{}
+	a.Templates = &template.Service{Blobs: azure.NewBlobs(scriptsSvc, s.TemplatesContainer), Docs: docs,
+		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: a.Checksums, Versions: versions, Log: logger}
+	a.Checksums.Listeners = append(a.Checksums.Listeners, staleMarker{a.Templates})
+
+	bus, err := a.bus(s)
+	if err != nil {
+		return nil, err
+	}
+	hostname, _ := os.Hostname()
+	a.Builds = &build.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
+		MaxConcurrent: s.MaxConcurrentBuilds, Source: "/goldenpipe/" + hostname, Log: logger}
+	a.Templates.Listeners = append(a.Templates.Listeners, a.Builds)
+
 	health := []handlers.HealthCheck{
 		{Name: "state storage", Check: func(ctx context.Context) error {
 			_, err := stateSvc.NewContainerClient(s.StateContainer).GetProperties(ctx, nil)
@@ -133,29 +180,75 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger) (*host.S
 			return azure.StorageError(err, "reading container %s failed", s.ScriptsContainer)
 		}},
 	}
-	srv := host.NewServer(host.Options{Logger: logger, Level: slog.LevelInfo,
+	a.Server = host.NewServer(host.Options{Logger: logger, Level: slog.LevelInfo,
 		MaxRequestBytes: s.MaxRequestBytes, InvocationTimeout: s.InvocationTimeout})
-	handlers.Register(srv, handlers.Deps{
-		Scripts:   checksums,
-		Templates: templates,
-		Nightly:   nightlyPlan{templates},
-		Builds:    pending,
-		Monitor:   pending,
-		API:       handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: templates}),
+	handlers.Register(a.Server, handlers.Deps{
+		Scripts:   a.Checksums,
+		Templates: a.Templates,
+		Nightly:   a.Builds,
+		Builds:    a.Builds,
+		Monitor:   a.Builds,
+		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
+			Builds: a.Builds}),
 	})
-	return srv, nil
+	if a.Bus != nil {
+		a.Bus.Attach(a.Server)
+	}
+	return a, nil
 }
 
-// imageVersions returns the marketplace version lister: armcompute, or the
-// simulator's marketplace in local runs.
-func imageVersions(s config.Settings) (*azure.ImageVersions, error) {
+// arm returns the marketplace and Image Builder: Azure's, or the simulator.
+func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error) {
+	if s.Simulator && s.SimulatorURL != "" {
+		opts, cred := azure.ARMEndpointOptions(s.SimulatorURL), simulator.TokenCredential()
+		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := azure.NewImageBuilder("00000000-0000-0000-0000-000000000000", s.ResourceGroup, cred, opts)
+		return v, b, err
+	}
 	if s.Simulator {
-		return azure.NewImageVersions("00000000-0000-0000-0000-000000000000", simulator.TokenCredential(),
-			azure.ARMClientOptions(simulator.NewImages().Transport()))
+		a.Images, a.Builder = o.Images, o.Builder
+		if a.Images == nil {
+			a.Images = simulator.NewImages()
+		}
+		if a.Builder == nil {
+			a.Builder = simulator.NewImageBuilder()
+			a.Builder.FetchScript = scripts.Fetch
+		}
+		cred := simulator.TokenCredential()
+		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, azure.ARMClientOptions(a.Images.Transport()))
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := azure.NewImageBuilder("00000000-0000-0000-0000-000000000000", s.ResourceGroup, cred, azure.ARMClientOptions(a.Builder.Transport()))
+		return v, b, err
 	}
 	cred, err := azure.Credential(s.ARM)
 	if err != nil {
-		return nil, fmt.Errorf("ARM credential: %w", err)
+		return nil, nil, fmt.Errorf("ARM credential: %w", err)
 	}
-	return azure.NewImageVersions(s.SubscriptionID, cred, azure.ARMClientOptions(nil))
+	v, err := azure.NewImageVersions(s.SubscriptionID, cred, azure.ARMClientOptions(nil))
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := azure.NewImageBuilder(s.SubscriptionID, s.ResourceGroup, cred, azure.ARMClientOptions(nil))
+	return v, b, err
+}
+
+// bus returns the Service Bus: a namespace's, or the in-process one that
+// delivers build requests to this handler's BuildRequested function.
+func (a *App) bus(s config.Settings) (build.Bus, error) {
+	if s.ServiceBus.InProcess {
+		a.Bus = inmem.NewBus(map[string]inmem.Route{s.BuildQueue: {Function: handlers.FuncBuildRequested, Binding: "message"}})
+		a.closers = append(a.closers, a.Bus.Close)
+		return a.Bus, nil
+	}
+	sb, err := azure.NewServiceBus(s.ServiceBus)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, sb.Close)
+	return sb, nil
 }

@@ -39,7 +39,8 @@ func TestScriptUploadedEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	srv, err := Build(context.Background(), settings, slog.New(slog.NewJSONHandler(&logs, nil)))
+	a, err := Build(context.Background(), settings, slog.New(slog.NewJSONHandler(&logs, nil)), Overrides{})
+	srv := a.Server
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,17 @@ import (
 type harness struct {
 	t   *testing.T
 	srv *host.Server
+	a   *App
 	svc *service.Client
 	s   config.Settings
 }
 
 func newHarness(t *testing.T, prefix string) *harness {
+	t.Helper()
+	return newHarnessWith(t, prefix, Overrides{})
+}
+
+func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 	t.Helper()
 	conn := az.ConnectionString(azurite.Account{})
 	s, err := config.Load(config.MapLookup(map[string]string{
@@ -43,7 +49,8 @@ func newHarness(t *testing.T, prefix string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := Build(context.Background(), s, slog.New(slog.DiscardHandler))
+	a, err := Build(context.Background(), s, slog.New(slog.DiscardHandler), o)
+	srv := a.Server
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +60,8 @@ func newHarness(t *testing.T, prefix string) *harness {
 			t.Fatal(err)
 		}
 	}
-	return &harness{t: t, srv: srv, svc: svc, s: s}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	return &harness{t: t, srv: srv, a: a, svc: svc, s: s}
 }
 
 func (h *harness) upload(container, name string, b []byte) string {
@@ -172,7 +180,7 @@ func TestTemplateUploadedEndToEnd(t *testing.T) {
 		t.Errorf("after the script changed: stale=%v scripts=%v", rec.Stale, rec.Rendered.Scripts)
 	}
 	logs = h.invoke("NightlyRebuild", []byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`))
-	if !strings.Contains(strings.Join(logs, "\n"), "1 templates planned: 1 need a build, 0 invalid") {
+	if !strings.Contains(strings.Join(logs, "\n"), "1 templates planned: 1 builds requested, 0 up to date, 0 invalid") {
 		t.Errorf("nightly logs: %q", logs)
 	}
 }

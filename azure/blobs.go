@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -96,4 +97,37 @@ func (b *Blobs) List(ctx context.Context) ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// maxFetchBytes bounds Fetch.
+const maxFetchBytes = 256 << 20
+
+// Fetch reads a whole blob of this container given its URL; ENOTFOUND for a
+// URL outside the container or a blob that does not exist.
+func (b *Blobs) Fetch(ctx context.Context, blobURL string) ([]byte, error) {
+	prefix := strings.TrimSuffix(b.c.URL(), "/") + "/"
+	rest, ok := strings.CutPrefix(blobURL, prefix)
+	if !ok {
+		return nil, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "%s is not in %s", goldenpipe.RedactSAS(blobURL), b.c.URL())
+	}
+	name, err := url.PathUnescape(strings.SplitN(rest, "?", 2)[0])
+	if err != nil {
+		return nil, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "%s is not a blob URL", goldenpipe.RedactSAS(blobURL))
+	}
+	ver, err := b.Properties(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if ver.Size > maxFetchBytes {
+		return nil, goldenpipe.Errorf(goldenpipe.EINVALID, "blob %q is over %d bytes", name, maxFetchBytes)
+	}
+	if ver.Size == 0 {
+		return nil, nil
+	}
+	body, err := b.OpenRange(ctx, name, ver.ETag, 0, ver.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	return io.ReadAll(body)
 }

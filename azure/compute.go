@@ -7,6 +7,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 )
@@ -25,6 +26,17 @@ func ARMClientOptions(transport policy.Transporter) *arm.ClientOptions {
 		o.Transport = transport
 		o.Retry.RetryDelay = time.Millisecond
 	}
+	return o
+}
+
+// ARMEndpointOptions are client options for an ARM endpoint other than
+// Azure's (the simulator served on loopback).
+func ARMEndpointOptions(endpoint string) *arm.ClientOptions {
+	o := ARMClientOptions(nil)
+	o.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.microsoftonline.com/",
+		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{cloud.ResourceManager: {Endpoint: endpoint, Audience: "https://management.azure.com"}}}
+	o.InsecureAllowCredentialWithHTTP = true
+	o.Retry.RetryDelay = 10 * time.Millisecond
 	return o
 }
 

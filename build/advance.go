@@ -106,7 +106,7 @@ func (s *Service) step(ctx context.Context, b *Build) (outcome string, changed b
 		t, err := s.AIB.Get(ctx, b.AIBName)
 		switch {
 		case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
-			if now.Sub(b.CreateRequestedAt) < createReissueAfter {
+			if now.Sub(b.CreateRequestedAt) < s.reissueAfter() {
 				return "waiting for the template to appear", false, nil, nil
 			}
 			b.CreateRequestedAt = now
@@ -142,7 +142,7 @@ func (s *Service) step(ctx context.Context, b *Build) (outcome string, changed b
 		}
 		run := t.Run
 		if run == nil {
-			if now.Sub(b.RunRequestedAt) < runReissueAfter {
+			if now.Sub(b.RunRequestedAt) < s.reissueAfter() {
 				return "waiting for the run to start", false, nil, nil
 			}
 			b.RunRequestedAt = now

@@ -22,8 +22,7 @@ const (
 	StateFailed             = "failed"
 	StateCanceled           = "canceled"
 	StateTimedOut           = "timed_out"
-	runReissueAfter         = 30 * time.Second // a Run recorded but not seen in Image Builder is issued again after this
-	createReissueAfter      = 30 * time.Second
+	defaultReissueAfter     = 30 * time.Second // a create or run recorded but not seen in Image Builder is issued again after this
 	defaultMaxConcurrent    = 5
 	maxAttempts             = 8
 	keyBuilds, keyActive    = "builds/", "builds-active/"

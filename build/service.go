@@ -33,6 +33,8 @@ type ImageBuilder interface {
 type Templates interface {
 	Get(ctx context.Context, name string) (template.Record, error)
 	RecordBuild(ctx context.Context, name string, s template.BuildSummary) error
+	// Refresh renders every template again and returns the new plans.
+	Refresh(ctx context.Context) ([]template.Record, error)
 }
 
 // LogTail reads the end of a failed build's customization.log (best effort).
@@ -52,6 +54,17 @@ type Service struct {
 	Source        string // CloudEvents source of lifecycle events
 	Log           *slog.Logger
 	Now           func() time.Time
+	// ReissueAfter is how long a create or run that was recorded but is not
+	// seen in Image Builder (a crash between the two) waits before it is
+	// issued again; default 30 s.
+	ReissueAfter time.Duration
+}
+
+func (s *Service) reissueAfter() time.Duration {
+	if s.ReissueAfter > 0 {
+		return s.ReissueAfter
+	}
+	return defaultReissueAfter
 }
 
 func (s *Service) now() time.Time {

@@ -32,6 +32,8 @@ const (
 	SettingEventsTopic       = "EVENTS_TOPIC"
 	SettingSubscription      = "AZURE_SUBSCRIPTION_ID"
 	SettingSimulator         = "AIB_SIMULATOR"
+	SettingResourceGroup     = "AIB_RESOURCE_GROUP"
+	SettingMaxBuilds         = "MAX_CONCURRENT_BUILDS"
 
 	// Connection names (the "connection" property of bindings).
 	ConnScripts    = "Scripts"
@@ -60,12 +62,18 @@ type Settings struct {
 	ServiceBus ServiceBusConnection
 
 	// Simulator replaces Azure Resource Manager (Image Builder, the
-	// marketplace) with the in-process simulator, for local runs.
-	Simulator bool
+	// marketplace) with the simulator, for local runs: in-process, or the
+	// one served at SimulatorURL (shared by several handler processes).
+	Simulator    bool
+	SimulatorURL string
 	// SubscriptionID is where templates are built; required unless Simulator.
 	SubscriptionID string
 	// ARM is the identity ARM calls use.
 	ARM Credential
+	// ResourceGroup holds the Image Builder templates the app creates.
+	ResourceGroup string
+	// MaxConcurrentBuilds bounds the builds in flight across templates.
+	MaxConcurrentBuilds int
 }
 
 // Lookup returns the value of a setting and whether it is set. os.LookupEnv
@@ -108,7 +116,14 @@ func Load(lookup Lookup) (Settings, error) {
 	s.Scripts = r.storage(ConnScripts)
 	s.State = r.storage(ConnState)
 	s.ServiceBus = r.serviceBus(ConnServiceBus)
-	s.Simulator = r.boolean(SettingSimulator, false)
+	if v, ok := r.get(SettingSimulator); ok && strings.HasPrefix(v, "http") {
+		if err := checkURL(v); err != nil || !strings.HasPrefix(v, "http://127.0.0.1") && !strings.HasPrefix(v, "http://localhost") {
+			r.fail(SettingSimulator, "%q: a simulator URL must be http on the loopback address", v)
+		}
+		s.Simulator, s.SimulatorURL = true, strings.TrimSuffix(v, "/")
+	} else {
+		s.Simulator = r.boolean(SettingSimulator, false)
+	}
 	s.ARM = r.credential(ConnARM)
 	if v, ok := r.get(SettingSubscription); ok {
 		if !guidRE.MatchString(v) {
@@ -121,6 +136,17 @@ func Load(lookup Lookup) (Settings, error) {
 
 	if s.ScriptsContainer != "" && s.ScriptsContainer == s.StateContainer && s.Scripts.sameAccount(s.State) {
 		r.fail(SettingStateContainer, "must differ from %s: the app's own writes would trigger ScriptUploaded", SettingScriptsContainer)
+	}
+	s.MaxConcurrentBuilds = int(r.int64(SettingMaxBuilds, 5, 1, 100))
+	if v, ok := r.get(SettingResourceGroup); ok {
+		if !resourceGroupRE.MatchString(v) || strings.HasSuffix(v, ".") {
+			r.fail(SettingResourceGroup, "%q is not a resource group name (1-90 letters, digits, '-', '_', '.', '(', ')')", v)
+		}
+		s.ResourceGroup = v
+	} else if s.Simulator {
+		s.ResourceGroup = "goldenpipe-simulated"
+	} else {
+		r.fail(SettingResourceGroup, "is not set: the resource group Image Builder templates are created in")
 	}
 	if len(r.problems) > 0 {
 		sort.Strings(r.problems)
@@ -212,6 +238,8 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 	}
 	return d
 }
+
+var resourceGroupRE = regexp.MustCompile(`^[-\w._()]{1,90}$`)
 
 var containerRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
 

@@ -135,7 +135,7 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 func TestLoadMissingConnections(t *testing.T) {
 	_, err := Load(MapLookup(map[string]string{}))
 	msg := err.Error()
-	for _, w := range []string{"Scripts: is not set", "State: is not set", "ServiceBus: is not set", "AZURE_SUBSCRIPTION_ID: is not set", "4 app setting problem(s)"} {
+	for _, w := range []string{"Scripts: is not set", "State: is not set", "ServiceBus: is not set", "AZURE_SUBSCRIPTION_ID: is not set", "AIB_RESOURCE_GROUP: is not set", "5 app setting problem(s)"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("message lacks %q:\n%s", w, msg)
 		}
@@ -160,8 +160,13 @@ func TestLoadSettingChecks(t *testing.T) {
 		{"debug level", []string{"LOG_LEVEL", "DEBUG"}, ""},
 		{"subscription not a guid", []string{"AZURE_SUBSCRIPTION_ID", "my-sub"}, "is not a subscription id"},
 		{"simulator not a bool", []string{"AIB_SIMULATOR", "maybe"}, `"maybe" is not true or false`},
-		{"real ARM needs a subscription", []string{"AIB_SIMULATOR", "false"}, "AZURE_SUBSCRIPTION_ID: is not set"},
-		{"real ARM with subscription", []string{"AIB_SIMULATOR", "false", "AZURE_SUBSCRIPTION_ID", "0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11", "Arm__credential", "managedidentity"}, ""},
+		{"simulator URL", []string{"AIB_SIMULATOR", "http://127.0.0.1:7999"}, ""},
+		{"simulator URL not loopback", []string{"AIB_SIMULATOR", "http://sim.example.com"}, "must be http on the loopback address"},
+		{"real ARM needs a subscription", []string{"AIB_SIMULATOR", "false", "AIB_RESOURCE_GROUP", "rg-images"}, "AZURE_SUBSCRIPTION_ID: is not set"},
+		{"real ARM needs a resource group", []string{"AIB_SIMULATOR", "false", "AZURE_SUBSCRIPTION_ID", "0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11"}, "AIB_RESOURCE_GROUP: is not set"},
+		{"real ARM with subscription", []string{"AIB_SIMULATOR", "false", "AZURE_SUBSCRIPTION_ID", "0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11", "AIB_RESOURCE_GROUP", "rg-images", "Arm__credential", "managedidentity"}, ""},
+		{"bad resource group", []string{"AIB_RESOURCE_GROUP", "rg/images"}, "is not a resource group name"},
+		{"too many builds", []string{"MAX_CONCURRENT_BUILDS", "0"}, "MAX_CONCURRENT_BUILDS"},
 		{"timeout too short", []string{"INVOCATION_TIMEOUT", "10ms"}, "is not a duration from 1s"},
 	}
 	for _, tt := range tests {

@@ -12,7 +12,7 @@ import (
 func TestEverySettingIsDocumented(t *testing.T) {
 	read := []string{SettingPort, SettingLogLevel, SettingMaxRequestBytes, SettingInvocationTimeout,
 		SettingScriptsContainer, SettingTemplatesContain, SettingStateContainer, SettingBuildQueue, SettingEventsTopic,
-		ConnScripts, ConnState, ConnServiceBus, SettingSubscription, SettingSimulator}
+		ConnScripts, ConnState, ConnServiceBus, SettingSubscription, SettingSimulator, SettingResourceGroup, SettingMaxBuilds}
 	b, err := os.ReadFile("../local.settings.json.example")
 	if err != nil {
 		t.Fatal(err)

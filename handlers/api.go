@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/build"
 	"github.com/goldenpipe/goldenpipe/host"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -33,13 +34,25 @@ type Templates interface {
 	Get(ctx context.Context, name string) (template.Record, error)
 }
 
+// Builds reads builds and requests new ones.
+type Builds interface {
+	List(ctx context.Context, template string) ([]build.Build, error)
+	Get(ctx context.Context, id string) (build.Build, error)
+	RequestBuild(ctx context.Context, template string, force bool, requestedBy string) (string, error)
+	Rejected(ctx context.Context) ([]build.Rejection, error)
+}
+
 // APIDeps are what the routes under /api/ read.
 type APIDeps struct {
 	Version   string
 	Health    []HealthCheck
 	Checksums Checksums
 	Templates Templates
+	Builds    Builds
 }
+
+// maxAPIBody bounds request bodies of the API.
+const maxAPIBody = 64 << 10
 
 // templateSummary is one template in GET /api/templates.
 type templateSummary struct {
@@ -136,6 +149,60 @@ func NewAPI(d APIDeps) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, t)
+	})
+	mux.HandleFunc("GET /api/builds", func(w http.ResponseWriter, r *http.Request) {
+		list, err := d.Builds.List(r.Context(), r.URL.Query().Get("template"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, list)
+	})
+	mux.HandleFunc("GET /api/builds/rejected", func(w http.ResponseWriter, r *http.Request) {
+		list, err := d.Builds.Rejected(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, list)
+	})
+	mux.HandleFunc("GET /api/builds/{id}", func(w http.ResponseWriter, r *http.Request) {
+		b, err := d.Builds.Get(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, b)
+	})
+	mux.HandleFunc("POST /api/builds", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Template string `json:"template"`
+			Force    bool   `json:"force"`
+		}
+		dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "the body must be JSON {\"template\": \"<name>\", \"force\": false}: %v", err))
+			return
+		}
+		if req.Template == "" {
+			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "template is required"))
+			return
+		}
+		by := r.Header.Get("X-MS-CLIENT-PRINCIPAL-NAME") // set by App Service authentication
+		if by == "" {
+			by = "api"
+		}
+		id, err := d.Builds.RequestBuild(r.Context(), req.Template, req.Force, by)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Location", "/api/builds/"+id)
+		writeJSON(w, http.StatusAccepted, struct {
+			BuildID string `json:"buildId"`
+			Status  string `json:"status"`
+		}{id, "/api/builds/" + id})
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))

@@ -73,7 +73,7 @@ func run() error {
 		return err
 	}
 	fmt.Printf("settings from %s\nazurite blob endpoint %s (account %s)\n", source, az.BlobEndpoint, "devstoreaccount1")
-	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Ready: func(addr string) {
+	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Ready: func(addr string, _ *app.App) {
 		fmt.Printf("goldenpipe listening on %s  (try %s/api/health; Ctrl-C stops)\n", addr, addr)
 	}})
 }

@@ -1,0 +1,266 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/simulator"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+const timerBody = `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"UtcNow":"2024-12-10T02:00:00Z"}}}`
+
+func fastSimulator() Overrides {
+	b := simulator.NewImageBuilder()
+	b.CreateDuration, b.PhaseDuration = 30*time.Millisecond, 30*time.Millisecond
+	return Overrides{Builder: b, Images: simulator.NewImages()}
+}
+
+// drain waits for the in-process bus to deliver everything sent.
+func (h *harness) drain() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.a.Bus.Drain(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// monitorUntil fires BuildMonitor (as the timer would) until every build
+// of the template is finished.
+func (h *harness) monitorUntilDone(templateName string) []build.Build {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		h.drain()
+		h.invoke("BuildMonitor", []byte(timerBody))
+		var list []build.Build
+		h.get("/api/builds?template="+templateName, &list)
+		done := len(list) > 0
+		for _, b := range list {
+			done = done && build.Terminal(b.State)
+		}
+		if done {
+			return list
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("builds of %s did not finish in 20 s", templateName)
+	return nil
+}
+
+// avdTemplate uploads the AVD seed template pointing at a script in the
+// scripts container, and the script.
+func (h *harness) avdTemplate(name string, script []byte) {
+	h.t.Helper()
+	url := h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", script)
+	raw, err := os.ReadFile(filepath.Join("..", "template", "testdata", "seed", "windows-avd-powershell.json"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	raw = bytes.ReplaceAll(raw, []byte("https://goldenscripts.blob.core.windows.net/scripts/avd/install-apps.ps1"), []byte(url))
+	h.upload(h.s.TemplatesContainer, name+".json", raw)
+}
+
+func TestBuildEndToEnd(t *testing.T) {
+	h := newHarnessWith(t, "e2eb", fastSimulator())
+	sim := h.a.Builder
+	script := []byte("Write-Host 'apps v1'\r\n")
+	h.avdTemplate("avd-win11", script)
+
+	// checksums, the template, the nightly plan: all through the host protocol
+	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd-win11.json")
+	logs := h.invoke("NightlyRebuild", []byte(timerBody))
+	if !strings.Contains(strings.Join(logs, "\n"), "1 builds requested") {
+		t.Fatalf("nightly: %q", logs)
+	}
+	builds := h.monitorUntilDone("avd-win11")
+	if len(builds) != 1 {
+		t.Fatalf("%d builds, want exactly 1: %+v", len(builds), builds)
+	}
+	b := builds[0]
+	var rec template.Record
+	h.get("/api/templates/avd-win11", &rec)
+
+	// the record is complete
+	if b.State != build.StateSucceeded || b.Template != "avd-win11" || b.Fingerprint != rec.Rendered.Fingerprint ||
+		b.SourceVersion != "22631.4460.241106" || b.Scripts["avd/install-apps.ps1"] != sum(script) || b.AIBID == "" ||
+		b.AIBName != build.AIBName(b.ID) || b.Reason == "" || len(b.Rendered) == 0 || b.StartedAt.IsZero() || b.FinishedAt.IsZero() {
+		t.Errorf("build record incomplete: %+v", b)
+	}
+	var states []string
+	for _, tr := range b.History {
+		s := tr.State
+		if tr.SubState != "" {
+			s += "/" + tr.SubState
+		}
+		states = append(states, s)
+	}
+	// the states in order, with the sub-states the ticks happened to see
+	got := strings.Join(states, " → ")
+	if !strings.HasPrefix(got, "requested → creating → running → running/") || !strings.HasSuffix(got, " → succeeded") {
+		t.Errorf("history %s", got)
+	}
+	if len(b.Outputs) != 1 || b.Outputs[0].Name != "avd-win11-vhd" || b.Outputs[0].ArtifactURI == "" || strings.Contains(b.Outputs[0].ArtifactURI, "?") {
+		t.Errorf("outputs = %+v", b.Outputs)
+	}
+	var one build.Build
+	if code := h.get("/api/builds/"+b.ID, &one); code != 200 || one.ID != b.ID {
+		t.Errorf("GET build: %d", code)
+	}
+	if code := h.get("/api/builds/nope", nil); code != 404 {
+		t.Errorf("unknown build: %d", code)
+	}
+	// lifecycle events as CloudEvents
+	var types []string
+	for _, m := range h.a.Bus.Topic(h.s.EventsTopic) {
+		var ev build.CloudEvent
+		if err := json.Unmarshal(m.Body, &ev); err != nil || ev.SpecVersion != "1.0" || ev.Data.BuildID != b.ID || ev.ID != m.ID {
+			t.Errorf("event %s: %v %+v", m.Body, err, ev)
+		}
+		types = append(types, ev.Type)
+	}
+	if strings.Join(types, ",") != "com.goldenpipe.build.requested,com.goldenpipe.build.started,com.goldenpipe.build.succeeded" {
+		t.Errorf("events = %v", types)
+	}
+	// the template knows its last build; the plan says up to date
+	h.get("/api/templates/avd-win11", &rec)
+	if rec.LastBuild == nil || rec.LastBuild.BuildID != b.ID || rec.Plan.Rebuild {
+		t.Errorf("template after the build: last %+v plan %+v", rec.LastBuild, rec.Plan)
+	}
+	if sim.Calls("Create") != 1 || sim.Calls("Run") != 1 {
+		t.Errorf("Image Builder saw %d creates and %d runs, want 1 and 1", sim.Calls("Create"), sim.Calls("Run"))
+	}
+
+	// the nightly run over the unchanged template starts nothing
+	logs = h.invoke("NightlyRebuild", []byte(timerBody))
+	h.drain()
+	h.invoke("BuildMonitor", []byte(timerBody))
+	if !strings.Contains(strings.Join(logs, "\n"), "0 builds requested, 1 up to date") || sim.Calls("Create") != 1 {
+		t.Errorf("unchanged nightly: %q, %d creates", logs, sim.Calls("Create"))
+	}
+
+	// one changed script: exactly one build
+	h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", []byte("Write-Host 'apps v2'\r\n"))
+	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
+	h.invoke("NightlyRebuild", []byte(timerBody)) // the change's request and the nightly's coalesce
+	builds = h.monitorUntilDone("avd-win11")
+	if len(builds) != 2 || sim.Calls("Create") != 2 || sim.Calls("Run") != 2 || builds[0].State != build.StateSucceeded {
+		t.Fatalf("after a script change: %d builds, %d creates, %d runs", len(builds), sim.Calls("Create"), sim.Calls("Run"))
+	}
+	if !strings.Contains(builds[0].Reason, "avd/install-apps.ps1") {
+		t.Errorf("reason %q does not name the script", builds[0].Reason)
+	}
+
+	// a newer "latest" platform version: exactly one build
+	h.a.Images.Publish("MicrosoftWindowsDesktop", "office-365", "win11-23h2-avd-m365", "22631.4602.241210")
+	logs = h.invoke("NightlyRebuild", []byte(timerBody))
+	builds = h.monitorUntilDone("avd-win11")
+	if len(builds) != 3 || sim.Calls("Create") != 3 || builds[0].SourceVersion != "22631.4602.241210" {
+		t.Fatalf("after a new platform version: %d builds, %d creates, source %s; %q", len(builds), sim.Calls("Create"), builds[0].SourceVersion, logs)
+	}
+	if !strings.Contains(builds[0].Reason, "source 22631.4460.241106 → 22631.4602.241210") {
+		t.Errorf("reason %q", builds[0].Reason)
+	}
+	// every Image Builder template belongs to a build
+	assertNoOrphans(t, h)
+}
+
+func assertNoOrphans(t *testing.T, h *harness) {
+	t.Helper()
+	var list []build.Build
+	h.get("/api/builds", &list)
+	known := map[string]bool{}
+	for _, b := range list {
+		known[b.AIBName] = true
+	}
+	for _, name := range h.a.Builder.Templates() {
+		if !known[name] {
+			t.Errorf("orphan Image Builder template %s", name)
+		}
+	}
+}
+
+func postJSON(h *harness, path, body string) (int, string) {
+	rec := httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+	return rec.Code, rec.Body.String()
+}
+
+func TestBuildRequestsThroughAPIAndQueue(t *testing.T) {
+	h := newHarnessWith(t, "apib", fastSimulator())
+	h.avdTemplate("avd", []byte("Write-Host 1\r\n"))
+	h.a.Templates.Listeners = nil // no build on upload: this test requests them
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
+
+	code, body := postJSON(h, "/api/builds", `{"template":"avd"}`)
+	if code != http.StatusAccepted || !strings.Contains(body, `"buildId": "avd-`) {
+		t.Fatalf("POST /api/builds: %d %s", code, body)
+	}
+	builds := h.monitorUntilDone("avd")
+	if len(builds) != 1 || builds[0].State != build.StateSucceeded || builds[0].RequestedBy != "api" {
+		t.Fatalf("builds = %+v", builds)
+	}
+	if code, body := postJSON(h, "/api/builds", `{"template":"avd"}`); code != http.StatusConflict || !strings.Contains(body, "up to date") {
+		t.Errorf("second POST without force: %d %s", code, body)
+	}
+	if code, _ := postJSON(h, "/api/builds", `{"template":"avd","force":true}`); code != http.StatusAccepted {
+		t.Errorf("forced POST: %d", code)
+	}
+	if builds = h.monitorUntilDone("avd"); len(builds) != 2 || !builds[0].Force {
+		t.Errorf("after a forced build: %+v", builds)
+	}
+	for _, bad := range []struct{ body, want string }{
+		{`{"template":"nope"}`, "no template"},
+		{`{"templat":"avd"}`, "unknown field"},
+		{`{}`, "template is required"},
+		{`not json`, "must be JSON"},
+	} {
+		if code, body := postJSON(h, "/api/builds", bad.body); code/100 != 4 || !strings.Contains(body, bad.want) {
+			t.Errorf("POST %s: %d %s", bad.body, code, body)
+		}
+	}
+
+	// invalid messages are rejected with the reason and the body kept, once
+	for i, body := range []string{`{"template": 42}`, `{"template":"no such template"}`, `{"template":"ghost"}`, `plain text`} {
+		msg := goldenpipe.OutMessage{ID: fmt.Sprintf("bad-%d", i), Body: []byte(body)}
+		if err := h.a.Bus.Send(context.Background(), h.s.BuildQueue, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.drain()
+	var rejected []build.Rejection
+	h.get("/api/builds/rejected", &rejected)
+	if len(rejected) != 4 || len(h.a.Bus.DeadLetters()) != 0 {
+		t.Fatalf("rejected %d (want 4), dead letters %d (want 0): %+v", len(rejected), len(h.a.Bus.DeadLetters()), rejected)
+	}
+	reasons := ""
+	for _, r := range rejected {
+		reasons += r.Reason + " | " + r.Body + "\n"
+	}
+	for _, want := range []string{"cannot unmarshal number", `template "no such template" is not a template name`, `no template "ghost"`, "plain text"} {
+		if !strings.Contains(reasons, want) {
+			t.Errorf("rejections lack %q:\n%s", want, reasons)
+		}
+	}
+}
+
+func httptestRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func httptestRequest(function string, body []byte) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(body))
+	req.Header.Set("X-Azure-Functions-InvocationId", "test")
+	return req
+}

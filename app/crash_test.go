@@ -141,6 +141,9 @@ func (h *harness) invokeAllowFail(function string, body []byte) {
 }
 
 func serviceBusBody(body, id string) []byte {
-	q := func(s string) string { b := strings.ReplaceAll(s, `\`, `\\`); return `"` + strings.ReplaceAll(b, `"`, `\"`) + `"` }
+	q := func(s string) string {
+		b := strings.ReplaceAll(s, `\`, `\\`)
+		return `"` + strings.ReplaceAll(b, `"`, `\"`) + `"`
+	}
 	return []byte(`{"Data":{"message":` + q(q(body)) + `},"Metadata":{"MessageId":` + q(q(id)) + `,"DeliveryCount":"1"}}`)
 }

@@ -1,9 +1,12 @@
 package simulator
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 )
 
 // Server serves the simulated control plane over HTTP, so several handler
@@ -20,17 +23,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var t interface {
 		Do(*http.Request) (*http.Response, error)
 	}
-	path := strings.ToLower(r.URL.Path)
+	path := strings.ToLower(strings.TrimSuffix(r.URL.Path, "/"))
+	op := ""
 	switch {
-	case strings.Contains(path, "/providers/microsoft.virtualmachineimages/"):
+	case strings.Contains(path, "/providers/microsoft.virtualmachineimages/imagetemplates/"):
 		t = s.Builder.Transport()
-	case strings.Contains(path, "/providers/microsoft.compute/"):
-		t = s.Images.Transport()
+		op = "VirtualMachineImageTemplatesClient." + templateOperation(r.Method, path)
+	case strings.Contains(path, "/providers/microsoft.compute/") && strings.HasSuffix(path, "/versions") && r.Method == http.MethodGet:
+		t, op = s.Images.Transport(), "VirtualMachineImagesClient.List"
 	default:
-		http.Error(w, `{"error":{"code":"NotFound","message":"the simulator serves Image Builder and marketplace images only"}}`, http.StatusNotFound)
+		http.Error(w, `{"error":{"code":"NotFound","message":"the simulator serves Image Builder templates and marketplace image versions only"}}`, http.StatusNotFound)
 		return
 	}
-	out := r.Clone(r.Context())
+	// the fake transports dispatch on the operation name in-process clients
+	// put in the context
+	out := r.Clone(context.WithValue(r.Context(), runtime.CtxAPINameKey{}, op))
 	out.RequestURI = ""
 	out.URL.Scheme, out.URL.Host = "https", "management.azure.com"
 	resp, err := t.Do(out)
@@ -46,4 +53,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// templateOperation names the Image Builder operation of a request.
+func templateOperation(method, path string) string {
+	switch {
+	case strings.HasSuffix(path, "/run") && method == http.MethodPost:
+		return "BeginRun"
+	case strings.HasSuffix(path, "/cancel") && method == http.MethodPost:
+		return "BeginCancel"
+	case strings.HasSuffix(path, "/runoutputs"):
+		return "NewListRunOutputsPager"
+	case strings.Contains(path, "/runoutputs/"):
+		return "GetRunOutput"
+	case method == http.MethodPut:
+		return "BeginCreateOrUpdate"
+	case method == http.MethodDelete:
+		return "BeginDelete"
+	case method == http.MethodPatch:
+		return "BeginUpdate"
+	}
+	return "Get"
 }

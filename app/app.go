@@ -215,6 +215,8 @@ func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.
 		}
 		if a.Builder == nil {
 			a.Builder = simulator.NewImageBuilder()
+		}
+		if a.Builder.FetchScript == nil {
 			a.Builder.FetchScript = scripts.Fetch
 		}
 		cred := simulator.TokenCredential()

@@ -2,11 +2,13 @@ package template
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -277,10 +279,13 @@ func (s *Service) read(ctx context.Context, blob string, ver goldenpipe.BlobVers
 	return string(b), nil
 }
 
+// refreshWorkers bounds the templates rendered at once by Refresh.
+const refreshWorkers = 16
+
 // Refresh brings every template up to date: it lists the templates
 // container (so a lost upload or delete event is caught here), renders each
-// template again with one version lookup per image for the whole run, and
-// stores the new plans.
+// template again with one version lookup per image and one checksum check
+// per script for the whole run, and stores the new plans.
 func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 	blobs, err := s.Blobs.List(ctx)
 	if err != nil {
@@ -290,26 +295,71 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	run := *s // this run's view: checksums memoized, versions cached
+	run.Checksums = &memoChecksums{src: s.Checksums}
 	versions := &Resolver{Lister: s.Versions}
+	type job struct{ blob, name string }
+	var jobs []job
+	seen := map[string]bool{}
 	for _, blob := range blobs {
-		name, err := NameFromBlob(blob)
-		if err != nil {
-			continue
-		}
-		seen[name] = true
-		if _, err := s.Reconcile(ctx, blob, name, versions, true); err != nil {
-			return nil, err
+		if name, err := NameFromBlob(blob); err == nil {
+			seen[name] = true
+			jobs = append(jobs, job{blob, name})
 		}
 	}
 	for _, rec := range known {
 		if !seen[rec.Name] { // its blob is gone: the record goes to history
-			if _, err := s.Reconcile(ctx, rec.Blob, rec.Name, versions, true); err != nil {
-				return nil, err
-			}
+			jobs = append(jobs, job{rec.Blob, rec.Name})
 		}
 	}
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, refreshWorkers)
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, errs[i] = run.Reconcile(ctx, j.blob, j.name, versions, true)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	return s.List(ctx)
+}
+
+// memoChecksums answers each script once per run.
+type memoChecksums struct {
+	src ChecksumSource
+	mu  sync.Mutex
+	m   map[string]*memoEntry
+}
+
+type memoEntry struct {
+	done chan struct{}
+	c    goldenpipe.Checksum
+	err  error
+}
+
+func (m *memoChecksums) Checksum(ctx context.Context, name string) (goldenpipe.Checksum, error) {
+	m.mu.Lock()
+	if m.m == nil {
+		m.m = map[string]*memoEntry{}
+	}
+	e, ok := m.m[name]
+	if !ok {
+		e = &memoEntry{done: make(chan struct{})}
+		m.m[name] = e
+	}
+	m.mu.Unlock()
+	if !ok {
+		e.c, e.err = m.src.Checksum(ctx, name)
+		close(e.done)
+	}
+	<-e.done
+	return e.c, e.err
 }
 
 // update applies fn to a stored record with a conditional write, retrying

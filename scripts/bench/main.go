@@ -22,6 +22,7 @@ type bench struct {
 
 var benches = []bench{
 	{"checksum", benchChecksum},
+	{"nightly", benchNightly},
 }
 
 // workspace is what the benchmarks share: a temp folder and the built binary.

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/app"
+	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/simulator"
+)
+
+const (
+	benchTemplates  = 1000
+	benchBaseImages = 20
+	benchScripts    = 50
+	benchARMLatency = 100 * time.Millisecond
+)
+
+// countingBus counts the build requests the nightly run sends, and the
+// distinct message ids among them (what duplicate detection keeps).
+type countingBus struct {
+	sent atomic.Int64
+	mu   sync.Mutex
+	ids  map[string]bool
+}
+
+func (b *countingBus) Send(_ context.Context, _ string, m goldenpipe.OutMessage) error {
+	b.sent.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ids == nil {
+		b.ids = map[string]bool{}
+	}
+	b.ids[m.ID] = true
+	return nil
+}
+func (b *countingBus) Publish(context.Context, string, goldenpipe.OutMessage) error { return nil }
+
+// benchNightly runs the nightly plan over 1,000 templates drawn from 20
+// base images, with latency injected into every simulated ARM call, and
+// reports the ARM calls and the wall time.
+func benchNightly(ctx context.Context, w *workspace) error {
+	az, err := azurite.Start(ctx, azurite.Options{})
+	if err != nil {
+		return err
+	}
+	defer az.Stop()
+	conn := az.ConnectionString(azurite.Account{})
+	s, err := config.Load(config.MapLookup(map[string]string{"Scripts": conn, "State": conn, "ServiceBus": "inprocess",
+		"AIB_SIMULATOR": "true", "LOG_LEVEL": "warn"}))
+	if err != nil {
+		return err
+	}
+	images := simulator.NewImages()
+	for i := 0; i < benchBaseImages; i++ {
+		var versions []string
+		for v := 0; v < 30; v++ {
+			versions = append(versions, fmt.Sprintf("%d.%d.%d", 20348+i, v, 240000+v))
+		}
+		images.Set("Canonical", "bench-os", fmt.Sprintf("sku-%02d", i), versions...)
+	}
+	images.Latency = benchARMLatency
+	a, err := app.Build(ctx, s, slog.New(slog.DiscardHandler), app.Overrides{Images: images})
+	if err != nil {
+		return err
+	}
+	defer a.Close(ctx)
+	bus := &countingBus{}
+	a.Builds.Bus = bus
+	svc, err := azure.NewBlobService(s.Scripts)
+	if err != nil {
+		return err
+	}
+	for _, c := range []string{s.ScriptsContainer, s.TemplatesContainer} {
+		if err := azure.EnsureContainer(ctx, svc, c); err != nil {
+			return err
+		}
+	}
+	scripts := svc.NewContainerClient(s.ScriptsContainer)
+	for i := 0; i < benchScripts; i++ {
+		if _, err := scripts.NewBlockBlobClient(fmt.Sprintf("linux/step-%02d.sh", i)).UploadBuffer(ctx, []byte(fmt.Sprintf("echo step %d\n", i)), nil); err != nil {
+			return err
+		}
+	}
+	if err := uploadTemplates(ctx, svc, s, scripts.URL()); err != nil {
+		return err
+	}
+
+	tick := goldenpipe.Tick{Scheduled: time.Now()}
+	var outcome string
+	run := func() (time.Duration, int, error) {
+		before := images.Calls()
+		start := time.Now()
+		var err error
+		outcome, err = a.Builds.Nightly(ctx, tick)
+		return time.Since(start), images.Calls() - before, err
+	}
+	firstTime, firstCalls, err := run()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "#", outcome)
+	if !strings.HasPrefix(outcome, fmt.Sprintf("%d templates planned: %d builds requested", benchTemplates, benchTemplates)) {
+		return fmt.Errorf("unexpected first plan: %s", outcome)
+	}
+	secondTime, secondCalls, err := run()
+	if err != nil {
+		return err
+	}
+	figure("nightly_1000_templates_first_run_seconds", firstTime.Seconds(), "s (reads every template blob; target < 10)")
+	figure("nightly_1000_templates_seconds", secondTime.Seconds(), "s (steady state; target < 10)")
+	figure("nightly_1000_templates_version_lookups", float64(secondCalls), fmt.Sprintf("ARM calls (target <= %d: one per base image)", benchBaseImages))
+	figure("nightly_1000_templates_first_run_version_lookups", float64(firstCalls), "ARM calls")
+	figure("nightly_1000_templates_arm_listing_pages", 0, "(no ARM listing is needed; target <= 10)")
+	figure("nightly_1000_templates_requests_sent", float64(bus.sent.Load()), "messages over both runs (nothing was built in between)")
+	figure("nightly_1000_templates_distinct_message_ids", float64(len(bus.ids)), "(Service Bus duplicate detection keeps one per template)")
+	figure("nightly_arm_calls_ratio_vs_lookup_per_template", float64(secondCalls)/benchTemplates, "(a per-template lookup makes 1000)")
+	figure("nightly_arm_latency_ms", float64(benchARMLatency.Milliseconds()), "ms injected per ARM call")
+	return nil
+}
+
+// uploadTemplates uploads the 1,000 templates, 16 at a time.
+func uploadTemplates(ctx context.Context, svc *service.Client, s config.Settings, scriptsURL string) error {
+	c := svc.NewContainerClient(s.TemplatesContainer)
+	errs := make([]error, benchTemplates)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := 0; i < benchTemplates; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			body := fmt.Sprintf(`{
+  "type": "Microsoft.VirtualMachineImages/imageTemplates", "apiVersion": "2022-07-01", "location": "westeurope",
+  "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib": {}}},
+  "properties": {
+    "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "bench-os", "sku": "sku-%02d", "version": "latest"},
+    "customize": [
+      {"type": "Shell", "name": "a", "scriptUri": "%s/linux/step-%02d.sh"},
+      {"type": "Shell", "name": "b", "scriptUri": "%s/linux/step-%02d.sh"},
+      {"type": "Shell", "name": "c", "inline": ["echo template %d"]}
+    ],
+    "distribute": [{"type": "VHD", "runOutputName": "vhd"}]
+  }
+}`, i%benchBaseImages, scriptsURL, i%benchScripts, scriptsURL, (i+7)%benchScripts, i)
+			_, errs[i] = c.NewBlockBlobClient(fmt.Sprintf("tpl-%04d.json", i)).UploadBuffer(ctx, []byte(body), nil)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -51,7 +51,8 @@ func TestNames(t *testing.T) {
 	if AIBName(long) == AIBName(long+"-2") {
 		t.Error("two builds share an Image Builder template name")
 	}
-	if MessageID("a", "fp", "") == MessageID("a", "fp", "nightly-20241210") || MessageID("a", "fp", "") != MessageID("a", "fp", "") {
+	first, again := MessageID("a", "fp", ""), MessageID("a", "fp", "")
+	if first == MessageID("a", "fp", "nightly-20241210") || first != again || first == MessageID("b", "fp", "") {
 		t.Error("message ids are not derived from (template, fingerprint, scope)")
 	}
 }

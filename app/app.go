@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/build"
 	"github.com/goldenpipe/goldenpipe/checksum"
@@ -104,6 +106,8 @@ func Run(ctx context.Context, o Options) error {
 type Overrides struct {
 	Builder *simulator.ImageBuilder
 	Images  *simulator.Images
+	// VHDSize is the size of the simulator's VHDs (default 64 MiB).
+	VHDSize int64
 }
 
 // App is the handler and the services behind it.
@@ -167,8 +171,11 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 	}
 	hostname, _ := os.Hostname()
 	a.Builds = &build.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
-		MaxConcurrent: s.MaxConcurrentBuilds, Source: "/goldenpipe/" + hostname, Log: logger}
+		MaxConcurrent: s.MaxConcurrentBuilds, EventSource: "/goldenpipe/" + hostname, Log: logger}
 	a.Templates.Listeners = append(a.Templates.Listeners, a.Builds)
+	if err := a.rescue(sctx, s, logger); err != nil {
+		return nil, err
+	}
 
 	health := []handlers.HealthCheck{
 		{Name: "state storage", Check: func(ctx context.Context) error {
@@ -219,6 +226,14 @@ func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.
 		if a.Builder.FetchScript == nil {
 			a.Builder.FetchScript = scripts.Fetch
 		}
+		if a.Builder.VHDOutput == nil && s.Staging != nil {
+			svc, err := azure.NewBlobService(*s.Staging)
+			if err != nil {
+				return nil, nil, err
+			}
+			st := &simulator.Staging{Container: svc.NewContainerClient("vhds"), Size: o.VHDSize}
+			a.Builder.VHDOutput = st.VHD
+		}
 		cred := simulator.TokenCredential()
 		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, azure.ARMClientOptions(a.Images.Transport()))
 		if err != nil {
@@ -237,6 +252,35 @@ func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.
 	}
 	b, err := azure.NewImageBuilder(s.SubscriptionID, s.ResourceGroup, cred, azure.ARMClientOptions(nil))
 	return v, b, err
+}
+
+// rescue gives the builds where VHDs are read from and copied to.
+func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger) error {
+	var cred azcore.TokenCredential
+	if s.Staging == nil || (s.VHDDestination != "" && s.VHDStorage == nil) {
+		c, err := azure.Credential(s.ARM)
+		if err != nil {
+			return fmt.Errorf("credential for the VHD rescue: %w", err)
+		}
+		cred = c
+	}
+	src, err := azure.NewVHDSource(cred, s.Staging)
+	if err != nil {
+		return err
+	}
+	a.Builds.Source = src
+	a.Builds.KeepFailed = s.KeepFailed
+	if s.VHDDestination != "" {
+		dst, err := azure.NewVHDDestination(s.VHDDestination, s.VHDStorage, cred)
+		if err != nil {
+			return err
+		}
+		a.Builds.Destination = dst
+		if err := dst.Ensure(ctx); err != nil {
+			logger.Warn("VHD destination container not ready at start", "err", err.Error())
+		}
+	}
+	return nil
 }
 
 // bus returns the Service Bus: a namespace's, or the in-process one that

@@ -24,7 +24,10 @@ import (
 
 var az *azurite.Server
 
-func TestMain(m *testing.M) { os.Exit(azuritetest.Run(m, &az)) }
+// staging is the second Azurite account: Image Builder's staging account.
+var staging = azurite.Account{Name: "aibstaging", Key: "Z29sZGVucGlwZSBsb2NhbCBzdGFnaW5nIGFjY291bnQga2V5IChub3QgYSBzZWNyZXQp"}
+
+func TestMain(m *testing.M) { os.Exit(azuritetest.Run(m, &az, staging)) }
 
 // TestScriptUploadedEndToEnd drives the handler exactly as the Functions host
 // would: an Event Grid invocation for a blob uploaded to Azurite, then the

@@ -132,8 +132,16 @@ func TestBuildEndToEnd(t *testing.T) {
 		}
 		types = append(types, ev.Type)
 	}
-	if strings.Join(types, ",") != "com.goldenpipe.build.requested,com.goldenpipe.build.started,com.goldenpipe.build.succeeded" {
+	if strings.Join(types, ",") != "com.goldenpipe.build.requested,com.goldenpipe.build.started,com.goldenpipe.vhd.copied,com.goldenpipe.build.succeeded" {
 		t.Errorf("events = %v", types)
+	}
+	// the VHD was copied out of the staging account, verified, and only then
+	// the Image Builder template (with its staging group) deleted
+	if len(b.Rescue) != 1 || b.Rescue[0].State != build.CopyVerified || !strings.HasSuffix(b.Rescue[0].Destination, "/e2eb-vhds/avd-win11/"+b.ID+"/avd-win11-vhd.vhd") {
+		t.Errorf("rescue = %+v", b.Rescue)
+	}
+	if len(sim.Templates()) != 0 {
+		t.Errorf("Image Builder templates left after a safe build: %v", sim.Templates())
 	}
 	// the template knows its last build; the plan says up to date
 	h.get("/api/templates/avd-win11", &rec)

@@ -45,6 +45,8 @@ func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 	s, err := config.Load(config.MapLookup(map[string]string{
 		"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true",
 		"SCRIPTS_CONTAINER": prefix + "-scripts", "TEMPLATES_CONTAINER": prefix + "-templates", "STATE_CONTAINER": prefix + "-state",
+		"VHD_DESTINATION": az.BlobEndpoint + "/devstoreaccount1/" + prefix + "-vhds", "VhdStorage": conn,
+		"StagingStorage": az.ConnectionString(staging),
 	}))
 	if err != nil {
 		t.Fatal(err)

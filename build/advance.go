@@ -57,7 +57,7 @@ func (s *Service) Advance(ctx context.Context, id string) (string, error) {
 				return "", fmt.Errorf("build %s: %w", id, err)
 			}
 		}
-		if Terminal(b.State) || b.State == StateCreating || b.State == StateRunning || b.State == StateRequested {
+		if Terminal(b.State) || b.State == StateCreating || b.State == StateRunning || b.State == StateRequested || b.State == StateRescuing {
 			continue // go on while there is something to do now
 		}
 		return outcome, nil
@@ -172,9 +172,17 @@ func (s *Service) step(ctx context.Context, b *Build) (outcome string, changed b
 				return "", false, nil, err
 			}
 			b.Outputs = outs
-			state := StateSucceeded
 			if run.State == goldenpipe.RunPartiallySucceeded {
-				state, b.Error = StatePartiallySucceeded, run.Message
+				b.PartialRun, b.Error = true, run.Message
+			}
+			b.Rescue = s.planRescue(b)
+			if len(b.Rescue) > 0 {
+				b.moveTo(StateRescuing, "", fmt.Sprintf("run %s; rescuing %d VHD(s)", strings.ToLower(run.State), len(b.Rescue)), now)
+				return "rescuing VHDs", true, nil, nil
+			}
+			state := StateSucceeded
+			if b.PartialRun {
+				state = StatePartiallySucceeded
 			}
 			b.moveTo(state, "", run.Message, now)
 			b.FinishedAt = finished(run, now)
@@ -201,6 +209,14 @@ func (s *Service) step(ctx context.Context, b *Build) (outcome string, changed b
 			return "build canceled", true, nil, nil
 		}
 		return "run state " + run.State, false, nil, nil
+
+	case StateRescuing:
+		outcome, changed, eff, err := s.stepRescue(ctx, b)
+		if b.State == StateSucceeded && b.PartialRun {
+			b.State = StatePartiallySucceeded
+			b.History[len(b.History)-1].State = StatePartiallySucceeded
+		}
+		return outcome, changed, eff, err
 	}
 	return "state " + b.State, false, nil, nil
 }
@@ -253,11 +269,15 @@ func (s *Service) afterSteps(ctx context.Context, b *Build, etag string) (string
 	for _, ev := range s.pendingEvents(b) {
 		steps = append(steps, after{"event:" + ev, func(ctx context.Context) error { return s.publish(ctx, b, ev) }})
 	}
+	steps = append(steps, after{"cleaned", func(ctx context.Context) error { return s.cleanup(ctx, b) }})
 	for _, st := range steps {
 		if b.did(st.name) {
 			continue
 		}
 		if err := st.do(ctx); err != nil {
+			if goldenpipe.ErrorCode(err) == codeLater {
+				return goldenpipe.ErrorMessage(err), nil // stays active until then
+			}
 			return "", fmt.Errorf("build %s: %s: %w", b.ID, st.name, err)
 		}
 		b.mark(st.name)
@@ -274,4 +294,42 @@ func (s *Service) afterSteps(ctx context.Context, b *Build, etag string) (string
 		return "", err
 	}
 	return "finished: " + b.State, nil
+}
+
+// codeLater marks an after-step that is not due yet (not an error).
+const codeLater = "later"
+
+// cleanup deletes a finished build's Image Builder template, which removes
+// its staging resource group: at once when the build succeeded and every
+// VHD is verified where its record says (checked again here), after
+// KeepFailed when it failed, and never when its VHDs could not be rescued.
+func (s *Service) cleanup(ctx context.Context, b *Build) error {
+	switch b.State {
+	case StateSuperseded:
+		return nil // no template was made
+	case StateRescueFailed:
+		return goldenpipe.Errorf(codeLater, "template %s kept: %s", b.AIBName, b.Error)
+	case StateSucceeded, StatePartiallySucceeded:
+		if b.State == StatePartiallySucceeded {
+			b2 := *b
+			b2.State = StateSucceeded
+			b = &b2
+		}
+		ok, why, err := s.safeToDelete(ctx, b)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return goldenpipe.Errorf(codeLater, "template %s kept: %s", b.AIBName, why)
+		}
+	default: // failed, timed out, canceled
+		if due := b.FinishedAt.Add(s.KeepFailed); s.now().Before(due) {
+			return goldenpipe.Errorf(codeLater, "template %s kept for debugging until %s", b.AIBName, due.Format(time.RFC3339))
+		}
+	}
+	err := s.AIB.Delete(ctx, b.AIBName)
+	if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+		return goldenpipe.Errorf(codeLater, "template %s is busy; deleting it on a later tick", b.AIBName)
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -16,6 +17,8 @@ const (
 	EventSucceeded = "com.goldenpipe.build.succeeded"
 	EventFailed    = "com.goldenpipe.build.failed"
 	EventCanceled  = "com.goldenpipe.build.canceled"
+	EventVHDCopied = "com.goldenpipe.vhd.copied"
+	EventVHDFailed = "com.goldenpipe.vhd.rescue_failed"
 )
 
 // armCallBudget bounds background work started outside an invocation.
@@ -45,6 +48,8 @@ type EventData struct {
 	Outputs       []goldenpipe.RunOutput `json:"outputs,omitempty"`
 	Error         string                 `json:"error,omitempty"`
 	CorrelationID string                 `json:"correlationId,omitempty"`
+	// VHD is set on vhd.* events: the rescue of one output (no SAS).
+	VHD *VHDCopy `json:"vhd,omitempty"`
 }
 
 // pendingEvents lists the events a build has reached but not published.
@@ -54,7 +59,14 @@ func (s *Service) pendingEvents(b *Build) []string {
 	if !b.StartedAt.IsZero() {
 		evs = append(evs, "started")
 	}
+	for _, c := range b.Rescue {
+		if c.State == CopyVerified {
+			evs = append(evs, "vhd.copied:"+c.RunOutputName)
+		}
+	}
 	switch b.State {
+	case StateRescueFailed:
+		evs = append(evs, "vhd.rescue_failed", "failed")
 	case StateSucceeded, StatePartiallySucceeded:
 		evs = append(evs, "succeeded")
 	case StateFailed, StateTimedOut:
@@ -89,15 +101,24 @@ func (s *Service) publishPending(ctx context.Context, b *Build, etag string) (st
 
 func (s *Service) publish(ctx context.Context, b *Build, kind string) error {
 	types := map[string]string{"requested": EventRequested, "started": EventStarted, "succeeded": EventSucceeded,
-		"failed": EventFailed, "canceled": EventCanceled}
+		"failed": EventFailed, "canceled": EventCanceled, "vhd.rescue_failed": EventVHDFailed}
+	var vhd *VHDCopy
+	if name, ok := strings.CutPrefix(kind, "vhd.copied:"); ok {
+		types[kind] = EventVHDCopied
+		for i := range b.Rescue {
+			if b.Rescue[i].RunOutputName == name {
+				vhd = &b.Rescue[i]
+			}
+		}
+	}
 	at := s.now()
 	for _, h := range b.History {
 		at = h.At // the latest transition is when it happened
 	}
-	ev := CloudEvent{SpecVersion: "1.0", ID: b.ID + "/" + kind, Source: s.Source, Type: types[kind], Subject: b.Template,
+	ev := CloudEvent{SpecVersion: "1.0", ID: b.ID + "/" + kind, Source: s.EventSource, Type: types[kind], Subject: b.Template,
 		Time: at, DataContentType: "application/json",
 		Data: EventData{BuildID: b.ID, Template: b.Template, State: b.State, Reason: b.Reason, Fingerprint: b.Fingerprint,
-			SourceVersion: b.SourceVersion, AIBTemplateID: b.AIBID, Outputs: b.Outputs, Error: b.Error, CorrelationID: b.CorrelationID}}
+			SourceVersion: b.SourceVersion, AIBTemplateID: b.AIBID, Outputs: b.Outputs, Error: b.Error, CorrelationID: b.CorrelationID, VHD: vhd}}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return err

@@ -17,6 +17,8 @@ const (
 	StateSuperseded         = "superseded" // a newer request for the template replaced it while queued
 	StateCreating           = "creating"   // the Image Builder template is being created
 	StateRunning            = "running"    // the build runs (SubState says where)
+	StateRescuing           = "rescuing"   // the run succeeded; its VHDs are being copied out of the staging group
+	StateRescueFailed       = "rescue_failed"
 	StateSucceeded          = "succeeded"
 	StatePartiallySucceeded = "partially_succeeded"
 	StateFailed             = "failed"
@@ -33,7 +35,7 @@ const (
 // Terminal reports whether a state is final.
 func Terminal(state string) bool {
 	switch state {
-	case StateSuperseded, StateSucceeded, StatePartiallySucceeded, StateFailed, StateCanceled, StateTimedOut:
+	case StateSuperseded, StateSucceeded, StatePartiallySucceeded, StateFailed, StateCanceled, StateTimedOut, StateRescueFailed:
 		return true
 	}
 	return false
@@ -69,8 +71,12 @@ type Build struct {
 	SubState string                 `json:"subState,omitempty"`
 	History  []Transition           `json:"history"`
 	Outputs  []goldenpipe.RunOutput `json:"outputs,omitempty"`
-	Error    string                 `json:"error,omitempty"`
-	LogTail  string                 `json:"logTail,omitempty"`
+	// Rescue follows the copy of each VHD output out of the staging group.
+	Rescue []VHDCopy `json:"rescue,omitempty"`
+	// PartialRun is set when the run partially succeeded.
+	PartialRun bool   `json:"partialRun,omitempty"`
+	Error      string `json:"error,omitempty"`
+	LogTail    string `json:"logTail,omitempty"`
 
 	RequestedAt       time.Time `json:"requestedAt"`
 	CreateRequestedAt time.Time `json:"createRequestedAt,omitempty"`
@@ -162,4 +168,16 @@ type Rejection struct {
 	Reason        string    `json:"reason"`
 	Body          string    `json:"body"`
 	At            time.Time `json:"at"`
+}
+
+// String summarizes a build for logs and test failures.
+func (b Build) String() string {
+	s := b.ID + " " + b.State
+	if b.SubState != "" {
+		s += "/" + b.SubState
+	}
+	if b.Error != "" {
+		s += ": " + b.Error
+	}
+	return s
 }

@@ -51,9 +51,20 @@ type Service struct {
 	Logs          LogTail // optional
 	Queue, Topic  string
 	MaxConcurrent int
-	Source        string // CloudEvents source of lifecycle events
+	EventSource   string // CloudEvents source of lifecycle events
 	Log           *slog.Logger
 	Now           func() time.Time
+	// Source and Destination rescue VHDs (Destination nil: VHD outputs end
+	// in rescue_failed with the template kept).
+	Source      VHDSource
+	Destination VHDDestination
+	// SASTTL is the lifetime of a copy's source SAS (default 6 h);
+	// CopyAttempts and CopyBackoff bound and space failed copies.
+	SASTTL       time.Duration
+	CopyAttempts int
+	CopyBackoff  time.Duration
+	// KeepFailed is how long a failed build's Image Builder template is kept.
+	KeepFailed time.Duration
 	// ReissueAfter is how long a create or run that was recorded but is not
 	// seen in Image Builder (a crash between the two) waits before it is
 	// issued again; default 30 s.

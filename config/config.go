@@ -34,6 +34,8 @@ const (
 	SettingSimulator         = "AIB_SIMULATOR"
 	SettingResourceGroup     = "AIB_RESOURCE_GROUP"
 	SettingMaxBuilds         = "MAX_CONCURRENT_BUILDS"
+	SettingVHDDestination    = "VHD_DESTINATION"
+	SettingKeepFailedHours   = "KEEP_FAILED_HOURS"
 
 	// Connection names (the "connection" property of bindings).
 	ConnScripts    = "Scripts"
@@ -42,6 +44,14 @@ const (
 	// ConnARM names the credential of Azure Resource Manager calls
 	// (Arm__credential, Arm__clientId).
 	ConnARM = "Arm"
+	// ConnVHD optionally gives a connection string for the VHD destination
+	// account (local runs); without it the app's identity is used.
+	ConnVHD = "VhdStorage"
+	// ConnStaging optionally gives a connection string for Image Builder's
+	// staging account (local runs, where the simulator makes the VHDs);
+	// without it the app's identity reads the staging account and signs a
+	// user delegation SAS.
+	ConnStaging = "StagingStorage"
 )
 
 // Settings is every setting the handler needs, parsed and validated.
@@ -74,6 +84,16 @@ type Settings struct {
 	ResourceGroup string
 	// MaxConcurrentBuilds bounds the builds in flight across templates.
 	MaxConcurrentBuilds int
+
+	// VHDDestination is the container VHDs are copied to (account URL +
+	// container); empty means VHD outputs cannot be rescued.
+	VHDDestination string
+	// VHDStorage and Staging are set only when given (local runs).
+	VHDStorage *StorageConnection
+	Staging    *StorageConnection
+	// KeepFailed is how long a failed build's Image Builder template is
+	// kept for debugging before it is deleted.
+	KeepFailed time.Duration
 }
 
 // Lookup returns the value of a setting and whether it is set. os.LookupEnv
@@ -138,6 +158,31 @@ func Load(lookup Lookup) (Settings, error) {
 		r.fail(SettingStateContainer, "must differ from %s: the app's own writes would trigger ScriptUploaded", SettingScriptsContainer)
 	}
 	s.MaxConcurrentBuilds = int(r.int64(SettingMaxBuilds, 5, 1, 100))
+	s.KeepFailed = time.Duration(r.int64(SettingKeepFailedHours, 24, 0, 24*30)) * time.Hour
+	if v, ok := r.get(SettingVHDDestination); ok {
+		if err := checkURL(v); err != nil {
+			r.fail(SettingVHDDestination, "%q %v", v, err)
+		} else if u, _ := url.Parse(v); strings.Trim(u.Path, "/") == "" {
+			r.fail(SettingVHDDestination, "%q names no container: give <account URL>/<container>", v)
+		}
+		s.VHDDestination = strings.TrimSuffix(v, "/")
+	}
+	for _, c := range []struct {
+		name string
+		dst  **StorageConnection
+	}{{ConnVHD, &s.VHDStorage}, {ConnStaging, &s.Staging}} {
+		if _, v, ok := r.connectionString(c.name); ok {
+			cs, endpoint, err := parseStorageConnectionString(v)
+			if err != nil {
+				r.fail(c.name, "%v", err)
+				continue
+			}
+			*c.dst = &StorageConnection{Name: c.name, ConnectionString: cs, ServiceURL: endpoint}
+		}
+	}
+	if s.VHDStorage != nil && s.VHDDestination != "" && !strings.HasPrefix(s.VHDDestination+"/", s.VHDStorage.ServiceURL) {
+		r.fail(ConnVHD, "names account %s, but %s is %s", s.VHDStorage.ServiceURL, SettingVHDDestination, s.VHDDestination)
+	}
 	if v, ok := r.get(SettingResourceGroup); ok {
 		if !resourceGroupRE.MatchString(v) || strings.HasSuffix(v, ".") {
 			r.fail(SettingResourceGroup, "%q is not a resource group name (1-90 letters, digits, '-', '_', '.', '(', ')')", v)

@@ -12,7 +12,7 @@ import (
 func TestEverySettingIsDocumented(t *testing.T) {
 	read := []string{SettingPort, SettingLogLevel, SettingMaxRequestBytes, SettingInvocationTimeout,
 		SettingScriptsContainer, SettingTemplatesContain, SettingStateContainer, SettingBuildQueue, SettingEventsTopic,
-		ConnScripts, ConnState, ConnServiceBus, SettingSubscription, SettingSimulator, SettingResourceGroup, SettingMaxBuilds}
+		ConnScripts, ConnState, ConnServiceBus, SettingSubscription, SettingSimulator, SettingResourceGroup, SettingMaxBuilds, SettingVHDDestination, SettingKeepFailedHours, ConnVHD, ConnStaging}
 	b, err := os.ReadFile("../local.settings.json.example")
 	if err != nil {
 		t.Fatal(err)

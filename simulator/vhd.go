@@ -1,0 +1,73 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+)
+
+// Staging makes the VHDs of simulated runs: sparse page blobs in a staging
+// account, as Image Builder leaves them in its staging resource group, with
+// data pages at the start, the middle and the end (the footer).
+type Staging struct {
+	Container *container.Client
+	// Size of each VHD; default 64 MiB (a multiple of 512).
+	Size int64
+}
+
+// VHD writes the VHD of a run output and returns its URL (no SAS).
+func (s *Staging) VHD(ctx context.Context, template, runOutput string) (string, error) {
+	if _, err := s.Container.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return "", fmt.Errorf("creating the staging container: %w", err)
+	}
+	size := s.Size
+	if size <= 0 {
+		size = 64 << 20
+	}
+	name := template + "-" + runOutput + ".vhd"
+	pb := s.Container.NewPageBlobClient(name)
+	if _, err := pb.Create(ctx, size, nil); err != nil {
+		return "", fmt.Errorf("creating the staging VHD: %w", err)
+	}
+	for _, page := range SparsePages(name, size) {
+		if _, err := pb.UploadPages(ctx, nopCloser{bytes.NewReader(page.Data)}, blob.HTTPRange{Offset: page.Offset, Count: int64(len(page.Data))}, nil); err != nil {
+			return "", fmt.Errorf("writing the staging VHD: %w", err)
+		}
+	}
+	return pb.URL(), nil
+}
+
+// Page is data written at an offset of a page blob.
+type Page struct {
+	Offset int64
+	Data   []byte
+}
+
+// SparsePages returns the data pages of a simulated VHD: 64 KiB at the
+// start and in the middle, and a 512-byte footer at the end.
+func SparsePages(seed string, size int64) []Page {
+	fill := func(tag string, n int) []byte {
+		out := make([]byte, 0, n)
+		for i := 0; len(out) < n; i++ {
+			h := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d", seed, tag, i)))
+			out = append(out, h[:]...)
+		}
+		return out[:n]
+	}
+	footer := fill("footer", 512)
+	copy(footer, "conectix") // a VHD footer's cookie
+	pages := []Page{{0, fill("start", 64<<10)}}
+	if mid := (size / 2) &^ 511; mid >= 64<<10 && mid+64<<10 <= size-512 {
+		pages = append(pages, Page{mid, fill("middle", 64<<10)})
+	}
+	return append(pages, Page{size - 512, footer})
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }

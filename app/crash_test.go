@@ -47,6 +47,9 @@ func (d *dying) check(point string, call func() error) error {
 func (d *dying) Create(ctx context.Context, name string, body []byte) error {
 	return d.check("create", func() error { return d.ImageBuilder.Create(ctx, name, body) })
 }
+func (d *dying) Delete(ctx context.Context, name string) error {
+	return d.check("delete", func() error { return d.ImageBuilder.Delete(ctx, name) })
+}
 func (d *dying) Run(ctx context.Context, name string) error {
 	return d.check("run", func() error { return d.ImageBuilder.Run(ctx, name) })
 }

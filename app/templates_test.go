@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
@@ -27,12 +28,26 @@ import (
 // harness is the handler built from settings on Azurite, driven over HTTP
 // as the Functions host drives it.
 type harness struct {
-	t   *testing.T
-	srv *host.Server
-	a   *App
-	svc *service.Client
-	s   config.Settings
+	t    *testing.T
+	srv  *host.Server
+	a    *App
+	svc  *service.Client
+	s    config.Settings
+	logs *syncBuffer
 }
+
+// syncBuffer collects the handler's log lines (stdout in production).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newHarness(t *testing.T, prefix string) *harness {
 	t.Helper()
@@ -51,7 +66,8 @@ func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := Build(context.Background(), s, slog.New(slog.DiscardHandler), o)
+	logs := &syncBuffer{}
+	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), o)
 	srv := a.Server
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +78,14 @@ func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
-	return &harness{t: t, srv: srv, a: a, svc: svc, s: s}
+	t.Cleanup(func() {
+		_ = a.Close(context.Background())
+		// no SAS ever reaches a log line
+		if strings.Contains(logs.String(), "sig=") {
+			t.Errorf("the logs contain a SAS signature (sig=)")
+		}
+	})
+	return &harness{t: t, srv: srv, a: a, svc: svc, s: s, logs: logs}
 }
 
 func (h *harness) upload(container, name string, b []byte) string {
@@ -102,6 +124,9 @@ func (h *harness) invoke(function string, body []byte) []string {
 	}
 	var answer struct{ Logs []string }
 	_ = json.Unmarshal(rec.Body.Bytes(), &answer)
+	if strings.Contains(rec.Body.String(), "sig=") {
+		h.t.Errorf("%s answered with a SAS signature in its Logs", function)
+	}
 	return answer.Logs
 }
 

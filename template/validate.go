@@ -316,7 +316,7 @@ func (v *validator) distribute(ds []aib.ImageTemplateDistributorClassification) 
 		case *aib.ImageTemplateVhdDistributor:
 			name = d.RunOutputName
 			if d.URI != nil {
-				if u, err := url.Parse(*d.URI); err != nil || u.Scheme != "https" || u.RawQuery != "" {
+				if u, err := url.Parse(*d.URI); err != nil || u.RawQuery != "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname())) {
 					v.r.problem(dp.key("uri"), "%q must be an https blob URL without a SAS", *d.URI)
 				}
 			}
@@ -361,3 +361,6 @@ func osOf(p *aib.ImageTemplateProperties) string {
 	}
 	return ""
 }
+
+// loopback reports an emulator's host (http is accepted there only).
+func loopback(host string) bool { return host == "127.0.0.1" || host == "localhost" || host == "::1" }

@@ -23,6 +23,7 @@ type bench struct {
 var benches = []bench{
 	{"checksum", benchChecksum},
 	{"nightly", benchNightly},
+	{"rescue", benchRescue},
 }
 
 // workspace is what the benchmarks share: a temp folder and the built binary.

@@ -24,6 +24,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/host"
 	"github.com/goldenpipe/goldenpipe/inmem"
 	"github.com/goldenpipe/goldenpipe/simulator"
+	"github.com/goldenpipe/goldenpipe/statuspage"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -196,7 +197,8 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Builds:    a.Builds,
 		Monitor:   a.Builds,
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
-			Builds: a.Builds}),
+			Builds: a.Builds, Status: statuspage.Handler(statuspage.Sources{Templates: a.Templates, Builds: a.Builds,
+				Checksums: catalog, Version: Version})}),
 	})
 	if a.Bus != nil {
 		a.Bus.Attach(a.Server)

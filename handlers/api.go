@@ -49,6 +49,8 @@ type APIDeps struct {
 	Checksums Checksums
 	Templates Templates
 	Builds    Builds
+	// Status is the status page (GET /api/).
+	Status http.Handler
 }
 
 // maxAPIBody bounds request bodies of the API.
@@ -75,6 +77,9 @@ const healthTimeout = 5 * time.Second
 // requests to their original path (/api/...).
 func NewAPI(d APIDeps) http.Handler {
 	mux := http.NewServeMux()
+	if d.Status != nil {
+		mux.Handle("GET /api/{$}", d.Status)
+	}
 	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, r *http.Request) {
 		type check struct {
 			Name  string `json:"name"`

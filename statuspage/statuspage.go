@@ -1,0 +1,137 @@
+// Package statuspage renders the status page at GET /api/: templates and
+// their plans, builds in flight and recent ones, VHD rescues and the
+// checksum catalog. Server-rendered HTML that refreshes itself, works
+// without JavaScript, and escapes everything it shows (html/template).
+package statuspage
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/build"
+	gtemplate "github.com/goldenpipe/goldenpipe/template"
+)
+
+//go:embed page.html
+var files embed.FS
+
+// Sources are what the page reads.
+type Sources struct {
+	Templates interface {
+		List(ctx context.Context) ([]gtemplate.Record, error)
+	}
+	Builds interface {
+		List(ctx context.Context, template string) ([]build.Build, error)
+	}
+	Checksums interface {
+		List(ctx context.Context) ([]goldenpipe.Checksum, error)
+	}
+	Version string
+	Now     func() time.Time
+	// Refresh is the page's reload interval (default 5 s).
+	Refresh time.Duration
+}
+
+// recentBuilds bounds the finished builds shown.
+const recentBuilds = 20
+
+var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	"short": func(s string) string {
+		if len(s) > 12 {
+			return s[:12] + "…"
+		}
+		return s
+	},
+	"ago": func(now, t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return now.Sub(t).Round(time.Second).String()
+	},
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+	"pct": func(c build.VHDCopy) string {
+		if c.SourceLength == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.0f%%", 100*float64(c.Copied)/float64(c.SourceLength))
+	},
+	"bytes": func(n int64) string {
+		switch {
+		case n >= 1<<30:
+			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+		case n >= 1<<20:
+			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		case n >= 1<<10:
+			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+		}
+		return fmt.Sprintf("%d B", n)
+	},
+}).ParseFS(files, "page.html"))
+
+type view struct {
+	Now       time.Time
+	Version   string
+	Refresh   int
+	Templates []gtemplate.Record
+	InFlight  []build.Build
+	Recent    []build.Build
+	Checksums []goldenpipe.Checksum
+	Errors    []string
+}
+
+// Handler serves the page.
+func Handler(src Sources) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+		defer cancel()
+		now := time.Now().UTC()
+		if src.Now != nil {
+			now = src.Now().UTC()
+		}
+		refresh := src.Refresh
+		if refresh <= 0 {
+			refresh = 5 * time.Second
+		}
+		v := view{Now: now, Version: src.Version, Refresh: int(refresh.Seconds())}
+		// each section shows what it can; a failing source is named, not fatal
+		var err error
+		if v.Templates, err = src.Templates.List(ctx); err != nil {
+			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(err))
+		}
+		builds, err := src.Builds.List(ctx, "")
+		if err != nil {
+			v.Errors = append(v.Errors, "builds: "+goldenpipe.ErrorMessage(err))
+		}
+		for _, b := range builds {
+			if build.Terminal(b.State) {
+				if len(v.Recent) < recentBuilds {
+					v.Recent = append(v.Recent, b)
+				}
+			} else {
+				v.InFlight = append(v.InFlight, b)
+			}
+		}
+		sort.SliceStable(v.InFlight, func(i, j int) bool { return v.InFlight[i].RequestedAt.Before(v.InFlight[j].RequestedAt) })
+		if v.Checksums, err = src.Checksums.List(ctx); err != nil {
+			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(err))
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+		if err := page.Execute(w, v); err != nil {
+			http.Error(w, "rendering the status page failed", http.StatusInternalServerError)
+		}
+	})
+}

@@ -46,6 +46,8 @@ type Options struct {
 	// Ready, if set, is called with the listening address once the handler
 	// accepts connections.
 	Ready func(addr string, a *App)
+	// Overrides replace adapters (the dev runner's slower simulator).
+	Overrides Overrides
 }
 
 // Run loads the settings, starts the handler on 127.0.0.1 and serves until
@@ -57,7 +59,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	logger := slog.New(slog.NewJSONHandler(o.Stdout, &slog.HandlerOptions{Level: settings.LogLevel}))
 
-	a, err := Build(ctx, settings, logger, Overrides{})
+	a, err := Build(ctx, settings, logger, o.Overrides)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func TestRunLocallyAndStopCleanly(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"))
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-phase", "100ms", "-tick", "100ms")
 	cmd.Dir = "." // inside the repo, as make run
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -93,6 +93,26 @@ func TestRunLocallyAndStopCleanly(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"status": "ok"`) {
 		t.Fatalf("health: %d %s", resp.StatusCode, body)
+	}
+
+	// the examples' builds run to the end: the status page says so
+	var page string
+	for i := 0; i < 300; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/", port))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			page = string(b)
+			if strings.Count(page, `<span class="state ok">succeeded</span>`) == 2 {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []string{"avd-win11", "ubuntu-web", `<span class="state ok">succeeded</span>`, "avd/install-apps.ps1", "/vhds/avd-win11/"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the status page lacks %q after the examples' builds:\n%s", want, page)
+		}
 	}
 
 	children := descendants(cmd.Process.Pid)

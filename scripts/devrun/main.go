@@ -1,26 +1,33 @@
 // Command devrun runs the app locally on embedded defaults: it starts Azurite
-// (from node_modules), loads local.settings.json (or, when there is none,
-// local.settings.json.example) as the Functions host would, points every
-// UseDevelopmentStorage=true connection at that Azurite, and serves the
-// handler on 127.0.0.1. Ctrl-C stops both; nothing is left running.
+// (from node_modules) with the staging account, loads local.settings.json
+// (or, when there is none, local.settings.json.example) as the Functions host
+// would, points the settings at that Azurite, serves the handler on
+// 127.0.0.1, loads examples/ and fires the blob events and timers the host
+// would fire, so one build runs end to end. Ctrl-C stops everything.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/simulator"
 )
 
 func main() {
@@ -33,6 +40,9 @@ func main() {
 func run() error {
 	port := flag.Int("port", 7071, "port the handler listens on (as func start's default)")
 	data := flag.String("data", "", "folder where Azurite keeps its data (default .local/azurite)")
+	examples := flag.Bool("examples", true, "load examples/ and let their builds run")
+	phase := flag.Duration("phase", 4*time.Second, "length of each simulated build phase")
+	tick := flag.Duration("tick", 2*time.Second, "how often BuildMonitor runs (the host's timer, sped up)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -48,16 +58,17 @@ func run() error {
 	if *data == "" {
 		*data = filepath.Join(root, ".local", "azurite")
 	}
-	az, err := azurite.Start(ctx, azurite.Options{Location: *data})
+	az, err := azurite.Start(ctx, azurite.Options{Location: *data, Accounts: extraAccounts(values)})
 	if err != nil {
 		return err
 	}
 	defer az.Stop()
-	conn := az.ConnectionString(azurite.Account{})
+	host := strings.TrimPrefix(az.BlobEndpoint, "http://")
 	for k, v := range values {
 		if strings.EqualFold(strings.ReplaceAll(v, " ", ""), "UseDevelopmentStorage=true") {
-			values[k] = conn
+			v = az.ConnectionString(azurite.Account{})
 		}
+		values[k] = strings.ReplaceAll(v, "127.0.0.1:10000", host)
 	}
 	if _, ok := values["FUNCTIONS_CUSTOMHANDLER_PORT"]; !ok {
 		values["FUNCTIONS_CUSTOMHANDLER_PORT"] = strconv.Itoa(*port)
@@ -69,20 +80,148 @@ func run() error {
 		v, ok := values[name]
 		return v, ok
 	}
-	if err := createContainers(ctx, lookup); err != nil {
+	settings, err := config.Load(lookup)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("settings from %s\nazurite blob endpoint %s (account %s)\n", source, az.BlobEndpoint, "devstoreaccount1")
-	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Ready: func(addr string, _ *app.App) {
-		fmt.Printf("goldenpipe listening on %s  (try %s/api/health; Ctrl-C stops)\n", addr, addr)
-	}})
+	if err := createContainers(ctx, settings); err != nil {
+		return err
+	}
+	sim := simulator.NewImageBuilder()
+	sim.CreateDuration, sim.PhaseDuration = *phase, *phase
+	fmt.Printf("settings from %s\nazurite blob endpoint %s (accounts devstoreaccount1, aibstaging)\n", source, az.BlobEndpoint)
+	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{Builder: sim},
+		Ready: func(addr string, a *app.App) {
+			fmt.Printf("goldenpipe listening on %s  (status page %s/api/ ; Ctrl-C stops)\n", addr, addr)
+			if *examples {
+				go func() {
+					if err := loadExamples(ctx, root, settings, a.Server); err != nil {
+						fmt.Fprintln(os.Stderr, "devrun: loading examples:", err)
+					}
+				}()
+			}
+			go timers(ctx, a.Server, *tick)
+		}})
+}
+
+// extraAccounts returns the Azurite accounts the settings name besides
+// devstoreaccount1 (the staging account of local runs).
+func extraAccounts(values map[string]string) []azurite.Account {
+	var out []azurite.Account
+	for _, k := range []string{config.ConnStaging} {
+		name, key := "", ""
+		for _, part := range strings.Split(values[k], ";") {
+			kk, v, _ := strings.Cut(part, "=")
+			switch strings.ToLower(strings.TrimSpace(kk)) {
+			case "accountname":
+				name = v
+			case "accountkey":
+				key = v
+			}
+		}
+		if name != "" && key != "" && name != config.AzuriteAccount && strings.Contains(values[k], "127.0.0.1") {
+			out = append(out, azurite.Account{Name: name, Key: key})
+		}
+	}
+	return out
+}
+
+// createContainers makes the scripts and templates containers a deployment
+// would create, so a newcomer can upload to them at once.
+func createContainers(ctx context.Context, s config.Settings) error {
+	svc, err := azure.NewBlobService(s.Scripts)
+	if err != nil {
+		return err
+	}
+	for _, c := range []string{s.ScriptsContainer, s.TemplatesContainer} {
+		if err := azure.EnsureContainer(ctx, svc, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadExamples uploads examples/ and fires the blob events the Functions
+// host would deliver for them.
+func loadExamples(ctx context.Context, root string, s config.Settings, h http.Handler) error {
+	svc, err := azure.NewBlobService(s.Scripts)
+	if err != nil {
+		return err
+	}
+	scripts := svc.NewContainerClient(s.ScriptsContainer)
+	templates := svc.NewContainerClient(s.TemplatesContainer)
+	upload := func(dir string, fn func(name string, b []byte) error) error {
+		base := filepath.Join(root, "examples", dir)
+		return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(base, p)
+			return fn(filepath.ToSlash(rel), b)
+		})
+	}
+	event := func(function, container, url, name string) error {
+		body, _ := json.Marshal(map[string]any{"Data": map[string]any{"event": map[string]any{
+			"id": "devrun-" + name, "eventType": "Microsoft.Storage.BlobCreated", "eventTime": time.Now().UTC().Format(time.RFC3339),
+			"subject": "/blobServices/default/containers/" + container + "/blobs/" + name, "topic": "devrun",
+			"data": map[string]any{"api": "PutBlob", "url": url},
+		}}, "Metadata": map[string]any{}})
+		return invoke(h, function, body)
+	}
+	err = upload("scripts", func(name string, b []byte) error {
+		if _, err := scripts.NewBlockBlobClient(name).UploadBuffer(ctx, b, nil); err != nil {
+			return err
+		}
+		fmt.Println("examples: uploaded script", name)
+		return event("ScriptUploaded", s.ScriptsContainer, scripts.NewBlobClient(name).URL(), name)
+	})
+	if err != nil {
+		return err
+	}
+	return upload("templates", func(name string, b []byte) error {
+		b = bytes.ReplaceAll(b, []byte("${SCRIPTS_URL}"), []byte(scripts.URL()))
+		if _, err := templates.NewBlockBlobClient(name).UploadBuffer(ctx, b, nil); err != nil {
+			return err
+		}
+		fmt.Println("examples: uploaded template", name, "- its build starts")
+		return event("TemplateUploaded", s.TemplatesContainer, templates.NewBlobClient(name).URL(), name)
+	})
+}
+
+// timers fires BuildMonitor as the host's timer would (sped up).
+func timers(ctx context.Context, h http.Handler, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	body := []byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = invoke(h, "BuildMonitor", body)
+		}
+	}
+}
+
+func invoke(h http.Handler, function string, body []byte) error {
+	req := httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(body))
+	req.Header.Set("X-Azure-Functions-InvocationId", "devrun")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return fmt.Errorf("%s answered %d: %s", function, rec.Code, rec.Body)
+	}
+	return nil
 }
 
 // loadSettings reads the Values of local.settings.json, or of the example.
 func loadSettings(root string) (map[string]string, string, error) {
 	for _, name := range []string{"local.settings.json", "local.settings.json.example"} {
-		path := filepath.Join(root, name)
-		b, err := os.ReadFile(path)
+		b, err := os.ReadFile(filepath.Join(root, name))
 		if os.IsNotExist(err) {
 			continue
 		}
@@ -98,23 +237,4 @@ func loadSettings(root string) (map[string]string, string, error) {
 		return f.Values, name, nil
 	}
 	return nil, "", fmt.Errorf("neither local.settings.json nor local.settings.json.example in %s", root)
-}
-
-// createContainers makes the scripts and templates containers that a
-// deployment would create, so a newcomer can upload to them at once.
-func createContainers(ctx context.Context, lookup config.Lookup) error {
-	s, err := config.Load(lookup)
-	if err != nil {
-		return err
-	}
-	svc, err := azure.NewBlobService(s.Scripts)
-	if err != nil {
-		return err
-	}
-	for _, c := range []string{s.ScriptsContainer, s.TemplatesContainer} {
-		if err := azure.EnsureContainer(ctx, svc, c); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -22,10 +22,12 @@ $(AZURITE): package.json package-lock.json
 build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/goldenpipe
 
-## test: every test, against a real Azurite the tests start and stop themselves
+## test: every test, against a real Azurite the tests start and stop themselves,
+## then the status page in headless Chromium (installed from Debian if missing)
 test: $(AZURITE)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+	bash scripts/browser-test.sh
 
 ## run: the app locally on embedded defaults (Azurite + handler on 127.0.0.1:7071)
 run: $(AZURITE)

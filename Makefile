@@ -9,7 +9,7 @@ LDFLAGS     := -s -w -X github.com/goldenpipe/goldenpipe/app.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 AZURITE     := node_modules/.bin/azurite-blob
 
-.PHONY: all build test run package bench lint fuzz clean
+.PHONY: all build test run package deploy bench lint fuzz clean
 
 all: build
 
@@ -36,6 +36,10 @@ run: $(AZURITE)
 ## package: the zip deployable as-is (host.json, one folder per function, binary)
 package: build
 	$(GO) run ./scripts/package -bin $(BIN) -out $(ZIP)
+
+## deploy: into a subscription (NAME=, RG=, LOCATION=; see the README)
+deploy:
+	bash scripts/deploy.sh
 
 ## bench: the benchmarks, each printed one figure per line
 bench: $(AZURITE)

@@ -1,0 +1,43 @@
+// Roles the app needs across the subscription.
+targetScope = 'subscription'
+
+@description('Principal id of the function app.')
+param appPrincipalId string
+
+var blobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+var blobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
+
+// "latest" is resolved by listing a marketplace image's versions, which is
+// a subscription-level read.
+resource marketplaceReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'goldenpipe-marketplace-versions-reader')
+  properties: {
+    roleName: 'goldenpipe marketplace image versions reader'
+    description: 'List the versions of marketplace VM images.'
+    assignableScopes: [ subscription().id ]
+    permissions: [
+      { actions: [ 'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read' ] }
+    ]
+  }
+}
+
+resource appMarketplace 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, appPrincipalId, marketplaceReader.id)
+  properties: { roleDefinitionId: marketplaceReader.id, principalId: appPrincipalId, principalType: 'ServicePrincipal' }
+}
+
+// Image Builder puts each build's VHD in a storage account of a resource
+// group it creates (IT_<group>_<template>_<guid>), so its name is not known
+// in advance: reading the VHD and signing a user delegation SAS for the
+// server-side copy need these two data roles where that group will be.
+// Narrow them by giving your templates a fixed properties.stagingResourceGroup
+// and assigning the two roles there instead.
+resource appStagingReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, appPrincipalId, blobDataReader)
+  properties: { roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataReader), principalId: appPrincipalId, principalType: 'ServicePrincipal' }
+}
+
+resource appStagingDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, appPrincipalId, blobDelegator)
+  properties: { roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDelegator), principalId: appPrincipalId, principalType: 'ServicePrincipal' }
+}

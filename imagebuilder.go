@@ -36,6 +36,9 @@ type AIBTemplate struct {
 	ID                string
 	ProvisioningState string
 	ProvisioningError string
+	// StagingResourceGroup is where Image Builder keeps the build's VM,
+	// logs and VHD (properties.exactStagingResourceGroup).
+	StagingResourceGroup string
 	// Run is nil until a run was started.
 	Run *AIBRun
 }

@@ -235,8 +235,11 @@ func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.
 			if err != nil {
 				return nil, nil, err
 			}
-			st := &simulator.Staging{Container: svc.NewContainerClient("vhds"), Size: o.VHDSize}
+			st := &simulator.Staging{Container: svc.NewContainerClient("vhds"), Logs: svc.NewContainerClient("packerlogs"), Size: o.VHDSize}
 			a.Builder.VHDOutput = st.VHD
+			if a.Builder.RunLog == nil {
+				a.Builder.RunLog = st.Log
+			}
 		}
 		cred := simulator.TokenCredential()
 		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, azure.ARMClientOptions(a.Images.Transport()))
@@ -274,6 +277,16 @@ func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger
 	}
 	a.Builds.Source = src
 	a.Builds.KeepFailed = s.KeepFailed
+	switch {
+	case s.Staging != nil: // local runs: the staging account is known
+		a.Builds.Logs = &azure.CustomizationLogs{Accounts: azure.FixedAccounts{s.Staging.ServiceURL}, Source: src}
+	case !s.Simulator:
+		accounts, err := azure.NewARMStorageAccounts(s.SubscriptionID, cred, azure.ARMClientOptions(nil))
+		if err != nil {
+			return err
+		}
+		a.Builds.Logs = &azure.CustomizationLogs{Accounts: accounts, Source: src}
+	}
 	if s.VHDDestination != "" {
 		dst, err := azure.NewVHDDestination(s.VHDDestination, s.VHDStorage, cred)
 		if err != nil {

@@ -31,6 +31,12 @@ func TestBuildOutcomes(t *testing.T) {
 			if len(builds) != 1 || builds[0].State != tt.state || !strings.Contains(builds[0].Error, tt.errContains) {
 				t.Fatalf("builds = %s", summarize(builds))
 			}
+			if tt.state != build.StatePartiallySucceeded && !strings.Contains(builds[0].LogTail, "PACKER ERR ==> azure-arm: "+tt.outcome.Message) {
+				t.Errorf("the record lacks the tail of customization.log: %q", builds[0].LogTail)
+			}
+			if !strings.HasPrefix(builds[0].StagingResourceGroup, "IT_goldenpipe-simulated_") {
+				t.Errorf("staging group %q", builds[0].StagingResourceGroup)
+			}
 			events := h.a.Bus.Topic(h.s.EventsTopic)
 			if last := events[len(events)-1]; last.Subject != tt.event {
 				t.Errorf("last event %s, want %s", last.Subject, tt.event)

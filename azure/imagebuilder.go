@@ -70,6 +70,7 @@ func (b *ImageBuilder) Get(ctx context.Context, name string) (goldenpipe.AIBTemp
 		if p.ProvisioningError != nil {
 			out.ProvisioningError = deref(p.ProvisioningError.Message)
 		}
+		out.StagingResourceGroup = deref(p.ExactStagingResourceGroup)
 		if r := p.LastRunStatus; r != nil {
 			run := &goldenpipe.AIBRun{Message: deref(r.Message)}
 			if r.RunState != nil {

@@ -140,6 +140,9 @@ func (s *Service) step(ctx context.Context, b *Build) (outcome string, changed b
 		if err != nil {
 			return "", false, nil, err
 		}
+		if b.StagingResourceGroup == "" && t.StagingResourceGroup != "" {
+			b.StagingResourceGroup = t.StagingResourceGroup
+		}
 		run := t.Run
 		if run == nil {
 			if now.Sub(b.RunRequestedAt) < s.reissueAfter() {

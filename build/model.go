@@ -66,6 +66,8 @@ type Build struct {
 
 	AIBName string `json:"aibTemplateName"`
 	AIBID   string `json:"aibTemplateId,omitempty"`
+	// StagingResourceGroup is Image Builder's group for this build.
+	StagingResourceGroup string `json:"stagingResourceGroup,omitempty"`
 
 	State    string                 `json:"state"`
 	SubState string                 `json:"subState,omitempty"`

@@ -7,16 +7,17 @@ param appPrincipalId string
 var blobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 var blobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
 
-// "latest" is resolved by listing a marketplace image's versions, which is
-// a subscription-level read.
+// "latest" is resolved by listing a marketplace image's versions, a
+// subscription-level read; a failed build's customization.log is found by
+// listing the storage accounts of its staging group (made by Image Builder).
 resource marketplaceReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'goldenpipe-marketplace-versions-reader')
   properties: {
-    roleName: 'goldenpipe marketplace image versions reader'
-    description: 'List the versions of marketplace VM images.'
+    roleName: 'goldenpipe reader'
+    description: 'List the versions of marketplace VM images, and storage accounts (to find Image Builder build logs).'
     assignableScopes: [ subscription().id ]
     permissions: [
-      { actions: [ 'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read' ] }
+      { actions: [ 'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read', 'Microsoft.Storage/storageAccounts/read' ] }
     ]
   }
 }

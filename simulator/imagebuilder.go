@@ -46,6 +46,9 @@ type ImageBuilder struct {
 	// VHDOutput makes the VHD of a run output and returns its URL without
 	// a SAS (a page blob in the staging account). nil gives a made-up URL.
 	VHDOutput func(ctx context.Context, template, runOutputName string) (string, error)
+	// RunLog writes a run's customization.log (nil: no log); it gets the
+	// template's name, its staging group and how the run will end.
+	RunLog func(ctx context.Context, template string, outcome Outcome) error
 	// Latency is added to every call.
 	Latency time.Duration
 
@@ -152,6 +155,7 @@ func (b *ImageBuilder) view(t *simTemplate, now time.Time) aib.ImageTemplate {
 	out.Name, out.Type = to.Ptr(t.name), to.Ptr("Microsoft.VirtualMachineImages/imageTemplates")
 	ps, perr := t.provisioning(now, b.CreateDuration)
 	props.ProvisioningState = to.Ptr(aib.ProvisioningState(ps))
+	props.ExactStagingResourceGroup = to.Ptr(StagingGroup(t.name))
 	if perr != "" {
 		props.ProvisioningError = &aib.ProvisioningError{Message: to.Ptr(perr), ProvisioningErrorCode: to.Ptr(aib.ProvisioningErrorCodeBadCustomizerType)}
 	}
@@ -267,6 +271,9 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 				outcome = b.Outcome(name)
 			}
 			t.run = &simRun{start: now, outcome: outcome}
+			if b.RunLog != nil {
+				go func() { _ = b.RunLog(context.Background(), name, outcome) }()
+			}
 			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
 			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientRunResponse{}, nil)
 			return
@@ -385,4 +392,10 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 // Transport returns the transport an Image Builder client uses.
 func (b *ImageBuilder) Transport() *fake.VirtualMachineImageTemplatesServerTransport {
 	return fake.NewVirtualMachineImageTemplatesServerTransport(b.Server())
+}
+
+// StagingGroup is the staging resource group the simulator reports for a
+// template, named as Image Builder names them.
+func StagingGroup(template string) string {
+	return "IT_goldenpipe-simulated_" + template + "_" + fmt.Sprintf("%x", sha256.Sum256([]byte(template)))[:8]
 }

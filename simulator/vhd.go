@@ -16,6 +16,8 @@ import (
 // data pages at the start, the middle and the end (the footer).
 type Staging struct {
 	Container *container.Client
+	// Logs is the packerlogs container (nil: Log writes nothing).
+	Logs *container.Client
 	// Size of each VHD; default 64 MiB (a multiple of 512).
 	Size int64
 }
@@ -71,3 +73,28 @@ func SparsePages(seed string, size int64) []Page {
 type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// Log writes the customization.log of a run into the staging account's
+// packerlogs container, ending as the run will.
+func (s *Staging) Log(ctx context.Context, template string, outcome Outcome) error {
+	logs := s.Logs
+	if logs == nil {
+		return nil
+	}
+	if _, err := logs.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return err
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' is starting for %s\n", template)
+	for _, p := range phases {
+		fmt.Fprintf(&b, "PACKER OUT ==> azure-arm: %s\n", p)
+	}
+	if outcome.State == "Failed" {
+		fmt.Fprintf(&b, "PACKER ERR ==> azure-arm: %s\n", outcome.Message)
+		fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' errored after 12 minutes: %s\n", outcome.Message)
+	} else {
+		fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' finished\n")
+	}
+	_, err := logs.NewBlockBlobClient(template+"/customization.log").UploadBuffer(ctx, b.Bytes(), nil)
+	return err
+}

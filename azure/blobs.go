@@ -39,6 +39,11 @@ func (b *Blobs) Properties(ctx context.Context, name string) (goldenpipe.BlobVer
 	if err != nil {
 		return goldenpipe.BlobVersion{}, StorageError(err, "reading the properties of blob %q failed", name)
 	}
+	return versionOf(p), nil
+}
+
+// versionOf reads the version a GetProperties answer describes.
+func versionOf(p blob.GetPropertiesResponse) goldenpipe.BlobVersion {
 	out := goldenpipe.BlobVersion{}
 	if p.ETag != nil {
 		out.ETag = NormalizeETag(string(*p.ETag))
@@ -49,7 +54,7 @@ func (b *Blobs) Properties(ctx context.Context, name string) (goldenpipe.BlobVer
 	if p.LastModified != nil {
 		out.LastModified = p.LastModified.UTC()
 	}
-	return out, nil
+	return out
 }
 
 // OpenRange opens count bytes at off of the version etag of the blob. A

@@ -43,16 +43,7 @@ type delegation struct {
 func NewVHDSource(cred azcore.TokenCredential, staging *config.StorageConnection) (*VHDSource, error) {
 	s := &VHDSource{cred: cred, keys: map[string]*service.SharedKeyCredential{}, udc: map[string]*delegation{}}
 	if staging != nil {
-		name, key := "", ""
-		for _, part := range strings.Split(staging.ConnectionString, ";") {
-			k, v, _ := strings.Cut(part, "=")
-			switch strings.ToLower(strings.TrimSpace(k)) {
-			case "accountname":
-				name = v
-			case "accountkey":
-				key = v
-			}
-		}
+		name, key := config.AccountKey(staging.ConnectionString)
 		if name == "" || key == "" {
 			return nil, fmt.Errorf("connection %s: needs AccountName and AccountKey to sign a SAS", staging.Name)
 		}
@@ -112,17 +103,7 @@ func (s *VHDSource) Properties(ctx context.Context, blobURL string) (goldenpipe.
 	if err != nil {
 		return goldenpipe.BlobVersion{}, StorageError(err, "reading the staging VHD %s failed", goldenpipe.RedactSAS(blobURL))
 	}
-	out := goldenpipe.BlobVersion{}
-	if p.ETag != nil {
-		out.ETag = NormalizeETag(string(*p.ETag))
-	}
-	if p.ContentLength != nil {
-		out.Size = *p.ContentLength
-	}
-	if p.LastModified != nil {
-		out.LastModified = *p.LastModified
-	}
-	return out, nil
+	return versionOf(p), nil
 }
 
 // SignRead returns the blob URL with a read-only SAS valid for ttl. The

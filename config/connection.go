@@ -237,3 +237,18 @@ func (r *reader) serviceBus(conn string) ServiceBusConnection {
 	r.fail(conn, "is not set: give a connection string, \"inprocess\" for local runs, or an identity-based %s__fullyQualifiedNamespace", conn)
 	return c
 }
+
+// AccountKey returns the AccountName and AccountKey of a storage connection
+// string ("" when absent). The key is a secret: never log it.
+func AccountKey(connectionString string) (name, key string) {
+	for _, part := range strings.Split(connectionString, ";") {
+		k, v, _ := strings.Cut(part, "=")
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "accountname":
+			name = strings.TrimSpace(v)
+		case "accountkey":
+			key = strings.TrimSpace(v)
+		}
+	}
+	return name, key
+}

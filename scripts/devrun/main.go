@@ -109,16 +109,7 @@ func run() error {
 func extraAccounts(values map[string]string) []azurite.Account {
 	var out []azurite.Account
 	for _, k := range []string{config.ConnStaging} {
-		name, key := "", ""
-		for _, part := range strings.Split(values[k], ";") {
-			kk, v, _ := strings.Cut(part, "=")
-			switch strings.ToLower(strings.TrimSpace(kk)) {
-			case "accountname":
-				name = v
-			case "accountkey":
-				key = v
-			}
-		}
+		name, key := config.AccountKey(values[k])
 		if name != "" && key != "" && name != config.AzuriteAccount && strings.Contains(values[k], "127.0.0.1") {
 			out = append(out, azurite.Account{Name: name, Key: key})
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -170,10 +171,12 @@ func findLog(ctx context.Context, c *container.Client, aibName string) (string, 
 	return name, size, nil
 }
 
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
 // isGUIDFolder reports Image Builder's own layout: <guid>/customization.log.
 func isGUIDFolder(name string) bool {
 	dir, _, _ := strings.Cut(name, "/")
-	return len(dir) == 36 && strings.Count(dir, "-") == 4
+	return guidRE.MatchString(dir)
 }
 
 // containerClient returns a client of a staging container with the source's

@@ -39,3 +39,15 @@ func TestARMStorageAccounts(t *testing.T) {
 		t.Errorf("a gone group: %v", err)
 	}
 }
+
+func TestIsGUIDFolder(t *testing.T) {
+	for name, want := range map[string]bool{
+		"0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/customization.log": true,
+		"gp-avd-0dc02dd8e57e-fd56909-e27c48c2/customization.log": false, // 36 characters, 4 hyphens: a build's own folder
+		"customization.log": false,
+	} {
+		if got := isGUIDFolder(name); got != want {
+			t.Errorf("isGUIDFolder(%q) = %v", name, got)
+		}
+	}
+}

@@ -248,6 +248,12 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			return
 		},
 		BeginRun: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginRunOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientRunResponse], errResp azfake.ErrorResponder) {
+			var writeLog func()
+			defer func() { // after the lock is released: it writes to storage
+				if writeLog != nil {
+					writeLog()
+				}
+			}()
 			b.enter(ctx, "Run")
 			defer b.mu.Unlock()
 			t, ok := b.templates[strings.ToLower(name)]
@@ -272,7 +278,7 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			}
 			t.run = &simRun{start: now, outcome: outcome}
 			if b.RunLog != nil {
-				go func() { _ = b.RunLog(context.Background(), name, outcome) }()
+				writeLog = func() { _ = b.RunLog(ctx, name, outcome) }
 			}
 			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
 			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientRunResponse{}, nil)

@@ -272,6 +272,7 @@ func (s *Service) afterSteps(ctx context.Context, b *Build, etag string) (string
 	for _, ev := range s.pendingEvents(b) {
 		steps = append(steps, after{"event:" + ev, func(ctx context.Context) error { return s.publish(ctx, b, ev) }})
 	}
+	steps = append(steps, after{"indexed", func(ctx context.Context) error { return s.index(ctx, b.ID) }})
 	steps = append(steps, after{"cleaned", func(ctx context.Context) error { return s.cleanup(ctx, b) }})
 	for _, st := range steps {
 		if b.did(st.name) {
@@ -335,4 +336,26 @@ func (s *Service) cleanup(ctx context.Context, b *Build) error {
 		return goldenpipe.Errorf(codeLater, "template %s is busy; deleting it on a later tick", b.AIBName)
 	}
 	return err
+}
+
+// index puts a finished build at the head of the recent builds.
+func (s *Service) index(ctx context.Context, id string) error {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		var r recent
+		etag, err := s.Docs.Get(ctx, keyRecent, &r)
+		if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+			return err
+		}
+		ids := []string{id}
+		for _, x := range r.IDs {
+			if x != id && len(ids) < recentKept {
+				ids = append(ids, x)
+			}
+		}
+		r.IDs = ids
+		if _, err := s.Docs.Put(ctx, keyRecent, r, etag); err == nil || goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+			return err
+		}
+	}
+	return goldenpipe.Errorf(goldenpipe.ECONFLICT, "the recent builds kept changing")
 }

@@ -30,6 +30,8 @@ const (
 	keyBuilds, keyActive    = "builds/", "builds-active/"
 	keyLanes, keyRejected   = "builds-lanes/", "builds-rejected/"
 	keySlots                = "builds-slots.json"
+	keyRecent               = "builds-recent.json"
+	recentKept              = 50
 )
 
 // Terminal reports whether a state is final.
@@ -161,6 +163,11 @@ type lane struct {
 // slots bounds the builds in flight across all templates.
 type slots struct {
 	Builds []string `json:"builds"`
+}
+
+// recent lists the newest finished builds, newest first.
+type recent struct {
+	IDs []string `json:"ids"`
 }
 
 // Rejection is a request message that was refused, kept for operators.

@@ -279,6 +279,36 @@ func (s *Service) List(ctx context.Context, templateName string) ([]Build, error
 	return out, nil
 }
 
+// InFlight returns the builds not finished yet, oldest first: what the
+// monitor advances, read from the active markers (not every build ever).
+func (s *Service) InFlight(ctx context.Context) ([]Build, error) {
+	ids, err := s.active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = buildKey(id)
+	}
+	return goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.RequestedAt.Before(b.RequestedAt) })
+}
+
+// Recent returns up to n finished builds, newest first.
+func (s *Service) Recent(ctx context.Context, n int) ([]Build, error) {
+	var r recent
+	if _, err := s.Docs.Get(ctx, keyRecent, &r); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+		return nil, err
+	}
+	if len(r.IDs) > n {
+		r.IDs = r.IDs[:n]
+	}
+	keys := make([]string, len(r.IDs))
+	for i, id := range r.IDs {
+		keys[i] = buildKey(id)
+	}
+	return goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.FinishedAt.After(b.FinishedAt) })
+}
+
 // Rejected returns the request messages that were refused, newest first.
 func (s *Service) Rejected(ctx context.Context) ([]Rejection, error) {
 	keys, err := s.Docs.Keys(ctx, keyRejected)

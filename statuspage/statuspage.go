@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -27,7 +26,8 @@ type Sources struct {
 		List(ctx context.Context) ([]gtemplate.Record, error)
 	}
 	Builds interface {
-		List(ctx context.Context, template string) ([]build.Build, error)
+		InFlight(ctx context.Context) ([]build.Build, error)
+		Recent(ctx context.Context, n int) ([]build.Build, error)
 	}
 	Checksums interface {
 		List(ctx context.Context) ([]goldenpipe.Checksum, error)
@@ -109,20 +109,19 @@ func Handler(src Sources) http.Handler {
 		if v.Templates, err = src.Templates.List(ctx); err != nil {
 			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(err))
 		}
-		builds, err := src.Builds.List(ctx, "")
+		// builds in flight (a finished one still cleaning up is shown as recent)
+		inFlight, err := src.Builds.InFlight(ctx)
 		if err != nil {
-			v.Errors = append(v.Errors, "builds: "+goldenpipe.ErrorMessage(err))
+			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(err))
 		}
-		for _, b := range builds {
-			if build.Terminal(b.State) {
-				if len(v.Recent) < recentBuilds {
-					v.Recent = append(v.Recent, b)
-				}
-			} else {
+		for _, b := range inFlight {
+			if !build.Terminal(b.State) {
 				v.InFlight = append(v.InFlight, b)
 			}
 		}
-		sort.SliceStable(v.InFlight, func(i, j int) bool { return v.InFlight[i].RequestedAt.Before(v.InFlight[j].RequestedAt) })
+		if v.Recent, err = src.Builds.Recent(ctx, recentBuilds); err != nil {
+			v.Errors = append(v.Errors, "recent builds: "+goldenpipe.ErrorMessage(err))
+		}
 		if v.Checksums, err = src.Checksums.List(ctx); err != nil {
 			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(err))
 		}

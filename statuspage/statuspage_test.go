@@ -20,7 +20,25 @@ func (f fakeTemplates) List(context.Context) ([]gtemplate.Record, error) { retur
 
 type fakeBuilds []build.Build
 
-func (f fakeBuilds) List(context.Context, string) ([]build.Build, error) { return f, nil }
+func (f fakeBuilds) InFlight(context.Context) ([]build.Build, error) {
+	var out []build.Build
+	for _, b := range f {
+		if !build.Terminal(b.State) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func (f fakeBuilds) Recent(_ context.Context, n int) ([]build.Build, error) {
+	var out []build.Build
+	for _, b := range f {
+		if build.Terminal(b.State) && len(out) < n {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
 
 type fakeChecksums struct {
 	list []goldenpipe.Checksum

@@ -101,7 +101,7 @@ func benchChecksum(ctx context.Context, w *workspace) error {
 	}
 	cmd := exec.CommandContext(ctx, w.handler)
 	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+fmt.Sprint(port), "Scripts="+conn, "State="+conn,
-		"ServiceBus=inprocess", "SCRIPTS_CONTAINER="+scripts, "STATE_CONTAINER="+state, "LOG_LEVEL=warn")
+		"ServiceBus=inprocess", "AIB_SIMULATOR=true", "SCRIPTS_CONTAINER="+scripts, "STATE_CONTAINER="+state, "LOG_LEVEL=warn")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err

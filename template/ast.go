@@ -205,6 +205,8 @@ func (p path) key(k string) path {
 	return path(string(p) + "." + k)
 }
 
+func (p path) isValidator() bool { return strings.HasPrefix(string(p), "properties.validate.") }
+
 func (p path) index(i int) path { return path(fmt.Sprintf("%s[%d]", p, i)) }
 
 func (p path) String() string {

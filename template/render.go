@@ -54,39 +54,9 @@ func (r *Renderer) Render(ctx context.Context, p *Parsed) (*Rendered, []Problem,
 	for _, n := range p.Policy.PinnedChecksums {
 		pinned[n] = true
 	}
-	step := func(pp path, name, uri, sum **string) error {
-		return r.fillChecksum(ctx, pp, *name, *uri, sum, pinned, out, rep)
-	}
-	for i, c := range tpl.Properties.Customize {
-		pp := path("properties.customize").index(i)
-		var err error
-		switch c := c.(type) {
-		case *aib.ImageTemplateShellCustomizer:
-			err = step(pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum)
-		case *aib.ImageTemplatePowerShellCustomizer:
-			err = step(pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum)
-		case *aib.ImageTemplateFileCustomizer:
-			err = step(pp, &c.Name, &c.SourceURI, &c.SHA256Checksum)
-		}
-		if err != nil {
+	for _, st := range steps(tpl.Properties) {
+		if err := r.fillChecksum(ctx, st.path, *st.name, *st.uri, st.checksum, pinned, out, rep); err != nil {
 			return nil, nil, err
-		}
-	}
-	if v := tpl.Properties.Validate; v != nil {
-		for i, c := range v.InVMValidations {
-			pp := path("properties.validate.inVMValidations").index(i)
-			var err error
-			switch c := c.(type) {
-			case *aib.ImageTemplateShellValidator:
-				err = step(pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum)
-			case *aib.ImageTemplatePowerShellValidator:
-				err = step(pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum)
-			case *aib.ImageTemplateFileValidator:
-				err = step(pp, &c.Name, &c.SourceURI, &c.SHA256Checksum)
-			}
-			if err != nil {
-				return nil, nil, err
-			}
 		}
 	}
 	switch s := tpl.Properties.Source.(type) {

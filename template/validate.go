@@ -87,13 +87,14 @@ func (v *validator) template(t *aib.ImageTemplate) {
 	for i, c := range p.Customize {
 		v.customizer(path("properties.customize").index(i), c, names)
 	}
-	v.distribute(p.Distribute)
-	if val := p.Validate; val != nil {
-		vnames := map[string]int{}
-		for i, c := range val.InVMValidations {
-			v.validatorStep(path("properties.validate.inVMValidations").index(i), c, vnames)
+	vnames := map[string]int{}
+	for _, st := range steps(p) {
+		if st.path.isValidator() {
+			v.unique(st.path, *st.name, vnames, index(st.path))
 		}
+		v.step(st)
 	}
+	v.distribute(p.Distribute)
 	if eh := p.ErrorHandling; eh != nil {
 		for key, val := range map[string]*aib.OnBuildError{"onCustomizerError": eh.OnCustomizerError, "onValidationError": eh.OnValidationError} {
 			if val != nil && *val != aib.OnBuildErrorCleanup && *val != aib.OnBuildErrorAbort {
@@ -220,20 +221,30 @@ func index(p path) int {
 	return i
 }
 
+// step checks a script or file step, customizer or validator alike.
+func (v *validator) step(st step) {
+	switch st.kind {
+	case "Shell":
+		if v.os == OSWindows {
+			v.r.problem(st.path.key("type"), "Shell runs on Linux only; the source is Windows: use PowerShell")
+		}
+		v.script(st.path, st.kind, *st.uri, *st.checksum, st.inline)
+	case "PowerShell":
+		v.script(st.path, st.kind, *st.uri, *st.checksum, st.inline)
+	case "File":
+		v.file(st.path, *st.uri, st.dest, *st.checksum)
+	}
+}
+
+// customizer checks names and the customizers that run no script.
 func (v *validator) customizer(p path, c aib.ImageTemplateCustomizerClassification, names map[string]int) {
 	switch c := c.(type) {
 	case *aib.ImageTemplateShellCustomizer:
 		v.unique(p, c.Name, names, index(p))
-		if v.os == OSWindows {
-			v.r.problem(p.key("type"), "Shell runs on Linux only; the source is Windows: use PowerShell")
-		}
-		v.script(p, "Shell", c.ScriptURI, c.SHA256Checksum, c.Inline)
 	case *aib.ImageTemplatePowerShellCustomizer:
 		v.unique(p, c.Name, names, index(p))
-		v.script(p, "PowerShell", c.ScriptURI, c.SHA256Checksum, c.Inline)
 	case *aib.ImageTemplateFileCustomizer:
 		v.unique(p, c.Name, names, index(p))
-		v.file(p, c.SourceURI, c.Destination, c.SHA256Checksum)
 	case *aib.ImageTemplateRestartCustomizer:
 		v.unique(p, c.Name, names, index(p))
 		if v.os == OSLinux {
@@ -250,23 +261,6 @@ func (v *validator) customizer(p path, c aib.ImageTemplateCustomizerClassificati
 		if c.UpdateLimit != nil && *c.UpdateLimit < 0 {
 			v.r.problem(p.key("updateLimit"), "must be 0 or more")
 		}
-	}
-}
-
-func (v *validator) validatorStep(p path, c aib.ImageTemplateInVMValidatorClassification, names map[string]int) {
-	switch c := c.(type) {
-	case *aib.ImageTemplateShellValidator:
-		v.unique(p, c.Name, names, index(p))
-		if v.os == OSWindows {
-			v.r.problem(p.key("type"), "Shell runs on Linux only; the source is Windows: use PowerShell")
-		}
-		v.script(p, "Shell", c.ScriptURI, c.SHA256Checksum, c.Inline)
-	case *aib.ImageTemplatePowerShellValidator:
-		v.unique(p, c.Name, names, index(p))
-		v.script(p, "PowerShell", c.ScriptURI, c.SHA256Checksum, c.Inline)
-	case *aib.ImageTemplateFileValidator:
-		v.unique(p, c.Name, names, index(p))
-		v.file(p, c.SourceURI, c.Destination, c.SHA256Checksum)
 	}
 }
 

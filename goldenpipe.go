@@ -7,6 +7,8 @@ package goldenpipe
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 )
 
 // Error codes. They say what kind of failure happened, which decides how the
@@ -72,4 +74,21 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// NowUTC returns now() in UTC, or the wall clock's time when now is nil
+// (services take an optional clock for tests).
+func NowUTC(now func() time.Time) time.Time {
+	if now != nil {
+		return now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// LoggerOr returns l, or a logger that discards everything when l is nil.
+func LoggerOr(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
 }

@@ -78,19 +78,9 @@ func (s *Service) reissueAfter() time.Duration {
 	return defaultReissueAfter
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
 
-func (s *Service) log() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func (s *Service) log() *slog.Logger { return goldenpipe.LoggerOr(s.Log) }
 
 func (s *Service) maxConcurrent() int {
 	if s.MaxConcurrent > 0 {

@@ -144,19 +144,9 @@ func (s *Service) notify(ctx context.Context, c Change) {
 	}
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
 
-func (s *Service) log() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func (s *Service) log() *slog.Logger { return goldenpipe.LoggerOr(s.Log) }
 
 // flight runs one hash per (name, version) at a time in this process: the
 // concurrent duplicates Event Grid delivers share one download.

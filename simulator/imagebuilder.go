@@ -173,8 +173,14 @@ func (b *ImageBuilder) view(t *simTemplate, now time.Time) aib.ImageTemplate {
 	return out
 }
 
-func notFound(errResp *azfake.ErrorResponder) {
-	errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
+// find returns a template, or answers 404 as ARM does; called with b.mu held.
+func (b *ImageBuilder) find(name string, errResp *azfake.ErrorResponder) *simTemplate {
+	t, ok := b.templates[strings.ToLower(name)]
+	if !ok {
+		errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
+		return nil
+	}
+	return t
 }
 
 // checkScripts does what Image Builder does at creation: it downloads each
@@ -239,9 +245,8 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 		Get: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientGetOptions) (resp azfake.Responder[aib.VirtualMachineImageTemplatesClientGetResponse], errResp azfake.ErrorResponder) {
 			b.enter(ctx, "Get")
 			defer b.mu.Unlock()
-			t, ok := b.templates[strings.ToLower(name)]
-			if !ok {
-				notFound(&errResp)
+			t := b.find(name, &errResp)
+			if t == nil {
 				return
 			}
 			resp.SetResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientGetResponse{ImageTemplate: b.view(t, time.Now())}, nil)
@@ -256,9 +261,8 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			}()
 			b.enter(ctx, "Run")
 			defer b.mu.Unlock()
-			t, ok := b.templates[strings.ToLower(name)]
-			if !ok {
-				notFound(&errResp)
+			t := b.find(name, &errResp)
+			if t == nil {
 				return
 			}
 			now := time.Now()
@@ -287,9 +291,8 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 		BeginCancel: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginCancelOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCancelResponse], errResp azfake.ErrorResponder) {
 			b.enter(ctx, "Cancel")
 			defer b.mu.Unlock()
-			t, ok := b.templates[strings.ToLower(name)]
-			if !ok {
-				notFound(&errResp)
+			t := b.find(name, &errResp)
+			if t == nil {
 				return
 			}
 			if t.run == nil {
@@ -306,10 +309,8 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 		BeginDelete: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginDeleteOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientDeleteResponse], errResp azfake.ErrorResponder) {
 			b.enter(ctx, "Delete")
 			defer b.mu.Unlock()
-			key := strings.ToLower(name)
-			t, ok := b.templates[key]
-			if !ok {
-				notFound(&errResp)
+			t := b.find(name, &errResp)
+			if t == nil {
 				return
 			}
 			if t.run != nil {
@@ -318,7 +319,7 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 					return
 				}
 			}
-			delete(b.templates, key)
+			delete(b.templates, strings.ToLower(name))
 			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
 			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientDeleteResponse{}, nil)
 			return

@@ -438,9 +438,4 @@ func (s *Service) Get(ctx context.Context, name string) (Record, error) {
 	return rec, nil
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }

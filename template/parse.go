@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/virtualmachineimagebuilder/armvirtualmachineimagebuilder/v2"
@@ -43,35 +44,181 @@ type Options struct {
 	// ScriptsURL is the scripts container's URL: checksums of scripts under
 	// it are filled in from the catalog when the template is rendered.
 	ScriptsURL string
+	// Deployment is the scope deployment templates are evaluated in.
+	Deployment Deployment
 }
 
 // Parsed is a template read, upgraded and validated.
 type Parsed struct {
-	Name       string
-	SourceAPI  string // the apiVersion the template was written for ("" when absent)
-	Template   *armvirtualmachineimagebuilder.ImageTemplate
-	Policy     Policy
-	OS         string    // OSWindows, OSLinux or "" when the source does not say
-	Problems   []Problem // errors: the template cannot be built until they are fixed
-	Warnings   []Problem // things that will work but deserve a look
-	Notes      []string  // what the upgrade changed
+	Name      string
+	Kind      string // KindResource, KindDeployment or KindParameters
+	SourceAPI string // the apiVersion the template was written for ("" when absent)
+	// ResourceName is the name the resource gives itself (evaluated, for a
+	// deployment template); the template is named by its blob.
+	ResourceName string
+	// OtherResources lists the other resources of a deployment template
+	// ("type name"): not deployed by this app.
+	OtherResources []string
+	Template       *armvirtualmachineimagebuilder.ImageTemplate
+	Policy         Policy
+	OS             string    // OSWindows, OSLinux or "" when the source does not say
+	Problems       []Problem // errors: the template cannot be built until they are fixed
+	Warnings       []Problem // things that will work but deserve a look
+	Notes          []string  // what the upgrade changed
+	// PathPrefix is where the image template stands in its file
+	// ("resources[0]" in a deployment template, "" for a bare resource).
+	PathPrefix string
 	upgradedTo []byte
 }
 
 // Valid reports whether the template has no problems.
 func (p *Parsed) Valid() bool { return len(p.Problems) == 0 }
 
-// Parse reads a template named name (its blob name without .json).
+// Parse reads a template file named name (its blob name without .json)
+// with no parameters file: the first (usually the only) template in it.
 func Parse(name string, raw []byte, o Options) *Parsed {
-	out := &Parsed{Name: name}
+	return ParseFile(name, raw, nil, o)[0]
+}
+
+// ParseFile reads a template file: a bare imageTemplates resource, or an
+// ARM deployment template evaluated with its parameters file (params, nil
+// when there is none). It returns one template per imageTemplates
+// resource, at least one: a file that yields none gives one invalid
+// template named name that says why. A file with one image template keeps
+// the file's name; with several, each is named name.resourceName.
+func ParseFile(name string, raw, params []byte, o Options) []*Parsed {
 	r := &report{}
-	checkTemplateName(name, r)
-	root, err := parseJSON(raw)
+	fail := func(kind string) []*Parsed {
+		checkTemplateName(name, r)
+		return []*Parsed{{Name: name, Kind: kind, Problems: r.problems, Warnings: r.warningsList, Notes: r.notes}}
+	}
+	if len(raw) > MaxTemplateBytes {
+		r.problem("", "template is %d bytes, over the limit of %d", len(raw), MaxTemplateBytes)
+		return fail(KindResource)
+	}
+	root, err := parseJSON(stripComments(raw))
 	if err != nil {
 		r.problem("", "not valid JSON: %v", err)
-		out.Problems = r.problems
-		return out
+		return fail(KindResource)
 	}
+	if root.kind != '{' {
+		r.problem("", "must be a JSON object, not %s", root.describe())
+		return fail(KindResource)
+	}
+	if isParametersFile(root) {
+		r.problem("", "this is an ARM parameters file, not a template: name it <template>.parameters.json beside the deployment template it belongs to")
+		return fail(KindParameters)
+	}
+	if !isDeploymentTemplate(root) {
+		if params != nil {
+			r.warn("(parameters file)", "ignored: the template is a bare imageTemplates resource, which has no parameters; only deployment templates take a parameters file")
+		}
+		checkTemplateName(name, r)
+		return []*Parsed{parseResource(name, KindResource, root, r, o)}
+	}
+	return parseDeployment(name, root, params, r, o)
+}
+
+// parseDeployment evaluates each imageTemplates resource of a deployment
+// template and reads it as a bare resource. File-level findings (the
+// parameters) go to every template of the file.
+func parseDeployment(name string, root *node, params []byte, file *report, o Options) []*Parsed {
+	ev := &armEval{dep: o.Deployment, params: map[string]*node{}, paramBusy: map[string]bool{},
+		varCache: map[string]*node{}, varBusy: map[string]bool{}, secrets: map[string]bool{}, given: map[string]*node{}}
+	ev.decls = root.getFold("parameters")
+	if v := root.getFold("variables"); v != nil && v.kind == '{' {
+		ev.vars = v
+	}
+	if params != nil {
+		ev.given = readParameters(params, file)
+	}
+	if fn := root.getFold("functions"); fn != nil && fn.kind == '[' && len(fn.items) > 0 {
+		file.note("functions", "user-defined functions are not evaluated; a call to one is reported where it is used")
+	}
+	images, others := deploymentResources(root, file)
+	used := map[string]bool{}
+	budget := 100_000
+	for _, im := range images {
+		paramsUsedBy(im.val, ev.vars, used, map[string]bool{}, &budget)
+	}
+	ev.checkParameters(file, used)
+	if len(images) == 0 {
+		if len(file.problems) == 0 {
+			file.problem("resources", "holds no %s resource: nothing for Image Builder here", ImageTemplateType)
+		}
+		checkTemplateName(name, file)
+		p := &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}
+		return []*Parsed{p}
+	}
+	var out []*Parsed
+	for _, im := range images {
+		r := &report{prefix: string(im.at), evaluated: true}
+		if c := im.val.getFold("condition"); c != nil {
+			v := ev.walk(c, "condition", 0, func(p path, err error) { r.problem(p, "%v", err) })
+			if v.kind == 'b' && !v.b {
+				file.note(im.at, "condition is false: this image template is not deployed")
+				continue
+			}
+			if v.kind != 'b' && v.kind != '0' {
+				r.problem("condition", "must be a boolean, not %s", v.describe())
+			}
+		}
+		if im.val.getFold("copy") != nil {
+			r.problem("copy", "copy loops are not evaluated; write one imageTemplates resource per image")
+		}
+		res := &node{kind: '{'}
+		for _, m := range im.val.members {
+			switch strings.ToLower(m.key) {
+			case "condition", "copy", "scope":
+				continue
+			}
+			res.members = append(res.members, m)
+		}
+		evaluated := ev.walk(res, "", 0, func(p path, err error) { r.problem(p, "%v", err) })
+		if sizeOver(evaluated, MaxTemplateBytes) {
+			r.problem("", "the evaluated image template is over %d bytes", MaxTemplateBytes)
+			evaluated = &node{kind: '{'}
+		}
+		tname := name
+		resName := ""
+		if n := evaluated.getFold("name"); n != nil && n.kind == '"' {
+			resName = n.str
+		}
+		if len(images) > 1 {
+			tname = name + "." + resName
+		}
+		checkTemplateName(tname, r)
+		p := parseResource(tname, KindDeployment, evaluated, r, o)
+		p.ResourceName, p.OtherResources, p.PathPrefix = resName, others, string(im.at)
+		out = append(out, p)
+	}
+	var secrets []string
+	for s := range ev.secrets {
+		secrets = append(secrets, s)
+	}
+	sort.Strings(secrets)
+	for _, s := range secrets {
+		file.warn(path("parameters").key(s), "is a secure parameter used by the image template: its value is stored in the template, which everyone who can read the template sees")
+	}
+	if ev.dep.StandIn && ev.scopeUsed {
+		file.warn("", "evaluated with stand-in values for subscription(), resourceGroup() and resourceId() (subscription %s, group %s, location %s): give the real ones for exact values",
+			ev.dep.SubscriptionID, ev.dep.ResourceGroup, ev.dep.Location)
+	}
+	if len(out) == 0 { // every image template's condition is false
+		file.problem("resources", "every %s resource has a false condition: nothing to build", ImageTemplateType)
+		return []*Parsed{{Name: name, Kind: KindDeployment, OtherResources: others, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}}
+	}
+	for _, p := range out {
+		p.Problems = append(append([]Problem(nil), file.problems...), p.Problems...)
+		p.Warnings = append(append([]Problem(nil), file.warningsList...), p.Warnings...)
+		p.Notes = append(append([]string(nil), file.notes...), p.Notes...)
+	}
+	return out
+}
+
+// parseResource upgrades and validates one bare imageTemplates resource.
+func parseResource(name, kind string, root *node, r *report, o Options) *Parsed {
+	out := &Parsed{Name: name, Kind: kind}
 	if root.kind != '{' {
 		r.problem("", "must be a JSON object, not %s", root.describe())
 		out.Problems = r.problems
@@ -79,9 +226,10 @@ func Parse(name string, raw []byte, o Options) *Parsed {
 	}
 	up := upgrade(root, r)
 	if up == nil {
-		out.Problems = r.problems
+		out.Problems, out.Warnings, out.Notes = r.problems, r.warningsList, r.notes
 		return out
 	}
+	out.PathPrefix = r.prefix
 	body := &node{kind: '{'}
 	for _, m := range up.members {
 		switch m.key {
@@ -93,10 +241,15 @@ func Parse(name string, raw []byte, o Options) *Parsed {
 				r.note("apiVersion", "written for %s; upgraded to %s", m.val.str, TargetAPIVersion)
 			}
 		case "type":
-			if !strings.EqualFold(m.val.str, "Microsoft.VirtualMachineImages/imageTemplates") {
-				r.problem("type", "%q is not Microsoft.VirtualMachineImages/imageTemplates", m.val.str)
+			switch {
+			case strings.EqualFold(m.val.str, ImageTemplateType):
+			case strings.EqualFold(m.val.str, "Microsoft.VirtualMachineImages"):
+				r.note("type", "%q (the form `az resource create --is-full-object` took) is read-only in the request; removed", m.val.str)
+			default:
+				r.problem("type", "%q is not %s", m.val.str, ImageTemplateType)
 			}
 		case "name":
+			out.ResourceName = m.val.str
 			if m.val.str != name {
 				r.note("name", "%q is ignored: a template is named by its blob (%q)", m.val.str, name)
 			}
@@ -121,9 +274,8 @@ func Parse(name string, raw []byte, o Options) *Parsed {
 		out.OS = osOf(tpl.Properties)
 		v := validator{r: r, os: out.OS, opts: o, policy: out.Policy}
 		v.template(&tpl)
-		out.Warnings = v.warnings
 	}
-	out.Problems, out.Notes = r.problems, r.notes
+	out.Problems, out.Notes, out.Warnings = r.problems, r.notes, r.warningsList
 	return out
 }
 

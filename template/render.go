@@ -166,10 +166,6 @@ func short(sum string) string {
 	return sum
 }
 
-func (r *report) warn(p path, format string, args ...any) {
-	r.warningsList = append(r.warningsList, Problem{Path: p.String(), Message: fmt.Sprintf(format, args...)})
-}
-
 func (r *report) warnings() []Problem { return r.warningsList }
 
 // Fingerprint is the sha256 of what makes an image: the rendered template in

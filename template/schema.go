@@ -28,6 +28,9 @@ type field struct {
 	err  bool
 	// readOnly fields are set by the service and removed on upgrade
 	readOnly bool
+	// text fields hold free text (commands, filters): a "<…>" inside them
+	// is not taken for a documentation placeholder
+	text bool
 }
 
 type object struct {
@@ -51,6 +54,7 @@ func fields(kv ...any) map[string]*field {
 }
 
 func f(k kind) *field             { return &field{kind: k} }
+func text(k kind) *field          { return &field{kind: k, text: true} }
 func fo(k kind, o *object) *field { return &field{kind: k, obj: o} }
 
 var (
@@ -70,7 +74,7 @@ var (
 	}
 
 	scriptFields = func(extra ...any) map[string]*field {
-		base := []any{"type", f(kString), "name", f(kString), "scriptUri", f(kString), "sha256Checksum", f(kString), "inline", f(kStrings)}
+		base := []any{"type", f(kString), "name", f(kString), "scriptUri", f(kString), "sha256Checksum", f(kString), "inline", text(kStrings)}
 		return fields(append(base, extra...)...)
 	}
 
@@ -80,10 +84,10 @@ var (
 			"PowerShell": {fields: scriptFields("runElevated", f(kBool), "runAsSystem", f(kBool), "validExitCodes", f(kInts))},
 			"File": {fields: fields("type", f(kString), "name", f(kString), "sourceUri", f(kString), "sha256Checksum", f(kString),
 				"destination", f(kString))},
-			"WindowsRestart": {fields: fields("type", f(kString), "name", f(kString), "restartCommand", f(kString),
-				"restartCheckCommand", f(kString), "restartTimeout", f(kString))},
-			"WindowsUpdate": {fields: fields("type", f(kString), "name", f(kString), "searchCriteria", f(kString),
-				"filters", f(kStrings), "updateLimit", f(kInt))},
+			"WindowsRestart": {fields: fields("type", f(kString), "name", f(kString), "restartCommand", text(kString),
+				"restartCheckCommand", text(kString), "restartTimeout", f(kString))},
+			"WindowsUpdate": {fields: fields("type", f(kString), "name", f(kString), "searchCriteria", text(kString),
+				"filters", text(kStrings), "updateLimit", f(kInt))},
 		},
 		typeAliases: map[string]string{"shell": "Shell", "powershell": "PowerShell", "file": "File",
 			"windowsrestart": "WindowsRestart", "windowsupdate": "WindowsUpdate"},
@@ -149,6 +153,7 @@ var (
 		"tags", f(kStringMap),
 		"identity", fo(kObject, &object{fields: fields("type", f(kString), "userAssignedIdentities", f(kIdentities))}),
 		"dependsOn", &field{kind: kDropped, note: "dependsOn belongs to ARM deployment templates, not to the image template resource; removed"},
+		"comments", &field{kind: kDropped, note: "the ARM comments element is for people; removed"},
 		"properties", fo(kObject, propertiesSchema),
 		"goldenpipe", fo(kObject, policySchema),
 		"id", &field{kind: kString, readOnly: true},

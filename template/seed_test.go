@@ -78,7 +78,6 @@ func TestSeededMistakesAreReportedWithTheirPaths(t *testing.T) {
 			"properties.vmProfile.vnetConfig.subnetName: was replaced by subnetId",
 			"properties.vmProfile.vnetConfig.resourceGroupName: was replaced by subnetId",
 			"properties.buildTimeoutInMinutes: 1000 is out of range: 0 (the default, 240) or 6 to 960",
-			`properties.customize[2].name: duplicate "install-apps"`,
 			"properties.customize[3]: Shell gives both scriptUri and inline",
 			`properties.customize[4].destination: "/etc/app.conf" is outside /tmp`,
 			"properties.customize[5].type: WindowsRestart runs on Windows only",
@@ -93,7 +92,7 @@ func TestSeededMistakesAreReportedWithTheirPaths(t *testing.T) {
 			`properties.distribute[3].runOutputName: "bad name!" must be 1-64`,
 		},
 		"mistake-windows": {
-			"identity: is required since API 2021-10-01",
+			"identity: is required since API 2020-02-14",
 			"properties.customize[0].type: Shell runs on Linux only",
 			`properties.customize[1].runElevated: must be true or false, not "<true false>"`,
 			`properties.customize[1].validExitCodes: "<exit code>" is a placeholder`,

@@ -14,6 +14,8 @@ type step struct {
 	checksum **string
 	inline   []*string
 	dest     *string // File only
+	elevated **bool  // PowerShell only
+	asSystem *bool   // PowerShell only
 }
 
 // steps lists the script and file steps of a template, customizers first,
@@ -27,11 +29,11 @@ func steps(p *aib.ImageTemplateProperties) []step {
 		pp := path("properties.customize").index(i)
 		switch c := c.(type) {
 		case *aib.ImageTemplateShellCustomizer:
-			out = append(out, step{"Shell", pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum, c.Inline, nil})
+			out = append(out, step{"Shell", pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum, c.Inline, nil, nil, nil})
 		case *aib.ImageTemplatePowerShellCustomizer:
-			out = append(out, step{"PowerShell", pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum, c.Inline, nil})
+			out = append(out, step{"PowerShell", pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum, c.Inline, nil, &c.RunElevated, c.RunAsSystem})
 		case *aib.ImageTemplateFileCustomizer:
-			out = append(out, step{"File", pp, &c.Name, &c.SourceURI, &c.SHA256Checksum, nil, c.Destination})
+			out = append(out, step{"File", pp, &c.Name, &c.SourceURI, &c.SHA256Checksum, nil, c.Destination, nil, nil})
 		}
 	}
 	if p.Validate != nil {
@@ -39,11 +41,11 @@ func steps(p *aib.ImageTemplateProperties) []step {
 			pp := path("properties.validate.inVMValidations").index(i)
 			switch c := c.(type) {
 			case *aib.ImageTemplateShellValidator:
-				out = append(out, step{"Shell", pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum, c.Inline, nil})
+				out = append(out, step{"Shell", pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum, c.Inline, nil, nil, nil})
 			case *aib.ImageTemplatePowerShellValidator:
-				out = append(out, step{"PowerShell", pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum, c.Inline, nil})
+				out = append(out, step{"PowerShell", pp, &c.Name, &c.ScriptURI, &c.SHA256Checksum, c.Inline, nil, &c.RunElevated, c.RunAsSystem})
 			case *aib.ImageTemplateFileValidator:
-				out = append(out, step{"File", pp, &c.Name, &c.SourceURI, &c.SHA256Checksum, nil, c.Destination})
+				out = append(out, step{"File", pp, &c.Name, &c.SourceURI, &c.SHA256Checksum, nil, c.Destination, nil, nil})
 			}
 		}
 	}

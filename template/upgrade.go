@@ -2,6 +2,7 @@ package template
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,20 +22,41 @@ type report struct {
 	problems []Problem
 	notes    []string
 	bad      map[string]bool // paths whose value was refused (no "required" on them)
+	// prefix is where the image template stands in its file
+	// ("resources[0]"); paths are written with it.
+	prefix string
+	// evaluated is set for templates evaluated from a deployment template:
+	// what looks like an expression there was written as a literal ("[[").
+	evaluated bool
 
 	warningsList []Problem
+}
+
+// shown is a path as the user finds it in the file.
+func (r *report) shown(p path) string {
+	switch {
+	case r.prefix == "" || strings.HasPrefix(string(p), "("):
+		return p.String()
+	case p == "":
+		return r.prefix
+	}
+	return r.prefix + "." + string(p)
 }
 
 func (r *report) problem(p path, format string, args ...any) {
 	if r.bad == nil {
 		r.bad = map[string]bool{}
 	}
-	r.problems = append(r.problems, Problem{Path: p.String(), Message: fmt.Sprintf(format, args...)})
+	r.problems = append(r.problems, Problem{Path: r.shown(p), Message: fmt.Sprintf(format, args...)})
 	r.bad[p.String()] = true
 }
 
 func (r *report) note(p path, format string, args ...any) {
-	r.notes = append(r.notes, p.String()+": "+fmt.Sprintf(format, args...))
+	r.notes = append(r.notes, r.shown(p)+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *report) warn(p path, format string, args ...any) {
+	r.warningsList = append(r.warningsList, Problem{Path: r.shown(p), Message: fmt.Sprintf(format, args...)})
 }
 
 // upgrade walks a template against the 2024-02-01 schema: it renames fields
@@ -97,6 +119,7 @@ func upgradeObject(n *node, o *object, p path, r *report) *node {
 	}
 	if typ == "SharedImage" {
 		replicationToTargetRegions(out, p, r)
+		sharedImageEnums(out, p, r)
 	}
 	return out
 }
@@ -203,7 +226,7 @@ func distance(a, b string) int {
 func upgradeValue(n *node, fld *field, p path, r *report) *node {
 	switch fld.kind {
 	case kString:
-		return str(n, p, r)
+		return str(n, p, r, fld.text)
 	case kBool:
 		switch {
 		case n.kind == 'b':
@@ -217,7 +240,7 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 		return integer(n, p, r)
 	case kStrings:
 		if n.kind == '"' {
-			if s := str(n, p, r); s != nil {
+			if s := str(n, p, r, fld.text); s != nil {
 				r.note(p, "a single string written as an array")
 				return &node{kind: '[', items: []*node{s}}
 			}
@@ -229,7 +252,7 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 		}
 		out := &node{kind: '['}
 		for i, it := range n.items {
-			if s := str(it, p.index(i), r); s != nil {
+			if s := str(it, p.index(i), r, fld.text); s != nil {
 				out.items = append(out.items, s)
 			}
 		}
@@ -260,7 +283,7 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 				r.problem(p.key(m.key), "the key is a placeholder from the documentation; fill it in")
 				continue
 			}
-			if s := str(m.val, p.key(m.key), r); s != nil {
+			if s := str(m.val, p.key(m.key), r, true); s != nil {
 				out.members = append(out.members, member{key: m.key, val: s})
 			}
 		}
@@ -292,8 +315,12 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 		}
 		out := &node{kind: '{'}
 		for _, m := range n.members {
-			if isPlaceholder(m.key) {
+			if isPlaceholder(m.key) || placeholderIn(m.key) != "" {
 				r.problem(p.key(m.key), "the identity is a placeholder from the documentation; give the user-assigned identity's resource id")
+				continue
+			}
+			if looksLikeExpression(m.key) && !r.evaluated {
+				r.problem(p.key(m.key), "%s", bareExpression(m.key))
 				continue
 			}
 			out.members = append(out.members, member{key: m.key, val: &node{kind: '{'}})
@@ -303,7 +330,8 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 	return nil
 }
 
-func str(n *node, p path, r *report) *node {
+// str checks a string value; free text (commands) may hold "<…>".
+func str(n *node, p path, r *report, free bool) *node {
 	if n.kind != '"' {
 		r.problem(p, "must be a string, not %s", quoteValue(n))
 		return nil
@@ -312,8 +340,28 @@ func str(n *node, p path, r *report) *node {
 		r.problem(p, "%q is a placeholder from the documentation; fill it in", n.str)
 		return nil
 	}
+	if looksLikeExpression(n.str) && !r.evaluated {
+		r.problem(p, "%s", bareExpression(n.str))
+		return nil
+	}
+	if ph := placeholderIn(n.str); ph != "" && !free {
+		r.problem(p, "%q holds the placeholder %s from the documentation; fill it in", clip(n.str), ph)
+		return nil
+	}
 	return n
 }
+
+// bareExpression explains an ARM expression found in a bare resource.
+func bareExpression(s string) string {
+	return fmt.Sprintf("%q is an ARM template expression, but this file is a bare resource: Image Builder would get the text as it is. "+
+		"Write the value, or make the file an ARM deployment template ($schema, parameters, resources) so it is evaluated", clip(s))
+}
+
+// placeholderRE finds a documentation placeholder inside a longer string,
+// such as /subscriptions/<subscriptionID>/resourceGroups/<rgName>/….
+var placeholderRE = regexp.MustCompile(`<[A-Za-z][^<>"'\s]{0,80}>`)
+
+func placeholderIn(s string) string { return placeholderRE.FindString(s) }
 
 func integer(n *node, p path, r *report) *node {
 	text := ""
@@ -351,27 +399,121 @@ func quoteValue(n *node) string {
 }
 
 // replicationToTargetRegions upgrades the SharedImage replicationRegions
-// (deprecated by API 2022-07-01) to targetRegions.
+// (deprecated by API 2022-07-01) to targetRegions; a storageAccountType
+// given beside replicationRegions moves into each target region, as API
+// 2024-02-01 wants it there.
 func replicationToTargetRegions(out *node, p path, r *report) {
 	regions := out.get("replicationRegions")
 	if regions == nil {
+		if out.get("storageAccountType") != nil && out.get("targetRegions") != nil {
+			r.problem(p.key("storageAccountType"), "can be given only with replicationRegions; with targetRegions give storageAccountType on each target region")
+		}
 		return
 	}
 	var kept []member
+	var sat *node
 	for _, m := range out.members {
-		if m.key != "replicationRegions" {
+		switch m.key {
+		case "replicationRegions":
+		case "storageAccountType":
+			sat = m.val
+		default:
 			kept = append(kept, m)
 		}
 	}
-	out.members = kept
 	if out.get("targetRegions") != nil {
 		r.problem(p.key("replicationRegions"), "give targetRegions or replicationRegions, not both (replicationRegions is deprecated)")
 		return
 	}
+	if len(regions.items) == 0 {
+		r.problem(p.key("replicationRegions"), "is empty: name at least one region (or leave it out, and the version stays in the template's region)")
+		return
+	}
+	out.members = kept
 	tr := &node{kind: '['}
 	for _, it := range regions.items {
-		tr.items = append(tr.items, &node{kind: '{', members: []member{{key: "name", val: it}}})
+		region := &node{kind: '{', members: []member{{key: "name", val: it}}}
+		if sat != nil {
+			region.members = append(region.members, member{key: "storageAccountType", val: sat})
+		}
+		tr.items = append(tr.items, region)
 	}
 	out.members = append(out.members, member{key: "targetRegions", val: tr})
 	r.note(p.key("replicationRegions"), "deprecated since API 2022-07-01; written as targetRegions")
+	if sat != nil {
+		r.note(p.key("storageAccountType"), "moved into each target region (API 2024-02-01 takes it there)")
+	}
+}
+
+// storageAccountTypes are the SharedImage replica storage types, spelled
+// as the service wants them (enum values are case-sensitive since May 2024).
+var storageAccountTypes = []string{"Standard_LRS", "Standard_ZRS", "Premium_LRS"}
+
+// sharedImageEnums checks the values of a SharedImage distributor that
+// Image Builder compares case-sensitively: storageAccountType (on the
+// distributor or on each target region) and versioning.
+func sharedImageEnums(out *node, p path, r *report) {
+	checkSAT := func(n *node, at path) {
+		if n == nil || n.kind != '"' {
+			return
+		}
+		for _, ok := range storageAccountTypes {
+			switch {
+			case n.str == ok:
+				return
+			case strings.EqualFold(n.str, ok):
+				r.problem(at, "%q must be written %q (enum values are case-sensitive since May 2024)", n.str, ok)
+				return
+			}
+		}
+		r.problem(at, "%q is not a storage account type: one of %s", n.str, strings.Join(storageAccountTypes, ", "))
+	}
+	checkSAT(out.get("storageAccountType"), p.key("storageAccountType"))
+	if tr := out.get("targetRegions"); tr != nil {
+		for i, region := range tr.items {
+			rp := p.key("targetRegions").index(i)
+			checkSAT(region.get("storageAccountType"), rp.key("storageAccountType"))
+			if rc := region.get("replicaCount"); rc != nil {
+				if v, ok := asInt(rc); ok && v < 1 {
+					r.problem(rp.key("replicaCount"), "%d must be 1 or more", v)
+				}
+			}
+			if region.get("name") == nil && !r.bad[rp.key("name").String()] {
+				r.problem(rp.key("name"), "is required: the region to replicate to")
+			}
+		}
+	}
+	v := out.get("versioning")
+	if v == nil || v.kind != '{' {
+		return
+	}
+	vp := p.key("versioning")
+	scheme := v.get("scheme")
+	switch {
+	case scheme == nil:
+		if !r.bad[vp.key("scheme").String()] {
+			r.problem(vp.key("scheme"), "is required: \"Latest\" or \"Source\"")
+		}
+		return
+	case scheme.kind != '"':
+		return
+	case scheme.str == "Latest":
+		if m := v.get("major"); m != nil {
+			if n, ok := asInt(m); ok && n < -1 {
+				r.problem(vp.key("major"), "%d is below the minimum -1 (-1 means any major version)", n)
+			}
+		}
+	case scheme.str == "Source":
+		if v.get("major") != nil {
+			r.problem(vp.key("major"), "applies only to the \"Latest\" scheme")
+		}
+	case strings.EqualFold(scheme.str, "Latest"), strings.EqualFold(scheme.str, "Source"):
+		canon := "Latest"
+		if strings.EqualFold(scheme.str, "Source") {
+			canon = "Source"
+		}
+		r.problem(vp.key("scheme"), "%q must be written %q: enum values are case-sensitive since May 2024 (the docs' lowercase is refused, and major would be dropped)", scheme.str, canon)
+	default:
+		r.problem(vp.key("scheme"), "%q is not a versioning scheme: \"Latest\" or \"Source\"", scheme.str)
+	}
 }

@@ -1,10 +1,10 @@
 package template
 
 import (
-	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	aib "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/virtualmachineimagebuilder/armvirtualmachineimagebuilder/v2"
 )
@@ -14,7 +14,6 @@ var (
 	sha256RE      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	sha256AnyRE   = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 	versionRE     = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,3}$`)
-	durationRE    = regexp.MustCompile(`^[0-9]+[smh]$`)
 	managedImgRE  = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/images/[^/]+$`)
 	galleryImgRE  = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+$`)
 	galleryVerRE  = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+/versions/[^/]+$`)
@@ -29,16 +28,13 @@ func checkTemplateName(name string, r *report) {
 }
 
 type validator struct {
-	r        *report
-	os       string
-	opts     Options
-	policy   Policy
-	warnings []Problem
+	r      *report
+	os     string
+	opts   Options
+	policy Policy
 }
 
-func (v *validator) warn(p path, format string, args ...any) {
-	v.warnings = append(v.warnings, Problem{Path: p.String(), Message: fmt.Sprintf(format, args...)})
-}
+func (v *validator) warn(p path, format string, args ...any) { v.r.warn(p, format, args...) }
 
 // required reports a missing value, unless its path was already reported.
 func (v *validator) required(p path, what string) {
@@ -53,7 +49,7 @@ func (v *validator) template(t *aib.ImageTemplate) {
 	}
 	switch {
 	case t.Identity == nil:
-		v.required("identity", " since API 2021-10-01: the user-assigned identity Image Builder runs as")
+		v.required("identity", " since API 2020-02-14: the user-assigned identity Image Builder runs as")
 	case t.Identity.Type == nil || *t.Identity.Type != aib.ResourceIdentityTypeUserAssigned:
 		v.r.problem("identity.type", "must be \"UserAssigned\"")
 	case len(t.Identity.UserAssignedIdentities) != 1:
@@ -78,21 +74,28 @@ func (v *validator) template(t *aib.ImageTemplate) {
 		if vm.OSDiskSizeGB != nil && *vm.OSDiskSizeGB < 0 {
 			v.r.problem("properties.vmProfile.osDiskSizeGB", "must be 0 (keep the source's size) or more")
 		}
-		if vn := vm.VnetConfig; vn != nil && vn.SubnetID != nil && !subnetRE.MatchString(*vn.SubnetID) {
-			v.r.problem("properties.vmProfile.vnetConfig.subnetId", "%q is not a subnet resource id", *vn.SubnetID)
+		if vn := vm.VnetConfig; vn != nil {
+			v.vnet(vn)
 		}
 	}
 	v.source(p.Source)
-	names := map[string]int{}
+	names := map[string]bool{}
 	for i, c := range p.Customize {
-		v.customizer(path("properties.customize").index(i), c, names)
+		v.customizer(path("properties.customize").index(i), c)
 	}
-	vnames := map[string]int{}
 	for _, st := range steps(p) {
-		if st.path.isValidator() {
-			v.unique(st.path, *st.name, vnames, index(st.path))
+		if *st.name != nil && !st.path.isValidator() {
+			names[**st.name] = true
 		}
 		v.step(st)
+	}
+	for _, c := range p.Customize {
+		switch c := c.(type) {
+		case *aib.ImageTemplateRestartCustomizer:
+			names[deref(c.Name)] = true
+		case *aib.ImageTemplateWindowsUpdateCustomizer:
+			names[deref(c.Name)] = true
+		}
 	}
 	v.distribute(p.Distribute)
 	if eh := p.ErrorHandling; eh != nil {
@@ -116,7 +119,7 @@ func (v *validator) template(t *aib.ImageTemplate) {
 		v.r.problem("properties.stagingResourceGroup", "%q is not a resource group id (/subscriptions/…/resourceGroups/…)", *s)
 	}
 	for _, name := range v.policy.PinnedChecksums {
-		if _, ok := names[name]; !ok {
+		if !names[name] {
 			v.r.problem("goldenpipe.pinnedChecksums", "%q names no customizer", name)
 		}
 	}
@@ -203,22 +206,41 @@ func (v *validator) checksum(p path, uri, sum *string) {
 	}
 }
 
-func (v *validator) unique(p path, name *string, names map[string]int, i int) {
-	if name == nil {
-		return
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	if first, dup := names[*name]; dup {
-		v.r.problem(p.key("name"), "duplicate %q (also at index %d); customizer names must be unique", *name, first)
-		return
-	}
-	names[*name] = i
+	return *s
 }
 
-func index(p path) int {
-	s := string(p)
-	var i int
-	fmt.Sscanf(s[strings.LastIndex(s, "[")+1:], "%d", &i)
-	return i
+// vnet checks the network of the build VM (and of the isolated-build
+// container, API 2024-02-01).
+func (v *validator) vnet(vn *aib.VirtualNetworkConfig) {
+	const p = path("properties.vmProfile.vnetConfig")
+	if vn.SubnetID != nil && !subnetRE.MatchString(*vn.SubnetID) {
+		v.r.problem(p.key("subnetId"), "%q is not a subnet resource id", *vn.SubnetID)
+	}
+	ci := vn.ContainerInstanceSubnetID
+	if ci == nil {
+		return
+	}
+	switch {
+	case !subnetRE.MatchString(*ci):
+		v.r.problem(p.key("containerInstanceSubnetId"), "%q is not a subnet resource id", *ci)
+	case vn.SubnetID == nil:
+		v.r.problem(p.key("containerInstanceSubnetId"), "needs subnetId: the container's subnet must be in the build VM's virtual network")
+	case subnetRE.MatchString(*vn.SubnetID):
+		vnetOf := func(id string) string { return strings.ToLower(id[:strings.LastIndex(strings.ToLower(id), "/subnets/")]) }
+		switch {
+		case vnetOf(*ci) != vnetOf(*vn.SubnetID):
+			v.r.problem(p.key("containerInstanceSubnetId"), "must be in the same virtual network as subnetId")
+		case strings.EqualFold(*ci, *vn.SubnetID):
+			v.r.problem(p.key("containerInstanceSubnetId"), "must be another subnet than subnetId (the container instance needs a subnet delegated to it)")
+		}
+	}
+	if vn.ProxyVMSize != nil && *vn.ProxyVMSize != "" {
+		v.r.problem(p.key("proxyVmSize"), "cannot be given with containerInstanceSubnetId: an isolated build uses a container instance, not a proxy VM")
+	}
 }
 
 // step checks a script or file step, customizer or validator alike.
@@ -230,31 +252,33 @@ func (v *validator) step(st step) {
 		}
 		v.script(st.path, st.kind, *st.uri, *st.checksum, st.inline)
 	case "PowerShell":
+		if v.os == OSLinux {
+			v.r.problem(st.path.key("type"), "PowerShell runs on Windows only; the source is Linux: use Shell")
+		}
+		if st.elevated != nil && st.asSystem != nil && *st.asSystem && (*st.elevated == nil || !**st.elevated) {
+			v.r.problem(st.path.key("runAsSystem"), "can be true only when runElevated is true")
+		}
 		v.script(st.path, st.kind, *st.uri, *st.checksum, st.inline)
 	case "File":
 		v.file(st.path, *st.uri, st.dest, *st.checksum)
 	}
 }
 
-// customizer checks names and the customizers that run no script.
-func (v *validator) customizer(p path, c aib.ImageTemplateCustomizerClassification, names map[string]int) {
+// customizer checks the customizers that run no script. Names are
+// friendly names: the API has no uniqueness rule for them (Microsoft's own
+// request examples repeat one).
+func (v *validator) customizer(p path, c aib.ImageTemplateCustomizerClassification) {
 	switch c := c.(type) {
-	case *aib.ImageTemplateShellCustomizer:
-		v.unique(p, c.Name, names, index(p))
-	case *aib.ImageTemplatePowerShellCustomizer:
-		v.unique(p, c.Name, names, index(p))
-	case *aib.ImageTemplateFileCustomizer:
-		v.unique(p, c.Name, names, index(p))
 	case *aib.ImageTemplateRestartCustomizer:
-		v.unique(p, c.Name, names, index(p))
 		if v.os == OSLinux {
 			v.r.problem(p.key("type"), "WindowsRestart runs on Windows only; on Linux restart from a Shell customizer")
 		}
-		if c.RestartTimeout != nil && !durationRE.MatchString(*c.RestartTimeout) {
-			v.r.problem(p.key("restartTimeout"), "%q is not a duration such as 5m or 2h", *c.RestartTimeout)
+		if c.RestartTimeout != nil {
+			if d, err := time.ParseDuration(*c.RestartTimeout); err != nil || d <= 0 {
+				v.r.problem(p.key("restartTimeout"), "%q is not a duration such as 5m, 2h or 1h30m", *c.RestartTimeout)
+			}
 		}
 	case *aib.ImageTemplateWindowsUpdateCustomizer:
-		v.unique(p, c.Name, names, index(p))
 		if v.os == OSLinux {
 			v.r.problem(p.key("type"), "WindowsUpdate runs on Windows only")
 		}

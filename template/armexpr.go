@@ -1,0 +1,1159 @@
+package template
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// The part of the ARM template expression language that Image Builder
+// templates use: "[function(args).property[index]]" strings, evaluated to
+// JSON values (*node). Evaluation is bounded in steps, depth and size, so a
+// hostile file cannot exhaust time or memory.
+
+const (
+	maxExprSteps  = 200_000 // function calls and lookups for one file
+	maxExprDepth  = 64      // nesting of calls and of variables through variables
+	maxExprString = MaxTemplateBytes
+)
+
+// exprError is an evaluation failure, reported as a problem at the path of
+// the string that holds the expression.
+type exprError struct{ msg string }
+
+func (e *exprError) Error() string { return e.msg }
+
+func exprErrorf(format string, args ...any) error { return &exprError{msg: fmt.Sprintf(format, args...)} }
+
+// isExpression reports an ARM expression: a string in square brackets that
+// does not start with "[[" (ARM's escape for a literal bracket).
+func isExpression(s string) bool {
+	return len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' && !strings.HasPrefix(s, "[[")
+}
+
+// looksLikeExpression reports a string that ARM would evaluate and that is
+// not something else in brackets (a PowerShell type such as
+// [Net.ServicePointManager]::… does not end in "]" or call a function).
+func looksLikeExpression(s string) bool {
+	if !isExpression(s) {
+		return false
+	}
+	t := strings.TrimSpace(s[1 : len(s)-1])
+	i := 0
+	for i < len(t) && (isIdentByte(t[i]) || t[i] == '.') {
+		i++
+	}
+	return i > 0 && i < len(t) && t[i] == '('
+}
+
+// unescapeLiteral turns ARM's "[[text]" into "[text]".
+func unescapeLiteral(s string) string {
+	if strings.HasPrefix(s, "[[") && strings.HasSuffix(s, "]") {
+		return s[1:]
+	}
+	return s
+}
+
+// ---- syntax ----
+
+type exprKind int
+
+const (
+	eCall exprKind = iota
+	eString
+	eNumber
+	eProperty // x.name
+	eIndex    // x[expr]
+)
+
+type expr struct {
+	kind exprKind
+	name string // function or property name, or the string literal
+	num  int64
+	args []*expr // call arguments; for eProperty/eIndex args[0] is the target (and args[1] the index)
+}
+
+type lexer struct {
+	s     string
+	pos   int
+	depth int
+}
+
+func parseExpression(s string) (*expr, error) {
+	if !isExpression(s) {
+		return nil, exprErrorf("not an expression")
+	}
+	l := &lexer{s: s[1 : len(s)-1]}
+	e, err := l.expr()
+	if err != nil {
+		return nil, err
+	}
+	l.space()
+	if l.pos != len(l.s) {
+		return nil, exprErrorf("unexpected %q at column %d of the expression", l.rest(), l.pos+2)
+	}
+	return e, nil
+}
+
+func (l *lexer) rest() string {
+	r := l.s[l.pos:]
+	if len(r) > 20 {
+		r = r[:20] + "…"
+	}
+	return r
+}
+
+func (l *lexer) space() {
+	for l.pos < len(l.s) && (l.s[l.pos] == ' ' || l.s[l.pos] == '\t' || l.s[l.pos] == '\n' || l.s[l.pos] == '\r') {
+		l.pos++
+	}
+}
+
+func (l *lexer) peek() byte {
+	l.space()
+	if l.pos < len(l.s) {
+		return l.s[l.pos]
+	}
+	return 0
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func (l *lexer) ident() string {
+	start := l.pos
+	for l.pos < len(l.s) && isIdentByte(l.s[l.pos]) {
+		l.pos++
+	}
+	return l.s[start:l.pos]
+}
+
+func (l *lexer) expr() (*expr, error) {
+	l.depth++
+	defer func() { l.depth-- }()
+	if l.depth > maxExprDepth {
+		return nil, exprErrorf("nested deeper than %d levels", maxExprDepth)
+	}
+	var e *expr
+	switch c := l.peek(); {
+	case c == '\'':
+		s, err := l.literal()
+		if err != nil {
+			return nil, err
+		}
+		e = &expr{kind: eString, name: s}
+	case c == '-' || c >= '0' && c <= '9':
+		start := l.pos
+		l.pos++
+		for l.pos < len(l.s) && l.s[l.pos] >= '0' && l.s[l.pos] <= '9' {
+			l.pos++
+		}
+		n, err := strconv.ParseInt(l.s[start:l.pos], 10, 64)
+		if err != nil {
+			return nil, exprErrorf("%q is not a whole number", l.s[start:l.pos])
+		}
+		e = &expr{kind: eNumber, num: n}
+	case c != 0 && isIdentByte(c):
+		name := l.ident()
+		for l.pos < len(l.s) && l.s[l.pos] == '.' { // user-defined namespace.function
+			l.pos++
+			name += "." + l.ident()
+		}
+		if l.peek() != '(' {
+			return nil, exprErrorf("%q must be followed by \"(\": ARM calls functions, it has no bare names", name)
+		}
+		l.pos++
+		call := &expr{kind: eCall, name: name}
+		if l.peek() == ')' {
+			l.pos++
+		} else {
+			for {
+				a, err := l.expr()
+				if err != nil {
+					return nil, err
+				}
+				call.args = append(call.args, a)
+				if len(call.args) > 256 {
+					return nil, exprErrorf("%s has too many arguments", name)
+				}
+				switch l.peek() {
+				case ',':
+					l.pos++
+					continue
+				case ')':
+					l.pos++
+				default:
+					return nil, exprErrorf("expected \",\" or \")\" in the arguments of %s, found %q", name, l.rest())
+				}
+				break
+			}
+		}
+		e = call
+	case c == 0:
+		return nil, exprErrorf("the expression ends too early")
+	default:
+		return nil, exprErrorf("unexpected %q", l.rest())
+	}
+	for {
+		switch l.peek() {
+		case '.':
+			l.pos++
+			l.space()
+			name := l.ident()
+			if name == "" {
+				return nil, exprErrorf("a property name must follow \".\"")
+			}
+			e = &expr{kind: eProperty, name: name, args: []*expr{e}}
+		case '[':
+			l.pos++
+			idx, err := l.expr()
+			if err != nil {
+				return nil, err
+			}
+			if l.peek() != ']' {
+				return nil, exprErrorf("expected \"]\" after an index")
+			}
+			l.pos++
+			e = &expr{kind: eIndex, args: []*expr{e, idx}}
+		default:
+			return e, nil
+		}
+	}
+}
+
+// literal reads a single-quoted string; '' is a quote.
+func (l *lexer) literal() (string, error) {
+	l.pos++ // opening quote
+	var b strings.Builder
+	for l.pos < len(l.s) {
+		c := l.s[l.pos]
+		l.pos++
+		if c == '\'' {
+			if l.pos < len(l.s) && l.s[l.pos] == '\'' {
+				b.WriteByte('\'')
+				l.pos++
+				continue
+			}
+			return b.String(), nil
+		}
+		b.WriteByte(c)
+	}
+	return "", exprErrorf("a string literal is not closed (a single quote is missing)")
+}
+
+// ---- values ----
+
+func strNode(s string) *node  { return &node{kind: '"', str: s} }
+func intNode(v int64) *node   { return &node{kind: 'n', num: jsonNumber(v)} }
+func boolNode(v bool) *node   { return &node{kind: 'b', b: v} }
+func nullNode() *node         { return &node{kind: '0'} }
+func arrayNode(items []*node) *node { return &node{kind: '[', items: items} }
+
+func asInt(n *node) (int64, bool) {
+	if n.kind != 'n' {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(n.num.String(), 10, 64)
+	return v, err == nil
+}
+
+// toText is a value as ARM's string() writes it.
+func toText(n *node) string {
+	switch n.kind {
+	case '"':
+		return n.str
+	case 'n':
+		return n.num.String()
+	case 'b':
+		return strconv.FormatBool(n.b)
+	case '0':
+		return ""
+	}
+	var b bytes.Buffer
+	n.encode(&b)
+	return b.String()
+}
+
+func equalNodes(a, b *node) bool {
+	if a.kind != b.kind {
+		return false
+	}
+	switch a.kind {
+	case '"':
+		return a.str == b.str
+	case 'n':
+		return a.num == b.num
+	case 'b':
+		return a.b == b.b
+	case '0':
+		return true
+	case '[':
+		if len(a.items) != len(b.items) {
+			return false
+		}
+		for i := range a.items {
+			if !equalNodes(a.items[i], b.items[i]) {
+				return false
+			}
+		}
+		return true
+	case '{':
+		if len(a.members) != len(b.members) {
+			return false
+		}
+		for _, m := range a.members {
+			o := b.get(m.key)
+			if o == nil || !equalNodes(m.val, o) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// getFold is a property lookup as ARM does it: without regard to case.
+func (n *node) getFold(key string) *node {
+	if v := n.get(key); v != nil {
+		return v
+	}
+	for _, m := range n.members {
+		if strings.EqualFold(m.key, key) {
+			return m.val
+		}
+	}
+	return nil
+}
+
+// ---- evaluation ----
+
+// errUnsupported marks functions the evaluator knows but cannot evaluate
+// offline (reference(), list*(), utcNow() …).
+var errUnsupported = errors.New("unsupported")
+
+func checkSize(s string) (*node, error) {
+	if len(s) > maxExprString {
+		return nil, exprErrorf("the result is over %d bytes", maxExprString)
+	}
+	return strNode(s), nil
+}
+
+func (ev *armEval) eval(e *expr, depth int) (*node, error) {
+	ev.steps++
+	if ev.steps > maxExprSteps {
+		return nil, exprErrorf("evaluation takes more than %d steps (recursion through variables?)", maxExprSteps)
+	}
+	if depth > maxExprDepth {
+		return nil, exprErrorf("nested deeper than %d levels", maxExprDepth)
+	}
+	switch e.kind {
+	case eString:
+		return strNode(e.name), nil
+	case eNumber:
+		return intNode(e.num), nil
+	case eProperty:
+		target, err := ev.eval(e.args[0], depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if target.kind != '{' {
+			return nil, exprErrorf("cannot read property %q of %s", e.name, target.describe())
+		}
+		return ev.property(target, e.name)
+	case eIndex:
+		target, err := ev.eval(e.args[0], depth+1)
+		if err != nil {
+			return nil, err
+		}
+		idx, err := ev.eval(e.args[1], depth+1)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case target.kind == '[':
+			i, ok := asInt(idx)
+			if !ok || i < 0 || i >= int64(len(target.items)) {
+				return nil, exprErrorf("index %s is outside the array of %d items", toText(idx), len(target.items))
+			}
+			return target.items[i], nil
+		case target.kind == '{' && idx.kind == '"':
+			return ev.property(target, idx.str)
+		}
+		return nil, exprErrorf("cannot index %s with %s", target.describe(), idx.describe())
+	}
+	args := make([]*node, len(e.args))
+	lazy := strings.EqualFold(e.name, "if") // if() evaluates only the branch it takes
+	for i, a := range e.args {
+		if lazy && i > 0 {
+			continue
+		}
+		v, err := ev.eval(a, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = v
+	}
+	if lazy {
+		if len(args) != 3 {
+			return nil, exprErrorf("if takes 3 arguments (condition, true value, false value), not %d", len(args))
+		}
+		if args[0].kind != 'b' {
+			return nil, exprErrorf("the condition of if must be a boolean, not %s", args[0].describe())
+		}
+		if args[0].b {
+			return ev.eval(e.args[1], depth+1)
+		}
+		return ev.eval(e.args[2], depth+1)
+	}
+	fn, ok := armFunctions[strings.ToLower(e.name)]
+	if !ok {
+		if strings.Contains(e.name, ".") {
+			return nil, exprErrorf("%s is a user-defined function: not supported here; write the value out or use built-in functions", e.name)
+		}
+		return nil, exprErrorf("%s is not an ARM template function this app evaluates", e.name)
+	}
+	if len(args) < fn.min || fn.max >= 0 && len(args) > fn.max {
+		return nil, exprErrorf("%s takes %s, not %d", e.name, fn.arity(), len(args))
+	}
+	v, err := fn.call(ev, args, depth)
+	if errors.Is(err, errUnsupported) {
+		return nil, exprErrorf("%s() is not supported offline: %s", e.name, fn.why)
+	}
+	if err != nil {
+		return nil, exprErrorf("%s: %v", e.name, err)
+	}
+	return v, nil
+}
+
+// property reads a member of an object; a member without a value is one
+// of the deployment's scope that is not known (the group's location).
+func (ev *armEval) property(target *node, name string) (*node, error) {
+	for _, m := range target.members {
+		if strings.EqualFold(m.key, name) {
+			if m.val == nil {
+				return nil, ev.missing("the resource group's location")
+			}
+			return m.val, nil
+		}
+	}
+	return nil, exprErrorf("the object has no property %q", name)
+}
+
+type armFunc struct {
+	min, max int // argument counts; max -1 for any
+	call     func(ev *armEval, args []*node, depth int) (*node, error)
+	why      string // for unsupported functions
+}
+
+func (f armFunc) arity() string {
+	switch {
+	case f.min == f.max && f.min == 1:
+		return "1 argument"
+	case f.min == f.max:
+		return fmt.Sprintf("%d arguments", f.min)
+	case f.max < 0:
+		return fmt.Sprintf("at least %d argument(s)", f.min)
+	}
+	return fmt.Sprintf("%d to %d arguments", f.min, f.max)
+}
+
+func wantString(args []*node, i int) (string, error) {
+	if args[i].kind != '"' {
+		return "", fmt.Errorf("argument %d must be a string, not %s", i+1, args[i].describe())
+	}
+	return args[i].str, nil
+}
+
+func wantInt(args []*node, i int) (int64, error) {
+	v, ok := asInt(args[i])
+	if !ok {
+		return 0, fmt.Errorf("argument %d must be a whole number, not %s", i+1, args[i].describe())
+	}
+	return v, nil
+}
+
+func strFn(f func(s string) string) func(*armEval, []*node, int) (*node, error) {
+	return func(_ *armEval, a []*node, _ int) (*node, error) {
+		s, err := wantString(a, 0)
+		if err != nil {
+			return nil, err
+		}
+		return checkSize(f(s))
+	}
+}
+
+func unsupported(why string) armFunc {
+	return armFunc{min: 0, max: -1, why: why, call: func(*armEval, []*node, int) (*node, error) { return nil, errUnsupported }}
+}
+
+func arith(op func(a, b int64) (int64, error)) armFunc {
+	return armFunc{min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+		x, err := wantInt(a, 0)
+		if err != nil {
+			return nil, err
+		}
+		y, err := wantInt(a, 1)
+		if err != nil {
+			return nil, err
+		}
+		v, err := op(x, y)
+		if err != nil {
+			return nil, err
+		}
+		return intNode(v), nil
+	}}
+}
+
+func compare(op func(c int) bool) armFunc {
+	return armFunc{min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+		if x, ok := asInt(a[0]); ok {
+			y, err := wantInt(a, 1)
+			if err != nil {
+				return nil, err
+			}
+			return boolNode(op(cmpInt(x, y))), nil
+		}
+		x, err := wantString(a, 0)
+		if err != nil {
+			return nil, err
+		}
+		y, err := wantString(a, 1)
+		if err != nil {
+			return nil, err
+		}
+		return boolNode(op(strings.Compare(x, y))), nil
+	}}
+}
+
+func cmpInt(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func logic(all bool) armFunc {
+	return armFunc{min: 2, max: -1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+		for i, v := range a {
+			if v.kind != 'b' {
+				return nil, fmt.Errorf("argument %d must be a boolean, not %s", i+1, v.describe())
+			}
+			if v.b != all {
+				return boolNode(!all), nil
+			}
+		}
+		return boolNode(all), nil
+	}}
+}
+
+var armFunctions map[string]armFunc
+
+func init() {
+	nondeterministic := "its value changes on every deployment, so the image would be rebuilt every time; give the value in the parameters file"
+	deployed := "it reads resources that exist in Azure; give the value in the parameters file"
+	armFunctions = map[string]armFunc{
+		"parameters": {min: 1, max: 1, call: func(ev *armEval, a []*node, depth int) (*node, error) {
+			name, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			return ev.parameter(name, depth)
+		}},
+		"variables": {min: 1, max: 1, call: func(ev *armEval, a []*node, depth int) (*node, error) {
+			name, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			return ev.variable(name, depth)
+		}},
+		"concat": {min: 1, max: -1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			if a[0].kind == '[' {
+				var items []*node
+				for i, v := range a {
+					if v.kind != '[' {
+						return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.describe())
+					}
+					items = append(items, v.items...)
+				}
+				return arrayNode(items), nil
+			}
+			var b strings.Builder
+			for i, v := range a {
+				if v.kind == '[' || v.kind == '{' {
+					return nil, fmt.Errorf("argument %d is %s; concat joins strings or arrays", i+1, v.describe())
+				}
+				b.WriteString(toText(v))
+				if b.Len() > maxExprString {
+					return nil, fmt.Errorf("the result is over %d bytes", maxExprString)
+				}
+			}
+			return strNode(b.String()), nil
+		}},
+		"format":   {min: 1, max: -1, call: formatFn},
+		"tolower":  {min: 1, max: 1, call: strFn(strings.ToLower)},
+		"toupper":  {min: 1, max: 1, call: strFn(strings.ToUpper)},
+		"trim":     {min: 1, max: 1, call: strFn(strings.TrimSpace)},
+		"uri":      {min: 2, max: 2, call: uriFn},
+		"base64":   {min: 1, max: 1, call: strFn(base64Std)},
+		"replace": {min: 3, max: 3, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			s, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			old, err := wantString(a, 1)
+			if err != nil {
+				return nil, err
+			}
+			nw, err := wantString(a, 2)
+			if err != nil {
+				return nil, err
+			}
+			if old == "" {
+				return strNode(s), nil
+			}
+			if n := strings.Count(s, old); n > 0 && len(nw) > len(old) && len(s)+n*(len(nw)-len(old)) > maxExprString {
+				return nil, fmt.Errorf("the result is over %d bytes", maxExprString)
+			}
+			return strNode(strings.ReplaceAll(s, old, nw)), nil
+		}},
+		"string": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) { return checkSize(toText(a[0])) }},
+		"int": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			if v, ok := asInt(a[0]); ok {
+				return intNode(v), nil
+			}
+			s, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a whole number", s)
+			}
+			return intNode(v), nil
+		}},
+		"bool": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			switch {
+			case a[0].kind == 'b':
+				return a[0], nil
+			case a[0].kind == '"' && strings.EqualFold(a[0].str, "true"):
+				return boolNode(true), nil
+			case a[0].kind == '"' && strings.EqualFold(a[0].str, "false"):
+				return boolNode(false), nil
+			}
+			if v, ok := asInt(a[0]); ok {
+				return boolNode(v != 0), nil
+			}
+			return nil, fmt.Errorf("%s is not a boolean", toText(a[0]))
+		}},
+		"true":  {min: 0, max: 0, call: func(*armEval, []*node, int) (*node, error) { return boolNode(true), nil }},
+		"false": {min: 0, max: 0, call: func(*armEval, []*node, int) (*node, error) { return boolNode(false), nil }},
+		"null":  {min: 0, max: 0, call: func(*armEval, []*node, int) (*node, error) { return nullNode(), nil }},
+		"equals": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			return boolNode(equalNodes(a[0], a[1])), nil
+		}},
+		"not": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			if a[0].kind != 'b' {
+				return nil, fmt.Errorf("argument 1 must be a boolean, not %s", a[0].describe())
+			}
+			return boolNode(!a[0].b), nil
+		}},
+		"and": logic(true),
+		"or":  logic(false),
+		"empty": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			v := a[0]
+			return boolNode(v.kind == '0' || v.kind == '"' && v.str == "" || v.kind == '[' && len(v.items) == 0 || v.kind == '{' && len(v.members) == 0), nil
+		}},
+		"length": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			switch a[0].kind {
+			case '"':
+				return intNode(int64(utf8.RuneCountInString(a[0].str))), nil
+			case '[':
+				return intNode(int64(len(a[0].items))), nil
+			case '{':
+				return intNode(int64(len(a[0].members))), nil
+			}
+			return nil, fmt.Errorf("argument 1 must be a string, array or object, not %s", a[0].describe())
+		}},
+		"contains": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			switch a[0].kind {
+			case '"':
+				return boolNode(strings.Contains(a[0].str, toText(a[1]))), nil
+			case '[':
+				for _, it := range a[0].items {
+					if equalNodes(it, a[1]) {
+						return boolNode(true), nil
+					}
+				}
+				return boolNode(false), nil
+			case '{':
+				return boolNode(a[1].kind == '"' && a[0].getFold(a[1].str) != nil), nil
+			}
+			return nil, fmt.Errorf("argument 1 must be a string, array or object, not %s", a[0].describe())
+		}},
+		"startswith": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			s, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			p, err := wantString(a, 1)
+			if err != nil {
+				return nil, err
+			}
+			return boolNode(strings.HasPrefix(strings.ToLower(s), strings.ToLower(p))), nil
+		}},
+		"endswith": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			s, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			p, err := wantString(a, 1)
+			if err != nil {
+				return nil, err
+			}
+			return boolNode(strings.HasSuffix(strings.ToLower(s), strings.ToLower(p))), nil
+		}},
+		"substring": {min: 2, max: 3, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			s, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			start, err := wantInt(a, 1)
+			if err != nil {
+				return nil, err
+			}
+			n := int64(len(s)) - start
+			if len(a) == 3 {
+				if n, err = wantInt(a, 2); err != nil {
+					return nil, err
+				}
+			}
+			if start < 0 || n < 0 || start+n > int64(len(s)) {
+				return nil, fmt.Errorf("start %d and length %d fall outside the %d characters of the string", start, n, len(s))
+			}
+			return strNode(s[start : start+n]), nil
+		}},
+		"split": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			s, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			var seps []string
+			switch a[1].kind {
+			case '"':
+				seps = []string{a[1].str}
+			case '[':
+				for _, it := range a[1].items {
+					seps = append(seps, toText(it))
+				}
+			default:
+				return nil, fmt.Errorf("argument 2 must be a string or an array of strings")
+			}
+			parts := []string{s}
+			for _, sep := range seps {
+				if sep == "" {
+					continue
+				}
+				var next []string
+				for _, p := range parts {
+					next = append(next, strings.Split(p, sep)...)
+				}
+				parts = next
+			}
+			items := make([]*node, len(parts))
+			for i, p := range parts {
+				items[i] = strNode(p)
+			}
+			return arrayNode(items), nil
+		}},
+		"first": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) { return end(a[0], true) }},
+		"last":  {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) { return end(a[0], false) }},
+		"take":  {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) { return slice(a, true) }},
+		"skip":  {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) { return slice(a, false) }},
+		"coalesce": {min: 1, max: -1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			for _, v := range a {
+				if v.kind != '0' {
+					return v, nil
+				}
+			}
+			return nullNode(), nil
+		}},
+		"createarray": {min: 0, max: -1, call: func(_ *armEval, a []*node, _ int) (*node, error) { return arrayNode(append([]*node(nil), a...)), nil }},
+		"array": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			if a[0].kind == '[' {
+				return a[0], nil
+			}
+			return arrayNode([]*node{a[0]}), nil
+		}},
+		"createobject": {min: 0, max: -1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			if len(a)%2 != 0 {
+				return nil, fmt.Errorf("takes pairs of key and value, not %d arguments", len(a))
+			}
+			o := &node{kind: '{'}
+			for i := 0; i < len(a); i += 2 {
+				k, err := wantString(a, i)
+				if err != nil {
+					return nil, err
+				}
+				o.members = append(o.members, member{key: k, val: a[i+1]})
+			}
+			return o, nil
+		}},
+		"json": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			s, err := wantString(a, 0)
+			if err != nil {
+				return nil, err
+			}
+			n, err := parseJSON([]byte(s))
+			if err != nil {
+				return nil, fmt.Errorf("not valid JSON: %v", err)
+			}
+			return n, nil
+		}},
+		"union": {min: 1, max: -1, call: unionFn},
+		"add":   arith(func(a, b int64) (int64, error) { return a + b, nil }),
+		"sub":   arith(func(a, b int64) (int64, error) { return a - b, nil }),
+		"mul":   arith(func(a, b int64) (int64, error) { return a * b, nil }),
+		"div": arith(func(a, b int64) (int64, error) {
+			if b == 0 {
+				return 0, errors.New("division by zero")
+			}
+			return a / b, nil
+		}),
+		"mod": arith(func(a, b int64) (int64, error) {
+			if b == 0 {
+				return 0, errors.New("division by zero")
+			}
+			return a % b, nil
+		}),
+		"greater":         compare(func(c int) bool { return c > 0 }),
+		"greaterorequals": compare(func(c int) bool { return c >= 0 }),
+		"less":            compare(func(c int) bool { return c < 0 }),
+		"lessorequals":    compare(func(c int) bool { return c <= 0 }),
+		"uniquestring": {min: 1, max: -1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			parts, err := allStrings(a)
+			if err != nil {
+				return nil, err
+			}
+			return strNode(uniqueString(parts...)), nil
+		}},
+		"guid": {min: 1, max: -1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			parts, err := allStrings(a)
+			if err != nil {
+				return nil, err
+			}
+			return strNode(armGUID(parts...)), nil
+		}},
+		"resourceid":             {min: 2, max: -1, call: resourceIDFn},
+		"subscriptionresourceid": {min: 2, max: -1, call: subscriptionResourceIDFn},
+		"tenantresourceid":       {min: 2, max: -1, call: tenantResourceIDFn},
+		"subscription":           {min: 0, max: 0, call: func(ev *armEval, _ []*node, _ int) (*node, error) { return ev.subscription() }},
+		"resourcegroup":          {min: 0, max: 0, call: func(ev *armEval, _ []*node, _ int) (*node, error) { return ev.resourceGroup() }},
+		"deployment":             {min: 0, max: 0, call: func(ev *armEval, _ []*node, _ int) (*node, error) { return ev.deployment(), nil }},
+		"utcnow":                 unsupported(nondeterministic),
+		"newguid":                unsupported(nondeterministic),
+		"reference":              unsupported(deployed),
+		"listkeys":               unsupported(deployed),
+		"listsecrets":            unsupported(deployed),
+		"list":                   unsupported(deployed),
+		"environment":            unsupported("it depends on the cloud the deployment runs in; write the value out"),
+		"tenant":                 unsupported("the tenant is not known offline; write the value out"),
+		"managementgroup":        unsupported("image templates are deployed to a resource group"),
+		"copyindex":              unsupported("copy loops are not evaluated; write one resource per image template"),
+		"pickzones":              unsupported(deployed),
+		"providers":              unsupported(deployed),
+	}
+}
+
+func allStrings(a []*node) ([]string, error) {
+	out := make([]string, len(a))
+	for i := range a {
+		s, err := wantString(a, i)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+func end(v *node, first bool) (*node, error) {
+	switch v.kind {
+	case '"':
+		if v.str == "" {
+			return strNode(""), nil
+		}
+		r := []rune(v.str)
+		if first {
+			return strNode(string(r[0])), nil
+		}
+		return strNode(string(r[len(r)-1])), nil
+	case '[':
+		if len(v.items) == 0 {
+			return nullNode(), nil
+		}
+		if first {
+			return v.items[0], nil
+		}
+		return v.items[len(v.items)-1], nil
+	}
+	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", v.describe())
+}
+
+func slice(a []*node, take bool) (*node, error) {
+	n, err := wantInt(a, 1)
+	if err != nil {
+		return nil, err
+	}
+	clamp := func(l int) int {
+		switch {
+		case n < 0:
+			return 0
+		case n > int64(l):
+			return l
+		}
+		return int(n)
+	}
+	switch a[0].kind {
+	case '"':
+		k := clamp(len(a[0].str))
+		if take {
+			return strNode(a[0].str[:k]), nil
+		}
+		return strNode(a[0].str[k:]), nil
+	case '[':
+		k := clamp(len(a[0].items))
+		if take {
+			return arrayNode(a[0].items[:k]), nil
+		}
+		return arrayNode(a[0].items[k:]), nil
+	}
+	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", a[0].describe())
+}
+
+func unionFn(_ *armEval, a []*node, _ int) (*node, error) {
+	switch a[0].kind {
+	case '{':
+		out := &node{kind: '{'}
+		for i, v := range a {
+			if v.kind != '{' {
+				return nil, fmt.Errorf("argument %d must be an object like the first, not %s", i+1, v.describe())
+			}
+			for _, m := range v.members {
+				replaced := false
+				for j := range out.members {
+					if out.members[j].key == m.key {
+						out.members[j].val, replaced = m.val, true
+					}
+				}
+				if !replaced {
+					out.members = append(out.members, m)
+				}
+			}
+		}
+		return out, nil
+	case '[':
+		out := &node{kind: '['}
+		for i, v := range a {
+			if v.kind != '[' {
+				return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.describe())
+			}
+		next:
+			for _, it := range v.items {
+				for _, have := range out.items {
+					if equalNodes(have, it) {
+						continue next
+					}
+				}
+				out.items = append(out.items, it)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("argument 1 must be an object or an array, not %s", a[0].describe())
+}
+
+// formatFn is .NET composite formatting as ARM's format() uses it: {0},
+// {1:D3} (zero-padded), {{ and }}.
+func formatFn(_ *armEval, a []*node, _ int) (*node, error) {
+	f, err := wantString(a, 0)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		switch {
+		case c == '{' && i+1 < len(f) && f[i+1] == '{':
+			b.WriteByte('{')
+			i++
+		case c == '}' && i+1 < len(f) && f[i+1] == '}':
+			b.WriteByte('}')
+			i++
+		case c == '{':
+			j := strings.IndexByte(f[i:], '}')
+			if j < 0 {
+				return nil, fmt.Errorf("%q has a \"{\" without \"}\"", f)
+			}
+			item := f[i+1 : i+j]
+			spec := ""
+			if k := strings.IndexByte(item, ':'); k >= 0 {
+				item, spec = item[:k], item[k+1:]
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(item))
+			if err != nil || n < 0 || n+1 >= len(a) {
+				return nil, fmt.Errorf("{%s} names no argument (there are %d)", item, len(a)-1)
+			}
+			v := a[n+1]
+			switch {
+			case spec == "":
+				b.WriteString(toText(v))
+			case (spec[0] == 'D' || spec[0] == 'd') && v.kind == 'n':
+				width, _ := strconv.Atoi(spec[1:])
+				x, _ := asInt(v)
+				if width > 64 {
+					width = 64
+				}
+				fmt.Fprintf(&b, "%0*d", width, x)
+			default:
+				return nil, fmt.Errorf("the format %q is not supported here (only {n} and {n:Dk})", spec)
+			}
+			i += j
+		case c == '}':
+			return nil, fmt.Errorf("%q has a \"}\" without \"{\"", f)
+		default:
+			b.WriteByte(c)
+		}
+		if b.Len() > maxExprString {
+			return nil, fmt.Errorf("the result is over %d bytes", maxExprString)
+		}
+	}
+	return strNode(b.String()), nil
+}
+
+func uriFn(_ *armEval, a []*node, _ int) (*node, error) {
+	base, err := wantString(a, 0)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := wantString(a, 1)
+	if err != nil {
+		return nil, err
+	}
+	// ARM's uri() follows System.Uri: a relative path replaces the last
+	// segment of the base unless the base ends in "/".
+	if i := strings.LastIndexByte(base, '/'); i >= 0 && !strings.HasSuffix(base, "/") && strings.Count(base, "/") > 2 {
+		base = base[:i+1]
+	}
+	if strings.HasPrefix(rel, "/") {
+		if k := strings.Index(base, "://"); k >= 0 {
+			if s := strings.IndexByte(base[k+3:], '/'); s >= 0 {
+				base = base[:k+3+s]
+			}
+		}
+		return checkSize(strings.TrimSuffix(base, "/") + rel)
+	}
+	return checkSize(base + rel)
+}
+
+// resourceIDFn is resourceId([subscriptionId], [resourceGroupName],
+// resourceType, name…).
+func resourceIDFn(ev *armEval, a []*node, _ int) (*node, error) {
+	parts, err := allStrings(a)
+	if err != nil {
+		return nil, err
+	}
+	t := typeIndex(parts)
+	if t < 0 || t > 2 {
+		return nil, fmt.Errorf("no resource type (namespace/type) among the arguments")
+	}
+	var sub, rg string
+	switch t {
+	case 0:
+		if sub, err = ev.scope("the subscription", ev.dep.SubscriptionID); err == nil {
+			rg, err = ev.scope("the resource group", ev.dep.ResourceGroup)
+		}
+	case 1:
+		sub, err = ev.scope("the subscription", ev.dep.SubscriptionID)
+		rg = parts[0]
+	case 2:
+		sub, rg = parts[0], parts[1]
+	}
+	if err != nil {
+		return nil, err
+	}
+	tail, err := typedNames(parts[t], parts[t+1:])
+	if err != nil {
+		return nil, err
+	}
+	return strNode("/subscriptions/" + sub + "/resourceGroups/" + rg + "/providers/" + tail), nil
+}
+
+func subscriptionResourceIDFn(ev *armEval, a []*node, _ int) (*node, error) {
+	parts, err := allStrings(a)
+	if err != nil {
+		return nil, err
+	}
+	t := typeIndex(parts)
+	if t < 0 || t > 1 {
+		return nil, fmt.Errorf("no resource type (namespace/type) among the arguments")
+	}
+	sub := ""
+	if t == 1 {
+		sub = parts[0]
+	} else if sub, err = ev.scope("the subscription", ev.dep.SubscriptionID); err != nil {
+		return nil, err
+	}
+	tail, err := typedNames(parts[t], parts[t+1:])
+	if err != nil {
+		return nil, err
+	}
+	return strNode("/subscriptions/" + sub + "/providers/" + tail), nil
+}
+
+func tenantResourceIDFn(_ *armEval, a []*node, _ int) (*node, error) {
+	parts, err := allStrings(a)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := typedNames(parts[0], parts[1:])
+	if err != nil {
+		return nil, err
+	}
+	return strNode("/providers/" + tail), nil
+}
+
+func typeIndex(parts []string) int {
+	for i, p := range parts {
+		if strings.Contains(p, "/") {
+			return i
+		}
+	}
+	return -1
+}
+
+// typedNames writes "Namespace/type1/name1/type2/name2".
+func typedNames(typ string, names []string) (string, error) {
+	segs := strings.Split(strings.Trim(typ, "/"), "/")
+	if len(segs) < 2 {
+		return "", fmt.Errorf("%q is not a resource type (namespace/type)", typ)
+	}
+	var flat []string
+	for _, n := range names {
+		flat = append(flat, strings.Split(n, "/")...)
+	}
+	if len(flat) != len(segs)-1 {
+		return "", fmt.Errorf("%q needs %d name(s), not %d", typ, len(segs)-1, len(flat))
+	}
+	out := segs[0]
+	for i, s := range segs[1:] {
+		out += "/" + s + "/" + flat[i]
+	}
+	return out, nil
+}

@@ -165,7 +165,8 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		return nil, err
 	}
 	a.Templates = &template.Service{Blobs: azure.NewBlobs(scriptsSvc, s.TemplatesContainer), Docs: docs,
-		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: a.Checksums, Versions: versions, Log: logger}
+		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: a.Checksums, Versions: versions, Log: logger,
+		Deployment: deploymentScope(s)}
 	a.Checksums.Listeners = append(a.Checksums.Listeners, staleMarker{a.Templates})
 
 	bus, err := a.bus(s)
@@ -314,4 +315,16 @@ func (a *App) bus(s config.Settings) (build.Bus, error) {
 	}
 	a.closers = append(a.closers, sb.Close)
 	return sb, nil
+}
+
+// deploymentScope is what subscription() and resourceGroup() give in the
+// ARM deployment templates of the templates container: where the app
+// creates Image Builder templates.
+func deploymentScope(s config.Settings) template.Deployment {
+	sub := s.SubscriptionID
+	if sub == "" && s.Simulator {
+		sub = "00000000-0000-0000-0000-000000000000"
+	}
+	return template.Deployment{SubscriptionID: sub, ResourceGroup: s.ResourceGroup, Location: s.Location,
+		Where: "app settings " + config.SettingSubscription + ", " + config.SettingResourceGroup + ", " + config.SettingLocation}
 }

@@ -33,6 +33,7 @@ const (
 	SettingSubscription      = "AZURE_SUBSCRIPTION_ID"
 	SettingSimulator         = "AIB_SIMULATOR"
 	SettingResourceGroup     = "AIB_RESOURCE_GROUP"
+	SettingLocation          = "AIB_LOCATION"
 	SettingMaxBuilds         = "MAX_CONCURRENT_BUILDS"
 	SettingVHDDestination    = "VHD_DESTINATION"
 	SettingKeepFailedHours   = "KEEP_FAILED_HOURS"
@@ -82,6 +83,9 @@ type Settings struct {
 	ARM Credential
 	// ResourceGroup holds the Image Builder templates the app creates.
 	ResourceGroup string
+	// Location is ResourceGroup's region: what resourceGroup().location
+	// gives in ARM deployment templates ("" when not set).
+	Location string
 	// MaxConcurrentBuilds bounds the builds in flight across templates.
 	MaxConcurrentBuilds int
 
@@ -193,6 +197,14 @@ func Load(lookup Lookup) (Settings, error) {
 	} else {
 		r.fail(SettingResourceGroup, "is not set: the resource group Image Builder templates are created in")
 	}
+	if v, ok := r.get(SettingLocation); ok {
+		if !locationRE.MatchString(v) {
+			r.fail(SettingLocation, "%q is not an Azure region name such as westeurope (lowercase letters and digits)", v)
+		}
+		s.Location = v
+	} else if s.Simulator {
+		s.Location = "westeurope"
+	}
 	if len(r.problems) > 0 {
 		sort.Strings(r.problems)
 		return Settings{}, r.problems
@@ -285,6 +297,8 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 }
 
 var resourceGroupRE = regexp.MustCompile(`^[-\w._()]{1,90}$`)
+
+var locationRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,39}$`)
 
 var containerRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
 

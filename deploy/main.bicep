@@ -20,6 +20,9 @@ param location string = resourceGroup().location
 @description('Resource group the Image Builder templates are created in (it must exist). Default: this one.')
 param imageBuilderResourceGroup string = resourceGroup().name
 
+@description('Region of imageBuilderResourceGroup: what resourceGroup().location gives in ARM deployment templates kept in the templates container.')
+param imageBuilderLocation string = location
+
 @description('Resource id of a user-assigned identity for the app, used instead of its system-assigned one for every connection. Empty: system-assigned only.')
 param userAssignedIdentityId string = ''
 
@@ -245,6 +248,7 @@ var appSettings = {
   INVOCATION_TIMEOUT: '9m'
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
   AIB_RESOURCE_GROUP: imageBuilderResourceGroup
+  AIB_LOCATION: imageBuilderLocation
   AIB_SIMULATOR: 'false'
   MAX_CONCURRENT_BUILDS: string(maxConcurrentBuilds)
   VHD_DESTINATION: '${vhdAccount.properties.primaryEndpoints.blob}${vhdContainer}'

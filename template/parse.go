@@ -288,6 +288,25 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// parametersSuffix ends the name of a deployment template's parameters
+// file, beside the template: name.json and name.parameters.json.
+const parametersSuffix = ".parameters.json"
+
+// IsParametersBlob reports a parameters file's blob.
+func IsParametersBlob(blob string) bool { return strings.HasSuffix(blob, parametersSuffix) }
+
+// TemplateBlobOf returns the template file a blob belongs to: itself, or
+// for a parameters file the template beside it.
+func TemplateBlobOf(blob string) string {
+	if base, ok := strings.CutSuffix(blob, parametersSuffix); ok {
+		return base + ".json"
+	}
+	return blob
+}
+
+// ParametersBlobOf returns the parameters file beside a template file.
+func ParametersBlobOf(blob string) string { return strings.TrimSuffix(blob, ".json") + parametersSuffix }
+
 // NameFromBlob returns a template's name: its blob name without ".json".
 func NameFromBlob(blob string) (string, error) {
 	name, ok := strings.CutSuffix(blob, ".json")

@@ -24,8 +24,77 @@ type ChecksumSource interface {
 // Renderer turns parsed templates into the exact request Image Builder gets.
 type Renderer struct {
 	ScriptsURL string // the scripts container's URL
-	Checksums  ChecksumSource
-	Versions   *Resolver // one per run
+	// Checksums gives the scripts' checksums; nil offline, where they are
+	// resolved at build time.
+	Checksums ChecksumSource
+	// Versions resolves "latest" (one per run); nil offline, where it is
+	// resolved at build time.
+	Versions *Resolver
+}
+
+// AtBuildTime stands for what only Azure can tell (a "latest" version, a
+// script's checksum) when a template is checked offline.
+const AtBuildTime = "(resolved at build time)"
+
+// Checked is everything known of a template: every problem and warning,
+// the parse's and the rendering's, found in one pass; the rendering when
+// there is no problem.
+type Checked struct {
+	Rendered *Rendered
+	Problems []Problem
+	Warnings []Problem
+}
+
+// Check renders a parsed template, or, when it has problems, still looks
+// for the scripts it names, so that every problem is reported at once.
+// The function app and `goldenpipe validate` both call it.
+func (r *Renderer) Check(ctx context.Context, p *Parsed) (Checked, error) {
+	out := Checked{Problems: append([]Problem(nil), p.Problems...), Warnings: append([]Problem(nil), p.Warnings...)}
+	if p.Template == nil {
+		return out, nil
+	}
+	if !p.Valid() {
+		rep := &report{prefix: p.PathPrefix}
+		for _, st := range steps(p.Template.Properties) {
+			if err := r.scriptExists(ctx, st.path, *st.uri, rep); err != nil {
+				return Checked{}, err
+			}
+		}
+		out.Problems = append(out.Problems, rep.problems...)
+		return out, nil
+	}
+	rendered, problems, err := r.Render(ctx, p)
+	if err != nil {
+		return Checked{}, err
+	}
+	if len(problems) > 0 {
+		out.Problems = append(out.Problems, problems...)
+		return out, nil
+	}
+	out.Rendered = rendered
+	out.Warnings = append(out.Warnings, rendered.Warnings...)
+	return out, nil
+}
+
+// scriptExists reports a step whose script should be in the scripts
+// container and is not.
+func (r *Renderer) scriptExists(ctx context.Context, p path, uri *string, rep *report) error {
+	if uri == nil || r.Checksums == nil {
+		return nil
+	}
+	name, ok := r.scriptName(*uri)
+	if !ok {
+		return nil
+	}
+	_, err := r.Checksums.Checksum(ctx, name)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+		return nil
+	case goldenpipe.ENOTFOUND:
+		rep.problem(p, "script %q does not exist in the scripts container", name)
+		return nil
+	}
+	return fmt.Errorf("reading the checksum of %q: %w", name, err)
 }
 
 // Rendered is a template ready to submit, with what identifies its image.
@@ -49,7 +118,7 @@ func (r *Renderer) Render(ctx context.Context, p *Parsed) (*Rendered, []Problem,
 		return nil, nil, goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "copying template %q", p.Name)
 	}
 	out := &Rendered{Scripts: map[string]string{}}
-	rep := &report{}
+	rep := &report{prefix: p.PathPrefix}
 	pinned := map[string]bool{}
 	for _, n := range p.Policy.PinnedChecksums {
 		pinned[n] = true
@@ -61,10 +130,11 @@ func (r *Renderer) Render(ctx context.Context, p *Parsed) (*Rendered, []Problem,
 	}
 	switch s := tpl.Properties.Source.(type) {
 	case *aib.ImageTemplatePlatformImageSource:
+		if *s.Version == "latest" && r.Versions == nil {
+			out.SourceVersion = "latest " + AtBuildTime
+			break
+		}
 		if *s.Version == "latest" {
-			if r.Versions == nil {
-				return nil, nil, goldenpipe.Errorf(goldenpipe.EINTERNAL, "no version resolver to resolve \"latest\"")
-			}
 			v, err := r.Versions.Latest(ctx, *tpl.Location, *s.Publisher, *s.Offer, *s.SKU)
 			if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
 				rep.problem("properties.source", "%s", goldenpipe.ErrorMessage(err))
@@ -109,6 +179,10 @@ func (r *Renderer) fillChecksum(ctx context.Context, p path, stepName, uri *stri
 		return nil
 	}
 	name, ok := r.scriptName(*uri)
+	if ok && r.Checksums == nil {
+		out.Scripts[name] = AtBuildTime
+		return nil
+	}
 	if !ok {
 		if *sum == nil {
 			rep.warn(p.key("sha256Checksum"), "the script is outside the scripts container and has no checksum: changes to it will not trigger a rebuild")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,20 @@ type Record struct {
 	LastModified time.Time `json:"lastModified"`
 	ProcessedAt  time.Time `json:"processedAt"`
 
+	// Kind is KindResource (a bare resource) or KindDeployment (an ARM
+	// deployment template, evaluated with its parameters file).
+	Kind string `json:"kind,omitempty"`
+	// ResourceName is the name the resource gives itself; the template is
+	// named by its blob.
+	ResourceName string `json:"resourceName,omitempty"`
+	// OtherResources are the deployment template's other resources: not
+	// deployed by this app.
+	OtherResources []string `json:"otherResources,omitempty"`
+	// ParametersBlob is the deployment template's parameters file, when
+	// there is one, with the version read.
+	ParametersBlob string `json:"parametersBlob,omitempty"`
+	ParametersETag string `json:"parametersEtag,omitempty"`
+
 	SourceAPI string    `json:"sourceApiVersion,omitempty"`
 	Valid     bool      `json:"valid"`
 	Problems  []Problem `json:"problems"`
@@ -52,8 +67,10 @@ type Record struct {
 	LastBuild *BuildSummary `json:"lastBuild,omitempty"`
 
 	// Source is the uploaded text, kept so the template can be rendered
-	// again (new checksums, a new "latest") without reading the blob.
-	Source string `json:"source"`
+	// again (new checksums, a new "latest") without reading the blob;
+	// ParametersSource the parameters file's.
+	Source           string `json:"source"`
+	ParametersSource string `json:"parametersSource,omitempty"`
 }
 
 // Service keeps the template catalog in step with the templates container.
@@ -66,6 +83,8 @@ type Service struct {
 	Versions   VersionLister
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Deployment is the scope ARM deployment templates are evaluated in.
+	Deployment Deployment
 	// Listeners hear of every template rendered after an upload or a
 	// script change whose plan asks for a build (not of the nightly
 	// refresh, whose caller reads the plans itself).
@@ -80,6 +99,7 @@ type PlanListener interface {
 const (
 	recordPrefix  = "templates/"
 	historyPrefix = "templates-history/"
+	filePrefix    = "template-files/" // which templates a file with several holds
 	maxAttempts   = 5
 )
 
@@ -97,13 +117,15 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 	if err != nil || ignored != "" {
 		return ignored, err
 	}
-	name, err := NameFromBlob(blob)
-	if err != nil {
+	if _, err := NameFromBlob(blob); err != nil {
 		return "ignored: " + err.Error(), nil
 	}
-	outcome, err := s.Reconcile(ctx, blob, name, &Resolver{Lister: s.Versions}, false)
-	if err == nil {
-		err = s.notify(ctx, name)
+	blob = TemplateBlobOf(blob) // a parameters file re-renders its template
+	outcome, names, err := s.reconcileFile(ctx, blob, &Resolver{Lister: s.Versions}, false)
+	for _, name := range names {
+		if err == nil {
+			err = s.notify(ctx, name)
+		}
 	}
 	return outcome, err
 }
@@ -151,103 +173,228 @@ func (s *Service) RecordBuild(ctx context.Context, name string, sum BuildSummary
 	return err
 }
 
-// Reconcile makes the record of a template match its blob as it is now.
-// With render, an unchanged template is rendered again (new checksums, a
-// new "latest") from the stored source; without, it is left as it is.
-func (s *Service) Reconcile(ctx context.Context, blob, name string, versions *Resolver, render bool) (string, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		outcome, retry, err := s.reconcileOnce(ctx, blob, name, versions, render)
-		if !retry {
-			return outcome, err
-		}
-	}
-	return "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "template %q kept changing; the event will be redelivered", name)
+// Reconcile makes the records of a template file match its blob (and its
+// parameters file) as they are now. With render, unchanged templates are
+// rendered again (new checksums, a new "latest") from the stored source;
+// without, they are left as they are.
+func (s *Service) Reconcile(ctx context.Context, blob string, versions *Resolver, render bool) (string, error) {
+	outcome, _, err := s.reconcileFile(ctx, blob, versions, render)
+	return outcome, err
 }
 
-func (s *Service) reconcileOnce(ctx context.Context, blob, name string, versions *Resolver, render bool) (string, bool, error) {
-	var old Record
-	oldETag, err := s.Docs.Get(ctx, recordKey(name), &old)
-	hasOld := err == nil
-	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
-		return "", false, fmt.Errorf("reading the record of template %q: %w", name, err)
+func (s *Service) reconcileFile(ctx context.Context, blob string, versions *Resolver, render bool) (string, []string, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		outcome, names, retry, err := s.reconcileOnce(ctx, blob, versions, render)
+		if !retry {
+			return outcome, names, err
+		}
+	}
+	return "", nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "template file %q kept changing; the event will be redelivered", blob)
+}
+
+// fileIndex names the templates of a file that holds several (or whose
+// one template is not named after the file); other files have none.
+type fileIndex struct {
+	Blob  string   `json:"blob"`
+	Names []string `json:"names"`
+}
+
+func fileKey(blob string) string { return filePrefix + keyOf(blob) + ".json" }
+
+// stored is a record as read, with its ETag.
+type stored struct {
+	rec  Record
+	etag string
+}
+
+func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Resolver, render bool) (string, []string, bool, error) {
+	base, err := NameFromBlob(blob)
+	if err != nil {
+		return "ignored: " + err.Error(), nil, false, nil
+	}
+	prev := []string{base}
+	var idx fileIndex
+	idxETag, err := s.Docs.Get(ctx, fileKey(blob), &idx)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+		prev = idx.Names
+	case goldenpipe.ENOTFOUND:
+	default:
+		return "", nil, false, fmt.Errorf("reading the index of template file %q: %w", blob, err)
+	}
+	olds := map[string]stored{}
+	for _, name := range prev {
+		var rec Record
+		etag, err := s.Docs.Get(ctx, recordKey(name), &rec)
+		switch goldenpipe.ErrorCode(err) {
+		case "":
+			olds[name] = stored{rec, etag}
+		case goldenpipe.ENOTFOUND:
+		default:
+			return "", nil, false, fmt.Errorf("reading the record of template %q: %w", name, err)
+		}
 	}
 	ver, err := s.Blobs.Properties(ctx, blob)
 	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
-		if !hasOld {
-			return "template blob does not exist and has no record; nothing to do", false, nil
+		if len(olds) == 0 && idxETag == "" {
+			return "template blob does not exist and has no record; nothing to do", nil, false, nil
 		}
-		if _, err := s.Docs.Overwrite(ctx, historyPrefix+keyOf(name)+"/"+old.ETag+".json", old); err != nil {
-			return "", false, fmt.Errorf("keeping template %q in history: %w", name, err)
-		}
-		if err := s.Docs.Delete(ctx, recordKey(name), oldETag); err != nil {
-			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
-				return "", true, nil
+		for name, old := range olds {
+			if retry, err := s.remove(ctx, name, old); retry || err != nil {
+				return "", nil, retry, err
 			}
-			return "", false, err
 		}
-		return "template deleted; record removed (kept in history)", false, nil
+		if idxETag != "" {
+			if err := s.Docs.Delete(ctx, fileKey(blob), idxETag); err != nil {
+				return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
+			}
+		}
+		return "template deleted; record removed (kept in history)", nil, false, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", nil, false, err
 	}
-	unchanged := hasOld && old.ETag == ver.ETag
-	if unchanged && !old.Stale && !render {
-		return fmt.Sprintf("version %s already processed", ver.ETag), false, nil
+	paramsBlob := ParametersBlobOf(blob)
+	pver, err := s.Blobs.Properties(ctx, paramsBlob)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+	case goldenpipe.ENOTFOUND:
+		pver, paramsBlob = goldenpipe.BlobVersion{}, ""
+	default:
+		return "", nil, false, err
 	}
-	rec := Record{Name: name, Blob: blob, URL: s.Blobs.URL(blob), ETag: ver.ETag, LastModified: ver.LastModified, ProcessedAt: s.now()}
-	if hasOld {
-		rec.LastBuild = old.LastBuild
+	unchanged := len(olds) > 0
+	stale := false
+	var some Record
+	for _, old := range olds {
+		unchanged = unchanged && old.rec.ETag == ver.ETag && old.rec.ParametersETag == pver.ETag
+		stale = stale || old.rec.Stale
+		some = old.rec
 	}
-	if ver.Size > MaxTemplateBytes {
-		rec.Problems = []Problem{{Path: "(template)", Message: fmt.Sprintf("the blob is %d bytes, over the limit of %d", ver.Size, MaxTemplateBytes)}}
-	} else if unchanged {
-		rec.Source = old.Source
-		if err := s.render(ctx, &rec, versions); err != nil {
-			return "", false, err
+	if unchanged && len(olds) == len(prev) && !stale && !render {
+		return fmt.Sprintf("version %s already processed", ver.ETag), nil, false, nil
+	}
+	var text, params string
+	switch {
+	case ver.Size > MaxTemplateBytes:
+	case unchanged:
+		text, params = some.Source, some.ParametersSource
+	default:
+		if text, err = s.read(ctx, blob, ver); err == nil && paramsBlob != "" {
+			params, err = s.read(ctx, paramsBlob, pver)
 		}
-	} else {
-		text, err := s.read(ctx, blob, ver)
 		switch goldenpipe.ErrorCode(err) {
 		case "":
 		case goldenpipe.ECONFLICT, goldenpipe.ENOTFOUND:
-			return "", true, nil
+			return "", nil, true, nil
 		default:
-			return "", false, err
-		}
-		rec.Source = text
-		if err := s.render(ctx, &rec, versions); err != nil {
-			return "", false, err
+			return "", nil, false, err
 		}
 	}
-	if _, err := s.Docs.Put(ctx, recordKey(name), rec, oldETag); err != nil {
-		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
-			return "", true, nil
+	var parsed []*Parsed
+	if ver.Size > MaxTemplateBytes {
+		parsed = []*Parsed{{Name: base, Kind: KindResource, Problems: []Problem{{Path: "(template)",
+			Message: fmt.Sprintf("the blob is %d bytes, over the limit of %d", ver.Size, MaxTemplateBytes)}}}}
+	} else {
+		var pb []byte
+		if paramsBlob != "" {
+			pb = []byte(params)
 		}
-		return "", false, fmt.Errorf("writing the record of template %q: %w", name, err)
+		parsed = ParseFile(base, []byte(text), pb, s.options())
 	}
-	return rec.summary(), false, nil
+	var names, outcomes []string
+	for _, p := range parsed {
+		old, hasOld := olds[p.Name]
+		rec := Record{Name: p.Name, Blob: blob, URL: s.Blobs.URL(blob), ETag: ver.ETag, LastModified: ver.LastModified,
+			ProcessedAt: s.now(), Source: text, ParametersBlob: paramsBlob, ParametersETag: pver.ETag, ParametersSource: params}
+		if hasOld {
+			rec.LastBuild = old.rec.LastBuild
+		}
+		if err := s.renderParsed(ctx, &rec, p, versions); err != nil {
+			return "", nil, false, err
+		}
+		if _, err := s.Docs.Put(ctx, recordKey(p.Name), rec, old.etag); err != nil {
+			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+				return "", nil, true, nil
+			}
+			return "", nil, false, fmt.Errorf("writing the record of template %q: %w", p.Name, err)
+		}
+		names = append(names, p.Name)
+		outcomes = append(outcomes, rec.summary())
+	}
+	for _, name := range prev {
+		if old, ok := olds[name]; ok && !contains(names, name) {
+			if retry, err := s.remove(ctx, name, old); retry || err != nil {
+				return "", nil, retry, err
+			}
+		}
+	}
+	switch {
+	case len(names) == 1 && names[0] == base:
+		if idxETag != "" {
+			if err := s.Docs.Delete(ctx, fileKey(blob), idxETag); err != nil {
+				return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
+			}
+		}
+	case !equalStrings(names, prev) || idxETag == "":
+		if _, err := s.Docs.Put(ctx, fileKey(blob), fileIndex{Blob: blob, Names: names}, idxETag); err != nil {
+			return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
+		}
+	}
+	return strings.Join(outcomes, "; "), names, false, nil
 }
 
-// render parses and renders rec.Source into rec.
-func (s *Service) render(ctx context.Context, rec *Record, versions *Resolver) error {
-	p := Parse(rec.Name, []byte(rec.Source), Options{ScriptsURL: s.ScriptsURL})
-	rec.SourceAPI, rec.Problems, rec.Warnings, rec.Notes, rec.Policy = p.SourceAPI, p.Problems, p.Warnings, p.Notes, p.Policy
-	rec.Valid, rec.Rendered, rec.Plan, rec.Stale, rec.StaleReason = false, nil, nil, false, ""
-	if !p.Valid() {
+func ignoreConflict(err error) error {
+	if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 		return nil
 	}
+	return err
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// remove moves a template's record to history and deletes it.
+func (s *Service) remove(ctx context.Context, name string, old stored) (retry bool, err error) {
+	if _, err := s.Docs.Overwrite(ctx, historyPrefix+keyOf(name)+"/"+old.rec.ETag+".json", old.rec); err != nil {
+		return false, fmt.Errorf("keeping template %q in history: %w", name, err)
+	}
+	if err := s.Docs.Delete(ctx, recordKey(name), old.etag); err != nil {
+		return goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
+	}
+	return false, nil
+}
+
+func (s *Service) options() Options {
+	return Options{ScriptsURL: s.ScriptsURL, Deployment: s.Deployment}
+}
+
+// renderParsed fills a record from a parsed template: its findings, and
+// when it is valid its rendering and plan.
+func (s *Service) renderParsed(ctx context.Context, rec *Record, p *Parsed, versions *Resolver) error {
+	rec.Kind, rec.ResourceName, rec.OtherResources = p.Kind, p.ResourceName, p.OtherResources
+	rec.Valid, rec.Rendered, rec.Plan, rec.Stale, rec.StaleReason = false, nil, nil, false, ""
 	r := &Renderer{ScriptsURL: s.ScriptsURL, Checksums: s.Checksums, Versions: versions}
-	out, problems, err := r.Render(ctx, p)
+	res, err := r.Check(ctx, p)
 	if err != nil {
 		return fmt.Errorf("rendering template %q: %w", rec.Name, err)
 	}
-	if len(problems) > 0 {
-		rec.Problems = problems
+	rec.SourceAPI, rec.Policy, rec.Notes = p.SourceAPI, p.Policy, p.Notes
+	rec.Problems, rec.Warnings = res.Problems, res.Warnings
+	if res.Rendered == nil {
 		return nil
 	}
-	rec.Valid, rec.Rendered = true, out
-	rec.Warnings = append(rec.Warnings, out.Warnings...)
-	plan := MakePlan(out, p.Policy, rec.LastBuild)
+	rec.Valid, rec.Rendered = true, res.Rendered
+	plan := MakePlan(res.Rendered, p.Policy, rec.LastBuild)
 	rec.Plan = &plan
 	return nil
 }
@@ -298,18 +445,18 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 	run := *s // this run's view: checksums memoized, versions cached
 	run.Checksums = &memoChecksums{src: s.Checksums}
 	versions := &Resolver{Lister: s.Versions}
-	type job struct{ blob, name string }
-	var jobs []job
+	var jobs []string
 	seen := map[string]bool{}
 	for _, blob := range blobs {
-		if name, err := NameFromBlob(blob); err == nil {
-			seen[name] = true
-			jobs = append(jobs, job{blob, name})
+		if _, err := NameFromBlob(blob); err == nil && !IsParametersBlob(blob) {
+			seen[blob] = true
+			jobs = append(jobs, blob)
 		}
 	}
 	for _, rec := range known {
-		if !seen[rec.Name] { // its blob is gone: the record goes to history
-			jobs = append(jobs, job{rec.Blob, rec.Name})
+		if !seen[rec.Blob] { // its blob is gone: the record goes to history
+			seen[rec.Blob] = true
+			jobs = append(jobs, rec.Blob)
 		}
 	}
 	errs := make([]error, len(jobs))
@@ -320,7 +467,7 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, errs[i] = run.Reconcile(ctx, j.blob, j.name, versions, true)
+			_, errs[i] = run.Reconcile(ctx, j, versions, true)
 		}()
 	}
 	wg.Wait()
@@ -407,7 +554,7 @@ func (s *Service) ScriptChanged(ctx context.Context, name string) error {
 		}); err != nil {
 			return fmt.Errorf("marking template %q stale: %w", rec.Name, err)
 		}
-		if _, err := s.Reconcile(ctx, rec.Blob, rec.Name, versions, true); err != nil {
+		if _, err := s.Reconcile(ctx, rec.Blob, versions, true); err != nil {
 			return fmt.Errorf("rendering template %q again: %w", rec.Name, err)
 		}
 		if err := s.notify(ctx, rec.Name); err != nil {

@@ -26,7 +26,9 @@ type exprError struct{ msg string }
 
 func (e *exprError) Error() string { return e.msg }
 
-func exprErrorf(format string, args ...any) error { return &exprError{msg: fmt.Sprintf(format, args...)} }
+func exprErrorf(format string, args ...any) error {
+	return &exprError{msg: fmt.Sprintf(format, args...)}
+}
 
 // isExpression reports an ARM expression: a string in square brackets that
 // does not start with "[[" (ARM's escape for a literal bracket).
@@ -225,7 +227,7 @@ func (l *lexer) expr() (*expr, error) {
 	}
 }
 
-// literal reads a single-quoted string; '' is a quote.
+// literal reads a single-quoted string; ” is a quote.
 func (l *lexer) literal() (string, error) {
 	l.pos++ // opening quote
 	var b strings.Builder
@@ -247,10 +249,10 @@ func (l *lexer) literal() (string, error) {
 
 // ---- values ----
 
-func strNode(s string) *node  { return &node{kind: '"', str: s} }
-func intNode(v int64) *node   { return &node{kind: 'n', num: jsonNumber(v)} }
-func boolNode(v bool) *node   { return &node{kind: 'b', b: v} }
-func nullNode() *node         { return &node{kind: '0'} }
+func strNode(s string) *node        { return &node{kind: '"', str: s} }
+func intNode(v int64) *node         { return &node{kind: 'n', num: jsonNumber(v)} }
+func boolNode(v bool) *node         { return &node{kind: 'b', b: v} }
+func nullNode() *node               { return &node{kind: '0'} }
 func arrayNode(items []*node) *node { return &node{kind: '[', items: items} }
 
 func asInt(n *node) (int64, bool) {
@@ -596,12 +598,12 @@ func init() {
 			}
 			return strNode(b.String()), nil
 		}},
-		"format":   {min: 1, max: -1, call: formatFn},
-		"tolower":  {min: 1, max: 1, call: strFn(strings.ToLower)},
-		"toupper":  {min: 1, max: 1, call: strFn(strings.ToUpper)},
-		"trim":     {min: 1, max: 1, call: strFn(strings.TrimSpace)},
-		"uri":      {min: 2, max: 2, call: uriFn},
-		"base64":   {min: 1, max: 1, call: strFn(base64Std)},
+		"format":  {min: 1, max: -1, call: formatFn},
+		"tolower": {min: 1, max: 1, call: strFn(strings.ToLower)},
+		"toupper": {min: 1, max: 1, call: strFn(strings.ToUpper)},
+		"trim":    {min: 1, max: 1, call: strFn(strings.TrimSpace)},
+		"uri":     {min: 2, max: 2, call: uriFn},
+		"base64":  {min: 1, max: 1, call: strFn(base64Std)},
 		"replace": {min: 3, max: 3, call: func(_ *armEval, a []*node, _ int) (*node, error) {
 			s, err := wantString(a, 0)
 			if err != nil {

@@ -305,7 +305,9 @@ func TemplateBlobOf(blob string) string {
 }
 
 // ParametersBlobOf returns the parameters file beside a template file.
-func ParametersBlobOf(blob string) string { return strings.TrimSuffix(blob, ".json") + parametersSuffix }
+func ParametersBlobOf(blob string) string {
+	return strings.TrimSuffix(blob, ".json") + parametersSuffix
+}
 
 // NameFromBlob returns a template's name: its blob name without ".json".
 func NameFromBlob(blob string) (string, error) {

@@ -230,7 +230,9 @@ func (v *validator) vnet(vn *aib.VirtualNetworkConfig) {
 	case vn.SubnetID == nil:
 		v.r.problem(p.key("containerInstanceSubnetId"), "needs subnetId: the container's subnet must be in the build VM's virtual network")
 	case subnetRE.MatchString(*vn.SubnetID):
-		vnetOf := func(id string) string { return strings.ToLower(id[:strings.LastIndex(strings.ToLower(id), "/subnets/")]) }
+		vnetOf := func(id string) string {
+			return strings.ToLower(id[:strings.LastIndex(strings.ToLower(id), "/subnets/")])
+		}
 		switch {
 		case vnetOf(*ci) != vnetOf(*vn.SubnetID):
 			v.r.problem(p.key("containerInstanceSubnetId"), "must be in the same virtual network as subnetId")

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+const validateUsage = `usage: goldenpipe validate [flags] FILE|DIR ...
+
+Checks Image Builder template files as the function app does (parse, upgrade
+to API 2024-02-01, validate, render), without Azure. A deployment template
+name.json is evaluated with name.parameters.json when it stands beside it.
+Problems print as file:path: message; the exit code is 1 when any template
+has a problem, 2 on a usage error.
+
+flags:
+`
+
+// validateResult is one template of one file, as --json prints it.
+type validateResult struct {
+	File           string             `json:"file"`
+	Parameters     string             `json:"parameters,omitempty"`
+	Template       string             `json:"template"`
+	Kind           string             `json:"kind"`
+	ResourceName   string             `json:"resourceName,omitempty"`
+	OtherResources []string           `json:"otherResources,omitempty"`
+	Valid          bool               `json:"valid"`
+	Problems       []template.Problem `json:"problems"`
+	Warnings       []template.Problem `json:"warnings"`
+	Notes          []string           `json:"upgradeNotes"`
+	SourceVersion  string             `json:"sourceVersion,omitempty"`
+	Scripts        map[string]string  `json:"scripts,omitempty"`
+	Rendered       json.RawMessage    `json:"rendered,omitempty"`
+}
+
+// validateCmd runs `goldenpipe validate`; it returns the exit code.
+func validateCmd(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, validateUsage); fl.PrintDefaults() }
+	env := func(name string) string { v, _ := lookup(name); return v }
+	asJSON := fl.Bool("json", false, "print the results as JSON (one array) instead of file:path: message lines")
+	scripts := fl.String("scripts", "", "a local copy of the scripts container: scripts are hashed from here and a missing one is a problem")
+	scriptsURL := fl.String("scripts-url", env("GOLDENPIPE_SCRIPTS_URL"), "the scripts container's URL (e.g. https://acct.blob.core.windows.net/scripts): script URIs under it are the app's (default $GOLDENPIPE_SCRIPTS_URL)")
+	sub := fl.String("subscription", env("AZURE_SUBSCRIPTION_ID"), "subscription() and resourceId() of deployment templates (default $AZURE_SUBSCRIPTION_ID)")
+	rg := fl.String("resource-group", env("AIB_RESOURCE_GROUP"), "resourceGroup().name (default $AIB_RESOURCE_GROUP)")
+	loc := fl.String("location", env("AIB_LOCATION"), "resourceGroup().location (default $AIB_LOCATION)")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fl.NArg() == 0 {
+		fl.Usage()
+		return 2
+	}
+	files, err := templateFiles(fl.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, "goldenpipe validate:", err)
+		return 2
+	}
+	dep := template.Deployment{SubscriptionID: *sub, ResourceGroup: *rg, Location: *loc,
+		Where: "--subscription, --resource-group, --location"}
+	if dep.SubscriptionID == "" && dep.ResourceGroup == "" && dep.Location == "" {
+		dep = template.Deployment{SubscriptionID: "00000000-0000-0000-0000-000000000000", ResourceGroup: "resource-group",
+			Location: "westus", StandIn: true}
+	}
+	r := &template.Renderer{ScriptsURL: strings.TrimSuffix(*scriptsURL, "/")}
+	if *scripts != "" {
+		r.Checksums = dirChecksums(*scripts)
+	}
+	var results []validateResult
+	for _, f := range files {
+		res, err := validateFile(ctx, f, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep})
+		if err != nil {
+			fmt.Fprintln(stderr, "goldenpipe validate:", err)
+			return 2
+		}
+		results = append(results, res...)
+	}
+	bad := 0
+	for _, res := range results {
+		if !res.Valid {
+			bad++
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(results); err != nil {
+			return 2
+		}
+	} else {
+		for _, res := range results {
+			for _, p := range res.Problems {
+				fmt.Fprintf(stdout, "%s:%s: %s\n", res.File, p.Path, p.Message)
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(stdout, "%s:%s: warning: %s\n", res.File, w.Path, w.Message)
+			}
+		}
+		fmt.Fprintf(stderr, "%d template(s) in %d file(s): %d with problems\n", len(results), len(files), bad)
+	}
+	if bad > 0 {
+		return 1
+	}
+	return 0
+}
+
+// templateFiles expands the arguments into template files: directories
+// give their *.json files (recursively); a parameters file stands for its
+// template.
+func templateFiles(args []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		p = template.TemplateBlobOf(filepath.ToSlash(p))
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			add(a)
+			continue
+		}
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && strings.HasSuffix(p, ".json") {
+				add(p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// validateFile checks one template file (with its parameters file) with
+// the same code the function app runs on an upload.
+func validateFile(ctx context.Context, file string, r *template.Renderer, o template.Options) ([]validateResult, error) {
+	raw, err := readLimited(file)
+	if err != nil {
+		return nil, err
+	}
+	var params []byte
+	pfile := template.ParametersBlobOf(file)
+	if b, err := readLimited(pfile); err == nil {
+		params = b
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	} else {
+		pfile = ""
+	}
+	name := strings.TrimSuffix(filepath.Base(file), ".json")
+	var out []validateResult
+	for _, p := range template.ParseFile(name, raw, params, o) {
+		c, err := r.Check(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		res := validateResult{File: file, Parameters: pfile, Template: p.Name, Kind: p.Kind, ResourceName: p.ResourceName,
+			OtherResources: p.OtherResources, Valid: len(c.Problems) == 0, Problems: c.Problems, Warnings: c.Warnings, Notes: p.Notes}
+		if res.Problems == nil {
+			res.Problems = []template.Problem{}
+		}
+		if c.Rendered != nil {
+			res.SourceVersion, res.Scripts, res.Rendered = c.Rendered.SourceVersion, c.Rendered.Scripts, c.Rendered.JSON
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// readLimited reads a file of at most one template's size (and one byte
+// more, so an oversized file is reported as such by the parser).
+func readLimited(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, template.MaxTemplateBytes+1))
+}
+
+// dirChecksums hashes scripts from a local copy of the scripts container.
+type dirChecksums string
+
+func (d dirChecksums) Checksum(_ context.Context, name string) (goldenpipe.Checksum, error) {
+	clean := filepath.Clean(filepath.FromSlash(name))
+	if !filepath.IsLocal(clean) {
+		return goldenpipe.Checksum{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "script %q is outside %s", name, string(d))
+	}
+	f, err := os.Open(filepath.Join(string(d), clean))
+	if errors.Is(err, fs.ErrNotExist) {
+		return goldenpipe.Checksum{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no script %q in %s", name, string(d))
+	}
+	if err != nil {
+		return goldenpipe.Checksum{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return goldenpipe.Checksum{}, err
+	}
+	return goldenpipe.Checksum{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}

@@ -273,8 +273,8 @@ func (ev *armEval) walk(n *node, p path, depth int, fail func(path, error)) *nod
 }
 
 func clip(s string) string {
-	if len(s) > 120 {
-		return s[:117] + "…"
+	if len(s) > 300 {
+		return s[:297] + "…"
 	}
 	return s
 }

@@ -118,8 +118,8 @@ func upgradeObject(n *node, o *object, p path, r *report) *node {
 		}
 	}
 	if typ == "SharedImage" {
+		sharedImageEnums(out, p, r) // before the upgrade moves storageAccountType: problems at the path written
 		replicationToTargetRegions(out, p, r)
-		sharedImageEnums(out, p, r)
 	}
 	return out
 }

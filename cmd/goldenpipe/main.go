@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/goldenpipe/goldenpipe/app"
+	"github.com/goldenpipe/goldenpipe/internal/cli"
 )
 
 func main() {
@@ -23,7 +24,7 @@ func main() {
 		switch os.Args[1] {
 		case "validate":
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := validateCmd(ctx, os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr)
+			code := cli.Validate(ctx, os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr)
 			stop()
 			os.Exit(code)
 		case "-h", "-help", "--help", "help":

@@ -1,4 +1,6 @@
-package main
+// Package cli holds the goldenpipe subcommands for people and CI; the
+// binary's main only dispatches to them.
+package cli
 
 import (
 	"context"
@@ -30,8 +32,8 @@ has a problem, 2 on a usage error.
 flags:
 `
 
-// validateResult is one template of one file, as --json prints it.
-type validateResult struct {
+// ValidateResult is one template of one file, as --json prints it.
+type ValidateResult struct {
 	File           string             `json:"file"`
 	Parameters     string             `json:"parameters,omitempty"`
 	Template       string             `json:"template"`
@@ -47,8 +49,8 @@ type validateResult struct {
 	Rendered       json.RawMessage    `json:"rendered,omitempty"`
 }
 
-// validateCmd runs `goldenpipe validate`; it returns the exit code.
-func validateCmd(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+// Validate runs `goldenpipe validate`; it returns the exit code.
+func Validate(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() { fmt.Fprint(stderr, validateUsage); fl.PrintDefaults() }
@@ -84,7 +86,7 @@ func validateCmd(ctx context.Context, args []string, lookup func(string) (string
 	if *scripts != "" {
 		r.Checksums = dirChecksums(*scripts)
 	}
-	var results []validateResult
+	var results []ValidateResult
 	for _, f := range files {
 		res, err := validateFile(ctx, f, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep})
 		if err != nil {
@@ -164,7 +166,7 @@ func templateFiles(args []string) ([]string, error) {
 
 // validateFile checks one template file (with its parameters file) with
 // the same code the function app runs on an upload.
-func validateFile(ctx context.Context, file string, r *template.Renderer, o template.Options) ([]validateResult, error) {
+func validateFile(ctx context.Context, file string, r *template.Renderer, o template.Options) ([]ValidateResult, error) {
 	raw, err := readLimited(file)
 	if err != nil {
 		return nil, err
@@ -179,13 +181,13 @@ func validateFile(ctx context.Context, file string, r *template.Renderer, o temp
 		pfile = ""
 	}
 	name := strings.TrimSuffix(filepath.Base(file), ".json")
-	var out []validateResult
+	var out []ValidateResult
 	for _, p := range template.ParseFile(name, raw, params, o) {
 		c, err := r.Check(ctx, p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		res := validateResult{File: file, Parameters: pfile, Template: p.Name, Kind: p.Kind, ResourceName: p.ResourceName,
+		res := ValidateResult{File: file, Parameters: pfile, Template: p.Name, Kind: p.Kind, ResourceName: p.ResourceName,
 			OtherResources: p.OtherResources, Valid: len(c.Problems) == 0, Problems: c.Problems, Warnings: c.Warnings, Notes: p.Notes}
 		if res.Problems == nil {
 			res.Problems = []template.Problem{}

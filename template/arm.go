@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // ARM deployment templates: files with $schema, parameters, variables and
@@ -35,6 +36,10 @@ type Deployment struct {
 	// StandIn says the values are placeholders chosen by a tool; a
 	// template that uses them gets a warning saying so.
 	StandIn bool
+	// Now is what utcNow() gives in a parameter's defaultValue (the only
+	// place ARM allows it): the time the template file was written, so a
+	// template renders the same until it changes. Zero: not supported.
+	Now time.Time
 }
 
 func isDeploymentTemplate(root *node) bool {
@@ -65,6 +70,7 @@ type armEval struct {
 	varBusy   map[string]bool
 	steps     int
 	charged   int
+	inDefault int // > 0 while a parameter's defaultValue is evaluated
 	scopeUsed bool
 	secrets   map[string]bool // secure parameters read
 }
@@ -171,7 +177,9 @@ func (ev *armEval) parameter(name string, depth int) (*node, error) {
 		return nil, exprErrorf("parameter %q has no value: give it in the parameters file or a defaultValue", name)
 	}
 	ev.paramBusy[key] = true
+	ev.inDefault++
 	v, err := ev.deep(def, depth+1)
+	ev.inDefault--
 	delete(ev.paramBusy, key)
 	if err != nil {
 		return nil, exprErrorf("the default value of parameter %q: %v", name, err)
@@ -432,7 +440,7 @@ type imageResource struct {
 // image templates and the others (listed in the record as not deployed by
 // this app). languageVersion 2.0 (Bicep's symbolic names) keeps resources
 // in an object.
-func deploymentResources(root *node, r *report) (images []imageResource, others []string) {
+func deploymentResources(root *node, r *report, ev *armEval) (images []imageResource, others []string) {
 	res := root.getFold("resources")
 	var list []imageResource
 	switch {
@@ -463,6 +471,9 @@ func deploymentResources(root *node, r *report) (images []imageResource, others 
 		name := ""
 		if n := it.val.getFold("name"); n != nil && n.kind == '"' {
 			name = n.str
+			if v, err := ev.deep(n, 0); err == nil && v.kind == '"' {
+				name = v.str
+			}
 		}
 		switch {
 		case strings.EqualFold(typ, ImageTemplateType):
@@ -637,4 +648,27 @@ func stripComments(b []byte) []byte {
 		return b
 	}
 	return out
+}
+
+// utcNow is ARM's utcNow(format): allowed only in a parameter's
+// defaultValue; here the deployment's Now, in .NET's custom date format
+// (yyyy, MM, dd, HH, mm, ss) or the standard "u" and "s" formats.
+func (ev *armEval) utcNow(format string) (*node, error) {
+	if ev.inDefault == 0 {
+		return nil, exprErrorf("utcNow() can be used only in a parameter's defaultValue (ARM's rule)")
+	}
+	if ev.dep.Now.IsZero() {
+		return nil, errUnsupported
+	}
+	t := ev.dep.Now.UTC()
+	switch format {
+	case "":
+		format = "yyyyMMddTHHmmssZ"
+	case "u":
+		return strNode(t.Format("2006-01-02 15:04:05Z")), nil
+	case "s":
+		return strNode(t.Format("2006-01-02T15:04:05")), nil
+	}
+	r := strings.NewReplacer("yyyy", "2006", "MM", "01", "dd", "02", "HH", "15", "mm", "04", "ss", "05")
+	return strNode(t.Format(r.Replace(format))), nil
 }

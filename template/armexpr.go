@@ -188,6 +188,8 @@ func (l *lexer) expr() (*expr, error) {
 					continue
 				case ')':
 					l.pos++
+				case 0:
+					return nil, exprErrorf("the arguments of %s are not closed: a \")\" is missing", name)
 				default:
 					return nil, exprErrorf("expected \",\" or \")\" in the arguments of %s, found %q", name, l.rest())
 				}
@@ -858,18 +860,28 @@ func init() {
 		"subscription":           {min: 0, max: 0, call: func(ev *armEval, _ []*node, _ int) (*node, error) { return ev.subscription() }},
 		"resourcegroup":          {min: 0, max: 0, call: func(ev *armEval, _ []*node, _ int) (*node, error) { return ev.resourceGroup() }},
 		"deployment":             {min: 0, max: 0, call: func(ev *armEval, _ []*node, _ int) (*node, error) { return ev.deployment(), nil }},
-		"utcnow":                 unsupported(nondeterministic),
-		"newguid":                unsupported(nondeterministic),
-		"reference":              unsupported(deployed),
-		"listkeys":               unsupported(deployed),
-		"listsecrets":            unsupported(deployed),
-		"list":                   unsupported(deployed),
-		"environment":            unsupported("it depends on the cloud the deployment runs in; write the value out"),
-		"tenant":                 unsupported("the tenant is not known offline; write the value out"),
-		"managementgroup":        unsupported("image templates are deployed to a resource group"),
-		"copyindex":              unsupported("copy loops are not evaluated; write one resource per image template"),
-		"pickzones":              unsupported(deployed),
-		"providers":              unsupported(deployed),
+		"utcnow": {min: 0, max: 1, why: nondeterministic, call: func(ev *armEval, a []*node, _ int) (*node, error) {
+			format := ""
+			if len(a) == 1 {
+				f, err := wantString(a, 0)
+				if err != nil {
+					return nil, err
+				}
+				format = f
+			}
+			return ev.utcNow(format)
+		}},
+		"newguid":         unsupported(nondeterministic),
+		"reference":       unsupported(deployed),
+		"listkeys":        unsupported(deployed),
+		"listsecrets":     unsupported(deployed),
+		"list":            unsupported(deployed),
+		"environment":     unsupported("it depends on the cloud the deployment runs in; write the value out"),
+		"tenant":          unsupported("the tenant is not known offline; write the value out"),
+		"managementgroup": unsupported("image templates are deployed to a resource group"),
+		"copyindex":       unsupported("copy loops are not evaluated; write one resource per image template"),
+		"pickzones":       unsupported(deployed),
+		"providers":       unsupported(deployed),
 	}
 }
 
@@ -1111,6 +1123,10 @@ func subscriptionResourceIDFn(ev *armEval, a []*node, _ int) (*node, error) {
 		sub = parts[0]
 	} else if sub, err = ev.scope("the subscription", ev.dep.SubscriptionID); err != nil {
 		return nil, err
+	}
+	if strings.EqualFold(strings.Trim(parts[t], "/"), "Microsoft.Resources/resourceGroups") && len(parts) == t+2 {
+		// a resource group's id has no provider segment
+		return strNode("/subscriptions/" + sub + "/resourceGroups/" + parts[t+1]), nil
 	}
 	tail, err := typedNames(parts[t], parts[t+1:])
 	if err != nil {

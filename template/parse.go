@@ -135,7 +135,7 @@ func parseDeployment(name string, root *node, params []byte, file *report, o Opt
 	if fn := root.getFold("functions"); fn != nil && fn.kind == '[' && len(fn.items) > 0 {
 		file.note("functions", "user-defined functions are not evaluated; a call to one is reported where it is used")
 	}
-	images, others := deploymentResources(root, file)
+	images, others := deploymentResources(root, file, ev)
 	used := map[string]bool{}
 	budget := 100_000
 	for _, im := range images {

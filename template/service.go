@@ -300,7 +300,9 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		if paramsBlob != "" {
 			pb = []byte(params)
 		}
-		parsed = ParseFile(base, []byte(text), pb, s.options())
+		o := s.options()
+		o.Deployment.Now = ver.LastModified // utcNow() in a parameter default: stable until the file changes
+		parsed = ParseFile(base, []byte(text), pb, o)
 	}
 	var names, outcomes []string
 	for _, p := range parsed {

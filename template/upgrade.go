@@ -332,6 +332,9 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 
 // str checks a string value; free text (commands) may hold "<…>".
 func str(n *node, p path, r *report, free bool) *node {
+	if n.kind == '0' && r.bad[p.String()] {
+		return nil // its expression failed, and said why
+	}
 	if n.kind != '"' {
 		r.problem(p, "must be a string, not %s", quoteValue(n))
 		return nil

@@ -171,7 +171,8 @@ func (v *validator) script(p path, kind string, scriptURI, checksum *string, inl
 	switch {
 	case scriptURI != nil && len(inline) > 0:
 		v.r.problem(p, "%s gives both scriptUri and inline; give one", kind)
-	case scriptURI == nil && len(inline) == 0 && !v.r.bad[p.key("scriptUri").String()] && !v.r.bad[p.key("inline").String()]:
+	case scriptURI == nil && len(inline) == 0 && !v.r.bad[p.key("scriptUri").String()] && !v.r.bad[p.key("inline").String()] &&
+		!hasBadPrefix(v.r, p.key("inline").String()+"["):
 		v.r.problem(p, "%s needs scriptUri or inline", kind)
 	}
 	if scriptURI != nil {

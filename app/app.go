@@ -225,6 +225,15 @@ func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.
 		if a.Images == nil {
 			a.Images = simulator.NewImages()
 		}
+		if s.SimulatorImages != "" {
+			b, err := os.ReadFile(s.SimulatorImages)
+			if err == nil {
+				err = a.Images.Load(b)
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", config.SettingSimulatorImages, err)
+			}
+		}
 		if a.Builder == nil {
 			a.Builder = simulator.NewImageBuilder()
 		}

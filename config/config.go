@@ -34,6 +34,7 @@ const (
 	SettingSimulator         = "AIB_SIMULATOR"
 	SettingResourceGroup     = "AIB_RESOURCE_GROUP"
 	SettingLocation          = "AIB_LOCATION"
+	SettingSimulatorImages   = "AIB_SIMULATOR_IMAGES"
 	SettingMaxBuilds         = "MAX_CONCURRENT_BUILDS"
 	SettingVHDDestination    = "VHD_DESTINATION"
 	SettingKeepFailedHours   = "KEEP_FAILED_HOURS"
@@ -77,6 +78,9 @@ type Settings struct {
 	// one served at SimulatorURL (shared by several handler processes).
 	Simulator    bool
 	SimulatorURL string
+	// SimulatorImages names a file of images the simulated marketplace
+	// knows besides its own (the shape of simulator/marketplace.json).
+	SimulatorImages string
 	// SubscriptionID is where templates are built; required unless Simulator.
 	SubscriptionID string
 	// ARM is the identity ARM calls use.
@@ -147,6 +151,9 @@ func Load(lookup Lookup) (Settings, error) {
 		s.Simulator, s.SimulatorURL = true, strings.TrimSuffix(v, "/")
 	} else {
 		s.Simulator = r.boolean(SettingSimulator, false)
+	}
+	if v, ok := r.get(SettingSimulatorImages); ok {
+		s.SimulatorImages = v
 	}
 	s.ARM = r.credential(ConnARM)
 	if v, ok := r.get(SettingSubscription); ok {

@@ -23,7 +23,7 @@ func Known() []Setting {
 		{Name: SettingSubscription}, {Name: SettingSimulator}, {Name: SettingResourceGroup}, {Name: SettingLocation}, {Name: SettingMaxBuilds},
 		{Name: SettingVHDDestination}, {Name: SettingKeepFailedHours},
 		{Name: ConnARM, Connection: true, LocalOnly: false},
-		{Name: ConnVHD, Connection: true, LocalOnly: true}, {Name: ConnStaging, Connection: true, LocalOnly: true},
+		{Name: ConnVHD, Connection: true, LocalOnly: true}, {Name: SettingSimulatorImages, LocalOnly: true}, {Name: ConnStaging, Connection: true, LocalOnly: true},
 	}
 }
 

@@ -4,7 +4,11 @@
 package simulator
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,16 +34,47 @@ func imageKey(publisher, offer, sku string) string {
 	return strings.ToLower(publisher + "/" + offer + "/" + sku)
 }
 
-// NewImages returns a marketplace holding the images local runs use.
+//go:embed marketplace.json
+var marketplace []byte
+
+// marketplaceFile is the shape of marketplace.json and of the files
+// AIB_SIMULATOR_IMAGES names.
+type marketplaceFile struct {
+	Images []struct {
+		Publisher, Offer, SKU string
+		Versions              []string
+	} `json:"images"`
+}
+
+// NewImages returns a marketplace holding the images platform teams build
+// from (marketplace.json beside this file).
 func NewImages() *Images {
 	m := &Images{versions: map[string][]string{}}
-	m.Set("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2", "22.04.202410020", "22.04.202411190", "22.04.202409300")
-	m.Set("Canonical", "UbuntuServer", "18.04-LTS", "18.04.202306070", "18.04.202401161")
-	m.Set("MicrosoftWindowsDesktop", "office-365", "win11-23h2-avd-m365", "22631.4460.241106", "22631.4317.241009", "22631.3880.240709")
-	m.Set("MicrosoftWindowsDesktop", "windows-11", "win11-24h2-avd", "26100.2314.241107", "26100.2033.241004")
-	m.Set("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-azure-edition", "20348.2849.241106", "20348.2762.241009", "20348.2700.240911")
-	m.Set("RedHat", "RHEL", "8-lvm-gen2", "8.9.2024020215", "8.10.2024070513", "8.8.2023112114")
+	if err := m.Load(marketplace); err != nil {
+		panic("simulator: marketplace.json: " + err.Error())
+	}
 	return m
+}
+
+// Load adds the images of a marketplace file (the shape of
+// marketplace.json); an image already known gets the file's versions.
+func (m *Images) Load(b []byte) error {
+	var f marketplaceFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&struct {
+		Comment string `json:"//"`
+		*marketplaceFile
+	}{marketplaceFile: &f}); err != nil {
+		return fmt.Errorf("reading the marketplace: %w", err)
+	}
+	for i, im := range f.Images {
+		if im.Publisher == "" || im.Offer == "" || im.SKU == "" || len(im.Versions) == 0 {
+			return fmt.Errorf("image %d: publisher, offer, sku and at least one version are required", i)
+		}
+		m.Set(im.Publisher, im.Offer, im.SKU, im.Versions...)
+	}
+	return nil
 }
 
 // Set replaces the versions of an image.

@@ -182,7 +182,7 @@ func (ev *armEval) parameter(name string, depth int) (*node, error) {
 	ev.inDefault--
 	delete(ev.paramBusy, key)
 	if err != nil {
-		return nil, exprErrorf("the default value of parameter %q: %v", name, err)
+		return nil, through(err, fmt.Sprintf("the default of parameter %q", name))
 	}
 	ev.params[key] = v
 	return v, nil
@@ -210,7 +210,7 @@ func (ev *armEval) variable(name string, depth int) (*node, error) {
 	v, err := ev.deep(raw, depth+1)
 	delete(ev.varBusy, key)
 	if err != nil {
-		return nil, exprErrorf("variable %q: %v", name, err)
+		return nil, through(err, fmt.Sprintf("variable %q", name))
 	}
 	ev.varCache[key] = v
 	return v, nil
@@ -520,7 +520,7 @@ func paramsUsedBy(n *node, vars *node, out map[string]bool, seen map[string]bool
 		if !isExpression(s) {
 			return
 		}
-		low := strings.ToLower(s)
+		low := asciiLower(s) // same length as s, so offsets agree
 		for _, fn := range []string{"parameters(", "variables("} {
 			for i := strings.Index(low, fn); i >= 0; {
 				rest := s[i+len(fn):]
@@ -671,4 +671,15 @@ func (ev *armEval) utcNow(format string) (*node, error) {
 	}
 	r := strings.NewReplacer("yyyy", "2006", "MM", "01", "dd", "02", "HH", "15", "mm", "04", "ss", "05")
 	return strNode(t.Format(r.Replace(format))), nil
+}
+
+// asciiLower lowercases ASCII letters only, keeping every byte offset.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

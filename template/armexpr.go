@@ -21,10 +21,32 @@ const (
 )
 
 // exprError is an evaluation failure, reported as a problem at the path of
-// the string that holds the expression.
-type exprError struct{ msg string }
+// the string that holds the expression; via names the variables (and
+// parameters) it was reached through.
+type exprError struct {
+	msg string
+	via []string
+}
 
-func (e *exprError) Error() string { return e.msg }
+func (e *exprError) Error() string {
+	if len(e.via) == 0 {
+		return e.msg
+	}
+	via := e.via
+	if len(via) > 6 {
+		via = append(append(append([]string(nil), via[:3]...), fmt.Sprintf("(%d more)", len(via)-5)), via[len(via)-2:]...)
+	}
+	return "through " + strings.Join(via, " → ") + ": " + e.msg
+}
+
+// through adds the variable or parameter an error was reached through.
+func through(err error, what string) error {
+	var e *exprError
+	if errors.As(err, &e) {
+		return &exprError{msg: e.msg, via: append([]string{what}, e.via...)}
+	}
+	return &exprError{msg: err.Error(), via: []string{what}}
+}
 
 func exprErrorf(format string, args ...any) error {
 	return &exprError{msg: fmt.Sprintf(format, args...)}
@@ -265,25 +287,95 @@ func asInt(n *node) (int64, bool) {
 	return v, err == nil
 }
 
-// toText is a value as ARM's string() writes it.
+// toText is a value as ARM's string() writes it, for messages: cut short
+// when long.
 func toText(n *node) string {
-	switch n.kind {
-	case '"':
-		return n.str
-	case 'n':
-		return n.num.String()
-	case 'b':
-		return strconv.FormatBool(n.b)
-	case '0':
-		return ""
+	t, err := textOf(n)
+	if err != nil {
+		return t[:min(len(t), 200)] + "…"
 	}
-	var b bytes.Buffer
-	n.encode(&b)
-	return b.String()
+	return t
 }
 
+// textOf is a value as ARM's string() writes it, or an error when it is
+// longer than a value may be (evaluated values share parts, so a small
+// file can describe a huge one).
+func textOf(n *node) (string, error) {
+	switch n.kind {
+	case '"':
+		return n.str, nil
+	case 'n':
+		return n.num.String(), nil
+	case 'b':
+		return strconv.FormatBool(n.b), nil
+	case '0':
+		return "", nil
+	}
+	var b bytes.Buffer
+	if !encodeLimited(n, &b, maxExprString) {
+		return b.String(), exprErrorf("the value is over %d bytes as text", maxExprString)
+	}
+	return b.String(), nil
+}
+
+// encodeLimited writes n as JSON, stopping (false) past limit bytes.
+func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
+	if w.Len() > limit {
+		return false
+	}
+	switch n.kind {
+	case '{':
+		w.WriteByte('{')
+		for i, m := range n.members {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			writeString(w, m.key)
+			w.WriteByte(':')
+			if !encodeLimited(m.val, w, limit) {
+				return false
+			}
+		}
+		w.WriteByte('}')
+	case '[':
+		w.WriteByte('[')
+		for i, it := range n.items {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			if !encodeLimited(it, w, limit) {
+				return false
+			}
+		}
+		w.WriteByte(']')
+	default:
+		n.encode(w)
+	}
+	return w.Len() <= limit
+}
+
+// maxCompare bounds the nodes one comparison visits.
+const maxCompare = 1 << 20
+
+// equal compares two values, visiting at most maxCompare nodes.
+func equal(a, b *node) (bool, error) {
+	budget := maxCompare
+	eq := equalBounded(a, b, &budget)
+	if budget < 0 {
+		return false, exprErrorf("the values are too large to compare")
+	}
+	return eq, nil
+}
+
+// equalNodes is equal for checks that may give up on huge values.
 func equalNodes(a, b *node) bool {
-	if a.kind != b.kind {
+	eq, _ := equal(a, b)
+	return eq
+}
+
+func equalBounded(a, b *node, budget *int) bool {
+	*budget--
+	if *budget < 0 || a.kind != b.kind {
 		return false
 	}
 	switch a.kind {
@@ -300,7 +392,7 @@ func equalNodes(a, b *node) bool {
 			return false
 		}
 		for i := range a.items {
-			if !equalNodes(a.items[i], b.items[i]) {
+			if !equalBounded(a.items[i], b.items[i], budget) {
 				return false
 			}
 		}
@@ -311,7 +403,7 @@ func equalNodes(a, b *node) bool {
 		}
 		for _, m := range a.members {
 			o := b.get(m.key)
-			if o == nil || !equalNodes(m.val, o) {
+			if o == nil || !equalBounded(m.val, o, budget) {
 				return false
 			}
 		}
@@ -424,10 +516,13 @@ func (ev *armEval) eval(e *expr, depth int) (*node, error) {
 		return nil, exprErrorf("%s takes %s, not %d", e.name, fn.arity(), len(args))
 	}
 	v, err := fn.call(ev, args, depth)
-	if errors.Is(err, errUnsupported) {
+	var ee *exprError
+	switch {
+	case errors.Is(err, errUnsupported):
 		return nil, exprErrorf("%s() is not supported offline: %s", e.name, fn.why)
-	}
-	if err != nil {
+	case errors.As(err, &ee):
+		return nil, err // already says where
+	case err != nil:
 		return nil, exprErrorf("%s: %v", e.name, err)
 	}
 	return v, nil
@@ -593,7 +688,8 @@ func init() {
 				if v.kind == '[' || v.kind == '{' {
 					return nil, fmt.Errorf("argument %d is %s; concat joins strings or arrays", i+1, v.describe())
 				}
-				b.WriteString(toText(v))
+				t, _ := textOf(v) // a scalar
+				b.WriteString(t)
 				if b.Len() > maxExprString {
 					return nil, fmt.Errorf("the result is over %d bytes", maxExprString)
 				}
@@ -627,7 +723,13 @@ func init() {
 			}
 			return strNode(strings.ReplaceAll(s, old, nw)), nil
 		}},
-		"string": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) { return checkSize(toText(a[0])) }},
+		"string": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+			t, err := textOf(a[0])
+			if err != nil {
+				return nil, err
+			}
+			return strNode(t), nil
+		}},
 		"int": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
 			if v, ok := asInt(a[0]); ok {
 				return intNode(v), nil
@@ -660,7 +762,11 @@ func init() {
 		"false": {min: 0, max: 0, call: func(*armEval, []*node, int) (*node, error) { return boolNode(false), nil }},
 		"null":  {min: 0, max: 0, call: func(*armEval, []*node, int) (*node, error) { return nullNode(), nil }},
 		"equals": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
-			return boolNode(equalNodes(a[0], a[1])), nil
+			eq, err := equal(a[0], a[1])
+			if err != nil {
+				return nil, err
+			}
+			return boolNode(eq), nil
 		}},
 		"not": {min: 1, max: 1, call: func(_ *armEval, a []*node, _ int) (*node, error) {
 			if a[0].kind != 'b' {
@@ -688,11 +794,19 @@ func init() {
 		"contains": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
 			switch a[0].kind {
 			case '"':
-				return boolNode(strings.Contains(a[0].str, toText(a[1]))), nil
+				t, err := textOf(a[1])
+				if err != nil {
+					return nil, err
+				}
+				return boolNode(strings.Contains(a[0].str, t)), nil
 			case '[':
+				budget := maxCompare
 				for _, it := range a[0].items {
-					if equalNodes(it, a[1]) {
+					if equalBounded(it, a[1], &budget) {
 						return boolNode(true), nil
+					}
+					if budget < 0 {
+						return nil, fmt.Errorf("the array is too large to search")
 					}
 				}
 				return boolNode(false), nil
@@ -760,6 +874,7 @@ func init() {
 				return nil, fmt.Errorf("argument 2 must be a string or an array of strings")
 			}
 			parts := []string{s}
+			work := 0
 			for _, sep := range seps {
 				if sep == "" {
 					continue
@@ -769,6 +884,9 @@ func init() {
 					next = append(next, strings.Split(p, sep)...)
 				}
 				parts = next
+				if work += len(parts) + len(s); work > maxExprCharge {
+					return nil, fmt.Errorf("splitting takes too much work")
+				}
 			}
 			items := make([]*node, len(parts))
 			for i, p := range parts {
@@ -955,37 +1073,41 @@ func unionFn(_ *armEval, a []*node, _ int) (*node, error) {
 	switch a[0].kind {
 	case '{':
 		out := &node{kind: '{'}
+		at := map[string]int{}
 		for i, v := range a {
 			if v.kind != '{' {
 				return nil, fmt.Errorf("argument %d must be an object like the first, not %s", i+1, v.describe())
 			}
 			for _, m := range v.members {
-				replaced := false
-				for j := range out.members {
-					if out.members[j].key == m.key {
-						out.members[j].val, replaced = m.val, true
-					}
+				if j, ok := at[m.key]; ok {
+					out.members[j].val = m.val
+					continue
 				}
-				if !replaced {
-					out.members = append(out.members, m)
-				}
+				at[m.key] = len(out.members)
+				out.members = append(out.members, m)
 			}
 		}
 		return out, nil
 	case '[':
 		out := &node{kind: '['}
+		seen := map[string]bool{}
+		total := 0
 		for i, v := range a {
 			if v.kind != '[' {
 				return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.describe())
 			}
-		next:
 			for _, it := range v.items {
-				for _, have := range out.items {
-					if equalNodes(have, it) {
-						continue next
-					}
+				var b bytes.Buffer
+				if !encodeLimited(it, &b, maxExprString) {
+					return nil, fmt.Errorf("an item is over %d bytes", maxExprString)
 				}
-				out.items = append(out.items, it)
+				if total += b.Len(); total > maxExprCharge {
+					return nil, fmt.Errorf("the arrays are too large to join")
+				}
+				if k := b.String(); !seen[k] {
+					seen[k] = true
+					out.items = append(out.items, it)
+				}
 			}
 		}
 		return out, nil
@@ -1027,7 +1149,11 @@ func formatFn(_ *armEval, a []*node, _ int) (*node, error) {
 			v := a[n+1]
 			switch {
 			case spec == "":
-				b.WriteString(toText(v))
+				t, err := textOf(v)
+				if err != nil {
+					return nil, err
+				}
+				b.WriteString(t)
 			case (spec[0] == 'D' || spec[0] == 'd') && v.kind == 'n':
 				width, _ := strconv.Atoi(spec[1:])
 				x, _ := asInt(v)

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // The corpus: template files in the shapes public samples have (Microsoft's
@@ -264,4 +263,3 @@ func TestCorpusCoverage(t *testing.T) {
 		}
 	}
 }
-

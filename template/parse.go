@@ -177,7 +177,8 @@ func parseDeployment(name string, root *node, params []byte, file *report, o Opt
 		evaluated := ev.walk(res, "", 0, func(p path, err error) { r.problem(p, "%v", err) })
 		if sizeOver(evaluated, MaxTemplateBytes) {
 			r.problem("", "the evaluated image template is over %d bytes", MaxTemplateBytes)
-			evaluated = &node{kind: '{'}
+			out = append(out, &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, PathPrefix: string(im.at), Problems: r.problems})
+			continue
 		}
 		tname := name
 		resName := ""

@@ -95,6 +95,10 @@ func (r *Resolver) Latest(ctx context.Context, location, publisher, offer, sku s
 	}
 	versions, err := r.Lister.ListVersions(ctx, location, publisher, offer, sku)
 	switch {
+	case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
+		res.err = goldenpipe.Errorf(goldenpipe.ENOTFOUND, "image %s:%s:%s is not in the marketplace of %s (Azure answered not found): "+
+			"check the publisher, offer and SKU with `az vm image list --location %s --publisher %s --offer %s --sku %s --all`",
+			publisher, offer, sku, location, location, publisher, offer, sku)
 	case err != nil:
 		res.err = fmt.Errorf("listing versions of %s:%s:%s in %s: %w", publisher, offer, sku, location, err)
 	case len(versions) == 0:

@@ -181,6 +181,9 @@ func validateFile(ctx context.Context, file string, r *template.Renderer, o temp
 		pfile = ""
 	}
 	name := strings.TrimSuffix(filepath.Base(file), ".json")
+	if st, err := os.Stat(file); err == nil {
+		o.Deployment.Now = st.ModTime() // utcNow() in a parameter default, as the app takes the blob's time
+	}
 	var out []ValidateResult
 	for _, p := range template.ParseFile(name, raw, params, o) {
 		c, err := r.Check(ctx, p)

@@ -2,8 +2,10 @@ package goldenpipe
 
 import (
 	"context"
+	"errors"
 	"sort"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Documents is the app's durable state: JSON documents with ETags, so
@@ -23,40 +25,97 @@ type Documents interface {
 // readWorkers bounds concurrent reads of ReadAll.
 const readWorkers = 8
 
+// Versioned is a document read with its ETag.
+type Versioned[T any] struct {
+	Key   string
+	ETag  string
+	Value T
+}
+
+// ReadAllVersioned reads the documents at keys, keeping each one's ETag,
+// with bounded concurrency and in the order of keys; documents removed
+// between listing and reading are left out (missing lists their keys).
+func ReadAllVersioned[T any](ctx context.Context, docs Documents, keys []string) (found []Versioned[T], missing []string, err error) {
+	out := make([]*Versioned[T], len(keys))
+	gone := make([]bool, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readWorkers)
+	for i, k := range keys {
+		g.Go(func() error {
+			var v T
+			etag, err := docs.Get(gctx, k, &v)
+			switch ErrorCode(err) {
+			case "":
+				out[i] = &Versioned[T]{Key: k, ETag: etag, Value: v}
+			case ENOTFOUND:
+				gone[i] = true
+			default:
+				return err
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	for i := range keys {
+		switch {
+		case out[i] != nil:
+			found = append(found, *out[i])
+		case gone[i]:
+			missing = append(missing, keys[i])
+		}
+	}
+	return found, missing, nil
+}
+
 // ReadAll reads the documents at keys with bounded concurrency and returns
 // them sorted by less; documents removed between listing and reading are
 // skipped.
 func ReadAll[T any](ctx context.Context, docs Documents, keys []string, less func(a, b T) bool) ([]T, error) {
-	out := make([]*T, len(keys))
-	errs := make([]error, len(keys))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, readWorkers)
-	for i, k := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var v T
-			_, err := docs.Get(ctx, k, &v)
-			switch ErrorCode(err) {
-			case "":
-				out[i] = &v
-			case ENOTFOUND:
-			default:
-				errs[i] = err
-			}
-		}()
+	found, _, err := ReadAllVersioned[T](ctx, docs, keys)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	list := make([]T, 0, len(keys))
-	for i := range keys {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		if out[i] != nil {
-			list = append(list, *out[i])
-		}
+	list := make([]T, len(found))
+	for i, f := range found {
+		list[i] = f.Value
 	}
 	sort.Slice(list, func(i, j int) bool { return less(list[i], list[j]) })
 	return list, nil
+}
+
+// updateAttempts bounds the read-modify-write rounds of Update.
+const updateAttempts = 8
+
+// ErrUnchanged, returned by an Update function, ends the update without a
+// write: the document is as it should be.
+var ErrUnchanged = errors.New("unchanged")
+
+// Update is the one read-modify-write helper for documents: it reads key
+// (a zero value when it does not exist), applies fn, and writes the result
+// conditioned on the ETag read, reading again when another writer got
+// there first, at most updateAttempts times (then ECONFLICT). fn returning
+// ErrUnchanged writes nothing; any other error is returned as it is.
+func Update[T any](ctx context.Context, docs Documents, key string, fn func(*T) error) (T, error) {
+	for attempt := 0; attempt < updateAttempts; attempt++ {
+		var v T
+		etag, err := docs.Get(ctx, key, &v)
+		if err != nil && ErrorCode(err) != ENOTFOUND {
+			return v, err
+		}
+		if err := fn(&v); err != nil {
+			if errors.Is(err, ErrUnchanged) {
+				return v, nil
+			}
+			return v, err
+		}
+		if _, err := docs.Put(ctx, key, v, etag); err == nil {
+			return v, nil
+		} else if ErrorCode(err) != ECONFLICT {
+			return v, err
+		}
+	}
+	var zero T
+	return zero, Errorf(ECONFLICT, "%s kept changing (%d attempts)", key, updateAttempts)
 }

@@ -19,6 +19,7 @@ const (
 	ENOTFOUND    = "not_found"   // the thing named does not exist
 	ECONFLICT    = "conflict"    // a concurrent writer won; retry reads anew
 	EUNAVAILABLE = "unavailable" // a dependency failed transiently
+	EFORBIDDEN   = "forbidden"   // the app's identity lacks a permission; it stays so until someone grants it
 	EINTERNAL    = "internal"    // a bug or an unexpected failure
 )
 

@@ -102,7 +102,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	}
 	var states []string
 	for _, tr := range b.History {
-		s := tr.State
+		s := string(tr.State)
 		if tr.SubState != "" {
 			s += "/" + tr.SubState
 		}

@@ -12,9 +12,11 @@ import (
 
 func TestBuildOutcomes(t *testing.T) {
 	tests := []struct {
-		name, state, event string
-		outcome            simulator.Outcome
-		errContains        string
+		name        string
+		state       build.State
+		event       string
+		outcome     simulator.Outcome
+		errContains string
 	}{
 		{"failed", build.StateFailed, build.EventFailed, simulator.Outcome{State: goldenpipe.RunFailed, Message: "customizer install-apps exited 1"}, "exited 1"},
 		{"timed out", build.StateTimedOut, build.EventFailed, simulator.Outcome{State: goldenpipe.RunFailed, Message: simulator.TimeoutMessage}, "context deadline exceeded"},
@@ -63,7 +65,7 @@ func TestBuildOutcomes(t *testing.T) {
 func summarize(builds []build.Build) string {
 	var b strings.Builder
 	for _, x := range builds {
-		b.WriteString(x.ID + " " + x.State + " " + x.Error + "; ")
+		b.WriteString(x.ID + " " + string(x.State) + " " + x.Error + "; ")
 	}
 	return b.String()
 }
@@ -96,7 +98,7 @@ func TestOneBuildPerTemplateLatestQueuedWins(t *testing.T) {
 		t.Errorf("%d builds of one template in flight", inFlight)
 	}
 	builds := h.monitorUntilDone("avd")
-	states := map[string]string{}
+	states := map[string]build.State{}
 	for _, b := range builds {
 		states[b.Reason] = b.State
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
@@ -68,10 +69,12 @@ func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 	}
 	logs := &syncBuffer{}
 	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), o)
-	srv := a.Server
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := a.Server
+	// transient failures back off, and unseen effects are issued again, on the test's time scale
+	a.Builds.BackoffBase, a.Builds.ReissueAfter = 20*time.Millisecond, 200*time.Millisecond
 	svc, _ := azure.NewBlobService(s.Scripts)
 	for _, c := range []string{s.ScriptsContainer, s.TemplatesContainer} {
 		if err := azure.EnsureContainer(context.Background(), svc, c); err != nil {

@@ -1,8 +1,14 @@
 package azure
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -49,7 +55,7 @@ func (b *ImageBuilder) Create(ctx context.Context, name string, body []byte) err
 	ctx, cancel := b.call(ctx)
 	defer cancel()
 	if _, err := b.client.BeginCreateOrUpdate(ctx, b.rg, name, tpl, nil); err != nil {
-		return StorageError(err, "creating image template %s failed", name)
+		return ARMError(err, "creating image template %s failed", name)
 	}
 	return nil
 }
@@ -60,7 +66,7 @@ func (b *ImageBuilder) Get(ctx context.Context, name string) (goldenpipe.AIBTemp
 	defer cancel()
 	resp, err := b.client.Get(ctx, b.rg, name, nil)
 	if err != nil {
-		return goldenpipe.AIBTemplate{}, StorageError(err, "reading image template %s failed", name)
+		return goldenpipe.AIBTemplate{}, ARMError(err, "reading image template %s failed", name)
 	}
 	out := goldenpipe.AIBTemplate{ID: deref(resp.ID)}
 	if p := resp.Properties; p != nil {
@@ -96,7 +102,7 @@ func (b *ImageBuilder) Run(ctx context.Context, name string) error {
 	ctx, cancel := b.call(ctx)
 	defer cancel()
 	if _, err := b.client.BeginRun(ctx, b.rg, name, nil); err != nil {
-		return StorageError(err, "starting a run of image template %s failed", name)
+		return ARMError(err, "starting a run of image template %s failed", name)
 	}
 	return nil
 }
@@ -106,7 +112,7 @@ func (b *ImageBuilder) Cancel(ctx context.Context, name string) error {
 	ctx, cancel := b.call(ctx)
 	defer cancel()
 	if _, err := b.client.BeginCancel(ctx, b.rg, name, nil); err != nil {
-		return StorageError(err, "canceling the run of image template %s failed", name)
+		return ARMError(err, "canceling the run of image template %s failed", name)
 	}
 	return nil
 }
@@ -117,7 +123,7 @@ func (b *ImageBuilder) Delete(ctx context.Context, name string) error {
 	ctx, cancel := b.call(ctx)
 	defer cancel()
 	_, err := b.client.BeginDelete(ctx, b.rg, name, nil)
-	if err = StorageError(err, "deleting image template %s failed", name); goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+	if err = ARMError(err, "deleting image template %s failed", name); goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
 		return nil
 	}
 	return err
@@ -132,7 +138,7 @@ func (b *ImageBuilder) RunOutputs(ctx context.Context, name string) ([]goldenpip
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, StorageError(err, "listing the run outputs of image template %s failed", name)
+			return nil, ARMError(err, "listing the run outputs of image template %s failed", name)
 		}
 		for _, ro := range page.Value {
 			o := goldenpipe.RunOutput{Name: deref(ro.Name)}
@@ -153,4 +159,72 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// ARMError classifies an Azure Resource Manager error and keeps Azure's own
+// code and message (the REST error body's error.code and error.message),
+// which is what an operator needs to fix a refused template:
+//
+//   - 400 (ValidationFailed, InvalidParameter, unknown fields): EINVALID,
+//     Azure will refuse the same request again;
+//   - 401/403 (a missing role): EFORBIDDEN, refused until someone grants it;
+//   - 404: ENOTFOUND;
+//   - 409, and 405 or 409 OperationNotAllowed (delete or cancel while a build
+//     runs): ECONFLICT, "not now";
+//   - 429, 5xx, timeouts and network errors: EUNAVAILABLE, worth retrying.
+func ARMError(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	msg := fmt.Sprintf(format, args...)
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return StorageError(err, "%s", msg)
+	}
+	code, text := re.ErrorCode, armMessage(re)
+	detail := fmt.Errorf("HTTP %d %s", re.StatusCode, code)
+	if text != "" {
+		msg += ": " + code + ": " + goldenpipe.RedactSAS(text)
+	} else if code != "" {
+		msg += ": " + code
+	}
+	switch {
+	case re.StatusCode == http.StatusBadRequest:
+		return goldenpipe.Wrap(goldenpipe.EINVALID, detail, "%s", msg)
+	case re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden:
+		return goldenpipe.Wrap(goldenpipe.EFORBIDDEN, detail, "%s", msg)
+	case re.StatusCode == http.StatusNotFound:
+		return goldenpipe.Wrap(goldenpipe.ENOTFOUND, detail, "%s", msg)
+	case re.StatusCode == http.StatusConflict, re.StatusCode == http.StatusMethodNotAllowed && code == "OperationNotAllowed":
+		return goldenpipe.Wrap(goldenpipe.ECONFLICT, detail, "%s", msg)
+	case re.StatusCode == http.StatusMethodNotAllowed:
+		return goldenpipe.Wrap(goldenpipe.EINVALID, detail, "%s", msg)
+	}
+	return goldenpipe.Wrap(goldenpipe.EUNAVAILABLE, detail, "%s", msg)
+}
+
+// armMessage reads error.message from an ARM error response's body.
+func armMessage(re *azcore.ResponseError) string {
+	if re.RawResponse == nil || re.RawResponse.Body == nil {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(re.RawResponse.Body, 64<<10))
+	if err != nil {
+		return ""
+	}
+	re.RawResponse.Body = io.NopCloser(bytes.NewReader(b))
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &body) != nil {
+		return ""
+	}
+	m := strings.TrimSpace(body.Error.Message)
+	if len(m) > 2000 {
+		m = m[:2000] + "…"
+	}
+	return m
 }

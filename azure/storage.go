@@ -89,8 +89,9 @@ func EnsureContainer(ctx context.Context, svc *service.Client, name string) erro
 }
 
 // StorageError classifies a storage error into a domain error: 404 is
-// ENOTFOUND, 409/412 ECONFLICT, 400 EINVALID, 5xx/429 and network errors
-// EUNAVAILABLE. The message never includes a URL's query (a SAS).
+// ENOTFOUND, 409/412 ECONFLICT, 400 EINVALID, 401/403 EFORBIDDEN, 5xx/429
+// and network errors EUNAVAILABLE. The message never includes a URL's
+// query (a SAS).
 func StorageError(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
@@ -104,8 +105,10 @@ func StorageError(err error, format string, args ...any) error {
 			return goldenpipe.Wrap(goldenpipe.ENOTFOUND, detail, "%s", msg)
 		case re.StatusCode == http.StatusConflict || re.StatusCode == http.StatusPreconditionFailed:
 			return goldenpipe.Wrap(goldenpipe.ECONFLICT, detail, "%s", msg)
-		case re.StatusCode == http.StatusBadRequest || re.StatusCode == http.StatusForbidden || re.StatusCode == http.StatusUnauthorized:
-			return goldenpipe.Wrap(goldenpipe.EINTERNAL, detail, "%s", msg)
+		case re.StatusCode == http.StatusBadRequest:
+			return goldenpipe.Wrap(goldenpipe.EINVALID, detail, "%s", msg)
+		case re.StatusCode == http.StatusForbidden || re.StatusCode == http.StatusUnauthorized:
+			return goldenpipe.Wrap(goldenpipe.EFORBIDDEN, detail, "%s", msg)
 		}
 		return goldenpipe.Wrap(goldenpipe.EUNAVAILABLE, detail, "%s", msg)
 	}

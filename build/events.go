@@ -21,9 +21,6 @@ const (
 	EventVHDFailed = "com.goldenpipe.vhd.rescue_failed"
 )
 
-// armCallBudget bounds background work started outside an invocation.
-const armCallBudget = 2 * time.Minute
-
 // CloudEvent is a CloudEvents 1.0 event in the JSON format.
 type CloudEvent struct {
 	SpecVersion     string    `json:"specversion"`
@@ -40,7 +37,7 @@ type CloudEvent struct {
 type EventData struct {
 	BuildID       string                 `json:"buildId"`
 	Template      string                 `json:"template"`
-	State         string                 `json:"state"`
+	State         State                  `json:"state"`
 	Reason        string                 `json:"reason,omitempty"`
 	Fingerprint   string                 `json:"fingerprint"`
 	SourceVersion string                 `json:"sourceVersion"`
@@ -50,53 +47,6 @@ type EventData struct {
 	CorrelationID string                 `json:"correlationId,omitempty"`
 	// VHD is set on vhd.* events: the rescue of one output (no SAS).
 	VHD *VHDCopy `json:"vhd,omitempty"`
-}
-
-// pendingEvents lists the events a build has reached but not published.
-func (s *Service) pendingEvents(b *Build) []string {
-	var evs []string
-	evs = append(evs, "requested")
-	if !b.StartedAt.IsZero() {
-		evs = append(evs, "started")
-	}
-	for _, c := range b.Rescue {
-		if c.State == CopyVerified {
-			evs = append(evs, "vhd.copied:"+c.RunOutputName)
-		}
-	}
-	switch b.State {
-	case StateRescueFailed:
-		evs = append(evs, "vhd.rescue_failed", "failed")
-	case StateSucceeded, StatePartiallySucceeded:
-		evs = append(evs, "succeeded")
-	case StateFailed, StateTimedOut:
-		evs = append(evs, "failed")
-	case StateCanceled, StateSuperseded:
-		evs = append(evs, "canceled")
-	}
-	var out []string
-	for _, e := range evs {
-		if !b.did("event:" + e) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// publishPending publishes the events a build in flight has reached, then
-// records that they were (at least once: consumers de-duplicate on id).
-func (s *Service) publishPending(ctx context.Context, b *Build, etag string) (string, error) {
-	pending := s.pendingEvents(b)
-	if len(pending) == 0 {
-		return etag, nil
-	}
-	for _, ev := range pending {
-		if err := s.publish(ctx, b, ev); err != nil {
-			return etag, err
-		}
-		b.mark("event:" + ev)
-	}
-	return s.Docs.Put(ctx, buildKey(b.ID), b, etag)
 }
 
 func (s *Service) publish(ctx context.Context, b *Build, kind string) error {

@@ -10,32 +10,39 @@ import (
 	"github.com/goldenpipe/goldenpipe"
 )
 
+// State is where a build is in its lifecycle.
+type State string
+
 // States of a build.
 const (
-	StateRequested          = "requested"  // recorded; waits for its template's lane and a build slot
-	StateQueued             = "queued"     // another build of the template is in flight; this one is next
-	StateSuperseded         = "superseded" // a newer request for the template replaced it while queued
-	StateCreating           = "creating"   // the Image Builder template is being created
-	StateRunning            = "running"    // the build runs (SubState says where)
-	StateRescuing           = "rescuing"   // the run succeeded; its VHDs are being copied out of the staging group
-	StateRescueFailed       = "rescue_failed"
-	StateSucceeded          = "succeeded"
-	StatePartiallySucceeded = "partially_succeeded"
-	StateFailed             = "failed"
-	StateCanceled           = "canceled"
-	StateTimedOut           = "timed_out"
-	defaultReissueAfter     = 30 * time.Second // a create or run recorded but not seen in Image Builder is issued again after this
-	defaultMaxConcurrent    = 5
-	maxAttempts             = 8
-	keyBuilds, keyActive    = "builds/", "builds-active/"
-	keyLanes, keyRejected   = "builds-lanes/", "builds-rejected/"
-	keySlots                = "builds-slots.json"
-	keyRecent               = "builds-recent.json"
-	recentKept              = 50
+	StateRequested          State = "requested"  // recorded; waits for its template's lane and a build slot
+	StateQueued             State = "queued"     // another build of the template is in flight; this one is next
+	StateSuperseded         State = "superseded" // a newer request for the template replaced it while queued
+	StateCreating           State = "creating"   // the Image Builder template is being created
+	StateRunning            State = "running"    // the build runs (SubState says where)
+	StateCanceling          State = "canceling"  // the run went on far past its timeout; it is being canceled
+	StateRescuing           State = "rescuing"   // the run succeeded; its VHDs are being copied out of the staging group
+	StateRescueFailed       State = "rescue_failed"
+	StateSucceeded          State = "succeeded"
+	StatePartiallySucceeded State = "partially_succeeded"
+	StateFailed             State = "failed"
+	StateCanceled           State = "canceled"
+	StateTimedOut           State = "timed_out"
+)
+
+const (
+	defaultReissueAfter  = 30 * time.Second // a create or run recorded but not seen in Image Builder is issued again after this
+	defaultMaxConcurrent = 5
+	maxAttempts          = 8
+	keyBuilds, keyActive = "builds/", "builds-active/"
+	keyRejected          = "builds-rejected/"
+	keyAdmission         = "builds-admission.json"
+	keyRecent            = "builds-recent.json"
+	recentKept           = 50
 )
 
 // Terminal reports whether a state is final.
-func Terminal(state string) bool {
+func Terminal(state State) bool {
 	switch state {
 	case StateSuperseded, StateSucceeded, StatePartiallySucceeded, StateFailed, StateCanceled, StateTimedOut, StateRescueFailed:
 		return true
@@ -45,7 +52,7 @@ func Terminal(state string) bool {
 
 // Transition is one entry of a build's state history.
 type Transition struct {
-	State    string    `json:"state"`
+	State    State     `json:"state"`
 	SubState string    `json:"subState,omitempty"`
 	At       time.Time `json:"at"`
 	Note     string    `json:"note,omitempty"`
@@ -71,7 +78,7 @@ type Build struct {
 	// StagingResourceGroup is Image Builder's group for this build.
 	StagingResourceGroup string `json:"stagingResourceGroup,omitempty"`
 
-	State    string                 `json:"state"`
+	State    State                  `json:"state"`
 	SubState string                 `json:"subState,omitempty"`
 	History  []Transition           `json:"history"`
 	Outputs  []goldenpipe.RunOutput `json:"outputs,omitempty"`
@@ -81,6 +88,18 @@ type Build struct {
 	PartialRun bool   `json:"partialRun,omitempty"`
 	Error      string `json:"error,omitempty"`
 	LogTail    string `json:"logTail,omitempty"`
+
+	// Attempts counts the transient failures in a row of the current step;
+	// RetryAt is when it is tried again; LastError says what failed.
+	Attempts  int       `json:"attempts,omitempty"`
+	RetryAt   time.Time `json:"retryAt,omitempty"`
+	LastError string    `json:"lastError,omitempty"`
+	// CancelRequestedAt is when a run past its timeout was canceled;
+	// DeleteRefusedSince when Image Builder first refused to delete the
+	// finished build's template.
+	CancelRequestedAt  time.Time `json:"cancelRequestedAt,omitempty"`
+	CleanupRequestedAt time.Time `json:"cleanupRequestedAt,omitempty"`
+	DeleteRefusedSince time.Time `json:"deleteRefusedSince,omitempty"`
 
 	RequestedAt       time.Time `json:"requestedAt"`
 	CreateRequestedAt time.Time `json:"createRequestedAt,omitempty"`
@@ -111,7 +130,7 @@ func (b *Build) mark(step string) {
 }
 
 // moveTo records a state change in the history.
-func (b *Build) moveTo(state, sub, note string, now time.Time) {
+func (b *Build) moveTo(state State, sub, note string, now time.Time) {
 	b.State, b.SubState = state, sub
 	b.History = append(b.History, Transition{State: state, SubState: sub, At: now, Note: note})
 }
@@ -149,20 +168,11 @@ func MessageID(template, fingerprint, scope string) string {
 
 func buildKey(id string) string  { return keyBuilds + id + ".json" }
 func activeKey(id string) string { return keyActive + id }
-func laneKey(template string) string {
-	return keyLanes + hashOf(template)[:40] + ".json"
-}
 
-// lane serializes the builds of one template: one in flight, one queued.
-type lane struct {
-	Template string `json:"template"`
-	InFlight string `json:"inFlight,omitempty"`
-	Queued   string `json:"queued,omitempty"`
-}
-
-// slots bounds the builds in flight across all templates.
-type slots struct {
-	Builds []string `json:"builds"`
+// marker is an in-flight build's entry in builds-active/: written before
+// the build's record on every path, so the monitor can never lose a build.
+type marker struct {
+	At time.Time `json:"at"`
 }
 
 // recent lists the newest finished builds, newest first.
@@ -181,7 +191,7 @@ type Rejection struct {
 
 // String summarizes a build for logs and test failures.
 func (b Build) String() string {
-	s := b.ID + " " + b.State
+	s := b.ID + " " + string(b.State)
 	if b.SubState != "" {
 		s += "/" + b.SubState
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -58,24 +59,21 @@ type Service struct {
 	// in rescue_failed with the template kept).
 	Source      VHDSource
 	Destination VHDDestination
-	// SASTTL is the lifetime of a copy's source SAS (default 6 h);
-	// CopyAttempts and CopyBackoff bound and space failed copies.
+	// SASTTL is the lifetime of a copy's source SAS (default 7 days less
+	// an hour); CopyAttempts and CopyBackoff bound and space failed copies.
 	SASTTL       time.Duration
 	CopyAttempts int
 	CopyBackoff  time.Duration
+	// MaxAttempts bounds the transient failures in a row of one step
+	// (default 6); BackoffBase is the first wait (default 30 s, doubling).
+	MaxAttempts int
+	BackoffBase time.Duration
 	// KeepFailed is how long a failed build's Image Builder template is kept.
 	KeepFailed time.Duration
 	// ReissueAfter is how long a create or run that was recorded but is not
 	// seen in Image Builder (a crash between the two) waits before it is
 	// issued again; default 30 s.
 	ReissueAfter time.Duration
-}
-
-func (s *Service) reissueAfter() time.Duration {
-	if s.ReissueAfter > 0 {
-		return s.ReissueAfter
-	}
-	return defaultReissueAfter
 }
 
 func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
@@ -160,11 +158,14 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			CorrelationID: req.CorrelationID, MessageID: messageID, Fingerprint: r.Fingerprint, SourceVersion: r.SourceVersion,
 			Scripts: r.Scripts, Rendered: r.JSON, AIBName: AIBName(id), RequestedAt: s.now()}
 		b.moveTo(StateRequested, "", req.Reason, b.RequestedAt)
+		// the marker first: a crash after it leaves a marker the monitor
+		// drops after markerGrace; a crash before the record's write is
+		// redelivered and writes both
+		if err := s.mark(ctx, id); err != nil {
+			return nil, err
+		}
 		_, err := s.Docs.Put(ctx, buildKey(id), b, "")
 		if err == nil {
-			if _, err := s.Docs.Overwrite(ctx, activeKey(id), struct{}{}); err != nil {
-				return nil, fmt.Errorf("marking build %s active: %w", id, err)
-			}
 			return b, nil
 		}
 		if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
@@ -175,14 +176,27 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			return nil, fmt.Errorf("reading build %s: %w", id, err)
 		}
 		switch {
-		case existing.MessageID == messageID && messageID != "":
-			return &existing, nil // the same message again
-		case !Terminal(existing.State) || existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
-			return &existing, nil // this change is being (or was) built: coalesce
+		case existing.MessageID == messageID && messageID != "" && Terminal(existing.State):
+			return &existing, nil // the same message again, its build over
+		case !Terminal(existing.State):
+			// the same message again, or this change is being built: coalesce,
+			// and make sure the monitor sees it (a crash may have come
+			// between its marker and its record on an earlier delivery)
+			return &existing, s.mark(ctx, id)
+		case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
+			return &existing, nil // this change was built
 		}
 		// that attempt failed, was canceled or superseded: a new attempt
 	}
 	return nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
+}
+
+// mark writes a build's in-flight marker (idempotent).
+func (s *Service) mark(ctx context.Context, id string) error {
+	if _, err := s.Docs.Overwrite(ctx, activeKey(id), marker{At: s.now()}); err != nil {
+		return fmt.Errorf("marking build %s in flight: %w", id, err)
+	}
+	return nil
 }
 
 // Enqueue sends a build request to the build queue. The message id comes
@@ -270,17 +284,48 @@ func (s *Service) List(ctx context.Context, templateName string) ([]Build, error
 }
 
 // InFlight returns the builds not finished yet, oldest first: what the
-// monitor advances, read from the active markers (not every build ever).
+// monitor advances, read from the in-flight markers (not every build ever).
 func (s *Service) InFlight(ctx context.Context) ([]Build, error) {
-	ids, err := s.active(ctx)
+	active, err := s.inFlight(ctx)
 	if err != nil {
 		return nil, err
+	}
+	out := make([]Build, len(active))
+	for i, st := range active {
+		out[i] = st.b
+	}
+	sort.Slice(out, func(i, j int) bool { return before(&out[i], &out[j]) })
+	return out, nil
+}
+
+// inFlight reads the builds the markers name, with their ETags. A marker
+// whose record does not exist is dropped once it is older than
+// markerGrace (its request never got as far as the record).
+func (s *Service) inFlight(ctx context.Context) ([]stored, error) {
+	ids, err := s.active(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing the builds in flight: %w", err)
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
 		keys[i] = buildKey(id)
 	}
-	return goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.RequestedAt.Before(b.RequestedAt) })
+	found, missing, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range missing {
+		id := strings.TrimSuffix(strings.TrimPrefix(k, keyBuilds), ".json")
+		var m marker
+		if _, err := s.Docs.Get(ctx, activeKey(id), &m); err == nil && s.now().Sub(m.At) > markerGrace {
+			_ = s.Docs.Delete(ctx, activeKey(id), "")
+		}
+	}
+	out := make([]stored, len(found))
+	for i, f := range found {
+		out[i] = stored{f.Value, f.ETag}
+	}
+	return out, nil
 }
 
 // Recent returns up to n finished builds, newest first.

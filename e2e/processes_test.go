@@ -215,7 +215,7 @@ func TestConcurrentRequestsToTwoProcesses(t *testing.T) {
 		t.Errorf("Image Builder saw %d creates and %d runs, want exactly 1 and 1", c, r)
 	}
 	if names := sim.Builder.Templates(); len(names) != 0 || sim.Builder.Calls("Delete") != 1 {
-		t.Errorf("Image Builder templates %v after %d deletes; the one template should be deleted once its VHD was safe", names, sim.Builder.Calls("Delete"))
+		t.Errorf("Image Builder templates %v after %d deletes; the one template should be deleted once its VHD was safe\n%+v", names, sim.Builder.Calls("Delete"), list[0].History)
 	}
 	if !strings.HasPrefix(list[0].ID, "avd-") {
 		t.Errorf("build id %s", list[0].ID)

@@ -42,6 +42,8 @@ func APIStatus(err error) int {
 		return http.StatusConflict
 	case goldenpipe.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case goldenpipe.EFORBIDDEN:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

@@ -1,0 +1,72 @@
+package build
+
+import (
+	"strings"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+// decideCreating follows the creation of the build's Image Builder
+// template. A PUT Image Builder refuses (400, 403, 404) fails the build at
+// once with Azure's message: the same body cannot succeed. Transient
+// failures back off, bounded; a template not seen after ReissueAfter is
+// created again (the PUT is idempotent: an existing template answers
+// Conflict); one that stays Creating past CreateTimeout fails the build.
+func decideCreating(d *Decision, o Observation, now time.Time, cfg Config) {
+	b := &d.Build
+	if last := o.Last; last != nil && last.Action.Kind == ActCreate && last.Code != "" && last.Code != goldenpipe.ECONFLICT {
+		if terminalCode(last.Code) {
+			fail(d, now, "Image Builder refused the template: "+last.Message)
+			return
+		}
+		b.CreateRequestedAt = time.Time{}
+		retry(d, now, cfg, "creating the image template", last.Message)
+		return
+	}
+	if f := o.Failed; f != nil {
+		if terminalCode(f.Code) {
+			fail(d, now, "reading the image template failed: "+f.Message)
+			return
+		}
+		retry(d, now, cfg, "reading the image template", f.Message)
+		return
+	}
+	if waitingForRetry(d, now) {
+		return
+	}
+	if o.TemplateMissing || o.Template == nil {
+		if !b.CreateRequestedAt.IsZero() && now.Sub(b.CreateRequestedAt) < cfg.ReissueAfter {
+			d.Outcome = "waiting for the template to appear"
+			d.Result = Result{RequeueAfter: cfg.ReissueAfter - now.Sub(b.CreateRequestedAt)}
+			return
+		}
+		note := "template not found; creating it again"
+		if b.CreateRequestedAt.IsZero() {
+			note = "creating image template " + b.AIBName
+		}
+		b.CreateRequestedAt = now
+		b.History = append(b.History, Transition{State: b.State, At: now, Note: note})
+		d.Changed, d.Effects, d.Outcome = true, []Action{{Kind: ActCreate}}, note
+		return
+	}
+	t := o.Template
+	if t.ID != "" && b.AIBID != t.ID {
+		b.AIBID, d.Changed = t.ID, true
+	}
+	switch t.ProvisioningState {
+	case goldenpipe.ProvisioningSucceeded:
+		progressed(b)
+		b.moveTo(StateRunning, "", "template created; starting the run", now)
+		b.RunRequestedAt = now
+		d.Changed, d.Effects, d.Outcome = true, []Action{{Kind: ActRun}}, "starting the run"
+	case goldenpipe.ProvisioningFailed, goldenpipe.ProvisioningCanceled:
+		fail(d, now, "creating the image template failed: "+t.ProvisioningError)
+	default:
+		if !b.CreateRequestedAt.IsZero() && now.Sub(b.CreateRequestedAt) > cfg.CreateTimeout {
+			fail(d, now, "the image template stayed "+t.ProvisioningState+" for more than "+cfg.CreateTimeout.String()+"; it is kept for KEEP_FAILED_HOURS, then deleted")
+			return
+		}
+		d.Outcome = "template " + strings.ToLower(t.ProvisioningState)
+	}
+}

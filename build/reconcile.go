@@ -1,0 +1,443 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+// The shell around Decide: read the record and observe, decide, write the
+// decision conditionally (ETag), and carry out its actions; only the writer
+// that won acts. It is the only place of the lifecycle with I/O, shared by
+// the monitor tick, the request path and any nudge.
+
+// shellRounds bounds the decide-write-act rounds of one reconcile.
+const shellRounds = 16
+
+// markerGrace is how long a marker without its record is kept: the request
+// path writes the marker first, then the record.
+const markerGrace = 10 * time.Minute
+
+func (s *Service) config() Config {
+	c := Config{ReissueAfter: s.ReissueAfter, SASTTL: s.SASTTL, CopyAttempts: s.CopyAttempts, CopyBackoff: s.CopyBackoff,
+		KeepFailed: s.KeepFailed, MaxAttempts: s.MaxAttempts, BackoffBase: s.BackoffBase}
+	if s.Destination != nil {
+		c.DestinationURL = s.Destination.URL
+	}
+	return c
+}
+
+// stored is a build record with the ETag it was read at.
+type stored struct {
+	b    Build
+	etag string
+}
+
+// Advance moves one build as far as what it observes allows (the request
+// path and nudges): it runs the admission pass when the build waits.
+func (s *Service) Advance(ctx context.Context, id string) (string, error) {
+	var b Build
+	etag, err := s.Docs.Get(ctx, buildKey(id), &b)
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		return "no such build", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading build %s: %w", id, err)
+	}
+	var v Verdict
+	if waitingState(b.State) {
+		verdicts, _, err := s.admit(ctx)
+		if err != nil {
+			return "", err
+		}
+		v = verdicts[id]
+	}
+	return s.reconcile(ctx, stored{b, etag}, v)
+}
+
+// reconcile runs decide-write-act rounds on one build until it waits for
+// the world (or is finished).
+func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, error) {
+	cfg := s.config()
+	outcome := ""
+	for round := 0; round < shellRounds; round++ {
+		if round > 0 {
+			var b Build
+			etag, err := s.Docs.Get(ctx, buildKey(st.b.ID), &b)
+			if err != nil {
+				return "", fmt.Errorf("reading build %s: %w", st.b.ID, err)
+			}
+			st = stored{b, etag}
+		}
+		b, now := st.b, s.now()
+		if !Terminal(b.State) && !b.RetryAt.IsZero() && now.Before(b.RetryAt) {
+			return "backing off until " + b.RetryAt.Format(time.RFC3339) + ": " + b.LastError, nil
+		}
+		o, err := s.observe(ctx, &b, v)
+		if err != nil {
+			return "", fmt.Errorf("build %s: %w", b.ID, err)
+		}
+		d := Decide(b, o, now, cfg)
+		outcome = d.Outcome
+		if d.Step != nil {
+			done, err := s.carryOutStep(ctx, st, d)
+			if err != nil || done {
+				return outcome, err
+			}
+			continue
+		}
+		if !d.Changed {
+			return outcome, nil
+		}
+		etag, err := s.Docs.Put(ctx, buildKey(b.ID), d.Build, st.etag)
+		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+			continue // another instance moved it: look again
+		}
+		if err != nil {
+			return "", fmt.Errorf("writing build %s: %w", b.ID, err)
+		}
+		st = stored{d.Build, etag}
+		s.logDecision(b, d)
+		for _, a := range d.Effects {
+			if err := s.effect(ctx, d.Build, a); err != nil {
+				out := Outcome{Action: a, Code: goldenpipe.ErrorCode(err), Message: goldenpipe.ErrorMessage(err)}
+				if out.Code == goldenpipe.EINTERNAL {
+					out.Message = err.Error()
+				}
+				fd := Decide(st.b, Observation{Last: &out}, s.now(), cfg)
+				outcome = fd.Outcome
+				if fd.Changed {
+					if _, err := s.Docs.Put(ctx, buildKey(b.ID), fd.Build, st.etag); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+						return "", fmt.Errorf("writing build %s: %w", b.ID, err)
+					}
+					s.logDecision(st.b, fd)
+				}
+				break
+			}
+		}
+		v = Verdict{} // admission happens once per pass
+		if Terminal(d.Build.State) || len(d.Effects) > 0 || d.Build.State != b.State {
+			continue // there may be more to do now
+		}
+		return outcome, nil
+	}
+	return outcome + " (more on the next tick)", nil
+}
+
+// logDecision logs a state change at info, anything else at debug: a tick
+// that changes nothing says nothing.
+func (s *Service) logDecision(old Build, d Decision) {
+	if old.State != d.Build.State || old.SubState != d.Build.SubState {
+		s.log().Info("build "+string(d.Build.State), "build", d.Build.ID, "template", d.Build.Template, "subState", d.Build.SubState, "note", d.Outcome)
+		return
+	}
+	s.log().Debug("build "+d.Outcome, "build", d.Build.ID)
+}
+
+// carryOutStep carries out an after-step, then marks it done with a
+// conditional write. done says the build needs nothing more now.
+func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done bool, err error) {
+	a := *d.Step
+	if a.Kind == ActUnmark {
+		if err := s.Docs.Delete(ctx, activeKey(st.b.ID), ""); err != nil {
+			return true, err
+		}
+		return true, nil
+	}
+	if err := s.step(ctx, &d.Build, a); err != nil {
+		return true, fmt.Errorf("build %s: %s: %w", st.b.ID, a.Kind, err)
+	}
+	d.Build.mark(a.Step())
+	if _, err := s.Docs.Put(ctx, buildKey(st.b.ID), d.Build, st.etag); err != nil {
+		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+			return false, nil // steps are idempotent: look again
+		}
+		return true, err
+	}
+	return false, nil
+}
+
+// observe reads what the decision for a build in its state needs.
+func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation, error) {
+	o := Observation{Admission: v}
+	fail := func(err error) (Observation, error) {
+		code := goldenpipe.ErrorCode(err)
+		if code == goldenpipe.EINTERNAL {
+			return o, err
+		}
+		o.Failed = &Outcome{Code: code, Message: goldenpipe.ErrorMessage(err)}
+		return o, nil
+	}
+	if cleanupDue(b, s.now(), s.config()) {
+		t, err := s.AIB.Get(ctx, b.AIBName)
+		switch {
+		case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
+			o.TemplateMissing = true
+		case err != nil:
+			return fail(err)
+		default:
+			o.Template = &t
+		}
+		return o, nil
+	}
+	switch b.State {
+	case StateCreating, StateRunning, StateCanceling:
+		if pendingEvent(b) != nil {
+			return o, nil // the events go out first
+		}
+		t, err := s.AIB.Get(ctx, b.AIBName)
+		switch {
+		case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
+			o.TemplateMissing = true
+			return o, nil
+		case err != nil:
+			return fail(err)
+		}
+		o.Template = &t
+		if b.State == StateCreating || t.Run == nil {
+			return o, nil
+		}
+		switch t.Run.State {
+		case goldenpipe.RunSucceeded, goldenpipe.RunPartiallySucceeded:
+			outs, err := s.AIB.RunOutputs(ctx, b.AIBName)
+			if err != nil {
+				return fail(err)
+			}
+			o.Outputs = append([]goldenpipe.RunOutput{}, outs...)
+		case goldenpipe.RunFailed:
+			if s.Logs != nil {
+				tail, err := s.Logs.Tail(ctx, *b)
+				if err != nil {
+					s.log().Warn("reading customization.log failed", "build", b.ID, "err", err.Error())
+				}
+				o.LogTail = tail
+			}
+		}
+	case StateRescuing:
+		o.Copies = map[int]CopyObservation{}
+		for i, c := range b.Rescue {
+			if c.final() {
+				continue
+			}
+			var ob CopyObservation
+			if c.State != CopyCheck && s.Destination != nil {
+				dst, err := s.Destination.Properties(ctx, destinationName(b, c.RunOutputName))
+				if err != nil {
+					return o, err
+				}
+				ob.Dest = dst
+			}
+			src, err := s.Source.Properties(ctx, c.Source)
+			switch {
+			case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
+				ob.SourceMissing = true
+			case err != nil:
+				return o, err
+			}
+			ob.Source = src
+			o.Copies[i] = ob
+		}
+	}
+	return o, nil
+}
+
+// effect carries out an action of a decision whose write won.
+func (s *Service) effect(ctx context.Context, b Build, a Action) error {
+	switch a.Kind {
+	case ActCreate:
+		err := s.AIB.Create(ctx, b.AIBName, b.Rendered)
+		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+			return nil // it exists: created by an earlier attempt of this build
+		}
+		return err
+	case ActRun:
+		err := s.AIB.Run(ctx, b.AIBName)
+		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+			return nil // already running
+		}
+		return err
+	case ActCancel:
+		err := s.AIB.Cancel(ctx, b.AIBName)
+		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+			return nil // not running any more, or already canceling
+		}
+		return err
+	case ActStartCopy:
+		return s.startCopy(ctx, b, a.Index)
+	case ActAbortCopy:
+		return s.Destination.Abort(ctx, destinationName(&b, b.Rescue[a.Index].RunOutputName), a.CopyID)
+	case ActCleanup:
+		return s.cleanup(ctx, &b)
+	}
+	return fmt.Errorf("%s is not an effect", a.Kind)
+}
+
+// step carries out an after-step of a finished build.
+func (s *Service) step(ctx context.Context, b *Build, a Action) error {
+	switch a.Kind {
+	case ActPublish:
+		return s.publish(ctx, b, a.Event)
+	case ActRecord:
+		return s.Templates.RecordBuild(ctx, b.Template, template.BuildSummary{BuildID: b.ID, Fingerprint: b.Fingerprint,
+			SourceVersion: b.SourceVersion, Scripts: b.Scripts, FinishedAt: b.FinishedAt})
+	case ActRelease:
+		return s.release(ctx, b.ID)
+	case ActIndex:
+		return s.index(ctx, b.ID)
+	}
+	return fmt.Errorf("%s is not an after-step", a.Kind)
+}
+
+// cleanup deletes a finished build's Image Builder template, which removes
+// its staging resource group; after a success only once every VHD is
+// verified where its record says (checked again here, against storage).
+func (s *Service) cleanup(ctx context.Context, b *Build) error {
+	if b.State == StateSucceeded || b.State == StatePartiallySucceeded {
+		ok, why, err := s.safeToDelete(ctx, b)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return goldenpipe.Errorf(goldenpipe.ECONFLICT, "template %s kept: %s", b.AIBName, why)
+		}
+	}
+	return s.AIB.Delete(ctx, b.AIBName)
+}
+
+// index puts a finished build at the head of the recent builds.
+func (s *Service) index(ctx context.Context, id string) error {
+	_, err := goldenpipe.Update(ctx, s.Docs, keyRecent, func(r *recent) error {
+		ids := []string{id}
+		for _, x := range r.IDs {
+			if x != id && len(ids) < recentKept {
+				ids = append(ids, x)
+			}
+		}
+		r.IDs = ids
+		return nil
+	})
+	return err
+}
+
+// ledger lists the builds holding a lane and a slot.
+type ledger struct {
+	Holders []string `json:"holders"`
+}
+
+// admit runs the admission pass: it reads the builds in flight, decides
+// who holds the slots (in request order) and records that in the ledger
+// with one conditional write. It returns the verdicts and the builds read.
+func (s *Service) admit(ctx context.Context) (map[string]Verdict, []stored, error) {
+	active, err := s.inFlight(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	builds := make([]Build, len(active))
+	for i, st := range active {
+		builds[i] = st.b
+	}
+	var verdicts map[string]Verdict
+	_, err = goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
+		var holders []string
+		holders, verdicts = Admit(builds, l.Holders, s.maxConcurrent())
+		if equalStrings(holders, l.Holders) {
+			return goldenpipe.ErrUnchanged
+		}
+		l.Holders = holders
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("the admission pass: %w", err)
+	}
+	return verdicts, active, nil
+}
+
+// release takes a finished build out of the admission ledger.
+func (s *Service) release(ctx context.Context, id string) error {
+	_, err := goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
+		kept := l.Holders[:0:0]
+		for _, h := range l.Holders {
+			if h != id {
+				kept = append(kept, h)
+			}
+		}
+		if len(kept) == len(l.Holders) {
+			return goldenpipe.ErrUnchanged
+		}
+		l.Holders = kept
+		return nil
+	})
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		return nil
+	}
+	return err
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// monitorWorkers bounds the builds reconciled at once in one tick.
+const monitorWorkers = 8
+
+// tickBudget bounds one monitor tick, well under functionTimeout; builds
+// not reached are taken first on the next tick.
+const tickBudget = 4 * time.Minute
+
+// Tick runs the admission pass and reconciles every build in flight, in a
+// rotation that starts where the last tick's budget ran out. A build whose
+// reconcile fails is reported and left for the next tick.
+func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, tickBudget)
+	defer cancel()
+	verdicts, active, err := s.admit(ctx)
+	if err != nil {
+		return "", err
+	}
+	sort.Slice(active, func(i, j int) bool { return before(&active[i].b, &active[j].b) })
+	if n := len(active); n > 0 {
+		start := int(s.now().Unix()/60) % n // a fair rotation when the budget cannot reach them all
+		active = append(active[start:], active[:start]...)
+	}
+	outcomes := make([]string, len(active))
+	errs := make([]error, len(active))
+	g := new(errgroup.Group)
+	g.SetLimit(monitorWorkers)
+	for i, st := range active {
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil // out of budget: the next tick
+			}
+			outcomes[i], errs[i] = s.reconcile(ctx, st, verdicts[st.b.ID])
+			return nil
+		})
+	}
+	_ = g.Wait()
+	var failed []string
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, err.Error())
+			s.log().Warn("advancing a build failed; the next tick tries again", "build", active[i].b.ID, "err", err.Error())
+		}
+	}
+	summary := fmt.Sprintf("%d active builds advanced", len(active))
+	if len(failed) > 0 {
+		return "", goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s; %d failed: %s", summary, len(failed), strings.Join(failed, "; "))
+	}
+	return summary, nil
+}

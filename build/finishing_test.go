@@ -1,0 +1,61 @@
+package build
+
+import (
+	"testing"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+func finished(state State, done ...string) Build {
+	return inState(state, func(b *Build) {
+		b.FinishedAt = t0.Add(-time.Minute)
+		b.Done = append(b.Done, done...)
+	})
+}
+
+func TestDecideFinished(t *testing.T) {
+	all := []string{"recorded", "released", "event:succeeded", "indexed"}
+	failedDone := []string{"released", "event:failed", "indexed"}
+	runRows(t, []row{
+		{"succeeded: recorded on its template first", finished(StateSucceeded), Observation{}, t0, check{state: StateSucceeded, step: ActRecord}},
+		{"then the lane and slot freed", finished(StateSucceeded, "recorded"), Observation{}, t0, check{state: StateSucceeded, step: ActRelease}},
+		{"then its events", finished(StateSucceeded, "recorded", "released"), Observation{}, t0, check{state: StateSucceeded, step: ActPublish, outHas: "succeeded"}},
+		{"then the recent list", finished(StateSucceeded, "recorded", "released", "event:succeeded"), Observation{}, t0, check{state: StateSucceeded, step: ActIndex}},
+		{"then the template is deleted", finished(StateSucceeded, all...), Observation{Template: tpl(goldenpipe.ProvisioningSucceeded, nil)}, t0,
+			check{state: StateSucceeded, changed: true, effects: []ActionKind{ActCleanup}, outHas: "deleting"}},
+		{"a delete just sent: wait for it", finished(StateSucceeded, all...), Observation{Template: tpl(goldenpipe.ProvisioningSucceeded, nil)}, t0,
+			check{state: StateSucceeded, changed: true, effects: []ActionKind{ActCleanup}, outHas: "deleting"}},
+		{"the template is gone: cleaned", finished(StateSucceeded, all...), Observation{TemplateMissing: true}, t0,
+			check{state: StateSucceeded, changed: true, outHas: "deleted"}},
+		{"cleaned: dropped from the builds in flight", finished(StateSucceeded, append(all, "cleaned")...), Observation{}, t0,
+			check{state: StateSucceeded, step: ActUnmark, outHas: "finished"}},
+		{"not looked at yet", finished(StateSucceeded, all...), Observation{}, t0, check{state: StateSucceeded, outHas: "looking at the image template"}},
+		{"a failed build keeps its template for debugging", finished(StateFailed, failedDone...), Observation{}, t0,
+			check{state: StateFailed, requeue: true, outHas: "kept for debugging"}},
+		{"then deletes it", finished(StateFailed, failedDone...), Observation{Template: tpl(goldenpipe.ProvisioningSucceeded, nil)}, t0.Add(2 * time.Hour),
+			check{state: StateFailed, changed: true, effects: []ActionKind{ActCleanup}}},
+		{"a delete refused while busy: tried later", finished(StateSucceeded, all...), Observation{Last: outcome(ActCleanup, goldenpipe.ECONFLICT, "OperationNotAllowed")}, t0,
+			check{state: StateSucceeded, changed: true, lastHas: "OperationNotAllowed", requeue: true, outHas: "busy"}},
+		{"refused for longer than the bound: left for an operator", func() Build {
+			b := finished(StateSucceeded, all...)
+			b.DeleteRefusedSince = t0.Add(-3 * time.Hour)
+			return b
+		}(), Observation{Last: outcome(ActCleanup, goldenpipe.ECONFLICT, "OperationNotAllowed")}, t0,
+			check{state: StateSucceeded, changed: true, outHas: "cleanup given up"}},
+		{"superseded: nothing to delete", finished(StateSuperseded, "released", "event:canceled", "indexed"), Observation{}, t0,
+			check{state: StateSuperseded, changed: true, step: ActUnmark}},
+		{"rescue failed: the template is kept", finished(StateRescueFailed, "released", "event:vhd.rescue_failed", "event:failed", "indexed"), Observation{}, t0,
+			check{state: StateRescueFailed, changed: true, step: ActUnmark}},
+	})
+}
+
+// A delete just requested is not sent again before ReissueAfter.
+func TestCleanupIsNotRepeatedWhileInFlight(t *testing.T) {
+	b := finished(StateSucceeded, "recorded", "released", "event:succeeded", "indexed")
+	b.CleanupRequestedAt = t0.Add(-time.Second)
+	d := Decide(b, Observation{Template: tpl(goldenpipe.ProvisioningSucceeded, nil)}, t0, testCfg)
+	if len(d.Effects) != 0 || d.Result.RequeueAfter <= 0 {
+		t.Errorf("%+v", d)
+	}
+}

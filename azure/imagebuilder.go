@@ -203,16 +203,20 @@ func ARMError(err error, format string, args ...any) error {
 	return goldenpipe.Wrap(goldenpipe.EUNAVAILABLE, detail, "%s", msg)
 }
 
-// armMessage reads error.message from an ARM error response's body.
+// armMessage reads error.message from an ARM error response's body (or,
+// when the body was read already, from the error's text, which holds it).
 func armMessage(re *azcore.ResponseError) string {
-	if re.RawResponse == nil || re.RawResponse.Body == nil {
-		return ""
+	var b []byte
+	if re.RawResponse != nil && re.RawResponse.Body != nil {
+		b, _ = io.ReadAll(io.LimitReader(re.RawResponse.Body, 64<<10))
+		re.RawResponse.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	b, err := io.ReadAll(io.LimitReader(re.RawResponse.Body, 64<<10))
-	if err != nil {
-		return ""
+	if len(bytes.TrimSpace(b)) == 0 {
+		text := re.Error()
+		if i, j := strings.Index(text, "{"), strings.LastIndex(text, "}"); i >= 0 && j > i {
+			b = []byte(text[i : j+1])
+		}
 	}
-	re.RawResponse.Body = io.NopCloser(bytes.NewReader(b))
 	var body struct {
 		Error struct {
 			Code    string `json:"code"`

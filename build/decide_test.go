@@ -21,7 +21,7 @@ var testCfg = Config{ReissueAfter: 30 * time.Second, MaxAttempts: 4, BackoffBase
 func inState(state State, mods ...func(*Build)) Build {
 	b := Build{ID: "avd-0123456789ab", Template: "avd", AIBName: "gp-avd-0123456789ab-00000000", State: state,
 		StagingResourceGroup: "/subscriptions/s/resourceGroups/IT_rg_t_1234",
-		RequestedAt: t0.Add(-time.Hour), Rendered: []byte(`{"properties":{"buildTimeoutInMinutes":60}}`)}
+		RequestedAt:          t0.Add(-time.Hour), Rendered: []byte(`{"properties":{"buildTimeoutInMinutes":60}}`)}
 	b.History = []Transition{{State: StateRequested, At: b.RequestedAt}}
 	for _, m := range mods {
 		m(&b)

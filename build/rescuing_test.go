@@ -33,7 +33,9 @@ func dest(status string, attempt int, copied int64, mods ...func(*goldenpipe.Cop
 
 var src = goldenpipe.BlobVersion{ETag: "e1", Size: 1 << 30}
 
-func copies(ob CopyObservation) Observation { return Observation{Copies: map[int]CopyObservation{0: ob}} }
+func copies(ob CopyObservation) Observation {
+	return Observation{Copies: map[int]CopyObservation{0: ob}}
+}
 
 func TestDecideRescuing(t *testing.T) {
 	copying := VHDCopy{State: CopyCopying, Attempts: 1, CopyID: "copy-1", StartedAt: t0.Add(-time.Hour), ProgressAt: t0.Add(-time.Minute), Copied: 100, SASExpiry: t0.Add(5 * time.Hour), SourceETag: "e1", SourceLength: 1 << 30}
@@ -57,7 +59,10 @@ func TestDecideRescuing(t *testing.T) {
 			check{state: StateRescuing, changed: true, outHas: "900 of"}},
 		{"pending, no progress, SAS valid: wait", rescuing(copying), copies(CopyObservation{Dest: dest(goldenpipe.CopyPending, 1, 100), Source: src}), t0,
 			check{state: StateRescuing, outHas: "rescuing"}},
-		{"stopped moving after its SAS expired: aborted and restarted", rescuing(copying, func(b *Build) { b.Rescue[0].SASExpiry = t0.Add(-time.Hour); b.Rescue[0].ProgressAt = t0.Add(-2 * time.Hour) }),
+		{"stopped moving after its SAS expired: aborted and restarted", rescuing(copying, func(b *Build) {
+			b.Rescue[0].SASExpiry = t0.Add(-time.Hour)
+			b.Rescue[0].ProgressAt = t0.Add(-2 * time.Hour)
+		}),
 			copies(CopyObservation{Dest: dest(goldenpipe.CopyPending, 1, 100), Source: src}), t0,
 			check{state: StateRescuing, changed: true, effects: []ActionKind{ActAbortCopy}, outHas: "stopped making progress"}},
 		{"done and verified", rescuing(copying), copies(CopyObservation{Dest: dest(goldenpipe.CopySuccess, 1, 1<<30), Source: src}), t0,

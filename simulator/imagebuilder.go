@@ -51,6 +51,14 @@ type ImageBuilder struct {
 	RunLog func(ctx context.Context, template string, outcome Outcome) error
 	// Latency is added to every call.
 	Latency time.Duration
+	// Refuse, when set, is asked before Create ("Create") and Run ("Run")
+	// are carried out; a Refusal is answered at once, as Azure answers a
+	// request it refuses (a 403 for a missing role, a 429 when throttled),
+	// and nothing is created or run.
+	Refuse func(op, name string) *Refusal
+	// Now is the simulator's clock (default time.Now): tests share one fake
+	// clock between the simulator and the services.
+	Now func() time.Time
 
 	mu        sync.Mutex
 	templates map[string]*simTemplate
@@ -78,6 +86,41 @@ var phases = []string{"Queued", "Building", "Customizing", "Validating", "Distri
 func NewImageBuilder() *ImageBuilder {
 	return &ImageBuilder{CreateDuration: 200 * time.Millisecond, PhaseDuration: 200 * time.Millisecond,
 		templates: map[string]*simTemplate{}, calls: map[string]int{}}
+}
+
+func (b *ImageBuilder) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
+}
+
+// refused answers a refusal the Refuse hook asks for.
+func (b *ImageBuilder) refused(op, name string, errResp *azfake.ErrorResponder) bool {
+	if b.Refuse == nil {
+		return false
+	}
+	if r := b.Refuse(op, name); r != nil {
+		errResp.SetError(armError(r.Status, r.Code, r.Message))
+		return true
+	}
+	return false
+}
+
+// validate refuses at submission what Image Builder refuses there (a
+// template without identity, source or distributors), with its error shape.
+func validate(t aib.ImageTemplate) *Refusal {
+	switch {
+	case t.Properties == nil:
+		return &Refusal{http.StatusBadRequest, "InvalidParameter", "The parameter properties is required."}
+	case t.Identity == nil || len(t.Identity.UserAssignedIdentities) == 0:
+		return &Refusal{http.StatusBadRequest, "ValidationFailed", "Validation failed: identity is required: a user-assigned identity Image Builder runs as."}
+	case t.Properties.Source == nil:
+		return &Refusal{http.StatusBadRequest, "ValidationFailed", "Validation failed: 'properties.source' is required."}
+	case len(t.Properties.Distribute) == 0:
+		return &Refusal{http.StatusBadRequest, "ValidationFailed", "Validation failed: at least one distribution target is required in 'properties.distribute'."}
+	}
+	return nil
 }
 
 // Calls returns how many calls of an operation (Create, Get, Run, Cancel,
@@ -232,14 +275,17 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 				errResp.SetError(conflict("Conflict", "Update/Upgrade of image templates is currently not supported. Please change the name of the template you are submitting."))
 				return
 			}
-			if params.Properties == nil {
-				errResp.SetResponseError(http.StatusBadRequest, "InvalidTemplate")
+			if r := validate(params); r != nil {
+				errResp.SetError(armError(r.Status, r.Code, r.Message))
 				return
 			}
-			t := &simTemplate{name: name, tpl: params, created: time.Now(), createErr: scriptErr}
+			if b.refused("Create", name, &errResp) {
+				return
+			}
+			t := &simTemplate{name: name, tpl: params, created: b.now(), createErr: scriptErr}
 			b.templates[key] = t
 			resp.AddNonTerminalResponse(http.StatusCreated, nil)
-			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse{ImageTemplate: b.view(t, time.Now())}, nil)
+			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse{ImageTemplate: b.view(t, b.now())}, nil)
 			return
 		},
 		Get: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientGetOptions) (resp azfake.Responder[aib.VirtualMachineImageTemplatesClientGetResponse], errResp azfake.ErrorResponder) {
@@ -249,7 +295,7 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			if t == nil {
 				return
 			}
-			resp.SetResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientGetResponse{ImageTemplate: b.view(t, time.Now())}, nil)
+			resp.SetResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientGetResponse{ImageTemplate: b.view(t, b.now())}, nil)
 			return
 		},
 		BeginRun: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginRunOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientRunResponse], errResp azfake.ErrorResponder) {
@@ -262,10 +308,10 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			b.enter(ctx, "Run")
 			defer b.mu.Unlock()
 			t := b.find(name, &errResp)
-			if t == nil {
+			if t == nil || b.refused("Run", name, &errResp) {
 				return
 			}
-			now := time.Now()
+			now := b.now()
 			if ps, _ := t.provisioning(now, b.CreateDuration); ps != goldenpipe.ProvisioningSucceeded {
 				errResp.SetError(conflict("Conflict", "the template is in provisioningState '"+ps+"'; it cannot run"))
 				return
@@ -296,11 +342,11 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 				return
 			}
 			if t.run == nil {
-				errResp.SetError(conflict("Conflict", "no build is running"))
+				errResp.SetError(conflict("OperationNotAllowed", "Operation Microsoft.VirtualMachineImages/imageTemplates/cancel is not allowed: no build is running"))
 				return
 			}
-			if state, _, _, _ := t.run.status(time.Now(), b.PhaseDuration); state == goldenpipe.RunRunning {
-				t.run.cancelAt = time.Now()
+			if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning {
+				t.run.cancelAt = b.now()
 			}
 			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
 			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCancelResponse{}, nil)
@@ -314,8 +360,10 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 				return
 			}
 			if t.run != nil {
-				if state, _, _, _ := t.run.status(time.Now(), b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
-					errResp.SetError(conflict("Conflict", "Delete of image template is not allowed in runState: 'running'"))
+				if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
+					// Azure: OperationNotAllowed, seen both as 405 and 409
+					errResp.SetError(armError(http.StatusMethodNotAllowed, "OperationNotAllowed",
+						"Operation Microsoft.VirtualMachineImages/imageTemplates/delete is not allowed in provisioning state: succeeded and run state: "+strings.ToLower(state)))
 					return
 				}
 			}
@@ -356,7 +404,7 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 		b.mu.Unlock()
 		return nil, fmt.Errorf("not found")
 	}
-	state, _, _, _ := t.run.status(time.Now(), b.PhaseDuration)
+	state, _, _, _ := t.run.status(b.now(), b.PhaseDuration)
 	if state != goldenpipe.RunSucceeded && state != goldenpipe.RunPartiallySucceeded {
 		b.mu.Unlock()
 		return nil, nil
@@ -385,7 +433,7 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 		case *aib.ImageTemplateManagedImageDistributor:
 			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: *d.ImageID, State: "Succeeded"})
 		case *aib.ImageTemplateSharedImageDistributor:
-			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: *d.GalleryImageID + "/versions/0.1." + fmt.Sprint(time.Now().Unix()%100000), State: "Succeeded"})
+			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: *d.GalleryImageID + "/versions/0.1." + fmt.Sprint(b.now().Unix()%100000), State: "Succeeded"})
 		}
 	}
 	b.mu.Lock()

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,5 +135,68 @@ func TestRefusedBuildsFailAndFreeTheirSlot(t *testing.T) {
 				t.Error("no build.failed event for the refused build")
 			}
 		})
+	}
+}
+
+// A failed build is built again by POST /api/builds without force: the
+// retry is a new request with its own id; twenty concurrent retries make
+// one build; the answer names the build that runs. A request that cannot
+// be valid is refused before any 202.
+func TestFailedBuildRetriedThroughTheAPI(t *testing.T) {
+	h, c, sim := lifecycleHarness(t, "retry")
+	failing := true
+	sim.Outcome = func(string) simulator.Outcome {
+		if failing {
+			return simulator.Outcome{State: "Failed", Message: "customizer install-apps exited 1"}
+		}
+		return simulator.Outcome{State: "Succeeded"}
+	}
+	h.avdTemplate("avd", []byte("Write-Host v1\r\n"))
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
+	list := h.tickUntil(c, 30*time.Second, func(l []build.Build) bool { return len(l) == 1 && build.Terminal(l[0].State) })
+	if list[0].State != build.StateFailed {
+		t.Fatalf("first build: %s", list[0].State)
+	}
+	failing = false
+
+	if code, body := postJSON(h, "/api/builds", `{"template":"avd","reason":"`+strings.Repeat("x", 600)+`"}`); code != 400 || !strings.Contains(body, "reason must be one line of at most 500 characters") {
+		t.Errorf("an invalid request: %d %s", code, body)
+	}
+	ids := make(chan string, 20)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body := postJSON(h, "/api/builds", `{"template":"avd","reason":"the fix is in"}`)
+			var answer struct{ BuildID string }
+			if err := json.Unmarshal([]byte(body), &answer); code != 202 || err != nil {
+				t.Errorf("retry: %d %s", code, body)
+			}
+			ids <- answer.BuildID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Fatalf("20 retries answered %d different ids: %v", len(seen), seen)
+	}
+	list = h.tickUntil(c, 30*time.Second, func(l []build.Build) bool { return len(l) >= 2 && build.Terminal(l[0].State) })
+	if len(list) != 2 || list[0].State != build.StateSucceeded || !seen[list[0].ID] || list[0].ID == list[1].ID {
+		t.Fatalf("after 20 retries: %v (answered %v)", list, seen)
+	}
+	if !strings.Contains(list[0].Reason, "retry of "+list[1].ID) {
+		t.Errorf("reason %q", list[0].Reason)
+	}
+	if sim.Calls("Create") != 2 {
+		t.Errorf("%d creates, want 2", sim.Calls("Create"))
+	}
+	// up to date now: a retry is a conflict, force builds
+	if code, body := postJSON(h, "/api/builds", `{"template":"avd"}`); code != 409 {
+		t.Errorf("up to date: %d %s", code, body)
 	}
 }

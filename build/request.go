@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -54,6 +55,15 @@ func ParseRequest(body []byte) (Request, error) {
 	if dec.More() {
 		return Request{}, goldenpipe.Errorf(goldenpipe.EINVALID, "the message has text after the request object")
 	}
+	if err := r.Validate(); err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
+
+// Validate checks a request's fields; every problem is named in one
+// EINVALID error.
+func (r Request) Validate() error {
 	var problems []string
 	switch {
 	case r.Template == "":
@@ -70,9 +80,10 @@ func ParseRequest(body []byte) (Request, error) {
 		problems = append(problems, fmt.Sprintf("buildId %q must be <template>-… (letters, digits, '-', '_', '.')", clip(r.BuildID)))
 	}
 	if len(problems) > 0 {
-		return Request{}, goldenpipe.Errorf(goldenpipe.EINVALID, "invalid build request: %s", strings.Join(problems, "; "))
+		sort.Strings(problems)
+		return goldenpipe.Errorf(goldenpipe.EINVALID, "invalid build request: %s", strings.Join(problems, "; "))
 	}
-	return r, nil
+	return nil
 }
 
 func clip(s string) string {

@@ -216,30 +216,68 @@ func (s *Service) Enqueue(ctx context.Context, req Request, fingerprint, scope s
 }
 
 // RequestBuild enqueues a build of a template now (POST /api/builds) and
-// returns the id the build will have.
-func (s *Service) RequestBuild(ctx context.Context, name string, force bool, requestedBy string) (string, error) {
-	t, err := s.Templates.Get(ctx, name)
+// returns the id of the build that will run. It validates before anything
+// is sent. Without force: a template whose last build failed (or timed
+// out, was canceled, lost its VHD) is built again — a retry is a new
+// request with its own id, the same for every copy of that retry, so
+// twenty concurrent retries make one build; a build of the template's
+// current fingerprint in flight is the answer itself; an up-to-date
+// template is a conflict (force builds it anyway).
+func (s *Service) RequestBuild(ctx context.Context, req Request) (string, error) {
+	if req.Reason == "" {
+		req.Reason = "requested through the API"
+	}
+	req.BuildID = ""
+	if err := req.Validate(); err != nil {
+		return "", err
+	}
+	t, err := s.Templates.Get(ctx, req.Template)
 	if err != nil {
 		return "", err
 	}
 	if !t.Valid || t.Rendered == nil {
-		return "", goldenpipe.Errorf(goldenpipe.EINVALID, "template %q is invalid (%d problems); fix it before building", name, len(t.Problems))
+		return "", goldenpipe.Errorf(goldenpipe.EINVALID, "template %q is invalid (%d problems); fix it before building", req.Template, len(t.Problems))
 	}
-	if !force && t.LastBuild != nil && t.LastBuild.Fingerprint == t.Rendered.Fingerprint {
-		return "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "template %q is up to date with build %s; use force to build it again", name, t.LastBuild.BuildID)
+	fp := t.Rendered.Fingerprint
+	base := BaseID(req.Template, fp)
+	latest, err := s.latest(ctx, req.Template)
+	if err != nil {
+		return "", err
 	}
-	req := Request{Template: name, Reason: "requested through the API", Force: force, RequestedBy: requestedBy}
 	scope := ""
-	if force {
+	switch {
+	case req.Force:
 		scope = "force-" + s.now().Format(time.RFC3339Nano)
-		req.BuildID = BaseID(name, t.Rendered.Fingerprint) + "-f" + hashOf(scope)[:6]
-	} else {
-		req.BuildID = BaseID(name, t.Rendered.Fingerprint)
+		req.BuildID = base + "-f" + hashOf(scope)[:6]
+	case latest != nil && !Terminal(latest.State) && latest.Fingerprint == fp:
+		return latest.ID, nil // being built: that is the build that will run
+	case latest != nil && latest.Fingerprint == fp && failedState(latest.State):
+		scope = "retry-" + latest.ID
+		req.BuildID = base + "-r" + hashOf(latest.ID)[:6]
+		req.Reason = "retry of " + latest.ID + " (" + string(latest.State) + "): " + req.Reason
+	case t.LastBuild != nil && t.LastBuild.Fingerprint == fp:
+		return "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "template %q is up to date with build %s; use force to build it again", req.Template, t.LastBuild.BuildID)
+	default:
+		req.BuildID = base
 	}
-	if _, err := s.Enqueue(ctx, req, t.Rendered.Fingerprint, scope); err != nil {
+	if _, err := s.Enqueue(ctx, req, fp, scope); err != nil {
 		return "", err
 	}
 	return req.BuildID, nil
+}
+
+// failedState reports the ends a retry is for.
+func failedState(s State) bool {
+	return s == StateFailed || s == StateTimedOut || s == StateCanceled || s == StateRescueFailed
+}
+
+// latest returns the newest build of a template (nil when none).
+func (s *Service) latest(ctx context.Context, template string) (*Build, error) {
+	list, err := s.List(ctx, template)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	return &list[0], nil
 }
 
 // Get returns a build; ENOTFOUND when unknown.

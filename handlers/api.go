@@ -38,7 +38,7 @@ type Templates interface {
 type Builds interface {
 	List(ctx context.Context, template string) ([]build.Build, error)
 	Get(ctx context.Context, id string) (build.Build, error)
-	RequestBuild(ctx context.Context, template string, force bool, requestedBy string) (string, error)
+	RequestBuild(ctx context.Context, req build.Request) (string, error)
 	Rejected(ctx context.Context) ([]build.Rejection, error)
 }
 
@@ -181,24 +181,24 @@ func NewAPI(d APIDeps) http.Handler {
 	})
 	mux.HandleFunc("POST /api/builds", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			Template string `json:"template"`
-			Force    bool   `json:"force"`
+			Template      string `json:"template"`
+			Reason        string `json:"reason"`
+			Force         bool   `json:"force"`
+			CorrelationID string `json:"correlationId"`
 		}
 		dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "the body must be JSON {\"template\": \"<name>\", \"force\": false}: %v", err))
-			return
-		}
-		if req.Template == "" {
-			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "template is required"))
+			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "the body must be JSON {\"template\": \"<name>\", \"reason\": \"…\", \"force\": false, \"correlationId\": \"…\"}: %v", err))
 			return
 		}
 		by := r.Header.Get("X-MS-CLIENT-PRINCIPAL-NAME") // set by App Service authentication
 		if by == "" {
 			by = "api"
 		}
-		id, err := d.Builds.RequestBuild(r.Context(), req.Template, req.Force, by)
+		// validated before anything is answered: a 202 always names a build that will exist
+		id, err := d.Builds.RequestBuild(r.Context(), build.Request{Template: req.Template, Reason: req.Reason, Force: req.Force,
+			RequestedBy: by, CorrelationID: req.CorrelationID})
 		if err != nil {
 			writeError(w, err)
 			return
@@ -220,6 +220,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // plain text in messages ("<name>", not \u003cname\u003e); JSON with nosniff is not HTML
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }

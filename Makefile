@@ -9,7 +9,7 @@ LDFLAGS     := -s -w -X github.com/goldenpipe/goldenpipe/app.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 AZURITE     := node_modules/.bin/azurite-blob
 
-.PHONY: all build test run package deploy bench lint fuzz clean
+.PHONY: all build test docs run package deploy bench lint fuzz clean
 
 all: build
 
@@ -22,12 +22,17 @@ $(AZURITE): package.json package-lock.json
 build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/goldenpipe
 
-## test: every test, against a real Azurite the tests start and stop themselves,
+## test: every test, against a real Azurite the tests start and stop themselves:
+## twice in one run, shuffled, and two copies at once (scripts/test-twice.sh);
 ## then the status page in headless Chromium (installed from Debian if missing)
 test: $(AZURITE)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	bash scripts/test-twice.sh
 	bash scripts/browser-test.sh
+
+## docs: refresh the README's screenshot (docs/status-page.png) from the browser test
+docs: $(AZURITE)
+	SCREENSHOT_DIR=$(CURDIR)/docs bash scripts/browser-test.sh
 
 ## run: the app locally on embedded defaults (Azurite + handler on 127.0.0.1:7071)
 run: $(AZURITE)

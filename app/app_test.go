@@ -34,9 +34,10 @@ func TestMain(m *testing.M) { os.Exit(azuritetest.Run(m, &az, staging)) }
 // API routes that show the catalog.
 func TestScriptUploadedEndToEnd(t *testing.T) {
 	conn := az.ConnectionString(azurite.Account{})
+	p := uniquePrefix(t, "e2e")
 	settings, err := config.Load(config.MapLookup(map[string]string{
 		"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true",
-		"SCRIPTS_CONTAINER": "e2e-scripts", "STATE_CONTAINER": "e2e-state",
+		"SCRIPTS_CONTAINER": p + "-scripts", "STATE_CONTAINER": p + "-state",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -48,15 +49,15 @@ func TestScriptUploadedEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc, _ := azure.NewBlobService(settings.Scripts)
-	if err := azure.EnsureContainer(context.Background(), svc, "e2e-scripts"); err != nil {
+	if err := azure.EnsureContainer(context.Background(), svc, p+"-scripts"); err != nil {
 		t.Fatal(err)
 	}
 	name := "avd/Install Teams.ps1"
 	content := []byte("Write-Host 'installing Teams'\r\n")
-	if _, err := svc.NewContainerClient("e2e-scripts").NewBlockBlobClient(name).UploadBuffer(context.Background(), content, nil); err != nil {
+	if _, err := svc.NewContainerClient(p+"-scripts").NewBlockBlobClient(name).UploadBuffer(context.Background(), content, nil); err != nil {
 		t.Fatal(err)
 	}
-	blobURL := svc.NewContainerClient("e2e-scripts").NewBlobClient(name).URL()
+	blobURL := svc.NewContainerClient(p + "-scripts").NewBlobClient(name).URL()
 
 	// the host's payload: the blob-created fixture, pointed at this blob
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "eventgrid", "blob-created.json"))
@@ -70,7 +71,7 @@ func TestScriptUploadedEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(b, &env); err != nil {
 		t.Fatal(err)
 	}
-	env.Data["event"]["subject"], _ = json.Marshal("/blobServices/default/containers/e2e-scripts/blobs/" + name)
+	env.Data["event"]["subject"], _ = json.Marshal("/blobServices/default/containers/" + p + "-scripts/blobs/" + name)
 	env.Data["event"]["data"], _ = json.Marshal(map[string]any{"api": "PutBlob", "url": blobURL, "eTag": `"0x1"`, "contentLength": len(content), "blobType": "BlockBlob", "sequencer": "01"})
 	body, _ := json.Marshal(env)
 

@@ -137,7 +137,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	}
 	// the VHD was copied out of the staging account, verified, and only then
 	// the Image Builder template (with its staging group) deleted
-	if len(b.Rescue) != 1 || b.Rescue[0].State != build.CopyVerified || !strings.HasSuffix(b.Rescue[0].Destination, "/e2eb-vhds/avd-win11/"+b.ID+"/avd-win11-vhd.vhd") {
+	if len(b.Rescue) != 1 || b.Rescue[0].State != build.CopyVerified || !strings.HasSuffix(b.Rescue[0].Destination, "/"+h.prefix+"-vhds/avd-win11/"+b.ID+"/avd-win11-vhd.vhd") {
 		t.Errorf("rescue = %+v", b.Rescue)
 	}
 	if len(sim.Templates()) != 0 {

@@ -146,14 +146,14 @@ func TestRescueSparseVHD(t *testing.T) {
 		t.Fatalf("build %v, rescue %+v", b, b.Rescue)
 	}
 	c := b.Rescue[0]
-	if !strings.Contains(c.Source, "/aibstaging/vhds/") || !strings.Contains(c.Destination, "/devstoreaccount1/sparse-vhds/avd/"+b.ID+"/avd-win11-vhd.vhd") {
+	if !strings.Contains(c.Source, "/aibstaging/vhds/") || !strings.Contains(c.Destination, "/devstoreaccount1/"+h.prefix+"-vhds/avd/"+b.ID+"/avd-win11-vhd.vhd") {
 		t.Errorf("source %s destination %s", c.Source, c.Destination)
 	}
 	h.assertCopyMatches(c)
 
 	// still sparse: the destination holds the three data ranges only
 	svc, _ := azure.NewBlobService(h.s.Scripts)
-	pb := svc.NewContainerClient("sparse-vhds").NewPageBlobClient("avd/" + b.ID + "/avd-win11-vhd.vhd")
+	pb := svc.NewContainerClient(h.prefix + "-vhds").NewPageBlobClient("avd/" + b.ID + "/avd-win11-vhd.vhd")
 	pager := pb.NewGetPageRangesPager(&pageblob.GetPageRangesOptions{})
 	var ranges []string
 	for pager.More() {
@@ -343,8 +343,9 @@ func TestVHDWrittenToItsOwnURIIsVerifiedInPlace(t *testing.T) {
 	h.a.Templates.Listeners = nil
 	// the distributor names its own blob; Image Builder writes the VHD there
 	stagingSvc, _ := azure.NewBlobService(config.StorageConnection{Name: "s", ConnectionString: az.ConnectionString(staging)})
-	own := stagingSvc.NewContainerClient("customer-vhds")
-	_ = azure.EnsureContainer(context.Background(), stagingSvc, "customer-vhds")
+	customer := uniquePrefix(t, "customer") + "-vhds"
+	own := stagingSvc.NewContainerClient(customer)
+	_ = azure.EnsureContainer(context.Background(), stagingSvc, customer)
 	if _, err := own.NewPageBlobClient("golden.vhd").Create(context.Background(), 1<<20, nil); err != nil {
 		t.Fatal(err)
 	}

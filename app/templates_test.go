@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,12 +30,13 @@ import (
 // harness is the handler built from settings on Azurite, driven over HTTP
 // as the Functions host drives it.
 type harness struct {
-	t    *testing.T
-	srv  *host.Server
-	a    *App
-	svc  *service.Client
-	s    config.Settings
-	logs *syncBuffer
+	t      *testing.T
+	prefix string // the test's own containers: <prefix>-scripts, -templates, -state, -vhds
+	srv    *host.Server
+	a      *App
+	svc    *service.Client
+	s      config.Settings
+	logs   *syncBuffer
 }
 
 // syncBuffer collects the handler's log lines (stdout in production).
@@ -55,8 +57,25 @@ func newHarness(t *testing.T, prefix string) *harness {
 	return newHarnessWith(t, prefix, Overrides{})
 }
 
+// prefixes gives each test its own containers, the same for every
+// harness of one test (a second process on the same storage) and new for
+// every run, so the suite passes with -count=2 and -shuffle=on.
+var prefixes sync.Map
+
+func uniquePrefix(t *testing.T, prefix string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	key := fmt.Sprintf("%p/%s", t, prefix)
+	v, loaded := prefixes.LoadOrStore(key, prefix+"-"+hex.EncodeToString(b[:]))
+	if !loaded {
+		t.Cleanup(func() { prefixes.Delete(key) }) // a later test may get the same *testing.T address
+	}
+	return v.(string)
+}
+
 func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 	t.Helper()
+	prefix = uniquePrefix(t, prefix)
 	conn := az.ConnectionString(azurite.Account{})
 	s, err := config.Load(config.MapLookup(map[string]string{
 		"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true",
@@ -88,7 +107,7 @@ func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 			t.Errorf("the logs contain a SAS signature (sig=)")
 		}
 	})
-	return &harness{t: t, srv: srv, a: a, svc: svc, s: s, logs: logs}
+	return &harness{t: t, prefix: prefix, srv: srv, a: a, svc: svc, s: s, logs: logs}
 }
 
 func (h *harness) upload(container, name string, b []byte) string {

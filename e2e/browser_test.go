@@ -44,12 +44,14 @@ func chromium(t *testing.T, args ...string) []byte {
 }
 
 // TestStatusPageInChromium loads the status page during a simulated build,
-// checks what a person sees, and saves a screenshot under docs/.
+// checks what a person sees, and saves a screenshot under bin/screenshots/
+// (a build output; `make docs` refreshes the one in docs/ from it).
 func TestStatusPageInChromium(t *testing.T) {
 	conn := az.ConnectionString(azurite.Account{})
+	p := unique("web")
 	s, err := config.Load(config.MapLookup(map[string]string{"Scripts": conn, "State": conn, "ServiceBus": "inprocess",
-		"AIB_SIMULATOR": "true", "SCRIPTS_CONTAINER": "web-scripts", "TEMPLATES_CONTAINER": "web-templates", "STATE_CONTAINER": "web-state",
-		"VHD_DESTINATION": az.BlobEndpoint + "/devstoreaccount1/web-vhds", "VhdStorage": conn, "StagingStorage": az.ConnectionString(staging)}))
+		"AIB_SIMULATOR": "true", "SCRIPTS_CONTAINER": p + "-scripts", "TEMPLATES_CONTAINER": p + "-templates", "STATE_CONTAINER": p + "-state",
+		"VHD_DESTINATION": az.BlobEndpoint + "/devstoreaccount1/" + p + "-vhds", "VhdStorage": conn, "StagingStorage": az.ConnectionString(staging)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,10 @@ func TestStatusPageInChromium(t *testing.T) {
 	if strings.Contains(dom, "<b>bold</b>") {
 		t.Error("a template name became markup in the browser")
 	}
-	shot := filepath.Join("..", "docs", "status-page.png")
+	shot := filepath.Join("..", "bin", "screenshots", "status-page.png") // never a tracked file
+	if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
+		shot = filepath.Join(dir, "status-page.png")
+	}
 	_ = os.MkdirAll(filepath.Dir(shot), 0o755)
 	chromium(t, "--screenshot="+shot, srv.URL+"/api/")
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {

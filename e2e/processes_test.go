@@ -5,6 +5,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -118,6 +120,13 @@ func sbBody(body, id string) []byte {
 	return []byte(`{"Data":{"message":` + enc(enc(body)) + `},"Metadata":{"MessageId":` + enc(enc(id)) + `,"DeliveryCount":"1"}}`)
 }
 
+// unique returns prefix with a random suffix: containers of their own.
+func unique(prefix string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
 // TestConcurrentRequestsToTwoProcesses: 20 copies of the same request,
 // delivered at once to two handler processes sharing Azurite and Azure,
 // make exactly one Image Builder template and one run.
@@ -128,12 +137,13 @@ func TestConcurrentRequestsToTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, c := range []string{"twop-scripts", "twop-templates"} {
+	p := unique("twop") // new containers every run: the suite passes with -count=2
+	for _, c := range []string{p + "-scripts", p + "-templates"} {
 		if err := azure.EnsureContainer(ctx, svc, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	scripts := azure.NewBlobs(svc, "twop-scripts")
+	scripts := azure.NewBlobs(svc, p+"-scripts")
 	sim := &simulator.Server{Images: simulator.NewImages(), Builder: simulator.NewImageBuilder()}
 	sim.Builder.CreateDuration, sim.Builder.PhaseDuration = 50*time.Millisecond, 50*time.Millisecond
 	sim.Builder.FetchScript = scripts.Fetch
@@ -146,7 +156,7 @@ func TestConcurrentRequestsToTwoProcesses(t *testing.T) {
 	defer arm.Close()
 
 	script := []byte("Write-Host 'two processes'\r\n")
-	if _, err := svc.NewContainerClient("twop-scripts").NewBlockBlobClient("install.ps1").UploadBuffer(ctx, script, nil); err != nil {
+	if _, err := svc.NewContainerClient(p+"-scripts").NewBlockBlobClient("install.ps1").UploadBuffer(ctx, script, nil); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(filepath.Join("..", "template", "testdata", "seed", "windows-avd-powershell.json"))
@@ -154,20 +164,20 @@ func TestConcurrentRequestsToTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw = bytes.ReplaceAll(raw, []byte("https://goldenscripts.blob.core.windows.net/scripts/avd/install-apps.ps1"), []byte(scripts.URL("install.ps1")))
-	if _, err := svc.NewContainerClient("twop-templates").NewBlockBlobClient("avd.json").UploadBuffer(ctx, raw, nil); err != nil {
+	if _, err := svc.NewContainerClient(p+"-templates").NewBlockBlobClient("avd.json").UploadBuffer(ctx, raw, nil); err != nil {
 		t.Fatal(err)
 	}
 
 	bin := handlerBinary(t)
 	env := []string{"Scripts=" + conn, "State=" + conn, "ServiceBus=inprocess", "AIB_SIMULATOR=" + arm.URL,
-		"SCRIPTS_CONTAINER=twop-scripts", "TEMPLATES_CONTAINER=twop-templates", "STATE_CONTAINER=twop-state",
-		"VHD_DESTINATION=" + az.BlobEndpoint + "/devstoreaccount1/twop-vhds", "VhdStorage=" + conn, "StagingStorage=" + az.ConnectionString(staging)}
+		"SCRIPTS_CONTAINER=" + p + "-scripts", "TEMPLATES_CONTAINER=" + p + "-templates", "STATE_CONTAINER=" + p + "-state",
+		"VHD_DESTINATION=" + az.BlobEndpoint + "/devstoreaccount1/" + p + "-vhds", "VhdStorage=" + conn, "StagingStorage=" + az.ConnectionString(staging)}
 	a, b := start(t, bin, env), start(t, bin, env)
 
 	// the template is read by one process (which also requests its build)
 	event := map[string]any{"Data": map[string]any{"event": map[string]any{
-		"id": "1", "eventType": "Microsoft.Storage.BlobCreated", "subject": "/blobServices/default/containers/twop-templates/blobs/avd.json",
-		"data": map[string]any{"url": svc.NewContainerClient("twop-templates").NewBlobClient("avd.json").URL()},
+		"id": "1", "eventType": "Microsoft.Storage.BlobCreated", "subject": "/blobServices/default/containers/" + p + "-templates/blobs/avd.json",
+		"data": map[string]any{"url": svc.NewContainerClient(p + "-templates").NewBlobClient("avd.json").URL()},
 	}}, "Metadata": map[string]any{}}
 	body, _ := json.Marshal(event)
 	if code := a.invoke(t, "TemplateUploaded", body); code != 200 {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the browser test: installs Debian's chromium when it is missing, then
 # loads the status page in headless Chromium during a simulated build and
-# saves docs/status-page.png.
+# saves bin/screenshots/status-page.png (SCREENSHOT_DIR=docs to refresh the
+# README's: `make docs`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1; then

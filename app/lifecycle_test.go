@@ -1,13 +1,16 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/build"
 	"github.com/goldenpipe/goldenpipe/internal/clock"
 	"github.com/goldenpipe/goldenpipe/simulator"
@@ -198,5 +201,98 @@ func TestFailedBuildRetriedThroughTheAPI(t *testing.T) {
 	// up to date now: a retry is a conflict, force builds
 	if code, body := postJSON(h, "/api/builds", `{"template":"avd"}`); code != 409 {
 		t.Errorf("up to date: %d %s", code, body)
+	}
+}
+
+// failingDocs is the state store of a process that dies at its n-th write
+// (a storage 503, then nothing): everything before is in storage, nothing
+// after it happens.
+type failingDocs struct {
+	goldenpipe.Documents
+	mu     sync.Mutex
+	writes int
+	failAt int
+	failed string // the key whose write failed
+}
+
+func (f *failingDocs) write(key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failed != "" {
+		return errDead
+	}
+	f.writes++
+	if f.writes == f.failAt {
+		f.failed = key
+		return goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "storage answered 503 writing %s", key)
+	}
+	return nil
+}
+
+func (f *failingDocs) Put(ctx context.Context, key string, v any, ifMatch string) (string, error) {
+	if err := f.write(key); err != nil {
+		return "", err
+	}
+	return f.Documents.Put(ctx, key, v, ifMatch)
+}
+
+func (f *failingDocs) Overwrite(ctx context.Context, key string, v any) (string, error) {
+	if err := f.write(key); err != nil {
+		return "", err
+	}
+	return f.Documents.Overwrite(ctx, key, v)
+}
+
+func (f *failingDocs) Delete(ctx context.Context, key, ifMatch string) error {
+	if err := f.write(key); err != nil {
+		return err
+	}
+	return f.Documents.Delete(ctx, key, ifMatch)
+}
+
+// A storage failure (the process dying with it) between any two writes of
+// the request path — the in-flight marker, the record, the admission
+// ledger, the move to creating and the ones after — never strands the
+// build: the message is redelivered to another process, the monitor goes
+// on, and the build completes with one create and one run.
+func TestRequestPathSurvivesAFailureAtEveryWrite(t *testing.T) {
+	for failAt := 1; failAt <= 6; failAt++ {
+		t.Run(fmt.Sprintf("write %d", failAt), func(t *testing.T) {
+			c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+			sim := simulator.NewImageBuilder()
+			sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
+			first := newHarnessWith(t, "gap", Overrides{Builder: sim, Images: simulator.NewImages()})
+			first.a.Builds.Now = c.Now
+			first.a.Templates.Listeners = nil // the request comes below, once
+			first.avdTemplate("avd", []byte("Write-Host gap\r\n"))
+			first.blobEvent("TemplateUploaded", first.s.TemplatesContainer, "avd.json")
+			docs := &failingDocs{Documents: first.a.Builds.Docs, failAt: failAt}
+			first.a.Builds.Docs = docs
+
+			msg := serviceBusBody(`{"template":"avd","reason":"gap test"}`, "m-gap")
+			first.invokeAllowFail("BuildRequested", msg)
+			if docs.failed == "" {
+				t.Fatalf("the request path made fewer than %d writes", failAt)
+			}
+			t.Logf("write %d failed: %s", failAt, docs.failed)
+
+			// Service Bus redelivers the message (the invocation failed) to
+			// another process on the same storage and the same Azure
+			second := newHarnessWith(t, "gap", Overrides{Builder: sim, Images: first.a.Images})
+			second.a.Builds.Now = c.Now
+			second.invokeAllowFail("BuildRequested", msg)
+			list := second.tickUntil(c, 30*time.Second, func(l []build.Build) bool { return len(l) == 1 && build.Terminal(l[0].State) })
+			if list[0].State != build.StateSucceeded {
+				t.Fatalf("build %s: %s", list[0].State, list[0].Error)
+			}
+			if cr, r := sim.Calls("Create"), sim.Calls("Run"); cr != 1 || r != 1 {
+				t.Errorf("Image Builder saw %d creates and %d runs, want 1 and 1", cr, r)
+			}
+			var inFlight []build.Build
+			if inFlight, _ = second.a.Builds.InFlight(context.Background()); len(inFlight) != 0 {
+				t.Errorf("builds still in flight after the end: %v", inFlight)
+			}
+			assertNoOrphans(t, second)
+		})
 	}
 }

@@ -22,8 +22,6 @@ import (
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/handlers"
 	"github.com/goldenpipe/goldenpipe/host"
-	"github.com/goldenpipe/goldenpipe/inmem"
-	"github.com/goldenpipe/goldenpipe/simulator"
 	"github.com/goldenpipe/goldenpipe/statuspage"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -105,12 +103,15 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-// Overrides replace adapters: tests share one simulator between handlers.
+// Overrides put simulated Azure in place of the real one (internal/local:
+// scripts/devrun, the benchmarks, the tests). The handler binary has none:
+// it reaches Azure, or a simulator served over HTTP (AIB_SIMULATOR=<url>).
 type Overrides struct {
-	Builder *simulator.ImageBuilder
-	Images  *simulator.Images
-	// VHDSize is the size of the simulator's VHDs (default 64 MiB).
-	VHDSize int64
+	// ARM replaces Azure Resource Manager: the marketplace and Image Builder.
+	ARM func(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error)
+	// ServiceBus replaces Service Bus; attach connects its deliveries to
+	// the handler once it exists.
+	ServiceBus func(s config.Settings) (bus build.Bus, attach func(*host.Server), closer func(context.Context) error, err error)
 }
 
 // App is the handler and the services behind it.
@@ -119,12 +120,8 @@ type App struct {
 	Checksums *checksum.Service
 	Templates *template.Service
 	Builds    *build.Service
-	// Bus is the in-process bus (nil with a real Service Bus).
-	Bus *inmem.Bus
-	// Builder and Images are the in-process simulator (nil otherwise).
-	Builder *simulator.ImageBuilder
-	Images  *simulator.Images
-	closers []func(context.Context) error
+	closers   []func(context.Context) error
+	attach    func(*host.Server)
 }
 
 // Close releases connections and waits for in-process deliveries.
@@ -169,7 +166,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Deployment: deploymentScope(s)}
 	a.Checksums.Listeners = append(a.Checksums.Listeners, staleMarker{a.Templates})
 
-	bus, err := a.bus(s)
+	bus, err := a.bus(s, o)
 	if err != nil {
 		return nil, err
 	}
@@ -203,61 +200,29 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 			Builds: a.Builds, Status: statuspage.Handler(statuspage.Sources{Templates: a.Templates, Builds: a.Builds,
 				Checksums: catalog, Version: Version})}),
 	})
-	if a.Bus != nil {
-		a.Bus.Attach(a.Server)
+	if a.attach != nil {
+		a.attach(a.Server)
 	}
 	return a, nil
 }
 
-// arm returns the marketplace and Image Builder: Azure's, or the simulator.
+// arm returns the marketplace and Image Builder: Azure's, a simulator's
+// served at AIB_SIMULATOR=<url>, or the one the overrides put in place.
 func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error) {
-	if s.Simulator && s.SimulatorURL != "" {
-		opts, cred := azure.ARMEndpointOptions(s.SimulatorURL), simulator.TokenCredential()
+	switch {
+	case o.ARM != nil:
+		return o.ARM(s, scripts)
+	case s.Simulator && s.SimulatorURL != "":
+		opts, cred := azure.ARMEndpointOptions(s.SimulatorURL), azure.LocalCredential{}
 		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, opts)
 		if err != nil {
 			return nil, nil, err
 		}
 		b, err := azure.NewImageBuilder("00000000-0000-0000-0000-000000000000", s.ResourceGroup, cred, opts)
 		return v, b, err
-	}
-	if s.Simulator {
-		a.Images, a.Builder = o.Images, o.Builder
-		if a.Images == nil {
-			a.Images = simulator.NewImages()
-		}
-		if s.SimulatorImages != "" {
-			b, err := os.ReadFile(s.SimulatorImages)
-			if err == nil {
-				err = a.Images.Load(b)
-			}
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", config.SettingSimulatorImages, err)
-			}
-		}
-		if a.Builder == nil {
-			a.Builder = simulator.NewImageBuilder()
-		}
-		if a.Builder.FetchScript == nil {
-			a.Builder.FetchScript = scripts.Fetch
-		}
-		if a.Builder.VHDOutput == nil && s.Staging != nil {
-			svc, err := azure.NewBlobService(*s.Staging)
-			if err != nil {
-				return nil, nil, err
-			}
-			st := &simulator.Staging{Container: svc.NewContainerClient("vhds"), Logs: svc.NewContainerClient("packerlogs"), Size: o.VHDSize}
-			a.Builder.VHDOutput = st.VHD
-			if a.Builder.RunLog == nil {
-				a.Builder.RunLog = st.Log
-			}
-		}
-		cred := simulator.TokenCredential()
-		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, azure.ARMClientOptions(a.Images.Transport()))
-		if err != nil {
-			return nil, nil, err
-		}
-		b, err := azure.NewImageBuilder("00000000-0000-0000-0000-000000000000", s.ResourceGroup, cred, azure.ARMClientOptions(a.Builder.Transport()))
-		return v, b, err
+	case s.Simulator:
+		return nil, nil, fmt.Errorf("%s=true is the in-process simulator of `make run` (scripts/devrun); the handler binary reaches Azure, or a simulator served over HTTP with %s=<loopback URL>",
+			config.SettingSimulator, config.SettingSimulator)
 	}
 	cred, err := azure.Credential(s.ARM)
 	if err != nil {
@@ -310,13 +275,19 @@ func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger
 	return nil
 }
 
-// bus returns the Service Bus: a namespace's, or the in-process one that
-// delivers build requests to this handler's BuildRequested function.
-func (a *App) bus(s config.Settings) (build.Bus, error) {
+// bus returns the Service Bus: a namespace's, or the one the overrides put
+// in place (the in-process bus of local runs).
+func (a *App) bus(s config.Settings, o Overrides) (build.Bus, error) {
+	if o.ServiceBus != nil {
+		b, attach, closer, err := o.ServiceBus(s)
+		if err != nil {
+			return nil, err
+		}
+		a.attach, a.closers = attach, append(a.closers, closer)
+		return b, nil
+	}
 	if s.ServiceBus.InProcess {
-		a.Bus = inmem.NewBus(map[string]inmem.Route{s.BuildQueue: {Function: handlers.FuncBuildRequested, Binding: "message"}})
-		a.closers = append(a.closers, a.Bus.Close)
-		return a.Bus, nil
+		return nil, fmt.Errorf("ServiceBus=inprocess is the in-process bus of `make run` (scripts/devrun); under the Functions host give a Service Bus namespace")
 	}
 	sb, err := azure.NewServiceBus(s.ServiceBus)
 	if err != nil {

@@ -43,11 +43,12 @@ func TestScriptUploadedEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	a, err := Build(context.Background(), settings, slog.New(slog.NewJSONHandler(&logs, nil)), Overrides{})
-	srv := a.Server
+	l := &sims{}
+	a, err := Build(context.Background(), settings, slog.New(slog.NewJSONHandler(&logs, nil)), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus})
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := a.Server
 	svc, _ := azure.NewBlobService(settings.Scripts)
 	if err := azure.EnsureContainer(context.Background(), svc, p+"-scripts"); err != nil {
 		t.Fatal(err)

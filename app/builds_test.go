@@ -21,10 +21,10 @@ import (
 
 const timerBody = `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"UtcNow":"2024-12-10T02:00:00Z"}}}`
 
-func fastSimulator() Overrides {
+func fastSimulator() sims {
 	b := simulator.NewImageBuilder()
 	b.CreateDuration, b.PhaseDuration = 30*time.Millisecond, 30*time.Millisecond
-	return Overrides{Builder: b, Images: simulator.NewImages()}
+	return sims{Builder: b, Images: simulator.NewImages()}
 }
 
 // drain waits for the in-process bus to deliver everything sent.
@@ -32,7 +32,7 @@ func (h *harness) drain() {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := h.a.Bus.Drain(ctx); err != nil {
+	if err := h.bus.Drain(ctx); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -75,7 +75,7 @@ func (h *harness) avdTemplate(name string, script []byte) {
 
 func TestBuildEndToEnd(t *testing.T) {
 	h := newHarnessWith(t, "e2eb", fastSimulator())
-	sim := h.a.Builder
+	sim := h.sim
 	script := []byte("Write-Host 'apps v1'\r\n")
 	h.avdTemplate("avd-win11", script)
 
@@ -125,7 +125,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	}
 	// lifecycle events as CloudEvents
 	var types []string
-	for _, m := range h.a.Bus.Topic(h.s.EventsTopic) {
+	for _, m := range h.bus.Topic(h.s.EventsTopic) {
 		var ev build.CloudEvent
 		if err := json.Unmarshal(m.Body, &ev); err != nil || ev.SpecVersion != "1.0" || ev.Data.BuildID != b.ID || ev.ID != m.ID {
 			t.Errorf("event %s: %v %+v", m.Body, err, ev)
@@ -173,7 +173,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	}
 
 	// a newer "latest" platform version: exactly one build
-	h.a.Images.Publish("MicrosoftWindowsDesktop", "office-365", "win11-23h2-avd-m365", "22631.4602.241210")
+	h.images.Publish("MicrosoftWindowsDesktop", "office-365", "win11-23h2-avd-m365", "22631.4602.241210")
 	logs = h.invoke("NightlyRebuild", []byte(timerBody))
 	builds = h.monitorUntilDone("avd-win11")
 	if len(builds) != 3 || sim.Calls("Create") != 3 || builds[0].SourceVersion != "22631.4602.241210" {
@@ -194,7 +194,7 @@ func assertNoOrphans(t *testing.T, h *harness) {
 	for _, b := range list {
 		known[b.AIBName] = true
 	}
-	for _, name := range h.a.Builder.Templates() {
+	for _, name := range h.sim.Templates() {
 		if !known[name] {
 			t.Errorf("orphan Image Builder template %s", name)
 		}
@@ -244,15 +244,15 @@ func TestBuildRequestsThroughAPIAndQueue(t *testing.T) {
 	// invalid messages are rejected with the reason and the body kept, once
 	for i, body := range []string{`{"template": 42}`, `{"template":"no such template"}`, `{"template":"ghost"}`, `plain text`} {
 		msg := goldenpipe.OutMessage{ID: fmt.Sprintf("bad-%d", i), Body: []byte(body)}
-		if err := h.a.Bus.Send(context.Background(), h.s.BuildQueue, msg); err != nil {
+		if err := h.bus.Send(context.Background(), h.s.BuildQueue, msg); err != nil {
 			t.Fatal(err)
 		}
 	}
 	h.drain()
 	var rejected []build.Rejection
 	h.get("/api/builds/rejected", &rejected)
-	if len(rejected) != 4 || len(h.a.Bus.DeadLetters()) != 0 {
-		t.Fatalf("rejected %d (want 4), dead letters %d (want 0): %+v", len(rejected), len(h.a.Bus.DeadLetters()), rejected)
+	if len(rejected) != 4 || len(h.bus.DeadLetters()) != 0 {
+		t.Fatalf("rejected %d (want 4), dead letters %d (want 0): %+v", len(rejected), len(h.bus.DeadLetters()), rejected)
 	}
 	reasons := ""
 	for _, r := range rejected {

@@ -121,8 +121,8 @@ func TestDeploymentTemplateWithParametersEndToEnd(t *testing.T) {
 	if len(builds) != 2 || builds[0].State != build.StateSucceeded {
 		t.Fatalf("after the parameters changed: %d builds %+v", len(builds), builds)
 	}
-	if h.a.Builder.Calls("Create") != 2 {
-		t.Errorf("%d creates, want 2", h.a.Builder.Calls("Create"))
+	if h.sim.Calls("Create") != 2 {
+		t.Errorf("%d creates, want 2", h.sim.Calls("Create"))
 	}
 
 	// deleting the template removes its record; the parameters file alone does nothing

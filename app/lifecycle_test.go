@@ -23,7 +23,7 @@ func lifecycleHarness(t *testing.T, prefix string) (*harness, *clock.Fake, *simu
 	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
-	h := newHarnessWith(t, prefix, Overrides{Builder: sim, Images: simulator.NewImages()})
+	h := newHarnessWith(t, prefix, sims{Builder: sim, Images: simulator.NewImages()})
 	h.a.Builds.Now = c.Now
 	h.a.Builds.BackoffBase, h.a.Builds.ReissueAfter = 0, 0 // the defaults: 30 s, doubling; 30 s
 	h.a.Builds.MaxConcurrent = 1
@@ -131,7 +131,7 @@ func TestRefusedBuildsFailAndFreeTheirSlot(t *testing.T) {
 				t.Errorf("the second started before the first was requested")
 			}
 			var failedEvent bool
-			for _, m := range h.a.Bus.Topic(h.s.EventsTopic) {
+			for _, m := range h.bus.Topic(h.s.EventsTopic) {
 				failedEvent = failedEvent || m.Subject == build.EventFailed && strings.Contains(string(m.Body), first.ID)
 			}
 			if !failedEvent {
@@ -261,7 +261,7 @@ func TestRequestPathSurvivesAFailureAtEveryWrite(t *testing.T) {
 			c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 			sim := simulator.NewImageBuilder()
 			sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
-			first := newHarnessWith(t, "gap", Overrides{Builder: sim, Images: simulator.NewImages()})
+			first := newHarnessWith(t, "gap", sims{Builder: sim, Images: simulator.NewImages()})
 			first.a.Builds.Now = c.Now
 			first.a.Templates.Listeners = nil // the request comes below, once
 			first.avdTemplate("avd", []byte("Write-Host gap\r\n"))
@@ -278,7 +278,7 @@ func TestRequestPathSurvivesAFailureAtEveryWrite(t *testing.T) {
 
 			// Service Bus redelivers the message (the invocation failed) to
 			// another process on the same storage and the same Azure
-			second := newHarnessWith(t, "gap", Overrides{Builder: sim, Images: first.a.Images})
+			second := newHarnessWith(t, "gap", sims{Builder: sim, Images: first.images})
 			second.a.Builds.Now = c.Now
 			second.invokeAllowFail("BuildRequested", msg)
 			list := second.tickUntil(c, 30*time.Second, func(l []build.Build) bool { return len(l) == 1 && build.Terminal(l[0].State) })

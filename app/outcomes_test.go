@@ -39,7 +39,7 @@ func TestBuildOutcomes(t *testing.T) {
 			if !strings.HasPrefix(builds[0].StagingResourceGroup, "IT_goldenpipe-simulated_") {
 				t.Errorf("staging group %q", builds[0].StagingResourceGroup)
 			}
-			events := h.a.Bus.Topic(h.s.EventsTopic)
+			events := h.bus.Topic(h.s.EventsTopic)
 			if last := events[len(events)-1]; last.Subject != tt.event {
 				t.Errorf("last event %s, want %s", last.Subject, tt.event)
 			}

@@ -283,7 +283,7 @@ func TestRescueFaults(t *testing.T) {
 			t.Errorf("the template must stay when its VHD is not safe: templates %v, deletes %d", sim.Templates(), sim.Calls("Delete"))
 		}
 		var kinds []string
-		for _, m := range h.a.Bus.Topic(h.s.EventsTopic) {
+		for _, m := range h.bus.Topic(h.s.EventsTopic) {
 			kinds = append(kinds, m.Subject)
 		}
 		if !strings.Contains(strings.Join(kinds, ","), build.EventVHDFailed) {
@@ -302,7 +302,7 @@ func TestRescueFaults(t *testing.T) {
 		if !d.isDead() || len(sim.Templates()) != 1 {
 			t.Fatalf("dead %v, templates %v", d.isDead(), sim.Templates())
 		}
-		second := newHarnessWith(t, "crashdel", Overrides{Builder: sim, Images: h.a.Images, VHDSize: testVHDSize})
+		second := newHarnessWith(t, "crashdel", sims{Builder: sim, Images: h.images, VHDSize: testVHDSize})
 		second.a.Builds.AIB = &guard{ImageBuilder: second.a.Builds.AIB, t: t, h: second}
 		b := second.runChecked(sim)
 		if b.State != build.StateSucceeded || len(sim.Templates()) != 0 || sim.Calls("Delete") != 1 {

@@ -8,6 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/goldenpipe/goldenpipe/inmem"
+	"github.com/goldenpipe/goldenpipe/internal/local"
+	"github.com/goldenpipe/goldenpipe/simulator"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -32,6 +35,10 @@ import (
 type harness struct {
 	t      *testing.T
 	prefix string // the test's own containers: <prefix>-scripts, -templates, -state, -vhds
+	// the simulated Azure: Image Builder, the marketplace, the bus
+	sim    *simulator.ImageBuilder
+	images *simulator.Images
+	bus    *inmem.Bus
 	srv    *host.Server
 	a      *App
 	svc    *service.Client
@@ -54,7 +61,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func newHarness(t *testing.T, prefix string) *harness {
 	t.Helper()
-	return newHarnessWith(t, prefix, Overrides{})
+	return newHarnessWith(t, prefix, sims{})
 }
 
 // prefixes gives each test its own containers, the same for every
@@ -73,7 +80,10 @@ func uniquePrefix(t *testing.T, prefix string) string {
 	return v.(string)
 }
 
-func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
+// sims is the simulated Azure a test harness runs on (internal/local).
+type sims = local.Local
+
+func newHarnessWith(t *testing.T, prefix string, o sims) *harness {
 	t.Helper()
 	prefix = uniquePrefix(t, prefix)
 	conn := az.ConnectionString(azurite.Account{})
@@ -87,7 +97,8 @@ func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), o)
+	l := &o
+	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +118,7 @@ func newHarnessWith(t *testing.T, prefix string, o Overrides) *harness {
 			t.Errorf("the logs contain a SAS signature (sig=)")
 		}
 	})
-	return &harness{t: t, prefix: prefix, srv: srv, a: a, svc: svc, s: s, logs: logs}
+	return &harness{t: t, prefix: prefix, srv: srv, a: a, svc: svc, s: s, logs: logs, sim: l.Builder, images: l.Images, bus: l.Bus}
 }
 
 func (h *harness) upload(container, name string, b []byte) string {

@@ -123,3 +123,12 @@ type redactedError struct{ err error }
 
 func (r redactedError) Error() string { return goldenpipe.RedactSAS(r.err.Error()) }
 func (r redactedError) Unwrap() error { return r.err }
+
+// LocalCredential is the credential for a simulator served on the loopback
+// address: a fixed token that never leaves the machine.
+type LocalCredential struct{}
+
+// GetToken implements azcore.TokenCredential.
+func (LocalCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "local-simulator", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}

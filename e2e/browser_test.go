@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/goldenpipe/goldenpipe/internal/local"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -57,7 +58,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration = 100*time.Millisecond, time.Hour // the build stays running
-	a, err := app.Build(context.Background(), s, slog.New(slog.DiscardHandler), app.Overrides{Builder: sim})
+	sims := &local.Local{Builder: sim}
+	a, err := app.Build(context.Background(), s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	timer := map[string]any{"Data": map[string]any{"timer": map[string]any{"IsPastDue": false}}, "Metadata": map[string]any{}}
 	deadline := time.Now().Add(20 * time.Second)
 	for running := false; !running && time.Now().Before(deadline); {
-		_ = a.Bus.Drain(ctx)
+		_ = sims.Bus.Drain(ctx)
 		invoke("BuildMonitor", timer)
 		list, _ := a.Builds.List(ctx, "avd-win11")
 		running = len(list) == 1 && list[0].State == build.StateRunning && list[0].SubState != ""

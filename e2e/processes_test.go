@@ -38,8 +38,11 @@ func TestMain(m *testing.M) { os.Exit(azuritetest.Run(m, &az, staging)) }
 // handlerBinary builds cmd/goldenpipe once.
 func handlerBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "goldenpipe")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/goldenpipe")
+	// devrun -handler: the handler as the host starts it, configured by the
+	// environment, with the in-process bus (the production binary links no
+	// simulator and no in-process bus)
+	bin := filepath.Join(t.TempDir(), "devrun")
+	cmd := exec.Command("go", "build", "-o", bin, "../scripts/devrun")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -64,7 +67,7 @@ type process struct {
 func start(t *testing.T, bin string, env []string) *process {
 	t.Helper()
 	port := freePort(t)
-	cmd := exec.Command(bin)
+	cmd := exec.Command(bin, "-handler")
 	cmd.Env = append(append(os.Environ(), env...), fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", port), "LOG_LEVEL=warn")
 	if os.Getenv("E2E_DEBUG") != "" {
 		cmd.Stdout = os.Stderr
@@ -219,6 +222,9 @@ func TestConcurrentRequestsToTwoProcesses(t *testing.T) {
 		time.Sleep(30 * time.Millisecond)
 	}
 	if len(list) != 1 || list[0].State != build.StateSucceeded {
+		for _, b := range list {
+			t.Logf("%s: rescue %+v\nhistory %+v", b.ID, b.Rescue, b.History)
+		}
 		t.Fatalf("builds = %+v", list)
 	}
 	if c, r := sim.Builder.Calls("Create"), sim.Builder.Calls("Run"); c != 1 || r != 1 {

@@ -78,6 +78,7 @@ type simRun struct {
 	outcome         Outcome
 	outputs         []goldenpipe.RunOutput
 	outputsMade     bool
+	making          chan struct{} // closed once the outputs are made (one maker)
 }
 
 var phases = []string{"Queued", "Building", "Customizing", "Validating", "Distributing"}
@@ -413,6 +414,16 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 		defer b.mu.Unlock()
 		return t.run.outputs, nil
 	}
+	if wait := t.run.making; wait != nil { // another call makes them: one VHD per output, written once
+		b.mu.Unlock()
+		<-wait
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return t.run.outputs, nil
+	}
+	run := t.run
+	run.making = make(chan struct{})
+	defer close(run.making)
 	tpl := t.tpl
 	b.mu.Unlock()
 	var outs []goldenpipe.RunOutput
@@ -425,6 +436,9 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 			} else if b.VHDOutput != nil {
 				u, err := b.VHDOutput(context.Background(), name, *d.RunOutputName)
 				if err != nil {
+					b.mu.Lock()
+					run.making = nil // the next call tries again
+					b.mu.Unlock()
 					return nil, err
 				}
 				uri = u

@@ -17,6 +17,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
@@ -72,7 +73,8 @@ func benchNightly(ctx context.Context, w *workspace) error {
 		images.Set("Canonical", "bench-os", fmt.Sprintf("sku-%02d", i), versions...)
 	}
 	images.Latency = benchARMLatency
-	a, err := app.Build(ctx, s, slog.New(slog.DiscardHandler), app.Overrides{Images: images})
+	sims := &local.Local{Images: images}
+	a, err := app.Build(ctx, s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus})
 	if err != nil {
 		return err
 	}

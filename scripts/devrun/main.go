@@ -26,6 +26,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
@@ -43,9 +44,15 @@ func run() error {
 	examples := flag.Bool("examples", true, "load examples/ and let their builds run")
 	phase := flag.Duration("phase", 4*time.Second, "length of each simulated build phase")
 	tick := flag.Duration("tick", 2*time.Second, "how often BuildMonitor runs (the host's timer, sped up)")
+	handlerOnly := flag.Bool("handler", false, "serve only the handler, configured by the environment as the Functions host starts it, "+
+		"with the in-process bus and the simulator (in this process, or AIB_SIMULATOR=<url>): what the multi-process tests run")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *handlerOnly {
+		sims := &local.Local{}
+		return app.Run(ctx, app.Options{Lookup: os.LookupEnv, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus}})
+	}
 
 	root, err := azurite.RepoRoot()
 	if err != nil {
@@ -90,7 +97,8 @@ func run() error {
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration = *phase, *phase
 	fmt.Printf("settings from %s\nazurite blob endpoint %s (accounts devstoreaccount1, aibstaging)\n", source, az.BlobEndpoint)
-	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{Builder: sim},
+	sims := &local.Local{Builder: sim}
+	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus},
 		Ready: func(addr string, a *app.App) {
 			fmt.Printf("goldenpipe listening on %s  (status page %s/api/ ; Ctrl-C stops)\n", addr, addr)
 			if *examples {

@@ -1,0 +1,88 @@
+// Package local puts simulated Azure in place of the real one for local
+// runs, benchmarks and tests: the Image Builder simulator, its marketplace
+// and the in-process Service Bus. scripts/devrun, scripts/bench and the
+// tests inject it into app.Build; the handler binary (cmd/goldenpipe)
+// never links it (a test checks that).
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/handlers"
+	"github.com/goldenpipe/goldenpipe/host"
+	"github.com/goldenpipe/goldenpipe/inmem"
+	"github.com/goldenpipe/goldenpipe/simulator"
+)
+
+// Local is the simulated Azure of one app; nil fields are made on Build.
+type Local struct {
+	Builder *simulator.ImageBuilder
+	Images  *simulator.Images
+	// VHDSize is the size of the simulator's VHDs (default 64 MiB).
+	VHDSize int64
+	// Bus is the in-process Service Bus, made when the settings ask for it
+	// (ServiceBus=inprocess).
+	Bus *inmem.Bus
+}
+
+// ARM returns the marketplace and Image Builder of the simulator: the one
+// in this process, or (AIB_SIMULATOR=<url>) the one served there.
+func (l *Local) ARM(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error) {
+	cred := simulator.TokenCredential()
+	if s.SimulatorURL != "" {
+		opts := azure.ARMEndpointOptions(s.SimulatorURL)
+		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := azure.NewImageBuilder("00000000-0000-0000-0000-000000000000", s.ResourceGroup, cred, opts)
+		return v, b, err
+	}
+	if l.Images == nil {
+		l.Images = simulator.NewImages()
+	}
+	if s.SimulatorImages != "" {
+		b, err := os.ReadFile(s.SimulatorImages)
+		if err == nil {
+			err = l.Images.Load(b)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", config.SettingSimulatorImages, err)
+		}
+	}
+	if l.Builder == nil {
+		l.Builder = simulator.NewImageBuilder()
+	}
+	if l.Builder.FetchScript == nil {
+		l.Builder.FetchScript = scripts.Fetch
+	}
+	if l.Builder.VHDOutput == nil && s.Staging != nil {
+		svc, err := azure.NewBlobService(*s.Staging)
+		if err != nil {
+			return nil, nil, err
+		}
+		st := &simulator.Staging{Container: svc.NewContainerClient("vhds"), Logs: svc.NewContainerClient("packerlogs"), Size: l.VHDSize}
+		l.Builder.VHDOutput = st.VHD
+		if l.Builder.RunLog == nil {
+			l.Builder.RunLog = st.Log
+		}
+	}
+	v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, azure.ARMClientOptions(l.Images.Transport()))
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := azure.NewImageBuilder("00000000-0000-0000-0000-000000000000", s.ResourceGroup, cred, azure.ARMClientOptions(l.Builder.Transport()))
+	return v, b, err
+}
+
+// ServiceBus returns the in-process bus that delivers build requests to
+// the handler's BuildRequested function, with the host's semantics.
+func (l *Local) ServiceBus(s config.Settings) (build.Bus, func(*host.Server), func(context.Context) error, error) {
+	l.Bus = inmem.NewBus(map[string]inmem.Route{s.BuildQueue: {Function: handlers.FuncBuildRequested, Binding: "message"}})
+	return l.Bus, func(h *host.Server) { l.Bus.Attach(h) }, l.Bus.Close, nil
+}

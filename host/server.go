@@ -162,7 +162,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, name string, fn 
 		logger.Info("invocation done", "ms", elapsed)
 	case acked:
 		logger.Warn("invocation rejected its input; acknowledged so it is not redelivered",
-			"err", goldenpipe.ErrorMessage(err), "code", goldenpipe.ErrorCode(err), "ms", elapsed)
+			"err", goldenpipe.RedactSAS(err.Error()), "code", goldenpipe.ErrorCode(err), "ms", elapsed) // with its cause
 	default:
 		logger.Error("invocation failed; the host will redeliver", "err", err.Error(), "code", goldenpipe.ErrorCode(err), "ms", elapsed)
 	}

@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"context"
+	"errors"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"io"
 	"net/http"
 	"strings"
@@ -41,6 +43,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.RequestURI = ""
 	out.URL.Scheme, out.URL.Host = "https", "management.azure.com"
 	resp, err := t.Do(out)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode != 0 {
+		// an answer Azure gives (404 ResourceNotFound, 409 Conflict, 405
+		// OperationNotAllowed …): served as Azure serves it, status and body
+		text := re.Error()
+		body := `{"error":{"code":"` + re.ErrorCode + `","message":""}}`
+		if i, j := strings.Index(text, "{"), strings.LastIndex(text, "}"); i >= 0 && j > i {
+			body = text[i : j+1]
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("x-ms-error-code", re.ErrorCode)
+		w.WriteHeader(re.StatusCode)
+		_, _ = io.WriteString(w, body)
+		return
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return

@@ -26,8 +26,8 @@ import (
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
-	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
 

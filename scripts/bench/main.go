@@ -24,6 +24,7 @@ var benches = []bench{
 	{"checksum", benchChecksum},
 	{"nightly", benchNightly},
 	{"rescue", benchRescue},
+	{"monitor", benchMonitor},
 }
 
 // workspace is what the benchmarks share: a temp folder and the built binary.

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/internal/local"
+)
+
+// countingDocs counts the storage calls of the state store.
+type countingDocs struct {
+	goldenpipe.Documents
+	gets, puts, keys, deletes atomic.Int64
+}
+
+func (c *countingDocs) Get(ctx context.Context, key string, v any) (string, error) {
+	c.gets.Add(1)
+	return c.Documents.Get(ctx, key, v)
+}
+func (c *countingDocs) Put(ctx context.Context, key string, v any, ifMatch string) (string, error) {
+	c.puts.Add(1)
+	return c.Documents.Put(ctx, key, v, ifMatch)
+}
+func (c *countingDocs) Overwrite(ctx context.Context, key string, v any) (string, error) {
+	c.puts.Add(1)
+	return c.Documents.Overwrite(ctx, key, v)
+}
+func (c *countingDocs) Delete(ctx context.Context, key, ifMatch string) error {
+	c.deletes.Add(1)
+	return c.Documents.Delete(ctx, key, ifMatch)
+}
+func (c *countingDocs) Keys(ctx context.Context, prefix string) ([]string, error) {
+	c.keys.Add(1)
+	return c.Documents.Keys(ctx, prefix)
+}
+func (c *countingDocs) total() int64 {
+	return c.gets.Load() + c.puts.Load() + c.keys.Load() + c.deletes.Load()
+}
+func (c *countingDocs) reset() { c.gets.Store(0); c.puts.Store(0); c.keys.Store(0); c.deletes.Store(0) }
+
+// benchMonitor: 1,000 builds waiting for 100 slots (records and markers
+// written directly, as the request path writes them), then monitor ticks:
+// the storage calls and time of the tick that admits 100 builds, and of a
+// tick with nothing to do; and a tick with nothing in flight.
+func benchMonitor(ctx context.Context, _ *workspace) error {
+	az, err := azurite.Start(ctx, azurite.Options{})
+	if err != nil {
+		return err
+	}
+	defer az.Stop()
+	conn := az.ConnectionString(azurite.Account{})
+	s, err := config.Load(config.MapLookup(map[string]string{"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true"}))
+	if err != nil {
+		return err
+	}
+	svc, err := azure.NewBlobService(s.State)
+	if err != nil {
+		return err
+	}
+	if err := azure.EnsureContainer(ctx, svc, "bench-monitor"); err != nil {
+		return err
+	}
+	docs := &countingDocs{Documents: azure.NewDocStore(svc, "bench-monitor")}
+	sims := &local.Local{}
+	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, "bench-scripts"))
+	if err != nil {
+		return err
+	}
+	bus, _, _, _ := sims.ServiceBus(s)
+	sims.Builder.CreateDuration = time.Hour // admitted builds stay creating: the tick's work is the admission
+	svcB := &build.Service{Docs: docs, AIB: aib, Bus: bus, MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)}
+
+	empty, err := timedTick(ctx, svcB, docs)
+	if err != nil {
+		return err
+	}
+	figure("monitor.tick_0_in_flight.storage_calls", float64(empty.calls), "calls")
+
+	start := time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC)
+	body := []byte(`{"location":"westeurope","identity":{"type":"UserAssigned","userAssignedIdentities":{"/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib":{}}},"properties":{"source":{"type":"PlatformImage","publisher":"Canonical","offer":"0001-com-ubuntu-server-jammy","sku":"22_04-lts-gen2","version":"22.04.202411190"},"distribute":[{"type":"ManagedImage","imageId":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/images/x","location":"westeurope","runOutputName":"x"}]}}`)
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, 1000)
+	for i := 0; i < 1000; i++ {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			id := fmt.Sprintf("load-%04d-000000000000", 999-i) // ids against request order
+			b := build.Build{ID: id, Template: fmt.Sprintf("load-%04d", 999-i), State: build.StateRequested, AIBName: build.AIBName(id),
+				RequestedAt: start.Add(time.Duration(i) * time.Second), Rendered: body, Done: []string{"event:requested"}}
+			if _, err := docs.Overwrite(ctx, "builds-active/"+id, map[string]time.Time{"at": b.RequestedAt}); err != nil {
+				errs <- err
+				return
+			}
+			_, err := docs.Put(ctx, "builds/"+id+".json", b, "")
+			errs <- err
+		}()
+	}
+	for i := 0; i < 1000; i++ {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	admit, err := timedTick(ctx, svcB, docs)
+	if err != nil {
+		return err
+	}
+	figure("monitor.tick_admitting_100_of_1000_waiting.seconds", admit.d.Seconds(), "s")
+	figure("monitor.tick_admitting_100_of_1000_waiting.storage_calls", float64(admit.calls), "calls")
+	figure("monitor.tick_admitting_100_of_1000_waiting.storage_calls_per_build", float64(admit.calls)/1000, "calls")
+	quiet, err := timedTick(ctx, svcB, docs)
+	if err != nil {
+		return err
+	}
+	figure("monitor.tick_1000_waiting_100_creating.seconds", quiet.d.Seconds(), "s")
+	figure("monitor.tick_1000_waiting_100_creating.storage_calls", float64(quiet.calls), "calls")
+	inFlight, err := svcB.InFlight(ctx)
+	if err != nil {
+		return err
+	}
+	admitted := 0
+	for i, b := range inFlight { // oldest request first
+		if b.State == build.StateCreating {
+			admitted++
+			if i >= 100 {
+				return fmt.Errorf("build %s (request %d) was admitted before older requests", b.ID, i)
+			}
+		}
+	}
+	figure("monitor.admitted_in_request_order", float64(admitted), "builds")
+	return nil
+}
+
+type tickResult struct {
+	d     time.Duration
+	calls int64
+}
+
+func timedTick(ctx context.Context, s *build.Service, docs *countingDocs) (tickResult, error) {
+	docs.reset()
+	start := time.Now()
+	_, err := s.Tick(ctx, goldenpipe.Tick{})
+	return tickResult{time.Since(start), docs.total()}, err
+}

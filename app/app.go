@@ -17,7 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/goldenpipe/goldenpipe/azure"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/checksum"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/handlers"
@@ -111,7 +111,7 @@ type Overrides struct {
 	ARM func(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error)
 	// ServiceBus replaces Service Bus; attach connects its deliveries to
 	// the handler once it exists.
-	ServiceBus func(s config.Settings) (bus build.Bus, attach func(*host.Server), closer func(context.Context) error, err error)
+	ServiceBus func(s config.Settings) (bus builds.Bus, attach func(*host.Server), closer func(context.Context) error, err error)
 }
 
 // App is the handler and the services behind it.
@@ -119,7 +119,7 @@ type App struct {
 	Server    *host.Server
 	Checksums *checksum.Service
 	Templates *template.Service
-	Builds    *build.Service
+	Builds    *builds.Service
 	closers   []func(context.Context) error
 	attach    func(*host.Server)
 }
@@ -171,7 +171,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		return nil, err
 	}
 	hostname, _ := os.Hostname()
-	a.Builds = &build.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
+	a.Builds = &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
 		MaxConcurrent: s.MaxConcurrentBuilds, EventSource: "/goldenpipe/" + hostname, Log: logger}
 	a.Templates.Listeners = append(a.Templates.Listeners, a.Builds)
 	if err := a.rescue(sctx, s, logger); err != nil {
@@ -277,7 +277,7 @@ func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger
 
 // bus returns the Service Bus: a namespace's, or the one the overrides put
 // in place (the in-process bus of local runs).
-func (a *App) bus(s config.Settings, o Overrides) (build.Bus, error) {
+func (a *App) bus(s config.Settings, o Overrides) (builds.Bus, error) {
 	if o.ServiceBus != nil {
 		b, attach, closer, err := o.ServiceBus(s)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/simulator"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -39,17 +39,17 @@ func (h *harness) drain() {
 
 // monitorUntil fires BuildMonitor (as the timer would) until every build
 // of the template is finished.
-func (h *harness) monitorUntilDone(templateName string) []build.Build {
+func (h *harness) monitorUntilDone(templateName string) []builds.Build {
 	h.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		h.drain()
 		h.invoke("BuildMonitor", []byte(timerBody))
-		var list []build.Build
+		var list []builds.Build
 		h.get("/api/builds?template="+templateName, &list)
 		done := len(list) > 0
 		for _, b := range list {
-			done = done && build.Terminal(b.State)
+			done = done && builds.Terminal(b.State)
 		}
 		if done {
 			return list
@@ -86,18 +86,18 @@ func TestBuildEndToEnd(t *testing.T) {
 	if !strings.Contains(strings.Join(logs, "\n"), "1 builds requested") {
 		t.Fatalf("nightly: %q", logs)
 	}
-	builds := h.monitorUntilDone("avd-win11")
-	if len(builds) != 1 {
-		t.Fatalf("%d builds, want exactly 1: %+v", len(builds), builds)
+	list := h.monitorUntilDone("avd-win11")
+	if len(list) != 1 {
+		t.Fatalf("%d builds, want exactly 1: %+v", len(list), list)
 	}
-	b := builds[0]
+	b := list[0]
 	var rec template.Record
 	h.get("/api/templates/avd-win11", &rec)
 
 	// the record is complete
-	if b.State != build.StateSucceeded || b.Template != "avd-win11" || b.Fingerprint != rec.Rendered.Fingerprint ||
+	if b.State != builds.StateSucceeded || b.Template != "avd-win11" || b.Fingerprint != rec.Rendered.Fingerprint ||
 		b.SourceVersion != "22631.4460.241106" || b.Scripts["avd/install-apps.ps1"] != sum(script) || b.AIBID == "" ||
-		b.AIBName != build.AIBName(b.ID) || b.Reason == "" || len(b.Rendered) == 0 || b.StartedAt.IsZero() || b.FinishedAt.IsZero() {
+		b.AIBName != builds.AIBName(b.ID) || b.Reason == "" || len(b.Rendered) == 0 || b.StartedAt.IsZero() || b.FinishedAt.IsZero() {
 		t.Errorf("build record incomplete: %+v", b)
 	}
 	var states []string
@@ -116,7 +116,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	if len(b.Outputs) != 1 || b.Outputs[0].Name != "avd-win11-vhd" || b.Outputs[0].ArtifactURI == "" || strings.Contains(b.Outputs[0].ArtifactURI, "?") {
 		t.Errorf("outputs = %+v", b.Outputs)
 	}
-	var one build.Build
+	var one builds.Build
 	if code := h.get("/api/builds/"+b.ID, &one); code != 200 || one.ID != b.ID {
 		t.Errorf("GET build: %d", code)
 	}
@@ -126,7 +126,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	// lifecycle events as CloudEvents
 	var types []string
 	for _, m := range h.bus.Topic(h.s.EventsTopic) {
-		var ev build.CloudEvent
+		var ev builds.CloudEvent
 		if err := json.Unmarshal(m.Body, &ev); err != nil || ev.SpecVersion != "1.0" || ev.Data.BuildID != b.ID || ev.ID != m.ID {
 			t.Errorf("event %s: %v %+v", m.Body, err, ev)
 		}
@@ -137,7 +137,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	}
 	// the VHD was copied out of the staging account, verified, and only then
 	// the Image Builder template (with its staging group) deleted
-	if len(b.Rescue) != 1 || b.Rescue[0].State != build.CopyVerified || !strings.HasSuffix(b.Rescue[0].Destination, "/"+h.prefix+"-vhds/avd-win11/"+b.ID+"/avd-win11-vhd.vhd") {
+	if len(b.Rescue) != 1 || b.Rescue[0].State != builds.CopyVerified || !strings.HasSuffix(b.Rescue[0].Destination, "/"+h.prefix+"-vhds/avd-win11/"+b.ID+"/avd-win11-vhd.vhd") {
 		t.Errorf("rescue = %+v", b.Rescue)
 	}
 	if len(sim.Templates()) != 0 {
@@ -164,23 +164,23 @@ func TestBuildEndToEnd(t *testing.T) {
 	h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", []byte("Write-Host 'apps v2'\r\n"))
 	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
 	h.invoke("NightlyRebuild", []byte(timerBody)) // the change's request and the nightly's coalesce
-	builds = h.monitorUntilDone("avd-win11")
-	if len(builds) != 2 || sim.Calls("Create") != 2 || sim.Calls("Run") != 2 || builds[0].State != build.StateSucceeded {
-		t.Fatalf("after a script change: %d builds, %d creates, %d runs", len(builds), sim.Calls("Create"), sim.Calls("Run"))
+	list = h.monitorUntilDone("avd-win11")
+	if len(list) != 2 || sim.Calls("Create") != 2 || sim.Calls("Run") != 2 || list[0].State != builds.StateSucceeded {
+		t.Fatalf("after a script change: %d builds, %d creates, %d runs", len(list), sim.Calls("Create"), sim.Calls("Run"))
 	}
-	if !strings.Contains(builds[0].Reason, "avd/install-apps.ps1") {
-		t.Errorf("reason %q does not name the script", builds[0].Reason)
+	if !strings.Contains(list[0].Reason, "avd/install-apps.ps1") {
+		t.Errorf("reason %q does not name the script", list[0].Reason)
 	}
 
 	// a newer "latest" platform version: exactly one build
 	h.images.Publish("MicrosoftWindowsDesktop", "office-365", "win11-23h2-avd-m365", "22631.4602.241210")
 	logs = h.invoke("NightlyRebuild", []byte(timerBody))
-	builds = h.monitorUntilDone("avd-win11")
-	if len(builds) != 3 || sim.Calls("Create") != 3 || builds[0].SourceVersion != "22631.4602.241210" {
-		t.Fatalf("after a new platform version: %d builds, %d creates, source %s; %q", len(builds), sim.Calls("Create"), builds[0].SourceVersion, logs)
+	list = h.monitorUntilDone("avd-win11")
+	if len(list) != 3 || sim.Calls("Create") != 3 || list[0].SourceVersion != "22631.4602.241210" {
+		t.Fatalf("after a new platform version: %d builds, %d creates, source %s; %q", len(list), sim.Calls("Create"), list[0].SourceVersion, logs)
 	}
-	if !strings.Contains(builds[0].Reason, "source 22631.4460.241106 → 22631.4602.241210") {
-		t.Errorf("reason %q", builds[0].Reason)
+	if !strings.Contains(list[0].Reason, "source 22631.4460.241106 → 22631.4602.241210") {
+		t.Errorf("reason %q", list[0].Reason)
 	}
 	// every Image Builder template belongs to a build
 	assertNoOrphans(t, h)
@@ -188,7 +188,7 @@ func TestBuildEndToEnd(t *testing.T) {
 
 func assertNoOrphans(t *testing.T, h *harness) {
 	t.Helper()
-	var list []build.Build
+	var list []builds.Build
 	h.get("/api/builds", &list)
 	known := map[string]bool{}
 	for _, b := range list {
@@ -217,9 +217,9 @@ func TestBuildRequestsThroughAPIAndQueue(t *testing.T) {
 	if code != http.StatusAccepted || !strings.Contains(body, `"buildId": "avd-`) {
 		t.Fatalf("POST /api/builds: %d %s", code, body)
 	}
-	builds := h.monitorUntilDone("avd")
-	if len(builds) != 1 || builds[0].State != build.StateSucceeded || builds[0].RequestedBy != "api" {
-		t.Fatalf("builds = %+v", builds)
+	list := h.monitorUntilDone("avd")
+	if len(list) != 1 || list[0].State != builds.StateSucceeded || list[0].RequestedBy != "api" {
+		t.Fatalf("list = %+v", list)
 	}
 	if code, body := postJSON(h, "/api/builds", `{"template":"avd"}`); code != http.StatusConflict || !strings.Contains(body, "up to date") {
 		t.Errorf("second POST without force: %d %s", code, body)
@@ -227,8 +227,8 @@ func TestBuildRequestsThroughAPIAndQueue(t *testing.T) {
 	if code, _ := postJSON(h, "/api/builds", `{"template":"avd","force":true}`); code != http.StatusAccepted {
 		t.Errorf("forced POST: %d", code)
 	}
-	if builds = h.monitorUntilDone("avd"); len(builds) != 2 || !builds[0].Force {
-		t.Errorf("after a forced build: %+v", builds)
+	if list = h.monitorUntilDone("avd"); len(list) != 2 || !list[0].Force {
+		t.Errorf("after a forced build: %+v", list)
 	}
 	for _, bad := range []struct{ body, want string }{
 		{`{"template":"nope"}`, "no template"},
@@ -249,7 +249,7 @@ func TestBuildRequestsThroughAPIAndQueue(t *testing.T) {
 		}
 	}
 	h.drain()
-	var rejected []build.Rejection
+	var rejected []builds.Rejection
 	h.get("/api/builds/rejected", &rejected)
 	if len(rejected) != 4 || len(h.bus.DeadLetters()) != 0 {
 		t.Fatalf("rejected %d (want 4), dead letters %d (want 0): %+v", len(rejected), len(h.bus.DeadLetters()), rejected)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -19,8 +19,8 @@ var errDead = goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "the process was killed
 // process and kills it at a chosen point: the call happens (or not), then
 // nothing after it does. All that survives is in storage and in Azure.
 type dying struct {
-	build.ImageBuilder
-	templates build.Templates
+	builds.ImageBuilder
+	templates builds.Templates
 	point     string
 	mu        sync.Mutex
 	dead      bool
@@ -105,9 +105,9 @@ func TestKilledAfterEachStepTheBuildStillCompletes(t *testing.T) {
 			// a new process on the same storage and the same Azure
 			second := newHarnessWith(t, prefix, sim)
 			second.a.Builds.ReissueAfter = 50 * time.Millisecond
-			builds := second.monitorUntilDone("avd")
-			if len(builds) != 1 || builds[0].State != build.StateSucceeded {
-				t.Fatalf("builds = %+v", builds)
+			list := second.monitorUntilDone("avd")
+			if len(list) != 1 || list[0].State != builds.StateSucceeded {
+				t.Fatalf("list = %+v", list)
 			}
 			if c, r := sim.Builder.Calls("Create"), sim.Builder.Calls("Run"); c != 1 || r != 1 {
 				t.Errorf("Image Builder saw %d creates and %d runs, want 1 and 1", c, r)
@@ -115,15 +115,15 @@ func TestKilledAfterEachStepTheBuildStillCompletes(t *testing.T) {
 			assertNoOrphans(t, second)
 			var rec template.Record
 			second.get("/api/templates/avd", &rec)
-			if rec.LastBuild == nil || rec.LastBuild.BuildID != builds[0].ID {
+			if rec.LastBuild == nil || rec.LastBuild.BuildID != list[0].ID {
 				t.Errorf("the template's last build = %+v", rec.LastBuild)
 			}
 			// the lane and slot were freed: another build of the template can start
 			if code, body := postJSON(second, "/api/builds", `{"template":"avd","force":true}`); code != 202 {
 				t.Fatalf("forced build after recovery: %d %s", code, body)
 			}
-			if builds = second.monitorUntilDone("avd"); len(builds) != 2 || builds[0].State != build.StateSucceeded {
-				t.Errorf("the next build did not run: %+v", builds)
+			if list = second.monitorUntilDone("avd"); len(list) != 2 || list[0].State != builds.StateSucceeded {
+				t.Errorf("the next build did not run: %+v", list)
 			}
 		})
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/internal/cli"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -104,9 +104,9 @@ func TestDeploymentTemplateWithParametersEndToEnd(t *testing.T) {
 		t.Errorf("rendered template differs from %s:\n%s", golden, got)
 	}
 
-	builds := h.monitorUntilDone("avd10")
-	if len(builds) != 1 || builds[0].State != build.StateSucceeded || builds[0].SourceVersion != "19045.5131.241106" {
-		t.Fatalf("builds: %+v", builds)
+	list := h.monitorUntilDone("avd10")
+	if len(list) != 1 || list[0].State != builds.StateSucceeded || list[0].SourceVersion != "19045.5131.241106" {
+		t.Fatalf("builds: %+v", list)
 	}
 
 	// a new gallery image definition in the parameters file: rendered again, one more build
@@ -117,9 +117,9 @@ func TestDeploymentTemplateWithParametersEndToEnd(t *testing.T) {
 	if !strings.Contains(string(rec.Rendered.JSON), "images/win10avd-v2") {
 		t.Fatalf("the parameters file's change was not rendered: %s", rec.Rendered.JSON)
 	}
-	builds = h.monitorUntilDone("avd10")
-	if len(builds) != 2 || builds[0].State != build.StateSucceeded {
-		t.Fatalf("after the parameters changed: %d builds %+v", len(builds), builds)
+	list = h.monitorUntilDone("avd10")
+	if len(list) != 2 || list[0].State != builds.StateSucceeded {
+		t.Fatalf("after the parameters changed: %d builds %+v", len(list), list)
 	}
 	if h.sim.Calls("Create") != 2 {
 		t.Errorf("%d creates, want 2", h.sim.Calls("Create"))
@@ -214,9 +214,9 @@ func TestAnyMarketplaceImageBuildsLocally(t *testing.T) {
 	rhel := h.corpusFile("bare-2021-rhel-sig.json") // RedHat:RHEL:9-lvm-gen2, version latest
 	h.upload(h.s.TemplatesContainer, "rhel9.json", rhel)
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "rhel9.json")
-	builds := h.monitorUntilDone("rhel9")
-	if len(builds) != 1 || builds[0].State != build.StateSucceeded || builds[0].SourceVersion != "9.5.2024111422" {
-		t.Fatalf("RHEL 9 from latest: %+v", builds)
+	list := h.monitorUntilDone("rhel9")
+	if len(list) != 1 || list[0].State != builds.StateSucceeded || list[0].SourceVersion != "9.5.2024111422" {
+		t.Fatalf("RHEL 9 from latest: %+v", list)
 	}
 
 	unknown := bytes.ReplaceAll(rhel, []byte(`"sku": "9-lvm-gen2"`), []byte(`"sku": "9-lvm-gen3"`))

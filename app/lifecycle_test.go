@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/internal/clock"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
@@ -32,9 +32,9 @@ func lifecycleHarness(t *testing.T, prefix string) (*harness, *clock.Fake, *simu
 
 // tickUntil fires the monitor, moving the fake clock on by step between
 // ticks, until done says so (at most 400 ticks).
-func (h *harness) tickUntil(c *clock.Fake, step time.Duration, done func([]build.Build) bool) []build.Build {
+func (h *harness) tickUntil(c *clock.Fake, step time.Duration, done func([]builds.Build) bool) []builds.Build {
 	h.t.Helper()
-	var list []build.Build
+	var list []builds.Build
 	for i := 0; i < 400; i++ {
 		h.drain()
 		h.invoke("BuildMonitor", []byte(timerBody))
@@ -49,7 +49,7 @@ func (h *harness) tickUntil(c *clock.Fake, step time.Duration, done func([]build
 	return nil
 }
 
-func byTemplate(list []build.Build, template string) *build.Build {
+func byTemplate(list []builds.Build, template string) *builds.Build {
 	for i := range list {
 		if list[i].Template == template {
 			return &list[i]
@@ -58,9 +58,9 @@ func byTemplate(list []build.Build, template string) *build.Build {
 	return nil
 }
 
-func finishedBoth(list []build.Build) bool {
+func finishedBoth(list []builds.Build) bool {
 	a, b := byTemplate(list, "first"), byTemplate(list, "second")
-	return a != nil && b != nil && build.Terminal(a.State) && build.Terminal(b.State)
+	return a != nil && b != nil && builds.Terminal(a.State) && builds.Terminal(b.State)
 }
 
 // Refusals Azure repeats end the build at once with Azure's message, free
@@ -74,7 +74,7 @@ func TestRefusedBuildsFailAndFreeTheirSlot(t *testing.T) {
 		refusal   simulator.Refusal
 		calls     int // how many times the first template's op is tried
 		errHas    string
-		historyOK func(b *build.Build) bool
+		historyOK func(b *builds.Build) bool
 	}{
 		{"create refused with 400 ValidationFailed", "Create",
 			simulator.Refusal{Status: http.StatusBadRequest, Code: "ValidationFailed", Message: "Unmarshalling entity encountered error: unknown field \"buildTimeout\""},
@@ -84,7 +84,7 @@ func TestRefusedBuildsFailAndFreeTheirSlot(t *testing.T) {
 			1, "AuthorizationFailed: The client does not have authorization", nil},
 		{"create throttled (429) every time", "Create",
 			simulator.Refusal{Status: http.StatusTooManyRequests, Code: "TooManyRequests", Message: "Rate limit exceeded"},
-			6, "creating the image template failed 6 times in a row; giving up", func(b *build.Build) bool {
+			6, "creating the image template failed 6 times in a row; giving up", func(b *builds.Build) bool {
 				// the waits grow: 30 s, 1 m, 2 m … (±20 %)
 				n := 0
 				for _, h := range b.History {
@@ -115,7 +115,7 @@ func TestRefusedBuildsFailAndFreeTheirSlot(t *testing.T) {
 
 			list := h.tickUntil(c, 30*time.Second, finishedBoth)
 			first, second := byTemplate(list, "first"), byTemplate(list, "second")
-			if first.State != build.StateFailed || !strings.Contains(first.Error, tt.errHas) || !strings.Contains(first.Error, tt.refusal.Message) {
+			if first.State != builds.StateFailed || !strings.Contains(first.Error, tt.errHas) || !strings.Contains(first.Error, tt.refusal.Message) {
 				t.Errorf("first: %s, error %q", first.State, first.Error)
 			}
 			if tried != tt.calls {
@@ -124,7 +124,7 @@ func TestRefusedBuildsFailAndFreeTheirSlot(t *testing.T) {
 			if tt.historyOK != nil && !tt.historyOK(first) {
 				t.Errorf("history: %+v", first.History)
 			}
-			if second.State != build.StateSucceeded {
+			if second.State != builds.StateSucceeded {
 				t.Errorf("the second build, waiting for the slot, did not build: %s %s", second.State, second.Error)
 			}
 			if !second.StartedAt.After(first.RequestedAt) {
@@ -132,7 +132,7 @@ func TestRefusedBuildsFailAndFreeTheirSlot(t *testing.T) {
 			}
 			var failedEvent bool
 			for _, m := range h.bus.Topic(h.s.EventsTopic) {
-				failedEvent = failedEvent || m.Subject == build.EventFailed && strings.Contains(string(m.Body), first.ID)
+				failedEvent = failedEvent || m.Subject == builds.EventFailed && strings.Contains(string(m.Body), first.ID)
 			}
 			if !failedEvent {
 				t.Error("no build.failed event for the refused build")
@@ -156,8 +156,8 @@ func TestFailedBuildRetriedThroughTheAPI(t *testing.T) {
 	}
 	h.avdTemplate("avd", []byte("Write-Host v1\r\n"))
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
-	list := h.tickUntil(c, 30*time.Second, func(l []build.Build) bool { return len(l) == 1 && build.Terminal(l[0].State) })
-	if list[0].State != build.StateFailed {
+	list := h.tickUntil(c, 30*time.Second, func(l []builds.Build) bool { return len(l) == 1 && builds.Terminal(l[0].State) })
+	if list[0].State != builds.StateFailed {
 		t.Fatalf("first build: %s", list[0].State)
 	}
 	failing = false
@@ -188,8 +188,8 @@ func TestFailedBuildRetriedThroughTheAPI(t *testing.T) {
 	if len(seen) != 1 {
 		t.Fatalf("20 retries answered %d different ids: %v", len(seen), seen)
 	}
-	list = h.tickUntil(c, 30*time.Second, func(l []build.Build) bool { return len(l) >= 2 && build.Terminal(l[0].State) })
-	if len(list) != 2 || list[0].State != build.StateSucceeded || !seen[list[0].ID] || list[0].ID == list[1].ID {
+	list = h.tickUntil(c, 30*time.Second, func(l []builds.Build) bool { return len(l) >= 2 && builds.Terminal(l[0].State) })
+	if len(list) != 2 || list[0].State != builds.StateSucceeded || !seen[list[0].ID] || list[0].ID == list[1].ID {
 		t.Fatalf("after 20 retries: %v (answered %v)", list, seen)
 	}
 	if !strings.Contains(list[0].Reason, "retry of "+list[1].ID) {
@@ -281,14 +281,14 @@ func TestRequestPathSurvivesAFailureAtEveryWrite(t *testing.T) {
 			second := newHarnessWith(t, "gap", sims{Builder: sim, Images: first.images})
 			second.a.Builds.Now = c.Now
 			second.invokeAllowFail("BuildRequested", msg)
-			list := second.tickUntil(c, 30*time.Second, func(l []build.Build) bool { return len(l) == 1 && build.Terminal(l[0].State) })
-			if list[0].State != build.StateSucceeded {
+			list := second.tickUntil(c, 30*time.Second, func(l []builds.Build) bool { return len(l) == 1 && builds.Terminal(l[0].State) })
+			if list[0].State != builds.StateSucceeded {
 				t.Fatalf("build %s: %s", list[0].State, list[0].Error)
 			}
 			if cr, r := sim.Calls("Create"), sim.Calls("Run"); cr != 1 || r != 1 {
 				t.Errorf("Image Builder saw %d creates and %d runs, want 1 and 1", cr, r)
 			}
-			var inFlight []build.Build
+			var inFlight []builds.Build
 			if inFlight, _ = second.a.Builds.InFlight(context.Background()); len(inFlight) != 0 {
 				t.Errorf("builds still in flight after the end: %v", inFlight)
 			}

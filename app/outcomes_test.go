@@ -6,21 +6,21 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
 
 func TestBuildOutcomes(t *testing.T) {
 	tests := []struct {
 		name        string
-		state       build.State
+		state       builds.State
 		event       string
 		outcome     simulator.Outcome
 		errContains string
 	}{
-		{"failed", build.StateFailed, build.EventFailed, simulator.Outcome{State: goldenpipe.RunFailed, Message: "customizer install-apps exited 1"}, "exited 1"},
-		{"timed out", build.StateTimedOut, build.EventFailed, simulator.Outcome{State: goldenpipe.RunFailed, Message: simulator.TimeoutMessage}, "context deadline exceeded"},
-		{"partially succeeded", build.StatePartiallySucceeded, build.EventSucceeded, simulator.Outcome{State: goldenpipe.RunPartiallySucceeded, Message: "replication to eastus failed"}, "replication"},
+		{"failed", builds.StateFailed, builds.EventFailed, simulator.Outcome{State: goldenpipe.RunFailed, Message: "customizer install-apps exited 1"}, "exited 1"},
+		{"timed out", builds.StateTimedOut, builds.EventFailed, simulator.Outcome{State: goldenpipe.RunFailed, Message: simulator.TimeoutMessage}, "context deadline exceeded"},
+		{"partially succeeded", builds.StatePartiallySucceeded, builds.EventSucceeded, simulator.Outcome{State: goldenpipe.RunPartiallySucceeded, Message: "replication to eastus failed"}, "replication"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,15 +29,15 @@ func TestBuildOutcomes(t *testing.T) {
 			h := newHarnessWith(t, "out"+string(rune('a'+i)), sim)
 			h.avdTemplate("avd", []byte("Write-Host x\r\n"))
 			h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
-			builds := h.monitorUntilDone("avd")
-			if len(builds) != 1 || builds[0].State != tt.state || !strings.Contains(builds[0].Error, tt.errContains) {
-				t.Fatalf("builds = %s", summarize(builds))
+			list := h.monitorUntilDone("avd")
+			if len(list) != 1 || list[0].State != tt.state || !strings.Contains(list[0].Error, tt.errContains) {
+				t.Fatalf("list = %s", summarize(list))
 			}
-			if tt.state != build.StatePartiallySucceeded && !strings.Contains(builds[0].LogTail, "PACKER ERR ==> azure-arm: "+tt.outcome.Message) {
-				t.Errorf("the record lacks the tail of customization.log: %q", builds[0].LogTail)
+			if tt.state != builds.StatePartiallySucceeded && !strings.Contains(list[0].LogTail, "PACKER ERR ==> azure-arm: "+tt.outcome.Message) {
+				t.Errorf("the record lacks the tail of customization.log: %q", list[0].LogTail)
 			}
-			if !strings.HasPrefix(builds[0].StagingResourceGroup, "IT_goldenpipe-simulated_") {
-				t.Errorf("staging group %q", builds[0].StagingResourceGroup)
+			if !strings.HasPrefix(list[0].StagingResourceGroup, "IT_goldenpipe-simulated_") {
+				t.Errorf("staging group %q", list[0].StagingResourceGroup)
 			}
 			events := h.bus.Topic(h.s.EventsTopic)
 			if last := events[len(events)-1]; last.Subject != tt.event {
@@ -55,16 +55,16 @@ func TestBuildOutcomes(t *testing.T) {
 		// the script changes after rendering and before Image Builder fetches it
 		h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", []byte("Write-Host v2\r\n"))
 		h.invoke("BuildRequested", serviceBusBody(`{"template":"avd"}`, "m"))
-		builds := h.monitorUntilDone("avd")
-		if len(builds) != 1 || builds[0].State != build.StateFailed || !strings.Contains(builds[0].Error, "creating the image template failed: The checksum of") {
-			t.Fatalf("builds = %s", summarize(builds))
+		list := h.monitorUntilDone("avd")
+		if len(list) != 1 || list[0].State != builds.StateFailed || !strings.Contains(list[0].Error, "creating the image template failed: The checksum of") {
+			t.Fatalf("list = %s", summarize(list))
 		}
 	})
 }
 
-func summarize(builds []build.Build) string {
+func summarize(list []builds.Build) string {
 	var b strings.Builder
-	for _, x := range builds {
+	for _, x := range list {
 		b.WriteString(x.ID + " " + string(x.State) + " " + x.Error + "; ")
 	}
 	return b.String()
@@ -86,23 +86,23 @@ func TestOneBuildPerTemplateLatestQueuedWins(t *testing.T) {
 		h.invoke("BuildRequested", serviceBusBody(`{"template":"avd","reason":"change `+v+`"}`, "m"+v))
 		time.Sleep(time.Duration(i+1) * 5 * time.Millisecond)
 	}
-	var running []build.Build
+	var running []builds.Build
 	h.get("/api/builds?template=avd", &running)
 	inFlight := 0
 	for _, b := range running {
-		if b.State == build.StateCreating || b.State == build.StateRunning {
+		if b.State == builds.StateCreating || b.State == builds.StateRunning {
 			inFlight++
 		}
 	}
 	if inFlight != 1 {
 		t.Errorf("%d builds of one template in flight", inFlight)
 	}
-	builds := h.monitorUntilDone("avd")
-	states := map[string]build.State{}
-	for _, b := range builds {
+	list := h.monitorUntilDone("avd")
+	states := map[string]builds.State{}
+	for _, b := range list {
 		states[b.Reason] = b.State
 	}
-	if states["first"] != build.StateSucceeded || states["change 2"] != build.StateSuperseded || states["change 3"] != build.StateSucceeded {
+	if states["first"] != builds.StateSucceeded || states["change 2"] != builds.StateSuperseded || states["change 3"] != builds.StateSucceeded {
 		t.Errorf("states = %v", states)
 	}
 	if sim.Builder.Calls("Create") != 2 {
@@ -125,14 +125,14 @@ func TestMaxConcurrentBuilds(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		h.invoke("BuildMonitor", []byte(timerBody))
-		var list []build.Build
+		var list []builds.Build
 		h.get("/api/builds", &list)
 		inFlight, done := 0, 0
 		for _, b := range list {
 			switch {
-			case b.State == build.StateCreating || b.State == build.StateRunning:
+			case b.State == builds.StateCreating || b.State == builds.StateRunning:
 				inFlight++
-			case build.Terminal(b.State):
+			case builds.Terminal(b.State):
 				done++
 			}
 		}

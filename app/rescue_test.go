@@ -17,7 +17,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/simulator"
@@ -28,7 +28,7 @@ const testVHDSize = 8 << 20
 // guard checks, at every delete of an Image Builder template, the
 // invariant: never delete a template whose VHDs are not verified.
 type guard struct {
-	build.ImageBuilder
+	builds.ImageBuilder
 	t *testing.T
 	h *harness
 }
@@ -42,18 +42,18 @@ func (g *guard) Delete(ctx context.Context, name string) error {
 // succeeded and each of its VHDs is complete at its destination.
 func (h *harness) assertSafe(aibName, when string) {
 	h.t.Helper()
-	var list []build.Build
+	var list []builds.Build
 	h.get("/api/builds", &list)
 	for _, b := range list {
 		if b.AIBName != aibName {
 			continue
 		}
-		if b.State != build.StateSucceeded && b.State != build.StatePartiallySucceeded && b.State != build.StateFailed &&
-			b.State != build.StateTimedOut && b.State != build.StateCanceled {
+		if b.State != builds.StateSucceeded && b.State != builds.StatePartiallySucceeded && b.State != builds.StateFailed &&
+			b.State != builds.StateTimedOut && b.State != builds.StateCanceled {
 			h.t.Errorf("%s the template of build %s in state %s", when, b.ID, b.State)
 		}
 		for _, c := range b.Rescue {
-			if c.State != build.CopyVerified && c.State != build.CopyDelivered {
+			if c.State != builds.CopyVerified && c.State != builds.CopyDelivered {
 				h.t.Errorf("%s the template of build %s whose VHD %s is %s", when, b.ID, c.RunOutputName, c.State)
 			}
 			h.assertCopyMatches(c)
@@ -64,7 +64,7 @@ func (h *harness) assertSafe(aibName, when string) {
 }
 
 // assertCopyMatches compares a rescued VHD with its source, byte for byte.
-func (h *harness) assertCopyMatches(c build.VHDCopy) {
+func (h *harness) assertCopyMatches(c builds.VHDCopy) {
 	h.t.Helper()
 	src := h.download(c.Source, az.ConnectionString(staging))
 	dst := h.download(c.Destination, az.ConnectionString(azurite.Account{}))
@@ -107,13 +107,13 @@ func rescueHarness(t *testing.T, prefix string) (*harness, *simulator.ImageBuild
 
 // runChecked requests one build and ticks until it ends, checking after
 // every tick that a template is gone only if its VHDs are safe.
-func (h *harness) runChecked(sim *simulator.ImageBuilder) build.Build {
+func (h *harness) runChecked(sim *simulator.ImageBuilder) builds.Build {
 	h.t.Helper()
 	h.invoke("BuildRequested", serviceBusBody(`{"template":"avd","reason":"rescue test"}`, "m-"+h.t.Name()))
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		h.invokeAllowFail("BuildMonitor", []byte(timerBody))
-		var list []build.Build
+		var list []builds.Build
 		h.get("/api/builds?template=avd", &list)
 		if len(list) != 1 {
 			h.t.Fatalf("%d builds", len(list))
@@ -127,22 +127,22 @@ func (h *harness) runChecked(sim *simulator.ImageBuilder) build.Build {
 			h.assertSafe(b.AIBName, "after a tick, gone:")
 		}
 		active, _ := h.a.Builds.Docs.Keys(context.Background(), "builds-active/")
-		if build.Terminal(b.State) && len(active) == 0 {
+		if builds.Terminal(b.State) && len(active) == 0 {
 			return b
 		}
-		if b.State == build.StateRescueFailed {
+		if b.State == builds.StateRescueFailed {
 			return b
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	h.t.Fatal("the build did not finish")
-	return build.Build{}
+	return builds.Build{}
 }
 
 func TestRescueSparseVHD(t *testing.T) {
 	h, sim := rescueHarness(t, "sparse")
 	b := h.runChecked(sim)
-	if b.State != build.StateSucceeded || len(b.Rescue) != 1 || b.Rescue[0].State != build.CopyVerified {
+	if b.State != builds.StateSucceeded || len(b.Rescue) != 1 || b.Rescue[0].State != builds.CopyVerified {
 		t.Fatalf("build %v, rescue %+v", b, b.Rescue)
 	}
 	c := b.Rescue[0]
@@ -191,7 +191,7 @@ func rangeString(a, b int64) string { return fmt.Sprintf("%d-%d", a, b) }
 
 // faultyDestination injects copy faults over the real destination.
 type faultyDestination struct {
-	build.VHDDestination
+	builds.VHDDestination
 	mu          sync.Mutex
 	pendingFor  int    // report pending this many times once the copy is done
 	failAttempt string // report this attempt as failed mid-copy
@@ -228,7 +228,7 @@ func (f *faultyDestination) StartCopy(ctx context.Context, name, source string, 
 
 // expiringSource signs an already expired SAS the first time.
 type expiringSource struct {
-	build.VHDSource
+	builds.VHDSource
 	mu     sync.Mutex
 	signed int
 }
@@ -250,7 +250,7 @@ func TestRescueFaults(t *testing.T) {
 		f := &faultyDestination{VHDDestination: h.a.Builds.Destination, pendingFor: 5}
 		h.a.Builds.Destination = f
 		b := h.runChecked(sim)
-		if b.State != build.StateSucceeded || b.Rescue[0].Attempts != 1 || f.polls != 5 || len(sim.Templates()) != 0 {
+		if b.State != builds.StateSucceeded || b.Rescue[0].Attempts != 1 || f.polls != 5 || len(sim.Templates()) != 0 {
 			t.Fatalf("build %v, rescue %+v, polls %d", b, b.Rescue, f.polls)
 		}
 	})
@@ -258,7 +258,7 @@ func TestRescueFaults(t *testing.T) {
 		h, sim := rescueHarness(t, "midcopy")
 		h.a.Builds.Destination = &faultyDestination{VHDDestination: h.a.Builds.Destination, failAttempt: "1"}
 		b := h.runChecked(sim)
-		if b.State != build.StateSucceeded || b.Rescue[0].Attempts != 2 || len(sim.Templates()) != 0 {
+		if b.State != builds.StateSucceeded || b.Rescue[0].Attempts != 2 || len(sim.Templates()) != 0 {
 			t.Fatalf("build %v, rescue %+v", b, b.Rescue)
 		}
 	})
@@ -267,7 +267,7 @@ func TestRescueFaults(t *testing.T) {
 		src := &expiringSource{VHDSource: h.a.Builds.Source}
 		h.a.Builds.Source = src
 		b := h.runChecked(sim)
-		if b.State != build.StateSucceeded || b.Rescue[0].Attempts != 2 || src.signed != 2 || len(sim.Templates()) != 0 {
+		if b.State != builds.StateSucceeded || b.Rescue[0].Attempts != 2 || src.signed != 2 || len(sim.Templates()) != 0 {
 			t.Fatalf("build %v, rescue %+v, signed %d", b, b.Rescue, src.signed)
 		}
 	})
@@ -276,7 +276,7 @@ func TestRescueFaults(t *testing.T) {
 		h.a.Builds.Destination = &faultyDestination{VHDDestination: h.a.Builds.Destination, refuse: true}
 		h.a.Builds.CopyAttempts = 3
 		b := h.runChecked(sim)
-		if b.State != build.StateRescueFailed || b.Rescue[0].Attempts != 3 || !strings.Contains(b.Error, "AuthorizationPermissionMismatch") {
+		if b.State != builds.StateRescueFailed || b.Rescue[0].Attempts != 3 || !strings.Contains(b.Error, "AuthorizationPermissionMismatch") {
 			t.Fatalf("build %v, rescue %+v", b, b.Rescue)
 		}
 		if len(sim.Templates()) != 1 || sim.Calls("Delete") != 0 {
@@ -286,8 +286,8 @@ func TestRescueFaults(t *testing.T) {
 		for _, m := range h.bus.Topic(h.s.EventsTopic) {
 			kinds = append(kinds, m.Subject)
 		}
-		if !strings.Contains(strings.Join(kinds, ","), build.EventVHDFailed) {
-			t.Errorf("events %v lack %s", kinds, build.EventVHDFailed)
+		if !strings.Contains(strings.Join(kinds, ","), builds.EventVHDFailed) {
+			t.Errorf("events %v lack %s", kinds, builds.EventVHDFailed)
 		}
 	})
 	t.Run("crash between verified and deleted", func(t *testing.T) {
@@ -305,7 +305,7 @@ func TestRescueFaults(t *testing.T) {
 		second := newHarnessWith(t, "crashdel", sims{Builder: sim, Images: h.images, VHDSize: testVHDSize})
 		second.a.Builds.AIB = &guard{ImageBuilder: second.a.Builds.AIB, t: t, h: second}
 		b := second.runChecked(sim)
-		if b.State != build.StateSucceeded || len(sim.Templates()) != 0 || sim.Calls("Delete") != 1 {
+		if b.State != builds.StateSucceeded || len(sim.Templates()) != 0 || sim.Calls("Delete") != 1 {
 			t.Fatalf("build %v, templates %v, deletes %d", b, sim.Templates(), sim.Calls("Delete"))
 		}
 	})
@@ -322,9 +322,9 @@ func TestFailedBuildKeepsItsTemplateThenCleansUp(t *testing.T) {
 	h.avdTemplate("avd", []byte("Write-Host keep\r\n"))
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 	h.invoke("BuildRequested", serviceBusBody(`{"template":"avd"}`, "m"))
-	builds := h.monitorUntilDone("avd")
-	if builds[0].State != build.StateFailed || len(o.Builder.Templates()) != 1 {
-		t.Fatalf("build %v, templates %v", builds[0], o.Builder.Templates())
+	list := h.monitorUntilDone("avd")
+	if list[0].State != builds.StateFailed || len(o.Builder.Templates()) != 1 {
+		t.Fatalf("build %v, templates %v", list[0], o.Builder.Templates())
 	}
 	h.invoke("BuildMonitor", []byte(timerBody))
 	if len(o.Builder.Templates()) != 1 {
@@ -365,7 +365,7 @@ func TestVHDWrittenToItsOwnURIIsVerifiedInPlace(t *testing.T) {
 	}
 	h.invoke("BuildRequested", serviceBusBody(`{"template":"avd"}`, "m"))
 	b := h.monitorUntilDone("avd")[0]
-	if b.State != build.StateSucceeded || len(b.Rescue) != 1 || b.Rescue[0].State != build.CopyDelivered || b.Rescue[0].Destination != url || b.Rescue[0].Attempts != 0 {
+	if b.State != builds.StateSucceeded || len(b.Rescue) != 1 || b.Rescue[0].State != builds.CopyDelivered || b.Rescue[0].Destination != url || b.Rescue[0].Attempts != 0 {
 		t.Fatalf("build %v, rescue %+v", b, b.Rescue)
 	}
 	if st, _ := h.a.Builds.Destination.Properties(context.Background(), "avd/"+b.ID+"/avd-win11-vhd.vhd"); st.Exists {

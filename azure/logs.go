@@ -19,7 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 )
 
 // logTailBytes is how much of customization.log a failed build keeps.
@@ -106,8 +106,8 @@ type CustomizationLogs struct {
 	Source   *VHDSource // its credentials read the staging account
 }
 
-// Tail implements build.LogTail.
-func (l *CustomizationLogs) Tail(ctx context.Context, b build.Build) (string, error) {
+// Tail implements builds.LogTail.
+func (l *CustomizationLogs) Tail(ctx context.Context, b builds.Build) (string, error) {
 	if b.StagingResourceGroup == "" {
 		return "", goldenpipe.Errorf(goldenpipe.ENOTFOUND, "Image Builder reported no staging resource group")
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/simulator"
@@ -100,7 +100,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		_ = sims.Bus.Drain(ctx)
 		invoke("BuildMonitor", timer)
 		list, _ := a.Builds.List(ctx, "avd-win11")
-		running = len(list) == 1 && list[0].State == build.StateRunning && list[0].SubState != ""
+		running = len(list) == 1 && list[0].State == builds.StateRunning && list[0].SubState != ""
 		time.Sleep(50 * time.Millisecond)
 	}
 

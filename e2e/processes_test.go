@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe/azure"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/azurite/azuritetest"
@@ -105,13 +105,13 @@ func (p *process) invoke(t *testing.T, function string, body []byte) int {
 	return resp.StatusCode
 }
 
-func (p *process) builds(t *testing.T, template string) []build.Build {
+func (p *process) builds(t *testing.T, template string) []builds.Build {
 	resp, err := http.Get(p.base + "/api/builds?template=" + template)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var list []build.Build
+	var list []builds.Build
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestConcurrentRequestsToTwoProcesses(t *testing.T) {
 	// both monitors tick until the build ends
 	timer := []byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`)
 	deadline := time.Now().Add(30 * time.Second)
-	var list []build.Build
+	var list []builds.Build
 	for time.Now().Before(deadline) {
 		var twg sync.WaitGroup
 		for _, p := range []*process{a, b} {
@@ -216,16 +216,16 @@ func TestConcurrentRequestsToTwoProcesses(t *testing.T) {
 		}
 		twg.Wait()
 		list = a.builds(t, "avd")
-		if len(list) > 0 && build.Terminal(list[0].State) {
+		if len(list) > 0 && builds.Terminal(list[0].State) {
 			break
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
-	if len(list) != 1 || list[0].State != build.StateSucceeded {
+	if len(list) != 1 || list[0].State != builds.StateSucceeded {
 		for _, b := range list {
 			t.Logf("%s: rescue %+v\nhistory %+v", b.ID, b.Rescue, b.History)
 		}
-		t.Fatalf("builds = %+v", list)
+		t.Fatalf("list = %+v", list)
 	}
 	if c, r := sim.Builder.Calls("Create"), sim.Builder.Calls("Run"); c != 1 || r != 1 {
 		t.Errorf("Image Builder saw %d creates and %d runs, want exactly 1 and 1", c, r)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/host"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -36,10 +36,10 @@ type Templates interface {
 
 // Builds reads builds and requests new ones.
 type Builds interface {
-	List(ctx context.Context, template string) ([]build.Build, error)
-	Get(ctx context.Context, id string) (build.Build, error)
-	RequestBuild(ctx context.Context, req build.Request) (string, error)
-	Rejected(ctx context.Context) ([]build.Rejection, error)
+	List(ctx context.Context, template string) ([]builds.Build, error)
+	Get(ctx context.Context, id string) (builds.Build, error)
+	RequestBuild(ctx context.Context, req builds.Request) (string, error)
+	Rejected(ctx context.Context) ([]builds.Rejection, error)
 }
 
 // APIDeps are what the routes under /api/ read.
@@ -197,7 +197,7 @@ func NewAPI(d APIDeps) http.Handler {
 			by = "api"
 		}
 		// validated before anything is answered: a 202 always names a build that will exist
-		id, err := d.Builds.RequestBuild(r.Context(), build.Request{Template: req.Template, Reason: req.Reason, Force: req.Force,
+		id, err := d.Builds.RequestBuild(r.Context(), builds.Request{Template: req.Template, Reason: req.Reason, Force: req.Force,
 			RequestedBy: by, CorrelationID: req.CorrelationID})
 		if err != nil {
 			writeError(w, err)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	gtemplate "github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -26,8 +26,8 @@ type Sources struct {
 		List(ctx context.Context) ([]gtemplate.Record, error)
 	}
 	Builds interface {
-		InFlight(ctx context.Context) ([]build.Build, error)
-		Recent(ctx context.Context, n int) ([]build.Build, error)
+		InFlight(ctx context.Context) ([]builds.Build, error)
+		Recent(ctx context.Context, n int) ([]builds.Build, error)
 	}
 	Checksums interface {
 		List(ctx context.Context) ([]goldenpipe.Checksum, error)
@@ -60,7 +60,7 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"pct": func(c build.VHDCopy) string {
+	"pct": func(c builds.VHDCopy) string {
 		if c.SourceLength == 0 {
 			return ""
 		}
@@ -84,8 +84,8 @@ type view struct {
 	Version   string
 	Refresh   int
 	Templates []gtemplate.Record
-	InFlight  []build.Build
-	Recent    []build.Build
+	InFlight  []builds.Build
+	Recent    []builds.Build
 	Checksums []goldenpipe.Checksum
 	Errors    []string
 }
@@ -115,7 +115,7 @@ func Handler(src Sources) http.Handler {
 			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(err))
 		}
 		for _, b := range inFlight {
-			if !build.Terminal(b.State) {
+			if !builds.Terminal(b.State) {
 				v.InFlight = append(v.InFlight, b)
 			}
 		}

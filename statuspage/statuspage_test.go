@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	gtemplate "github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -18,22 +18,22 @@ type fakeTemplates []gtemplate.Record
 
 func (f fakeTemplates) List(context.Context) ([]gtemplate.Record, error) { return f, nil }
 
-type fakeBuilds []build.Build
+type fakeBuilds []builds.Build
 
-func (f fakeBuilds) InFlight(context.Context) ([]build.Build, error) {
-	var out []build.Build
+func (f fakeBuilds) InFlight(context.Context) ([]builds.Build, error) {
+	var out []builds.Build
 	for _, b := range f {
-		if !build.Terminal(b.State) {
+		if !builds.Terminal(b.State) {
 			out = append(out, b)
 		}
 	}
 	return out, nil
 }
 
-func (f fakeBuilds) Recent(_ context.Context, n int) ([]build.Build, error) {
-	var out []build.Build
+func (f fakeBuilds) Recent(_ context.Context, n int) ([]builds.Build, error) {
+	var out []builds.Build
 	for _, b := range f {
-		if build.Terminal(b.State) && len(out) < n {
+		if builds.Terminal(b.State) && len(out) < n {
 			out = append(out, b)
 		}
 	}
@@ -71,13 +71,13 @@ func sample() Sources {
 			{Name: evilTemplate, Valid: false, Problems: []gtemplate.Problem{{Path: "properties.customize[0].name", Message: evilError}}},
 		},
 		Builds: fakeBuilds{
-			{ID: "avd-win11-abababababab", Template: "avd-win11", State: build.StateRunning, SubState: "Customizing",
+			{ID: "avd-win11-abababababab", Template: "avd-win11", State: builds.StateRunning, SubState: "Customizing",
 				RequestedAt: now.Add(-42 * time.Minute), SourceVersion: "22631.4460.241106", Reason: "nightly"},
-			{ID: "avd-win11-cdcdcdcdcdcd", Template: "avd-win11", State: build.StateRescuing, RequestedAt: now.Add(-3 * time.Hour),
-				Rescue: []build.VHDCopy{{RunOutputName: "vhd", State: build.CopyCopying, Copied: 1 << 29, SourceLength: 1 << 30}}},
-			{ID: "old-1", Template: evilTemplate, State: build.StateFailed, Error: evilError, FinishedAt: now.Add(-time.Hour)},
-			{ID: "old-2", Template: "avd-win11", State: build.StateSucceeded, SourceVersion: "22631.4317.241009", FinishedAt: now.Add(-24 * time.Hour),
-				Rescue: []build.VHDCopy{{RunOutputName: "vhd", State: build.CopyVerified, Destination: "https://goldenvhds.blob.core.windows.net/vhds/avd-win11/old-2/vhd.vhd", SourceLength: 127 << 30}}},
+			{ID: "avd-win11-cdcdcdcdcdcd", Template: "avd-win11", State: builds.StateRescuing, RequestedAt: now.Add(-3 * time.Hour),
+				Rescue: []builds.VHDCopy{{RunOutputName: "vhd", State: builds.CopyCopying, Copied: 1 << 29, SourceLength: 1 << 30}}},
+			{ID: "old-1", Template: evilTemplate, State: builds.StateFailed, Error: evilError, FinishedAt: now.Add(-time.Hour)},
+			{ID: "old-2", Template: "avd-win11", State: builds.StateSucceeded, SourceVersion: "22631.4317.241009", FinishedAt: now.Add(-24 * time.Hour),
+				Rescue: []builds.VHDCopy{{RunOutputName: "vhd", State: builds.CopyVerified, Destination: "https://goldenvhds.blob.core.windows.net/vhds/avd-win11/old-2/vhd.vhd", SourceLength: 127 << 30}}},
 		},
 		Checksums: fakeChecksums{list: []goldenpipe.Checksum{{Name: evilScript, SHA256: strings.Repeat("9b", 32), Size: 2048}}},
 	}

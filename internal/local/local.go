@@ -11,7 +11,7 @@ import (
 	"os"
 
 	"github.com/goldenpipe/goldenpipe/azure"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/handlers"
 	"github.com/goldenpipe/goldenpipe/host"
@@ -82,7 +82,7 @@ func (l *Local) ARM(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersio
 
 // ServiceBus returns the in-process bus that delivers build requests to
 // the handler's BuildRequested function, with the host's semantics.
-func (l *Local) ServiceBus(s config.Settings) (build.Bus, func(*host.Server), func(context.Context) error, error) {
+func (l *Local) ServiceBus(s config.Settings) (builds.Bus, func(*host.Server), func(context.Context) error, error) {
 	l.Bus = inmem.NewBus(map[string]inmem.Route{s.BuildQueue: {Function: handlers.FuncBuildRequested, Binding: "message"}})
 	return l.Bus, func(h *host.Server) { l.Bus.Attach(h) }, l.Bus.Close, nil
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/local"
@@ -76,7 +76,7 @@ func benchMonitor(ctx context.Context, _ *workspace) error {
 	}
 	bus, _, _, _ := sims.ServiceBus(s)
 	sims.Builder.CreateDuration = time.Hour // admitted builds stay creating: the tick's work is the admission
-	svcB := &build.Service{Docs: docs, AIB: aib, Bus: bus, MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)}
+	svcB := &builds.Service{Docs: docs, AIB: aib, Bus: bus, MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)}
 
 	empty, err := timedTick(ctx, svcB, docs)
 	if err != nil {
@@ -93,7 +93,7 @@ func benchMonitor(ctx context.Context, _ *workspace) error {
 		go func() {
 			defer func() { <-sem }()
 			id := fmt.Sprintf("load-%04d-000000000000", 999-i) // ids against request order
-			b := build.Build{ID: id, Template: fmt.Sprintf("load-%04d", 999-i), State: build.StateRequested, AIBName: build.AIBName(id),
+			b := builds.Build{ID: id, Template: fmt.Sprintf("load-%04d", 999-i), State: builds.StateRequested, AIBName: builds.AIBName(id),
 				RequestedAt: start.Add(time.Duration(i) * time.Second), Rendered: body, Done: []string{"event:requested"}}
 			if _, err := docs.Overwrite(ctx, "builds-active/"+id, map[string]time.Time{"at": b.RequestedAt}); err != nil {
 				errs <- err
@@ -127,7 +127,7 @@ func benchMonitor(ctx context.Context, _ *workspace) error {
 	}
 	admitted := 0
 	for i, b := range inFlight { // oldest request first
-		if b.State == build.StateCreating {
+		if b.State == builds.StateCreating {
 			admitted++
 			if i >= 100 {
 				return fmt.Errorf("build %s (request %d) was admitted before older requests", b.ID, i)
@@ -143,7 +143,7 @@ type tickResult struct {
 	calls int64
 }
 
-func timedTick(ctx context.Context, s *build.Service, docs *countingDocs) (tickResult, error) {
+func timedTick(ctx context.Context, s *builds.Service, docs *countingDocs) (tickResult, error) {
 	docs.reset()
 	start := time.Now()
 	_, err := s.Tick(ctx, goldenpipe.Tick{})

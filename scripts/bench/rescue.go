@@ -21,7 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/goldenpipe/goldenpipe/azure"
-	"github.com/goldenpipe/goldenpipe/build"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/simulator"
@@ -194,22 +194,22 @@ func rescueRun(ctx context.Context, w *workspace, az *azurite.Server, prefix str
 	}
 	timer := map[string]any{"Data": map[string]any{"timer": map[string]any{"Schedule": map[string]any{}, "ScheduleStatus": nil, "IsPastDue": false}}, "Metadata": map[string]any{}}
 	deadline := time.Now().Add(20 * time.Minute)
-	var builds []build.Build
+	var list []builds.Build
 	for time.Now().Before(deadline) {
 		_ = post("BuildMonitor", timer)
 		resp, err := http.Get(base + "/api/builds")
 		if err != nil {
 			return rescueResult{}, err
 		}
-		builds = nil
-		_ = json.NewDecoder(resp.Body).Decode(&builds)
+		list = nil
+		_ = json.NewDecoder(resp.Body).Decode(&list)
 		resp.Body.Close()
-		done := len(builds) == len(vhds)
-		for _, b := range builds {
-			if b.State == build.StateRescueFailed || b.State == build.StateFailed {
+		done := len(list) == len(vhds)
+		for _, b := range list {
+			if b.State == builds.StateRescueFailed || b.State == builds.StateFailed {
 				return rescueResult{}, fmt.Errorf("build %v", b)
 			}
-			done = done && b.State == build.StateSucceeded
+			done = done && b.State == builds.StateSucceeded
 		}
 		if done {
 			break
@@ -218,9 +218,9 @@ func rescueRun(ctx context.Context, w *workspace, az *azurite.Server, prefix str
 	}
 	elapsed := time.Since(started)
 	var copied int64
-	for _, b := range builds {
+	for _, b := range list {
 		for _, c := range b.Rescue {
-			if c.State != build.CopyVerified {
+			if c.State != builds.CopyVerified {
 				return rescueResult{}, fmt.Errorf("build %s: VHD %s is %s", b.ID, c.RunOutputName, c.State)
 			}
 			copied += c.SourceLength

@@ -1,8 +1,8 @@
-// Package build turns "something changed" into exactly one Image Builder
+// Package builds turns "something changed" into exactly one Image Builder
 // build per change and follows it to the end by observation: every step
 // reads Image Builder's state and the build's record and does what follows
 // from them, so a lost message or a crash never strands a build.
-package build
+package builds
 
 import (
 	"bytes"

@@ -1,0 +1,360 @@
+package builds
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/clock"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+// The shell on in-memory fakes and a fake clock: days of a build pass in
+// milliseconds, with no sleep and no storage.
+
+// memDocs is goldenpipe.Documents in memory, with ETags.
+type memDocs struct {
+	mu   sync.Mutex
+	docs map[string]memDoc
+	n    int
+}
+
+type memDoc struct {
+	etag string
+	body []byte
+}
+
+func newMemDocs() *memDocs { return &memDocs{docs: map[string]memDoc{}} }
+
+func (m *memDocs) Get(_ context.Context, key string, v any) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.docs[key]
+	if !ok {
+		return "", goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no %s", key)
+	}
+	return d.etag, json.Unmarshal(d.body, v)
+}
+
+func (m *memDocs) Put(_ context.Context, key string, v any, ifMatch string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.docs[key]
+	if ifMatch == "" && ok || ifMatch != "" && (!ok || d.etag != ifMatch) {
+		return "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "%s changed", key)
+	}
+	return m.set(key, v)
+}
+
+func (m *memDocs) set(key string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	m.n++
+	etag := fmt.Sprint(m.n)
+	m.docs[key] = memDoc{etag, b}
+	return etag, nil
+}
+
+func (m *memDocs) Overwrite(_ context.Context, key string, v any) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.set(key, v)
+}
+
+func (m *memDocs) Delete(_ context.Context, key, ifMatch string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.docs[key]; ok && ifMatch != "" && d.etag != ifMatch {
+		return goldenpipe.Errorf(goldenpipe.ECONFLICT, "%s changed", key)
+	}
+	delete(m.docs, key)
+	return nil
+}
+
+func (m *memDocs) Keys(_ context.Context, prefix string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.docs {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// fakeAIB is Image Builder reduced to one template the test steers.
+type fakeAIB struct {
+	mu        sync.Mutex
+	tpl       *goldenpipe.AIBTemplate
+	outputs   []goldenpipe.RunOutput
+	deleteErr func() error
+	calls     map[string]int
+}
+
+func (f *fakeAIB) count(op string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[op]++
+}
+
+func (f *fakeAIB) Create(context.Context, string, []byte) error {
+	f.count("Create")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tpl = &goldenpipe.AIBTemplate{ID: "/x/gp", ProvisioningState: goldenpipe.ProvisioningSucceeded}
+	return nil
+}
+func (f *fakeAIB) Get(context.Context, string) (goldenpipe.AIBTemplate, error) {
+	f.count("Get")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tpl == nil {
+		return goldenpipe.AIBTemplate{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no template")
+	}
+	return *f.tpl, nil
+}
+func (f *fakeAIB) Run(context.Context, string) error {
+	f.count("Run")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tpl.Run = &goldenpipe.AIBRun{State: goldenpipe.RunSucceeded, StartTime: time.Unix(1, 0), EndTime: time.Unix(2, 0)}
+	return nil
+}
+func (f *fakeAIB) Cancel(context.Context, string) error { f.count("Cancel"); return nil }
+func (f *fakeAIB) Delete(context.Context, string) error {
+	f.count("Delete")
+	if f.deleteErr != nil {
+		if err := f.deleteErr(); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tpl = nil
+	return nil
+}
+func (f *fakeAIB) RunOutputs(context.Context, string) ([]goldenpipe.RunOutput, error) {
+	f.count("RunOutputs")
+	return f.outputs, nil
+}
+
+// slowCopy is a destination whose one copy stays pending, moving, until
+// doneAt (the clock's time), then succeeds.
+type slowCopy struct {
+	c       *clock.Fake
+	start   time.Time
+	doneAt  time.Time
+	md      map[string]string
+	started int
+	aborted int
+}
+
+func (s *slowCopy) URL(name string) string { return "https://dst.blob.core.windows.net/vhds/" + name }
+func (s *slowCopy) Properties(context.Context, string) (goldenpipe.CopyState, error) {
+	if s.started == 0 {
+		return goldenpipe.CopyState{}, nil
+	}
+	now := s.c.Now()
+	total := int64(1 << 40) // a 1 TiB VHD
+	if !now.Before(s.doneAt) {
+		return goldenpipe.CopyState{Exists: true, Status: goldenpipe.CopySuccess, ID: "copy-1", Copied: total, Total: total, Length: total, Metadata: s.md}, nil
+	}
+	copied := int64(float64(total) * float64(now.Sub(s.start)) / float64(s.doneAt.Sub(s.start)))
+	return goldenpipe.CopyState{Exists: true, Status: goldenpipe.CopyPending, ID: "copy-1", Copied: copied, Total: total, Metadata: s.md}, nil
+}
+func (s *slowCopy) StartCopy(_ context.Context, _, source string, md map[string]string) (string, error) {
+	s.started++
+	s.start, s.md = s.c.Now(), md
+	return "copy-1", nil
+}
+func (s *slowCopy) Abort(context.Context, string, string) error { s.aborted++; return nil }
+
+type fixedSource struct{}
+
+func (fixedSource) Properties(context.Context, string) (goldenpipe.BlobVersion, error) {
+	return goldenpipe.BlobVersion{ETag: "e1", Size: 1 << 40}, nil
+}
+func (fixedSource) SignRead(_ context.Context, u string, ttl time.Duration) (string, time.Time, error) {
+	return u + "?sv=2022&sig=secret", time.Now().Add(ttl), nil
+}
+
+type noTemplates struct{}
+
+func (noTemplates) Get(context.Context, string) (template.Record, error) { return template.Record{}, nil }
+func (noTemplates) RecordBuild(context.Context, string, template.BuildSummary) error {
+	return nil
+}
+func (noTemplates) Refresh(context.Context) ([]template.Record, error) { return nil, nil }
+
+type nopBus struct{ published []string }
+
+func (b *nopBus) Send(context.Context, string, goldenpipe.OutMessage) error { return nil }
+func (b *nopBus) Publish(_ context.Context, _ string, m goldenpipe.OutMessage) error {
+	b.published = append(b.published, m.Subject)
+	return nil
+}
+
+// levels records the levels of the lines logged.
+type levels struct {
+	mu  sync.Mutex
+	got map[slog.Level]int
+}
+
+func (l *levels) Enabled(context.Context, slog.Level) bool { return true }
+func (l *levels) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.got == nil {
+		l.got = map[slog.Level]int{}
+	}
+	l.got[r.Level]++
+	return nil
+}
+func (l *levels) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *levels) WithGroup(string) slog.Handler      { return l }
+
+func shell(t *testing.T, c *clock.Fake) (*Service, *fakeAIB, *memDocs, *levels) {
+	t.Helper()
+	docs, aib, lv := newMemDocs(), &fakeAIB{}, &levels{}
+	s := &Service{Docs: docs, AIB: aib, Bus: &nopBus{}, Templates: noTemplates{}, Now: c.Now, Log: slog.New(lv),
+		Source: fixedSource{}, MaxConcurrent: 2}
+	return s, aib, docs, lv
+}
+
+func seed(t *testing.T, s *Service, b Build) {
+	t.Helper()
+	if err := s.mark(context.Background(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Docs.Put(context.Background(), buildKey(b.ID), b, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tick(t *testing.T, s *Service) {
+	t.Helper()
+	if _, err := s.Tick(context.Background(), goldenpipe.Tick{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A copy of a 1 TiB VHD that stays pending for 30 hours, making progress
+// all along (its 6-hour SAS long expired), is never aborted; it succeeds,
+// and the build with it.
+func TestALongCopyIsNeverAborted(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	s, aib, _, _ := shell(t, c)
+	dst := &slowCopy{c: c, doneAt: c.Now().Add(30 * time.Hour)}
+	s.Destination, s.SASTTL = dst, 6*time.Hour
+	aib.outputs = []goldenpipe.RunOutput{{Name: "vhd", ArtifactURI: "https://staging.blob.core.windows.net/vhds/x.vhd"}}
+	seed(t, s, Build{ID: "t-000000000001", Template: "t", AIBName: "gp-t", State: StateRequested, RequestedAt: c.Now(),
+		Rendered: []byte(`{"properties":{"distribute":[{"type":"VHD","runOutputName":"vhd"}]}}`)})
+	var progress []int64
+	for hour := 0; hour <= 32; hour++ {
+		tick(t, s)
+		b, err := s.Get(context.Background(), "t-000000000001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Rescue) == 1 {
+			progress = append(progress, b.Rescue[0].Copied)
+		}
+		if Terminal(b.State) {
+			if b.State != StateSucceeded || b.Rescue[0].State != CopyVerified {
+				t.Fatalf("ended %s: %+v", b.State, b.Rescue)
+			}
+			break
+		}
+		c.Advance(time.Hour)
+	}
+	if dst.started != 1 || dst.aborted != 0 {
+		t.Errorf("the copy was started %d times and aborted %d times, want 1 and 0", dst.started, dst.aborted)
+	}
+	if len(progress) < 25 || progress[len(progress)/2] <= progress[1] {
+		t.Errorf("the record did not follow the progress: %v", progress)
+	}
+}
+
+// A delete Image Builder refuses while the template is busy
+// (OperationNotAllowed) is tried again on later ticks, quietly: no warning,
+// no error, the build stays in flight until the delete goes through.
+func TestDeleteRefusedWhileBusyIsRetriedQuietly(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	s, aib, _, lv := shell(t, c)
+	refusals := 3
+	aib.deleteErr = func() error {
+		if refusals > 0 {
+			refusals--
+			return goldenpipe.Errorf(goldenpipe.ECONFLICT, "deleting image template gp-t failed: OperationNotAllowed: Operation Microsoft.VirtualMachineImages/imageTemplates/delete is not allowed in provisioning state: succeeded and run state: running")
+		}
+		return nil
+	}
+	aib.tpl = &goldenpipe.AIBTemplate{ID: "/x/gp", ProvisioningState: goldenpipe.ProvisioningSucceeded}
+	seed(t, s, Build{ID: "t-000000000002", Template: "t", AIBName: "gp-t", State: StateSucceeded, RequestedAt: c.Now(), FinishedAt: c.Now(),
+		Done: []string{"recorded", "released", "event:requested", "event:succeeded", "indexed"}})
+	for i := 0; i < 20; i++ {
+		tick(t, s)
+		c.Advance(time.Minute)
+	}
+	if n, _ := s.InFlight(context.Background()); len(n) != 0 || aib.tpl != nil {
+		t.Fatalf("in flight %v, template %v", n, aib.tpl)
+	}
+	b, _ := s.Get(context.Background(), "t-000000000002")
+	if !b.did("cleaned") || aib.calls["Delete"] != 4 {
+		t.Errorf("done %v, %d deletes", b.Done, aib.calls["Delete"])
+	}
+	if lv.got[slog.LevelWarn]+lv.got[slog.LevelError] != 0 {
+		t.Errorf("refused deletes made noise: %v", lv.got)
+	}
+}
+
+// With nothing in flight a tick makes two storage calls (the markers, the
+// ledger), whatever the history.
+func TestATickWithNothingInFlightIsCheap(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	s, _, docs, _ := shell(t, c)
+	for i := 0; i < 500; i++ { // history: finished builds, not in flight
+		b := Build{ID: fmt.Sprintf("old-%012d", i), Template: "old", State: StateSucceeded}
+		if _, err := docs.Put(context.Background(), buildKey(b.ID), b, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counted := &countingDocs{Documents: docs}
+	s.Docs = counted
+	tick(t, s)
+	if counted.n != 2 {
+		t.Errorf("a tick with nothing in flight made %d storage calls over a history of 500 builds", counted.n)
+	}
+}
+
+type countingDocs struct {
+	goldenpipe.Documents
+	n int
+}
+
+func (c *countingDocs) Get(ctx context.Context, key string, v any) (string, error) {
+	c.n++
+	return c.Documents.Get(ctx, key, v)
+}
+func (c *countingDocs) Keys(ctx context.Context, prefix string) ([]string, error) {
+	c.n++
+	return c.Documents.Keys(ctx, prefix)
+}
+func (c *countingDocs) Put(ctx context.Context, key string, v any, ifMatch string) (string, error) {
+	c.n++
+	return c.Documents.Put(ctx, key, v, ifMatch)
+}

@@ -27,6 +27,7 @@ build:
 ## then the status page in headless Chromium (installed from Debian if missing)
 test: $(AZURITE)
 	$(GO) vet ./...
+	bash scripts/cover-decision.sh
 	bash scripts/test-twice.sh
 	bash scripts/browser-test.sh
 

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/blobevent"
 )
@@ -462,75 +465,69 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 		}
 	}
 	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, refreshWorkers)
+	g := new(errgroup.Group)
+	g.SetLimit(refreshWorkers)
 	for i, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			_, errs[i] = run.Reconcile(ctx, j, versions, true)
-		}()
+			return nil // every template is tried; the errors are joined below
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return s.List(ctx)
 }
 
-// memoChecksums answers each script once per run.
+// memoChecksums answers each script once per run: concurrent askers share
+// one look-up (singleflight), later ones the answer.
 type memoChecksums struct {
-	src ChecksumSource
-	mu  sync.Mutex
-	m   map[string]*memoEntry
+	src  ChecksumSource
+	once singleflight.Group
+	mu   sync.Mutex
+	m    map[string]memoResult
 }
 
-type memoEntry struct {
-	done chan struct{}
-	c    goldenpipe.Checksum
-	err  error
+type memoResult struct {
+	c   goldenpipe.Checksum
+	err error
 }
 
 func (m *memoChecksums) Checksum(ctx context.Context, name string) (goldenpipe.Checksum, error) {
 	m.mu.Lock()
-	if m.m == nil {
-		m.m = map[string]*memoEntry{}
-	}
-	e, ok := m.m[name]
-	if !ok {
-		e = &memoEntry{done: make(chan struct{})}
-		m.m[name] = e
-	}
+	r, ok := m.m[name]
 	m.mu.Unlock()
-	if !ok {
-		e.c, e.err = m.src.Checksum(ctx, name)
-		close(e.done)
+	if ok {
+		return r.c, r.err
 	}
-	<-e.done
-	return e.c, e.err
+	v, _, _ := m.once.Do(name, func() (any, error) {
+		c, err := m.src.Checksum(ctx, name)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.m == nil {
+			m.m = map[string]memoResult{}
+		}
+		m.m[name] = memoResult{c, err}
+		return memoResult{c, err}, nil
+	})
+	r = v.(memoResult)
+	return r.c, r.err
 }
 
-// update applies fn to a stored record with a conditional write, retrying
-// when another writer got there first.
+// update applies fn to a stored record with a conditional write (the one
+// read-modify-write helper); a record that does not exist is ENOTFOUND.
 func (s *Service) update(ctx context.Context, key string, fn func(*Record) error) (Record, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		var rec Record
-		etag, err := s.Docs.Get(ctx, key, &rec)
-		if err != nil {
-			return Record{}, err
+	return goldenpipe.Update(ctx, s.Docs, key, func(r *Record) error {
+		if r.Name == "" {
+			return goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no template record %s", key)
 		}
-		if err := fn(&rec); err != nil {
-			return Record{}, err
+		if err := fn(r); err != nil {
+			return err
 		}
-		rec.ProcessedAt = s.now()
-		if _, err := s.Docs.Put(ctx, key, rec, etag); err == nil {
-			return rec, nil
-		} else if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
-			return Record{}, err
-		}
-	}
-	return Record{}, goldenpipe.Errorf(goldenpipe.ECONFLICT, "record %s kept changing", key)
+		r.ProcessedAt = s.now()
+		return nil
+	})
 }
 
 // ScriptChanged renders the templates that use a script again (with its

@@ -36,7 +36,8 @@ func TestBuildOutcomes(t *testing.T) {
 			if tt.state != builds.StatePartiallySucceeded && !strings.Contains(list[0].LogTail, "PACKER ERR ==> azure-arm: "+tt.outcome.Message) {
 				t.Errorf("the record lacks the tail of customization.log: %q", list[0].LogTail)
 			}
-			if !strings.HasPrefix(list[0].StagingResourceGroup, "IT_goldenpipe-simulated_") {
+			// exactStagingResourceGroup is a resource id, as Azure reports it
+			if !strings.HasPrefix(list[0].StagingResourceGroup, "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/IT_goldenpipe-simulated_") {
 				t.Errorf("staging group %q", list[0].StagingResourceGroup)
 			}
 			events := h.bus.Topic(h.s.EventsTopic)

@@ -19,7 +19,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/builds"
 )
 
 // logTailBytes is how much of customization.log a failed build keeps.
@@ -99,76 +98,146 @@ type FixedAccounts []string
 // BlobEndpoints implements StagingAccounts.
 func (f FixedAccounts) BlobEndpoints(context.Context, string) ([]string, error) { return f, nil }
 
-// CustomizationLogs reads the end of a build's customization.log from the
-// packerlogs container of its staging account.
+// CustomizationLogs reads the ends of a build's customization.log and
+// validation.log from the packerlogs container of its staging account:
+// Image Builder keeps them at packerlogs/<operation GUID>/, and a failed
+// run's message names the customization.log's URL.
 type CustomizationLogs struct {
 	Accounts StagingAccounts
 	Source   *VHDSource // its credentials read the staging account
 }
 
-// Tail implements builds.LogTail.
-func (l *CustomizationLogs) Tail(ctx context.Context, b builds.Build) (string, error) {
-	if b.StagingResourceGroup == "" {
-		return "", goldenpipe.Errorf(goldenpipe.ENOTFOUND, "Image Builder reported no staging resource group")
-	}
+// logURLRE finds the log's URL in a failed run's message ("Image Build log
+// location: https://…/packerlogs/<guid>/customization.log").
+var logURLRE = regexp.MustCompile(`https?://[^\s"'<>]+/packerlogs/[^\s"'<>?]+/customization\.log`)
+
+// Tail returns the ends of a run's customization.log and validation.log
+// ("" for one that does not exist). stagingGroup is the template's
+// exactStagingResourceGroup (a resource id, or a name); runMessage is the
+// run's lastRunStatus.message, whose log URL is used when it has one.
+func (l *CustomizationLogs) Tail(ctx context.Context, stagingGroup, runMessage string) (customization, validation string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	endpoints, err := l.Accounts.BlobEndpoints(ctx, b.StagingResourceGroup)
+	if u := logURLRE.FindString(runMessage); u != "" {
+		containerURL, folder := u[:strings.Index(u, "/packerlogs/")+len("/packerlogs")], strings.TrimSuffix(u[strings.Index(u, "/packerlogs/")+len("/packerlogs/"):], "/customization.log")
+		c, err := l.Source.containerClient(containerURL)
+		if err == nil {
+			if text, err := tailBlob(ctx, c, folder+"/customization.log"); err == nil {
+				v, _ := tailBlob(ctx, c, folder+"/validation.log")
+				return text, v, nil
+			}
+		}
+	}
+	rg := ResourceGroupName(stagingGroup)
+	if rg == "" {
+		return "", "", goldenpipe.Errorf(goldenpipe.ENOTFOUND, "Image Builder reported no staging resource group")
+	}
+	endpoints, err := l.Accounts.BlobEndpoints(ctx, rg)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	for _, ep := range endpoints {
 		c, err := l.Source.containerClient(strings.TrimSuffix(ep, "/") + "/packerlogs")
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
-		name, size, err := findLog(ctx, c, b.AIBName)
+		name, err := findLog(ctx, c)
 		if err != nil || name == "" {
 			continue
 		}
-		off := max(0, size-logTailBytes)
-		resp, err := c.NewBlobClient(name).DownloadStream(ctx, &blob.DownloadStreamOptions{Range: blob.HTTPRange{Offset: off, Count: size - off}})
+		text, err := tailBlob(ctx, c, name)
 		if err != nil {
-			return "", StorageError(err, "reading %s failed", name)
+			return "", "", err
 		}
-		defer resp.Body.Close()
-		text, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return "", goldenpipe.Wrap(goldenpipe.EUNAVAILABLE, err, "reading %s failed", name)
-		}
-		return goldenpipe.RedactSAS(string(text)), nil
+		v, _ := tailBlob(ctx, c, strings.TrimSuffix(name, "customization.log")+"validation.log")
+		return text, v, nil
 	}
-	return "", goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no customization.log in the staging group %s", b.StagingResourceGroup)
+	return "", "", goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no customization.log in the staging group %s", rg)
 }
 
-// findLog finds the customization.log of a template in packerlogs (the
-// newest when there are several).
-func findLog(ctx context.Context, c *container.Client, aibName string) (string, int64, error) {
+// ResourceGroupName is the name of a resource group given by its resource
+// id (/subscriptions/…/resourceGroups/<name>) or by its name.
+func ResourceGroupName(idOrName string) string {
+	low := strings.ToLower(idOrName)
+	if i := strings.Index(low, "/resourcegroups/"); i >= 0 {
+		rest := idOrName[i+len("/resourcegroups/"):]
+		name, _, _ := strings.Cut(rest, "/")
+		return name
+	}
+	return idOrName
+}
+
+// logOverlap is read before the tail, so that what is cut away is cut
+// after redaction: a SAS straddling the cut loses its signature first.
+const logOverlap = 4 << 10
+
+// tailBlob reads the end of a log blob ("" and ENOTFOUND when none).
+func tailBlob(ctx context.Context, c *container.Client, name string) (string, error) {
+	b := c.NewBlobClient(name)
+	props, err := b.GetProperties(ctx, nil)
+	if err != nil {
+		return "", StorageError(err, "reading %s failed", name)
+	}
+	size := int64(0)
+	if props.ContentLength != nil {
+		size = *props.ContentLength
+	}
+	off := max(0, size-logTailBytes-logOverlap)
+	resp, err := b.DownloadStream(ctx, &blob.DownloadStreamOptions{Range: blob.HTTPRange{Offset: off, Count: size - off}})
+	if err != nil {
+		return "", StorageError(err, "reading %s failed", name)
+	}
+	defer resp.Body.Close()
+	text, err := io.ReadAll(io.LimitReader(resp.Body, logTailBytes+logOverlap))
+	if err != nil {
+		return "", goldenpipe.Wrap(goldenpipe.EUNAVAILABLE, err, "reading %s failed", name)
+	}
+	return LogTail(text, off > 0), nil
+}
+
+// LogTail is the end of a log, at most logTailBytes, redacted before it
+// is cut: a SAS anywhere in what was read loses its signature, and a line
+// cut at the start (a part of a token) is dropped.
+func LogTail(read []byte, cutAtStart bool) string {
+	text := goldenpipe.RedactSAS(string(read))
+	if cutAtStart {
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			text = text[i+1:] // the first line was cut: it may hold the end of a token
+		} else {
+			text = ""
+		}
+	}
+	if len(text) > logTailBytes {
+		text = text[len(text)-logTailBytes:]
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			text = text[i+1:]
+		}
+	}
+	return text
+}
+
+// findLog finds the newest customization.log in Image Builder's layout,
+// packerlogs/<operation GUID>/customization.log (a template's staging
+// group holds one template's runs).
+func findLog(ctx context.Context, c *container.Client) (string, error) {
 	var name string
-	var size int64
 	var newest time.Time
 	pager := c.NewListBlobsFlatPager(nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return "", 0, StorageError(err, "listing packerlogs failed")
+			return "", StorageError(err, "listing packerlogs failed")
 		}
 		for _, it := range page.Segment.BlobItems {
-			if it.Name == nil || !strings.HasSuffix(*it.Name, "customization.log") || it.Properties == nil {
-				continue
-			}
-			if aibName != "" && strings.Contains(*it.Name, "/") && !strings.Contains(*it.Name, aibName) && !isGUIDFolder(*it.Name) {
+			if it.Name == nil || !strings.HasSuffix(*it.Name, "/customization.log") || !isGUIDFolder(*it.Name) || it.Properties == nil {
 				continue
 			}
 			if it.Properties.LastModified != nil && it.Properties.LastModified.After(newest) {
 				newest, name = *it.Properties.LastModified, *it.Name
-				if it.Properties.ContentLength != nil {
-					size = *it.Properties.ContentLength
-				}
 			}
 		}
 	}
-	return name, size, nil
+	return name, nil
 }
 
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

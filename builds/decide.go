@@ -85,8 +85,10 @@ type Observation struct {
 	TemplateMissing bool
 	// Outputs are the run's outputs (read once the run succeeded).
 	Outputs []goldenpipe.RunOutput
-	// LogTail is the end of customization.log (read when the run failed).
-	LogTail string
+	// LogTail and ValidationLogTail are the ends of customization.log and
+	// validation.log (read when the run failed).
+	LogTail           string
+	ValidationLogTail string
 	// Copies holds, for each VHD output being rescued, the destination and
 	// the source as storage reports them.
 	Copies map[int]CopyObservation

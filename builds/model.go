@@ -88,6 +88,9 @@ type Build struct {
 	PartialRun bool   `json:"partialRun,omitempty"`
 	Error      string `json:"error,omitempty"`
 	LogTail    string `json:"logTail,omitempty"`
+	// ValidationLogTail is the end of validation.log, when the template
+	// validates.
+	ValidationLogTail string `json:"validationLogTail,omitempty"`
 
 	// Attempts counts the transient failures in a row of the current step;
 	// RetryAt is when it is tried again; LastError says what failed.

@@ -213,11 +213,15 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 			o.Outputs = append([]goldenpipe.RunOutput{}, outs...)
 		case goldenpipe.RunFailed:
 			if s.Logs != nil {
-				tail, err := s.Logs.Tail(ctx, *b)
+				group := b.StagingResourceGroup
+				if group == "" {
+					group = t.StagingResourceGroup
+				}
+				tail, vtail, err := s.Logs.Tail(ctx, group, t.Run.Message)
 				if err != nil {
 					s.log().Warn("reading customization.log failed", "build", b.ID, "err", err.Error())
 				}
-				o.LogTail = tail
+				o.LogTail, o.ValidationLogTail = tail, vtail
 			}
 		}
 	case StateRescuing:

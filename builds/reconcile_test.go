@@ -194,7 +194,9 @@ func (fixedSource) SignRead(_ context.Context, u string, ttl time.Duration) (str
 
 type noTemplates struct{}
 
-func (noTemplates) Get(context.Context, string) (template.Record, error) { return template.Record{}, nil }
+func (noTemplates) Get(context.Context, string) (template.Record, error) {
+	return template.Record{}, nil
+}
 func (noTemplates) RecordBuild(context.Context, string, template.BuildSummary) error {
 	return nil
 }

@@ -122,7 +122,7 @@ func decideRunning(d *Decision, o Observation, now time.Time, cfg Config) {
 		if timedOut(b, run) {
 			state = StateTimedOut
 		}
-		b.LogTail = o.LogTail
+		b.LogTail, b.ValidationLogTail = o.LogTail, o.ValidationLogTail
 		finish(d, state, now, run.Message)
 		b.Error, b.FinishedAt = run.Message, ended(run, now)
 		d.Outcome = "build " + string(state) + ": " + run.Message

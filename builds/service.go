@@ -38,9 +38,11 @@ type Templates interface {
 	Refresh(ctx context.Context) ([]template.Record, error)
 }
 
-// LogTail reads the end of a failed build's customization.log (best effort).
+// LogTail reads the ends of a failed run's customization.log and
+// validation.log (best effort), from the staging group Image Builder
+// reported and the run's message (which names the log's URL).
 type LogTail interface {
-	Tail(ctx context.Context, b Build) (string, error)
+	Tail(ctx context.Context, stagingGroup, runMessage string) (customization, validation string, err error)
 }
 
 // Service requests, starts and follows builds.

@@ -46,9 +46,10 @@ type ImageBuilder struct {
 	// VHDOutput makes the VHD of a run output and returns its URL without
 	// a SAS (a page blob in the staging account). nil gives a made-up URL.
 	VHDOutput func(ctx context.Context, template, runOutputName string) (string, error)
-	// RunLog writes a run's customization.log (nil: no log); it gets the
-	// template's name, its staging group and how the run will end.
-	RunLog func(ctx context.Context, template string, outcome Outcome) error
+	// RunLog writes a run's logs (nil: no log); it gets the template's
+	// name, how the run will end and whether it validates, and returns the
+	// customization.log's URL, which a failed run's message carries.
+	RunLog func(ctx context.Context, template string, outcome Outcome, validates bool) (string, error)
 	// Latency is added to every call.
 	Latency time.Duration
 	// Refuse, when set, is asked before Create ("Create") and Run ("Run")
@@ -74,6 +75,7 @@ type simTemplate struct {
 }
 
 type simRun struct {
+	logURL          string
 	start, cancelAt time.Time
 	outcome         Outcome
 	outputs         []goldenpipe.RunOutput
@@ -81,7 +83,7 @@ type simRun struct {
 	making          chan struct{} // closed once the outputs are made (one maker)
 }
 
-var phases = []string{"Queued", "Building", "Customizing", "Validating", "Distributing"}
+var phases = []string{"Queued", "Building", "Customizing", "Optimizing", "Validating", "Distributing"}
 
 // NewImageBuilder returns a simulator with the default durations.
 func NewImageBuilder() *ImageBuilder {
@@ -188,7 +190,11 @@ func (r *simRun) status(now time.Time, phase time.Duration) (state, sub, msg str
 	if elapsed < total {
 		return goldenpipe.RunRunning, phases[int(elapsed/phase)], "", time.Time{}
 	}
-	return r.outcome.State, "", r.outcome.Message, r.start.Add(total)
+	text := r.outcome.Message
+	if r.outcome.State == goldenpipe.RunFailed && r.logURL != "" {
+		text += "\nImage Build log location: " + r.logURL // as Image Builder words it
+	}
+	return r.outcome.State, "", text, r.start.Add(total)
 }
 
 func (b *ImageBuilder) view(t *simTemplate, now time.Time) aib.ImageTemplate {
@@ -199,9 +205,13 @@ func (b *ImageBuilder) view(t *simTemplate, now time.Time) aib.ImageTemplate {
 	out.Name, out.Type = to.Ptr(t.name), to.Ptr("Microsoft.VirtualMachineImages/imageTemplates")
 	ps, perr := t.provisioning(now, b.CreateDuration)
 	props.ProvisioningState = to.Ptr(aib.ProvisioningState(ps))
-	props.ExactStagingResourceGroup = to.Ptr(StagingGroup(t.name))
+	props.ExactStagingResourceGroup = to.Ptr(StagingGroupID(t.name)) // a resource id, as Azure reports it
 	if perr != "" {
-		props.ProvisioningError = &aib.ProvisioningError{Message: to.Ptr(perr), ProvisioningErrorCode: to.Ptr(aib.ProvisioningErrorCodeBadCustomizerType)}
+		code := aib.ProvisioningErrorCodeOther // a checksum that does not match
+		if strings.HasPrefix(perr, "Failed to download") {
+			code = aib.ProvisioningErrorCodeNoCustomizerScript
+		}
+		props.ProvisioningError = &aib.ProvisioningError{Message: to.Ptr(perr), ProvisioningErrorCode: to.Ptr(code)}
 	}
 	if t.run != nil {
 		state, sub, msg, end := t.run.status(now, b.PhaseDuration)
@@ -259,6 +269,22 @@ func (b *ImageBuilder) checkScripts(ctx context.Context, t aib.ImageTemplate) st
 		}
 		if msg != "" {
 			return msg
+		}
+	}
+	if v := t.Properties.Validate; v != nil { // validators' scripts are fetched at creation too
+		for _, c := range v.InVMValidations {
+			var msg string
+			switch c := c.(type) {
+			case *aib.ImageTemplateShellValidator:
+				msg = check(c.ScriptURI, c.SHA256Checksum)
+			case *aib.ImageTemplatePowerShellValidator:
+				msg = check(c.ScriptURI, c.SHA256Checksum)
+			case *aib.ImageTemplateFileValidator:
+				msg = check(c.SourceURI, c.SHA256Checksum)
+			}
+			if msg != "" {
+				return msg
+			}
 		}
 	}
 	return ""
@@ -327,9 +353,17 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			if b.Outcome != nil {
 				outcome = b.Outcome(name)
 			}
-			t.run = &simRun{start: now, outcome: outcome}
+			run := &simRun{start: now, outcome: outcome}
+			t.run = run
 			if b.RunLog != nil {
-				writeLog = func() { _ = b.RunLog(ctx, name, outcome) }
+				validates := t.tpl.Properties.Validate != nil
+				writeLog = func() {
+					if u, err := b.RunLog(ctx, name, outcome, validates); err == nil {
+						b.mu.Lock()
+						run.logURL = u
+						b.mu.Unlock()
+					}
+				}
 			}
 			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
 			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientRunResponse{}, nil)
@@ -464,7 +498,14 @@ func (b *ImageBuilder) Transport() *fake.VirtualMachineImageTemplatesServerTrans
 }
 
 // StagingGroup is the staging resource group the simulator reports for a
-// template, named as Image Builder names them.
+// template, named as Image Builder names them: IT_<group>_<template>_<guid>.
 func StagingGroup(template string) string {
-	return "IT_goldenpipe-simulated_" + template + "_" + fmt.Sprintf("%x", sha256.Sum256([]byte(template)))[:8]
+	h := fmt.Sprintf("%x", sha256.Sum256([]byte(template)))
+	return "IT_goldenpipe-simulated_" + template + "_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// StagingGroupID is the staging group's resource id: what Image Builder
+// reports in exactStagingResourceGroup.
+func StagingGroupID(template string) string {
+	return "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/" + StagingGroup(template)
 }

@@ -3,6 +3,7 @@ package simulator
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 
@@ -75,15 +76,22 @@ type nopCloser struct{ *bytes.Reader }
 func (nopCloser) Close() error { return nil }
 
 // Log writes the customization.log of a run into the staging account's
-// packerlogs container, ending as the run will.
-func (s *Staging) Log(ctx context.Context, template string, outcome Outcome) error {
+// packerlogs container as Image Builder lays it out, under a folder named
+// by the run's operation GUID (packerlogs/<guid>/customization.log, with
+// validation.log beside it when the template validates), ending as the
+// run will. It returns the log's URL, which Image Builder puts in a failed
+// run's message.
+func (s *Staging) Log(ctx context.Context, template string, outcome Outcome, validates bool) (string, error) {
 	logs := s.Logs
 	if logs == nil {
-		return nil
+		return "", nil
 	}
 	if _, err := logs.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return err
+		return "", err
 	}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	guid := fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' is starting for %s\n", template)
 	for _, p := range phases {
@@ -95,6 +103,15 @@ func (s *Staging) Log(ctx context.Context, template string, outcome Outcome) err
 	} else {
 		fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' finished\n")
 	}
-	_, err := logs.NewBlockBlobClient(template+"/customization.log").UploadBuffer(ctx, b.Bytes(), nil)
-	return err
+	log := logs.NewBlockBlobClient(guid + "/customization.log")
+	if _, err := log.UploadBuffer(ctx, b.Bytes(), nil); err != nil {
+		return "", err
+	}
+	if validates {
+		v := fmt.Sprintf("PACKER OUT ==> azure-arm: Running validation for %s\nPACKER OUT validation finished\n", template)
+		if _, err := logs.NewBlockBlobClient(guid+"/validation.log").UploadBuffer(ctx, []byte(v), nil); err != nil {
+			return "", err
+		}
+	}
+	return log.URL(), nil
 }

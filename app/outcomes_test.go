@@ -34,7 +34,7 @@ func TestBuildOutcomes(t *testing.T) {
 				t.Fatalf("list = %s", summarize(list))
 			}
 			if tt.state != builds.StatePartiallySucceeded && !strings.Contains(list[0].LogTail, "PACKER ERR ==> azure-arm: "+tt.outcome.Message) {
-				t.Errorf("the record lacks the tail of customization.log: %q", list[0].LogTail)
+				t.Errorf("the record lacks the tail of customization.log: %q (error %q)", list[0].LogTail, list[0].Error)
 			}
 			// exactStagingResourceGroup is a resource id, as Azure reports it
 			if !strings.HasPrefix(list[0].StagingResourceGroup, "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/IT_goldenpipe-simulated_") {

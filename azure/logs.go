@@ -118,7 +118,7 @@ var logURLRE = regexp.MustCompile(`https?://[^\s"'<>]+/packerlogs/[^\s"'<>?]+/cu
 func (l *CustomizationLogs) Tail(ctx context.Context, stagingGroup, runMessage string) (customization, validation string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if u := logURLRE.FindString(runMessage); u != "" {
+	if u := logURLRE.FindString(strings.ReplaceAll(runMessage, "%2F", "/")); u != "" {
 		containerURL, folder := u[:strings.Index(u, "/packerlogs/")+len("/packerlogs")], strings.TrimSuffix(u[strings.Index(u, "/packerlogs/")+len("/packerlogs/"):], "/customization.log")
 		c, err := l.Source.containerClient(containerURL)
 		if err == nil {

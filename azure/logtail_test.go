@@ -29,7 +29,7 @@ func TestLogTailRedactsBeforeItCuts(t *testing.T) {
 func TestResourceGroupName(t *testing.T) {
 	for in, want := range map[string]string{
 		"/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourceGroups/IT_rg-images_avd_1a2b": "IT_rg-images_avd_1a2b",
-		"/subscriptions/s/resourcegroups/rg/providers/Microsoft.Storage/storageAccounts/x":          "rg",
+		"/subscriptions/s/resourcegroups/rg/providers/Microsoft.Storage/storageAccounts/x":         "rg",
 		"IT_rg_name": "IT_rg_name",
 	} {
 		if got := ResourceGroupName(in); got != want {

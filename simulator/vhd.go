@@ -113,5 +113,5 @@ func (s *Staging) Log(ctx context.Context, template string, outcome Outcome, val
 			return "", err
 		}
 	}
-	return log.URL(), nil
+	return logs.URL() + "/" + guid + "/customization.log", nil // as Image Builder writes it: slashes, not %2F
 }

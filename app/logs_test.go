@@ -9,6 +9,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
 )
 
 // Build logs are found as Image Builder lays them out: the staging group
@@ -16,8 +17,10 @@ import (
 // (customization.log and validation.log), or straight at the URL a failed
 // run's message names.
 func TestBuildLogsAsImageBuilderLaysThemOut(t *testing.T) {
-	conn := az.ConnectionString(staging)
-	st := &config.StorageConnection{Name: "StagingStorage", ConnectionString: conn, ServiceURL: az.BlobEndpoint + "/" + staging.Name + "/"}
+	// an account of its own (the simulator writes the shared staging
+	// account's logs), as a template's staging group has in Azure
+	conn := az.ConnectionString(azurite.Account{})
+	st := &config.StorageConnection{Name: "StagingStorage", ConnectionString: conn, ServiceURL: az.BlobEndpoint + "/devstoreaccount1/"}
 	svc, err := azure.NewBlobService(*st)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +42,7 @@ func TestBuildLogsAsImageBuilderLaysThemOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &azure.CustomizationLogs{Accounts: azure.FixedAccounts{az.BlobEndpoint + "/" + staging.Name}, Source: src}
+	logs := &azure.CustomizationLogs{Accounts: azure.FixedAccounts{az.BlobEndpoint + "/devstoreaccount1"}, Source: src}
 
 	group := "/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourceGroups/IT_rg-images_avd_" + guid
 	custom, validation, err := logs.Tail(ctx, group, "customizer install-apps exited 1")

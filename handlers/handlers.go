@@ -6,6 +6,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/host"
@@ -71,11 +72,17 @@ func tick(inv *host.Invocation, binding string) (goldenpipe.Tick, error) {
 	if err != nil {
 		return goldenpipe.Tick{}, goldenpipe.Wrap(goldenpipe.EINVALID, err, "decoding the timer failed")
 	}
+	// sys.UtcNow is informational, and the host writes DateTime values by
+	// culture: a tick is never lost to it; the wall clock stands in
 	sys, err := inv.Sys()
-	if err != nil {
-		return goldenpipe.Tick{}, goldenpipe.Wrap(goldenpipe.EINVALID, err, "decoding the invocation metadata failed")
+	scheduled := sys.UtcNow.Time
+	if err != nil || scheduled.IsZero() {
+		if err != nil && inv.Log != nil {
+			inv.Log.Warn("the invocation's sys metadata did not parse; the wall clock stands in for UtcNow", "err", err.Error())
+		}
+		scheduled = time.Now().UTC()
 	}
-	out := goldenpipe.Tick{Scheduled: sys.UtcNow.Time, PastDue: t.IsPastDue}
+	out := goldenpipe.Tick{Scheduled: scheduled, PastDue: t.IsPastDue}
 	if t.ScheduleStatus != nil {
 		out.Last = t.ScheduleStatus.Last.Time
 	}

@@ -146,13 +146,23 @@ var routeTests = map[string][]struct {
 	},
 	FuncNightlyRebuild: {
 		{"timer/normal", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
-			want := goldenpipe.Tick{Scheduled: time.Date(2024, 12, 10, 2, 0, 0, 1234500, time.UTC), Last: time.Date(2024, 12, 9, 2, 0, 0, 0, time.UTC)}
+			want := goldenpipe.Tick{Scheduled: time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC), Last: time.Date(2024, 12, 9, 2, 0, 0, 0, time.UTC)}
 			if len(r.ticks) != 1 || !r.ticks[0].Scheduled.Equal(want.Scheduled) || !r.ticks[0].Last.Equal(want.Last) || r.ticks[0].PastDue {
 				t.Errorf("ticks = %+v, want %+v", r.ticks, want)
 			}
 		}},
 		{"timer/schedule-status-null", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
 			if len(r.ticks) != 1 || !r.ticks[0].Last.IsZero() {
+				t.Errorf("ticks = %+v", r.ticks)
+			}
+		}},
+		{"timer/culture-datetime", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
+			if len(r.ticks) != 1 || !r.ticks[0].Scheduled.Equal(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC)) {
+				t.Errorf("ticks = %+v", r.ticks)
+			}
+		}},
+		{"timer/tolerated/double-encoded-sys", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
+			if len(r.ticks) != 1 || !r.ticks[0].Scheduled.Equal(time.Date(2024, 12, 10, 2, 0, 0, 1234500, time.UTC)) {
 				t.Errorf("ticks = %+v", r.ticks)
 			}
 		}},
@@ -168,9 +178,15 @@ var routeTests = map[string][]struct {
 				t.Errorf("ticks = %+v", r.ticks)
 			}
 		}},
+		// a tick is never lost to an informational field: the wall clock stands in, with a warning
+		{"timer/sys-unparseable", func(t *testing.T, r *recorder, a *httptest.ResponseRecorder) {
+			if len(r.ticks) != 1 || time.Since(r.ticks[0].Scheduled) > time.Minute || !strings.Contains(a.Body.String(), "the wall clock stands in") {
+				t.Errorf("ticks = %+v; answer %s", r.ticks, a.Body)
+			}
+		}},
 	},
 	FuncBuildRequested: {
-		{"servicebus/body-double-encoded", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
+		{"servicebus/request", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
 			if len(r.messages) != 1 {
 				t.Fatalf("messages = %+v", r.messages)
 			}
@@ -183,7 +199,12 @@ var routeTests = map[string][]struct {
 				t.Errorf("message = %+v", m)
 			}
 		}},
-		{"servicebus/body-object", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
+		{"servicebus/tolerated/body-double-encoded", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
+			if len(r.messages) != 1 || r.messages[0].ID != "avd-win11-1f3a" || r.messages[0].DeliveryCount != 1 {
+				t.Errorf("messages = %+v", r.messages)
+			}
+		}},
+		{"servicebus/tolerated/body-object", func(t *testing.T, r *recorder, _ *httptest.ResponseRecorder) {
 			if len(r.messages) != 1 || !json.Valid(r.messages[0].Body) || r.messages[0].DeliveryCount != 3 {
 				t.Errorf("messages = %+v", r.messages)
 			}

@@ -151,7 +151,10 @@ var timeLayouts = []string{
 	"2006-01-02T15:04:05.9999999",
 	"2006-01-02T15:04:05.9999999Z07:00",
 	"2006-01-02 15:04:05Z",
-	"1/2/2006 3:04:05 PM",
+	"1/2/2006 3:04:05 PM", // en-US, as DateTime.ToString() writes it
+	"1/2/2006 15:04:05",
+	"2/1/2006 15:04:05",   // en-GB and others, day first
+	"02.01.2006 15:04:05", // de-DE
 }
 
 // UnmarshalJSON implements json.Unmarshaler.

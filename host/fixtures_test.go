@@ -42,11 +42,16 @@ func TestTimerFixtures(t *testing.T) {
 		hasState bool
 		last     time.Time
 		next     time.Time
+		utcNow   time.Time
 	}{
-		{"normal", false, true, true, mustTime("2024-12-09T02:00:00Z"), mustTime("2024-12-11T02:00:00Z")},
-		{"schedule-status-null", false, true, false, time.Time{}, time.Time{}},
-		{"past-due", true, false, true, mustTime("0001-01-01T00:00:00Z"), mustTime("2024-12-10T02:02:00Z")},
-		{"retry-context", false, true, false, time.Time{}, time.Time{}},
+		// as the host sends them: plain sys strings, DateTimes without a zone
+		{"normal", false, true, true, mustTime("2024-12-09T02:00:00Z"), mustTime("2024-12-11T02:00:00Z"), mustTime("2024-12-10T02:00:00Z")},
+		{"schedule-status-null", false, true, false, time.Time{}, time.Time{}, mustTime("2024-12-10T02:00:00Z")},
+		{"past-due", true, false, true, mustTime("0001-01-01T00:00:00Z"), mustTime("2024-12-10T02:02:00Z"), mustTime("2024-12-10T02:00:00Z")},
+		{"retry-context", false, true, false, time.Time{}, time.Time{}, mustTime("2024-12-10T02:00:00Z")},
+		{"culture-datetime", false, true, true, mustTime("2024-12-09T02:00:00Z"), mustTime("2024-12-11T02:00:00Z"), mustTime("2024-12-10T02:00:00Z")},
+		// tolerated: what older hosts and hand-written payloads do
+		{"tolerated/double-encoded-sys", false, true, true, mustTime("2024-12-09T02:00:00Z"), mustTime("2024-12-11T02:00:00Z"), mustTime("2024-12-10T02:00:00.0012345Z")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,8 +76,8 @@ func TestTimerFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := mustTime("2024-12-10T02:00:00.0012345Z"); !sys.UtcNow.Equal(want) {
-				t.Errorf("sys.UtcNow = %v, want %v", sys.UtcNow, want)
+			if !sys.UtcNow.Equal(tt.utcNow) || sys.MethodName != "NightlyRebuild" {
+				t.Errorf("sys = %+v, want UtcNow %v", sys, tt.utcNow)
 			}
 		})
 	}
@@ -137,9 +142,12 @@ func TestServiceBusFixtures(t *testing.T) {
 		deliveries                     int
 		seq                            int64
 	}{
-		{"body-double-encoded", body, "avd-win11-1f3a", "", `{"attempt":2,"source":"portal"}`, 1, 42},
-		{"body-object", "", "plain-id", "build", `{"source":"cli"}`, 3, 42},
+		// as the host sends them: the message a JSON string, DeliveryCount "1", properties objects
+		{"request", body, "avd-win11-1f3a", "", `{"attempt":2,"source":"portal"}`, 1, 42},
 		{"body-text", "rebuild avd-win11 please", "avd-win11-1f3a", "", `null`, 1, 0},
+		// tolerated
+		{"tolerated/body-double-encoded", body, "avd-win11-1f3a", "", `{"attempt":2,"source":"portal"}`, 1, 42},
+		{"tolerated/body-object", "", "plain-id", "build", `{"source":"cli"}`, 3, 42},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

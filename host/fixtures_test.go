@@ -173,8 +173,8 @@ func TestServiceBusFixtures(t *testing.T) {
 			if got := mustMarshal(m.ApplicationProperties); got != tt.props {
 				t.Errorf("properties = %s, want %s", got, tt.props)
 			}
-			if tt.name == "body-double-encoded" {
-				if m.CorrelationID != "c-42" || m.ContentType != "application/json" || !m.EnqueuedTime.Equal(mustTime("2024-12-10T02:00:01.123Z")) {
+			if tt.name == "request" { // DateTimes as the host writes them: whole seconds, no zone, the culture's format
+				if m.CorrelationID != "c-42" || m.ContentType != "application/json" || !m.EnqueuedTime.Equal(mustTime("2024-12-10T02:00:01Z")) {
 					t.Errorf("metadata = %+v", m)
 				}
 				if m.ExpiresAt.Year() != 9999 {

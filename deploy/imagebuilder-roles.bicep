@@ -11,7 +11,7 @@ param aibPrincipalId string
 resource operator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'goldenpipe-image-builder-operator')
   properties: {
-    roleName: 'goldenpipe Image Builder operator (${resourceGroup().name})'
+    roleName: 'goldenpipe Image Builder operator (${resourceGroup().name}, ${subscription().subscriptionId})'
     description: 'Create, run, read, cancel and delete Image Builder templates in this resource group.'
     assignableScopes: [ resourceGroup().id ]
     permissions: [
@@ -34,7 +34,7 @@ resource operator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
 resource writer 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'goldenpipe-image-writer')
   properties: {
-    roleName: 'goldenpipe image writer (${resourceGroup().name})'
+    roleName: 'goldenpipe image writer (${resourceGroup().name}, ${subscription().subscriptionId})'
     description: 'What Azure VM Image Builder needs to distribute images into this resource group.'
     assignableScopes: [ resourceGroup().id ]
     permissions: [

@@ -13,7 +13,9 @@ var blobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
 resource marketplaceReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'goldenpipe-marketplace-versions-reader')
   properties: {
-    roleName: 'goldenpipe reader'
+    // role names are unique per tenant: the subscription's id keeps a second
+    // subscription of the same tenant from colliding
+    roleName: 'goldenpipe reader (${subscription().subscriptionId})'
     description: 'List the versions of marketplace VM images, and storage accounts (to find Image Builder build logs).'
     assignableScopes: [ subscription().id ]
     permissions: [
@@ -28,11 +30,14 @@ resource appMarketplace 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 // Image Builder puts each build's VHD in a storage account of a resource
-// group it creates (IT_<group>_<template>_<guid>), so its name is not known
-// in advance: reading the VHD and signing a user delegation SAS for the
-// server-side copy need these two data roles where that group will be.
-// Narrow them by giving your templates a fixed properties.stagingResourceGroup
-// and assigning the two roles there instead.
+// group it creates for that one template (IT_<group>_<template>_<guid>),
+// deleted with the template, so its name is not known in advance: reading
+// the VHD and signing a user delegation SAS for the server-side copy need
+// these two data roles where that group will be. A stagingResourceGroup
+// cannot narrow them to one fixed group: Image Builder wants a group of its
+// own per image template, empty when the template is created (a group
+// shared by templates fails with BadStagingResourceGroup), and the app makes
+// one image template per build.
 resource appStagingReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, appPrincipalId, blobDataReader)
   properties: { roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataReader), principalId: appPrincipalId, principalType: 'ServicePrincipal' }

@@ -14,6 +14,20 @@ if ! az account show --query name -o tsv >/dev/null 2>&1; then
   exit 1
 fi
 echo "deploy: subscription $(az account show --query name -o tsv)"
+# Image Builder needs these resource providers in the subscription
+# (Microsoft.ContainerInstance for isolated builds); registering an
+# already-registered provider changes nothing
+for ns in Microsoft.VirtualMachineImages Microsoft.Compute Microsoft.Storage Microsoft.Network Microsoft.KeyVault Microsoft.ContainerInstance Microsoft.ManagedIdentity Microsoft.Web Microsoft.ServiceBus Microsoft.EventGrid; do
+  state=$(az provider show --namespace "$ns" --query registrationState -o tsv 2>/dev/null || echo NotRegistered)
+  if [ "$state" != "Registered" ]; then
+    echo "deploy: registering the resource provider $ns"
+    az provider register --namespace "$ns" --wait --output none
+  fi
+done
+# the custom-handler runtime on Flex Consumption: checked against the list Azure publishes
+if ! az functionapp list-flexconsumption-runtimes --location "$LOCATION" --runtime custom --query "[0].version" -o tsv >/dev/null 2>&1; then
+  echo "deploy: warning: could not confirm that $LOCATION offers the custom runtime on Flex Consumption (az functionapp list-flexconsumption-runtimes --location $LOCATION --runtime custom)" >&2
+fi
 az group create --name "$RG" --location "$LOCATION" --output none
 az group create --name "$AIB_RG" --location "$LOCATION" --output none
 

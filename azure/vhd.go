@@ -150,9 +150,13 @@ func (s *VHDSource) delegation(ctx context.Context, accountURL string, expiry ti
 	if err != nil {
 		return nil, err
 	}
+	keyStart := time.Now().UTC().Add(-5 * time.Minute)
 	keyExpiry := expiry.Add(time.Hour)
+	if limit := keyStart.Add(7 * 24 * time.Hour); keyExpiry.After(limit) {
+		keyExpiry = limit // a user delegation key lives 7 days at most
+	}
 	udc, err := svc.GetUserDelegationCredential(ctx, service.KeyInfo{
-		Start: to.Ptr(time.Now().UTC().Add(-5 * time.Minute).Format(sas.TimeFormat)), Expiry: to.Ptr(keyExpiry.Format(sas.TimeFormat))}, nil)
+		Start: to.Ptr(keyStart.Format(sas.TimeFormat)), Expiry: to.Ptr(keyExpiry.Format(sas.TimeFormat))}, nil)
 	if err != nil {
 		return nil, err
 	}

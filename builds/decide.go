@@ -116,7 +116,7 @@ type Config struct {
 	CancelTimeout time.Duration // how long a cancel may take before the build is failed with the template kept (2 h)
 	KeepFailed    time.Duration // how long a failed build's template is kept for debugging
 	DeleteTimeout time.Duration // how long deletes may be refused before the template is left for an operator (24 h)
-	SASTTL        time.Duration // lifetime of a copy's source SAS (6 h)
+	SASTTL        time.Duration // lifetime of a copy's source SAS (0: sized to the VHD, see sasTTL)
 	CopyAttempts  int           // attempts at one VHD copy (5)
 	CopyBackoff   time.Duration // first wait after a failed copy (1 min)
 	// DestinationURL names where a VHD output is rescued to (nil: no
@@ -137,7 +137,6 @@ func (c Config) withDefaults() Config {
 	def(&c.RunGrace, time.Hour)
 	def(&c.CancelTimeout, 2*time.Hour)
 	def(&c.DeleteTimeout, 24*time.Hour)
-	def(&c.SASTTL, defaultSASTTL)
 	def(&c.CopyBackoff, defaultCopyBackoff)
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 6

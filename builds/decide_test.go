@@ -154,7 +154,7 @@ func TestDecideUnknownStateFails(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
-	if c.ReissueAfter != defaultReissueAfter || c.MaxAttempts != 6 || c.SASTTL != defaultSASTTL || c.CopyAttempts != defaultCopyAttempts {
+	if c.ReissueAfter != defaultReissueAfter || c.MaxAttempts != 6 || c.SASTTL != 0 || c.CopyAttempts != defaultCopyAttempts {
 		t.Errorf("%+v", c)
 	}
 	if Action(Action{Kind: ActRun}).Kind.String() != "run" || (Action{Kind: ActRun}).Step() != "" {

@@ -266,6 +266,7 @@ func TestALongCopyIsNeverAborted(t *testing.T) {
 	seed(t, s, Build{ID: "t-000000000001", Template: "t", AIBName: "gp-t", State: StateRequested, RequestedAt: c.Now(),
 		Rendered: []byte(`{"properties":{"distribute":[{"type":"VHD","runOutputName":"vhd"}]}}`)})
 	var progress []int64
+	var estimate time.Time
 	for hour := 0; hour <= 32; hour++ {
 		tick(t, s)
 		b, err := s.Get(context.Background(), "t-000000000001")
@@ -274,6 +275,9 @@ func TestALongCopyIsNeverAborted(t *testing.T) {
 		}
 		if len(b.Rescue) == 1 {
 			progress = append(progress, b.Rescue[0].Copied)
+			if hour == 10 {
+				estimate = b.Rescue[0].EstimatedDoneAt
+			}
 		}
 		if Terminal(b.State) {
 			if b.State != StateSucceeded || b.Rescue[0].State != CopyVerified {
@@ -285,6 +289,9 @@ func TestALongCopyIsNeverAborted(t *testing.T) {
 	}
 	if dst.started != 1 || dst.aborted != 0 {
 		t.Errorf("the copy was started %d times and aborted %d times, want 1 and 0", dst.started, dst.aborted)
+	}
+	if d := estimate.Sub(dst.doneAt); d < -2*time.Hour || d > 2*time.Hour {
+		t.Errorf("after 10 hours the record estimated the end at %v; it came at %v", estimate, dst.doneAt)
 	}
 	if len(progress) < 25 || progress[len(progress)/2] <= progress[1] {
 		t.Errorf("the record did not follow the progress: %v", progress)

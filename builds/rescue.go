@@ -51,12 +51,14 @@ type VHDCopy struct {
 	Copied        int64     `json:"copied,omitempty"`
 	Total         int64     `json:"total,omitempty"`
 	ProgressAt    time.Time `json:"progressAt,omitempty"` // when Copied last moved
-	Attempts      int       `json:"attempts"`
-	StartedAt     time.Time `json:"startedAt,omitempty"`
-	SASExpiry     time.Time `json:"sasExpiry,omitempty"`
-	NextAttemptAt time.Time `json:"nextAttemptAt,omitempty"`
-	VerifiedAt    time.Time `json:"verifiedAt,omitempty"`
-	Error         string    `json:"error,omitempty"`
+	// EstimatedDoneAt is when the copy should end at its speed so far.
+	EstimatedDoneAt time.Time `json:"estimatedDoneAt,omitempty"`
+	Attempts        int       `json:"attempts"`
+	StartedAt       time.Time `json:"startedAt,omitempty"`
+	SASExpiry       time.Time `json:"sasExpiry,omitempty"`
+	NextAttemptAt   time.Time `json:"nextAttemptAt,omitempty"`
+	VerifiedAt      time.Time `json:"verifiedAt,omitempty"`
+	Error           string    `json:"error,omitempty"`
 }
 
 func (c *VHDCopy) final() bool {
@@ -65,11 +67,15 @@ func (c *VHDCopy) final() bool {
 
 // Rescue defaults.
 const (
-	// defaultSASTTL is the source SAS's lifetime: the 7 days a user
-	// delegation SAS may last, less an hour, so a copy of any size that
-	// keeps moving is never cut short; a copy that stops moving after it
-	// expired is restarted.
-	defaultSASTTL       = 7*24*time.Hour - time.Hour
+	// maxSASTTL is the longest a source SAS may live: the 7 days a user
+	// delegation key may last, less a margin for clock skew.
+	maxSASTTL = 7*24*time.Hour - 15*time.Minute
+	// minSASTTL is the shortest: a copy may start late (Copy Blob is best
+	// effort) and a small VHD still needs time.
+	minSASTTL = 6 * time.Hour
+	// copyRateFloor is the copy speed a SAS's lifetime is sized for, twice
+	// over: slower than Azure's server-side copies between accounts run.
+	copyRateFloor       = 50 << 20 // bytes a second
 	defaultCopyAttempts = 5
 	defaultCopyBackoff  = time.Minute
 	metaPrefix          = "goldenpipe_"
@@ -96,7 +102,11 @@ func (s *Service) startCopy(ctx context.Context, b Build, i int) error {
 	if scripts, err := json.Marshal(b.Scripts); err == nil {
 		md[metaPrefix+"scripts"] = url.QueryEscape(string(scripts)) // metadata is ASCII
 	}
-	sasURL, _, err := s.Source.SignRead(ctx, c.Source, s.config().withDefaults().SASTTL)
+	ttl := c.SASExpiry.Sub(c.StartedAt) // decided with the attempt: as short as the copy allows
+	if ttl <= 0 {
+		ttl = minSASTTL
+	}
+	sasURL, _, err := s.Source.SignRead(ctx, c.Source, ttl)
 	if err != nil {
 		return goldenpipe.Wrap(goldenpipe.ErrorCode(err), err, "signing the source of %s: %s", c.RunOutputName, goldenpipe.RedactSAS(goldenpipe.ErrorMessage(err)))
 	}

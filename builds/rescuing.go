@@ -114,7 +114,7 @@ func decideRescuing(d *Decision, o Observation, now time.Time, cfg Config) {
 			c.Attempts++
 			c.State, c.StartedAt, c.CopyID, c.Copied, c.ProgressAt = CopyCopying, now, "", 0, now
 			c.SourceETag, c.SourceLength = ob.Source.ETag, ob.Source.Size
-			c.SASExpiry = now.Add(cfg.SASTTL)
+			c.SASExpiry = now.Add(sasTTL(cfg, ob.Source.Size, c.Attempts))
 			d.Changed = true
 			d.Effects = []Action{{Kind: ActStartCopy, Index: i, Attempt: c.Attempts}}
 			d.Outcome = fmt.Sprintf("copying %s (attempt %d)", c.RunOutputName, c.Attempts)
@@ -136,6 +136,10 @@ func decideRescuing(d *Decision, o Observation, now time.Time, cfg Config) {
 			case goldenpipe.CopyPending:
 				if dst.Copied != c.Copied {
 					c.Copied, c.Total, c.ProgressAt = dst.Copied, dst.Total, now
+					if elapsed := now.Sub(c.StartedAt); elapsed > 0 && dst.Copied > 0 && dst.Total > dst.Copied {
+						rate := float64(dst.Copied) / elapsed.Seconds()
+						c.EstimatedDoneAt = now.Add(time.Duration(float64(dst.Total-dst.Copied) / rate * float64(time.Second)))
+					}
 					d.Changed, d.Outcome = true, fmt.Sprintf("copying %s: %d of %d bytes", c.RunOutputName, dst.Copied, dst.Total)
 					return
 				}
@@ -232,4 +236,21 @@ func verify(c *VHDCopy, dst goldenpipe.CopyState, ob CopyObservation) (bool, str
 		c.SourceETag, c.SourceLength = ob.Source.ETag, ob.Source.Size
 	}
 	return true, ""
+}
+
+// sasTTL is the lifetime of the source SAS of a copy's attempt: the
+// destination keeps the SAS (x-ms-copy-source), so it is as short as the
+// copy allows: twice the time the VHD takes at copyRateFloor, at least
+// minSASTTL, doubled with each attempt (an attempt restarts only a copy
+// that stopped moving after its SAS expired), at most maxSASTTL. Config's
+// SASTTL, when set, is used as it is.
+func sasTTL(cfg Config, size int64, attempt int) time.Duration {
+	if cfg.SASTTL > 0 {
+		return cfg.SASTTL
+	}
+	ttl := max(minSASTTL, 2*time.Duration(size/copyRateFloor)*time.Second)
+	for i := 1; i < attempt && ttl < maxSASTTL; i++ {
+		ttl *= 2
+	}
+	return min(ttl, maxSASTTL)
 }

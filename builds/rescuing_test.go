@@ -112,3 +112,26 @@ func TestPlanRescue(t *testing.T) {
 		t.Errorf("%+v", plan)
 	}
 }
+
+// The source SAS is as short as the copy allows: sized to the VHD at a
+// conservative speed, at least 6 h, doubled for each new attempt, never
+// past the 7 days a user delegation key lasts.
+func TestSASLifetimeFitsTheCopy(t *testing.T) {
+	var cfg Config
+	tests := []struct {
+		size    int64
+		attempt int
+		want    time.Duration
+	}{
+		{64 << 20, 1, 6 * time.Hour},
+		{1 << 40, 1, 2 * time.Duration((1<<40)/copyRateFloor) * time.Second}, // 1 TiB: about 11.7 h
+		{1 << 40, 2, 4 * time.Duration((1<<40)/copyRateFloor) * time.Second},
+		{64 << 20, 9, maxSASTTL},
+		{64 << 40, 1, maxSASTTL},
+	}
+	for _, tt := range tests {
+		if got := sasTTL(cfg, tt.size, tt.attempt); got != tt.want {
+			t.Errorf("size %d attempt %d: %s, want %s", tt.size, tt.attempt, got, tt.want)
+		}
+	}
+}

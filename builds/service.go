@@ -61,8 +61,9 @@ type Service struct {
 	// in rescue_failed with the template kept).
 	Source      VHDSource
 	Destination VHDDestination
-	// SASTTL is the lifetime of a copy's source SAS (default 7 days less
-	// an hour); CopyAttempts and CopyBackoff bound and space failed copies.
+	// SASTTL is the lifetime of a copy's source SAS (default: sized to the
+	// VHD, 6 h to 7 days); CopyAttempts and CopyBackoff bound and space
+	// failed copies.
 	SASTTL       time.Duration
 	CopyAttempts int
 	CopyBackoff  time.Duration

@@ -183,14 +183,26 @@ type recent struct {
 	IDs []string `json:"ids"`
 }
 
-// Rejection is a request message that was refused, kept for operators.
+// Rejection is a request message that was refused, kept for operators:
+// the start of its body (at most rejectedBodyKept bytes, whatever the
+// sender put in it), with the body's size and sha256.
 type Rejection struct {
 	MessageID     string    `json:"messageId"`
 	DeliveryCount int       `json:"deliveryCount"`
 	Reason        string    `json:"reason"`
 	Body          string    `json:"body"`
+	BodyBytes     int       `json:"bodyBytes"`
+	BodySHA256    string    `json:"bodySha256"`
+	Truncated     bool      `json:"truncated,omitempty"`
 	At            time.Time `json:"at"`
 }
+
+// rejectedBodyKept bounds the body a rejection keeps; rejectedListed the
+// rejections GET /api/builds/rejected answers (the newest).
+const (
+	rejectedBodyKept = 4 << 10
+	rejectedListed   = 100
+)
 
 // String summarizes a build for logs and test failures.
 func (b Build) String() string {

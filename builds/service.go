@@ -2,6 +2,8 @@ package builds
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -124,7 +126,13 @@ func (s *Service) reject(ctx context.Context, m goldenpipe.Message, reason strin
 	if id == "" {
 		id = hashOf(string(m.Body))[:16]
 	}
-	rej := Rejection{MessageID: m.ID, DeliveryCount: m.DeliveryCount, Reason: reason, Body: string(m.Body), At: s.now()}
+	sum := sha256.Sum256(m.Body)
+	body := m.Body
+	if len(body) > rejectedBodyKept {
+		body = body[:rejectedBodyKept]
+	}
+	rej := Rejection{MessageID: clip(m.ID), DeliveryCount: m.DeliveryCount, Reason: clip(reason), Body: strings.ToValidUTF8(string(body), "\uFFFD"),
+		BodyBytes: len(m.Body), BodySHA256: hex.EncodeToString(sum[:]), Truncated: len(m.Body) > rejectedBodyKept, At: s.now()}
 	if _, err := s.Docs.Overwrite(ctx, keyRejected+hashOf(id)[:32]+".json", rej); err != nil {
 		return fmt.Errorf("recording the rejected message %s: %w", m.ID, err)
 	}
@@ -385,13 +393,18 @@ func (s *Service) Recent(ctx context.Context, n int) ([]Build, error) {
 	return goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.FinishedAt.After(b.FinishedAt) })
 }
 
-// Rejected returns the request messages that were refused, newest first.
+// Rejected returns the request messages that were refused, newest first,
+// at most rejectedListed of them (each with at most the start of its body).
 func (s *Service) Rejected(ctx context.Context) ([]Rejection, error) {
 	keys, err := s.Docs.Keys(ctx, keyRejected)
 	if err != nil {
 		return nil, err
 	}
-	return goldenpipe.ReadAll[Rejection](ctx, s.Docs, keys, func(a, b Rejection) bool { return a.At.After(b.At) })
+	list, err := goldenpipe.ReadAll[Rejection](ctx, s.Docs, keys, func(a, b Rejection) bool { return a.At.After(b.At) })
+	if len(list) > rejectedListed {
+		list = list[:rejectedListed]
+	}
+	return list, err
 }
 
 // active returns the ids of the builds not finished yet.

@@ -86,6 +86,14 @@ func (r Request) Validate() error {
 	return nil
 }
 
+// clipTo cuts s to at most n bytes, marking the cut.
+func clipTo(s string, n int) string {
+	if len(s) > n {
+		return strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
+}
+
 func clip(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"

@@ -131,7 +131,7 @@ func (s *Service) reject(ctx context.Context, m goldenpipe.Message, reason strin
 	if len(body) > rejectedBodyKept {
 		body = body[:rejectedBodyKept]
 	}
-	rej := Rejection{MessageID: clip(m.ID), DeliveryCount: m.DeliveryCount, Reason: clip(reason), Body: strings.ToValidUTF8(string(body), "\uFFFD"),
+	rej := Rejection{MessageID: clip(m.ID), DeliveryCount: m.DeliveryCount, Reason: clipTo(reason, 2000), Body: strings.ToValidUTF8(string(body), "\uFFFD"),
 		BodyBytes: len(m.Body), BodySHA256: hex.EncodeToString(sum[:]), Truncated: len(m.Body) > rejectedBodyKept, At: s.now()}
 	if _, err := s.Docs.Overwrite(ctx, keyRejected+hashOf(id)[:32]+".json", rej); err != nil {
 		return fmt.Errorf("recording the rejected message %s: %w", m.ID, err)

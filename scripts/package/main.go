@@ -24,17 +24,21 @@ func run(bin, out string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".*.tmp") // its own: two packagings at once both land whole
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	if err := pack.Write(f, ".", bin); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return err
 	}
 	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, out); err != nil {

@@ -99,7 +99,7 @@ func benchChecksum(ctx context.Context, w *workspace) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, w.handler)
+	cmd := exec.CommandContext(ctx, w.handler, "-handler")
 	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+fmt.Sprint(port), "Scripts="+conn, "State="+conn,
 		"ServiceBus=inprocess", "AIB_SIMULATOR=true", "SCRIPTS_CONTAINER="+scripts, "STATE_CONTAINER="+state, "LOG_LEVEL=warn")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr

@@ -55,7 +55,9 @@ func run(only string) error {
 	}
 	defer os.RemoveAll(dir)
 	w := &workspace{dir: dir, handler: filepath.Join(dir, "goldenpipe")}
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", w.handler, "./cmd/goldenpipe")
+	// the handler as the host starts it, with the in-process bus and the
+	// simulator that the production binary does not link (devrun -handler)
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", w.handler, "./scripts/devrun")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {

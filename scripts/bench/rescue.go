@@ -145,7 +145,7 @@ func rescueRun(ctx context.Context, w *workspace, az *azurite.Server, prefix str
 	if err != nil {
 		return rescueResult{}, err
 	}
-	cmd := exec.CommandContext(ctx, w.handler)
+	cmd := exec.CommandContext(ctx, w.handler, "-handler")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", port), "Scripts="+conn, "State="+conn,
 		"ServiceBus=inprocess", "AIB_SIMULATOR="+arm.URL, "LOG_LEVEL=warn", "MAX_CONCURRENT_BUILDS=10",
 		"SCRIPTS_CONTAINER="+prefix+"-scripts", "TEMPLATES_CONTAINER="+prefix+"-templates", "STATE_CONTAINER="+prefix+"-state",

@@ -391,3 +391,26 @@ func TestAPIRoutes(t *testing.T) {
 		})
 	}
 }
+
+// The health probes run at once: each of these two waits for the other to
+// have started, which only succeeds when they run in parallel.
+func TestHealthProbesRunAtOnce(t *testing.T) {
+	a, b := make(chan struct{}), make(chan struct{})
+	probe := func(mine, other chan struct{}) func(context.Context) error {
+		return func(ctx context.Context) error {
+			close(mine)
+			select {
+			case <-other:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	mux := NewAPI(APIDeps{Health: []HealthCheck{{Name: "a", Check: probe(a, b)}, {Name: "b", Check: probe(b, a)}}})
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/health", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"status": "ok"`) {
+		t.Errorf("health: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -148,4 +149,92 @@ func TestRunLocallyAndStopCleanly(t *testing.T) {
 func cmdline(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
+// A user's own template, with latest of an image beyond the examples (RHEL
+// 9, Windows 10 multi-session AVD), put in a folder of theirs, builds end
+// to end on `make run` (devrun -load; local/ by default).
+func TestUsersTemplateBuildsLocally(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "devrun")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	mine := filepath.Join(dir, "mine")
+	for name, body := range map[string]string{
+		"templates/rhel9.json": `{
+  "type": "Microsoft.VirtualMachineImages/imageTemplates", "apiVersion": "2022-07-01", "location": "westeurope",
+  "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourcegroups/rg-images/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib": {}}},
+  "properties": {
+    "source": {"type": "PlatformImage", "publisher": "RedHat", "offer": "RHEL", "sku": "9-lvm-gen2", "version": "latest"},
+    "customize": [{"type": "Shell", "name": "update", "inline": ["sudo dnf -y update"]}],
+    "distribute": [{"type": "VHD", "runOutputName": "rhel9-vhd"}]
+  }
+}`,
+		"templates/win10-avd.json": `{
+  "type": "Microsoft.VirtualMachineImages/imageTemplates", "apiVersion": "2024-02-01", "location": "westeurope",
+  "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourcegroups/rg-images/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib": {}}},
+  "properties": {
+    "source": {"type": "PlatformImage", "publisher": "MicrosoftWindowsDesktop", "offer": "windows-10", "sku": "win10-22h2-avd", "version": "latest"},
+    "customize": [{"type": "PowerShell", "name": "apps", "runElevated": true, "inline": ["Write-Host apps"]}, {"type": "WindowsUpdate"}, {"type": "WindowsRestart"}],
+    "distribute": [{"type": "VHD", "runOutputName": "win10-vhd"}]
+  }
+}`,
+	} {
+		p := filepath.Join(mine, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-phase", "100ms", "-tick", "100ms",
+		"-examples=false", "-load", mine)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() })
+	var body string
+	succeeded := func() int {
+		var list []struct{ Template, State string }
+		_ = json.Unmarshal([]byte(body), &list)
+		n := 0
+		for _, b := range list {
+			if b.State == "succeeded" {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(120 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/builds", port)); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			if succeeded() == 2 {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, want := range []string{`"template": "rhel9"`, `"sourceVersion": "9.5.2024111422"`, `"template": "win10-avd"`, `"sourceVersion": "19045.5131.241106"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the builds lack %s:\n%s", want, body)
+		}
+	}
+	if succeeded() != 2 {
+		tpls := ""
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/templates", port)); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			tpls = string(b)
+		}
+		t.Errorf("not both succeeded:\n%.2000s\ntemplates:\n%.3000s", body, tpls)
+	}
 }

@@ -44,6 +44,8 @@ func run() error {
 	examples := flag.Bool("examples", true, "load examples/ and let their builds run")
 	phase := flag.Duration("phase", 4*time.Second, "length of each simulated build phase")
 	tick := flag.Duration("tick", 2*time.Second, "how often BuildMonitor runs (the host's timer, sped up)")
+	load := flag.String("load", "", "a folder of your own scripts and templates (scripts/ and templates/ inside it, as in examples/) "+
+		"loaded after the examples, with the blob events Azure would send (default: local/ when it exists)")
 	handlerOnly := flag.Bool("handler", false, "serve only the handler, configured by the environment as the Functions host starts it, "+
 		"with the in-process bus and the simulator (in this process, or AIB_SIMULATOR=<url>): what the multi-process tests run")
 	flag.Parse()
@@ -101,13 +103,22 @@ func run() error {
 	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus},
 		Ready: func(addr string, a *app.App) {
 			fmt.Printf("goldenpipe listening on %s  (status page %s/api/ ; Ctrl-C stops)\n", addr, addr)
+			dirs := []string{}
 			if *examples {
-				go func() {
-					if err := loadExamples(ctx, root, settings, a.Server); err != nil {
-						fmt.Fprintln(os.Stderr, "devrun: loading examples:", err)
-					}
-				}()
+				dirs = append(dirs, filepath.Join(root, "examples"))
 			}
+			if *load != "" {
+				dirs = append(dirs, *load)
+			} else if st, err := os.Stat(filepath.Join(root, "local")); err == nil && st.IsDir() {
+				dirs = append(dirs, filepath.Join(root, "local"))
+			}
+			go func() {
+				for _, d := range dirs {
+					if err := loadFolder(ctx, d, settings, a.Server); err != nil {
+						fmt.Fprintf(os.Stderr, "devrun: loading %s: %v\n", d, err)
+					}
+				}
+			}()
 			go timers(ctx, a.Server, *tick)
 		}})
 }
@@ -140,9 +151,9 @@ func createContainers(ctx context.Context, s config.Settings) error {
 	return nil
 }
 
-// loadExamples uploads examples/ and fires the blob events the Functions
-// host would deliver for them.
-func loadExamples(ctx context.Context, root string, s config.Settings, h http.Handler) error {
+// loadFolder uploads a folder laid out as examples/ (scripts/, templates/)
+// and fires the blob events the Functions host would deliver for them.
+func loadFolder(ctx context.Context, folder string, s config.Settings, h http.Handler) error {
 	svc, err := azure.NewBlobService(s.Scripts)
 	if err != nil {
 		return err
@@ -150,7 +161,10 @@ func loadExamples(ctx context.Context, root string, s config.Settings, h http.Ha
 	scripts := svc.NewContainerClient(s.ScriptsContainer)
 	templates := svc.NewContainerClient(s.TemplatesContainer)
 	upload := func(dir string, fn func(name string, b []byte) error) error {
-		base := filepath.Join(root, "examples", dir)
+		base := filepath.Join(folder, dir)
+		if _, err := os.Stat(base); err != nil {
+			return nil // a folder may hold templates only, or scripts only
+		}
 		return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
@@ -175,7 +189,7 @@ func loadExamples(ctx context.Context, root string, s config.Settings, h http.Ha
 		if _, err := scripts.NewBlockBlobClient(name).UploadBuffer(ctx, b, nil); err != nil {
 			return err
 		}
-		fmt.Println("examples: uploaded script", name)
+		fmt.Println("loaded script", name, "from", folder)
 		return event("ScriptUploaded", s.ScriptsContainer, scripts.NewBlobClient(name).URL(), name)
 	})
 	if err != nil {
@@ -186,7 +200,7 @@ func loadExamples(ctx context.Context, root string, s config.Settings, h http.Ha
 		if _, err := templates.NewBlockBlobClient(name).UploadBuffer(ctx, b, nil); err != nil {
 			return err
 		}
-		fmt.Println("examples: uploaded template", name, "- its build starts")
+		fmt.Println("loaded template", name, "from", folder, "- its build starts when its plan asks for one")
 		return event("TemplateUploaded", s.TemplatesContainer, templates.NewBlobClient(name).URL(), name)
 	})
 }

@@ -112,6 +112,8 @@ type Overrides struct {
 	// ServiceBus replaces Service Bus; attach connects its deliveries to
 	// the handler once it exists.
 	ServiceBus func(s config.Settings) (bus builds.Bus, attach func(*host.Server), closer func(context.Context) error, err error)
+	// StagingGroups replaces the resource groups of ARM (AIB_STAGING_GROUPS=managed).
+	StagingGroups func(s config.Settings) (*azure.StagingGroups, error)
 }
 
 // App is the handler and the services behind it.
@@ -174,6 +176,13 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 	a.Builds = &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
 		MaxConcurrent: s.MaxConcurrentBuilds, EventSource: "/goldenpipe/" + hostname, Log: logger}
 	a.Templates.Listeners = append(a.Templates.Listeners, a.Builds)
+	if s.ManagedStagingGroups {
+		g, err := a.stagingGroups(s, o)
+		if err != nil {
+			return nil, err
+		}
+		a.Builds.Staging = g
+	}
 	if err := a.rescue(sctx, s, logger); err != nil {
 		return nil, err
 	}
@@ -273,6 +282,22 @@ func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger
 		}
 	}
 	return nil
+}
+
+// stagingGroups returns the resource groups the app makes staging groups
+// in: the subscription's, or the simulator's.
+func (a *App) stagingGroups(s config.Settings, o Overrides) (*azure.StagingGroups, error) {
+	switch {
+	case o.StagingGroups != nil:
+		return o.StagingGroups(s)
+	case s.Simulator && s.SimulatorURL != "":
+		return azure.NewStagingGroups("00000000-0000-0000-0000-000000000000", azure.LocalCredential{}, azure.ARMEndpointOptions(s.SimulatorURL))
+	}
+	cred, err := azure.Credential(s.ARM)
+	if err != nil {
+		return nil, fmt.Errorf("ARM credential: %w", err)
+	}
+	return azure.NewStagingGroups(s.SubscriptionID, cred, azure.ARMClientOptions(nil))
 }
 
 // bus returns the Service Bus: a namespace's, or the one the overrides put

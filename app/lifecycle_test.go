@@ -296,3 +296,44 @@ func TestRequestPathSurvivesAFailureAtEveryWrite(t *testing.T) {
 		})
 	}
 }
+
+// With AIB_STAGING_GROUPS=managed every Image Builder template gets a
+// staging group of its own, made before the template (empty, the
+// template's identity Contributor on it) and deleted after it: two
+// templates built at once never share one (the simulator fails a shared
+// group with BadStagingResourceGroup, as Image Builder does).
+func TestManagedStagingGroupsAreNeverShared(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	sim := simulator.NewImageBuilder()
+	sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
+	l := sims{Builder: sim, Images: simulator.NewImages()}
+	h := newHarnessSettings(t, "stg", l, map[string]string{"AIB_STAGING_GROUPS": "managed"})
+	h.a.Builds.Now = c.Now
+	h.a.Builds.BackoffBase, h.a.Builds.ReissueAfter = 0, 0
+	for _, name := range []string{"first", "second"} {
+		h.avdTemplate(name, []byte("Write-Host apps\r\n")) // one script, shared
+		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, name+".json")
+	}
+	list := h.tickUntil(c, 30*time.Second, func(l []builds.Build) bool {
+		a, b := byTemplate(l, "first"), byTemplate(l, "second")
+		return a != nil && b != nil && builds.Terminal(a.State) && builds.Terminal(b.State) && a.Done != nil && b.Done != nil &&
+			len(h.sim.Templates()) == 0 && len(sim.Groups.Deleted()) == 2
+	})
+	first, second := byTemplate(list, "first"), byTemplate(list, "second")
+	if first.State != builds.StateSucceeded || second.State != builds.StateSucceeded {
+		t.Fatalf("states %s (%s), %s (%s)", first.State, first.Error, second.State, second.Error)
+	}
+	if first.ManagedStagingGroup == "" || first.ManagedStagingGroup == second.ManagedStagingGroup {
+		t.Errorf("staging groups %q and %q", first.ManagedStagingGroup, second.ManagedStagingGroup)
+	}
+	if !strings.HasSuffix(first.StagingResourceGroup, "/resourceGroups/"+first.ManagedStagingGroup) {
+		t.Errorf("Image Builder reported %q, not the group made for it (%q)", first.StagingResourceGroup, first.ManagedStagingGroup)
+	}
+	if created, deleted := sim.Groups.Created(), sim.Groups.Deleted(); len(created) != 2 || len(deleted) != 2 {
+		t.Errorf("groups created %v, deleted %v", created, deleted)
+	}
+	// the build ran at once: both were in flight together (two slots)
+	if !first.StartedAt.Before(second.FinishedAt) || !second.StartedAt.Before(first.FinishedAt) {
+		t.Errorf("the builds did not overlap: %v–%v and %v–%v", first.StartedAt, first.FinishedAt, second.StartedAt, second.FinishedAt)
+	}
+}

@@ -69,6 +69,14 @@ func newHarness(t *testing.T, prefix string) *harness {
 // every run, so the suite passes with -count=2 and -shuffle=on.
 var prefixes sync.Map
 
+// merged returns base with extra's settings added.
+func merged(base, extra map[string]string) map[string]string {
+	for k, v := range extra {
+		base[k] = v
+	}
+	return base
+}
+
 func uniquePrefix(t *testing.T, prefix string) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
@@ -85,20 +93,26 @@ type sims = local.Local
 
 func newHarnessWith(t *testing.T, prefix string, o sims) *harness {
 	t.Helper()
+	return newHarnessSettings(t, prefix, o, nil)
+}
+
+// newHarnessSettings is newHarnessWith with more app settings.
+func newHarnessSettings(t *testing.T, prefix string, o sims, extra map[string]string) *harness {
+	t.Helper()
 	prefix = uniquePrefix(t, prefix)
 	conn := az.ConnectionString(azurite.Account{})
-	s, err := config.Load(config.MapLookup(map[string]string{
+	s, err := config.Load(config.MapLookup(merged(map[string]string{
 		"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true",
 		"SCRIPTS_CONTAINER": prefix + "-scripts", "TEMPLATES_CONTAINER": prefix + "-templates", "STATE_CONTAINER": prefix + "-state",
 		"VHD_DESTINATION": az.BlobEndpoint + "/devstoreaccount1/" + prefix + "-vhds", "VhdStorage": conn,
 		"StagingStorage": az.ConnectionString(staging),
-	}))
+	}, extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
 	l := &o
-	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus})
+	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus, StagingGroups: l.StagingGroups})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,10 +122,13 @@ func before(a, b *Build) bool {
 }
 
 // decideAdmission moves a waiting build by its verdict.
-func decideAdmission(d *Decision, o Observation, now time.Time) {
+func decideAdmission(d *Decision, o Observation, now time.Time, cfg Config) {
 	b := &d.Build
 	switch v := o.Admission; v.Kind {
 	case VerdictAdmit:
+		if cfg.ManagedStaging && b.ManagedStagingGroup == "" {
+			b.ManagedStagingGroup = StagingGroupName(b.AIBName) // one of its own: never shared by two templates
+		}
 		b.moveTo(StateCreating, "", "creating image template "+b.AIBName, now)
 		b.CreateRequestedAt = now
 		progressed(b)
@@ -150,3 +153,7 @@ func decideAdmission(d *Decision, o Observation, now time.Time) {
 		d.Outcome = "waiting for the admission pass"
 	}
 }
+
+// StagingGroupName is the staging group the app makes for an Image Builder
+// template: unique per template (the template's name is unique per build).
+func StagingGroupName(aibName string) string { return "goldenpipe-" + aibName }

@@ -35,11 +35,12 @@ const (
 	ActIndex                           // put the build at the head of the recent builds
 	ActUnmark                          // drop the build from the builds in flight
 	ActCleanup                         // effect: delete the Image Builder template (and its staging group)
+	ActDropGroup                       // step: delete the staging group the app made for the template
 )
 
 var actionNames = map[ActionKind]string{ActCreate: "create", ActRun: "run", ActCancel: "cancel", ActStartCopy: "start copy",
 	ActAbortCopy: "abort copy", ActPublish: "publish", ActRecord: "record", ActRelease: "release", ActIndex: "index",
-	ActCleanup: "cleanup", ActUnmark: "unmark"}
+	ActCleanup: "cleanup", ActUnmark: "unmark", ActDropGroup: "drop staging group"}
 
 func (k ActionKind) String() string { return actionNames[k] }
 
@@ -63,6 +64,8 @@ func (a Action) Step() string {
 		return "released"
 	case ActIndex:
 		return "indexed"
+	case ActDropGroup:
+		return "group-deleted"
 	}
 	return ""
 }
@@ -122,6 +125,8 @@ type Config struct {
 	// DestinationURL names where a VHD output is rescued to (nil: no
 	// VHD destination is configured).
 	DestinationURL func(name string) string
+	// ManagedStaging gives each build's template a staging group of its own.
+	ManagedStaging bool
 }
 
 func (c Config) withDefaults() Config {
@@ -178,7 +183,7 @@ func Decide(b Build, o Observation, now time.Time, cfg Config) Decision {
 	}
 	switch nb.State {
 	case StateRequested, StateQueued:
-		decideAdmission(&d, o, now)
+		decideAdmission(&d, o, now, cfg)
 	case StateCreating:
 		decideCreating(&d, o, now, cfg)
 	case StateRunning, StateCanceling:

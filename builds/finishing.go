@@ -79,6 +79,10 @@ func decideFinished(d *Decision, o Observation, now time.Time, cfg Config) {
 			return
 		}
 	}
+	if b.ManagedStagingGroup != "" && b.did("cleaned") && !b.did("group-deleted") && b.State != StateRescueFailed {
+		d.Step, d.Outcome = &Action{Kind: ActDropGroup}, "deleting the staging group "+b.ManagedStagingGroup
+		return
+	}
 	d.Step, d.Outcome = &Action{Kind: ActUnmark}, "finished: "+string(b.State)
 	d.Result = Result{Done: true}
 }

@@ -77,6 +77,9 @@ type Build struct {
 	AIBID   string `json:"aibTemplateId,omitempty"`
 	// StagingResourceGroup is Image Builder's group for this build.
 	StagingResourceGroup string `json:"stagingResourceGroup,omitempty"`
+	// ManagedStagingGroup is the staging group the app made for this
+	// build's template (AIB_STAGING_GROUPS=managed), deleted after it.
+	ManagedStagingGroup string `json:"managedStagingGroup,omitempty"`
 
 	State    State                  `json:"state"`
 	SubState string                 `json:"subState,omitempty"`

@@ -2,6 +2,7 @@ package builds
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -27,7 +28,7 @@ const markerGrace = 10 * time.Minute
 
 func (s *Service) config() Config {
 	c := Config{ReissueAfter: s.ReissueAfter, SASTTL: s.SASTTL, CopyAttempts: s.CopyAttempts, CopyBackoff: s.CopyBackoff,
-		KeepFailed: s.KeepFailed, MaxAttempts: s.MaxAttempts, BackoffBase: s.BackoffBase}
+		KeepFailed: s.KeepFailed, MaxAttempts: s.MaxAttempts, BackoffBase: s.BackoffBase, ManagedStaging: s.Staging != nil}
 	if s.Destination != nil {
 		c.DestinationURL = s.Destination.URL
 	}
@@ -256,7 +257,14 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 func (s *Service) effect(ctx context.Context, b Build, a Action) error {
 	switch a.Kind {
 	case ActCreate:
-		err := s.AIB.Create(ctx, b.AIBName, b.Rendered)
+		body := b.Rendered
+		if b.ManagedStagingGroup != "" && s.Staging != nil {
+			var err error
+			if body, err = s.withStagingGroup(ctx, b); err != nil {
+				return err
+			}
+		}
+		err := s.AIB.Create(ctx, b.AIBName, body)
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			return nil // it exists: created by an earlier attempt of this build
 		}
@@ -295,6 +303,11 @@ func (s *Service) step(ctx context.Context, b *Build, a Action) error {
 		return s.release(ctx, b.ID)
 	case ActIndex:
 		return s.index(ctx, b.ID)
+	case ActDropGroup:
+		if s.Staging == nil {
+			return nil
+		}
+		return s.Staging.Delete(ctx, b.ManagedStagingGroup)
 	}
 	return fmt.Errorf("%s is not an after-step", a.Kind)
 }
@@ -444,4 +457,34 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		return "", goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s; %d failed: %s", summary, len(failed), strings.Join(failed, "; "))
 	}
 	return summary, nil
+}
+
+// withStagingGroup makes the build's staging group (empty, in the
+// template's region, the template's identity Contributor on it) and
+// returns the rendered template naming it.
+func (s *Service) withStagingGroup(ctx context.Context, b Build) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b.Rendered, &doc); err != nil {
+		return nil, goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "reading the rendered template of %s", b.ID)
+	}
+	var location string
+	_ = json.Unmarshal(doc["location"], &location)
+	var identity struct {
+		UserAssignedIdentities map[string]json.RawMessage `json:"userAssignedIdentities"`
+	}
+	_ = json.Unmarshal(doc["identity"], &identity)
+	identityID := ""
+	for id := range identity.UserAssignedIdentities {
+		identityID = id
+	}
+	if err := s.Staging.Ensure(ctx, b.ManagedStagingGroup, location, identityID, b.ID); err != nil {
+		return nil, fmt.Errorf("making the staging group %s: %w", b.ManagedStagingGroup, err)
+	}
+	var props map[string]json.RawMessage
+	if err := json.Unmarshal(doc["properties"], &props); err != nil {
+		return nil, goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "reading the rendered template of %s", b.ID)
+	}
+	props["stagingResourceGroup"], _ = json.Marshal(s.Staging.ID(b.ManagedStagingGroup))
+	doc["properties"], _ = json.Marshal(props)
+	return json.Marshal(doc)
 }

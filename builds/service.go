@@ -40,6 +40,16 @@ type Templates interface {
 	Refresh(ctx context.Context) ([]template.Record, error)
 }
 
+// StagingGroups makes and removes the staging resource groups the app
+// gives its Image Builder templates when it manages them: one per image
+// template, empty when the template is created, with the template's
+// identity as Contributor on it.
+type StagingGroups interface {
+	ID(name string) string
+	Ensure(ctx context.Context, name, location, identityID, build string) error
+	Delete(ctx context.Context, name string) error
+}
+
 // LogTail reads the ends of a failed run's customization.log and
 // validation.log (best effort), from the staging group Image Builder
 // reported and the run's message (which names the log's URL).
@@ -75,6 +85,10 @@ type Service struct {
 	BackoffBase time.Duration
 	// KeepFailed is how long a failed build's Image Builder template is kept.
 	KeepFailed time.Duration
+	// Staging, when set, gives each build's Image Builder template a
+	// staging resource group of its own (AIB_STAGING_GROUPS=managed),
+	// deleted after the template; nil leaves it to Image Builder.
+	Staging StagingGroups
 	// ReissueAfter is how long a create or run that was recorded but is not
 	// seen in Image Builder (a crash between the two) waits before it is
 	// issued again; default 30 s.

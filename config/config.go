@@ -35,6 +35,7 @@ const (
 	SettingResourceGroup     = "AIB_RESOURCE_GROUP"
 	SettingLocation          = "AIB_LOCATION"
 	SettingSimulatorImages   = "AIB_SIMULATOR_IMAGES"
+	SettingStagingGroups     = "AIB_STAGING_GROUPS"
 	SettingMaxBuilds         = "MAX_CONCURRENT_BUILDS"
 	SettingVHDDestination    = "VHD_DESTINATION"
 	SettingKeepFailedHours   = "KEEP_FAILED_HOURS"
@@ -90,6 +91,9 @@ type Settings struct {
 	// Location is ResourceGroup's region: what resourceGroup().location
 	// gives in ARM deployment templates ("" when not set).
 	Location string
+	// ManagedStagingGroups: the app gives each Image Builder template a
+	// staging resource group of its own (AIB_STAGING_GROUPS=managed).
+	ManagedStagingGroups bool
 	// MaxConcurrentBuilds bounds the builds in flight across templates.
 	MaxConcurrentBuilds int
 
@@ -203,6 +207,15 @@ func Load(lookup Lookup) (Settings, error) {
 		s.ResourceGroup = "goldenpipe-simulated"
 	} else {
 		r.fail(SettingResourceGroup, "is not set: the resource group Image Builder templates are created in")
+	}
+	if v, ok := r.get(SettingStagingGroups); ok {
+		switch v {
+		case "managed":
+			s.ManagedStagingGroups = true
+		case "", "image-builder":
+		default:
+			r.fail(SettingStagingGroups, "%q must be \"managed\" (a staging group per template, made by the app) or empty (Image Builder makes its own)", v)
+		}
 	}
 	if v, ok := r.get(SettingLocation); ok {
 		if !locationRE.MatchString(v) {

@@ -20,7 +20,7 @@ func Known() []Setting {
 		{Name: SettingScriptsContainer}, {Name: SettingTemplatesContain}, {Name: SettingStateContainer},
 		{Name: SettingBuildQueue}, {Name: SettingEventsTopic},
 		{Name: ConnScripts, Connection: true}, {Name: ConnState, Connection: true}, {Name: ConnServiceBus, Connection: true},
-		{Name: SettingSubscription}, {Name: SettingSimulator}, {Name: SettingResourceGroup}, {Name: SettingLocation}, {Name: SettingMaxBuilds},
+		{Name: SettingSubscription}, {Name: SettingSimulator}, {Name: SettingResourceGroup}, {Name: SettingLocation}, {Name: SettingStagingGroups}, {Name: SettingMaxBuilds},
 		{Name: SettingVHDDestination}, {Name: SettingKeepFailedHours},
 		{Name: ConnARM, Connection: true, LocalOnly: false},
 		{Name: ConnVHD, Connection: true, LocalOnly: true}, {Name: SettingSimulatorImages, LocalOnly: true}, {Name: ConnStaging, Connection: true, LocalOnly: true},

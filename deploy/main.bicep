@@ -42,6 +42,10 @@ param maxConcurrentBuilds int = 5
 @maxValue(720)
 param keepFailedHours int = 24
 
+@description('managed: the app gives each Image Builder template a staging resource group of its own, created empty in the template\'s region with the template\'s identity as Contributor, deleted after the template; empty: Image Builder makes its own (IT_…).')
+@allowed([ '', 'managed' ])
+param stagingGroups string = ''
+
 @description('Second pass: subscribe the blob functions to the scripts and templates containers (after the code is deployed).')
 param deployEventSubscriptions bool = false
 
@@ -253,6 +257,7 @@ var appSettings = {
   MAX_CONCURRENT_BUILDS: string(maxConcurrentBuilds)
   VHD_DESTINATION: '${vhdAccount.properties.primaryEndpoints.blob}${vhdContainer}'
   KEEP_FAILED_HOURS: string(keepFailedHours)
+  AIB_STAGING_GROUPS: stagingGroups
 }
 
 // With a user-assigned identity every connection names it.
@@ -387,6 +392,7 @@ module subscriptionRoles 'subscription-roles.bicep' = {
   scope: subscription()
   params: {
     appPrincipalId: appPrincipal
+    managedStagingGroups: stagingGroups == 'managed'
   }
 }
 

@@ -4,6 +4,9 @@ targetScope = 'subscription'
 @description('Principal id of the function app.')
 param appPrincipalId string
 
+@description('The app makes a staging resource group per Image Builder template (AIB_STAGING_GROUPS=managed).')
+param managedStagingGroups bool = false
+
 var blobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 var blobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
 
@@ -46,4 +49,41 @@ resource appStagingReader 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 resource appStagingDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, appPrincipalId, blobDelegator)
   properties: { roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDelegator), principalId: appPrincipalId, principalType: 'ServicePrincipal' }
+}
+
+// With AIB_STAGING_GROUPS=managed the app creates a staging group per image
+// template, makes the template's identity Contributor on it (reading that
+// identity's principal id), and deletes the group after the template.
+// Role assignments it may write are limited by a condition to the
+// Contributor role.
+resource stagingGroupMaker 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (managedStagingGroups) {
+  name: guid(subscription().id, 'goldenpipe-staging-groups')
+  properties: {
+    roleName: 'goldenpipe staging groups (${subscription().subscriptionId})'
+    description: 'Create and delete the staging resource groups of Image Builder templates, and grant their identity Contributor there.'
+    assignableScopes: [ subscription().id ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Resources/subscriptions/resourceGroups/read'
+          'Microsoft.Resources/subscriptions/resourceGroups/write'
+          'Microsoft.Resources/subscriptions/resourceGroups/delete'
+          'Microsoft.ManagedIdentity/userAssignedIdentities/read'
+          'Microsoft.Authorization/roleAssignments/write'
+        ]
+      }
+    ]
+  }
+}
+
+resource appStagingGroups 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (managedStagingGroups) {
+  name: guid(subscription().id, appPrincipalId, 'goldenpipe-staging-groups')
+  properties: {
+    roleDefinitionId: stagingGroupMaker.id
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    // only Contributor may be granted with it
+    conditionVersion: '2.0'
+    condition: '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {b24988ac-6180-42a0-ab88-20f7382dd24c}))'
+  }
 }

@@ -60,6 +60,10 @@ type ImageBuilder struct {
 	// Now is the simulator's clock (default time.Now): tests share one fake
 	// clock between the simulator and the services.
 	Now func() time.Time
+	// Groups, when set, is the subscription's resource groups: a template
+	// with a stagingResourceGroup is checked against it as Image Builder
+	// checks (BadStagingResourceGroup otherwise).
+	Groups *Groups
 
 	mu        sync.Mutex
 	templates map[string]*simTemplate
@@ -108,6 +112,36 @@ func (b *ImageBuilder) refused(op, name string, errResp *azfake.ErrorResponder) 
 		return true
 	}
 	return false
+}
+
+// checkStaging does what Image Builder does with a given staging group: it
+// must exist, be used by no other template (empty), and give the
+// template's identity Contributor. Called with b.mu held.
+func (b *ImageBuilder) checkStaging(t aib.ImageTemplate) string {
+	g := t.Properties.StagingResourceGroup
+	if g == nil || *g == "" || b.Groups == nil {
+		return ""
+	}
+	name := strings.ToLower((*g)[strings.LastIndex(*g, "/")+1:])
+	for _, other := range b.templates {
+		if o := other.tpl.Properties.StagingResourceGroup; o != nil && strings.EqualFold(*o, *g) {
+			return "BadStagingResourceGroup: the staging resource group " + *g + " is used by the image template " + other.name + "; give each template a group of its own, empty when the template is created"
+		}
+	}
+	principal := ""
+	if t.Identity != nil {
+		for id := range t.Identity.UserAssignedIdentities {
+			principal = PrincipalOf(id)
+		}
+	}
+	exists, contributor := b.Groups.usable(name, principal)
+	switch {
+	case !exists:
+		return "BadStagingResourceGroup: the staging resource group " + *g + " does not exist"
+	case !contributor:
+		return "BadStagingResourceGroup: the template's identity is not Contributor on the staging resource group " + *g
+	}
+	return ""
 }
 
 // validate refuses at submission what Image Builder refuses there (a
@@ -206,10 +240,16 @@ func (b *ImageBuilder) view(t *simTemplate, now time.Time) aib.ImageTemplate {
 	ps, perr := t.provisioning(now, b.CreateDuration)
 	props.ProvisioningState = to.Ptr(aib.ProvisioningState(ps))
 	props.ExactStagingResourceGroup = to.Ptr(StagingGroupID(t.name)) // a resource id, as Azure reports it
+	if g := t.tpl.Properties.StagingResourceGroup; g != nil && *g != "" {
+		props.ExactStagingResourceGroup = g
+	}
 	if perr != "" {
 		code := aib.ProvisioningErrorCodeOther // a checksum that does not match
-		if strings.HasPrefix(perr, "Failed to download") {
+		switch {
+		case strings.HasPrefix(perr, "Failed to download"):
 			code = aib.ProvisioningErrorCodeNoCustomizerScript
+		case strings.HasPrefix(perr, "BadStagingResourceGroup"):
+			code = aib.ProvisioningErrorCodeBadStagingResourceGroup
 		}
 		props.ProvisioningError = &aib.ProvisioningError{Message: to.Ptr(perr), ProvisioningErrorCode: to.Ptr(code)}
 	}
@@ -308,6 +348,9 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			}
 			if b.refused("Create", name, &errResp) {
 				return
+			}
+			if scriptErr == "" {
+				scriptErr = b.checkStaging(params)
 			}
 			t := &simTemplate{name: name, tpl: params, created: b.now(), createErr: scriptErr}
 			b.templates[key] = t

@@ -81,3 +81,67 @@ func TestSimulatorRefusesDeleteWhileRunning(t *testing.T) {
 		t.Error("cancel of a missing template succeeded")
 	}
 }
+
+// A staging group given to a template must exist, give the template's
+// identity Contributor, and be used by no other template: the simulator
+// fails the creation with BadStagingResourceGroup otherwise, as Image
+// Builder does.
+func TestSimulatorChecksStagingGroups(t *testing.T) {
+	b := NewImageBuilder()
+	b.CreateDuration = 0
+	b.Groups = NewGroups()
+	cl := client(t, b)
+	ctx := context.Background()
+	group := "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/stg-1"
+	withGroup := func() aib.ImageTemplate {
+		tpl := valid()
+		tpl.Properties.StagingResourceGroup = to.Ptr(group)
+		return tpl
+	}
+	state := func(name string) (string, string) {
+		r, err := cl.Get(ctx, "rg", name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := ""
+		if r.Properties.ProvisioningError != nil {
+			msg = *r.Properties.ProvisioningError.Message
+		}
+		return string(*r.Properties.ProvisioningState), msg
+	}
+	if _, err := cl.BeginCreateOrUpdate(ctx, "rg", "missing-group", withGroup(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if s, msg := state("missing-group"); s != "Failed" || !strings.Contains(msg, "does not exist") {
+		t.Errorf("a missing group: %s %s", s, msg)
+	}
+	if _, err := cl.BeginDelete(ctx, "rg", "missing-group", nil); err != nil {
+		t.Fatal(err)
+	}
+	transport := b.Groups
+	req := func(method, path, body string) {
+		r, _ := http.NewRequest(method, "https://management.azure.com"+path, strings.NewReader(body))
+		if resp, err := transport.Do(r); err != nil || resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %v %v", method, path, resp, err)
+		}
+	}
+	req(http.MethodPut, group+"?api-version=2021-04-01", `{"location":"westeurope"}`)
+	var identity string
+	for id := range valid().Identity.UserAssignedIdentities {
+		identity = id
+	}
+	req(http.MethodPut, group+"/providers/Microsoft.Authorization/roleAssignments/x?api-version=2022-04-01",
+		`{"properties":{"principalId":"`+PrincipalOf(identity)+`"}}`)
+	if _, err := cl.BeginCreateOrUpdate(ctx, "rg", "first", withGroup(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if s, msg := state("first"); s != "Succeeded" {
+		t.Errorf("a group of its own: %s %s", s, msg)
+	}
+	if _, err := cl.BeginCreateOrUpdate(ctx, "rg", "second", withGroup(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if s, msg := state("second"); s != "Failed" || !strings.Contains(msg, "BadStagingResourceGroup") || !strings.Contains(msg, "used by the image template first") {
+		t.Errorf("a shared group: %s %s", s, msg)
+	}
+}

@@ -33,6 +33,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op = "VirtualMachineImageTemplatesClient." + templateOperation(r.Method, path)
 	case strings.Contains(path, "/providers/microsoft.compute/") && strings.HasSuffix(path, "/versions") && r.Method == http.MethodGet:
 		t, op = s.Images.Transport(), "VirtualMachineImagesClient.List"
+	case s.Builder.Groups != nil && (strings.Contains(path, "/resourcegroups/") && !strings.Contains(path, "/providers/microsoft.virtualmachineimages/") ||
+		strings.Contains(path, "/providers/microsoft.managedidentity/")):
+		t = s.Builder.Groups
 	default:
 		http.Error(w, `{"error":{"code":"NotFound","message":"the simulator serves Image Builder templates and marketplace image versions only"}}`, http.StatusNotFound)
 		return

@@ -28,6 +28,21 @@ type Local struct {
 	// Bus is the in-process Service Bus, made when the settings ask for it
 	// (ServiceBus=inprocess).
 	Bus *inmem.Bus
+	// Groups is the simulated subscription's resource groups
+	// (AIB_STAGING_GROUPS=managed).
+	Groups *simulator.Groups
+}
+
+// StagingGroups returns the simulated subscription's resource groups, which
+// the Image Builder simulator checks templates' staging groups against.
+func (l *Local) StagingGroups(s config.Settings) (*azure.StagingGroups, error) {
+	if l.Groups == nil {
+		l.Groups = simulator.NewGroups()
+	}
+	if l.Builder != nil {
+		l.Builder.Groups = l.Groups
+	}
+	return azure.NewStagingGroups("00000000-0000-0000-0000-000000000000", simulator.TokenCredential(), azure.ARMClientOptions(l.Groups))
 }
 
 // ARM returns the marketplace and Image Builder of the simulator: the one

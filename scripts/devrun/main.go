@@ -53,7 +53,7 @@ func run() error {
 	defer stop()
 	if *handlerOnly {
 		sims := &local.Local{}
-		return app.Run(ctx, app.Options{Lookup: os.LookupEnv, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus}})
+		return app.Run(ctx, app.Options{Lookup: os.LookupEnv, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups}})
 	}
 
 	root, err := azurite.RepoRoot()
@@ -100,7 +100,7 @@ func run() error {
 	sim.CreateDuration, sim.PhaseDuration = *phase, *phase
 	fmt.Printf("settings from %s\nazurite blob endpoint %s (accounts devstoreaccount1, aibstaging)\n", source, az.BlobEndpoint)
 	sims := &local.Local{Builder: sim}
-	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus},
+	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups},
 		Ready: func(addr string, a *app.App) {
 			fmt.Printf("goldenpipe listening on %s  (status page %s/api/ ; Ctrl-C stops)\n", addr, addr)
 			dirs := []string{}

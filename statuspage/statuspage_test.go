@@ -75,7 +75,8 @@ func sample() Sources {
 				RequestedAt: now.Add(-42 * time.Minute), SourceVersion: "22631.4460.241106", Reason: "nightly"},
 			{ID: "avd-win11-cdcdcdcdcdcd", Template: "avd-win11", State: builds.StateRescuing, RequestedAt: now.Add(-3 * time.Hour),
 				Rescue: []builds.VHDCopy{{RunOutputName: "vhd", State: builds.CopyCopying, Copied: 1 << 29, SourceLength: 1 << 30}}},
-			{ID: "old-1", Template: evilTemplate, State: builds.StateFailed, Error: evilError, FinishedAt: now.Add(-time.Hour)},
+			{ID: "old-1", Template: evilTemplate, State: builds.StateFailed, Error: evilError, FinishedAt: now.Add(-time.Hour),
+				LogTail: "PACKER ERR ==> azure-arm: install-apps.ps1 exited 1 <script>alert(1)</script>"},
 			{ID: "old-2", Template: "avd-win11", State: builds.StateSucceeded, SourceVersion: "22631.4317.241009", FinishedAt: now.Add(-24 * time.Hour),
 				Rescue: []builds.VHDCopy{{RunOutputName: "vhd", State: builds.CopyVerified, Destination: "https://goldenvhds.blob.core.windows.net/vhds/avd-win11/old-2/vhd.vhd", SourceLength: 127 << 30}}},
 		},
@@ -95,6 +96,7 @@ func TestStatusPageShowsWhatIsGoingOn(t *testing.T) {
 		"Templates (2)", "source 22631.4317.241009 → 22631.4460.241106", "abababababab…",
 		"Recent builds (2)", "succeeded", "https://goldenvhds.blob.core.windows.net/vhds/avd-win11/old-2/vhd.vhd", "127.0 GiB",
 		"Script checksums (1)", strings.Repeat("9b", 32),
+		"customization.log (end)", "install-apps.ps1 exited 1 &lt;script&gt;",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q", want)

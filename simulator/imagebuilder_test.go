@@ -145,3 +145,56 @@ func TestSimulatorChecksStagingGroups(t *testing.T) {
 		t.Errorf("a shared group: %s %s", s, msg)
 	}
 }
+
+// A run walks Image Builder's sub-states, Optimizing included.
+func TestSimulatorRunWalksTheSubStates(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	b := NewImageBuilder()
+	b.Now, b.CreateDuration, b.PhaseDuration = c.Now, time.Minute, time.Minute
+	cl := client(t, b)
+	ctx := context.Background()
+	if _, err := cl.BeginCreateOrUpdate(ctx, "rg", "t", valid(), nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	if _, err := cl.BeginRun(ctx, "rg", "t", nil); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for i := 0; i < 8; i++ {
+		r, err := cl.Get(ctx, "rg", "t", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := r.Properties.LastRunStatus; s != nil && s.RunSubState != nil {
+			seen = append(seen, string(*s.RunSubState))
+		}
+		c.Advance(time.Minute)
+	}
+	if got := strings.Join(seen, ","); got != "Queued,Building,Customizing,Optimizing,Validating,Distributing" {
+		t.Errorf("sub-states %s", got)
+	}
+}
+
+// Validators' scripts are fetched at creation like customizers': a
+// checksum that does not match fails the template.
+func TestSimulatorChecksValidatorScripts(t *testing.T) {
+	b := NewImageBuilder()
+	b.CreateDuration = 0
+	b.FetchScript = func(context.Context, string) ([]byte, error) { return []byte("test -f /x\n"), nil }
+	tpl := valid()
+	tpl.Properties.Validate = &aib.ImageTemplatePropertiesValidate{InVMValidations: []aib.ImageTemplateInVMValidatorClassification{
+		&aib.ImageTemplateShellValidator{Type: to.Ptr("Shell"), Name: to.Ptr("v"), ScriptURI: to.Ptr("https://s.blob.core.windows.net/scripts/v.sh"),
+			SHA256Checksum: to.Ptr(strings.Repeat("0", 64))}}}
+	cl := client(t, b)
+	if _, err := cl.BeginCreateOrUpdate(context.Background(), "rg", "t", tpl, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := cl.Get(context.Background(), "rg", "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *r.Properties.ProvisioningState != aib.ProvisioningStateFailed || !strings.Contains(*r.Properties.ProvisioningError.Message, "v.sh") {
+		t.Errorf("%s %v", *r.Properties.ProvisioningState, r.Properties.ProvisioningError)
+	}
+}

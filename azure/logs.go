@@ -40,9 +40,19 @@ type ARMStorageAccounts struct {
 
 // NewARMStorageAccounts returns a lister for a subscription.
 func NewARMStorageAccounts(subscriptionID string, cred azcore.TokenCredential, opts *arm.ClientOptions) (*ARMStorageAccounts, error) {
-	c, err := arm.NewClient("goldenpipe", "v1.0.0", cred, opts)
+	c, endpoint, err := armREST(cred, opts)
 	if err != nil {
 		return nil, err
+	}
+	return &ARMStorageAccounts{client: c, endpoint: endpoint, subscription: subscriptionID}, nil
+}
+
+// armREST returns a client for plain ARM REST calls and the endpoint it
+// calls (Azure's, or the cloud's or simulator's the options name).
+func armREST(cred azcore.TokenCredential, opts *arm.ClientOptions) (*arm.Client, string, error) {
+	c, err := arm.NewClient("goldenpipe", "v1.0.0", cred, opts)
+	if err != nil {
+		return nil, "", err
 	}
 	endpoint := "https://management.azure.com"
 	if opts != nil {
@@ -50,7 +60,7 @@ func NewARMStorageAccounts(subscriptionID string, cred azcore.TokenCredential, o
 			endpoint = strings.TrimSuffix(svc.Endpoint, "/")
 		}
 	}
-	return &ARMStorageAccounts{client: c, endpoint: endpoint, subscription: subscriptionID}, nil
+	return c, endpoint, nil
 }
 
 // BlobEndpoints implements StagingAccounts.

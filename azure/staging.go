@@ -13,7 +13,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -37,15 +36,9 @@ type StagingGroups struct {
 
 // NewStagingGroups returns the staging groups of a subscription.
 func NewStagingGroups(subscriptionID string, cred azcore.TokenCredential, opts *arm.ClientOptions) (*StagingGroups, error) {
-	c, err := arm.NewClient("goldenpipe", "v1.0.0", cred, opts)
+	c, endpoint, err := armREST(cred, opts)
 	if err != nil {
 		return nil, err
-	}
-	endpoint := "https://management.azure.com"
-	if opts != nil {
-		if svc, ok := opts.Cloud.Services[cloud.ResourceManager]; ok && svc.Endpoint != "" {
-			endpoint = strings.TrimSuffix(svc.Endpoint, "/")
-		}
 	}
 	return &StagingGroups{client: c, endpoint: endpoint, subscription: subscriptionID}, nil
 }

@@ -24,15 +24,7 @@ func decideCreating(d *Decision, o Observation, now time.Time, cfg Config) {
 		retry(d, now, cfg, "creating the image template", last.Message)
 		return
 	}
-	if f := o.Failed; f != nil {
-		if terminalCode(f.Code) {
-			fail(d, now, "reading the image template failed: "+f.Message)
-			return
-		}
-		retry(d, now, cfg, "reading the image template", f.Message)
-		return
-	}
-	if waitingForRetry(d, now) {
+	if readFailed(d, o, now, cfg) || waitingForRetry(d, now) {
 		return
 	}
 	if o.TemplateMissing || o.Template == nil {

@@ -238,6 +238,21 @@ func retry(d *Decision, now time.Time, cfg Config, what, message string) bool {
 	return false
 }
 
+// readFailed handles a read of Image Builder that failed: terminal codes
+// fail the build, others back off. It reports whether it decided.
+func readFailed(d *Decision, o Observation, now time.Time, cfg Config) bool {
+	f := o.Failed
+	if f == nil {
+		return false
+	}
+	if terminalCode(f.Code) {
+		fail(d, now, "reading the image template failed: "+f.Message)
+	} else {
+		retry(d, now, cfg, "reading the image template", f.Message)
+	}
+	return true
+}
+
 // backoff is BackoffBase·2^(attempt-1), at most BackoffMax, ±20 % jitter
 // derived from the build and the attempt.
 func backoff(cfg Config, id string, attempt int) time.Duration {

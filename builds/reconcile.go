@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -364,7 +365,7 @@ func (s *Service) admit(ctx context.Context) (map[string]Verdict, []stored, erro
 	_, err = goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
 		var holders []string
 		holders, verdicts = Admit(builds, l.Holders, s.maxConcurrent())
-		if equalStrings(holders, l.Holders) {
+		if slices.Equal(holders, l.Holders) {
 			return goldenpipe.ErrUnchanged
 		}
 		l.Holders = holders
@@ -395,18 +396,6 @@ func (s *Service) release(ctx context.Context, id string) error {
 		return nil
 	}
 	return err
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // monitorWorkers bounds the builds reconciled at once in one tick.

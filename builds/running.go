@@ -32,15 +32,7 @@ func decideRunning(d *Decision, o Observation, now time.Time, cfg Config) {
 		retry(d, now, cfg, what, last.Message)
 		return
 	}
-	if f := o.Failed; f != nil {
-		if terminalCode(f.Code) {
-			fail(d, now, "reading the image template failed: "+f.Message)
-			return
-		}
-		retry(d, now, cfg, "reading the image template", f.Message)
-		return
-	}
-	if waitingForRetry(d, now) {
+	if readFailed(d, o, now, cfg) || waitingForRetry(d, now) {
 		return
 	}
 	if o.TemplateMissing || o.Template == nil {

@@ -585,6 +585,18 @@ func strFn(f func(s string) string) func(*armEval, []*node, int) (*node, error) 
 	}
 }
 
+// strPredicate is a function of two strings to a boolean, compared
+// without regard to case as ARM's startsWith and endsWith do.
+func strPredicate(f func(s, p string) bool) armFunc {
+	return armFunc{min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
+		parts, err := allStrings(a)
+		if err != nil {
+			return nil, err
+		}
+		return boolNode(f(strings.ToLower(parts[0]), strings.ToLower(parts[1]))), nil
+	}}
+}
+
 func unsupported(why string) armFunc {
 	return armFunc{min: 0, max: -1, why: why, call: func(*armEval, []*node, int) (*node, error) { return nil, errUnsupported }}
 }
@@ -815,28 +827,8 @@ func init() {
 			}
 			return nil, fmt.Errorf("argument 1 must be a string, array or object, not %s", a[0].describe())
 		}},
-		"startswith": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
-			s, err := wantString(a, 0)
-			if err != nil {
-				return nil, err
-			}
-			p, err := wantString(a, 1)
-			if err != nil {
-				return nil, err
-			}
-			return boolNode(strings.HasPrefix(strings.ToLower(s), strings.ToLower(p))), nil
-		}},
-		"endswith": {min: 2, max: 2, call: func(_ *armEval, a []*node, _ int) (*node, error) {
-			s, err := wantString(a, 0)
-			if err != nil {
-				return nil, err
-			}
-			p, err := wantString(a, 1)
-			if err != nil {
-				return nil, err
-			}
-			return boolNode(strings.HasSuffix(strings.ToLower(s), strings.ToLower(p))), nil
-		}},
+		"startswith": strPredicate(strings.HasPrefix),
+		"endswith":   strPredicate(strings.HasSuffix),
 		"substring": {min: 2, max: 3, call: func(_ *armEval, a []*node, _ int) (*node, error) {
 			s, err := wantString(a, 0)
 			if err != nil {

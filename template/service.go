@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -341,7 +342,7 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 				return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
 			}
 		}
-	case !equalStrings(names, prev) || idxETag == "":
+	case !slices.Equal(names, prev) || idxETag == "":
 		if _, err := s.Docs.Put(ctx, fileKey(blob), fileIndex{Blob: blob, Names: names}, idxETag); err != nil {
 			return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
 		}
@@ -354,18 +355,6 @@ func ignoreConflict(err error) error {
 		return nil
 	}
 	return err
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // remove moves a template's record to history and deletes it.

@@ -1,6 +1,10 @@
 package goldenpipe
 
-import "time"
+import (
+	"time"
+
+	"github.com/goldenpipe/goldenpipe/practice"
+)
 
 // Checksum is the catalog's record of one script: its sha256, bound to the
 // exact bytes of one version of the blob (its ETag).
@@ -13,6 +17,11 @@ type Checksum struct {
 	LastModified time.Time `json:"lastModified"` // the blob's, for that version
 	ComputedAt   time.Time `json:"computedAt"`   // when the hash was computed
 	Sequencer    string    `json:"sequencer,omitempty"`
+	// Findings are the golden-image practices the script breaks (domain
+	// join, generalizing itself, antivirus left on), read from its first
+	// Scanned bytes by the download that hashed it.
+	Findings []practice.Finding `json:"findings,omitempty"`
+	Scanned  int64              `json:"scanned,omitempty"`
 }
 
 // BlobVersion is one version of a blob, as storage reports it.

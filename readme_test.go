@@ -1,6 +1,7 @@
 package goldenpipe_test
 
 import (
+	"github.com/goldenpipe/goldenpipe/practice"
 	"os"
 	"os/exec"
 	"strings"
@@ -82,5 +83,23 @@ func TestReadmeCommands(t *testing.T) {
 	}
 	if ran == 0 || ran == len(steps) {
 		t.Errorf("ran %d of %d deploy steps: the section should reach az login after some local steps", ran, len(steps))
+	}
+}
+
+// TestReadmeListsEveryPracticeCheck: each check the validator can report is
+// in the README's table, with how to silence it.
+func TestReadmeListsEveryPracticeCheck(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	for _, c := range practice.Checks {
+		if !strings.Contains(readme, "| `"+c.Name+"` |") {
+			t.Errorf("README does not list the practice check %q", c.Name)
+		}
+	}
+	if !strings.Contains(readme, `"goldenpipe": { "ignore": [`) {
+		t.Error("README does not say how to silence a check")
 	}
 }

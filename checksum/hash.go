@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 	"io"
 	"sync"
 	"time"
@@ -63,8 +62,19 @@ type opened struct {
 
 // Sum returns the lowercase hex sha256 of the version ver of the blob name.
 func (h Hasher) Sum(ctx context.Context, r RangeReader, name string, ver goldenpipe.BlobVersion) (string, error) {
+	return h.SumWithHead(ctx, r, name, ver, nil)
+}
+
+// SumWithHead is Sum that also writes the bytes it hashes, in order, to
+// head (a capped writer: the practice checks read a script's start from
+// the one download that hashes it).
+func (h Hasher) SumWithHead(ctx context.Context, r RangeReader, name string, ver goldenpipe.BlobVersion, head io.Writer) (string, error) {
 	h = h.withDefaults()
 	sum := sha256.New()
+	var to io.Writer = sum
+	if head != nil {
+		to = io.MultiWriter(sum, head)
+	}
 	if ver.Size == 0 {
 		return hex.EncodeToString(sum.Sum(nil)), nil
 	}
@@ -102,7 +112,7 @@ func (h Hasher) Sum(ctx context.Context, r RangeReader, name string, ver goldenp
 			firstErr = o.err
 		}
 		if firstErr == nil {
-			firstErr = h.consume(ctx, r, name, ver.ETag, o, sum, *buf)
+			firstErr = h.consume(ctx, r, name, ver.ETag, o, to, *buf)
 		}
 		if o.body != nil {
 			o.body.Close()
@@ -123,7 +133,7 @@ func (h Hasher) Sum(ctx context.Context, r RangeReader, name string, ver goldenp
 
 // consume hashes one opened range; when its body fails mid-way it opens the
 // rest of the range again (same ETag) and goes on from the exact offset.
-func (h Hasher) consume(ctx context.Context, r RangeReader, name, etag string, o opened, sum hash.Hash, buf []byte) error {
+func (h Hasher) consume(ctx context.Context, r RangeReader, name, etag string, o opened, sum io.Writer, buf []byte) error {
 	body, off, left := o.body, o.off, o.count
 	for attempt := 0; ; attempt++ {
 		n, err := io.CopyBuffer(sum, io.LimitReader(onlyReader{body}, left), buf)
@@ -171,3 +181,20 @@ func (h Hasher) open(ctx context.Context, r RangeReader, name, etag string, off,
 
 // onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses the given buffer.
 type onlyReader struct{ io.Reader }
+
+// Head keeps the first Limit bytes written to it and drops the rest.
+type Head struct {
+	Limit int
+	buf   []byte
+}
+
+// Write implements io.Writer; it never fails.
+func (h *Head) Write(p []byte) (int, error) {
+	if room := h.Limit - len(h.buf); room > 0 {
+		h.buf = append(h.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// Bytes returns what was kept.
+func (h *Head) Bytes() []byte { return h.buf }

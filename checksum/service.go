@@ -1,10 +1,13 @@
 package checksum
 
 import (
+	"golang.org/x/sync/singleflight"
+
+	"github.com/goldenpipe/goldenpipe/practice"
+
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -33,6 +36,9 @@ type ChangeListener interface {
 	ScriptChanged(ctx context.Context, c Change) error
 }
 
+// scanBytes is how much of a script the practice checks read (its start).
+const scanBytes = 1 << 20
+
 // maxAttempts bounds the reconcile loop when writers race or the blob keeps
 // changing; past it the event fails and Event Grid redelivers it later.
 const maxAttempts = 6
@@ -47,7 +53,7 @@ type Service struct {
 	Log       *slog.Logger
 	Now       func() time.Time
 
-	flight flight
+	flight singleflight.Group // one hash per (name, version) at a time in this process
 }
 
 // HandleBlobEvent checks a blob event and reconciles the catalog entry of the
@@ -104,9 +110,17 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 		return fmt.Sprintf("version %s already hashed (sha256 %s); no download", ver.ETag, old.SHA256), false, nil
 	}
 
-	sum, err := s.flight.do(name+"@"+ver.ETag, func() (string, error) {
-		return s.Hasher.Sum(ctx, s.Blobs, name, ver)
+	type hashed struct {
+		sum      string
+		findings []practice.Finding
+	}
+	v, err, _ := s.flight.Do(name+"@"+ver.ETag, func() (any, error) {
+		head := &Head{Limit: scanBytes} // the practice checks read the start of the script from the same download
+		sum, err := s.Hasher.SumWithHead(ctx, s.Blobs, name, ver, head)
+		return hashed{sum, practice.Scan(string(head.Bytes()))}, err
 	})
+	h, _ := v.(hashed)
+	sum := h.sum
 	switch goldenpipe.ErrorCode(err) {
 	case "":
 	case goldenpipe.ECONFLICT, goldenpipe.ENOTFOUND:
@@ -123,7 +137,7 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 		return "a newer version appeared while hashing", true, nil
 	}
 	rec := goldenpipe.Checksum{Name: name, URL: s.Blobs.URL(name), SHA256: sum, Size: ver.Size,
-		ETag: ver.ETag, LastModified: ver.LastModified, ComputedAt: s.now()}
+		ETag: ver.ETag, LastModified: ver.LastModified, ComputedAt: s.now(), Findings: h.findings, Scanned: min(ver.Size, scanBytes)}
 	if err := s.Catalog.replace(ctx, old, oldETag, rec, rec.ComputedAt); err != nil {
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			return "another writer updated the entry first", true, nil
@@ -147,40 +161,6 @@ func (s *Service) notify(ctx context.Context, c Change) {
 func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
 
 func (s *Service) log() *slog.Logger { return goldenpipe.LoggerOr(s.Log) }
-
-// flight runs one hash per (name, version) at a time in this process: the
-// concurrent duplicates Event Grid delivers share one download.
-type flight struct {
-	mu    sync.Mutex
-	calls map[string]*call
-}
-
-type call struct {
-	done chan struct{}
-	sum  string
-	err  error
-}
-
-func (f *flight) do(key string, fn func() (string, error)) (string, error) {
-	f.mu.Lock()
-	if f.calls == nil {
-		f.calls = map[string]*call{}
-	}
-	if c, ok := f.calls[key]; ok {
-		f.mu.Unlock()
-		<-c.done
-		return c.sum, c.err
-	}
-	c := &call{done: make(chan struct{})}
-	f.calls[key] = c
-	f.mu.Unlock()
-	c.sum, c.err = fn()
-	f.mu.Lock()
-	delete(f.calls, key)
-	f.mu.Unlock()
-	close(c.done)
-	return c.sum, c.err
-}
 
 // Checksum returns the current checksum of a script, bringing the catalog up
 // to date first (so a lost event never leaves a template with a stale sum):

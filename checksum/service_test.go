@@ -482,3 +482,43 @@ func cmd2(dir string) *exec.Cmd {
 	c.Dir = dir
 	return c
 }
+
+// TestScriptsAreScannedWhileHashed: the download that hashes a script also
+// scans its first MiB for the guide's practices, with the script's line, and
+// a script with nothing to say records no findings. A domain join past the
+// first MiB is not seen, and Scanned says how much was read.
+func TestScriptsAreScannedWhileHashed(t *testing.T) {
+	e := newEnv(t, checksum.Hasher{ChunkSize: testChunk, Parallel: 3})
+	join := []byte("Write-Host 'start'\r\n# Add-Computer -DomainName in a comment\r\nAdd-Computer -DomainName contoso.com -Restart\r\n")
+	clean := []byte("Write-Host 'teams'\r\n")
+	late := append(bytes.Repeat([]byte("# padding line ........................................\n"), (1<<20)/56+10), []byte("Add-Computer -DomainName contoso.com\n")...)
+	for _, tt := range []struct {
+		name    string
+		data    []byte
+		line    int
+		scanned int64
+	}{
+		{"avd/join.ps1", join, 3, int64(len(join))},
+		{"avd/teams.ps1", clean, 0, int64(len(clean))},
+		{"avd/late.ps1", late, 0, 1 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.t = t
+			e.upload(tt.name, tt.data)
+			e.handle(e.event(goldenpipe.BlobCreated, tt.name))
+			rec := e.wantSum(tt.name, tt.data)
+			if rec.Scanned != tt.scanned {
+				t.Errorf("scanned %d bytes, want %d", rec.Scanned, tt.scanned)
+			}
+			if tt.line == 0 {
+				if len(rec.Findings) != 0 {
+					t.Errorf("findings %+v", rec.Findings)
+				}
+				return
+			}
+			if len(rec.Findings) != 1 || rec.Findings[0].Check != "domain-join" || rec.Findings[0].Line != tt.line {
+				t.Errorf("findings %+v", rec.Findings)
+			}
+		})
+	}
+}

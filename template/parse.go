@@ -31,6 +31,16 @@ type Policy struct {
 	PinnedChecksums []string `json:"pinnedChecksums,omitempty"`
 	// Rebuild is RebuildOnChange (default) or RebuildNightly.
 	Rebuild string `json:"rebuild,omitempty"`
+	// Ignore silences practice checks by name (practice.Checks); the
+	// record keeps the list, so silence is visible.
+	Ignore []string `json:"ignore,omitempty"`
+	// HostPool says the image is for an Azure Virtual Desktop host pool:
+	// "pooled" or "personal".
+	HostPool string `json:"hostPool,omitempty"`
+	// Stage is "test" for an image that is not for production.
+	Stage string `json:"stage,omitempty"`
+	// Recustomize says a custom-image source is intended.
+	Recustomize bool `json:"recustomize,omitempty"`
 }
 
 // OS families a source image is known to be.

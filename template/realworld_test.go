@@ -62,6 +62,7 @@ func edit(t *testing.T, base string, kv ...any) []byte {
 	for i := 0; i < len(kv); i += 2 {
 		parts := strings.Split(kv[i].(string), ".")
 		cur := doc
+		set := func(any) {} // set replaces cur in its parent, for an append
 		for j, p := range parts {
 			last := j == len(parts)-1
 			switch c := cur.(type) {
@@ -77,13 +78,16 @@ func edit(t *testing.T, base string, kv ...any) []byte {
 						c[p] = map[string]any{}
 					}
 					cur = c[p]
+					set = func(v any) { c[p] = v }
 				}
 			case []any:
 				n, err := strconv.Atoi(p)
 				if err != nil {
 					t.Fatalf("%s: %q is not an index", kv[i], p)
 				}
-				if last {
+				if last && n == len(c) { // one past the end appends
+					set(append(c, kv[i+1]))
+				} else if last {
 					c[n] = kv[i+1]
 				} else {
 					cur = c[n]

@@ -124,7 +124,7 @@ func (r *Renderer) Render(ctx context.Context, p *Parsed) (*Rendered, []Problem,
 		pinned[n] = true
 	}
 	for _, st := range steps(tpl.Properties) {
-		if err := r.fillChecksum(ctx, st.path, *st.name, *st.uri, st.checksum, pinned, out, rep); err != nil {
+		if err := r.fillChecksum(ctx, st.path, *st.name, *st.uri, st.checksum, pinned, p.Policy.Ignore, out, rep); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -174,7 +174,7 @@ func (r *Renderer) Render(ctx context.Context, p *Parsed) (*Rendered, []Problem,
 // fillChecksum sets the checksum of one step whose URI points into the
 // scripts container from the catalog.
 func (r *Renderer) fillChecksum(ctx context.Context, p path, stepName, uri *string, sum **string,
-	pinned map[string]bool, out *Rendered, rep *report) error {
+	pinned map[string]bool, ignore []string, out *Rendered, rep *report) error {
 	if uri == nil {
 		return nil
 	}
@@ -197,6 +197,7 @@ func (r *Renderer) fillChecksum(ctx context.Context, p path, stepName, uri *stri
 	if err != nil {
 		return fmt.Errorf("reading the checksum of %q: %w", name, err)
 	}
+	scriptFindings(p.key("scriptUri"), name, c.Findings, ignore, rep)
 	written := ""
 	if *sum != nil {
 		written = strings.ToLower(**sum)

@@ -146,7 +146,8 @@ var (
 		"exactStagingResourceGroup", &field{kind: kString, readOnly: true},
 	)}
 
-	policySchema = &object{fields: fields("pinnedChecksums", f(kStrings), "rebuild", f(kString))}
+	policySchema = &object{fields: fields("pinnedChecksums", f(kStrings), "rebuild", f(kString), "ignore", f(kStrings),
+		"hostPool", f(kString), "stage", f(kString), "recustomize", f(kBool))}
 
 	rootSchema = &object{fields: fields(
 		"type", f(kString), "apiVersion", f(kString), "name", f(kString), "location", f(kString),

@@ -126,6 +126,7 @@ func (v *validator) template(t *aib.ImageTemplate) {
 	if rb := v.policy.Rebuild; rb != "" && rb != RebuildOnChange && rb != RebuildNightly {
 		v.r.problem("goldenpipe.rebuild", "%q must be %q or %q", rb, RebuildOnChange, RebuildNightly)
 	}
+	v.practiceChecks(t)
 }
 
 func hasBadPrefix(r *report, prefix string) bool {

@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/checksum"
+	"github.com/goldenpipe/goldenpipe/practice"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -231,9 +233,10 @@ func (d dirChecksums) Checksum(_ context.Context, name string) (goldenpipe.Check
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	head := &checksum.Head{Limit: 1 << 20} // the practice checks read the start, as the app does
+	n, err := io.Copy(io.MultiWriter(h, head), f)
 	if err != nil {
 		return goldenpipe.Checksum{}, err
 	}
-	return goldenpipe.Checksum{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+	return goldenpipe.Checksum{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, Findings: practice.Scan(string(head.Bytes()))}, nil
 }

@@ -24,7 +24,16 @@ func TestValidateExitCodesAndOutput(t *testing.T) {
 	invalid := filepath.Join(corpus, "bare-linux-mistakes.json")
 	t.Run("valid deployment template with its parameters file", func(t *testing.T) {
 		code, out, errOut := run(t, nil, "--scripts-url", "https://goldenscripts.blob.core.windows.net/scripts", valid)
-		if code != 0 || out != "" || !strings.Contains(errOut, "1 template(s) in 1 file(s): 0 with problems") {
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line != "" && !strings.Contains(line, ": warning: ") {
+				t.Errorf("not a warning: %s", line)
+			}
+		}
+		// the AVD guide's checks: win10-22h2-avd is the Generation 1 SKU (-g2 is Gen2)
+		if !strings.Contains(out, `resources[0].properties.source.sku: warning: "win10-22h2-avd" looks like a Generation 1 image [gen2:`) {
+			t.Errorf("no gen2 warning:\n%s", out)
+		}
+		if code != 0 || !strings.Contains(errOut, "1 template(s) in 1 file(s): 0 with problems") {
 			t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 		}
 	})

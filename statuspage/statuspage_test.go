@@ -67,7 +67,9 @@ func sample() Sources {
 		Version: "test",
 		Templates: fakeTemplates{
 			{Name: "avd-win11", Valid: true, Rendered: &gtemplate.Rendered{Fingerprint: strings.Repeat("ab", 32), SourceVersion: "22631.4460.241106"},
-				Plan: &gtemplate.Plan{Rebuild: true, Reason: "source 22631.4317.241009 → 22631.4460.241106"}},
+				Plan:     &gtemplate.Plan{Rebuild: true, Reason: "source 22631.4317.241009 → 22631.4460.241106"},
+				Warnings: []gtemplate.Problem{{Path: "properties.customize", Message: "no step cleans up (temporary files, user profiles, disk cleanup) before capture [avd-cleanup: …]"}},
+				Policy:   gtemplate.Policy{Ignore: []string{"gen2", "antivirus"}}},
 			{Name: evilTemplate, Valid: false, Problems: []gtemplate.Problem{{Path: "properties.customize[0].name", Message: evilError}}},
 		},
 		Builds: fakeBuilds{
@@ -93,7 +95,7 @@ func TestStatusPageShowsWhatIsGoingOn(t *testing.T) {
 		`<meta http-equiv="refresh" content="5">`,
 		"Builds in flight (2)", "avd-win11-abababababab", "running · Customizing", "42m0s",
 		"rescuing", "vhd: copying", "50% of 1.0 GiB",
-		"Templates (2)", "source 22631.4317.241009 → 22631.4460.241106", "abababababab…",
+		"Templates (2)", "1 warning(s)", "<code>properties.customize</code>: no step cleans up", "silenced: <code>gen2</code>, <code>antivirus</code>", "source 22631.4317.241009 → 22631.4460.241106", "abababababab…",
 		"Recent builds (2)", "succeeded", "https://goldenvhds.blob.core.windows.net/vhds/avd-win11/old-2/vhd.vhd", "127.0 GiB",
 		"Script checksums (1)", strings.Repeat("9b", 32),
 		"customization.log (end)", "install-apps.ps1 exited 1 &lt;script&gt;",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"io"
 	"net"
 	"net/http"
@@ -237,4 +238,147 @@ func TestUsersTemplateBuildsLocally(t *testing.T) {
 		}
 		t.Errorf("not both succeeded:\n%.2000s\ntemplates:\n%.3000s", body, tpls)
 	}
+}
+
+// TestUploadsWithAnyToolTriggerTheApp: a script and a template uploaded to
+// Azurite with the plain Azure SDK (no app code, no hand-written event)
+// are hashed, rendered and built; a change to the script is exactly one
+// rebuild, whose reason names the script; the template deleted is gone.
+func TestUploadsWithAnyToolTriggerTheApp(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "devrun")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	empty := filepath.Join(dir, "nothing")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-phase", "100ms", "-tick", "100ms",
+		"-watch", "100ms", "-examples=false", "-load", empty)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() })
+	connCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, cs, ok := strings.Cut(sc.Text(), "azurite connection string (Storage Explorer, az storage --connection-string, azcopy): "); ok {
+				connCh <- cs
+			}
+		}
+	}()
+	var conn string
+	select {
+	case conn = <-connCh:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("devrun printed no Azurite connection string")
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	get := func(path string, v any) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return 0
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(v)
+		return resp.StatusCode
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	type build struct{ ID, Template, State, Reason string }
+	buildsOf := func() (out []build) {
+		var all []build
+		get("/api/builds", &all)
+		for _, b := range all {
+			if b.Template == "mine" {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	type record struct {
+		Valid    bool
+		Problems []struct{ Path, Message string }
+		Rendered *struct{ Scripts map[string]string }
+		Plan     *struct {
+			Rebuild bool
+			Reason  string
+		}
+	}
+
+	// the user's side: the plain SDK, the connection string devrun printed
+	client, err := azblob.NewClientFromConnectionString(conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	put := func(container, name, body string) {
+		t.Helper()
+		if _, err := client.UploadBuffer(ctx, container, name, []byte(body), nil); err != nil {
+			t.Fatalf("upload %s/%s: %v", container, name, err)
+		}
+	}
+	scriptURL := client.URL() + "scripts/linux/hello.sh"
+	put("scripts", "linux/hello.sh", "#!/bin/bash\necho hello\n")
+	put("templates", "mine.json", `{
+  "type": "Microsoft.VirtualMachineImages/imageTemplates", "apiVersion": "2024-02-01", "location": "westeurope",
+  "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourcegroups/rg-images/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib": {}}},
+  "properties": {
+    "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts-gen2", "version": "latest"},
+    "customize": [{"type": "Shell", "name": "hello", "scriptUri": "`+scriptURL+`"}],
+    "distribute": [{"type": "VHD", "runOutputName": "mine-vhd"}]
+  }
+}`)
+	var rec record
+	waitFor("the template's record with the script's checksum", func() bool {
+		rec = record{}
+		return get("/api/templates/mine", &rec) == 200 && rec.Rendered != nil && rec.Rendered.Scripts["linux/hello.sh"] != ""
+	})
+	if !rec.Valid {
+		t.Fatalf("the template is not valid: %+v", rec.Problems)
+	}
+	first := rec.Rendered.Scripts["linux/hello.sh"]
+	waitFor("the first build to succeed", func() bool { b := buildsOf(); return len(b) == 1 && b[0].State == "succeeded" })
+
+	put("scripts", "linux/hello.sh", "#!/bin/bash\necho hello again\n")
+	waitFor("the rebuild to succeed", func() bool {
+		b := buildsOf()
+		return len(b) >= 2 && b[0].State == "succeeded" && b[1].State == "succeeded"
+	})
+	// settled: the plan is up to date; still exactly two builds
+	waitFor("the plan to be up to date", func() bool {
+		rec = record{}
+		return get("/api/templates/mine", &rec) == 200 && rec.Plan != nil && !rec.Plan.Rebuild
+	})
+	b := buildsOf()
+	if len(b) != 2 {
+		t.Fatalf("a script change made %d builds, want exactly 1 rebuild: %+v", len(b)-1, b)
+	}
+	t.Logf("builds: %+v", b)
+	rebuild := b[0]
+	if b[1].Reason != "" && strings.Contains(b[1].Reason, "linux/hello.sh") {
+		rebuild = b[1]
+	}
+	if !strings.Contains(rebuild.Reason, "linux/hello.sh") || rec.Rendered.Scripts["linux/hello.sh"] == first {
+		t.Errorf("the rebuild's reason does not name the script, or the checksum did not change: %+v; %v", b, rec.Rendered.Scripts)
+	}
+
+	if _, err := client.DeleteBlob(ctx, "templates", "mine.json", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the template to be gone", func() bool { return get("/api/templates/mine", &record{}) == 404 })
 }

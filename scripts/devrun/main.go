@@ -27,6 +27,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/internal/blobwatch"
 	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
@@ -44,6 +45,7 @@ func run() error {
 	examples := flag.Bool("examples", true, "load examples/ and let their builds run")
 	phase := flag.Duration("phase", 4*time.Second, "length of each simulated build phase")
 	tick := flag.Duration("tick", 2*time.Second, "how often BuildMonitor runs (the host's timer, sped up)")
+	watch := flag.Duration("watch", time.Second, "how often the scripts and templates containers are listed for the blob events Event Grid would send")
 	load := flag.String("load", "", "a folder of your own scripts and templates (scripts/ and templates/ inside it, as in examples/) "+
 		"loaded after the examples, with the blob events Azure would send (default: local/ when it exists)")
 	handlerOnly := flag.Bool("handler", false, "serve only the handler, configured by the environment as the Functions host starts it, "+
@@ -99,6 +101,9 @@ func run() error {
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration = *phase, *phase
 	fmt.Printf("settings from %s\nazurite blob endpoint %s (accounts devstoreaccount1, aibstaging)\n", source, az.BlobEndpoint)
+	fmt.Printf("azurite connection string (Storage Explorer, az storage --connection-string, azcopy): %s\n", az.ConnectionString(azurite.Account{}))
+	fmt.Printf("upload to containers %q and %q with any tool: the blob events Azure would send are delivered (every %s)\n",
+		settings.ScriptsContainer, settings.TemplatesContainer, *watch)
 	sims := &local.Local{Builder: sim}
 	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups},
 		Ready: func(addr string, a *app.App) {
@@ -114,12 +119,15 @@ func run() error {
 			}
 			go func() {
 				for _, d := range dirs {
-					if err := loadFolder(ctx, d, settings, a.Server); err != nil {
+					if err := loadFolder(ctx, d, settings); err != nil {
 						fmt.Fprintf(os.Stderr, "devrun: loading %s: %v\n", d, err)
 					}
 				}
 			}()
 			go timers(ctx, a.Server, *tick)
+			if err := watchContainers(ctx, settings, a.Server, *watch); err != nil {
+				fmt.Fprintf(os.Stderr, "devrun: watching the containers: %v\n", err)
+			}
 		}})
 }
 
@@ -151,9 +159,9 @@ func createContainers(ctx context.Context, s config.Settings) error {
 	return nil
 }
 
-// loadFolder uploads a folder laid out as examples/ (scripts/, templates/)
-// and fires the blob events the Functions host would deliver for them.
-func loadFolder(ctx context.Context, folder string, s config.Settings, h http.Handler) error {
+// loadFolder uploads a folder laid out as examples/ (scripts/, templates/);
+// the container watch delivers the blob events, as for any other upload.
+func loadFolder(ctx context.Context, folder string, s config.Settings) error {
 	svc, err := azure.NewBlobService(s.Scripts)
 	if err != nil {
 		return err
@@ -177,20 +185,12 @@ func loadFolder(ctx context.Context, folder string, s config.Settings, h http.Ha
 			return fn(filepath.ToSlash(rel), b)
 		})
 	}
-	event := func(function, container, url, name string) error {
-		body, _ := json.Marshal(map[string]any{"Data": map[string]any{"event": map[string]any{
-			"id": "devrun-" + name, "eventType": "Microsoft.Storage.BlobCreated", "eventTime": time.Now().UTC().Format(time.RFC3339),
-			"subject": "/blobServices/default/containers/" + container + "/blobs/" + name, "topic": "devrun",
-			"data": map[string]any{"api": "PutBlob", "url": url},
-		}}, "Metadata": map[string]any{}})
-		return invoke(h, function, body)
-	}
 	err = upload("scripts", func(name string, b []byte) error {
 		if _, err := scripts.NewBlockBlobClient(name).UploadBuffer(ctx, b, nil); err != nil {
 			return err
 		}
 		fmt.Println("loaded script", name, "from", folder)
-		return event("ScriptUploaded", s.ScriptsContainer, scripts.NewBlobClient(name).URL(), name)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -201,8 +201,35 @@ func loadFolder(ctx context.Context, folder string, s config.Settings, h http.Ha
 			return err
 		}
 		fmt.Println("loaded template", name, "from", folder, "- its build starts when its plan asks for one")
-		return event("TemplateUploaded", s.TemplatesContainer, templates.NewBlobClient(name).URL(), name)
+		return nil
 	})
+}
+
+// watchContainers delivers, through ScriptUploaded and TemplateUploaded as
+// the host would, the Event Grid events of every change to the scripts and
+// templates containers (internal/blobwatch), until ctx ends.
+func watchContainers(ctx context.Context, s config.Settings, h http.Handler, every time.Duration) error {
+	svc, err := azure.NewBlobService(s.Scripts)
+	if err != nil {
+		return err
+	}
+	account, _ := config.AccountKey(s.Scripts.ConnectionString)
+	topic := "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Storage/storageAccounts/" + account
+	for _, w := range []struct{ container, function string }{{s.ScriptsContainer, "ScriptUploaded"}, {s.TemplatesContainer, "TemplateUploaded"}} {
+		function := w.function
+		watcher := &blobwatch.Watcher{Container: svc.NewContainerClient(w.container), Topic: topic,
+			Deliver: func(_ context.Context, event json.RawMessage) error {
+				body, err := json.Marshal(map[string]any{"Data": map[string]any{"event": event},
+					"Metadata": map[string]any{"sys": map[string]string{"MethodName": strconv.Quote(function),
+						"UtcNow": strconv.Quote(time.Now().UTC().Format(time.RFC3339Nano))}}})
+				if err != nil {
+					return err
+				}
+				return invoke(h, function, body)
+			}}
+		go watcher.Watch(ctx, every, func(err error) { fmt.Fprintf(os.Stderr, "devrun: %v (delivered again on the next listing)\n", err) })
+	}
+	return nil
 }
 
 // timers fires BuildMonitor as the host's timer would (sped up).

@@ -37,7 +37,7 @@ docs: $(AZURITE)
 
 ## run: the app locally on embedded defaults (Azurite + handler on 127.0.0.1:7071)
 run: $(AZURITE)
-	$(GO) run ./scripts/devrun
+	$(GO) run ./scripts/devrun $(ARGS)
 
 ## package: the zip deployable as-is (host.json, one folder per function, binary)
 package: build

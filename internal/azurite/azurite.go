@@ -35,6 +35,8 @@ type Options struct {
 	Accounts []Account
 	// Log receives Azurite's output; nil discards it.
 	Log io.Writer
+	// Port is the blob service's port; 0 takes a free one.
+	Port int
 }
 
 // Server is a running Azurite blob service.
@@ -85,7 +87,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
+	attempts := 3
+	if o.Port != 0 {
+		attempts = 1 // the port asked for, or an error
+	}
+	for attempt := 0; attempt < attempts; attempt++ {
 		s, err := start(ctx, bin, o)
 		if err == nil {
 			return s, nil
@@ -96,9 +102,15 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 }
 
 func start(ctx context.Context, bin string, o Options) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	port := o.Port
+	if port == 0 {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		port = p
+	} else if !PortFree(port) {
+		return nil, fmt.Errorf("port %d on 127.0.0.1 is taken", port)
 	}
 	args := []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
 		"--disableTelemetry", "--skipApiVersionCheck", "--loose"}
@@ -187,4 +199,14 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PortFree reports whether a port on 127.0.0.1 can be listened on now.
+func PortFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }

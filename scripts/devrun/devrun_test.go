@@ -58,7 +58,7 @@ func TestRunLocallyAndStopCleanly(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-phase", "100ms", "-tick", "100ms")
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-tick", "100ms")
 	cmd.Dir = "." // inside the repo, as make run
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -193,7 +193,7 @@ func TestUsersTemplateBuildsLocally(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-phase", "100ms", "-tick", "100ms",
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-tick", "100ms",
 		"-examples=false", "-load", mine)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -257,7 +257,7 @@ func TestUploadsWithAnyToolTriggerTheApp(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-phase", "100ms", "-tick", "100ms",
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-tick", "100ms",
 		"-watch", "100ms", "-examples=false", "-load", empty)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -381,4 +381,133 @@ func TestUploadsWithAnyToolTriggerTheApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the template to be gone", func() bool { return get("/api/templates/mine", &record{}) == 404 })
+}
+
+// TestAzuritePortIsKept: the last run's port first (the URLs in its data
+// name it), then the standard 10000, then any.
+func TestAzuritePortIsKept(t *testing.T) {
+	dir := t.TempDir()
+	all := func(int) bool { return true }
+	none := func(int) bool { return false }
+	only := func(p int) func(int) bool { return func(q int) bool { return q == p } }
+	if p := azuritePort(dir, all); p != 10000 {
+		t.Errorf("fresh data: port %d, want 10000", p)
+	}
+	if p := azuritePort(dir, none); p != 0 {
+		t.Errorf("fresh data, 10000 taken: port %d, want 0 (any)", p)
+	}
+	if err := keepPort(dir, "http://127.0.0.1:41234"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		free func(int) bool
+		want int
+	}{{all, 41234}, {only(10000), 10000}, {none, 0}} {
+		if p := azuritePort(dir, tt.free); p != tt.want {
+			t.Errorf("kept 41234: port %d, want %d", p, tt.want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, portFile), []byte("junk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p := azuritePort(dir, all); p != 10000 {
+		t.Errorf("unreadable port file: port %d, want 10000", p)
+	}
+}
+
+// TestMakeRunTwice: a second `make run` on the same data (same Azurite
+// port, kept) re-uploads the examples, sees they did not change, and
+// starts no build.
+func TestMakeRunTwice(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "devrun")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	free := func() int {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	data := filepath.Join(dir, "azurite")
+	empty := filepath.Join(dir, "nothing")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	azPort := free()
+	type record struct {
+		ETag string
+		Plan *struct {
+			Rebuild bool
+			Reason  string
+		}
+	}
+	run := func(check func(base string)) {
+		port := free()
+		cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", data, "-azurite-port", fmt.Sprint(azPort),
+			"-phase", "100ms", "-tick", "100ms", "-watch", "100ms", "-load", empty)
+		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
+		check(fmt.Sprintf("http://127.0.0.1:%d", port))
+	}
+	get := func(url string, v any) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(v)
+		return resp.StatusCode
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	type build struct{ ID, Template, State, Reason string }
+	examples := []string{"avd-win11", "ubuntu-web"}
+	var firstBuilds []build
+	etags := map[string]string{}
+	run(func(base string) {
+		waitFor("one successful build per example", func() bool {
+			firstBuilds = nil
+			get(base+"/api/builds", &firstBuilds)
+			ok := 0
+			for _, b := range firstBuilds {
+				if b.State == "succeeded" {
+					ok++
+				}
+			}
+			return len(firstBuilds) == len(examples) && ok == len(examples)
+		})
+		for _, name := range examples {
+			var rec record
+			get(base+"/api/templates/"+name, &rec)
+			etags[name] = rec.ETag
+		}
+	})
+	run(func(base string) {
+		for _, name := range examples {
+			var rec record
+			waitFor(name+" uploaded again and planned", func() bool {
+				rec = record{}
+				return get(base+"/api/templates/"+name, &rec) == 200 && rec.ETag != etags[name] && rec.Plan != nil
+			})
+			if rec.Plan.Rebuild {
+				t.Errorf("%s: the second run plans a rebuild: %s", name, rec.Plan.Reason)
+			}
+		}
+		var builds []build
+		get(base+"/api/builds", &builds)
+		if len(builds) != len(firstBuilds) {
+			t.Errorf("the second run started builds: %+v", builds)
+		}
+	})
 }

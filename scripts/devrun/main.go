@@ -45,6 +45,8 @@ func run() error {
 	examples := flag.Bool("examples", true, "load examples/ and let their builds run")
 	phase := flag.Duration("phase", 4*time.Second, "length of each simulated build phase")
 	tick := flag.Duration("tick", 2*time.Second, "how often BuildMonitor runs (the host's timer, sped up)")
+	azPort := flag.Int("azurite-port", -1, "Azurite's blob port; by default the one kept in the data folder from the last run, "+
+		"else the standard 10000, else a free one (kept for the next run), so URLs that name scripts keep working; 0 takes any free port")
 	watch := flag.Duration("watch", time.Second, "how often the scripts and templates containers are listed for the blob events Event Grid would send")
 	load := flag.String("load", "", "a folder of your own scripts and templates (scripts/ and templates/ inside it, as in examples/) "+
 		"loaded after the examples, with the blob events Azure would send (default: local/ when it exists)")
@@ -69,8 +71,15 @@ func run() error {
 	if *data == "" {
 		*data = filepath.Join(root, ".local", "azurite")
 	}
-	az, err := azurite.Start(ctx, azurite.Options{Location: *data, Accounts: extraAccounts(values)})
+	blobPort := *azPort
+	if blobPort < 0 {
+		blobPort = azuritePort(*data, azurite.PortFree)
+	}
+	az, err := azurite.Start(ctx, azurite.Options{Location: *data, Accounts: extraAccounts(values), Port: blobPort})
 	if err != nil {
+		return err
+	}
+	if err := keepPort(*data, az.BlobEndpoint); err != nil {
 		return err
 	}
 	defer az.Stop()
@@ -129,6 +138,34 @@ func run() error {
 				fmt.Fprintf(os.Stderr, "devrun: watching the containers: %v\n", err)
 			}
 		}})
+}
+
+// portFile keeps, in Azurite's data folder, the port of the last run: the
+// URLs stored in that data name it.
+const portFile = "goldenpipe-port"
+
+// azuritePort picks Azurite's port for a local run: the last run's when
+// free, else the standard 10000 when free, else 0 (any free port).
+func azuritePort(data string, free func(int) bool) int {
+	if b, err := os.ReadFile(filepath.Join(data, portFile)); err == nil {
+		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 && p < 65536 && free(p) {
+			return p
+		}
+	}
+	if free(10000) {
+		return 10000
+	}
+	return 0
+}
+
+// keepPort records the port of endpoint (http://127.0.0.1:<port>) for the
+// next run.
+func keepPort(data, endpoint string) error {
+	i := strings.LastIndex(endpoint, ":")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(data, portFile), []byte(endpoint[i+1:]+"\n"), 0o644)
 }
 
 // extraAccounts returns the Azurite accounts the settings name besides

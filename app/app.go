@@ -114,6 +114,9 @@ type Overrides struct {
 	ServiceBus func(s config.Settings) (bus builds.Bus, attach func(*host.Server), closer func(context.Context) error, err error)
 	// StagingGroups replaces the resource groups of ARM (AIB_STAGING_GROUPS=managed).
 	StagingGroups func(s config.Settings) (*azure.StagingGroups, error)
+	// LoopbackOnly refuses requests from other hosts and sites
+	// (host.Options.LoopbackOnly): a local run, with no function keys.
+	LoopbackOnly bool
 }
 
 // App is the handler and the services behind it.
@@ -198,7 +201,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		}},
 	}
 	a.Server = host.NewServer(host.Options{Logger: logger, Level: slog.LevelInfo,
-		MaxRequestBytes: s.MaxRequestBytes, InvocationTimeout: s.InvocationTimeout})
+		MaxRequestBytes: s.MaxRequestBytes, InvocationTimeout: s.InvocationTimeout, LoopbackOnly: o.LoopbackOnly})
 	handlers.Register(a.Server, handlers.Deps{
 		Scripts:   a.Checksums,
 		Templates: a.Templates,

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -31,6 +33,7 @@ type Server struct {
 	maxBody  int64
 	timeout  time.Duration
 	maxLines int
+	loopback bool
 }
 
 // Options configure a Server.
@@ -39,6 +42,11 @@ type Options struct {
 	Level             slog.Leveler  // the lowest level copied into an answer's Logs
 	MaxRequestBytes   int64         // larger invocation bodies answer 413
 	InvocationTimeout time.Duration // the deadline of each invocation's context
+	// LoopbackOnly, for local runs with no Functions host and no function
+	// keys in front, refuses requests whose Host is not a loopback name (DNS
+	// rebinding) and requests a browser sends from another site (Origin or
+	// Sec-Fetch-Site), so a web page cannot trigger builds or read answers.
+	LoopbackOnly bool
 }
 
 // NewServer returns a Server with no functions.
@@ -56,7 +64,7 @@ func NewServer(o Options) *Server {
 		o.InvocationTimeout = 5 * time.Minute
 	}
 	return &Server{funcs: map[string]Func{}, log: o.Logger, level: o.Level,
-		maxBody: o.MaxRequestBytes, timeout: o.InvocationTimeout, maxLines: 500}
+		maxBody: o.MaxRequestBytes, timeout: o.InvocationTimeout, maxLines: 500, loopback: o.LoopbackOnly}
 }
 
 // Handle registers fn as the function called name.
@@ -92,6 +100,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 	}()
+	if s.loopback {
+		if reason := foreign(r); reason != "" {
+			s.log.Warn("request refused", "path", r.URL.Path, "reason", reason)
+			http.Error(w, reason, http.StatusForbidden)
+			return
+		}
+	}
 	if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api" {
 		if s.api == nil {
 			http.NotFound(w, r)
@@ -231,4 +246,44 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	_ = json.NewEncoder(w).Encode(struct {
 		Error string `json:"error"`
 	}{msg})
+}
+
+// foreign says why a request did not come from this machine's own user
+// ("" when it did): a Host that is not a loopback name, or a browser's
+// request from another site.
+func foreign(r *http.Request) string {
+	if !loopbackHost(r.Host) {
+		return fmt.Sprintf("Host %q is not this machine: a local run answers 127.0.0.1, localhost and [::1] only", clip(r.Host))
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, r.Host) {
+			return fmt.Sprintf("Origin %q is another site: a local run answers its own pages only", clip(o))
+		}
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return "a request from another site: a local run answers its own pages only"
+	}
+	return ""
+}
+
+// loopbackHost reports whether host[:port] names this machine.
+func loopbackHost(hostport string) bool {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
 }

@@ -135,6 +135,7 @@ func (b *Bus) invoke(h http.Handler, route Route, m goldenpipe.OutMessage, attem
 		"Metadata": metadata,
 	})
 	req := httptest.NewRequest(http.MethodPost, "/"+route.Function, bytes.NewReader(body))
+	req.Host = "127.0.0.1" // the host calls the handler on loopback
 	req.Header.Set("X-Azure-Functions-InvocationId", fmt.Sprintf("inproc-%d-%d", seq, attempt))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

@@ -299,6 +299,15 @@ func TestUploadsWithAnyToolTriggerTheApp(t *testing.T) {
 		}
 		t.Fatalf("timed out waiting for %s", what)
 	}
+	// make run has no function keys in front: a DNS-rebound Host is refused
+	waitFor("the handler", func() bool { return get("/api/health", &struct{}{}) != 0 })
+	rebound, _ := http.NewRequest(http.MethodGet, base+"/api/builds", nil)
+	rebound.Host = "attacker.example:7071"
+	if resp, err := http.DefaultClient.Do(rebound); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a request for Host attacker.example was answered: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	type build struct{ ID, Template, State, Reason string }
 	buildsOf := func() (out []build) {
 		var all []build

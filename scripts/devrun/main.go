@@ -114,7 +114,8 @@ func run() error {
 	fmt.Printf("upload to containers %q and %q with any tool: the blob events Azure would send are delivered (every %s)\n",
 		settings.ScriptsContainer, settings.TemplatesContainer, *watch)
 	sims := &local.Local{Builder: sim}
-	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups},
+	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus,
+		StagingGroups: sims.StagingGroups, LoopbackOnly: true},
 		Ready: func(addr string, a *app.App) {
 			fmt.Printf("goldenpipe listening on %s  (status page %s/api/ ; Ctrl-C stops)\n", addr, addr)
 			dirs := []string{}
@@ -286,6 +287,7 @@ func timers(ctx context.Context, h http.Handler, every time.Duration) {
 
 func invoke(h http.Handler, function string, body []byte) error {
 	req := httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(body))
+	req.Host = "127.0.0.1" // the host's own calls come from this machine
 	req.Header.Set("X-Azure-Functions-InvocationId", "devrun")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

@@ -281,24 +281,8 @@ func TestUploadsWithAnyToolTriggerTheApp(t *testing.T) {
 		t.Fatal("devrun printed no Azurite connection string")
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	get := func(path string, v any) int {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			return 0
-		}
-		defer resp.Body.Close()
-		_ = json.NewDecoder(resp.Body).Decode(v)
-		return resp.StatusCode
-	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if cond() {
-				return
-			}
-		}
-		t.Fatalf("timed out waiting for %s", what)
-	}
+	get := func(path string, v any) int { return getJSON(base+path, v) }
+	waitFor := func(what string, cond func() bool) { t.Helper(); waitUntil(t, what, cond) }
 	// make run has no function keys in front: a DNS-rebound Host is refused
 	waitFor("the handler", func() bool { return get("/api/health", &struct{}{}) != 0 })
 	rebound, _ := http.NewRequest(http.MethodGet, base+"/api/builds", nil)
@@ -462,24 +446,8 @@ func TestMakeRunTwice(t *testing.T) {
 		defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
 		check(fmt.Sprintf("http://127.0.0.1:%d", port))
 	}
-	get := func(url string, v any) int {
-		resp, err := http.Get(url)
-		if err != nil {
-			return 0
-		}
-		defer resp.Body.Close()
-		_ = json.NewDecoder(resp.Body).Decode(v)
-		return resp.StatusCode
-	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if cond() {
-				return
-			}
-		}
-		t.Fatalf("timed out waiting for %s", what)
-	}
+	get := getJSON
+	waitFor := func(what string, cond func() bool) { t.Helper(); waitUntil(t, what, cond) }
 	type build struct{ ID, Template, State, Reason string }
 	examples := []string{"avd-win11", "ubuntu-web"}
 	var firstBuilds []build
@@ -519,4 +487,27 @@ func TestMakeRunTwice(t *testing.T) {
 			t.Errorf("the second run started builds: %+v", builds)
 		}
 	})
+}
+
+// getJSON decodes the answer to a GET of url into v and returns its status
+// (0 when the handler does not answer yet).
+func getJSON(url string, v any) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(v)
+	return resp.StatusCode
+}
+
+// waitUntil polls cond until it holds, failing the test after 2 minutes.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
 }

@@ -297,32 +297,18 @@ func (b *ImageBuilder) checkScripts(ctx context.Context, t aib.ImageTemplate) st
 		}
 		return ""
 	}
+	var steps []any
 	for _, c := range t.Properties.Customize {
-		var msg string
-		switch c := c.(type) {
-		case *aib.ImageTemplateShellCustomizer:
-			msg = check(c.ScriptURI, c.SHA256Checksum)
-		case *aib.ImageTemplatePowerShellCustomizer:
-			msg = check(c.ScriptURI, c.SHA256Checksum)
-		case *aib.ImageTemplateFileCustomizer:
-			msg = check(c.SourceURI, c.SHA256Checksum)
-		}
-		if msg != "" {
-			return msg
-		}
+		steps = append(steps, c)
 	}
 	if v := t.Properties.Validate; v != nil { // validators' scripts are fetched at creation too
 		for _, c := range v.InVMValidations {
-			var msg string
-			switch c := c.(type) {
-			case *aib.ImageTemplateShellValidator:
-				msg = check(c.ScriptURI, c.SHA256Checksum)
-			case *aib.ImageTemplatePowerShellValidator:
-				msg = check(c.ScriptURI, c.SHA256Checksum)
-			case *aib.ImageTemplateFileValidator:
-				msg = check(c.SourceURI, c.SHA256Checksum)
-			}
-			if msg != "" {
+			steps = append(steps, c)
+		}
+	}
+	for _, c := range steps {
+		if uri, sum := scriptOf(c); uri != nil {
+			if msg := check(uri, sum); msg != "" {
 				return msg
 			}
 		}
@@ -551,4 +537,24 @@ func StagingGroup(template string) string {
 // reports in exactStagingResourceGroup.
 func StagingGroupID(template string) string {
 	return "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/" + StagingGroup(template)
+}
+
+// scriptOf returns the script (or file) a customizer or validator fetches,
+// and its checksum; nil for the other kinds.
+func scriptOf(step any) (uri, sum *string) {
+	switch c := step.(type) {
+	case *aib.ImageTemplateShellCustomizer:
+		return c.ScriptURI, c.SHA256Checksum
+	case *aib.ImageTemplatePowerShellCustomizer:
+		return c.ScriptURI, c.SHA256Checksum
+	case *aib.ImageTemplateFileCustomizer:
+		return c.SourceURI, c.SHA256Checksum
+	case *aib.ImageTemplateShellValidator:
+		return c.ScriptURI, c.SHA256Checksum
+	case *aib.ImageTemplatePowerShellValidator:
+		return c.ScriptURI, c.SHA256Checksum
+	case *aib.ImageTemplateFileValidator:
+		return c.SourceURI, c.SHA256Checksum
+	}
+	return nil, nil
 }

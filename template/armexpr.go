@@ -349,7 +349,7 @@ func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
 		}
 		w.WriteByte(']')
 	default:
-		n.encode(w)
+		n.encodeScalar(w)
 	}
 	return w.Len() <= limit
 }

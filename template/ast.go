@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -157,28 +158,11 @@ func readNode(dec *json.Decoder, depth int) (*node, error) {
 }
 
 // encode writes a node tree as JSON.
-func (n *node) encode(w *bytes.Buffer) {
+func (n *node) encode(w *bytes.Buffer) { encodeLimited(n, w, math.MaxInt) }
+
+// encodeScalar writes a string, number, boolean or null.
+func (n *node) encodeScalar(w *bytes.Buffer) {
 	switch n.kind {
-	case '{':
-		w.WriteByte('{')
-		for i, m := range n.members {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			writeString(w, m.key)
-			w.WriteByte(':')
-			m.val.encode(w)
-		}
-		w.WriteByte('}')
-	case '[':
-		w.WriteByte('[')
-		for i, it := range n.items {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			it.encode(w)
-		}
-		w.WriteByte(']')
 	case '"':
 		writeString(w, n.str)
 	case 'n':

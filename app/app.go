@@ -210,12 +210,24 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Monitor:   a.Builds,
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
 			Builds: a.Builds, Status: statuspage.Handler(statuspage.Sources{Templates: a.Templates, Builds: a.Builds,
-				Checksums: catalog, Version: Version})}),
+				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),
 	})
 	if a.attach != nil {
 		a.attach(a.Server)
 	}
 	return a, nil
+}
+
+// simulated names what stands in for Azure, for the status page's banner.
+func simulated(s config.Settings) []string {
+	var out []string
+	if s.Simulator {
+		out = append(out, "Image Builder (simulator)")
+	}
+	if s.ServiceBus.InProcess {
+		out = append(out, "Service Bus (in-process)")
+	}
+	return out
 }
 
 // arm returns the marketplace and Image Builder: Azure's, a simulator's

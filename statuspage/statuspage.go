@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -36,6 +37,9 @@ type Sources struct {
 	Now     func() time.Time
 	// Refresh is the page's reload interval (default 5 s).
 	Refresh time.Duration
+	// Simulated names what stands in for Azure (a local run's Image Builder
+	// simulator, its in-process Service Bus): the page says so on top.
+	Simulated []string
 }
 
 // recentBuilds bounds the finished builds shown.
@@ -88,6 +92,30 @@ type view struct {
 	Recent    []builds.Build
 	Checksums []goldenpipe.Checksum
 	Errors    []string
+	Simulated []string
+	Summary   summary
+	// RecentLimit is how many recent builds the page reads at most.
+	RecentLimit int
+	// Query carries the function key (?code=) to the page's links: Azure
+	// needs it on every request.
+	Query string
+}
+
+// summary is the page's first line.
+type summary struct {
+	Running, Waiting, Invalid int
+	// Failed counts the failed builds among the recent ones shown that
+	// finished in the last 24 hours.
+	Failed int
+}
+
+// failedState is a finished build that made no image.
+func failedState(s builds.State) bool {
+	switch s {
+	case builds.StateFailed, builds.StateTimedOut, builds.StateRescueFailed, builds.StateCanceled:
+		return true
+	}
+	return false
 }
 
 // Handler serves the page.
@@ -124,6 +152,27 @@ func Handler(src Sources) http.Handler {
 		}
 		if v.Checksums, err = src.Checksums.List(ctx); err != nil {
 			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(err))
+		}
+		v.Simulated, v.RecentLimit = src.Simulated, recentBuilds
+		if code := r.URL.Query().Get("code"); code != "" {
+			v.Query = "?" + url.Values{"code": {code}}.Encode()
+		}
+		for _, b := range v.InFlight {
+			if b.State == builds.StateRequested || b.State == builds.StateQueued {
+				v.Summary.Waiting++
+			} else {
+				v.Summary.Running++
+			}
+		}
+		for _, t := range v.Templates {
+			if !t.Valid {
+				v.Summary.Invalid++
+			}
+		}
+		for _, b := range v.Recent {
+			if failedState(b.State) && now.Sub(b.FinishedAt) <= 24*time.Hour {
+				v.Summary.Failed++
+			}
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

@@ -136,3 +136,27 @@ func TestStatusPageNamesAFailingSource(t *testing.T) {
 		t.Errorf("%d: a failing source should be named while the rest shows", code)
 	}
 }
+
+// TestSummaryBannerAndKey: the first line counts what an operator asks
+// first; a local run says what is simulated; the function key of the
+// request is kept on every link (Azure needs it on each request).
+func TestSummaryBannerAndKey(t *testing.T) {
+	src := sample()
+	src.Simulated = []string{"Image Builder", "Service Bus"}
+	rec := httptest.NewRecorder()
+	Handler(src).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/?code=k3y%2B%2F%3D%3D", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		"2 in flight · 0 waiting · 1 failed in the last 24 h · 1 invalid template(s)",
+		"<strong>Simulated:</strong> Image Builder, Service Bus",
+		`href="sha256sums?code=k3y%2B%2F%3D%3D"`, `href="builds?code=k3y%2B%2F%3D%3D"`, `href="health?code=k3y%2B%2F%3D%3D"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	_, plain := render(t, sample())
+	if strings.Contains(plain, "Simulated") || strings.Contains(plain, "code=") {
+		t.Error("a page in Azure, without a key in its request, shows a banner or a key")
+	}
+}

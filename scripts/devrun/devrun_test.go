@@ -111,7 +111,8 @@ func TestRunLocallyAndStopCleanly(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, want := range []string{"avd-win11", "ubuntu-web", `<span class="state ok">succeeded</span>`, "avd/install-apps.ps1", "/vhds/avd-win11/"} {
+	for _, want := range []string{"avd-win11", "ubuntu-web", `<span class="state ok">succeeded</span>`, "avd/install-apps.ps1", "/vhds/avd-win11/",
+		"<strong>Simulated:</strong> Image Builder (simulator), Service Bus (in-process)", "0 in flight · 0 waiting · 0 failed in the last 24 h · 0 invalid template(s)"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the status page lacks %q after the examples' builds:\n%s", want, page)
 		}

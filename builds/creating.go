@@ -28,9 +28,7 @@ func decideCreating(d *Decision, o Observation, now time.Time, cfg Config) {
 		return
 	}
 	if o.TemplateMissing || o.Template == nil {
-		if !b.CreateRequestedAt.IsZero() && now.Sub(b.CreateRequestedAt) < cfg.ReissueAfter {
-			d.Outcome = "waiting for the template to appear"
-			d.Result = Result{RequeueAfter: cfg.ReissueAfter - now.Sub(b.CreateRequestedAt)}
+		if waitBeforeReissue(d, b.CreateRequestedAt, now, cfg, "waiting for the template to appear") {
 			return
 		}
 		note := "template not found; creating it again"

@@ -300,3 +300,14 @@ func (b Build) clone() Build {
 	c.Done = append([]string(nil), b.Done...)
 	return c
 }
+
+// waitBeforeReissue holds a request issued at requestedAt (zero: never)
+// until ReissueAfter has passed, saying why; false when it may be issued.
+func waitBeforeReissue(d *Decision, requestedAt, now time.Time, cfg Config, outcome string) bool {
+	if requestedAt.IsZero() || now.Sub(requestedAt) >= cfg.ReissueAfter {
+		return false
+	}
+	d.Outcome = outcome
+	d.Result = Result{RequeueAfter: cfg.ReissueAfter - now.Sub(requestedAt)}
+	return true
+}

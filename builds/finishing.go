@@ -133,9 +133,7 @@ func decideCleanup(d *Decision, o Observation, now time.Time, cfg Config) {
 		d.Outcome = "looking at the image template before deleting it"
 		return
 	}
-	if !b.CleanupRequestedAt.IsZero() && now.Sub(b.CleanupRequestedAt) < cfg.ReissueAfter {
-		d.Outcome = "waiting for the image template to go"
-		d.Result = Result{RequeueAfter: cfg.ReissueAfter - now.Sub(b.CleanupRequestedAt)}
+	if waitBeforeReissue(d, b.CleanupRequestedAt, now, cfg, "waiting for the image template to go") {
 		return
 	}
 	b.CleanupRequestedAt = now

@@ -45,9 +45,7 @@ func decideRunning(d *Decision, o Observation, now time.Time, cfg Config) {
 	}
 	run := t.Run
 	if run == nil {
-		if !b.RunRequestedAt.IsZero() && now.Sub(b.RunRequestedAt) < cfg.ReissueAfter {
-			d.Outcome = "waiting for the run to start"
-			d.Result = Result{RequeueAfter: cfg.ReissueAfter - now.Sub(b.RunRequestedAt)}
+		if waitBeforeReissue(d, b.RunRequestedAt, now, cfg, "waiting for the run to start") {
 			return
 		}
 		note := "no run seen; starting it again"

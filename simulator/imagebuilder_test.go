@@ -55,14 +55,8 @@ func TestSimulatorRefusesAnInvalidPUTAtOnce(t *testing.T) {
 // Delete and cancel while a build runs are refused with OperationNotAllowed
 // (405 and 409, as both have been seen); once the run ended, the delete goes.
 func TestSimulatorRefusesDeleteWhileRunning(t *testing.T) {
-	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
-	b := NewImageBuilder()
-	b.Now, b.CreateDuration, b.PhaseDuration = c.Now, time.Minute, time.Minute
-	cl := client(t, b)
+	c, cl := created(t)
 	ctx := context.Background()
-	if _, err := cl.BeginCreateOrUpdate(ctx, "rg", "t", valid(), nil); err != nil {
-		t.Fatal(err)
-	}
 	c.Advance(2 * time.Minute)
 	if _, err := cl.BeginRun(ctx, "rg", "t", nil); err != nil {
 		t.Fatal(err)
@@ -148,14 +142,8 @@ func TestSimulatorChecksStagingGroups(t *testing.T) {
 
 // A run walks Image Builder's sub-states, Optimizing included.
 func TestSimulatorRunWalksTheSubStates(t *testing.T) {
-	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
-	b := NewImageBuilder()
-	b.Now, b.CreateDuration, b.PhaseDuration = c.Now, time.Minute, time.Minute
-	cl := client(t, b)
+	c, cl := created(t)
 	ctx := context.Background()
-	if _, err := cl.BeginCreateOrUpdate(ctx, "rg", "t", valid(), nil); err != nil {
-		t.Fatal(err)
-	}
 	c.Advance(time.Minute)
 	if _, err := cl.BeginRun(ctx, "rg", "t", nil); err != nil {
 		t.Fatal(err)
@@ -197,4 +185,18 @@ func TestSimulatorChecksValidatorScripts(t *testing.T) {
 	if *r.Properties.ProvisioningState != aib.ProvisioningStateFailed || !strings.Contains(*r.Properties.ProvisioningError.Message, "v.sh") {
 		t.Errorf("%s %v", *r.Properties.ProvisioningState, r.Properties.ProvisioningError)
 	}
+}
+
+// created returns a simulator on a fake clock, one-minute phases, with
+// template "t" of group "rg" created through the SDK's client.
+func created(t *testing.T) (*clock.Fake, *aib.VirtualMachineImageTemplatesClient) {
+	t.Helper()
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	b := NewImageBuilder()
+	b.Now, b.CreateDuration, b.PhaseDuration = c.Now, time.Minute, time.Minute
+	cl := client(t, b)
+	if _, err := cl.BeginCreateOrUpdate(context.Background(), "rg", "t", valid(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return c, cl
 }

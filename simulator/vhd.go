@@ -3,9 +3,9 @@ package simulator
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"github.com/google/uuid"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -89,9 +89,7 @@ func (s *Staging) Log(ctx context.Context, template string, outcome Outcome, val
 	if _, err := logs.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
 		return "", err
 	}
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	guid := fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])
+	guid := uuid.NewString()
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' is starting for %s\n", template)
 	for _, p := range phases {

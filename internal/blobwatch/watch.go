@@ -16,14 +16,15 @@ package blobwatch
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/google/uuid"
 
 	"github.com/goldenpipe/goldenpipe"
 )
@@ -156,13 +157,13 @@ func (w *Watcher) Watch(ctx context.Context, every time.Duration, report func(er
 
 func (w *Watcher) event(typ, name string, b blob, at time.Time) Event {
 	w.seq++
-	containerName := containerOf(w.Container.URL())
+	containerName := path.Base(w.Container.URL())
 	return Event{
-		ID: guid(), Topic: w.Topic, EventType: typ, EventTime: at.UTC(),
+		ID: uuid.NewString(), Topic: w.Topic, EventType: typ, EventTime: at.UTC(),
 		Subject: "/blobServices/default/containers/" + containerName + "/blobs/" + name,
-		Data: EventData{ClientRequestID: guid(), RequestID: guid(), ContentType: b.contentType, BlobType: b.blobType,
+		Data: EventData{ClientRequestID: uuid.NewString(), RequestID: uuid.NewString(), ContentType: b.contentType, BlobType: b.blobType,
 			URL: blobURL(w.Container.URL(), name), Sequencer: fmt.Sprintf("%032x", w.seq),
-			StorageDiagnostics: map[string]string{"batchId": guid()}},
+			StorageDiagnostics: map[string]string{"batchId": uuid.NewString()}},
 		MetadataVersion: "1",
 	}
 }
@@ -188,28 +189,9 @@ func blobURL(containerURL, name string) string {
 	return strings.TrimSuffix(containerURL, "/") + "/" + strings.Join(parts, "/")
 }
 
-// containerOf returns the last path segment of a container URL.
-func containerOf(u string) string {
-	for i := len(u) - 1; i >= 0; i-- {
-		if u[i] == '/' {
-			return u[i+1:]
-		}
-	}
-	return u
-}
-
 func str(p *string) string {
 	if p == nil {
 		return ""
 	}
 	return *p
-}
-
-// guid returns a random version 4 GUID, as Event Grid's ids are.
-func guid() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

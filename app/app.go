@@ -16,10 +16,12 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/checksum"
 	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/gallery"
 	"github.com/goldenpipe/goldenpipe/handlers"
 	"github.com/goldenpipe/goldenpipe/host"
 	"github.com/goldenpipe/goldenpipe/statuspage"
@@ -114,6 +116,8 @@ type Overrides struct {
 	ServiceBus func(s config.Settings) (bus builds.Bus, attach func(*host.Server), closer func(context.Context) error, err error)
 	// StagingGroups replaces the resource groups of ARM (AIB_STAGING_GROUPS=managed).
 	StagingGroups func(s config.Settings) (*azure.StagingGroups, error)
+	// Gallery, when set, replaces Azure Compute Gallery (the simulator).
+	Gallery func(s config.Settings) (goldenpipe.Gallery, error)
 	// LoopbackOnly refuses requests from other hosts and sites
 	// (host.Options.LoopbackOnly): a local run, with no function keys.
 	LoopbackOnly bool
@@ -125,6 +129,7 @@ type App struct {
 	Checksums *checksum.Service
 	Templates *template.Service
 	Builds    *builds.Service
+	Gallery   *gallery.Service
 	closers   []func(context.Context) error
 	attach    func(*host.Server)
 }
@@ -179,6 +184,13 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 	a.Builds = &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
 		MaxConcurrent: s.MaxConcurrentBuilds, EventSource: "/goldenpipe/" + hostname, Log: logger}
 	a.Templates.Listeners = append(a.Templates.Listeners, a.Builds)
+	g, err := a.gallery(s, o)
+	if err != nil {
+		return nil, err
+	}
+	a.Gallery = &gallery.Service{Gallery: g, Templates: a.Templates, Docs: docs, Bus: bus, Topic: s.EventsTopic,
+		EventSource: a.Builds.EventSource, Log: logger}
+	a.Builds.Gallery = a.Gallery
 	if s.ManagedStagingGroups {
 		g, err := a.stagingGroups(s, o)
 		if err != nil {
@@ -209,7 +221,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Builds:    a.Builds,
 		Monitor:   a.Builds,
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
-			Builds: a.Builds, Status: statuspage.Handler(statuspage.Sources{Templates: a.Templates, Builds: a.Builds,
+			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Templates: a.Templates, Builds: a.Builds,
 				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),
 	})
 	if a.attach != nil {
@@ -261,6 +273,22 @@ func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.
 }
 
 // rescue gives the builds where VHDs are read from and copied to.
+// gallery returns Azure Compute Gallery: the override's (the simulator),
+// the served simulator's, or Azure's with the app's identity.
+func (a *App) gallery(s config.Settings, o Overrides) (goldenpipe.Gallery, error) {
+	switch {
+	case o.Gallery != nil:
+		return o.Gallery(s)
+	case s.Simulator && s.SimulatorURL != "":
+		return azure.NewGalleryVersions(azure.LocalCredential{}, azure.ARMEndpointOptions(s.SimulatorURL)), nil
+	}
+	cred, err := azure.Credential(s.ARM)
+	if err != nil {
+		return nil, fmt.Errorf("ARM credential: %w", err)
+	}
+	return azure.NewGalleryVersions(cred, azure.ARMClientOptions(nil)), nil
+}
+
 func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger) error {
 	var cred azcore.TokenCredential
 	if s.Staging == nil || (s.VHDDestination != "" && s.VHDStorage == nil) {

@@ -44,7 +44,7 @@ func TestScriptUploadedEndToEnd(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	l := &sims{}
-	a, err := Build(context.Background(), settings, slog.New(slog.NewJSONHandler(&logs, nil)), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus})
+	a, err := Build(context.Background(), settings, slog.New(slog.NewJSONHandler(&logs, nil)), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus, Gallery: l.GalleryVersions})
 	if err != nil {
 		t.Fatal(err)
 	}

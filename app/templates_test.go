@@ -112,7 +112,7 @@ func newHarnessSettings(t *testing.T, prefix string, o sims, extra map[string]st
 	}
 	logs := &syncBuffer{}
 	l := &o
-	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus, StagingGroups: l.StagingGroups})
+	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus, StagingGroups: l.StagingGroups, Gallery: l.GalleryVersions})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,11 +36,12 @@ const (
 	ActUnmark                          // drop the build from the builds in flight
 	ActCleanup                         // effect: delete the Image Builder template (and its staging group)
 	ActDropGroup                       // step: delete the staging group the app made for the template
+	ActGallery                         // step: keep the gallery (retention after a success, exclude a failed build's version)
 )
 
 var actionNames = map[ActionKind]string{ActCreate: "create", ActRun: "run", ActCancel: "cancel", ActStartCopy: "start copy",
 	ActAbortCopy: "abort copy", ActPublish: "publish", ActRecord: "record", ActRelease: "release", ActIndex: "index",
-	ActCleanup: "cleanup", ActUnmark: "unmark", ActDropGroup: "drop staging group"}
+	ActCleanup: "cleanup", ActUnmark: "unmark", ActDropGroup: "drop staging group", ActGallery: "gallery"}
 
 func (k ActionKind) String() string { return actionNames[k] }
 
@@ -66,6 +67,8 @@ func (a Action) Step() string {
 		return "indexed"
 	case ActDropGroup:
 		return "group-deleted"
+	case ActGallery:
+		return "gallery"
 	}
 	return ""
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/goldenpipe/goldenpipe"
 )
@@ -21,17 +20,8 @@ const (
 	EventVHDFailed = "com.goldenpipe.vhd.rescue_failed"
 )
 
-// CloudEvent is a CloudEvents 1.0 event in the JSON format.
-type CloudEvent struct {
-	SpecVersion     string    `json:"specversion"`
-	ID              string    `json:"id"`
-	Source          string    `json:"source"`
-	Type            string    `json:"type"`
-	Subject         string    `json:"subject"`
-	Time            time.Time `json:"time"`
-	DataContentType string    `json:"datacontenttype"`
-	Data            EventData `json:"data"`
-}
+// CloudEvent is a lifecycle event: a CloudEvents 1.0 event with EventData.
+type CloudEvent = goldenpipe.Event[EventData]
 
 // EventData is what a lifecycle event says of its build.
 type EventData struct {
@@ -65,10 +55,9 @@ func (s *Service) publish(ctx context.Context, b *Build, kind string) error {
 	for _, h := range b.History {
 		at = h.At // the latest transition is when it happened
 	}
-	ev := CloudEvent{SpecVersion: "1.0", ID: b.ID + "/" + kind, Source: s.EventSource, Type: types[kind], Subject: b.Template,
-		Time: at, DataContentType: "application/json",
-		Data: EventData{BuildID: b.ID, Template: b.Template, State: b.State, Reason: b.Reason, Fingerprint: b.Fingerprint,
-			SourceVersion: b.SourceVersion, AIBTemplateID: b.AIBID, Outputs: b.Outputs, Error: b.Error, CorrelationID: b.CorrelationID, VHD: vhd}}
+	ev := goldenpipe.NewEvent(b.ID+"/"+kind, s.EventSource, types[kind], b.Template, at,
+		EventData{BuildID: b.ID, Template: b.Template, State: b.State, Reason: b.Reason, Fingerprint: b.Fingerprint,
+			SourceVersion: b.SourceVersion, AIBTemplateID: b.AIBID, Outputs: b.Outputs, Error: b.Error, CorrelationID: b.CorrelationID, VHD: vhd})
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return err

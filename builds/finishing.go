@@ -1,6 +1,7 @@
 package builds
 
 import (
+	"strings"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -54,6 +55,9 @@ func decideFinished(d *Decision, o Observation, now time.Time, cfg Config) {
 	if b.State == StateSucceeded || b.State == StatePartiallySucceeded {
 		steps = append(steps, Action{Kind: ActRecord})
 	}
+	if publishedToGallery(b) {
+		steps = append(steps, Action{Kind: ActGallery})
+	}
 	steps = append(steps, Action{Kind: ActRelease})
 	if e := pendingEvent(b); e != nil {
 		steps = append(steps, *e)
@@ -85,6 +89,19 @@ func decideFinished(d *Decision, o Observation, now time.Time, cfg Config) {
 	}
 	d.Step, d.Outcome = &Action{Kind: ActUnmark}, "finished: "+string(b.State)
 	d.Result = Result{Done: true}
+}
+
+// publishedToGallery reports a build with an Azure Compute Gallery version
+// among its outputs (a failed build has some only when its template
+// distributes on a failed validation).
+func publishedToGallery(b *Build) bool {
+	for _, o := range b.Outputs {
+		id := strings.ToLower(o.ArtifactID)
+		if strings.Contains(id, "/providers/microsoft.compute/galleries/") && strings.Contains(id, "/versions/") {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanupDue reports a finished build whose Image Builder template is to

@@ -47,7 +47,23 @@ func TestDecideFinished(t *testing.T) {
 			check{state: StateSuperseded, changed: true, step: ActUnmark}},
 		{"rescue failed: the template is kept", finished(StateRescueFailed, "released", "event:vhd.rescue_failed", "event:failed", "indexed"), Observation{}, t0,
 			check{state: StateRescueFailed, changed: true, step: ActUnmark}},
+		{"a gallery version published: the gallery is kept after recording", withGallery(finished(StateSucceeded, "recorded")), Observation{}, t0,
+			check{state: StateSucceeded, step: ActGallery}},
+		{"then the lane and slot", withGallery(finished(StateSucceeded, "recorded", "gallery")), Observation{}, t0,
+			check{state: StateSucceeded, step: ActRelease}},
+		{"a failed build that still published (continueDistributeOnFailure): the gallery step first", withGallery(finished(StateFailed)), Observation{}, t0,
+			check{state: StateFailed, step: ActGallery}},
+		{"a managed image is no gallery version", func() Build {
+			b := finished(StateSucceeded, "recorded")
+			b.Outputs = []goldenpipe.RunOutput{{Name: "img", ArtifactID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/images/win11"}}
+			return b
+		}(), Observation{}, t0, check{state: StateSucceeded, step: ActRelease}},
 	})
+}
+
+func withGallery(b Build) Build {
+	b.Outputs = []goldenpipe.RunOutput{{Name: "sig", ArtifactID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/avd/versions/1.0.3"}}
+	return b
 }
 
 // A delete just requested is not sent again before ReissueAfter.

@@ -225,6 +225,13 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 				}
 				o.LogTail, o.ValidationLogTail = tail, vtail
 			}
+			if distributesOnFailure(b.Rendered) {
+				outs, err := s.AIB.RunOutputs(ctx, b.AIBName)
+				if err != nil {
+					return fail(err)
+				}
+				o.Outputs = outs
+			}
 		}
 	case StateRescuing:
 		o.Copies = map[int]CopyObservation{}
@@ -309,8 +316,45 @@ func (s *Service) step(ctx context.Context, b *Build, a Action) error {
 			return nil
 		}
 		return s.Staging.Delete(ctx, b.ManagedStagingGroup)
+	case ActGallery:
+		return s.keepGallery(ctx, b)
 	}
 	return fmt.Errorf("%s is not an after-step", a.Kind)
+}
+
+// keepGallery carries out the gallery step: retention after a success
+// (the template's goldenpipe.keepVersions), excludeFromLatest for the
+// version a failed build published. What it did goes into the history; an
+// error Azure will repeat (no role on the gallery, a definition gone) is
+// noted there too and ends the step, so the build is not held in flight
+// for it; a transient one is tried again on the next tick.
+func (s *Service) keepGallery(ctx context.Context, b *Build) error {
+	if s.Gallery == nil {
+		return nil
+	}
+	keep := 0
+	rec, err := s.Templates.Get(ctx, b.Template)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+		keep = rec.Policy.KeepVersions
+	case goldenpipe.ENOTFOUND: // the template was deleted since: keep every version
+	default:
+		return err
+	}
+	succeeded := b.State == StateSucceeded || b.State == StatePartiallySucceeded
+	note, err := s.Gallery.AfterBuild(ctx, b.Outputs, succeeded, keep)
+	switch code := goldenpipe.ErrorCode(err); {
+	case err == nil:
+	case code == goldenpipe.EUNAVAILABLE || code == goldenpipe.ECONFLICT:
+		return err
+	default:
+		note = "the gallery could not be kept: " + goldenpipe.ErrorMessage(err)
+		s.log().Warn(note, "build", b.ID)
+	}
+	if note != "" {
+		b.History = append(b.History, Transition{State: b.State, At: s.now(), Note: note})
+	}
+	return nil
 }
 
 // cleanup deletes a finished build's Image Builder template, which removes

@@ -113,6 +113,7 @@ func decideRunning(d *Decision, o Observation, now time.Time, cfg Config) {
 			state = StateTimedOut
 		}
 		b.LogTail, b.ValidationLogTail = o.LogTail, o.ValidationLogTail
+		b.Outputs = o.Outputs // distributed all the same when validation failed with continueDistributeOnFailure
 		finish(d, state, now, run.Message)
 		b.Error, b.FinishedAt = run.Message, ended(run, now)
 		d.Outcome = "build " + string(state) + ": " + run.Message
@@ -141,6 +142,21 @@ func timedOut(b *Build, run *goldenpipe.AIBRun) bool {
 		return true
 	}
 	return strings.Contains(run.Message, timeoutMessage)
+}
+
+// distributesOnFailure reports a rendered template whose images are
+// distributed even when validation fails (validate.continueDistributeOnFailure):
+// its failed runs have outputs.
+func distributesOnFailure(rendered []byte) bool {
+	var t struct {
+		Properties struct {
+			Validate struct {
+				ContinueDistributeOnFailure bool `json:"continueDistributeOnFailure"`
+			} `json:"validate"`
+		} `json:"properties"`
+	}
+	_ = json.Unmarshal(rendered, &t)
+	return t.Properties.Validate.ContinueDistributeOnFailure
 }
 
 // buildTimeout is the rendered template's buildTimeoutInMinutes (0: 240).

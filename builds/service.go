@@ -57,13 +57,21 @@ type LogTail interface {
 	Tail(ctx context.Context, stagingGroup, runMessage string) (customization, validation string, err error)
 }
 
+// GalleryKeeper keeps Azure Compute Gallery versions after a build: the
+// retention policy after a success, excludeFromLatest for a version a
+// failed build published. Idempotent; it says what it did.
+type GalleryKeeper interface {
+	AfterBuild(ctx context.Context, outputs []goldenpipe.RunOutput, succeeded bool, keep int) (string, error)
+}
+
 // Service requests, starts and follows builds.
 type Service struct {
 	Docs          goldenpipe.Documents
 	AIB           ImageBuilder
 	Bus           Bus
 	Templates     Templates
-	Logs          LogTail // optional
+	Logs          LogTail       // optional
+	Gallery       GalleryKeeper // optional: without it, gallery versions are left as Image Builder made them
 	Queue, Topic  string
 	MaxConcurrent int
 	EventSource   string // CloudEvents source of lifecycle events

@@ -59,7 +59,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration = 100*time.Millisecond, time.Hour // the build stays running
 	sims := &local.Local{Builder: sim}
-	a, err := app.Build(context.Background(), s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups})
+	a, err := app.Build(context.Background(), s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups, Gallery: sims.GalleryVersions})
 	if err != nil {
 		t.Fatal(err)
 	}

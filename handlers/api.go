@@ -12,6 +12,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/gallery"
 	"github.com/goldenpipe/goldenpipe/host"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -44,6 +45,13 @@ type Builds interface {
 	Rejected(ctx context.Context) ([]builds.Rejection, error)
 }
 
+// Gallery shows a template's Azure Compute Gallery versions and rolls
+// them back.
+type Gallery interface {
+	View(ctx context.Context, template string) (gallery.View, error)
+	Rollback(ctx context.Context, req gallery.RollbackRequest) ([]gallery.RolledBack, error)
+}
+
 // APIDeps are what the routes under /api/ read.
 type APIDeps struct {
 	Version   string
@@ -51,6 +59,7 @@ type APIDeps struct {
 	Checksums Checksums
 	Templates Templates
 	Builds    Builds
+	Gallery   Gallery
 	// Status is the status page (GET /api/).
 	Status http.Handler
 }
@@ -167,6 +176,36 @@ func NewAPI(d APIDeps) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, t)
 	})
+	mux.HandleFunc("GET /api/templates/{name}/gallery", func(w http.ResponseWriter, r *http.Request) {
+		v, err := d.Gallery.View(r.Context(), r.PathValue("name"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+	mux.HandleFunc("POST /api/templates/{name}/rollback", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Version     string `json:"version"`
+			Reason      string `json:"reason"`
+			RequestedBy string `json:"requestedBy"`
+		}
+		dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil && err != io.EOF {
+			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "the body must be JSON {\"version\": \"<x.y.z, or empty for the one before latest>\", \"reason\": \"…\"}: %v", err))
+			return
+		}
+		done, err := d.Gallery.Rollback(r.Context(), gallery.RollbackRequest{Template: r.PathValue("name"), Version: req.Version,
+			RequestedBy: requester(r, req.RequestedBy), Reason: req.Reason})
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct {
+			RolledBack []gallery.RolledBack `json:"rolledBack"`
+		}{done})
+	})
 	mux.HandleFunc("GET /api/builds", func(w http.ResponseWriter, r *http.Request) {
 		list, err := d.Builds.List(r.Context(), r.URL.Query().Get("template"))
 		if err != nil {
@@ -204,10 +243,7 @@ func NewAPI(d APIDeps) http.Handler {
 			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "the body must be JSON {\"template\": \"<name>\", \"reason\": \"…\", \"force\": false, \"correlationId\": \"…\"}: %v", err))
 			return
 		}
-		by := r.Header.Get("X-MS-CLIENT-PRINCIPAL-NAME") // set by App Service authentication
-		if by == "" {
-			by = "api"
-		}
+		by := requester(r, "")
 		// validated before anything is answered: a 202 always names a build that will exist
 		id, err := d.Builds.RequestBuild(r.Context(), builds.Request{Template: req.Template, Reason: req.Reason, Force: req.Force,
 			RequestedBy: by, CorrelationID: req.CorrelationID})
@@ -225,6 +261,18 @@ func NewAPI(d APIDeps) http.Handler {
 		writeError(w, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// requester names who asked: App Service authentication's principal,
+// else what the caller said, else "api".
+func requester(r *http.Request, said string) string {
+	if by := r.Header.Get("X-MS-CLIENT-PRINCIPAL-NAME"); by != "" {
+		return by
+	}
+	if said != "" {
+		return said
+	}
+	return "api"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -22,6 +22,10 @@ import (
 type Outcome struct {
 	State   string // goldenpipe.RunSucceeded, RunPartiallySucceeded or RunFailed
 	Message string
+	// Validation says a failed run failed in its validate phase: with
+	// validate.continueDistributeOnFailure the image is still distributed
+	// (and the run still reported failed), as Image Builder documents.
+	Validation bool
 }
 
 // TimeoutMessage is what Image Builder says when buildTimeoutInMinutes passes.
@@ -60,6 +64,9 @@ type ImageBuilder struct {
 	// Now is the simulator's clock (default time.Now): tests share one fake
 	// clock between the simulator and the services.
 	Now func() time.Time
+	// Gallery, when set, receives the versions SharedImage distributors
+	// publish, named as Image Builder names them.
+	Gallery *Gallery
 	// Groups, when set, is the subscription's resource groups: a template
 	// with a stagingResourceGroup is checked against it as Image Builder
 	// checks (BadStagingResourceGroup otherwise).
@@ -469,7 +476,7 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 		return nil, fmt.Errorf("not found")
 	}
 	state, _, _, _ := t.run.status(b.now(), b.PhaseDuration)
-	if state != goldenpipe.RunSucceeded && state != goldenpipe.RunPartiallySucceeded {
+	if state != goldenpipe.RunSucceeded && state != goldenpipe.RunPartiallySucceeded && !distributesOnFailure(t, state) {
 		b.mu.Unlock()
 		return nil, nil
 	}
@@ -510,7 +517,17 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 		case *aib.ImageTemplateManagedImageDistributor:
 			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: *d.ImageID, State: "Succeeded"})
 		case *aib.ImageTemplateSharedImageDistributor:
-			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: *d.GalleryImageID + "/versions/0.1." + fmt.Sprint(b.now().Unix()%100000), State: "Succeeded"})
+			id := *d.GalleryImageID + "/versions/0.1." + fmt.Sprint(b.now().Unix()%100000)
+			if b.Gallery != nil {
+				scheme, major := versioning(d.Versioning)
+				imageID, version := b.Gallery.NextVersion(*d.GalleryImageID, scheme, major)
+				tags := map[string]string{}
+				for k, v := range d.ArtifactTags {
+					tags[k] = *v
+				}
+				id = b.Gallery.Publish(imageID, version, d.ExcludeFromLatest != nil && *d.ExcludeFromLatest, tags)
+			}
+			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: id, State: "Succeeded"})
 		}
 	}
 	b.mu.Lock()
@@ -519,6 +536,30 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 		t.run.outputs, t.run.outputsMade = outs, true
 	}
 	return t.run.outputs, nil
+}
+
+// distributesOnFailure reports a run that failed in validation and still
+// distributes (validate.continueDistributeOnFailure); called with b.mu held.
+func distributesOnFailure(t *simTemplate, state string) bool {
+	v := t.tpl.Properties.Validate
+	return state == goldenpipe.RunFailed && t.run.outcome.Validation && v != nil &&
+		v.ContinueDistributeOnFailure != nil && *v.ContinueDistributeOnFailure
+}
+
+// versioning reads a SharedImage distributor's versioning: its scheme
+// ("" when none) and major (-1 when unset).
+func versioning(v aib.DistributeVersionerClassification) (scheme string, major int) {
+	switch v := v.(type) {
+	case *aib.DistributeVersionerLatest:
+		major = -1
+		if v.Major != nil {
+			major = int(*v.Major)
+		}
+		return "Latest", major
+	case *aib.DistributeVersionerSource:
+		return "Source", -1
+	}
+	return "", -1
 }
 
 // Transport returns the transport an Image Builder client uses.

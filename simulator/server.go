@@ -18,6 +18,9 @@ import (
 type Server struct {
 	Images  *Images
 	Builder *ImageBuilder
+	// Gallery, when set, serves gallery image versions (and the builder
+	// publishes to it).
+	Gallery *Gallery
 }
 
 // ServeHTTP implements http.Handler.
@@ -27,7 +30,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.ToLower(strings.TrimSuffix(r.URL.Path, "/"))
 	op := ""
+	rewrite := false
 	switch {
+	case s.Gallery != nil && strings.Contains(path, "/providers/microsoft.compute/galleries/"):
+		t, rewrite = s.Gallery.Transport(), true
+		op = "GalleryImageVersionsClient." + galleryOperation(r.Method, path)
 	case strings.Contains(path, "/providers/microsoft.virtualmachineimages/imagetemplates/"):
 		t = s.Builder.Transport()
 		op = "VirtualMachineImageTemplatesClient." + templateOperation(r.Method, path)
@@ -66,6 +73,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	if rewrite {
+		// a nextLink points back here, not at Azure
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body = io.NopCloser(strings.NewReader(strings.ReplaceAll(string(b), "https://management.azure.com", "http://"+r.Host)))
+		resp.Header.Del("Content-Length")
+	}
 	for k, vs := range resp.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
@@ -73,6 +90,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// galleryOperation names the gallery image versions operation of a request.
+func galleryOperation(method, path string) string {
+	switch {
+	case method == http.MethodGet && strings.HasSuffix(path, "/versions"):
+		return "NewListByGalleryImagePager"
+	case method == http.MethodPut:
+		return "BeginCreateOrUpdate"
+	case method == http.MethodDelete:
+		return "BeginDelete"
+	case method == http.MethodPatch:
+		return "BeginUpdate"
+	}
+	return "Get"
 }
 
 // templateOperation names the Image Builder operation of a request.

@@ -41,6 +41,12 @@ type Policy struct {
 	Stage string `json:"stage,omitempty"`
 	// Recustomize says a custom-image source is intended.
 	Recustomize bool `json:"recustomize,omitempty"`
+	// KeepVersions is how many versions of each Azure Compute Gallery
+	// image definition the template publishes to are kept: after a
+	// successful build the oldest beyond it are deleted (never the newest,
+	// the build's own, the one latest resolves to, or one tagged
+	// goldenpipe.inUse). 0, the default, keeps every version.
+	KeepVersions int `json:"keepVersions,omitempty"`
 }
 
 // OS families a source image is known to be.

@@ -147,7 +147,7 @@ var (
 	)}
 
 	policySchema = &object{fields: fields("pinnedChecksums", f(kStrings), "rebuild", f(kString), "ignore", f(kStrings),
-		"hostPool", f(kString), "stage", f(kString), "recustomize", f(kBool))}
+		"hostPool", f(kString), "stage", f(kString), "recustomize", f(kBool), "keepVersions", f(kInt))}
 
 	rootSchema = &object{fields: fields(
 		"type", f(kString), "apiVersion", f(kString), "name", f(kString), "location", f(kString),

@@ -126,7 +126,24 @@ func (v *validator) template(t *aib.ImageTemplate) {
 	if rb := v.policy.Rebuild; rb != "" && rb != RebuildOnChange && rb != RebuildNightly {
 		v.r.problem("goldenpipe.rebuild", "%q must be %q or %q", rb, RebuildOnChange, RebuildNightly)
 	}
+	if k := v.policy.KeepVersions; k < 0 || k > MaxKeepVersions {
+		v.r.problem("goldenpipe.keepVersions", "%d must be from 1 to %d (0, the default, keeps every version)", k, MaxKeepVersions)
+	} else if k > 0 && !publishesToGallery(p) {
+		v.warn("goldenpipe.keepVersions", "has no effect: the template publishes no Azure Compute Gallery version (no SharedImage distributor)")
+	}
 	v.practiceChecks(t)
+}
+
+// MaxKeepVersions bounds goldenpipe.keepVersions.
+const MaxKeepVersions = 1000
+
+func publishesToGallery(p *aib.ImageTemplateProperties) bool {
+	for _, d := range p.Distribute {
+		if _, ok := d.(*aib.ImageTemplateSharedImageDistributor); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func hasBadPrefix(r *report, prefix string) bool {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
@@ -31,6 +32,24 @@ type Local struct {
 	// Groups is the simulated subscription's resource groups
 	// (AIB_STAGING_GROUPS=managed).
 	Groups *simulator.Groups
+	// Gallery is the simulated Azure Compute Gallery Image Builder
+	// publishes SharedImage outputs to.
+	Gallery *simulator.Gallery
+}
+
+// GalleryVersions returns the simulated gallery behind armcompute's
+// client, and has the Image Builder simulator publish to it (on its clock).
+func (l *Local) GalleryVersions(s config.Settings) (goldenpipe.Gallery, error) {
+	if l.Gallery == nil {
+		l.Gallery = simulator.NewGallery()
+	}
+	if l.Builder != nil {
+		l.Builder.Gallery = l.Gallery
+		if l.Gallery.Now == nil {
+			l.Gallery.Now = l.Builder.Now
+		}
+	}
+	return azure.NewGalleryVersions(simulator.TokenCredential(), azure.ARMClientOptions(l.Gallery.Transport())), nil
 }
 
 // StagingGroups returns the simulated subscription's resource groups, which

@@ -74,7 +74,7 @@ func benchNightly(ctx context.Context, w *workspace) error {
 	}
 	images.Latency = benchARMLatency
 	sims := &local.Local{Images: images}
-	a, err := app.Build(ctx, s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups})
+	a, err := app.Build(ctx, s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups, Gallery: sims.GalleryVersions})
 	if err != nil {
 		return err
 	}

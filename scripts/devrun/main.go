@@ -57,7 +57,7 @@ func run() error {
 	defer stop()
 	if *handlerOnly {
 		sims := &local.Local{}
-		return app.Run(ctx, app.Options{Lookup: os.LookupEnv, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups}})
+		return app.Run(ctx, app.Options{Lookup: os.LookupEnv, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups, Gallery: sims.GalleryVersions}})
 	}
 
 	root, err := azurite.RepoRoot()
@@ -114,7 +114,7 @@ func run() error {
 	fmt.Printf("upload to containers %q and %q with any tool: the blob events Azure would send are delivered (every %s)\n",
 		settings.ScriptsContainer, settings.TemplatesContainer, *watch)
 	sims := &local.Local{Builder: sim}
-	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus,
+	return app.Run(ctx, app.Options{Lookup: lookup, Stdout: os.Stdout, Overrides: app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, Gallery: sims.GalleryVersions,
 		StagingGroups: sims.StagingGroups, LoopbackOnly: true},
 		Ready: func(addr string, a *app.App) {
 			fmt.Printf("goldenpipe listening on %s  (status page %s/api/ ; Ctrl-C stops)\n", addr, addr)

@@ -7,7 +7,10 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -111,6 +114,29 @@ type Settings struct {
 // Lookup returns the value of a setting and whether it is set. os.LookupEnv
 // fits; tests pass a map's lookup.
 type Lookup func(name string) (string, bool)
+
+// LocalSettings reads the Values of dir's local.settings.json (the file
+// Core Tools reads), or of local.settings.json.example when there is none;
+// name says which.
+func LocalSettings(dir string) (values map[string]string, name string, err error) {
+	for _, name := range []string{"local.settings.json", "local.settings.json.example"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		var f struct {
+			Values map[string]string `json:"Values"`
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", name, err)
+		}
+		return f.Values, name, nil
+	}
+	return nil, "", fmt.Errorf("neither local.settings.json nor local.settings.json.example in %s", dir)
+}
 
 // MapLookup adapts a map to Lookup.
 func MapLookup(m map[string]string) Lookup {

@@ -6,6 +6,11 @@
 // With a subcommand it is a tool for people and CI:
 //
 //	goldenpipe validate [flags] FILE|DIR ...   check template files offline
+//	goldenpipe upload [flags] FILE|DIR ...     upload scripts or templates to the app's storage
+//	goldenpipe build [flags] TEMPLATE          ask the app for a build
+//	goldenpipe status                          the templates and newest builds
+//	goldenpipe logs BUILD                      a build's history, Azure's message and log tails
+//	goldenpipe rollback TEMPLATE [VERSION]     make a gallery image's latest a known-good version
 package main
 
 import (
@@ -21,18 +26,37 @@ import (
 
 func main() {
 	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "validate":
+		commands := map[string]func(ctx context.Context, args []string) int{
+			"validate": func(ctx context.Context, args []string) int {
+				return cli.Validate(ctx, args, os.LookupEnv, os.Stdout, os.Stderr)
+			},
+			"upload": func(ctx context.Context, args []string) int {
+				return cli.Upload(ctx, args, os.LookupEnv, os.Stdout, os.Stderr)
+			},
+			"build": func(ctx context.Context, args []string) int {
+				return cli.Build(ctx, args, os.LookupEnv, os.Stdout, os.Stderr, nil)
+			},
+			"status": func(ctx context.Context, args []string) int {
+				return cli.Status(ctx, args, os.LookupEnv, os.Stdout, os.Stderr, nil)
+			},
+			"logs": func(ctx context.Context, args []string) int {
+				return cli.Logs(ctx, args, os.LookupEnv, os.Stdout, os.Stderr, nil)
+			},
+			"rollback": func(ctx context.Context, args []string) int {
+				return cli.Rollback(ctx, args, os.LookupEnv, os.Stdout, os.Stderr, nil)
+			},
+		}
+		switch cmd, ok := commands[os.Args[1]]; {
+		case ok:
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := cli.Validate(ctx, os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr)
+			code := cmd(ctx, os.Args[2:])
 			stop()
 			os.Exit(code)
-		case "-h", "-help", "--help", "help":
-			fmt.Println("usage: goldenpipe                 the Functions custom handler (started by the host)")
-			fmt.Println("       goldenpipe validate ...    check template files offline (goldenpipe validate -h)")
+		case os.Args[1] == "-h" || os.Args[1] == "-help" || os.Args[1] == "--help" || os.Args[1] == "help":
+			fmt.Print(usage)
 			return
 		default:
-			fmt.Fprintf(os.Stderr, "goldenpipe: unknown command %q (validate; no command runs the handler)\n", os.Args[1])
+			fmt.Fprintf(os.Stderr, "goldenpipe: unknown command %q\n%s", os.Args[1], usage)
 			os.Exit(2)
 		}
 	}
@@ -41,6 +65,18 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+const usage = `usage: goldenpipe                          the Functions custom handler (started by the host)
+       goldenpipe validate FILE|DIR ...     check template files offline
+       goldenpipe upload FILE|DIR ...       upload scripts or templates to the app's storage
+       goldenpipe build TEMPLATE            ask the app for a build
+       goldenpipe status                    the templates and the newest builds
+       goldenpipe logs BUILD                a build's history, Azure's message and log tails
+       goldenpipe rollback TEMPLATE [VER]   make a gallery image's latest a known-good version
+Each command takes -h. build, status, logs and rollback call $GOLDENPIPE_URL
+(default http://127.0.0.1:7071) with the function key in $GOLDENPIPE_KEY.
+Exit codes: 0 done, 1 refused by the app, 2 usage or connection error.
+`
 
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

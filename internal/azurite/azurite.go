@@ -185,11 +185,55 @@ func (s *Server) Stop() {
 // ConnectionString returns a connection string for an account on this
 // Azurite (devstoreaccount1 when account is empty).
 func (s *Server) ConnectionString(account Account) string {
+	return ConnectionStringAt(s.BlobEndpoint, account)
+}
+
+// ConnectionStringAt returns a connection string for an account on the
+// Azurite whose blob endpoint is endpoint (devstoreaccount1 when account
+// is empty).
+func ConnectionStringAt(endpoint string, account Account) string {
 	if account.Name == "" {
 		account = Account{Name: config.AzuriteAccount, Key: config.AzuriteKey}
 	}
 	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s/%s;",
-		account.Name, account.Key, s.BlobEndpoint, account.Name)
+		account.Name, account.Key, endpoint, account.Name)
+}
+
+// PortFile keeps, in Azurite's data folder, the port of the last local
+// run: the URLs stored in that data name it.
+const PortFile = "goldenpipe-port"
+
+// KeptPort returns the port the last local run on data used.
+func KeptPort(data string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(data, PortFile))
+	if err != nil {
+		return 0, false
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return p, err == nil && p > 0 && p < 65536
+}
+
+// KeepPort records the port of endpoint (http://127.0.0.1:<port>) for the
+// next run.
+func KeepPort(data, endpoint string) error {
+	i := strings.LastIndex(endpoint, ":")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(data, PortFile), []byte(endpoint[i+1:]+"\n"), 0o644)
+}
+
+// PointAt rewrites local settings values to the Azurite at endpoint:
+// UseDevelopmentStorage=true becomes its connection string, and Azurite's
+// standard 127.0.0.1:10000 its host and port.
+func PointAt(values map[string]string, endpoint string) {
+	host := strings.TrimPrefix(endpoint, "http://")
+	for k, v := range values {
+		if strings.EqualFold(strings.ReplaceAll(v, " ", ""), "UseDevelopmentStorage=true") {
+			v = ConnectionStringAt(endpoint, Account{})
+		}
+		values[k] = strings.ReplaceAll(v, "127.0.0.1:10000", host)
+	}
 }
 
 func freePort() (int, error) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
 )
 
 // descendants lists every process below pid, read from /proc.
@@ -390,7 +393,7 @@ func TestAzuritePortIsKept(t *testing.T) {
 	if p := azuritePort(dir, none); p != 0 {
 		t.Errorf("fresh data, 10000 taken: port %d, want 0 (any)", p)
 	}
-	if err := keepPort(dir, "http://127.0.0.1:41234"); err != nil {
+	if err := azurite.KeepPort(dir, "http://127.0.0.1:41234"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -401,7 +404,7 @@ func TestAzuritePortIsKept(t *testing.T) {
 			t.Errorf("kept 41234: port %d, want %d", p, tt.want)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, portFile), []byte("junk"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, azurite.PortFile), []byte("junk"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if p := azuritePort(dir, all); p != 10000 {

@@ -64,7 +64,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	values, source, err := loadSettings(root)
+	values, source, err := config.LocalSettings(root)
 	if err != nil {
 		return err
 	}
@@ -79,17 +79,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := keepPort(*data, az.BlobEndpoint); err != nil {
+	if err := azurite.KeepPort(*data, az.BlobEndpoint); err != nil {
 		return err
 	}
 	defer az.Stop()
-	host := strings.TrimPrefix(az.BlobEndpoint, "http://")
-	for k, v := range values {
-		if strings.EqualFold(strings.ReplaceAll(v, " ", ""), "UseDevelopmentStorage=true") {
-			v = az.ConnectionString(azurite.Account{})
-		}
-		values[k] = strings.ReplaceAll(v, "127.0.0.1:10000", host)
-	}
+	azurite.PointAt(values, az.BlobEndpoint)
 	if _, ok := values["FUNCTIONS_CUSTOMHANDLER_PORT"]; !ok {
 		values["FUNCTIONS_CUSTOMHANDLER_PORT"] = strconv.Itoa(*port)
 	}
@@ -141,32 +135,16 @@ func run() error {
 		}})
 }
 
-// portFile keeps, in Azurite's data folder, the port of the last run: the
-// URLs stored in that data name it.
-const portFile = "goldenpipe-port"
-
 // azuritePort picks Azurite's port for a local run: the last run's when
 // free, else the standard 10000 when free, else 0 (any free port).
 func azuritePort(data string, free func(int) bool) int {
-	if b, err := os.ReadFile(filepath.Join(data, portFile)); err == nil {
-		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 && p < 65536 && free(p) {
-			return p
-		}
+	if p, ok := azurite.KeptPort(data); ok && free(p) {
+		return p
 	}
 	if free(10000) {
 		return 10000
 	}
 	return 0
-}
-
-// keepPort records the port of endpoint (http://127.0.0.1:<port>) for the
-// next run.
-func keepPort(data, endpoint string) error {
-	i := strings.LastIndex(endpoint, ":")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(data, portFile), []byte(endpoint[i+1:]+"\n"), 0o644)
 }
 
 // extraAccounts returns the Azurite accounts the settings name besides
@@ -297,23 +275,3 @@ func invoke(h http.Handler, function string, body []byte) error {
 	return nil
 }
 
-// loadSettings reads the Values of local.settings.json, or of the example.
-func loadSettings(root string) (map[string]string, string, error) {
-	for _, name := range []string{"local.settings.json", "local.settings.json.example"} {
-		b, err := os.ReadFile(filepath.Join(root, name))
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		var f struct {
-			Values map[string]string `json:"Values"`
-		}
-		if err := json.Unmarshal(b, &f); err != nil {
-			return nil, "", fmt.Errorf("%s: %w", name, err)
-		}
-		return f.Values, name, nil
-	}
-	return nil, "", fmt.Errorf("neither local.settings.json nor local.settings.json.example in %s", root)
-}

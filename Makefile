@@ -31,7 +31,7 @@ test: $(AZURITE)
 	bash scripts/test-twice.sh
 	bash scripts/browser-test.sh
 
-## docs: refresh the README's screenshot (docs/status-page.png) from the browser test
+## docs: refresh the README's screenshots (docs/*.png: the overview, a failed and a running build, a template) from the browser test, with the examples alone
 docs: $(AZURITE)
 	SCREENSHOT_DIR=$(CURDIR)/docs bash scripts/browser-test.sh
 

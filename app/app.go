@@ -221,7 +221,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Builds:    a.Builds,
 		Monitor:   a.Builds,
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
-			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Templates: a.Templates, Builds: a.Builds,
+			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return goldenpipe.NowUTC(a.Builds.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
 				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),
 	})
 	if a.attach != nil {

@@ -6,22 +6,28 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/goldenpipe/goldenpipe/internal/local"
+	"html"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/internal/clock"
+	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
 
@@ -34,7 +40,7 @@ func chromium(t *testing.T, args ...string) []byte {
 	}
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-		"--user-data-dir=" + t.TempDir(), "--window-size=1400,1100"}
+		"--user-data-dir=" + t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
@@ -44,10 +50,44 @@ func chromium(t *testing.T, args ...string) []byte {
 	return out
 }
 
-// TestStatusPageInChromium loads the status page during a simulated build,
-// checks what a person sees, and saves a screenshot under bin/screenshots/
-// (a build output; `make docs` refreshes the one in docs/ from it).
-func TestStatusPageInChromium(t *testing.T) {
+// measure, injected by the test's proxy (never by the app, whose CSP
+// allows no script), opens every <details> and records how wide the page
+// is against the window, and the element reaching furthest right.
+const measure = `<script>window.addEventListener('load', function () {
+  document.querySelectorAll('details').forEach(function (d) { d.open = true; });
+  var w = document.documentElement.clientWidth, max = w, worst = 'none';
+  document.querySelectorAll('body *').forEach(function (e) {
+    var r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > max + 1) { max = r.right; worst = e.tagName + ' ' + (e.textContent || '').slice(0, 80); }
+  });
+  var out = document.createElement('pre');
+  out.id = 'overflow-measure';
+  out.textContent = 'scrollWidth=' + document.documentElement.scrollWidth + ' clientWidth=' + w + ' widest=' + worst + ';';
+  document.body.appendChild(out);
+});</script>`
+
+// injecting serves the app's pages with measure before </body>.
+func injecting(app http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		app.ServeHTTP(rec, r)
+		body := strings.Replace(rec.Body.String(), "</body>", measure+"</body>", 1)
+		w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+		w.WriteHeader(rec.Code)
+		_, _ = io.WriteString(w, body)
+	})
+}
+
+var measured = regexp.MustCompile(`scrollWidth=(\d+) clientWidth=(\d+) widest=([^;]*);`)
+
+// TestStatusPagesInChromium loads the overview, a failed build's page, a
+// running build's page and a template's page in headless Chromium at 1280
+// px, checks what a person sees, measures in the page that nothing is
+// wider than the window, and saves screenshots under bin/screenshots/ (a
+// build output; `make docs` refreshes the ones in docs/ from the examples
+// alone, without the injection fixture).
+func TestStatusPagesInChromium(t *testing.T) {
+	docs := os.Getenv("SCREENSHOT_DIR") != ""
 	conn := az.ConnectionString(azurite.Account{})
 	p := unique("web")
 	s, err := config.Load(config.MapLookup(map[string]string{"Scripts": conn, "State": conn, "ServiceBus": "inprocess",
@@ -56,27 +96,37 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 	sim := simulator.NewImageBuilder()
-	sim.CreateDuration, sim.PhaseDuration = 100*time.Millisecond, time.Hour // the build stays running
-	sims := &local.Local{Builder: sim}
+	sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
+	// the broken template's run fails as Image Builder words it
+	sim.Outcome = func(name string) simulator.Outcome {
+		if strings.HasPrefix(name, "gp-broken-") {
+			return simulator.Outcome{State: goldenpipe.RunFailed, Message: "[ERROR] Packer build command has failed: Script exited with non-zero exit status: 1. Allowed exit codes are: [0]"}
+		}
+		return simulator.Outcome{State: goldenpipe.RunSucceeded}
+	}
+	sims := &local.Local{Builder: sim, Gallery: simulator.NewGallery()}
 	a, err := app.Build(context.Background(), s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups, Gallery: sims.GalleryVersions})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close(context.Background())
+	a.Builds.Now, a.Gallery.Now = c.Now, c.Now
 	svc, _ := azure.NewBlobService(s.Scripts)
-	for _, c := range []string{s.ScriptsContainer, s.TemplatesContainer} {
-		_ = azure.EnsureContainer(context.Background(), svc, c)
+	for _, ct := range []string{s.ScriptsContainer, s.TemplatesContainer} {
+		_ = azure.EnsureContainer(context.Background(), svc, ct)
 	}
 	ctx := context.Background()
 	scripts := svc.NewContainerClient(s.ScriptsContainer)
-	if _, err := scripts.NewBlockBlobClient("avd/install-apps.ps1").UploadBuffer(ctx, []byte("Write-Host apps\r\n"), nil); err != nil {
+	if _, err := scripts.NewBlockBlobClient("avd/install-apps.ps1").UploadBuffer(ctx, []byte("winget install Microsoft.Teams\r\n"), nil); err != nil {
 		t.Fatal(err)
 	}
-	// a template whose name would be markup if it were not escaped
-	raw, _ := os.ReadFile(filepath.Join("..", "examples", "templates", "avd-win11.json"))
-	raw = bytes.ReplaceAll(raw, []byte("${SCRIPTS_URL}"), []byte(scripts.URL()))
-	for _, name := range []string{"avd-win11.json", "x<b>bold</b>.json"} {
+	example, _ := os.ReadFile(filepath.Join("..", "examples", "templates", "avd-win11.json"))
+	example = bytes.ReplaceAll(example, []byte("${SCRIPTS_URL}"), []byte(scripts.URL()))
+	gallery, _ := os.ReadFile(filepath.Join("..", "app", "testdata", "avd-gallery.json"))
+	gallery = bytes.ReplaceAll(gallery, []byte("SCRIPT_URL"), []byte(scripts.URL()+"/avd/install-apps.ps1"))
+	upload := func(name string, raw []byte) {
 		if _, err := svc.NewContainerClient(s.TemplatesContainer).NewBlockBlobClient(name).UploadBuffer(ctx, raw, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -91,38 +141,90 @@ func TestStatusPageInChromium(t *testing.T) {
 			"subject": "/blobServices/default/containers/" + container + "/blobs/" + name,
 			"data":    map[string]any{"url": svc.NewContainerClient(container).NewBlobClient(name).URL()}}}, "Metadata": map[string]any{}}
 	}
-	invoke("ScriptUploaded", event(s.ScriptsContainer, "avd/install-apps.ps1"))
-	invoke("TemplateUploaded", event(s.TemplatesContainer, "avd-win11.json"))
-	invoke("TemplateUploaded", event(s.TemplatesContainer, "x<b>bold</b>.json"))
 	timer := map[string]any{"Data": map[string]any{"timer": map[string]any{"IsPastDue": false}}, "Metadata": map[string]any{}}
-	deadline := time.Now().Add(20 * time.Second)
-	for running := false; !running && time.Now().Before(deadline); {
-		_ = sims.Bus.Drain(ctx)
-		invoke("BuildMonitor", timer)
-		list, _ := a.Builds.List(ctx, "avd-win11")
-		running = len(list) == 1 && list[0].State == builds.StateRunning && list[0].SubState != ""
-		time.Sleep(50 * time.Millisecond)
+	// tick runs the monitor, moving the fake clock on by step, until done
+	tick := func(step time.Duration, done func() bool) {
+		for i := 0; i < 300 && !done(); i++ {
+			_ = sims.Bus.Drain(ctx)
+			invoke("BuildMonitor", timer)
+			c.Advance(step)
+		}
+		if !done() {
+			t.Fatal("the builds did not get where the test needs them")
+		}
 	}
+	latest := func(template string) builds.Build {
+		list, _ := a.Builds.List(ctx, template)
+		if len(list) == 0 {
+			return builds.Build{}
+		}
+		return list[0]
+	}
+
+	invoke("ScriptUploaded", event(s.ScriptsContainer, "avd/install-apps.ps1"))
+	upload("broken.json", example)
+	upload("avd-pooled.json", gallery)
+	invoke("TemplateUploaded", event(s.TemplatesContainer, "broken.json"))
+	invoke("TemplateUploaded", event(s.TemplatesContainer, "avd-pooled.json"))
+	if !docs {
+		upload("x<b>bold</b>.json", example) // a template whose name would be markup if it were not escaped
+		invoke("TemplateUploaded", event(s.TemplatesContainer, "x<b>bold</b>.json"))
+	}
+	tick(time.Minute, func() bool {
+		b, g := latest("broken"), latest("avd-pooled")
+		return b.State == builds.StateFailed && b.LogTail != "" && g.State == builds.StateSucceeded && slices.Contains(g.Done, "gallery")
+	})
+	upload("avd-win11.json", example)
+	invoke("TemplateUploaded", event(s.TemplatesContainer, "avd-win11.json"))
+	tick(time.Minute, func() bool { b := latest("avd-win11"); return b.State == builds.StateRunning && b.SubState != "" })
+	failed, running := latest("broken"), latest("avd-win11")
 
 	srv := httptest.NewServer(a.Server)
 	defer srv.Close()
-	dom := string(chromium(t, "--dump-dom", srv.URL+"/api/"))
-	for _, want := range []string{"Builds in flight (1)", "avd-win11-", "running · Queued", "Templates (2)", "never built",
-		"22631.4460.241106", "Script checksums (1)", "avd/install-apps.ps1", "x&lt;b&gt;bold&lt;/b&gt;"} {
-		if !strings.Contains(dom, want) {
-			t.Errorf("the page in Chromium lacks %q", want)
-		}
+	proxy := httptest.NewServer(injecting(a.Server))
+	defer proxy.Close()
+	pages := []struct {
+		name, path string
+		want       []string
+	}{
+		{"status-page", "/api/", []string{"Builds in flight (1)", "avd-win11-", "running · ", "Templates (", "warning(s)",
+			"22631.4460.241106", "Script checksums (1)", "avd/install-apps.ps1", "Rejected messages (0)"}},
+		{"build-failed", "/api/view/builds/" + failed.ID, []string{"Azure's message", "Allowed exit codes are: [0]", "Image Build log location",
+			"customization.log (end)", "PACKER ERR", "Timeline", "Asked by", "never built"}},
+		{"build-running", "/api/view/builds/" + running.ID, []string{"running", "so far", "Template sent to Image Builder", "sha256Checksum"}},
+		{"template", "/api/view/templates/avd-pooled", []string{"latest resolves to", "Gallery versions", "host pool pooled", "keep the newest 3 gallery versions",
+			"Builds (1)", "As uploaded"}},
 	}
-	if strings.Contains(dom, "<b>bold</b>") {
-		t.Error("a template name became markup in the browser")
+	if !docs {
+		pages[0].want = append(pages[0].want, "x&lt;b&gt;bold&lt;/b&gt;")
 	}
-	shot := filepath.Join("..", "bin", "screenshots", "status-page.png") // never a tracked file
-	if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
-		shot = filepath.Join(dir, "status-page.png")
-	}
-	_ = os.MkdirAll(filepath.Dir(shot), 0o755)
-	chromium(t, "--screenshot="+shot, srv.URL+"/api/")
-	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
-		t.Fatalf("no screenshot at %s: %v", shot, err)
+	for _, pg := range pages {
+		t.Run(pg.name, func(t *testing.T) {
+			dom := string(chromium(t, "--window-size=1280,1000", "--virtual-time-budget=5000", "--dump-dom", proxy.URL+pg.path))
+			for _, want := range pg.want {
+				if !strings.Contains(dom, want) && !strings.Contains(dom, html.EscapeString(want)) {
+					t.Errorf("the page in Chromium lacks %q", want)
+				}
+			}
+			if strings.Contains(dom, "<b>bold</b>") {
+				t.Error("a template name became markup in the browser")
+			}
+			m := measured.FindStringSubmatch(dom)
+			if m == nil {
+				t.Fatal("the page was not measured (the injected script did not run)")
+			}
+			if m[1] != m[2] || m[3] != "none" {
+				t.Errorf("wider than the window at 1280 px: scrollWidth %s, clientWidth %s, widest %s", m[1], m[2], m[3])
+			}
+			shot := filepath.Join("..", "bin", "screenshots", pg.name+".png") // never a tracked file
+			if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
+				shot = filepath.Join(dir, pg.name+".png")
+			}
+			_ = os.MkdirAll(filepath.Dir(shot), 0o755)
+			chromium(t, "--window-size=1280,1000", "--screenshot="+shot, srv.URL+pg.path)
+			if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
+				t.Fatalf("no screenshot at %s: %v", shot, err)
+			}
+		})
 	}
 }

@@ -91,6 +91,7 @@ func NewAPI(d APIDeps) http.Handler {
 	mux := http.NewServeMux()
 	if d.Status != nil {
 		mux.Handle("GET /api/{$}", d.Status)
+		mux.Handle("GET /api/view/", d.Status)
 	}
 	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, r *http.Request) {
 		type check struct {

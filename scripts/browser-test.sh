@@ -12,4 +12,4 @@ if ! command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-go test -count=1 -tags browser -run TestStatusPageInChromium ./e2e
+go test -count=1 -tags browser -run TestStatusPagesInChromium ./e2e

@@ -5,8 +5,10 @@
 package statuspage
 
 import (
+	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -15,10 +17,11 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/gallery"
 	gtemplate "github.com/goldenpipe/goldenpipe/template"
 )
 
-//go:embed page.html
+//go:embed layout.html page.html build.html template.html
 var files embed.FS
 
 // Sources are what the page reads.
@@ -29,6 +32,17 @@ type Sources struct {
 	Builds interface {
 		InFlight(ctx context.Context) ([]builds.Build, error)
 		Recent(ctx context.Context, n int) ([]builds.Build, error)
+		Get(ctx context.Context, id string) (builds.Build, error)
+		List(ctx context.Context, template string) ([]builds.Build, error)
+		Rejected(ctx context.Context) ([]builds.Rejection, error)
+	}
+	// Template reads one template's record (the template page).
+	Template interface {
+		Get(ctx context.Context, name string) (gtemplate.Record, error)
+	}
+	// Gallery, when set, shows a template's gallery versions.
+	Gallery interface {
+		View(ctx context.Context, template string) (gallery.View, error)
 	}
 	Checksums interface {
 		List(ctx context.Context) ([]goldenpipe.Checksum, error)
@@ -42,10 +56,15 @@ type Sources struct {
 	Simulated []string
 }
 
-// recentBuilds bounds the finished builds shown.
-const recentBuilds = 20
+// recentBuilds bounds the finished builds shown; rejectedShown the
+// rejected messages on the overview; templateBuilds a template's builds.
+const (
+	recentBuilds   = 20
+	rejectedShown  = 10
+	templateBuilds = 20
+)
 
-var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
+var funcs = template.FuncMap{
 	"short": func(s string) string {
 		if len(s) > 12 {
 			return s[:12] + "…"
@@ -81,24 +100,53 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%d B", n)
 	},
-}).ParseFS(files, "page.html"))
+	"int64": func(n int) int64 { return int64(n) },
+	"span":  func(from, to time.Time) string { return span(to.Sub(from)) },
+}
 
-type view struct {
+var (
+	page      = template.Must(template.New("page.html").Funcs(funcs).ParseFS(files, "layout.html", "page.html"))
+	buildPage = template.Must(template.New("build.html").Funcs(funcs).ParseFS(files, "layout.html", "build.html"))
+	tplPage   = template.Must(template.New("template.html").Funcs(funcs).ParseFS(files, "layout.html", "template.html"))
+)
+
+// span is a duration as people read it: 2h05m, 4m10s, 12s.
+func span(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return d.String()
+}
+
+// common is what every page shows around its content.
+type common struct {
+	Title     string
 	Now       time.Time
 	Version   string
 	Refresh   int
+	Errors    []string
+	Simulated []string
+	// Query carries the function key (?code=) to the page's links: Azure
+	// needs it on every request.
+	Query string
+	Base  string
+}
+
+type view struct {
+	common
 	Templates []gtemplate.Record
 	InFlight  []builds.Build
 	Recent    []builds.Build
 	Checksums []goldenpipe.Checksum
-	Errors    []string
-	Simulated []string
 	Summary   summary
 	// RecentLimit is how many recent builds the page reads at most.
-	RecentLimit int
-	// Query carries the function key (?code=) to the page's links: Azure
-	// needs it on every request.
-	Query string
+	RecentLimit   int
+	Rejected      []builds.Rejection
+	RejectedLimit int
 }
 
 // summary is the page's first line.
@@ -118,20 +166,58 @@ func failedState(s builds.State) bool {
 	return false
 }
 
-// Handler serves the page.
+// pageTimeout bounds the reads of one page.
+const pageTimeout = 20 * time.Second
+
+// commonOf is what every page shows around its content.
+func commonOf(src Sources, r *http.Request, title string) common {
+	now := time.Now().UTC()
+	if src.Now != nil {
+		now = src.Now().UTC()
+	}
+	refresh := src.Refresh
+	if refresh <= 0 {
+		refresh = 5 * time.Second
+	}
+	c := common{Title: title, Now: now, Version: src.Version, Refresh: int(refresh.Seconds()), Simulated: src.Simulated, Base: "/api"}
+	if code := r.URL.Query().Get("code"); code != "" {
+		c.Query = "?" + url.Values{"code": {code}}.Encode()
+	}
+	return c
+}
+
+// Handler serves the pages: the overview (/api/), a build's page
+// (/api/view/builds/{id}) and a template's (/api/view/templates/{name}).
 func Handler(src Sources) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/{$}", overview(src))
+	mux.Handle("GET /api/view/builds/{id}", buildHandler(src))
+	mux.Handle("GET /api/view/templates/{name}", templateHandler(src))
+	return mux
+}
+
+// writePage writes a page with the headers every page has.
+func writePage(w http.ResponseWriter, t *template.Template, status int, v any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	var b bytes.Buffer
+	if err := t.Execute(&b, v); err != nil {
+		http.Error(w, "rendering the page failed", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+// overview is the status page.
+func overview(src Sources) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
 		defer cancel()
-		now := time.Now().UTC()
-		if src.Now != nil {
-			now = src.Now().UTC()
-		}
-		refresh := src.Refresh
-		if refresh <= 0 {
-			refresh = 5 * time.Second
-		}
-		v := view{Now: now, Version: src.Version, Refresh: int(refresh.Seconds())}
+		v := view{common: commonOf(src, r, "golden images")}
+		now := v.Now
 		// each section shows what it can; a failing source is named, not fatal
 		var err error
 		if v.Templates, err = src.Templates.List(ctx); err != nil {
@@ -153,10 +239,13 @@ func Handler(src Sources) http.Handler {
 		if v.Checksums, err = src.Checksums.List(ctx); err != nil {
 			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(err))
 		}
-		v.Simulated, v.RecentLimit = src.Simulated, recentBuilds
-		if code := r.URL.Query().Get("code"); code != "" {
-			v.Query = "?" + url.Values{"code": {code}}.Encode()
+		if v.Rejected, err = src.Builds.Rejected(ctx); err != nil {
+			v.Errors = append(v.Errors, "rejected messages: "+goldenpipe.ErrorMessage(err))
 		}
+		if len(v.Rejected) > rejectedShown {
+			v.Rejected = v.Rejected[:rejectedShown]
+		}
+		v.RecentLimit, v.RejectedLimit = recentBuilds, rejectedShown
 		for _, b := range v.InFlight {
 			if b.State == builds.StateRequested || b.State == builds.StateQueued {
 				v.Summary.Waiting++
@@ -174,12 +263,113 @@ func Handler(src Sources) http.Handler {
 				v.Summary.Failed++
 			}
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
-		if err := page.Execute(w, v); err != nil {
-			http.Error(w, "rendering the status page failed", http.StatusInternalServerError)
-		}
+		writePage(w, page, http.StatusOK, v)
 	})
+}
+
+// step is one entry of a build's timeline, with how long it lasted.
+type step struct {
+	builds.Transition
+	For string
+}
+
+// buildView is a build's page.
+type buildView struct {
+	common
+	Build    *builds.Build
+	Timeline []step
+	Rendered string
+}
+
+// timeline is a build's history with how long each entry lasted: until
+// the next, or until now for a build not finished.
+func timeline(b builds.Build, now time.Time) []step {
+	out := make([]step, len(b.History))
+	for i, h := range b.History {
+		out[i].Transition = h
+		switch {
+		case i+1 < len(b.History):
+			out[i].For = span(b.History[i+1].At.Sub(h.At))
+		case !builds.Terminal(b.State):
+			out[i].For = span(now.Sub(h.At)) + " so far"
+		}
+	}
+	return out
+}
+
+func buildHandler(src Sources) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
+		defer cancel()
+		id := r.PathValue("id")
+		v := buildView{common: commonOf(src, r, "build "+id)}
+		b, err := src.Builds.Get(ctx, id)
+		if err != nil {
+			v.Errors = append(v.Errors, goldenpipe.ErrorMessage(err))
+			v.Refresh = 0
+			writePage(w, buildPage, errorStatus(err), v)
+			return
+		}
+		if builds.Terminal(b.State) {
+			v.Refresh = 0 // nothing will change
+		}
+		v.Build, v.Timeline = &b, timeline(b, v.Now)
+		if len(b.Rendered) > 0 {
+			var pretty bytes.Buffer
+			if json.Indent(&pretty, b.Rendered, "", "  ") == nil {
+				v.Rendered = pretty.String()
+			}
+		}
+		writePage(w, buildPage, http.StatusOK, v)
+	})
+}
+
+// templateView is a template's page.
+type templateView struct {
+	common
+	Template    *gtemplate.Record
+	Builds      []builds.Build
+	BuildsLimit int
+	Gallery     *gallery.View
+}
+
+func templateHandler(src Sources) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
+		defer cancel()
+		name := r.PathValue("name")
+		v := templateView{common: commonOf(src, r, "template "+name), BuildsLimit: templateBuilds}
+		v.Refresh = 30
+		rec, err := src.Template.Get(ctx, name)
+		if err != nil {
+			v.Errors = append(v.Errors, goldenpipe.ErrorMessage(err))
+			v.Refresh = 0
+			writePage(w, tplPage, errorStatus(err), v)
+			return
+		}
+		v.Template = &rec
+		if v.Builds, err = src.Builds.List(ctx, name); err != nil {
+			v.Errors = append(v.Errors, "builds: "+goldenpipe.ErrorMessage(err))
+		}
+		if len(v.Builds) > templateBuilds {
+			v.Builds = v.Builds[:templateBuilds]
+		}
+		if src.Gallery != nil {
+			g, err := src.Gallery.View(ctx, name)
+			if err != nil {
+				v.Errors = append(v.Errors, "gallery: "+goldenpipe.ErrorMessage(err))
+			} else {
+				v.Gallery = &g
+			}
+		}
+		writePage(w, tplPage, http.StatusOK, v)
+	})
+}
+
+// errorStatus is the status of a page whose subject could not be read.
+func errorStatus(err error) int {
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		return http.StatusNotFound
+	}
+	return http.StatusServiceUnavailable
 }

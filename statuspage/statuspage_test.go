@@ -3,20 +3,68 @@ package statuspage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/gallery"
 	gtemplate "github.com/goldenpipe/goldenpipe/template"
 )
 
 type fakeTemplates []gtemplate.Record
 
 func (f fakeTemplates) List(context.Context) ([]gtemplate.Record, error) { return f, nil }
+
+func (f fakeTemplates) Get(_ context.Context, name string) (gtemplate.Record, error) {
+	for _, t := range f {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return gtemplate.Record{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no template %q", name)
+}
+
+func (f fakeBuilds) Get(_ context.Context, id string) (builds.Build, error) {
+	for _, b := range f {
+		if b.ID == id {
+			return b, nil
+		}
+	}
+	return builds.Build{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", id)
+}
+
+func (f fakeBuilds) List(_ context.Context, template string) ([]builds.Build, error) {
+	var out []builds.Build
+	for _, b := range f {
+		if b.Template == template {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func (f fakeBuilds) Rejected(context.Context) ([]builds.Rejection, error) {
+	var out []builds.Rejection
+	for i := range 12 {
+		out = append(out, builds.Rejection{MessageID: fmt.Sprintf("m%02d", i), Reason: `unknown field "tempalte"`, Body: `{"tempalte":"avd"}`, BodyBytes: 18})
+	}
+	return out, nil
+}
+
+type fakeGallery struct{}
+
+func (fakeGallery) View(_ context.Context, name string) (gallery.View, error) {
+	img := "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/" + name
+	return gallery.View{Images: []gallery.Image{{ID: img, Latest: "1.0.1", Versions: []goldenpipe.GalleryVersion{
+		{Name: "1.0.2", ExcludeFromLatest: true}, {Name: "1.0.1"}, {Name: "1.0.0", Tags: map[string]string{"goldenpipe.inUse": "hp-finance"}}}}},
+		Rollbacks: []gallery.RolledBack{{From: "1.0.2", To: "1.0.1", Excluded: []string{"1.0.2"}, RequestedBy: "ops@contoso.com", Reason: "Teams crashes"}}}, nil
+}
 
 type fakeBuilds []builds.Build
 
@@ -62,23 +110,30 @@ func render(t *testing.T, src Sources) (int, string) {
 
 func sample() Sources {
 	now := time.Date(2024, 12, 10, 2, 30, 0, 0, time.UTC)
-	return Sources{
-		Now:     func() time.Time { return now },
-		Version: "test",
-		Templates: fakeTemplates{
+	tpls := fakeTemplates{
 			{Name: "avd-win11", Valid: true, Rendered: &gtemplate.Rendered{Fingerprint: strings.Repeat("ab", 32), SourceVersion: "22631.4460.241106"},
 				Plan:     &gtemplate.Plan{Rebuild: true, Reason: "source 22631.4317.241009 → 22631.4460.241106"},
 				Warnings: []gtemplate.Problem{{Path: "properties.customize", Message: "no step cleans up (temporary files, user profiles, disk cleanup) before capture [avd-cleanup: …]"}},
 				Policy:   gtemplate.Policy{Ignore: []string{"gen2", "antivirus"}}},
 			{Name: evilTemplate, Valid: false, Problems: []gtemplate.Problem{{Path: "properties.customize[0].name", Message: evilError}}},
-		},
+	}
+	return Sources{
+		Now:       func() time.Time { return now },
+		Version:   "test",
+		Templates: tpls,
+		Template:  tpls,
+		Gallery:   fakeGallery{},
 		Builds: fakeBuilds{
 			{ID: "avd-win11-abababababab", Template: "avd-win11", State: builds.StateRunning, SubState: "Customizing",
-				RequestedAt: now.Add(-42 * time.Minute), SourceVersion: "22631.4460.241106", Reason: "nightly"},
+				RequestedAt: now.Add(-42 * time.Minute), SourceVersion: "22631.4460.241106", Reason: "nightly",
+				History: []builds.Transition{{State: builds.StateRunning, SubState: "Customizing", At: now.Add(-10 * time.Minute)}}},
 			{ID: "avd-win11-cdcdcdcdcdcd", Template: "avd-win11", State: builds.StateRescuing, RequestedAt: now.Add(-3 * time.Hour),
 				Rescue: []builds.VHDCopy{{RunOutputName: "vhd", State: builds.CopyCopying, Copied: 1 << 29, SourceLength: 1 << 30}}},
 			{ID: "old-1", Template: evilTemplate, State: builds.StateFailed, Error: evilError, FinishedAt: now.Add(-time.Hour),
-				LogTail: "PACKER ERR ==> azure-arm: install-apps.ps1 exited 1 <script>alert(1)</script>"},
+				LogTail: "PACKER ERR ==> azure-arm: install-apps.ps1 exited 1 <script>alert(1)</script>", RequestedBy: "ops@contoso.com",
+				Reason: "asked from the command line", CorrelationID: "change-4711", RequestedAt: now.Add(-3 * time.Hour),
+				History: []builds.Transition{{State: builds.StateRequested, At: now.Add(-3 * time.Hour)}, {State: builds.StateCreating, At: now.Add(-3*time.Hour + 5*time.Second)},
+					{State: builds.StateRunning, SubState: "Customizing", At: now.Add(-2*time.Hour - 55*time.Minute)}, {State: builds.StateFailed, At: now.Add(-time.Hour), Note: evilError}}},
 			{ID: "old-2", Template: "avd-win11", State: builds.StateSucceeded, SourceVersion: "22631.4317.241009", FinishedAt: now.Add(-24 * time.Hour),
 				Rescue: []builds.VHDCopy{{RunOutputName: "vhd", State: builds.CopyVerified, Destination: "https://goldenvhds.blob.core.windows.net/vhds/avd-win11/old-2/vhd.vhd", SourceLength: 127 << 30}}},
 		},
@@ -158,5 +213,74 @@ func TestSummaryBannerAndKey(t *testing.T) {
 	_, plain := render(t, sample())
 	if strings.Contains(plain, "Simulated") || strings.Contains(plain, "code=") {
 		t.Error("a page in Azure, without a key in its request, shows a banner or a key")
+	}
+}
+
+func get(t *testing.T, src Sources, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	Handler(src).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// TestBuildPage: a build's page answers "why did it fail": Azure's
+// message, the log tail, the timeline with how long each state lasted,
+// who asked and why, escaped; the key stays on its links.
+func TestBuildPage(t *testing.T) {
+	code, body := get(t, sample(), "/api/view/builds/old-1?code=k3y")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for _, want := range []string{"Azure's message", "customization.log (end)", "install-apps.ps1 exited 1 &lt;script&gt;",
+		"ops@contoso.com", "asked from the command line", "change-4711", "creating", "4m55s", "1h55m", "running</span> · Customizing",
+		"2h00m after the request", `href="/api/view/templates/avd%22%3e%3cscript%3ealert%28%27template%27%29%3c/script%3e?code=k3y"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the build page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<script") || strings.Contains(body, "<iframe") {
+		t.Error("the build page carries markup from a build")
+	}
+	if strings.Contains(body, `http-equiv="refresh"`) {
+		t.Error("a finished build's page refreshes itself")
+	}
+	if code, body := get(t, sample(), "/api/view/builds/avd-win11-abababababab"); code != 200 || !strings.Contains(body, `http-equiv="refresh"`) || !strings.Contains(body, "so far") {
+		t.Errorf("a running build's page: %d, refreshes and shows the time so far", code)
+	}
+	if code, body := get(t, sample(), "/api/view/builds/nope"); code != 404 || !strings.Contains(body, "no build") {
+		t.Errorf("an unknown build: %d", code)
+	}
+}
+
+// TestTemplatePage: a template's page shows its warnings, silenced checks,
+// plan, builds and gallery versions with the one latest resolves to.
+func TestTemplatePage(t *testing.T) {
+	code, body := get(t, sample(), "/api/view/templates/avd-win11")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for _, want := range []string{"Warnings (1)", "no step cleans up", "silenced: <code>gen2</code>, <code>antivirus</code>",
+		"source 22631.4317.241009 → 22631.4460.241106", "Builds (3)", "avd-win11-abababababab",
+		"latest resolves to <strong>1.0.1</strong>", "excluded from latest", "in use: hp-finance", "Teams crashes", "1.0.2 → 1.0.1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the template page lacks %q", want)
+		}
+	}
+	if code, _ := get(t, sample(), "/api/view/templates/unknown"); code != 404 {
+		t.Errorf("an unknown template: %d", code)
+	}
+	_, evil := get(t, sample(), "/api/view/templates/"+url.PathEscape(evilTemplate))
+	if strings.Contains(evil, "<script") || strings.Contains(evil, "<iframe") || !strings.Contains(evil, "1 problem(s)") {
+		t.Error("the page of a template with a hostile name carries markup, or lacks its problem")
+	}
+}
+
+// TestOverviewListsRejectedMessages: the newest rejected messages, bounded,
+// with a link to all.
+func TestOverviewListsRejectedMessages(t *testing.T) {
+	_, body := render(t, sample())
+	if !strings.Contains(body, "Rejected messages (10, the newest)") || !strings.Contains(body, "m09") || strings.Contains(body, "m10") ||
+		!strings.Contains(body, `href="builds/rejected"`) {
+		t.Error("the overview does not list the newest 10 rejected messages with a link to all")
 	}
 }

@@ -46,6 +46,9 @@ param keepFailedHours int = 24
 @allowed([ '', 'managed' ])
 param stagingGroups string = ''
 
+@description('Resource groups (in this subscription) of the Azure Compute Galleries templates publish to: the app gets a least-privilege role there to keep versions (goldenpipe.keepVersions, excludeFromLatest, rollback), Image Builder one to publish.')
+param galleryResourceGroups array = []
+
 @description('Second pass: subscribe the blob functions to the scripts and templates containers (after the code is deployed).')
 param deployEventSubscriptions bool = false
 
@@ -386,6 +389,15 @@ module imageBuilderRoles 'imagebuilder-roles.bicep' = {
     aibPrincipalId: aibIdentity.properties.principalId
   }
 }
+
+module galleryRoles 'gallery-roles.bicep' = [for rg in galleryResourceGroups: {
+  name: 'goldenpipe-gallery-roles-${uniqueString(rg)}'
+  scope: resourceGroup(rg)
+  params: {
+    appPrincipalId: appPrincipal
+    aibPrincipalId: aibIdentity.properties.principalId
+  }
+}]
 
 module subscriptionRoles 'subscription-roles.bicep' = {
   name: 'goldenpipe-subscription-roles-${name}'

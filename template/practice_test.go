@@ -147,3 +147,45 @@ func TestScriptFindingsAtTheStep(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepVersionsPolicy: goldenpipe.keepVersions is a number from 1 to
+// 1000 (0 keeps every version), and it has an effect only on a template
+// that publishes to an Azure Compute Gallery.
+func TestKeepVersionsPolicy(t *testing.T) {
+	vhd := []any{map[string]any{"type": "VHD", "runOutputName": "vhd"}}
+	tests := []struct {
+		name    string
+		raw     []byte
+		problem string
+		warning string
+	}{
+		{"a gallery template keeping 3", edit(t, windowsBase, "goldenpipe", map[string]any{"keepVersions": 3}), "", ""},
+		{"the default keeps all", edit(t, windowsBase), "", ""},
+		{"a VHD-only template", edit(t, windowsBase, "goldenpipe", map[string]any{"keepVersions": 3}, "properties.distribute", vhd), "", "has no effect"},
+		{"negative", edit(t, windowsBase, "goldenpipe", map[string]any{"keepVersions": -1}), "must be from 1 to 1000", ""},
+		{"too many", edit(t, windowsBase, "goldenpipe", map[string]any{"keepVersions": 1001}), "must be from 1 to 1000", ""},
+		{"not a number", edit(t, windowsBase, "goldenpipe", map[string]any{"keepVersions": "three"}), "goldenpipe.keepVersions", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Parse("t", tt.raw, Options{})
+			var problems, warnings []string
+			for _, x := range p.Problems {
+				if strings.HasPrefix(x.Path, "goldenpipe") {
+					problems = append(problems, x.String())
+				}
+			}
+			for _, x := range p.Warnings {
+				if x.Path == "goldenpipe.keepVersions" {
+					warnings = append(warnings, x.String())
+				}
+			}
+			if tt.problem == "" && len(problems) > 0 || tt.problem != "" && !strings.Contains(strings.Join(problems, "\n"), tt.problem) {
+				t.Errorf("problems %q, want %q", problems, tt.problem)
+			}
+			if tt.warning == "" && len(warnings) > 0 || tt.warning != "" && !strings.Contains(strings.Join(warnings, "\n"), tt.warning) {
+				t.Errorf("warnings %q, want %q", warnings, tt.warning)
+			}
+		})
+	}
+}

@@ -61,7 +61,7 @@ func TestRunLocallyAndStopCleanly(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-tick", "100ms")
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200")
 	cmd.Dir = "." // inside the repo, as make run
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -197,7 +197,7 @@ func TestUsersTemplateBuildsLocally(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-tick", "100ms",
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200",
 		"-examples=false", "-load", mine)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -261,7 +261,7 @@ func TestUploadsWithAnyToolTriggerTheApp(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-tick", "100ms",
+	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200",
 		"-watch", "100ms", "-examples=false", "-load", empty)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -442,7 +442,7 @@ func TestMakeRunTwice(t *testing.T) {
 	run := func(check func(base string)) {
 		port := free()
 		cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", data, "-azurite-port", fmt.Sprint(azPort),
-			"-phase", "100ms", "-tick", "100ms", "-watch", "100ms", "-load", empty)
+			"-phase", "100ms", "-speed", "1200", "-watch", "100ms", "-load", empty)
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -44,7 +44,8 @@ func run() error {
 	data := flag.String("data", "", "folder where Azurite keeps its data (default .local/azurite)")
 	examples := flag.Bool("examples", true, "load examples/ and let their builds run")
 	phase := flag.Duration("phase", 4*time.Second, "length of each simulated build phase")
-	tick := flag.Duration("tick", 2*time.Second, "how often BuildMonitor runs (the host's timer, sped up)")
+	speed := flag.Float64("speed", 60, "how much faster than the wall clock the timers' clock runs: they fire on their function.json schedules "+
+		"(MONITOR_SCHEDULE, REBUILD_SCHEDULE) on that clock, so at 60 the monitor's two minutes pass in 2 s and a night in 24 min")
 	azPort := flag.Int("azurite-port", -1, "Azurite's blob port; by default the one kept in the data folder from the last run, "+
 		"else the standard 10000, else a free one (kept for the next run), so URLs that name scripts keep working; 0 takes any free port")
 	watch := flag.Duration("watch", time.Second, "how often the scripts and templates containers are listed for the blob events Event Grid would send")
@@ -98,6 +99,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	timers, err := readTimers(root, lookup)
+	if err != nil {
+		return err
+	}
+	if *speed <= 0 {
+		return fmt.Errorf("-speed %v: must be above 0", *speed)
+	}
+	for _, t := range timers {
+		fmt.Printf("timer %s on %q, on a clock %g times faster than yours (-speed)\n", t.Function, t.Expr, *speed)
+	}
 	if err := createContainers(ctx, settings); err != nil {
 		return err
 	}
@@ -128,7 +139,11 @@ func run() error {
 					}
 				}
 			}()
-			go timers(ctx, a.Server, *tick)
+			go runTimers(ctx, timers, speedClock{wall0: time.Now(), from: time.Now().UTC(), speed: *speed}, func(function string, body []byte) {
+				if err := invoke(a.Server, function, body); err != nil {
+					fmt.Fprintf(os.Stderr, "devrun: %v\n", err)
+				}
+			})
 			if err := watchContainers(ctx, settings, a.Server, *watch); err != nil {
 				fmt.Fprintf(os.Stderr, "devrun: watching the containers: %v\n", err)
 			}
@@ -246,21 +261,6 @@ func watchContainers(ctx context.Context, s config.Settings, h http.Handler, eve
 		go watcher.Watch(ctx, every, func(err error) { fmt.Fprintf(os.Stderr, "devrun: %v (delivered again on the next listing)\n", err) })
 	}
 	return nil
-}
-
-// timers fires BuildMonitor as the host's timer would (sped up).
-func timers(ctx context.Context, h http.Handler, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	body := []byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = invoke(h, "BuildMonitor", body)
-		}
-	}
 }
 
 func invoke(h http.Handler, function string, body []byte) error {

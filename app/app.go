@@ -212,6 +212,18 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 			return azure.StorageError(err, "reading container %s failed", s.ScriptsContainer)
 		}},
 	}
+	if aib != nil {
+		name := "Image Builder"
+		if s.Simulator {
+			name = "Image Builder (simulator)"
+		}
+		health = append(health, handlers.HealthCheck{Name: name, Check: aib.Probe})
+	}
+	if p, ok := bus.(interface {
+		Probe(context.Context, string) error
+	}); ok {
+		health = append(health, handlers.HealthCheck{Name: "Service Bus", Check: func(ctx context.Context) error { return p.Probe(ctx, s.BuildQueue) }})
+	}
 	a.Server = host.NewServer(host.Options{Logger: logger, Level: slog.LevelInfo,
 		MaxRequestBytes: s.MaxRequestBytes, InvocationTimeout: s.InvocationTimeout, LoopbackOnly: o.LoopbackOnly})
 	handlers.Register(a.Server, handlers.Deps{

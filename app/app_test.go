@@ -111,8 +111,8 @@ func TestScriptUploadedEndToEnd(t *testing.T) {
 	if code, _ := get("/api/checksums/unknown.ps1"); code != 404 {
 		t.Errorf("unknown script: %d, want 404", code)
 	}
-	if code, out := get("/api/health"); code != 200 {
-		t.Errorf("health: %d %s", code, out)
+	if code, out := get("/api/health"); code != 200 || !strings.Contains(out, `"name": "Image Builder (simulator)"`) || !strings.Contains(out, `"name": "Service Bus"`) {
+		t.Errorf("health (with Image Builder and the bus): %d %s", code, out)
 	}
 	if strings.Contains(logs.String(), "AccountKey") || strings.Contains(logs.String(), config.AzuriteKey) {
 		t.Error("logs contain a storage key")

@@ -161,6 +161,27 @@ func deref(s *string) string {
 	return *s
 }
 
+// probeName is an image template name the app never creates: reading it
+// checks that Image Builder answers and that the resource group exists.
+const probeName = "goldenpipe-health-probe"
+
+// Probe reads a template that never exists: Image Builder answering
+// ResourceNotFound is healthy; ResourceGroupNotFound (the app's group is
+// gone or misnamed), 403 (no role) or no answer is not.
+func (b *ImageBuilder) Probe(ctx context.Context) error {
+	ctx, cancel := b.call(ctx)
+	defer cancel()
+	_, err := b.client.Get(ctx, b.rg, probeName, nil)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound && re.ErrorCode != "ResourceGroupNotFound" {
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	return ARMError(err, "reading image templates in resource group %s failed", b.rg)
+}
+
 // ARMError classifies an Azure Resource Manager error and keeps Azure's own
 // code and message (the REST error body's error.code and error.message),
 // which is what an operator needs to fix a refused template:

@@ -55,6 +55,20 @@ func (s *ServiceBus) sender(entity string) (*azservicebus.Sender, error) {
 	return snd, nil
 }
 
+// Probe peeks at a queue (nothing is received or locked): the namespace
+// answers and the app may read the queue.
+func (s *ServiceBus) Probe(ctx context.Context, queue string) error {
+	r, err := s.client.NewReceiverForQueue(queue, nil)
+	if err != nil {
+		return fmt.Errorf("opening queue %s: %w", queue, err)
+	}
+	defer r.Close(context.WithoutCancel(ctx))
+	if _, err := r.PeekMessages(ctx, 1, nil); err != nil {
+		return fmt.Errorf("peeking at queue %s: %w", queue, err)
+	}
+	return nil
+}
+
 // Send sends a message to a queue.
 func (s *ServiceBus) Send(ctx context.Context, queue string, m goldenpipe.OutMessage) error {
 	return s.send(ctx, queue, m)

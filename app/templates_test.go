@@ -23,6 +23,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
+	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/host"
@@ -325,5 +326,56 @@ func TestTemplateDeletedAndOversized(t *testing.T) {
 	h.get("/api/templates/huge", &rec)
 	if rec.Valid || len(rec.Problems) != 1 || !strings.Contains(rec.Problems[0].Message, "over the limit of 1048576") || rec.Source != "" {
 		t.Errorf("huge template: valid=%v problems=%v source %d bytes", rec.Valid, rec.Problems, len(rec.Source))
+	}
+}
+
+// countingDocs counts the writes to keys under a prefix.
+type countingDocs struct {
+	goldenpipe.Documents
+	prefix string
+	mu     sync.Mutex
+	writes int
+}
+
+func (c *countingDocs) count(key string) {
+	if strings.HasPrefix(key, c.prefix) {
+		c.mu.Lock()
+		c.writes++
+		c.mu.Unlock()
+	}
+}
+
+func (c *countingDocs) Put(ctx context.Context, key string, v any, ifMatch string) (string, error) {
+	c.count(key)
+	return c.Documents.Put(ctx, key, v, ifMatch)
+}
+
+func (c *countingDocs) Overwrite(ctx context.Context, key string, v any) (string, error) {
+	c.count(key)
+	return c.Documents.Overwrite(ctx, key, v)
+}
+
+// TestQuietNightWritesNoTemplate: a night on which nothing changed renders
+// every template again and writes none of their records; a new platform
+// image version is written (and planned).
+func TestQuietNightWritesNoTemplate(t *testing.T) {
+	sim := fastSimulator()
+	h := newHarnessWith(t, "quiet", sim)
+	h.avdTemplate("avd", []byte("Write-Host quiet\r\n"))
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
+	h.monitorUntilDone("avd")
+	docs := &countingDocs{Documents: h.a.Templates.Docs, prefix: "templates/"}
+	h.a.Templates.Docs = docs
+	h.invoke("NightlyRebuild", []byte(timerBody))
+	if docs.writes != 0 {
+		t.Errorf("a quiet night wrote %d template records", docs.writes)
+	}
+	sim.Images.Publish("MicrosoftWindowsDesktop", "office-365", "win11-23h2-avd-m365", "22631.9999.250101")
+	h.a.Templates.Listeners = nil
+	h.invoke("NightlyRebuild", []byte(timerBody))
+	var rec template.Record
+	h.get("/api/templates/avd", &rec)
+	if docs.writes != 1 || rec.Plan == nil || !rec.Plan.Rebuild || !strings.Contains(rec.Plan.Reason, "22631.9999.250101") {
+		t.Errorf("a new image version: %d writes, plan %+v", docs.writes, rec.Plan)
 	}
 }

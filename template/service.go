@@ -1,9 +1,11 @@
 package template
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -319,6 +321,13 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		if err := s.renderParsed(ctx, &rec, p, versions); err != nil {
 			return "", nil, false, err
 		}
+		if hasOld && sameBut(rec, old.rec) {
+			// rendered again to the same record (a quiet night): nothing to
+			// write, so a night without change costs no write per template
+			names = append(names, p.Name)
+			outcomes = append(outcomes, rec.summary())
+			continue
+		}
 		if _, err := s.Docs.Put(ctx, recordKey(p.Name), rec, old.etag); err != nil {
 			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 				return "", nil, true, nil
@@ -348,6 +357,14 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		}
 	}
 	return strings.Join(outcomes, "; "), names, false, nil
+}
+
+// sameBut reports two records equal but for when they were processed.
+func sameBut(a, b Record) bool {
+	a.ProcessedAt = b.ProcessedAt
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
 func ignoreConflict(err error) error {

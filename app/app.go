@@ -231,7 +231,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Templates: a.Templates,
 		Nightly:   a.Builds,
 		Builds:    a.Builds,
-		Monitor:   a.Builds,
+		Monitor:   monitor{a.Builds, a.Templates},
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
 			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return goldenpipe.NowUTC(a.Builds.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
 				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),

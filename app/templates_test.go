@@ -379,3 +379,57 @@ func TestQuietNightWritesNoTemplate(t *testing.T) {
 		t.Errorf("a new image version: %d writes, plan %+v", docs.writes, rec.Plan)
 	}
 }
+
+// TestScriptChangeFansOut: a script used by many templates re-plans them
+// as a recorded walk: the upload's invocation passes a bounded number of
+// templates and answers; the monitor's ticks walk on from the cursor until
+// every template was re-rendered with the new checksum; a newer change of
+// the script restarts the walk; nothing is left behind.
+func TestScriptChangeFansOut(t *testing.T) {
+	h := newHarnessWith(t, "fanout", fastSimulator())
+	h.a.Templates.Listeners = nil
+	names := []string{"t0", "t1", "t2", "t3", "t4", "t5"}
+	for _, n := range names {
+		h.avdTemplate(n, []byte("Write-Host v1\r\n"))
+		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, n+".json")
+	}
+	h.a.Templates.ReplanLimit = 2
+	sumOf := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	rendered := func(want string) (n int) {
+		for _, name := range names {
+			var rec template.Record
+			h.get("/api/templates/"+name, &rec)
+			if rec.Rendered != nil && rec.Rendered.Scripts["avd/install-apps.ps1"] == want {
+				n++
+			}
+		}
+		return n
+	}
+	walks := func() int {
+		keys, err := h.a.Templates.Docs.Keys(context.Background(), "replans/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
+	v2 := []byte("Write-Host v2\r\n")
+	h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", v2)
+	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
+	if n := rendered(sumOf(v2)); n != 2 || walks() != 1 {
+		t.Fatalf("after the upload: %d templates re-rendered (want the 2 of its budget), %d walks (want 1)", n, walks())
+	}
+	h.invoke("BuildMonitor", []byte(timerBody))
+	if n := rendered(sumOf(v2)); n != 4 {
+		t.Fatalf("after one tick: %d re-rendered, want 4", n)
+	}
+	// a newer change restarts the walk from the first template
+	v3 := []byte("Write-Host v3\r\n")
+	h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", v3)
+	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
+	for i := 0; i < 5 && walks() > 0; i++ {
+		h.invoke("BuildMonitor", []byte(timerBody))
+	}
+	if n := rendered(sumOf(v3)); n != len(names) || walks() != 0 {
+		t.Errorf("after the ticks: %d of %d re-rendered with the newest script, %d walks left", n, len(names), walks())
+	}
+}

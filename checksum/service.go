@@ -100,7 +100,9 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 			}
 			return "", false, err
 		}
-		s.notify(ctx, Change{Name: name, Old: old})
+		if err := s.notify(ctx, Change{Name: name, Old: old}); err != nil {
+			return "", false, err
+		}
 		return "blob is gone; checksum removed (kept in history)", false, nil
 	}
 	if err != nil {
@@ -145,17 +147,25 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 		return "", false, err
 	}
 	if old == nil || old.SHA256 != rec.SHA256 {
-		s.notify(ctx, Change{Name: name, Old: old, New: &rec})
+		if err := s.notify(ctx, Change{Name: name, Old: old, New: &rec}); err != nil {
+			return "", false, err
+		}
 	}
 	return fmt.Sprintf("hashed version %s: sha256 %s, %d bytes", ver.ETag, sum, ver.Size), false, nil
 }
 
-func (s *Service) notify(ctx context.Context, c Change) {
+// notify tells the listeners of a change recorded in the catalog. A
+// listener that fails fails the invocation: the event is delivered again.
+// The catalog already holds the new checksum then, so a redelivery sees
+// no change; the nightly refresh renders every template with the catalog's
+// checksums, which bounds what a lost notice can delay.
+func (s *Service) notify(ctx context.Context, c Change) error {
 	for _, l := range s.Listeners {
 		if err := l.ScriptChanged(ctx, c); err != nil {
-			s.log().Warn("a checksum change listener failed; the template plan will still see the change in the catalog", "script", c.Name, "err", err.Error())
+			return fmt.Errorf("telling of the change of %q: %w", c.Name, err)
 		}
 	}
+	return nil
 }
 
 func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }

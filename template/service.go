@@ -95,6 +95,12 @@ type Service struct {
 	// script change whose plan asks for a build (not of the nightly
 	// refresh, whose caller reads the plans itself).
 	Listeners []PlanListener
+	// ReplanBudget bounds the re-planning a script change does in its own
+	// invocation (default DefaultReplanBudget); the monitor goes on with
+	// the rest. ReplanLimit, when above 0, also bounds the templates one
+	// invocation passes (tests).
+	ReplanBudget time.Duration
+	ReplanLimit  int
 }
 
 // PlanListener hears of templates whose plan asks for a build.
@@ -536,39 +542,6 @@ func (s *Service) update(ctx context.Context, key string, fn func(*Record) error
 	})
 }
 
-// ScriptChanged renders the templates that use a script again (with its
-// new checksum) and tells the listeners of those that now need a build. It
-// implements the checksum catalog's change hook; the nightly refresh renders
-// every template anyway, so a lost notice delays nothing past that.
-func (s *Service) ScriptChanged(ctx context.Context, name string) error {
-	list, err := s.List(ctx)
-	if err != nil {
-		return err
-	}
-	versions := &Resolver{Lister: s.Versions}
-	for _, rec := range list {
-		if rec.Rendered == nil {
-			continue
-		}
-		if _, uses := rec.Rendered.Scripts[name]; !uses {
-			continue
-		}
-		if _, err := s.update(ctx, recordKey(rec.Name), func(r *Record) error {
-			r.Stale, r.StaleReason = true, fmt.Sprintf("script %q changed", name)
-			return nil
-		}); err != nil {
-			return fmt.Errorf("marking template %q stale: %w", rec.Name, err)
-		}
-		if _, err := s.Reconcile(ctx, rec.Blob, versions, true); err != nil {
-			return fmt.Errorf("rendering template %q again: %w", rec.Name, err)
-		}
-		if err := s.notify(ctx, rec.Name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // List returns every template's record, by name.
 func (s *Service) List(ctx context.Context) ([]Record, error) {
 	keys, err := s.Docs.Keys(ctx, recordPrefix)
@@ -591,3 +564,5 @@ func (s *Service) Get(ctx context.Context, name string) (Record, error) {
 }
 
 func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
+
+func (s *Service) log() *slog.Logger { return goldenpipe.LoggerOr(s.Log) }

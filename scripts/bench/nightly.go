@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +98,9 @@ func benchNightly(ctx context.Context, w *workspace) error {
 			return err
 		}
 	}
+	if _, err := scripts.NewBlockBlobClient("linux/common.sh").UploadBuffer(ctx, []byte("echo common v1\n"), nil); err != nil {
+		return err
+	}
 	if err := uploadTemplates(ctx, svc, s, scripts.URL()); err != nil {
 		return err
 	}
@@ -130,7 +135,68 @@ func benchNightly(ctx context.Context, w *workspace) error {
 	figure("nightly_1000_templates_distinct_message_ids", float64(len(bus.ids)), "(Service Bus duplicate detection keeps one per template)")
 	figure("nightly_arm_calls_ratio_vs_lookup_per_template", float64(secondCalls)/benchTemplates, "(a per-template lookup makes 1000)")
 	figure("nightly_arm_latency_ms", float64(benchARMLatency.Milliseconds()), "ms injected per ARM call")
+	return benchFanout(ctx, a, scripts.URL(), svc, s)
+}
+
+// benchFanout changes the script every one of the templates uses: the
+// upload's invocation re-plans what its budget allows and answers; the
+// monitor's ticks re-plan the rest.
+func benchFanout(ctx context.Context, a *app.App, scriptsURL string, svc *service.Client, s config.Settings) error {
+	a.Builds.Bus = &countingBus{}
+	if _, err := svc.NewContainerClient(s.ScriptsContainer).NewBlockBlobClient("linux/common.sh").UploadBuffer(ctx, []byte("echo common v2\n"), nil); err != nil {
+		return err
+	}
+	ev := goldenpipe.BlobEvent{ID: "bench", Type: goldenpipe.BlobCreated, URL: scriptsURL + "/linux/common.sh",
+		Subject: "/blobServices/default/containers/" + s.ScriptsContainer + "/blobs/linux/common.sh"}
+	start := time.Now()
+	if _, err := a.Checksums.HandleBlobEvent(ctx, ev); err != nil {
+		return err
+	}
+	answered := time.Since(start)
+	left := func() (int, error) {
+		keys, err := a.Templates.Docs.Keys(ctx, "replans/")
+		return len(keys), err
+	}
+	ticks := 0
+	for {
+		n, err := left()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		if ticks == 20 {
+			return fmt.Errorf("the re-planning did not end in 20 ticks")
+		}
+		if _, err := a.Templates.ContinueReplans(ctx, 0); err != nil {
+			return err
+		}
+		ticks++
+	}
+	total := time.Since(start)
+	stale := 0
+	list, err := a.Templates.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range list {
+		if r.Rendered == nil || r.Rendered.Scripts["linux/common.sh"] != sha256Hex("echo common v2\n") {
+			stale++
+		}
+	}
+	if stale != 0 {
+		return fmt.Errorf("%d templates were not re-planned with the new script", stale)
+	}
+	figure("fanout_1000_templates_upload_answer_seconds", answered.Seconds(), "s: the script's upload event answers (target < 5; its budget is 2 s)")
+	figure("fanout_1000_templates_monitor_ticks", float64(ticks), "monitor ticks (a minute of walking each) to re-plan the rest")
+	figure("fanout_1000_templates_all_replanned_seconds", total.Seconds(), "s of work from the upload until every template was re-planned (on the 2-minute schedule: within ticks × 2 min)")
 	return nil
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // uploadTemplates uploads the 1,000 templates, 16 at a time.
@@ -152,11 +218,12 @@ func uploadTemplates(ctx context.Context, svc *service.Client, s config.Settings
     "customize": [
       {"type": "Shell", "name": "a", "scriptUri": "%s/linux/step-%02d.sh"},
       {"type": "Shell", "name": "b", "scriptUri": "%s/linux/step-%02d.sh"},
-      {"type": "Shell", "name": "c", "inline": ["echo template %d"]}
+      {"type": "Shell", "name": "c", "inline": ["echo template %d"]},
+      {"type": "Shell", "name": "common", "scriptUri": "%s/linux/common.sh"}
     ],
     "distribute": [{"type": "VHD", "runOutputName": "vhd"}]
   }
-}`, i%benchBaseImages, scriptsURL, i%benchScripts, scriptsURL, (i+7)%benchScripts, i)
+}`, i%benchBaseImages, scriptsURL, i%benchScripts, scriptsURL, (i+7)%benchScripts, i, scriptsURL)
 			_, errs[i] = c.NewBlockBlobClient(fmt.Sprintf("tpl-%04d.json", i)).UploadBuffer(ctx, []byte(body), nil)
 		}()
 	}

@@ -20,6 +20,11 @@ type Documents interface {
 	// Delete removes the version ifMatch names ("" any); gone is not an error.
 	Delete(ctx context.Context, key, ifMatch string) error
 	Keys(ctx context.Context, prefix string) ([]string, error)
+	// KeysPage returns one page of at most max keys under prefix, in key
+	// order, from where marker (opaque; "" for the first page) left off,
+	// and the marker of the next page ("" after the last). Its cost is that
+	// of the page, whatever lies beyond.
+	KeysPage(ctx context.Context, prefix, marker string, max int) (keys []string, next string, err error)
 }
 
 // readWorkers bounds concurrent reads of ReadAll.
@@ -118,4 +123,31 @@ func Update[T any](ctx context.Context, docs Documents, key string, fn func(*T) 
 	}
 	var zero T
 	return zero, Errorf(ECONFLICT, "%s kept changing (%d attempts)", key, updateAttempts)
+}
+
+// Paging bounds of the list routes: the page size when none is asked for,
+// and the largest.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// ReadPage reads one page of the documents under prefix, in key order,
+// from token ("" for the first page); it returns them with the next
+// page's token ("" after the last). Documents removed between the listing
+// and the read are left out.
+func ReadPage[T any](ctx context.Context, docs Documents, prefix, token string, top int) ([]T, string, error) {
+	keys, next, err := docs.KeysPage(ctx, prefix, token, top)
+	if err != nil {
+		return nil, "", err
+	}
+	found, _, err := ReadAllVersioned[T](ctx, docs, keys)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]T, len(found))
+	for i, f := range found {
+		out[i] = f.Value
+	}
+	return out, next, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -271,4 +272,49 @@ func httptestRequest(function string, body []byte) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(body))
 	req.Header.Set("X-Azure-Functions-InvocationId", "test")
 	return req
+}
+
+// TestBuildsArePagedNewestFirst: /api/builds answers pages of the builds
+// index, newest first, on Azurite's own listing markers; ?template= pages
+// one template's builds.
+func TestBuildsArePagedNewestFirst(t *testing.T) {
+	h := newHarnessWith(t, "pages", fastSimulator())
+	for _, n := range []string{"p1", "p2", "p3"} {
+		h.avdTemplate(n, []byte("Write-Host pages\r\n"))
+		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, n+".json")
+	}
+	for _, n := range []string{"p1", "p2", "p3"} {
+		h.monitorUntilDone(n)
+	}
+	type page struct {
+		Value    []builds.Build `json:"value"`
+		NextLink string         `json:"nextLink"`
+	}
+	read := func(path string) page {
+		rec := httptestRecorder()
+		h.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		var p page
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &p) != nil {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		return p
+	}
+	first := read("/api/builds?top=2&code=k")
+	if len(first.Value) != 2 || first.NextLink == "" || !strings.Contains(first.NextLink, "code=k") {
+		t.Fatalf("first page: %d builds, nextLink %q", len(first.Value), first.NextLink)
+	}
+	u, _ := url.Parse(first.NextLink)
+	second := read(u.RequestURI())
+	all := append(first.Value, second.Value...)
+	if len(second.Value) != 1 || second.NextLink != "" {
+		t.Fatalf("second page: %d builds, nextLink %q", len(second.Value), second.NextLink)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].RequestedAt.After(all[i-1].RequestedAt) {
+			t.Errorf("not newest first: %s at %s after %s at %s", all[i].ID, all[i].RequestedAt, all[i-1].ID, all[i-1].RequestedAt)
+		}
+	}
+	if one := read("/api/builds?template=p2"); len(one.Value) != 1 || one.Value[0].Template != "p2" || one.NextLink != "" {
+		t.Errorf("builds of p2: %+v", one)
+	}
 }

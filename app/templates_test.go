@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/host"
+	"github.com/goldenpipe/goldenpipe/internal/apitest"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -178,17 +180,31 @@ func (h *harness) invoke(function string, body []byte) []string {
 	return answer.Logs
 }
 
+// get reads a route into v; a paged list ({value, nextLink}) read into a
+// slice is read whole, following nextLink.
 func (h *harness) get(path string, v any) int {
 	h.t.Helper()
-	rec := httptest.NewRecorder()
-	h.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-	if v != nil && rec.Code == 200 {
-		if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+	for page := 0; ; page++ {
+		rec := httptest.NewRecorder()
+		h.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if v == nil || rec.Code != 200 {
+			return rec.Code
+		}
+		next, err := apitest.AppendPage(rec.Body.Bytes(), v)
+		if err != nil {
 			h.t.Fatalf("GET %s: %v: %s", path, err, rec.Body)
 		}
+		if next == "" || page == 1000 {
+			return rec.Code
+		}
+		u, err := url.Parse(next)
+		if err != nil {
+			h.t.Fatalf("nextLink %q: %v", next, err)
+		}
+		path = u.RequestURI()
 	}
-	return rec.Code
 }
+
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 

@@ -132,6 +132,32 @@ func (d *DocStore) Keys(ctx context.Context, prefix string) ([]string, error) {
 }
 
 // String describes the store for logs.
+// KeysPage lists one page of keys with the blob service's own marker: one
+// listing call of at most max names.
+func (d *DocStore) KeysPage(ctx context.Context, prefix, marker string, max int) ([]string, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, docTimeout)
+	defer cancel()
+	opts := &container.ListBlobsFlatOptions{Prefix: &prefix, MaxResults: to.Ptr(int32(max))}
+	if marker != "" {
+		opts.Marker = &marker
+	}
+	page, err := d.c.NewListBlobsFlatPager(opts).NextPage(ctx)
+	if err != nil {
+		return nil, "", StorageError(err, "listing records under %s failed", prefix)
+	}
+	keys := make([]string, 0, len(page.Segment.BlobItems))
+	for _, item := range page.Segment.BlobItems {
+		if item.Name != nil {
+			keys = append(keys, *item.Name)
+		}
+	}
+	next := ""
+	if page.NextMarker != nil {
+		next = *page.NextMarker
+	}
+	return keys, next, nil
+}
+
 func (d *DocStore) String() string { return fmt.Sprintf("records in %s", d.c.URL()) }
 
 type readSeekNopCloser struct{ *bytes.Reader }

@@ -449,9 +449,14 @@ const monitorWorkers = 8
 // not reached are taken first on the next tick.
 const tickBudget = 4 * time.Minute
 
+// indexOldBudget bounds the indexing of old builds in one tick.
+const indexOldBudget = 30 * time.Second
+
 // Tick runs the admission pass and reconciles every build in flight, in a
 // rotation that starts where the last tick's budget ran out. A build whose
-// reconcile fails is reported and left for the next tick.
+// reconcile fails is reported and left for the next tick. It then goes on
+// indexing the builds recorded before the index (once done, one read).
+
 func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, tickBudget)
 	defer cancel()
@@ -486,6 +491,11 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		}
 	}
 	summary := fmt.Sprintf("%d active builds advanced", len(active))
+	if note, err := s.indexOld(ctx, time.Now().Add(indexOldBudget)); err != nil {
+		failed = append(failed, "indexing old builds: "+err.Error())
+	} else if note != "" {
+		summary += "; " + note
+	}
 	if len(failed) > 0 {
 		return "", goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s; %d failed: %s", summary, len(failed), strings.Join(failed, "; "))
 	}

@@ -93,6 +93,20 @@ func (m *memDocs) Keys(_ context.Context, prefix string) ([]string, error) {
 	return out, nil
 }
 
+// KeysPage pages through Keys; the marker is the last key given.
+func (m *memDocs) KeysPage(ctx context.Context, prefix, marker string, max int) ([]string, string, error) {
+	keys, _ := m.Keys(ctx, prefix)
+	i := sort.SearchStrings(keys, marker)
+	if i < len(keys) && keys[i] == marker {
+		i++
+	}
+	keys = keys[i:]
+	if len(keys) > max {
+		return keys[:max], keys[max-1], nil
+	}
+	return keys, "", nil
+}
+
 // fakeAIB is Image Builder reduced to one template the test steers.
 type fakeAIB struct {
 	mu        sync.Mutex
@@ -331,23 +345,37 @@ func TestDeleteRefusedWhileBusyIsRetriedQuietly(t *testing.T) {
 	}
 }
 
-// With nothing in flight a tick makes two storage calls (the markers, the
-// ledger), whatever the history.
+// With nothing in flight a tick makes three storage calls (the markers,
+// the ledger, the index migration's record), whatever the history; the
+// first tick indexes the builds recorded before the index, once.
 func TestATickWithNothingInFlightIsCheap(t *testing.T) {
 	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 	s, _, docs, _ := shell(t, c)
-	for i := 0; i < 500; i++ { // history: finished builds, not in flight
-		b := Build{ID: fmt.Sprintf("old-%012d", i), Template: "old", State: StateSucceeded}
+	for i := 0; i < 500; i++ { // history: finished builds, not in flight, recorded before the index
+		b := Build{ID: fmt.Sprintf("old-%012d", i), Template: "old", State: StateSucceeded, RequestedAt: c.Now().Add(time.Duration(i) * time.Minute)}
 		if _, err := docs.Put(context.Background(), buildKey(b.ID), b, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
+	tick(t, s) // the migration
+	page, next, err := s.Page(context.Background(), "old", "", 10)
+	if err != nil || len(page) != 10 || page[0].ID != "old-000000000499" || page[9].ID != "old-000000000490" || next == "" {
+		t.Fatalf("after the migration, the newest page of old: %v %q %v", summarizeIDs(page), next, err)
+	}
 	counted := &countingDocs{Documents: docs}
 	s.Docs = counted
 	tick(t, s)
-	if counted.n != 2 {
+	if counted.n != 3 {
 		t.Errorf("a tick with nothing in flight made %d storage calls over a history of 500 builds", counted.n)
 	}
+}
+
+func summarizeIDs(list []Build) []string {
+	var out []string
+	for _, b := range list {
+		out = append(out, b.ID)
+	}
+	return out
 }
 
 type countingDocs struct {

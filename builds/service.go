@@ -197,6 +197,9 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 		if err := s.mark(ctx, id); err != nil {
 			return nil, err
 		}
+		if err := s.indexBuild(ctx, b); err != nil { // before the record, as the marker
+			return nil, err
+		}
 		_, err := s.Docs.Put(ctx, buildKey(id), b, "")
 		if err == nil {
 			return b, nil
@@ -207,6 +210,15 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 		var existing Build
 		if _, err := s.Docs.Get(ctx, buildKey(id), &existing); err != nil {
 			return nil, fmt.Errorf("reading build %s: %w", id, err)
+		}
+		// this attempt's entries name a build requested at another time:
+		// dropped (a reader skips them anyway), and the record's ensured
+		if !existing.RequestedAt.Equal(b.RequestedAt) {
+			_ = s.Docs.Delete(ctx, byTimeKey(b), "")
+			_ = s.Docs.Delete(ctx, byTemplateKey(b), "")
+		}
+		if err := s.indexBuild(ctx, &existing); err != nil {
+			return nil, err
 		}
 		switch {
 		case existing.MessageID == messageID && messageID != "" && Terminal(existing.State):
@@ -304,9 +316,14 @@ func failedState(s State) bool {
 	return s == StateFailed || s == StateTimedOut || s == StateCanceled || s == StateRescueFailed
 }
 
-// latest returns the newest build of a template (nil when none).
+// latest returns the newest build of a template (nil when none): the
+// first of its index, or, when the index has none (builds recorded before
+// it, not yet indexed by the monitor), the newest of its records.
 func (s *Service) latest(ctx context.Context, template string) (*Build, error) {
-	list, err := s.List(ctx, template)
+	list, _, err := s.Page(ctx, template, "", 1)
+	if err == nil && len(list) == 0 {
+		list, err = s.List(ctx, template)
+	}
 	if err != nil || len(list) == 0 {
 		return nil, err
 	}
@@ -328,7 +345,9 @@ func (s *Service) Get(ctx context.Context, id string) (Build, error) {
 	return b, nil
 }
 
-// List returns the builds, newest first, of one template ("" for all).
+// List returns the builds, newest first, of one template ("" for all),
+// reading every record under the template's prefix: for tests and tools;
+// the API and the pages read Page.
 func (s *Service) List(ctx context.Context, templateName string) ([]Build, error) {
 	prefix := keyBuilds
 	if templateName != "" {

@@ -98,6 +98,11 @@ func (c *Catalog) remove(ctx context.Context, old goldenpipe.Checksum, etag stri
 	return nil
 }
 
+// Page returns one page of the current records, by name, from token.
+func (c *Catalog) Page(ctx context.Context, token string, top int) ([]goldenpipe.Checksum, string, error) {
+	return goldenpipe.ReadPage[goldenpipe.Checksum](ctx, c.docs, currentPrefix, token, top)
+}
+
 // List returns every current record, sorted by name.
 func (c *Catalog) List(ctx context.Context) ([]goldenpipe.Checksum, error) {
 	keys, err := c.docs.Keys(ctx, currentPrefix)

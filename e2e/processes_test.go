@@ -24,6 +24,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/apitest"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/azurite/azuritetest"
 	"github.com/goldenpipe/goldenpipe/simulator"
@@ -106,14 +107,9 @@ func (p *process) invoke(t *testing.T, function string, body []byte) int {
 }
 
 func (p *process) builds(t *testing.T, template string) []builds.Build {
-	resp, err := http.Get(p.base + "/api/builds?template=" + template)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var list []builds.Build
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		t.Fatal(err)
+	if code := apitest.Get(p.base+"/api/builds?template="+template, &list); code != http.StatusOK {
+		t.Fatalf("GET builds of %s: %d", template, code)
 	}
 	return list
 }

@@ -1,14 +1,17 @@
 package handlers
 
 import (
-	"golang.org/x/sync/errgroup"
-
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/builds"
@@ -25,7 +28,7 @@ type HealthCheck struct {
 
 // Checksums reads the checksum catalog.
 type Checksums interface {
-	List(ctx context.Context) ([]goldenpipe.Checksum, error)
+	Page(ctx context.Context, token string, top int) ([]goldenpipe.Checksum, string, error)
 	Get(ctx context.Context, name string) (goldenpipe.Checksum, error)
 	// WriteSHA256SUMS writes the catalog in the format sha256sum -c reads.
 	WriteSHA256SUMS(ctx context.Context, w io.Writer) error
@@ -33,13 +36,13 @@ type Checksums interface {
 
 // Templates reads the template catalog.
 type Templates interface {
-	List(ctx context.Context) ([]template.Record, error)
+	Page(ctx context.Context, token string, top int) ([]template.Record, string, error)
 	Get(ctx context.Context, name string) (template.Record, error)
 }
 
 // Builds reads builds and requests new ones.
 type Builds interface {
-	List(ctx context.Context, template string) ([]builds.Build, error)
+	Page(ctx context.Context, template, token string, top int) ([]builds.Build, string, error)
 	Get(ctx context.Context, id string) (builds.Build, error)
 	RequestBuild(ctx context.Context, req builds.Request) (string, error)
 	Rejected(ctx context.Context) ([]builds.Rejection, error)
@@ -130,12 +133,17 @@ func NewAPI(d APIDeps) http.Handler {
 		writeJSON(w, status, out)
 	})
 	mux.HandleFunc("GET /api/checksums", func(w http.ResponseWriter, r *http.Request) {
-		list, err := d.Checksums.List(r.Context())
+		token, top, err := paging(r)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, list)
+		list, next, err := d.Checksums.Page(r.Context(), token, top)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writePage(w, r, list, next)
 	})
 	mux.HandleFunc("GET /api/checksums/{name...}", func(w http.ResponseWriter, r *http.Request) {
 		c, err := d.Checksums.Get(r.Context(), r.PathValue("name"))
@@ -153,7 +161,12 @@ func NewAPI(d APIDeps) http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /api/templates", func(w http.ResponseWriter, r *http.Request) {
-		list, err := d.Templates.List(r.Context())
+		token, top, err := paging(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		list, next, err := d.Templates.Page(r.Context(), token, top)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -167,7 +180,7 @@ func NewAPI(d APIDeps) http.Handler {
 			}
 			out = append(out, s)
 		}
-		writeJSON(w, http.StatusOK, out)
+		writePage(w, r, out, next)
 	})
 	mux.HandleFunc("GET /api/templates/{name}", func(w http.ResponseWriter, r *http.Request) {
 		t, err := d.Templates.Get(r.Context(), r.PathValue("name"))
@@ -208,12 +221,17 @@ func NewAPI(d APIDeps) http.Handler {
 		}{done})
 	})
 	mux.HandleFunc("GET /api/builds", func(w http.ResponseWriter, r *http.Request) {
-		list, err := d.Builds.List(r.Context(), r.URL.Query().Get("template"))
+		token, top, err := paging(r)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, list)
+		list, next, err := d.Builds.Page(r.Context(), r.URL.Query().Get("template"), token, top)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writePage(w, r, list, next)
 	})
 	mux.HandleFunc("GET /api/builds/rejected", func(w http.ResponseWriter, r *http.Request) {
 		list, err := d.Builds.Rejected(r.Context())
@@ -262,6 +280,69 @@ func NewAPI(d APIDeps) http.Handler {
 		writeError(w, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// paging reads a list request's ?top= (1 to goldenpipe.MaxPageSize,
+// default goldenpipe.DefaultPageSize) and $skiptoken (from a nextLink).
+func paging(r *http.Request) (token string, top int, err error) {
+	q := r.URL.Query()
+	top = goldenpipe.DefaultPageSize
+	if v := q.Get("top"); v != "" {
+		if n, perr := strconv.Atoi(v); perr != nil || n < 1 || n > goldenpipe.MaxPageSize {
+			return "", 0, goldenpipe.Errorf(goldenpipe.EINVALID, "top=%q: must be a number from 1 to %d", clipped(v), goldenpipe.MaxPageSize)
+		} else {
+			top = n
+		}
+	}
+	if v := q.Get("$skiptoken"); v != "" {
+		b, derr := base64.RawURLEncoding.DecodeString(v)
+		if derr != nil || len(b) > 4096 {
+			return "", 0, goldenpipe.Errorf(goldenpipe.EINVALID, "$skiptoken is not one this app gave: follow nextLink as it is")
+		}
+		token = string(b)
+	}
+	return token, top, nil
+}
+
+func clipped(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
+}
+
+// listPage is a page of a list, in the shape Azure's own list APIs answer.
+type listPage[T any] struct {
+	Value    []T    `json:"value"`
+	NextLink string `json:"nextLink,omitempty"`
+}
+
+// writePage answers a page, with the link to the next one: the request's
+// own URL (its other parameters, the function key among them, kept) with
+// the next $skiptoken.
+func writePage[T any](w http.ResponseWriter, r *http.Request, list []T, next string) {
+	p := listPage[T]{Value: list}
+	if p.Value == nil {
+		p.Value = []T{}
+	}
+	if next != "" {
+		u := *r.URL
+		q := u.Query()
+		q.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte(next)))
+		u.RawQuery = q.Encode()
+		u.Scheme, u.Host = "http", r.Host
+		if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+			u.Scheme = "https"
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+			u.Host = h
+		}
+		if u.Host == "" {
+			u.Scheme = ""
+		}
+		p.NextLink = u.String()
+	}
+	writeJSON(w, http.StatusOK, p)
 }
 
 // requester names who asked: App Service authentication's principal,

@@ -3,10 +3,12 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,7 +54,25 @@ func (r *recorder) Request(_ context.Context, m goldenpipe.Message) (string, err
 
 type fakeChecksums struct{ list []goldenpipe.Checksum }
 
-func (f fakeChecksums) List(context.Context) ([]goldenpipe.Checksum, error) { return f.list, nil }
+func (f fakeChecksums) Page(_ context.Context, token string, top int) ([]goldenpipe.Checksum, string, error) {
+	return pageOf(f.list, token, top)
+}
+
+// pageOf pages a slice; the token is the index the next page starts at.
+func pageOf[T any](list []T, token string, top int) ([]T, string, error) {
+	from := 0
+	if token != "" {
+		if _, err := fmt.Sscan(token, &from); err != nil || from > len(list) {
+			return nil, "", fmt.Errorf("bad token %q", token)
+		}
+	}
+	to := min(from+top, len(list))
+	next := ""
+	if to < len(list) {
+		next = fmt.Sprint(to)
+	}
+	return list[from:to], next, nil
+}
 func (f fakeChecksums) Get(_ context.Context, name string) (goldenpipe.Checksum, error) {
 	for _, c := range f.list {
 		if c.Name == name {
@@ -72,7 +92,9 @@ func (f fakeChecksums) WriteSHA256SUMS(_ context.Context, w io.Writer) error {
 
 type fakeTemplates []template.Record
 
-func (f fakeTemplates) List(context.Context) ([]template.Record, error) { return f, nil }
+func (f fakeTemplates) Page(_ context.Context, token string, top int) ([]template.Record, string, error) {
+	return pageOf([]template.Record(f), token, top)
+}
 func (f fakeTemplates) Get(_ context.Context, name string) (template.Record, error) {
 	for _, t := range f {
 		if t.Name == name {
@@ -86,7 +108,7 @@ func newServer(rec *recorder) *host.Server {
 	s := host.NewServer(host.Options{Logger: slog.New(slog.DiscardHandler)})
 	sums := fakeChecksums{list: []goldenpipe.Checksum{{Name: "avd/install.ps1", SHA256: strings.Repeat("ab", 32)}}}
 	tpls := fakeTemplates{{Name: "avd-win11", Valid: true, Rendered: &template.Rendered{Fingerprint: strings.Repeat("f", 64), SourceVersion: "22631.4460.241106"},
-		Plan: &template.Plan{Rebuild: true, Reason: "never built"}, Source: "{...}"}}
+		Plan: &template.Plan{Rebuild: true, Reason: "never built"}, Source: "{...}"}, {Name: "rhel9"}, {Name: "ubuntu-web"}}
 	Register(s, Deps{Scripts: rec, Templates: rec, Nightly: rec, Builds: rec, Monitor: rec,
 		API: NewAPI(APIDeps{Version: "test", Checksums: sums, Templates: tpls, Health: []HealthCheck{{Name: "ok", Check: func(context.Context) error { return nil }}}})})
 	return s
@@ -389,6 +411,45 @@ func TestAPIRoutes(t *testing.T) {
 				t.Errorf("%d %s; want %d containing %q", rec.Code, rec.Body, tt.status, tt.contains)
 			}
 		})
+	}
+}
+
+// TestListsArePaged: the list routes answer a page in Azure's shape
+// ({value, nextLink}); nextLink is the request's URL with the next
+// $skiptoken, the function key kept; a bad top or token is a 400.
+func TestListsArePaged(t *testing.T) {
+	s := newServer(&recorder{})
+	get := func(target string) (int, string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Host = "goldenpipe.azurewebsites.net"
+		req.Header.Set("X-Forwarded-Proto", "https")
+		s.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	var page struct {
+		Value []struct {
+			Name string `json:"name"`
+		} `json:"value"`
+		NextLink string `json:"nextLink"`
+	}
+	code, body := get("/api/templates?top=2&code=k3y")
+	if err := json.Unmarshal([]byte(body), &page); code != 200 || err != nil || len(page.Value) != 2 || page.Value[1].Name != "rhel9" {
+		t.Fatalf("first page: %d %s", code, body)
+	}
+	u, err := url.Parse(page.NextLink)
+	if err != nil || u.Scheme != "https" || u.Host != "goldenpipe.azurewebsites.net" || u.Query().Get("code") != "k3y" || u.Query().Get("top") != "2" || u.Query().Get("$skiptoken") == "" {
+		t.Fatalf("nextLink %q", page.NextLink)
+	}
+	page.NextLink = ""
+	code, body = get(u.RequestURI())
+	if err := json.Unmarshal([]byte(body), &page); code != 200 || err != nil || len(page.Value) != 1 || page.Value[0].Name != "ubuntu-web" || page.NextLink != "" {
+		t.Errorf("last page: %d %s", code, body)
+	}
+	for _, bad := range []string{"/api/templates?top=0", "/api/templates?top=1001", "/api/templates?top=x", "/api/checksums?$skiptoken=%25%25"} {
+		if code, body := get(bad); code != 400 {
+			t.Errorf("%s: %d %s", bad, code, body)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ package statuspage
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"embed"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -27,13 +29,13 @@ var files embed.FS
 // Sources are what the page reads.
 type Sources struct {
 	Templates interface {
-		List(ctx context.Context) ([]gtemplate.Record, error)
+		Page(ctx context.Context, token string, top int) ([]gtemplate.Record, string, error)
 	}
 	Builds interface {
 		InFlight(ctx context.Context) ([]builds.Build, error)
 		Recent(ctx context.Context, n int) ([]builds.Build, error)
 		Get(ctx context.Context, id string) (builds.Build, error)
-		List(ctx context.Context, template string) ([]builds.Build, error)
+		Page(ctx context.Context, template, token string, top int) ([]builds.Build, string, error)
 		Rejected(ctx context.Context) ([]builds.Rejection, error)
 	}
 	// Template reads one template's record (the template page).
@@ -45,7 +47,7 @@ type Sources struct {
 		View(ctx context.Context, template string) (gallery.View, error)
 	}
 	Checksums interface {
-		List(ctx context.Context) ([]goldenpipe.Checksum, error)
+		Page(ctx context.Context, token string, top int) ([]goldenpipe.Checksum, string, error)
 	}
 	Version string
 	Now     func() time.Time
@@ -62,6 +64,9 @@ const (
 	recentBuilds   = 20
 	rejectedShown  = 10
 	templateBuilds = 20
+	// listShown is how many templates and checksums the overview shows
+	// (the first page of each, by name); the rest are a link away.
+	listShown = 100
 )
 
 var funcs = template.FuncMap{
@@ -147,6 +152,9 @@ type view struct {
 	RecentLimit   int
 	Rejected      []builds.Rejection
 	RejectedLimit int
+	// MoreTemplates and MoreChecksums link to the next page of each list
+	// ("" when everything is shown).
+	MoreTemplates, MoreChecksums string
 }
 
 // summary is the page's first line.
@@ -220,9 +228,11 @@ func overview(src Sources) http.Handler {
 		now := v.Now
 		// each section shows what it can; a failing source is named, not fatal
 		var err error
-		if v.Templates, err = src.Templates.List(ctx); err != nil {
+		var next string
+		if v.Templates, next, err = src.Templates.Page(ctx, "", listShown); err != nil {
 			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(err))
 		}
+		v.MoreTemplates = moreLink("templates", next, v.Query)
 		// builds in flight (a finished one still cleaning up is shown as recent)
 		inFlight, err := src.Builds.InFlight(ctx)
 		if err != nil {
@@ -236,9 +246,10 @@ func overview(src Sources) http.Handler {
 		if v.Recent, err = src.Builds.Recent(ctx, recentBuilds); err != nil {
 			v.Errors = append(v.Errors, "recent builds: "+goldenpipe.ErrorMessage(err))
 		}
-		if v.Checksums, err = src.Checksums.List(ctx); err != nil {
+		if v.Checksums, next, err = src.Checksums.Page(ctx, "", listShown); err != nil {
 			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(err))
 		}
+		v.MoreChecksums = moreLink("checksums", next, v.Query)
 		if v.Rejected, err = src.Builds.Rejected(ctx); err != nil {
 			v.Errors = append(v.Errors, "rejected messages: "+goldenpipe.ErrorMessage(err))
 		}
@@ -348,11 +359,8 @@ func templateHandler(src Sources) http.Handler {
 			return
 		}
 		v.Template = &rec
-		if v.Builds, err = src.Builds.List(ctx, name); err != nil {
+		if v.Builds, _, err = src.Builds.Page(ctx, name, "", templateBuilds); err != nil {
 			v.Errors = append(v.Errors, "builds: "+goldenpipe.ErrorMessage(err))
-		}
-		if len(v.Builds) > templateBuilds {
-			v.Builds = v.Builds[:templateBuilds]
 		}
 		if src.Gallery != nil {
 			g, err := src.Gallery.View(ctx, name)
@@ -364,6 +372,21 @@ func templateHandler(src Sources) http.Handler {
 		}
 		writePage(w, tplPage, http.StatusOK, v)
 	})
+}
+
+// moreLink is the JSON list's next page after the overview's first (""
+// when there is none), relative to /api/, the function key kept.
+func moreLink(list, next, query string) string {
+	if next == "" {
+		return ""
+	}
+	q := url.Values{"top": {fmt.Sprint(listShown)}, "$skiptoken": {base64.RawURLEncoding.EncodeToString([]byte(next))}}
+	if query != "" {
+		if v, err := url.ParseQuery(strings.TrimPrefix(query, "?")); err == nil {
+			q.Set("code", v.Get("code"))
+		}
+	}
+	return list + "?" + q.Encode()
 }
 
 // errorStatus is the status of a page whose subject could not be read.

@@ -19,7 +19,9 @@ import (
 
 type fakeTemplates []gtemplate.Record
 
-func (f fakeTemplates) List(context.Context) ([]gtemplate.Record, error) { return f, nil }
+func (f fakeTemplates) Page(context.Context, string, int) ([]gtemplate.Record, string, error) {
+	return f, "", nil
+}
 
 func (f fakeTemplates) Get(_ context.Context, name string) (gtemplate.Record, error) {
 	for _, t := range f {
@@ -39,14 +41,14 @@ func (f fakeBuilds) Get(_ context.Context, id string) (builds.Build, error) {
 	return builds.Build{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", id)
 }
 
-func (f fakeBuilds) List(_ context.Context, template string) ([]builds.Build, error) {
+func (f fakeBuilds) Page(_ context.Context, template, _ string, top int) ([]builds.Build, string, error) {
 	var out []builds.Build
 	for _, b := range f {
-		if b.Template == template {
+		if b.Template == template && len(out) < top {
 			out = append(out, b)
 		}
 	}
-	return out, nil
+	return out, "", nil
 }
 
 func (f fakeBuilds) Rejected(context.Context) ([]builds.Rejection, error) {
@@ -93,7 +95,9 @@ type fakeChecksums struct {
 	err  error
 }
 
-func (f fakeChecksums) List(context.Context) ([]goldenpipe.Checksum, error) { return f.list, f.err }
+func (f fakeChecksums) Page(context.Context, string, int) ([]goldenpipe.Checksum, string, error) {
+	return f.list, "next-page", f.err
+}
 
 const (
 	evilTemplate = `avd"><script>alert('template')</script>`
@@ -205,6 +209,7 @@ func TestSummaryBannerAndKey(t *testing.T) {
 		"2 in flight · 0 waiting · 1 failed in the last 24 h · 1 invalid template(s)",
 		"<strong>Simulated:</strong> Image Builder, Service Bus",
 		`href="sha256sums?code=k3y%2B%2F%3D%3D"`, `href="builds?code=k3y%2B%2F%3D%3D"`, `href="health?code=k3y%2B%2F%3D%3D"`,
+		`href="checksums?%24skiptoken=bmV4dC1wYWdl&amp;code=k3y%2B%2F%3D%3D&amp;top=100">the next ones (JSON)`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q", want)

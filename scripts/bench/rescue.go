@@ -23,6 +23,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/apitest"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
@@ -197,13 +198,10 @@ func rescueRun(ctx context.Context, w *workspace, az *azurite.Server, prefix str
 	var list []builds.Build
 	for time.Now().Before(deadline) {
 		_ = post("BuildMonitor", timer)
-		resp, err := http.Get(base + "/api/builds")
-		if err != nil {
-			return rescueResult{}, err
-		}
 		list = nil
-		_ = json.NewDecoder(resp.Body).Decode(&list)
-		resp.Body.Close()
+		if code := apitest.Get(base+"/api/builds", &list); code != http.StatusOK {
+			return rescueResult{}, fmt.Errorf("GET /api/builds: %d", code)
+		}
 		done := len(list) == len(vhds)
 		for _, b := range list {
 			if b.State == builds.StateRescueFailed || b.State == builds.StateFailed {

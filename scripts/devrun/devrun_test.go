@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
+	"github.com/goldenpipe/goldenpipe/internal/apitest"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 )
 
@@ -207,7 +207,7 @@ func TestUsersTemplateBuildsLocally(t *testing.T) {
 	var body string
 	succeeded := func() int {
 		var list []struct{ Template, State string }
-		_ = json.Unmarshal([]byte(body), &list)
+		_, _ = apitest.AppendPage([]byte(body), &list)
 		n := 0
 		for _, b := range list {
 			if b.State == "succeeded" {
@@ -495,15 +495,7 @@ func TestMakeRunTwice(t *testing.T) {
 
 // getJSON decodes the answer to a GET of url into v and returns its status
 // (0 when the handler does not answer yet).
-func getJSON(url string, v any) int {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	_ = json.NewDecoder(resp.Body).Decode(v)
-	return resp.StatusCode
-}
+func getJSON(url string, v any) int { return apitest.Get(url, v) }
 
 // waitUntil polls cond until it holds, failing the test after 2 minutes.
 func waitUntil(t *testing.T, what string, cond func() bool) {

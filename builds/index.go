@@ -1,0 +1,158 @@
+package builds
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+// The builds are listed newest first, a page at a time, from two indexes
+// of small entries whose keys sort by the time of the request, newest
+// first: every build, and the builds of each template. An entry is
+// written before its build's record (as the in-flight marker is), so a
+// record never lacks one; an entry whose record does not exist, or whose
+// record was requested at another time (a request that lost its race), is
+// skipped when read. Builds recorded before the indexes existed are
+// indexed once by the monitor (indexOld), a batch a tick.
+const (
+	keyByTime     = "builds-by-time/"
+	keyByTemplate = "builds-by-template/"
+	keyMigration  = "migrations/builds-index.json"
+)
+
+// timeKey orders times newest first as text.
+func timeKey(t time.Time) string {
+	return fmt.Sprintf("%016x", uint64(math.MaxInt64-t.UTC().UnixNano()))
+}
+
+func byTimeKey(b *Build) string { return keyByTime + timeKey(b.RequestedAt) + "-" + b.ID }
+
+func byTemplatePrefix(template string) string { return keyByTemplate + template + "/" }
+
+func byTemplateKey(b *Build) string {
+	return byTemplatePrefix(b.Template) + timeKey(b.RequestedAt) + "-" + b.ID
+}
+
+// indexEntry is an index's document (the key says everything).
+type indexEntry struct {
+	ID string `json:"id"`
+}
+
+// indexBuild writes a build's index entries (idempotent).
+func (s *Service) indexBuild(ctx context.Context, b *Build) error {
+	for _, k := range []string{byTimeKey(b), byTemplateKey(b)} {
+		if _, err := s.Docs.Overwrite(ctx, k, indexEntry{ID: b.ID}); err != nil {
+			return fmt.Errorf("indexing build %s: %w", b.ID, err)
+		}
+	}
+	return nil
+}
+
+// parseEntry reads a build id and request time from an index key.
+func parseEntry(key, prefix string) (id string, at int64, ok bool) {
+	rest := strings.TrimPrefix(key, prefix)
+	if len(rest) < 18 || rest[16] != '-' {
+		return "", 0, false
+	}
+	inv, err := strconv.ParseUint(rest[:16], 16, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return rest[17:], math.MaxInt64 - int64(inv), true
+}
+
+// Page returns one page of builds, newest first: of one template, or of
+// all ("" template), from token ("" for the first page), with the next
+// page's token ("" after the last). It reads the page, whatever the
+// history holds.
+func (s *Service) Page(ctx context.Context, template, token string, top int) ([]Build, string, error) {
+	prefix := keyByTime
+	if template != "" {
+		prefix = byTemplatePrefix(template)
+	}
+	keys, next, err := s.Docs.KeysPage(ctx, prefix, token, top)
+	if err != nil {
+		return nil, "", err
+	}
+	ids := make([]string, 0, len(keys))
+	ats := make([]int64, 0, len(keys))
+	for _, k := range keys {
+		if id, at, ok := parseEntry(k, prefix); ok {
+			ids, ats = append(ids, buildKey(id)), append(ats, at)
+		}
+	}
+	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	byKey := make(map[string]Build, len(found))
+	for _, f := range found {
+		byKey[f.Key] = f.Value
+	}
+	out := make([]Build, 0, len(found))
+	for i, k := range ids {
+		if b, ok := byKey[k]; ok && b.RequestedAt.UTC().UnixNano() == ats[i] {
+			out = append(out, b)
+		}
+	}
+	return out, next, nil
+}
+
+// migration is the progress of indexing the builds recorded before the
+// indexes existed.
+type migration struct {
+	Done   bool   `json:"done"`
+	Marker string `json:"marker,omitempty"`
+	Count  int    `json:"count"`
+}
+
+// indexBatch is how many old builds one step of the migration indexes.
+const indexBatch = 200
+
+// indexOld indexes the builds recorded before the indexes existed, a batch
+// at a time from a recorded marker, until the deadline; once done it costs
+// one read. Idempotent: an entry written twice is the same entry.
+func (s *Service) indexOld(ctx context.Context, deadline time.Time) (string, error) {
+	var m migration
+	etag, err := s.Docs.Get(ctx, keyMigration, &m)
+	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+		return "", err
+	}
+	if m.Done {
+		return "", nil
+	}
+	for time.Now().Before(deadline) {
+		keys, next, err := s.Docs.KeysPage(ctx, keyBuilds, m.Marker, indexBatch)
+		if err != nil {
+			return "", err
+		}
+		found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+		if err != nil {
+			return "", err
+		}
+		for _, f := range found {
+			if f.Value.ID == "" {
+				continue
+			}
+			if err := s.indexBuild(ctx, &f.Value); err != nil {
+				return "", err
+			}
+		}
+		m.Marker, m.Count, m.Done = next, m.Count+len(found), next == ""
+		if etag, err = s.Docs.Put(ctx, keyMigration, m, etag); err != nil {
+			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+				return "another instance indexes the old builds", nil
+			}
+			return "", err
+		}
+		if m.Done {
+			return fmt.Sprintf("indexed the %d builds recorded before the index", m.Count), nil
+		}
+	}
+	return fmt.Sprintf("indexing old builds: %d so far", m.Count), nil
+}

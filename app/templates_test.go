@@ -205,7 +205,6 @@ func (h *harness) get(path string, v any) int {
 	}
 }
 
-
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 func TestTemplateUploadedEndToEnd(t *testing.T) {

@@ -6,9 +6,9 @@ package statuspage
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"

@@ -115,11 +115,11 @@ func render(t *testing.T, src Sources) (int, string) {
 func sample() Sources {
 	now := time.Date(2024, 12, 10, 2, 30, 0, 0, time.UTC)
 	tpls := fakeTemplates{
-			{Name: "avd-win11", Valid: true, Rendered: &gtemplate.Rendered{Fingerprint: strings.Repeat("ab", 32), SourceVersion: "22631.4460.241106"},
-				Plan:     &gtemplate.Plan{Rebuild: true, Reason: "source 22631.4317.241009 → 22631.4460.241106"},
-				Warnings: []gtemplate.Problem{{Path: "properties.customize", Message: "no step cleans up (temporary files, user profiles, disk cleanup) before capture [avd-cleanup: …]"}},
-				Policy:   gtemplate.Policy{Ignore: []string{"gen2", "antivirus"}}},
-			{Name: evilTemplate, Valid: false, Problems: []gtemplate.Problem{{Path: "properties.customize[0].name", Message: evilError}}},
+		{Name: "avd-win11", Valid: true, Rendered: &gtemplate.Rendered{Fingerprint: strings.Repeat("ab", 32), SourceVersion: "22631.4460.241106"},
+			Plan:     &gtemplate.Plan{Rebuild: true, Reason: "source 22631.4317.241009 → 22631.4460.241106"},
+			Warnings: []gtemplate.Problem{{Path: "properties.customize", Message: "no step cleans up (temporary files, user profiles, disk cleanup) before capture [avd-cleanup: …]"}},
+			Policy:   gtemplate.Policy{Ignore: []string{"gen2", "antivirus"}}},
+		{Name: evilTemplate, Valid: false, Problems: []gtemplate.Problem{{Path: "properties.customize[0].name", Message: evilError}}},
 	}
 	return Sources{
 		Now:       func() time.Time { return now },

@@ -274,4 +274,3 @@ func invoke(h http.Handler, function string, body []byte) error {
 	}
 	return nil
 }
-

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/goldenpipe/goldenpipe"
 )
 
@@ -111,8 +113,18 @@ type migration struct {
 	Count  int    `json:"count"`
 }
 
-// indexBatch is how many old builds one step of the migration indexes.
-const indexBatch = 200
+// indexBatch is how many old builds one step of the migration indexes,
+// indexWorkers how many it indexes at once.
+const (
+	indexBatch   = 200
+	indexWorkers = 8
+)
+
+// IndexOld is indexOld for tools: the migration run to its end or the
+// deadline.
+func (s *Service) IndexOld(ctx context.Context, deadline time.Time) (string, error) {
+	return s.indexOld(ctx, deadline)
+}
 
 // indexOld indexes the builds recorded before the indexes existed, a batch
 // at a time from a recorded marker, until the deadline; once done it costs
@@ -135,13 +147,16 @@ func (s *Service) indexOld(ctx context.Context, deadline time.Time) (string, err
 		if err != nil {
 			return "", err
 		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(indexWorkers)
 		for _, f := range found {
 			if f.Value.ID == "" {
 				continue
 			}
-			if err := s.indexBuild(ctx, &f.Value); err != nil {
-				return "", err
-			}
+			g.Go(func() error { return s.indexBuild(gctx, &f.Value) })
+		}
+		if err := g.Wait(); err != nil {
+			return "", err
 		}
 		m.Marker, m.Count, m.Done = next, m.Count+len(found), next == ""
 		if etag, err = s.Docs.Put(ctx, keyMigration, m, etag); err != nil {

@@ -172,7 +172,12 @@ func MessageID(template, fingerprint, scope string) string {
 	return "build-" + hashOf(template, fingerprint, scope)[:32]
 }
 
-func buildKey(id string) string  { return keyBuilds + id + ".json" }
+func buildKey(id string) string { return keyBuilds + id + ".json" }
+
+// RecordKey and MarkerKey are the document keys of a build's record and
+// of its in-flight marker (for tools that seed or migrate the store).
+func RecordKey(id string) string { return buildKey(id) }
+func MarkerKey(id string) string { return activeKey(id) }
 func activeKey(id string) string { return keyActive + id }
 
 // marker is an in-flight build's entry in builds-active/: written before

@@ -42,6 +42,10 @@ func nameKey(name string) string {
 
 func currentKey(name string) string { return currentPrefix + nameKey(name) + ".json" }
 
+// RecordKey is the document key of a script's current checksum (for tools
+// that seed or migrate the store).
+func RecordKey(name string) string { return currentKey(name) }
+
 func historyKey(c goldenpipe.Checksum) string {
 	return historyPrefix + nameKey(c.Name) + "/" + c.ComputedAt.UTC().Format("20060102T150405.000000000Z") + "-" + c.ETag + ".json"
 }
@@ -98,7 +102,7 @@ func (c *Catalog) remove(ctx context.Context, old goldenpipe.Checksum, etag stri
 	return nil
 }
 
-// Page returns one page of the current records, by name, from token.
+// Page returns one page of the current records in a stable order (of their keys), from token.
 func (c *Catalog) Page(ctx context.Context, token string, top int) ([]goldenpipe.Checksum, string, error) {
 	return goldenpipe.ReadPage[goldenpipe.Checksum](ctx, c.docs, currentPrefix, token, top)
 }

@@ -65,7 +65,7 @@ const (
 	rejectedShown  = 10
 	templateBuilds = 20
 	// listShown is how many templates and checksums the overview shows
-	// (the first page of each, by name); the rest are a link away.
+	// (the first page of each, in key order); the rest are a link away.
 	listShown = 100
 )
 

@@ -117,6 +117,10 @@ const (
 
 func recordKey(name string) string { return recordPrefix + keyOf(name) + ".json" }
 
+// RecordKey is the document key of a template's record (for tools that
+// seed or migrate the store).
+func RecordKey(name string) string { return recordKey(name) }
+
 func keyOf(name string) string {
 	h := sha256.Sum256([]byte(name))
 	return hex.EncodeToString(h[:20])
@@ -542,7 +546,7 @@ func (s *Service) update(ctx context.Context, key string, fn func(*Record) error
 	})
 }
 
-// Page returns one page of the template records, by name, from token.
+// Page returns one page of the template records in a stable order (of their keys), from token.
 func (s *Service) Page(ctx context.Context, token string, top int) ([]Record, string, error) {
 	return goldenpipe.ReadPage[Record](ctx, s.Docs, recordPrefix, token, top)
 }

@@ -25,6 +25,7 @@ var benches = []bench{
 	{"nightly", benchNightly},
 	{"rescue", benchRescue},
 	{"monitor", benchMonitor},
+	{"scale", benchScale},
 }
 
 // workspace is what the benchmarks share: a temp folder and the built binary.

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/checksum"
+	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+var (
+	scaleTemplates = flag.Int("scale-templates", 10000, "scale bench: template records")
+	scaleFinished  = flag.Int("scale-finished", 100000, "scale bench: finished builds")
+	scaleInFlight  = flag.Int("scale-inflight", 1000, "scale bench: builds in flight")
+	scaleRequests  = flag.Int("scale-requests", 300, "scale bench: GETs per route")
+)
+
+// scaleWorkers is how many writes seed the store at once; scaleClients how
+// many GETs are in flight at once.
+const (
+	scaleWorkers = 32
+	scaleClients = 4
+	scaleScripts = 200
+)
+
+// benchScale seeds a store with the product's own records (templates,
+// finished and in-flight builds in the layout before the builds index,
+// checksums), indexes the builds with the product's migration, then
+// measures the status pages and the list routes of a handler process at
+// that scale, with this process as the load generator.
+func benchScale(ctx context.Context, w *workspace) error {
+	az, err := azurite.Start(ctx, azurite.Options{})
+	if err != nil {
+		return err
+	}
+	defer az.Stop()
+	conn := az.ConnectionString(azurite.Account{})
+	s, err := config.Load(config.MapLookup(map[string]string{"Scripts": conn, "State": conn, "ServiceBus": "inprocess",
+		"AIB_SIMULATOR": "true", "STATE_CONTAINER": "scale-state"}))
+	if err != nil {
+		return err
+	}
+	svc, err := azure.NewBlobService(s.State)
+	if err != nil {
+		return err
+	}
+	for _, c := range []string{s.StateContainer, s.ScriptsContainer, s.TemplatesContainer} {
+		if err := azure.EnsureContainer(ctx, svc, c); err != nil {
+			return err
+		}
+	}
+	docs := azure.NewDocStore(svc, s.StateContainer)
+
+	start := time.Now()
+	var written atomic.Int64
+	put := func(g *errgroup.Group, key string, v any) {
+		g.Go(func() error {
+			_, err := docs.Overwrite(ctx, key, v)
+			written.Add(1)
+			return err
+		})
+	}
+	g := new(errgroup.Group)
+	g.SetLimit(scaleWorkers)
+	t0 := time.Date(2023, 1, 1, 2, 0, 0, 0, time.UTC)
+	rendered := json.RawMessage(`{"type":"Microsoft.VirtualMachineImages/imageTemplates","apiVersion":"2024-02-01","location":"westeurope","properties":{"source":{"type":"PlatformImage","publisher":"Canonical","offer":"ubuntu-24_04-lts","sku":"server","version":"24.04.202411140"},"customize":[{"type":"Shell","name":"a","scriptUri":"https://goldenscripts.blob.core.windows.net/scripts/linux/a.sh","sha256Checksum":"` + strings.Repeat("ab", 32) + `"}],"distribute":[{"type":"VHD","runOutputName":"vhd"}]}}`)
+	for i := 0; i < *scaleTemplates; i++ {
+		name := fmt.Sprintf("tpl-%05d", i)
+		rec := template.Record{Name: name, Blob: name + ".json", Valid: i%50 != 0, ETag: `"0x1"`, ProcessedAt: t0,
+			Source: string(rendered), Notes: []string{"apiVersion 2022-07-01 → 2024-02-01"},
+			Rendered: &template.Rendered{JSON: rendered, Fingerprint: fmt.Sprintf("%064x", i), SourceVersion: "24.04.202411140", Scripts: map[string]string{"linux/a.sh": strings.Repeat("ab", 32)}},
+			Plan:     &template.Plan{Reason: "up to date with build " + name + "-000000000000"}}
+		if !rec.Valid {
+			rec.Problems = []template.Problem{{Path: "properties.customize[0].scriptUri", Message: "the script does not exist in the scripts container"}}
+		}
+		put(g, template.RecordKey(name), rec)
+	}
+	for i := 0; i < scaleScripts; i++ {
+		name := fmt.Sprintf("linux/step-%03d.sh", i)
+		put(g, checksum.RecordKey(name), goldenpipe.Checksum{Name: name, SHA256: fmt.Sprintf("%064x", i), Size: 2048, ETag: `"0x1"`, ComputedAt: t0})
+	}
+	build := func(i int, state builds.State) builds.Build {
+		tpl := fmt.Sprintf("tpl-%05d", i%*scaleTemplates)
+		at := t0.Add(time.Duration(i) * time.Minute)
+		b := builds.Build{ID: fmt.Sprintf("%s-%012x", tpl, i), Template: tpl, Reason: "nightly: policy: rebuild every night", RequestedBy: "NightlyRebuild",
+			Fingerprint: fmt.Sprintf("%064x", i), SourceVersion: "24.04.202411140", Rendered: rendered, AIBName: fmt.Sprintf("gp-%s-%012x", tpl, i),
+			State: state, RequestedAt: at}
+		for _, st := range []builds.State{builds.StateRequested, builds.StateCreating, builds.StateRunning, state} {
+			b.History = append(b.History, builds.Transition{State: st, At: at})
+		}
+		if builds.Terminal(state) {
+			b.FinishedAt = at.Add(50 * time.Minute)
+		}
+		return b
+	}
+	for i := 0; i < *scaleFinished; i++ {
+		state := builds.StateSucceeded
+		if i%20 == 0 {
+			state = builds.StateFailed
+		}
+		put(g, builds.RecordKey(fmt.Sprintf("tpl-%05d-%012x", i%*scaleTemplates, i)), build(i, state))
+	}
+	for i := *scaleFinished; i < *scaleFinished+*scaleInFlight; i++ {
+		b := build(i, builds.StateRunning)
+		put(g, builds.MarkerKey(b.ID), map[string]time.Time{"at": b.RequestedAt})
+		put(g, builds.RecordKey(b.ID), b)
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	seeded := time.Since(start)
+	fmt.Fprintf(os.Stderr, "# seeded %d records in %s\n", written.Load(), seeded.Round(time.Second))
+
+	// the product's migration indexes the builds recorded before the index
+	bs := &builds.Service{Docs: docs, Log: slog.New(slog.DiscardHandler)}
+	start = time.Now()
+	for {
+		note, err := bs.IndexOld(ctx, time.Now().Add(time.Hour))
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(note, "indexed the") {
+			fmt.Fprintln(os.Stderr, "#", note)
+			break
+		}
+	}
+	migrated := time.Since(start)
+
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, w.handler, "-handler")
+	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+fmt.Sprint(port), "Scripts="+conn, "State="+conn,
+		"ServiceBus=inprocess", "AIB_SIMULATOR=true", "STATE_CONTAINER="+s.StateContainer, "LOG_LEVEL=warn")
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := waitHTTP(ctx, base+"/api/health"); err != nil {
+		return err
+	}
+	routes := []struct{ name, path string }{
+		{"status_page", "/api/"},
+		{"templates", "/api/templates"},
+		{"builds", "/api/builds"},
+		{"builds_of_a_template", "/api/builds?template=tpl-00042"},
+		{"checksums", "/api/checksums"},
+		{"template_page", "/api/view/templates/tpl-00042"},
+		{"build_page", "/api/view/builds/tpl-00042-" + fmt.Sprintf("%012x", 42)},
+	}
+	client := &http.Client{Timeout: time.Minute}
+	for _, rt := range routes {
+		lat := make([]time.Duration, *scaleRequests)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for c := 0; c < scaleClients; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= len(lat) || ctx.Err() != nil {
+						return
+					}
+					t := time.Now()
+					resp, err := client.Get(base + rt.path)
+					if err == nil {
+						_, err = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if err == nil && resp.StatusCode != http.StatusOK {
+							err = fmt.Errorf("%s: HTTP %d", rt.path, resp.StatusCode)
+						}
+					}
+					if err != nil {
+						failed.Store(err)
+					}
+					lat[i] = time.Since(t)
+				}
+			}()
+		}
+		wg.Wait()
+		if err, _ := failed.Load().(error); err != nil {
+			return err
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
+		figure("scale_"+rt.name+"_p50_ms", p(0.50), "ms")
+		figure("scale_"+rt.name+"_p99_ms", p(0.99), "ms (target <= 150)")
+	}
+	rss, err := peakRSS(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	figure("scale_handler_peak_rss_mib", rss, "MiB (target <= 64)")
+	figure("scale_seeded_records", float64(written.Load()), fmt.Sprintf("records written in %.0f s: %d templates, %d finished and %d in-flight builds, %d checksums",
+		seeded.Seconds(), *scaleTemplates, *scaleFinished, *scaleInFlight, scaleScripts))
+	figure("scale_migration_seconds", migrated.Seconds(), "s: the monitor's one-time indexing of the builds recorded before the index")
+	return nil
+}

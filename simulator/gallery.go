@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -187,6 +188,20 @@ func (g *Gallery) NextVersion(galleryImageID, scheme string, major int) (imageID
 	return imageID, v
 }
 
+// clone is a deep copy of a version: answers are serialized after the
+// gallery's lock is released, while later updates change the original.
+func clone(v *armcompute.GalleryImageVersion) armcompute.GalleryImageVersion {
+	var out armcompute.GalleryImageVersion
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	if err != nil {
+		panic("simulator: copying a gallery version: " + err.Error())
+	}
+	return out
+}
+
 // compareVersions orders x.y.z names by number.
 func compareVersions(a, b string) int {
 	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
@@ -220,7 +235,7 @@ func (g *Gallery) Transport() *fake.GalleryImageVersionsServerTransport {
 				errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
 				return
 			}
-			resp.SetResponse(http.StatusOK, armcompute.GalleryImageVersionsClientGetResponse{GalleryImageVersion: *v}, nil)
+			resp.SetResponse(http.StatusOK, armcompute.GalleryImageVersionsClientGetResponse{GalleryImageVersion: clone(v)}, nil)
 			return
 		},
 		NewListByGalleryImagePager: func(rg, gallery, image string, _ *armcompute.GalleryImageVersionsClientListByGalleryImageOptions) (resp azfake.PagerResponder[armcompute.GalleryImageVersionsClientListByGalleryImageResponse]) {
@@ -239,7 +254,7 @@ func (g *Gallery) Transport() *fake.GalleryImageVersionsServerTransport {
 			for i := 0; i < len(names); i += pageSize {
 				var page armcompute.GalleryImageVersionsClientListByGalleryImageResponse
 				for _, n := range names[i:min(i+pageSize, len(names))] {
-					c := *g.images[key][n]
+					c := clone(g.images[key][n])
 					page.Value = append(page.Value, &c)
 				}
 				resp.AddPage(http.StatusOK, page, nil)
@@ -263,7 +278,7 @@ func (g *Gallery) Transport() *fake.GalleryImageVersionsServerTransport {
 				v.Tags = body.Tags
 			}
 			resp.AddNonTerminalResponse(http.StatusOK, nil)
-			resp.SetTerminalResponse(http.StatusOK, armcompute.GalleryImageVersionsClientCreateOrUpdateResponse{GalleryImageVersion: *v}, nil)
+			resp.SetTerminalResponse(http.StatusOK, armcompute.GalleryImageVersionsClientCreateOrUpdateResponse{GalleryImageVersion: clone(v)}, nil)
 			return
 		},
 		BeginDelete: func(ctx context.Context, rg, gallery, image, version string, _ *armcompute.GalleryImageVersionsClientBeginDeleteOptions) (resp azfake.PollerResponder[armcompute.GalleryImageVersionsClientDeleteResponse], errResp azfake.ErrorResponder) {

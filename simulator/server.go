@@ -94,14 +94,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // galleryOperation names the gallery image versions operation of a request.
 func galleryOperation(method, path string) string {
-	switch {
-	case method == http.MethodGet && strings.HasSuffix(path, "/versions"):
+	if method == http.MethodGet && strings.HasSuffix(path, "/versions") {
 		return "NewListByGalleryImagePager"
-	case method == http.MethodPut:
+	}
+	return resourceOperation(method)
+}
+
+// resourceOperation names the operation of a request on one resource.
+func resourceOperation(method string) string {
+	switch method {
+	case http.MethodPut:
 		return "BeginCreateOrUpdate"
-	case method == http.MethodDelete:
+	case http.MethodDelete:
 		return "BeginDelete"
-	case method == http.MethodPatch:
+	case http.MethodPatch:
 		return "BeginUpdate"
 	}
 	return "Get"
@@ -118,12 +124,6 @@ func templateOperation(method, path string) string {
 		return "NewListRunOutputsPager"
 	case strings.Contains(path, "/runoutputs/"):
 		return "GetRunOutput"
-	case method == http.MethodPut:
-		return "BeginCreateOrUpdate"
-	case method == http.MethodDelete:
-		return "BeginDelete"
-	case method == http.MethodPatch:
-		return "BeginUpdate"
 	}
-	return "Get"
+	return resourceOperation(method)
 }

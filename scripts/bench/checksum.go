@@ -95,22 +95,12 @@ func benchChecksum(ctx context.Context, w *workspace) error {
 	}
 
 	// the handler, as the Functions host runs it
-	port, err := freePort()
+	h, err := startHandler(ctx, w, "Scripts="+conn, "State="+conn, "AIB_SIMULATOR=true", "SCRIPTS_CONTAINER="+scripts, "STATE_CONTAINER="+state)
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, w.handler, "-handler")
-	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+fmt.Sprint(port), "Scripts="+conn, "State="+conn,
-		"ServiceBus=inprocess", "AIB_SIMULATOR=true", "SCRIPTS_CONTAINER="+scripts, "STATE_CONTAINER="+state, "LOG_LEVEL=warn")
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, base+"/api/health"); err != nil {
-		return err
-	}
+	defer h.stop()
+	cmd, base := h.cmd, h.base
 	event := map[string]any{"Data": map[string]any{"event": map[string]any{
 		"id": "bench", "eventType": "Microsoft.Storage.BlobCreated", "subject": "/blobServices/default/containers/" + scripts + "/blobs/" + name,
 		"eventTime": time.Now().UTC().Format(time.RFC3339), "topic": "bench", "dataVersion": "", "metadataVersion": "1",

@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,6 +76,36 @@ func run(only string) error {
 	}
 	return nil
 }
+
+// handlerProcess is the handler started as the Functions host starts it,
+// with the in-process bus and the simulator (devrun -handler).
+type handlerProcess struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+// startHandler starts the handler on a free port with the given settings
+// and waits until it answers /api/health; stop ends it.
+func startHandler(ctx context.Context, w *workspace, settings ...string) (*handlerProcess, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, w.handler, "-handler")
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", port), "ServiceBus=inprocess", "LOG_LEVEL=warn"), settings...)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	h := &handlerProcess{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	if err := waitHTTP(ctx, h.base+"/api/health"); err != nil {
+		h.stop()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *handlerProcess) stop() { _ = h.cmd.Process.Kill(); _ = h.cmd.Wait() }
 
 // figure prints one result line.
 func figure(name string, v float64, unit string) {

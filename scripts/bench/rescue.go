@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -142,24 +141,14 @@ func rescueRun(ctx context.Context, w *workspace, az *azurite.Server, prefix str
 	arm := httptest.NewServer(sim)
 	defer arm.Close()
 
-	port, err := freePort()
+	h, err := startHandler(ctx, w, "Scripts="+conn, "State="+conn, "AIB_SIMULATOR="+arm.URL, "MAX_CONCURRENT_BUILDS=10",
+		"SCRIPTS_CONTAINER="+prefix+"-scripts", "TEMPLATES_CONTAINER="+prefix+"-templates", "STATE_CONTAINER="+prefix+"-state",
+		"VHD_DESTINATION="+az.BlobEndpoint+"/devstoreaccount1/"+prefix+"-vhds", "VhdStorage="+conn, "StagingStorage="+az.ConnectionString(benchStaging))
 	if err != nil {
 		return rescueResult{}, err
 	}
-	cmd := exec.CommandContext(ctx, w.handler, "-handler")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", port), "Scripts="+conn, "State="+conn,
-		"ServiceBus=inprocess", "AIB_SIMULATOR="+arm.URL, "LOG_LEVEL=warn", "MAX_CONCURRENT_BUILDS=10",
-		"SCRIPTS_CONTAINER="+prefix+"-scripts", "TEMPLATES_CONTAINER="+prefix+"-templates", "STATE_CONTAINER="+prefix+"-state",
-		"VHD_DESTINATION="+az.BlobEndpoint+"/devstoreaccount1/"+prefix+"-vhds", "VhdStorage="+conn, "StagingStorage="+az.ConnectionString(benchStaging))
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return rescueResult{}, err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, base+"/api/health"); err != nil {
-		return rescueResult{}, err
-	}
+	defer h.stop()
+	cmd, base := h.cmd, h.base
 	post := func(function string, body any) error {
 		b, _ := json.Marshal(body)
 		resp, err := http.Post(base+"/"+function, "application/json", bytes.NewReader(b))

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -145,22 +144,12 @@ func benchScale(ctx context.Context, w *workspace) error {
 	}
 	migrated := time.Since(start)
 
-	port, err := freePort()
+	h, err := startHandler(ctx, w, "Scripts="+conn, "State="+conn, "AIB_SIMULATOR=true", "STATE_CONTAINER="+s.StateContainer)
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, w.handler, "-handler")
-	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+fmt.Sprint(port), "Scripts="+conn, "State="+conn,
-		"ServiceBus=inprocess", "AIB_SIMULATOR=true", "STATE_CONTAINER="+s.StateContainer, "LOG_LEVEL=warn")
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, base+"/api/health"); err != nil {
-		return err
-	}
+	defer h.stop()
+	base := h.base
 	routes := []struct{ name, path string }{
 		{"status_page", "/api/"},
 		{"templates", "/api/templates"},
@@ -210,7 +199,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 		figure("scale_"+rt.name+"_p50_ms", p(0.50), "ms")
 		figure("scale_"+rt.name+"_p99_ms", p(0.99), "ms (target <= 150)")
 	}
-	rss, err := peakRSS(cmd.Process.Pid)
+	rss, err := peakRSS(h.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}

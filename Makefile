@@ -26,6 +26,7 @@ build:
 ## twice in one run, shuffled, and two copies at once (scripts/test-twice.sh);
 ## then the status page in headless Chromium (installed from Debian if missing)
 test: $(AZURITE)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$unformatted" || { echo "not gofmt-formatted (gofmt -w them): $$unformatted"; exit 1; }
 	$(GO) vet ./...
 	bash scripts/cover-decision.sh
 	bash scripts/test-twice.sh

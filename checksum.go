@@ -1,6 +1,7 @@
 package goldenpipe
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe/practice"
@@ -23,6 +24,21 @@ type Checksum struct {
 	Findings []practice.Finding `json:"findings,omitempty"`
 	Scanned  int64              `json:"scanned,omitempty"`
 }
+
+// checksumFindingsKept bounds the findings a checksum's summary carries.
+const checksumFindingsKept = 10
+
+// Summary is what the list of checksums shows: the record with at most
+// its first checksumFindingsKept findings.
+func (c Checksum) Summary() Checksum {
+	if len(c.Findings) > checksumFindingsKept {
+		c.Findings = c.Findings[:checksumFindingsKept]
+	}
+	return c
+}
+
+// DocSummary implements Summarizer: the record as the list shows it.
+func (c Checksum) DocSummary() ([]byte, error) { return json.Marshal(c.Summary()) }
 
 // BlobVersion is one version of a blob, as storage reports it.
 type BlobVersion struct {

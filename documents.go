@@ -2,6 +2,7 @@ package goldenpipe
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sort"
 
@@ -25,6 +26,26 @@ type Documents interface {
 	// and the marker of the next page ("" after the last). Its cost is that
 	// of the page, whatever lies beyond.
 	KeysPage(ctx context.Context, prefix, marker string, max int) (keys []string, next string, err error)
+	// ListPage is KeysPage with each document's summary (see Summarizer),
+	// read from the listing itself: a page of summaries costs one call.
+	ListPage(ctx context.Context, prefix, marker string, max int) (items []Listed, next string, err error)
+}
+
+// Summarizer is a document that carries a small summary of itself, kept
+// beside it by the store (blob metadata) and answered by ListPage without
+// reading the document. A summary over MaxSummaryBytes is not kept.
+type Summarizer interface {
+	DocSummary() ([]byte, error)
+}
+
+// MaxSummaryBytes bounds a summary (blob metadata holds 8 KiB, encoded).
+const MaxSummaryBytes = 5 << 10
+
+// Listed is one document of a listing: its key and its summary (nil when
+// it has none: written before summaries, or too large).
+type Listed struct {
+	Key     string
+	Summary []byte
 }
 
 // readWorkers bounds concurrent reads of ReadAll.
@@ -132,22 +153,40 @@ const (
 	MaxPageSize     = 1000
 )
 
-// ReadPage reads one page of the documents under prefix, in key order,
-// from token ("" for the first page); it returns them with the next
-// page's token ("" after the last). Documents removed between the listing
-// and the read are left out.
-func ReadPage[T any](ctx context.Context, docs Documents, prefix, token string, top int) ([]T, string, error) {
-	keys, next, err := docs.KeysPage(ctx, prefix, token, top)
+// SummaryPage reads one page of summaries of the documents under prefix
+// from the listing (one call), from token. A document listed without a
+// summary (written before summaries were kept) is read, summarized, and
+// written again so it carries its summary from then on (once: the store's
+// migration); one deleted since the listing is left out.
+func SummaryPage[D any, S any](ctx context.Context, docs Documents, prefix, token string, top int, summarize func(D) S) ([]S, string, error) {
+	items, next, err := docs.ListPage(ctx, prefix, token, top)
 	if err != nil {
 		return nil, "", err
 	}
-	found, _, err := ReadAllVersioned[T](ctx, docs, keys)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]T, len(found))
-	for i, f := range found {
-		out[i] = f.Value
+	out := make([]S, 0, len(items))
+	for _, it := range items {
+		var sum S
+		if it.Summary != nil && json.Unmarshal(it.Summary, &sum) == nil {
+			out = append(out, sum)
+			continue
+		}
+		var d D
+		etag, err := docs.Get(ctx, it.Key, &d)
+		switch ErrorCode(err) {
+		case "":
+		case ENOTFOUND:
+			continue
+		default:
+			return nil, "", err
+		}
+		if sm, ok := any(d).(Summarizer); ok {
+			if b, err := sm.DocSummary(); err == nil && len(b) <= MaxSummaryBytes {
+				if _, err := docs.Put(ctx, it.Key, d, etag); err != nil && ErrorCode(err) != ECONFLICT {
+					return nil, "", err
+				}
+			}
+		}
+		out = append(out, summarize(d))
 	}
 	return out, next, nil
 }

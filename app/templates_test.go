@@ -448,3 +448,58 @@ func TestScriptChangeFansOut(t *testing.T) {
 		t.Errorf("after the ticks: %d of %d re-rendered with the newest script, %d walks left", n, len(names), walks())
 	}
 }
+
+// readCounting counts the documents read.
+type readCounting struct {
+	goldenpipe.Documents
+	mu    sync.Mutex
+	reads int
+}
+
+func (r *readCounting) Get(ctx context.Context, key string, v any) (string, error) {
+	r.mu.Lock()
+	r.reads++
+	r.mu.Unlock()
+	return r.Documents.Get(ctx, key, v)
+}
+
+// TestTemplateListReadsSummaries: /api/templates answers from the
+// summaries kept beside the records (one listing, no record read); a
+// record written before summaries were kept is read once and written again
+// with its summary, and is not read again.
+func TestTemplateListReadsSummaries(t *testing.T) {
+	h := newHarnessWith(t, "summaries", fastSimulator())
+	h.a.Templates.Listeners = nil
+	h.avdTemplate("avd", []byte("Write-Host s\r\n"))
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
+	var rec template.Record
+	h.get("/api/templates/avd", &rec)
+	// an old record: the same document written without its summary
+	rec.Name = "old"
+	old, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.a.Templates.Docs.Overwrite(context.Background(), template.RecordKey("old"), json.RawMessage(old)); err != nil {
+		t.Fatal(err)
+	}
+	counted := &readCounting{Documents: h.a.Templates.Docs}
+	h.a.Templates.Docs = counted
+	var list []template.Summary
+	if code := h.get("/api/templates", &list); code != 200 || len(list) != 2 {
+		t.Fatalf("templates: %d %+v", code, list)
+	}
+	if counted.reads != 1 {
+		t.Errorf("the first page read %d records, want 1 (the old one, to give it a summary)", counted.reads)
+	}
+	list = nil
+	counted.reads = 0
+	h.get("/api/templates", &list)
+	names := map[string]bool{}
+	for _, s := range list {
+		names[s.Name] = s.Valid && s.Fingerprint == rec.Rendered.Fingerprint
+	}
+	if counted.reads != 0 || !names["avd"] || !names["old"] {
+		t.Errorf("the second page read %d records (want 0); summaries %+v", counted.reads, list)
+	}
+}

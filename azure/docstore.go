@@ -3,9 +3,11 @@ package azure
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -87,6 +89,11 @@ func (d *DocStore) put(ctx context.Context, key string, v any, cond *blob.Modifi
 		return "", goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "encoding record %s failed", key)
 	}
 	opts := &blockblob.UploadOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr("application/json")}}
+	if sm, ok := v.(goldenpipe.Summarizer); ok {
+		if sum, err := sm.DocSummary(); err == nil && len(sum) <= goldenpipe.MaxSummaryBytes {
+			opts.Metadata = map[string]*string{summaryKey: to.Ptr(base64.RawURLEncoding.EncodeToString(sum))}
+		}
+	}
 	if cond != nil {
 		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: cond}
 	}
@@ -132,6 +139,44 @@ func (d *DocStore) Keys(ctx context.Context, prefix string) ([]string, error) {
 }
 
 // String describes the store for logs.
+// summaryKey is the blob metadata that holds a document's summary.
+const summaryKey = "summary"
+
+// ListPage lists one page of keys with their summaries: one listing call
+// with the blobs' metadata.
+func (d *DocStore) ListPage(ctx context.Context, prefix, marker string, max int) ([]goldenpipe.Listed, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, docTimeout)
+	defer cancel()
+	opts := &container.ListBlobsFlatOptions{Prefix: &prefix, MaxResults: to.Ptr(int32(max)), Include: container.ListBlobsInclude{Metadata: true}}
+	if marker != "" {
+		opts.Marker = &marker
+	}
+	page, err := d.c.NewListBlobsFlatPager(opts).NextPage(ctx)
+	if err != nil {
+		return nil, "", StorageError(err, "listing records under %s failed", prefix)
+	}
+	out := make([]goldenpipe.Listed, 0, len(page.Segment.BlobItems))
+	for _, item := range page.Segment.BlobItems {
+		if item.Name == nil {
+			continue
+		}
+		l := goldenpipe.Listed{Key: *item.Name}
+		for k, v := range item.Metadata {
+			if strings.EqualFold(k, summaryKey) && v != nil {
+				if b, err := base64.RawURLEncoding.DecodeString(*v); err == nil {
+					l.Summary = b
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	next := ""
+	if page.NextMarker != nil {
+		next = *page.NextMarker
+	}
+	return out, next, nil
+}
+
 // KeysPage lists one page of keys with the blob service's own marker: one
 // listing call of at most max names.
 func (d *DocStore) KeysPage(ctx context.Context, prefix, marker string, max int) ([]string, string, error) {

@@ -107,6 +107,16 @@ func (m *memDocs) KeysPage(ctx context.Context, prefix, marker string, max int) 
 	return keys, "", nil
 }
 
+// ListPage is KeysPage without summaries.
+func (m *memDocs) ListPage(ctx context.Context, prefix, marker string, max int) ([]goldenpipe.Listed, string, error) {
+	keys, next, err := m.KeysPage(ctx, prefix, marker, max)
+	out := make([]goldenpipe.Listed, len(keys))
+	for i, k := range keys {
+		out[i] = goldenpipe.Listed{Key: k}
+	}
+	return out, next, err
+}
+
 // fakeAIB is Image Builder reduced to one template the test steers.
 type fakeAIB struct {
 	mu        sync.Mutex

@@ -103,8 +103,10 @@ func (c *Catalog) remove(ctx context.Context, old goldenpipe.Checksum, etag stri
 }
 
 // Page returns one page of the current records in a stable order (of their keys), from token.
+// The page is read from the listing's summaries (one call); each record's
+// findings are its first ten.
 func (c *Catalog) Page(ctx context.Context, token string, top int) ([]goldenpipe.Checksum, string, error) {
-	return goldenpipe.ReadPage[goldenpipe.Checksum](ctx, c.docs, currentPrefix, token, top)
+	return goldenpipe.SummaryPage(ctx, c.docs, currentPrefix, token, top, goldenpipe.Checksum.Summary)
 }
 
 // List returns every current record, sorted by name.

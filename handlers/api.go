@@ -36,7 +36,7 @@ type Checksums interface {
 
 // Templates reads the template catalog.
 type Templates interface {
-	Page(ctx context.Context, token string, top int) ([]template.Record, string, error)
+	Summaries(ctx context.Context, token string, top int) ([]template.Summary, string, error)
 	Get(ctx context.Context, name string) (template.Record, error)
 }
 
@@ -69,20 +69,6 @@ type APIDeps struct {
 
 // maxAPIBody bounds request bodies of the API.
 const maxAPIBody = 64 << 10
-
-// templateSummary is one template in GET /api/templates.
-type templateSummary struct {
-	Name          string                 `json:"name"`
-	Valid         bool                   `json:"valid"`
-	Problems      []template.Problem     `json:"problems"`
-	Warnings      int                    `json:"warnings"`
-	Fingerprint   string                 `json:"fingerprint,omitempty"`
-	SourceVersion string                 `json:"sourceVersion,omitempty"`
-	Plan          *template.Plan         `json:"plan,omitempty"`
-	Stale         bool                   `json:"stale"`
-	LastBuild     *template.BuildSummary `json:"lastBuild,omitempty"`
-	ProcessedAt   time.Time              `json:"processedAt"`
-}
 
 // healthTimeout bounds each dependency probe of GET /api/health; the
 // probes run at once, so the answer never takes much longer than one.
@@ -166,21 +152,12 @@ func NewAPI(d APIDeps) http.Handler {
 			writeError(w, err)
 			return
 		}
-		list, next, err := d.Templates.Page(r.Context(), token, top)
+		list, next, err := d.Templates.Summaries(r.Context(), token, top)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		out := make([]templateSummary, 0, len(list))
-		for _, t := range list {
-			s := templateSummary{Name: t.Name, Valid: t.Valid, Problems: t.Problems, Warnings: len(t.Warnings),
-				Plan: t.Plan, Stale: t.Stale, LastBuild: t.LastBuild, ProcessedAt: t.ProcessedAt}
-			if t.Rendered != nil {
-				s.Fingerprint, s.SourceVersion = t.Rendered.Fingerprint, t.Rendered.SourceVersion
-			}
-			out = append(out, s)
-		}
-		writePage(w, r, out, next)
+		writePage(w, r, list, next)
 	})
 	mux.HandleFunc("GET /api/templates/{name}", func(w http.ResponseWriter, r *http.Request) {
 		t, err := d.Templates.Get(r.Context(), r.PathValue("name"))

@@ -92,8 +92,12 @@ func (f fakeChecksums) WriteSHA256SUMS(_ context.Context, w io.Writer) error {
 
 type fakeTemplates []template.Record
 
-func (f fakeTemplates) Page(_ context.Context, token string, top int) ([]template.Record, string, error) {
-	return pageOf([]template.Record(f), token, top)
+func (f fakeTemplates) Summaries(_ context.Context, token string, top int) ([]template.Summary, string, error) {
+	var all []template.Summary
+	for _, r := range f {
+		all = append(all, r.Summarize())
+	}
+	return pageOf(all, token, top)
 }
 func (f fakeTemplates) Get(_ context.Context, name string) (template.Record, error) {
 	for _, t := range f {

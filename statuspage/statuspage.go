@@ -29,7 +29,7 @@ var files embed.FS
 // Sources are what the page reads.
 type Sources struct {
 	Templates interface {
-		Page(ctx context.Context, token string, top int) ([]gtemplate.Record, string, error)
+		Summaries(ctx context.Context, token string, top int) ([]gtemplate.Summary, string, error)
 	}
 	Builds interface {
 		InFlight(ctx context.Context) ([]builds.Build, error)
@@ -106,6 +106,7 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%d B", n)
 	},
 	"int64": func(n int) int64 { return int64(n) },
+	"sub":   func(a, b int) int { return a - b },
 	"span":  func(from, to time.Time) string { return span(to.Sub(from)) },
 }
 
@@ -143,7 +144,7 @@ type common struct {
 
 type view struct {
 	common
-	Templates []gtemplate.Record
+	Templates []gtemplate.Summary
 	InFlight  []builds.Build
 	Recent    []builds.Build
 	Checksums []goldenpipe.Checksum
@@ -229,7 +230,7 @@ func overview(src Sources) http.Handler {
 		// each section shows what it can; a failing source is named, not fatal
 		var err error
 		var next string
-		if v.Templates, next, err = src.Templates.Page(ctx, "", listShown); err != nil {
+		if v.Templates, next, err = src.Templates.Summaries(ctx, "", listShown); err != nil {
 			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(err))
 		}
 		v.MoreTemplates = moreLink("templates", next, v.Query)

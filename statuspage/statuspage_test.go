@@ -19,8 +19,12 @@ import (
 
 type fakeTemplates []gtemplate.Record
 
-func (f fakeTemplates) Page(context.Context, string, int) ([]gtemplate.Record, string, error) {
-	return f, "", nil
+func (f fakeTemplates) Summaries(context.Context, string, int) ([]gtemplate.Summary, string, error) {
+	var out []gtemplate.Summary
+	for _, r := range f {
+		out = append(out, r.Summarize())
+	}
+	return out, "", nil
 }
 
 func (f fakeTemplates) Get(_ context.Context, name string) (gtemplate.Record, error) {

@@ -546,11 +546,6 @@ func (s *Service) update(ctx context.Context, key string, fn func(*Record) error
 	})
 }
 
-// Page returns one page of the template records in a stable order (of their keys), from token.
-func (s *Service) Page(ctx context.Context, token string, top int) ([]Record, string, error) {
-	return goldenpipe.ReadPage[Record](ctx, s.Docs, recordPrefix, token, top)
-}
-
 // List returns every template's record, by name.
 func (s *Service) List(ctx context.Context) ([]Record, error) {
 	keys, err := s.Docs.Keys(ctx, recordPrefix)

@@ -210,6 +210,7 @@ func Status(ctx context.Context, args []string, lookup func(string) (string, boo
 		Name      string                 `json:"name"`
 		Valid     bool                   `json:"valid"`
 		Problems  []template.Problem     `json:"problems"`
+		Count     int                    `json:"problemCount"`
 		Warnings  int                    `json:"warnings"`
 		Plan      *template.Plan         `json:"plan"`
 		LastBuild *template.BuildSummary `json:"lastBuild"`
@@ -228,7 +229,7 @@ func Status(ctx context.Context, args []string, lookup func(string) (string, boo
 		plan, last := "-", "-"
 		switch {
 		case !t.Valid && len(t.Problems) > 0:
-			plan = fmt.Sprintf("%d problem(s): %s", len(t.Problems), t.Problems[0])
+			plan = fmt.Sprintf("%d problem(s): %s", max(t.Count, len(t.Problems)), t.Problems[0])
 		case t.Plan != nil && t.Plan.Rebuild:
 			plan = "build: " + t.Plan.Reason
 		case t.Plan != nil:

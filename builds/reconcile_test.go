@@ -405,3 +405,34 @@ func (c *countingDocs) Put(ctx context.Context, key string, v any, ifMatch strin
 	c.n++
 	return c.Documents.Put(ctx, key, v, ifMatch)
 }
+
+// TestInFlightPageReadsWhatItShows: a page of builds in flight counts
+// every marker and reads at most n records, the slot holders first.
+func TestInFlightPageReadsWhatItShows(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	s, _, docs, _ := shell(t, c)
+	for i := 0; i < 10; i++ {
+		seed(t, s, Build{ID: fmt.Sprintf("b%02d", i), Template: fmt.Sprintf("t%02d", i), State: StateRequested, RequestedAt: c.Now().Add(time.Duration(i) * time.Minute)})
+	}
+	if _, err := docs.Put(context.Background(), keyAdmission, ledger{Holders: []string{"b07"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingDocs{Documents: docs}
+	s.Docs = counted
+	shown, total, err := s.InFlightPage(context.Background(), 3)
+	if err != nil || total != 10 || len(shown) != 3 || byID(shown, "b07") == nil {
+		t.Fatalf("shown %v of %d (%v); want 3 of 10 with the slot holder b07", summarizeIDs(shown), total, err)
+	}
+	if counted.n != 5 { // the markers, the ledger, three records
+		t.Errorf("%d storage calls, want 5", counted.n)
+	}
+}
+
+func byID(list []Build, id string) *Build {
+	for i := range list {
+		if list[i].ID == id {
+			return &list[i]
+		}
+	}
+	return nil
+}

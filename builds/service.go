@@ -373,6 +373,43 @@ func (s *Service) List(ctx context.Context, templateName string) ([]Build, error
 	return out, nil
 }
 
+// InFlightPage returns how many builds are in flight (their markers: one
+// listing) and up to n of them, oldest first, the slot holders (running)
+// first: what a page shows, reading n records whatever is in flight.
+func (s *Service) InFlightPage(ctx context.Context, n int) ([]Build, int, error) {
+	ids, err := s.active(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing the builds in flight: %w", err)
+	}
+	var l ledger
+	if _, err := s.Docs.Get(ctx, keyAdmission, &l); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+		return nil, 0, err
+	}
+	holding := map[string]bool{}
+	for _, h := range l.Holders {
+		holding[h] = true
+	}
+	sort.SliceStable(ids, func(i, j int) bool { return holding[ids[i]] && !holding[ids[j]] })
+	total := len(ids)
+	if len(ids) > n {
+		ids = ids[:n]
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = buildKey(id)
+	}
+	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Build, 0, len(found))
+	for _, f := range found {
+		out = append(out, f.Value)
+	}
+	sort.Slice(out, func(i, j int) bool { return before(&out[i], &out[j]) })
+	return out, total, nil
+}
+
 // InFlight returns the builds not finished yet, oldest first: what the
 // monitor advances, read from the in-flight markers (not every build ever).
 func (s *Service) InFlight(ctx context.Context) ([]Build, error) {

@@ -32,7 +32,7 @@ type Sources struct {
 		Summaries(ctx context.Context, token string, top int) ([]gtemplate.Summary, string, error)
 	}
 	Builds interface {
-		InFlight(ctx context.Context) ([]builds.Build, error)
+		InFlightPage(ctx context.Context, n int) ([]builds.Build, int, error)
 		Recent(ctx context.Context, n int) ([]builds.Build, error)
 		Get(ctx context.Context, id string) (builds.Build, error)
 		Page(ctx context.Context, template, token string, top int) ([]builds.Build, string, error)
@@ -64,6 +64,9 @@ const (
 	recentBuilds   = 20
 	rejectedShown  = 10
 	templateBuilds = 20
+	// inFlightShown is how many builds in flight the overview reads and
+	// shows (the ones holding a slot first); it counts them all.
+	inFlightShown = 50
 	// listShown is how many templates and checksums the overview shows
 	// (the first page of each, in key order); the rest are a link away.
 	listShown = 100
@@ -146,9 +149,13 @@ type view struct {
 	common
 	Templates []gtemplate.Summary
 	InFlight  []builds.Build
-	Recent    []builds.Build
-	Checksums []goldenpipe.Checksum
-	Summary   summary
+	// InFlightTotal counts every build in flight (their markers, finished
+	// ones still cleaning up among them); InFlight holds at most
+	// inFlightShown.
+	InFlightTotal int
+	Recent        []builds.Build
+	Checksums     []goldenpipe.Checksum
+	Summary       summary
 	// RecentLimit is how many recent builds the page reads at most.
 	RecentLimit   int
 	Rejected      []builds.Rejection
@@ -235,7 +242,8 @@ func overview(src Sources) http.Handler {
 		}
 		v.MoreTemplates = moreLink("templates", next, v.Query)
 		// builds in flight (a finished one still cleaning up is shown as recent)
-		inFlight, err := src.Builds.InFlight(ctx)
+		inFlight, total, err := src.Builds.InFlightPage(ctx, inFlightShown)
+		v.InFlightTotal = total
 		if err != nil {
 			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(err))
 		}

@@ -74,14 +74,15 @@ func (fakeGallery) View(_ context.Context, name string) (gallery.View, error) {
 
 type fakeBuilds []builds.Build
 
-func (f fakeBuilds) InFlight(context.Context) ([]builds.Build, error) {
+func (f fakeBuilds) InFlightPage(_ context.Context, n int) ([]builds.Build, int, error) {
 	var out []builds.Build
 	for _, b := range f {
 		if !builds.Terminal(b.State) {
 			out = append(out, b)
 		}
 	}
-	return out, nil
+	total := len(out)
+	return out[:min(n, len(out))], total, nil
 }
 
 func (f fakeBuilds) Recent(_ context.Context, n int) ([]builds.Build, error) {

@@ -83,9 +83,10 @@ func (s *Service) Page(ctx context.Context, template, token string, top int) ([]
 	}
 	ids := make([]string, 0, len(keys))
 	ats := make([]int64, 0, len(keys))
+	entries := make([]string, 0, len(keys))
 	for _, k := range keys {
 		if id, at, ok := parseEntry(k, prefix); ok {
-			ids, ats = append(ids, buildKey(id)), append(ats, at)
+			ids, ats, entries = append(ids, buildKey(id)), append(ats, at), append(entries, k)
 		}
 	}
 	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, ids)
@@ -98,8 +99,14 @@ func (s *Service) Page(ctx context.Context, template, token string, top int) ([]
 	}
 	out := make([]Build, 0, len(found))
 	for i, k := range ids {
-		if b, ok := byKey[k]; ok && b.RequestedAt.UTC().UnixNano() == ats[i] {
+		b, ok := byKey[k]
+		switch {
+		case ok && b.RequestedAt.UTC().UnixNano() == ats[i]:
 			out = append(out, b)
+		case ok || s.now().Sub(time.Unix(0, ats[i])) > markerGrace:
+			// a request that lost its race, or one whose record was never
+			// written (a crash between the entry and the record): dropped
+			_ = s.Docs.Delete(ctx, entries[i], "")
 		}
 	}
 	return out, next, nil

@@ -436,3 +436,33 @@ func byID(list []Build, id string) *Build {
 	}
 	return nil
 }
+
+// TestStrayIndexEntriesAreDropped: an index entry whose build was recorded
+// at another time, or whose record never came (after markerGrace), is
+// skipped and dropped; one whose record may still come is kept.
+func TestStrayIndexEntriesAreDropped(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	s, _, docs, _ := shell(t, c)
+	ctx := context.Background()
+	kept := Build{ID: "a-1", Template: "a", State: StateSucceeded, RequestedAt: c.Now().Add(-time.Hour)}
+	if _, err := docs.Put(ctx, buildKey(kept.ID), kept, ""); err != nil {
+		t.Fatal(err)
+	}
+	lost := kept
+	lost.RequestedAt = c.Now().Add(-30 * time.Minute) // the same id, requested again and lost its race
+	crashed := Build{ID: "a-2", Template: "a", RequestedAt: c.Now().Add(-time.Hour)}
+	coming := Build{ID: "a-3", Template: "a", RequestedAt: c.Now().Add(-time.Minute)}
+	for _, b := range []*Build{&kept, &lost, &crashed, &coming} {
+		if err := s.indexBuild(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, _, err := s.Page(ctx, "a", "", 10)
+	if err != nil || len(page) != 1 || page[0].ID != "a-1" {
+		t.Fatalf("page %v, %v", summarizeIDs(page), err)
+	}
+	left, _ := docs.Keys(ctx, byTemplatePrefix("a"))
+	if len(left) != 2 || !strings.HasSuffix(left[0], "-a-3") && !strings.HasSuffix(left[1], "-a-3") {
+		t.Errorf("entries left: %v, want a-1's and a-3's (its record may still come)", left)
+	}
+}

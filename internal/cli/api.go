@@ -183,18 +183,14 @@ type page[T any] struct {
 	NextLink string `json:"nextLink,omitempty"`
 }
 
-// getList reads a list route that answers a page ({value, nextLink}) or a
-// plain array.
-func getList[T any](ctx context.Context, c apiClient, path string) ([]T, error) {
-	var raw json.RawMessage
-	if err := c.call(ctx, http.MethodGet, path, nil, &raw); err != nil {
-		return nil, err
-	}
+// getList reads the first page of a list route ({value, nextLink}); more
+// says whether further pages follow.
+func getList[T any](ctx context.Context, c apiClient, path string) (items []T, more bool, err error) {
 	var p page[T]
-	if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("[")) {
-		return p.Value, json.Unmarshal(raw, &p.Value)
+	if err := c.call(ctx, http.MethodGet, path, nil, &p); err != nil {
+		return nil, false, err
 	}
-	return p.Value, json.Unmarshal(raw, &p)
+	return p.Value, p.NextLink != "", nil
 }
 
 // Status runs `goldenpipe status`.
@@ -215,11 +211,11 @@ func Status(ctx context.Context, args []string, lookup func(string) (string, boo
 		Plan      *template.Plan         `json:"plan"`
 		LastBuild *template.BuildSummary `json:"lastBuild"`
 	}
-	templates, err := getList[tpl](ctx, c, "/api/templates")
+	templates, moreTemplates, err := getList[tpl](ctx, c, "/api/templates")
 	if err != nil {
 		return exitCode(stderr, "status", err)
 	}
-	list, err := getList[builds.Build](ctx, c, "/api/builds?top="+fmt.Sprint(*top))
+	list, _, err := getList[builds.Build](ctx, c, "/api/builds?top="+fmt.Sprint(*top))
 	if err != nil {
 		return exitCode(stderr, "status", err)
 	}
@@ -239,6 +235,9 @@ func Status(ctx context.Context, args []string, lookup func(string) (string, boo
 			last = t.LastBuild.BuildID + " " + t.LastBuild.FinishedAt.Format(time.RFC3339)
 		}
 		fmt.Fprintf(w, "%s\t%v\t%d\t%s\t%s\n", t.Name, t.Valid, t.Warnings, oneLine(plan, 100), last)
+	}
+	if moreTemplates {
+		fmt.Fprintf(w, "(the first %d templates; GET /api/templates pages through the rest)\n", len(templates))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "BUILD\tTEMPLATE\tSTATE\tREQUESTED\tREASON / ERROR")

@@ -466,3 +466,34 @@ func TestStrayIndexEntriesAreDropped(t *testing.T) {
 		t.Errorf("entries left: %v, want a-1's and a-3's (its record may still come)", left)
 	}
 }
+
+// TestRejectedNewestFirstFromTheIndex: rejections recorded before the index
+// are indexed once, by the first call; then the list reads its page, newest
+// first, without listing every rejection.
+func TestRejectedNewestFirstFromTheIndex(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	s, _, docs, _ := shell(t, c)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ { // the layout before the index
+		r := Rejection{MessageID: fmt.Sprintf("old-%d", i), Reason: "bad", At: c.Now().Add(time.Duration(i) * time.Minute)}
+		if _, err := docs.Overwrite(ctx, keyRejected+fmt.Sprintf("old%d.json", i), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Advance(time.Hour)
+	if err := s.reject(ctx, goldenpipe.Message{ID: "new", Body: []byte(`{"tempalte":"x"}`)}, "unknown field"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Rejected(ctx)
+	if err != nil || len(list) != 4 || list[0].MessageID != "new" || list[3].MessageID != "old-0" {
+		t.Fatalf("the first call, which indexes the old ones: %+v %v", list, err)
+	}
+	counted := &countingDocs{Documents: docs}
+	s.Docs = counted
+	if list, err = s.Rejected(ctx); err != nil || len(list) != 4 {
+		t.Fatal(list, err)
+	}
+	if counted.n != 5 { // the migration's record, four rejections (the index page is a KeysPage, not counted)
+		t.Errorf("%d storage calls, want 5", counted.n)
+	}
+}

@@ -155,8 +155,26 @@ func (s *Service) reject(ctx context.Context, m goldenpipe.Message, reason strin
 	}
 	rej := Rejection{MessageID: clip(m.ID), DeliveryCount: m.DeliveryCount, Reason: clipTo(reason, 2000), Body: strings.ToValidUTF8(string(body), "\uFFFD"),
 		BodyBytes: len(m.Body), BodySHA256: hex.EncodeToString(sum[:]), Truncated: len(m.Body) > rejectedBodyKept, At: s.now()}
-	if _, err := s.Docs.Overwrite(ctx, keyRejected+hashOf(id)[:32]+".json", rej); err != nil {
+	key := keyRejected + hashOf(id)[:32] + ".json"
+	if err := s.indexRejection(ctx, key, rej.At); err != nil {
+		return err
+	}
+	if _, err := s.Docs.Overwrite(ctx, key, rej); err != nil {
 		return fmt.Errorf("recording the rejected message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// keyRejectedByTime indexes the rejections newest first: an entry (written
+// before its rejection, as the builds' index) names the rejection's key
+// and time; a redelivered message's rejection is written again with a new
+// time, and the older entry, naming another time, is dropped when read.
+const keyRejectedByTime = "builds-rejected-by-time/"
+
+func (s *Service) indexRejection(ctx context.Context, key string, at time.Time) error {
+	entry := keyRejectedByTime + timeKey(at) + "-" + strings.TrimSuffix(strings.TrimPrefix(key, keyRejected), ".json")
+	if _, err := s.Docs.Overwrite(ctx, entry, indexEntry{ID: key}); err != nil {
+		return fmt.Errorf("indexing a rejected message: %w", err)
 	}
 	return nil
 }
@@ -472,17 +490,70 @@ func (s *Service) Recent(ctx context.Context, n int) ([]Build, error) {
 }
 
 // Rejected returns the request messages that were refused, newest first,
-// at most rejectedListed of them (each with at most the start of its body).
+// at most rejectedListed of them (each with at most the start of its body),
+// from their index: it reads what it answers, whatever was rejected
+// before. The rejections recorded before the index are indexed once, by
+// the first call (a recorded migration).
 func (s *Service) Rejected(ctx context.Context) ([]Rejection, error) {
-	keys, err := s.Docs.Keys(ctx, keyRejected)
+	var m migration
+	etag, err := s.Docs.Get(ctx, keyRejectedMigration, &m)
+	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+		return nil, err
+	}
+	if !m.Done {
+		keys, err := s.Docs.Keys(ctx, keyRejected)
+		if err != nil {
+			return nil, err
+		}
+		found, _, err := goldenpipe.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			if err := s.indexRejection(ctx, f.Key, f.Value.At); err != nil {
+				return nil, err
+			}
+		}
+		m.Done, m.Count = true, len(found)
+		if _, err := s.Docs.Put(ctx, keyRejectedMigration, m, etag); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+			return nil, err
+		}
+	}
+	return s.rejectedPage(ctx)
+}
+
+// keyRejectedMigration records that the rejections recorded before their
+// index were indexed.
+const keyRejectedMigration = "migrations/rejected-index.json"
+
+// rejectedPage reads the newest rejections from their index.
+func (s *Service) rejectedPage(ctx context.Context) ([]Rejection, error) {
+	entries, _, err := s.Docs.KeysPage(ctx, keyRejectedByTime, "", rejectedListed)
 	if err != nil {
 		return nil, err
 	}
-	list, err := goldenpipe.ReadAll[Rejection](ctx, s.Docs, keys, func(a, b Rejection) bool { return a.At.After(b.At) })
-	if len(list) > rejectedListed {
-		list = list[:rejectedListed]
+	keys := make([]string, 0, len(entries))
+	ats := make([]int64, 0, len(entries))
+	for _, e := range entries {
+		if id, at, ok := parseEntry(e, keyRejectedByTime); ok {
+			keys, ats = append(keys, keyRejected+id+".json"), append(ats, at)
+		}
 	}
-	return list, err
+	found, _, err := goldenpipe.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]Rejection, len(found))
+	for _, f := range found {
+		byKey[f.Key] = f.Value
+	}
+	out := []Rejection{}
+	for i, k := range keys {
+		if r, ok := byKey[k]; ok && r.At.UTC().UnixNano() == ats[i] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // active returns the ids of the builds not finished yet.

@@ -149,9 +149,9 @@ type view struct {
 	common
 	Templates []gtemplate.Summary
 	InFlight  []builds.Build
-	// InFlightTotal counts every build in flight (their markers, finished
-	// ones still cleaning up among them); InFlight holds at most
-	// inFlightShown.
+	// InFlightTotal, when set, counts every build in flight (their
+	// markers, finished ones still cleaning up among them): more than the
+	// inFlightShown the page read.
 	InFlightTotal int
 	Recent        []builds.Build
 	Checksums     []goldenpipe.Checksum
@@ -243,7 +243,9 @@ func overview(src Sources) http.Handler {
 		v.MoreTemplates = moreLink("templates", next, v.Query)
 		// builds in flight (a finished one still cleaning up is shown as recent)
 		inFlight, total, err := src.Builds.InFlightPage(ctx, inFlightShown)
-		v.InFlightTotal = total
+		if total > inFlightShown {
+			v.InFlightTotal = total // more than were read: the page says so
+		}
 		if err != nil {
 			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(err))
 		}

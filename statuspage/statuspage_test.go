@@ -294,3 +294,23 @@ func TestOverviewListsRejectedMessages(t *testing.T) {
 		t.Error("the overview does not list the newest 10 rejected messages with a link to all")
 	}
 }
+
+// TestInFlightBeyondWhatIsShown: with more builds in flight than the page
+// reads, the page says how many it shows of how many.
+func TestInFlightBeyondWhatIsShown(t *testing.T) {
+	src := sample()
+	var many fakeBuilds
+	for i := 0; i < inFlightShown+5; i++ {
+		many = append(many, builds.Build{ID: fmt.Sprintf("b-%03d", i), Template: "t", State: builds.StateRunning})
+	}
+	src.Builds = many
+	_, body := render(t, src)
+	for _, want := range []string{fmt.Sprintf("Builds in flight (%d shown of %d)", inFlightShown, inFlightShown+5), fmt.Sprintf("(among the %d shown of %d)", inFlightShown, inFlightShown+5)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if _, body := render(t, sample()); strings.Contains(body, "shown of") {
+		t.Error("a page that shows every build in flight says it shows some")
+	}
+}

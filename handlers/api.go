@@ -118,27 +118,12 @@ func NewAPI(d APIDeps) http.Handler {
 		}
 		writeJSON(w, status, out)
 	})
-	mux.HandleFunc("GET /api/checksums", func(w http.ResponseWriter, r *http.Request) {
-		token, top, err := paging(r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		list, next, err := d.Checksums.Page(r.Context(), token, top)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writePage(w, r, list, next)
-	})
-	mux.HandleFunc("GET /api/checksums/{name...}", func(w http.ResponseWriter, r *http.Request) {
-		c, err := d.Checksums.Get(r.Context(), r.PathValue("name"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, c)
-	})
+	mux.HandleFunc("GET /api/checksums", paged(func(r *http.Request, token string, top int) ([]goldenpipe.Checksum, string, error) {
+		return d.Checksums.Page(r.Context(), token, top)
+	}))
+	mux.HandleFunc("GET /api/checksums/{name...}", answer(func(r *http.Request) (goldenpipe.Checksum, error) {
+		return d.Checksums.Get(r.Context(), r.PathValue("name"))
+	}))
 	mux.HandleFunc("GET /api/sha256sums", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="SHA256SUMS"`)
@@ -146,35 +131,13 @@ func NewAPI(d APIDeps) http.Handler {
 			writeError(w, err)
 		}
 	})
-	mux.HandleFunc("GET /api/templates", func(w http.ResponseWriter, r *http.Request) {
-		token, top, err := paging(r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		list, next, err := d.Templates.Summaries(r.Context(), token, top)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writePage(w, r, list, next)
-	})
-	mux.HandleFunc("GET /api/templates/{name}", func(w http.ResponseWriter, r *http.Request) {
-		t, err := d.Templates.Get(r.Context(), r.PathValue("name"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, t)
-	})
-	mux.HandleFunc("GET /api/templates/{name}/gallery", func(w http.ResponseWriter, r *http.Request) {
-		v, err := d.Gallery.View(r.Context(), r.PathValue("name"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
-	})
+	mux.HandleFunc("GET /api/templates", paged(func(r *http.Request, token string, top int) ([]template.Summary, string, error) {
+		return d.Templates.Summaries(r.Context(), token, top)
+	}))
+	mux.HandleFunc("GET /api/templates/{name}", answer(func(r *http.Request) (template.Record, error) {
+		return d.Templates.Get(r.Context(), r.PathValue("name"))
+	}))
+	mux.HandleFunc("GET /api/templates/{name}/gallery", answer(func(r *http.Request) (gallery.View, error) { return d.Gallery.View(r.Context(), r.PathValue("name")) }))
 	mux.HandleFunc("POST /api/templates/{name}/rollback", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Version     string `json:"version"`
@@ -197,35 +160,11 @@ func NewAPI(d APIDeps) http.Handler {
 			RolledBack []gallery.RolledBack `json:"rolledBack"`
 		}{done})
 	})
-	mux.HandleFunc("GET /api/builds", func(w http.ResponseWriter, r *http.Request) {
-		token, top, err := paging(r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		list, next, err := d.Builds.Page(r.Context(), r.URL.Query().Get("template"), token, top)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writePage(w, r, list, next)
-	})
-	mux.HandleFunc("GET /api/builds/rejected", func(w http.ResponseWriter, r *http.Request) {
-		list, err := d.Builds.Rejected(r.Context())
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, list)
-	})
-	mux.HandleFunc("GET /api/builds/{id}", func(w http.ResponseWriter, r *http.Request) {
-		b, err := d.Builds.Get(r.Context(), r.PathValue("id"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, b)
-	})
+	mux.HandleFunc("GET /api/builds", paged(func(r *http.Request, token string, top int) ([]builds.Build, string, error) {
+		return d.Builds.Page(r.Context(), r.URL.Query().Get("template"), token, top)
+	}))
+	mux.HandleFunc("GET /api/builds/rejected", answer(func(r *http.Request) ([]builds.Rejection, error) { return d.Builds.Rejected(r.Context()) }))
+	mux.HandleFunc("GET /api/builds/{id}", answer(func(r *http.Request) (builds.Build, error) { return d.Builds.Get(r.Context(), r.PathValue("id")) }))
 	mux.HandleFunc("POST /api/builds", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Template      string `json:"template"`
@@ -257,6 +196,36 @@ func NewAPI(d APIDeps) http.Handler {
 		writeError(w, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// answer serves a route that answers one JSON value.
+func answer[T any](fn func(r *http.Request) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// paged serves a list route: one page from ?top= and $skiptoken, with the
+// link to the next.
+func paged[T any](fn func(r *http.Request, token string, top int) ([]T, string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, top, err := paging(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		list, next, err := fn(r, token, top)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writePage(w, r, list, next)
+	}
 }
 
 // paging reads a list request's ?top= (1 to goldenpipe.MaxPageSize,

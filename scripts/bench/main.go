@@ -14,6 +14,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
 )
 
 type bench struct {
@@ -75,6 +78,25 @@ func run(only string) error {
 		}
 	}
 	return nil
+}
+
+// localApp starts an Azurite of its own and loads the app's settings
+// pointed at it (the in-process bus, the simulator), with extra settings;
+// stop ends Azurite.
+func localApp(ctx context.Context, extra map[string]string) (az *azurite.Server, conn string, s config.Settings, err error) {
+	if az, err = azurite.Start(ctx, azurite.Options{}); err != nil {
+		return nil, "", s, err
+	}
+	conn = az.ConnectionString(azurite.Account{})
+	values := map[string]string{"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true"}
+	for k, v := range extra {
+		values[k] = v
+	}
+	if s, err = config.Load(config.MapLookup(values)); err != nil {
+		az.Stop()
+		return nil, "", s, err
+	}
+	return az, conn, s, nil
 }
 
 // handlerProcess is the handler started as the Functions host starts it,

@@ -19,7 +19,6 @@ import (
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
-	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
@@ -55,17 +54,11 @@ func (b *countingBus) Publish(context.Context, string, goldenpipe.OutMessage) er
 // base images, with latency injected into every simulated ARM call, and
 // reports the ARM calls and the wall time.
 func benchNightly(ctx context.Context, w *workspace) error {
-	az, err := azurite.Start(ctx, azurite.Options{})
+	az, _, s, err := localApp(ctx, map[string]string{"LOG_LEVEL": "warn"})
 	if err != nil {
 		return err
 	}
 	defer az.Stop()
-	conn := az.ConnectionString(azurite.Account{})
-	s, err := config.Load(config.MapLookup(map[string]string{"Scripts": conn, "State": conn, "ServiceBus": "inprocess",
-		"AIB_SIMULATOR": "true", "LOG_LEVEL": "warn"}))
-	if err != nil {
-		return err
-	}
 	images := simulator.NewImages()
 	for i := 0; i < benchBaseImages; i++ {
 		var versions []string

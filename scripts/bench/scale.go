@@ -21,8 +21,6 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/checksum"
-	"github.com/goldenpipe/goldenpipe/config"
-	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -47,17 +45,11 @@ const (
 // measures the status pages and the list routes of a handler process at
 // that scale, with this process as the load generator.
 func benchScale(ctx context.Context, w *workspace) error {
-	az, err := azurite.Start(ctx, azurite.Options{})
+	az, conn, s, err := localApp(ctx, map[string]string{"STATE_CONTAINER": "scale-state"})
 	if err != nil {
 		return err
 	}
 	defer az.Stop()
-	conn := az.ConnectionString(azurite.Account{})
-	s, err := config.Load(config.MapLookup(map[string]string{"Scripts": conn, "State": conn, "ServiceBus": "inprocess",
-		"AIB_SIMULATOR": "true", "STATE_CONTAINER": "scale-state"}))
-	if err != nil {
-		return err
-	}
 	svc, err := azure.NewBlobService(s.State)
 	if err != nil {
 		return err

@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/checksum"
 	"github.com/goldenpipe/goldenpipe/template"
@@ -16,15 +19,49 @@ func (m staleMarker) ScriptChanged(ctx context.Context, c checksum.Change) error
 	return m.templates.ScriptChanged(ctx, c.Name)
 }
 
-// monitor is the BuildMonitor tick: the builds in flight, then the
-// re-planning of templates after script changes, each within its budget.
+// StateKinds are the kinds of state the store keeps in Table storage
+// (azure.Store): the builds' lists, and the summaries of templates and
+// checksums. The in-flight markers come first, so the migration from
+// blobs moves them before anything else.
+var StateKinds = []azure.TableKind{
+	{Prefix: builds.KeyActive, Table: "active"},
+	{Prefix: builds.KeyByTime, Table: "buildsbytime", Bucket: tableBucket},
+	{Prefix: builds.KeyByTemplate, Table: "buildsbytemplate", Partitioned: true},
+	{Prefix: builds.KeyRejectedByTime, Table: "rejectedbytime", Bucket: tableBucket},
+	{Prefix: template.RecordPrefix, Table: "templates", Summaries: true},
+	{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true},
+}
+
+// tableBucket is how many hex digits of a time-ordered key (16 digits of
+// nanoseconds) make its partition: 2^48 ns, about 3.3 days.
+const tableBucket = 4
+
+// migrationBudget bounds the store's one-time migration in one tick.
+const migrationBudget = 30 * time.Second
+
+// migrator is the store's one-time move of blobs to tables.
+type migrator interface {
+	Migrate(ctx context.Context, deadline time.Time) (done bool, moved int, err error)
+}
+
+// monitor is the BuildMonitor tick: the store's one-time migration (once
+// done, one read), the builds in flight, then the re-planning of
+// templates after script changes, each within its budget.
 type monitor struct {
 	builds    *builds.Service
 	templates *template.Service
+	store     migrator
 }
 
 func (m monitor) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
+	prefix := ""
+	if done, moved, err := m.store.Migrate(ctx, time.Now().Add(migrationBudget)); err != nil {
+		return "", fmt.Errorf("moving the lists to tables: %w", err)
+	} else if !done {
+		prefix = fmt.Sprintf("moving the lists to tables: %d moved so far, more on the next tick; ", moved)
+	}
 	out, err := m.builds.Tick(ctx, t)
+	out = prefix + out
 	if err != nil {
 		return out, err
 	}

@@ -162,7 +162,11 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		logger.Warn("state container not ready at start", "container", s.StateContainer, "err", err.Error())
 	}
 
-	docs := azure.NewDocStore(stateSvc, s.StateContainer)
+	tableSvc, err := azure.NewTableService(s.State)
+	if err != nil {
+		return nil, err
+	}
+	docs := azure.NewStore(stateSvc, tableSvc, s.StateContainer, StateKinds)
 	scriptBlobs := azure.NewBlobs(scriptsSvc, s.ScriptsContainer)
 	catalog := checksum.NewCatalog(docs)
 	a.Checksums = &checksum.Service{Blobs: scriptBlobs, Catalog: catalog, Container: s.ScriptsContainer, Log: logger}
@@ -231,7 +235,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Templates: a.Templates,
 		Nightly:   a.Builds,
 		Builds:    a.Builds,
-		Monitor:   monitor{a.Builds, a.Templates},
+		Monitor:   monitor{a.Builds, a.Templates, docs},
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
 			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return goldenpipe.NowUTC(a.Builds.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
 				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"net/http"
 	"time"
 
@@ -55,6 +56,31 @@ func NewBlobService(c config.StorageConnection) (*service.Client, error) {
 	cl, err := service.NewClient(c.ServiceURL, cred, StorageClientOptions())
 	if err != nil {
 		return nil, fmt.Errorf("connection %s: creating the blob client: %w", c.Name, err)
+	}
+	return cl, nil
+}
+
+// NewTableService returns a table service client for a storage
+// connection (its TableURL, or the connection string's table endpoint).
+func NewTableService(c config.StorageConnection) (*aztables.ServiceClient, error) {
+	opts := &aztables.ClientOptions{ClientOptions: StorageClientOptions().ClientOptions}
+	if c.TableURL == "" {
+		return nil, fmt.Errorf("connection %s: no table endpoint: give TableEndpoint in the connection string or %s__tableServiceUri (the app keeps its lists in Table storage)", c.Name, c.Name)
+	}
+	if !c.IdentityBased() {
+		cl, err := aztables.NewServiceClientFromConnectionString(c.ConnectionString, opts)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: the connection string was refused by the table SDK", c.Name)
+		}
+		return cl, nil
+	}
+	cred, err := Credential(c.Credential)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: %w", c.Name, err)
+	}
+	cl, err := aztables.NewServiceClient(c.TableURL, cred, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: creating the table client: %w", c.Name, err)
 	}
 	return cl, nil
 }

@@ -223,3 +223,13 @@ func (b Build) String() string {
 	}
 	return s
 }
+
+// The prefixes of the builds' lists, which the store keeps in tables:
+// every build newest first, the builds of each template, the builds in
+// flight, and the refused request messages newest first.
+const (
+	KeyByTime         = keyByTime
+	KeyByTemplate     = keyByTemplate
+	KeyActive         = keyActive
+	KeyRejectedByTime = keyRejectedByTime
+)

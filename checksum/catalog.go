@@ -142,3 +142,7 @@ func (c *Catalog) WriteSHA256SUMS(ctx context.Context, w io.Writer) error {
 	_, err = io.WriteString(w, b.String())
 	return err
 }
+
+// CurrentPrefix is where the current checksums are kept (the store keeps
+// their summaries in a table).
+const CurrentPrefix = currentPrefix

@@ -77,7 +77,7 @@ func functionRefs(t *testing.T) map[string]bool {
 	return out
 }
 
-var connectionSuffixes = []string{"credential", "clientId", "serviceUri", "blobServiceUri", "accountName", "fullyQualifiedNamespace"}
+var connectionSuffixes = []string{"credential", "clientId", "serviceUri", "blobServiceUri", "tableServiceUri", "accountName", "fullyQualifiedNamespace"}
 
 // defines reports whether a set of settings defines s.
 func defines(set map[string]bool, s Setting) bool {

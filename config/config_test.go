@@ -187,3 +187,32 @@ func TestLoadSettingChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadTableEndpoint: the State account's table endpoint, where the
+// app keeps its lists, from each form of connection (the Functions
+// convention <CONN>__tableServiceUri for identity-based ones).
+func TestLoadTableEndpoint(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		kv   []string
+		want string
+	}{
+		{"development storage", nil, "http://127.0.0.1:10002/devstoreaccount1/"},
+		{"account key", []string{"State", "DefaultEndpointsProtocol=https;AccountName=goldenstate;AccountKey=a2V5;EndpointSuffix=core.windows.net"}, "https://goldenstate.table.core.windows.net/"},
+		{"explicit endpoint", []string{"State", "AccountName=x;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:41000/x;TableEndpoint=http://127.0.0.1:41002/x"}, "http://127.0.0.1:41002/x/"},
+		{"blob endpoint only", []string{"State", "AccountName=x;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:41000/x"}, ""},
+		{"account name", []string{"State", "<unset>", "State__accountName", "goldenstate"}, "https://goldenstate.table.core.windows.net/"},
+		{"blob service uri", []string{"State", "<unset>", "State__blobServiceUri", "https://goldenstate.blob.core.windows.net/"}, "https://goldenstate.table.core.windows.net/"},
+		{"table service uri", []string{"State", "<unset>", "State__blobServiceUri", "https://goldenstate.blob.core.windows.net/", "State__tableServiceUri", "https://tables.example.com"}, "https://tables.example.com/"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(MapLookup(with(local, tt.kv...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.State.TableURL != tt.want {
+				t.Errorf("TableURL = %q, want %q", s.State.TableURL, tt.want)
+			}
+		})
+	}
+}

@@ -31,6 +31,10 @@ type StorageConnection struct {
 	ConnectionString string
 	// ServiceURL is the blob endpoint, e.g. https://acct.blob.core.windows.net/.
 	ServiceURL string
+	// TableURL is the same account's table endpoint, e.g.
+	// https://acct.table.core.windows.net/ ("" when the setting names none
+	// and it cannot be derived: only the State connection needs it).
+	TableURL string
 	// Credential applies when ConnectionString is empty.
 	Credential Credential
 }
@@ -127,6 +131,7 @@ func (r *reader) storage(conn string) StorageConnection {
 			return c
 		}
 		c.ConnectionString, c.ServiceURL = cs, endpoint
+		c.TableURL = tableEndpoint(cs, endpoint)
 		return c
 	}
 	var sources []string
@@ -149,6 +154,15 @@ func (r *reader) storage(conn string) StorageConnection {
 		c.ServiceURL = "https://" + v + ".blob.core.windows.net/"
 		sources = append(sources, conn+"__accountName")
 	}
+	if v, ok := r.get(conn + "__tableServiceUri"); ok {
+		if err := checkURL(v); err != nil {
+			r.fail(conn+"__tableServiceUri", "%q %v", v, err)
+			return c
+		}
+		c.TableURL = strings.TrimSuffix(v, "/") + "/"
+	} else if strings.Contains(c.ServiceURL, ".blob.") {
+		c.TableURL = strings.Replace(c.ServiceURL, ".blob.", ".table.", 1)
+	}
 	if len(sources) == 0 {
 		r.fail(conn, "is not set: give a connection string (%s, e.g. UseDevelopmentStorage=true) or an identity-based %s__blobServiceUri / %s__serviceUri / %s__accountName", conn, conn, conn, conn)
 		return c
@@ -157,13 +171,32 @@ func (r *reader) storage(conn string) StorageConnection {
 	return c
 }
 
+// tableEndpoint returns the table endpoint of a valid storage connection
+// string: its TableEndpoint, or the account's standard one when it names
+// no blob endpoint either (or one of the standard form).
+func tableEndpoint(cs, blobEndpoint string) string {
+	kv := map[string]string{}
+	for _, part := range strings.Split(cs, ";") {
+		if k, v, ok := strings.Cut(part, "="); ok {
+			kv[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+		}
+	}
+	if t := kv["tableendpoint"]; t != "" {
+		return strings.TrimSuffix(t, "/") + "/"
+	}
+	if strings.Contains(blobEndpoint, ".blob.") {
+		return strings.Replace(blobEndpoint, ".blob.", ".table.", 1)
+	}
+	return ""
+}
+
 // parseStorageConnectionString validates a storage connection string and
 // returns it (UseDevelopmentStorage=true expanded for Azurite) with its blob
 // endpoint. Errors never quote the value: it holds a key.
 func parseStorageConnectionString(v string) (cs, endpoint string, err error) {
 	if strings.EqualFold(strings.ReplaceAll(v, " ", ""), "UseDevelopmentStorage=true") {
 		v = "DefaultEndpointsProtocol=http;AccountName=" + AzuriteAccount + ";AccountKey=" + AzuriteKey +
-			";BlobEndpoint=http://127.0.0.1:10000/" + AzuriteAccount + ";"
+			";BlobEndpoint=http://127.0.0.1:10000/" + AzuriteAccount + ";TableEndpoint=http://127.0.0.1:10002/" + AzuriteAccount + ";"
 	}
 	kv := map[string]string{}
 	for _, part := range strings.Split(v, ";") {

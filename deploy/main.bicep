@@ -75,6 +75,7 @@ var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   blobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   blobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+  tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   serviceBusReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   serviceBusSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   metricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -242,6 +243,7 @@ var appSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: userAssigned ? 'ClientId=${reference(userAssignedIdentityId, '2023-01-31').clientId};Authorization=AAD' : 'Authorization=AAD'
   Scripts__blobServiceUri: scriptsAccount.properties.primaryEndpoints.blob
   State__blobServiceUri: stateAccount.properties.primaryEndpoints.blob
+  State__tableServiceUri: stateAccount.properties.primaryEndpoints.table
   ServiceBus__fullyQualifiedNamespace: '${serviceBus.name}.servicebus.windows.net'
   SCRIPTS_CONTAINER: scriptsContainer
   TEMPLATES_CONTAINER: templatesContainer
@@ -323,6 +325,14 @@ resource appState 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: stateAccount
   name: guid(stateAccount.id, appKey, roles.blobDataOwner)
   properties: { roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataOwner), principalId: appPrincipal, principalType: 'ServicePrincipal' }
+}
+
+// the app's lists (builds newest first, in flight, summaries): its tables
+// on the state account, read and written (no key, no management plane)
+resource appTables 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: stateAccount
+  name: guid(stateAccount.id, appKey, roles.tableDataContributor)
+  properties: { roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.tableDataContributor), principalId: appPrincipal, principalType: 'ServicePrincipal' }
 }
 
 // scripts and templates: read only (checksums, templates)

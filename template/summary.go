@@ -78,3 +78,7 @@ func (r Record) DocSummary() ([]byte, error) { return json.Marshal(r.Summarize()
 func (s *Service) Summaries(ctx context.Context, token string, top int) ([]Summary, string, error) {
 	return goldenpipe.SummaryPage(ctx, s.Docs, recordPrefix, token, top, Record.Summarize)
 }
+
+// RecordPrefix is where template records are kept (the store keeps their
+// summaries in a table).
+const RecordPrefix = recordPrefix

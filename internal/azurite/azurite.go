@@ -39,21 +39,25 @@ type Options struct {
 	Port int
 }
 
-// Server is a running Azurite blob service.
+// Server is a running Azurite: its blob service on a port, its table
+// service two ports above (as Azurite's own 10000 and 10002), and its queue
+// service, which the app does not use, between them.
 type Server struct {
 	// BlobEndpoint is http://127.0.0.1:<port>, without an account.
 	BlobEndpoint string
+	// TableEndpoint is http://127.0.0.1:<port+2>, without an account.
+	TableEndpoint string
 	cmd          *exec.Cmd
 	done         chan struct{}
 }
 
-// Binary returns the path of azurite-blob in the repository's node_modules.
+// Binary returns the path of azurite in the repository's node_modules.
 func Binary() (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(root, "node_modules", ".bin", "azurite-blob")
+	bin := filepath.Join(root, "node_modules", ".bin", "azurite")
 	if _, err := os.Stat(bin); err != nil {
 		return "", fmt.Errorf("azurite is not installed at %s: run `npm ci` in %s (make test and make run do it)", bin, root)
 	}
@@ -109,10 +113,15 @@ func start(ctx context.Context, bin string, o Options) (*Server, error) {
 			return nil, err
 		}
 		port = p
-	} else if !PortFree(port) {
-		return nil, fmt.Errorf("port %d on 127.0.0.1 is taken", port)
+	}
+	for _, p := range []int{port, port + 1, port + 2} {
+		if !PortFree(p) {
+			return nil, fmt.Errorf("port %d on 127.0.0.1 is taken (Azurite needs %d to %d)", p, port, port+2)
+		}
 	}
 	args := []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+		"--queueHost", "127.0.0.1", "--queuePort", strconv.Itoa(port + 1),
+		"--tableHost", "127.0.0.1", "--tablePort", strconv.Itoa(port + 2),
 		"--disableTelemetry", "--skipApiVersionCheck", "--loose"}
 	if o.Location != "" {
 		if err := os.MkdirAll(o.Location, 0o755); err != nil {
@@ -140,7 +149,8 @@ func start(ctx context.Context, bin string, o Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting azurite: %w", err)
 	}
-	s := &Server{BlobEndpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	s := &Server{BlobEndpoint: fmt.Sprintf("http://127.0.0.1:%d", port), TableEndpoint: fmt.Sprintf("http://127.0.0.1:%d", port+2),
+		cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := s.wait(ctx, 60*time.Second); err != nil {
 		s.Stop()
@@ -159,9 +169,16 @@ func (s *Server) wait(ctx context.Context, limit time.Duration) error {
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-		resp, err := http.Get(s.BlobEndpoint + "/" + config.AzuriteAccount + "?comp=list")
-		if err == nil {
+		ready := true
+		for _, u := range []string{s.BlobEndpoint + "/" + config.AzuriteAccount + "?comp=list", s.TableEndpoint + "/" + config.AzuriteAccount + "/Tables"} {
+			resp, err := http.Get(u)
+			if err != nil {
+				ready = false
+				break
+			}
 			resp.Body.Close()
+		}
+		if ready {
 			return nil
 		}
 	}
@@ -189,14 +206,25 @@ func (s *Server) ConnectionString(account Account) string {
 }
 
 // ConnectionStringAt returns a connection string for an account on the
-// Azurite whose blob endpoint is endpoint (devstoreaccount1 when account
-// is empty).
+// Azurite whose blob endpoint is endpoint, with its table endpoint two
+// ports above (devstoreaccount1 when account is empty).
 func ConnectionStringAt(endpoint string, account Account) string {
 	if account.Name == "" {
 		account = Account{Name: config.AzuriteAccount, Key: config.AzuriteKey}
 	}
-	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s/%s;",
-		account.Name, account.Key, endpoint, account.Name)
+	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s/%s;TableEndpoint=%s/%s;",
+		account.Name, account.Key, endpoint, account.Name, TableEndpointOf(endpoint), account.Name)
+}
+
+// TableEndpointOf returns the table endpoint of the Azurite whose blob
+// endpoint is endpoint (http://127.0.0.1:<port>): two ports above.
+func TableEndpointOf(endpoint string) string {
+	i := strings.LastIndex(endpoint, ":")
+	p, err := strconv.Atoi(endpoint[i+1:])
+	if i < 0 || err != nil {
+		return endpoint
+	}
+	return endpoint[:i+1] + strconv.Itoa(p+2)
 }
 
 // PortFile keeps, in Azurite's data folder, the port of the last local
@@ -225,14 +253,16 @@ func KeepPort(data, endpoint string) error {
 
 // PointAt rewrites local settings values to the Azurite at endpoint:
 // UseDevelopmentStorage=true becomes its connection string, and Azurite's
-// standard 127.0.0.1:10000 its host and port.
+// standard 127.0.0.1:10000 and 10002 its blob and table hosts and ports.
 func PointAt(values map[string]string, endpoint string) {
 	host := strings.TrimPrefix(endpoint, "http://")
+	table := strings.TrimPrefix(TableEndpointOf(endpoint), "http://")
 	for k, v := range values {
 		if strings.EqualFold(strings.ReplaceAll(v, " ", ""), "UseDevelopmentStorage=true") {
 			v = ConnectionStringAt(endpoint, Account{})
 		}
-		values[k] = strings.ReplaceAll(v, "127.0.0.1:10000", host)
+		v = strings.ReplaceAll(v, "127.0.0.1:10000", host)
+		values[k] = strings.ReplaceAll(v, "127.0.0.1:10002", table)
 	}
 }
 
@@ -243,6 +273,12 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PortsFree reports whether Azurite's three ports from port (blob, queue,
+// table) are free now.
+func PortsFree(port int) bool {
+	return PortFree(port) && PortFree(port+1) && PortFree(port+2)
 }
 
 // PortFree reports whether a port on 127.0.0.1 can be listened on now.

@@ -432,6 +432,9 @@ func TestMakeRunTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	azPort := free()
+	for !azurite.PortsFree(azPort) {
+		azPort = free()
+	}
 	type record struct {
 		ETag string
 		Plan *struct {
@@ -441,6 +444,9 @@ func TestMakeRunTwice(t *testing.T) {
 	}
 	run := func(check func(base string)) {
 		port := free()
+		for port >= azPort && port <= azPort+2 {
+			port = free()
+		}
 		cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", data, "-azurite-port", fmt.Sprint(azPort),
 			"-phase", "100ms", "-speed", "1200", "-watch", "100ms", "-load", empty)
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr

@@ -74,7 +74,7 @@ func run() error {
 	}
 	blobPort := *azPort
 	if blobPort < 0 {
-		blobPort = azuritePort(*data, azurite.PortFree)
+		blobPort = azuritePort(*data, azurite.PortsFree)
 	}
 	az, err := azurite.Start(ctx, azurite.Options{Location: *data, Accounts: extraAccounts(values), Port: blobPort})
 	if err != nil {

@@ -1,0 +1,286 @@
+package azure
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/internal/azurite/azuritetest"
+)
+
+var az *azurite.Server
+
+func TestMain(m *testing.M) { os.Exit(azuritetest.Run(m, &az)) }
+
+var testKinds = []TableKind{
+	{Prefix: "active/", Table: "active"},
+	{Prefix: "by-time/", Table: "bytime", Bucket: 4},
+	{Prefix: "by-template/", Table: "bytemplate", Partitioned: true},
+	{Prefix: "records/", Table: "records", Summaries: true},
+}
+
+// newStore returns a store on its own container and tables.
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	conn := config.StorageConnection{Name: "State", ConnectionString: az.ConnectionString(azurite.Account{}), TableURL: az.TableEndpoint + "/"}
+	blobs, err := NewBlobService(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := NewTableService(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("st%d%d", time.Now().UnixNano()%1e9, rand.IntN(1000))
+	if err := EnsureContainer(context.Background(), blobs, name); err != nil {
+		t.Fatal(err)
+	}
+	return NewStore(blobs, tbl, name, testKinds)
+}
+
+// rec is a record with a summary.
+type rec struct {
+	Name string `json:"name"`
+	Big  string `json:"big"`
+}
+
+func (r rec) DocSummary() ([]byte, error) { return json.Marshal(map[string]string{"name": r.Name}) }
+
+func TestStoreEntitiesKeepETags(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	key := "active/b-1"
+	e1, err := s.Put(ctx, key, map[string]int{"n": 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, key, map[string]int{"n": 2}, ""); goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		t.Fatalf("create over an existing entity: %v, want ECONFLICT", err)
+	}
+	e2, err := s.Put(ctx, key, map[string]int{"n": 2}, e1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, key, map[string]int{"n": 3}, e1); goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		t.Fatalf("replace with a stale ETag: %v, want ECONFLICT", err)
+	}
+	var v map[string]int
+	etag, err := s.Get(ctx, key, &v)
+	if err != nil || etag != e2 || v["n"] != 2 {
+		t.Fatalf("get: %v %q (want %q) %v", v, etag, e2, err)
+	}
+	if err := s.Delete(ctx, key, e1); goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		t.Fatalf("delete with a stale ETag: %v, want ECONFLICT", err)
+	}
+	if _, err := s.Overwrite(ctx, key, map[string]int{"n": 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, key, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, key, ""); err != nil {
+		t.Fatalf("deleting what is gone: %v", err)
+	}
+	if _, err := s.Get(ctx, key, &v); goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if _, err := s.Put(ctx, "active/big", rec{Big: strings.Repeat("x", 40<<10)}, ""); goldenpipe.ErrorCode(err) != goldenpipe.EINVALID {
+		t.Fatalf("a document too large for an entity: %v, want EINVALID", err)
+	}
+}
+
+// timeKey is a 16-hex-digit time key as the builds' lists use.
+func timeKey(i int) string { return fmt.Sprintf("%016x-id%d", uint64(i)*(1<<40), i) }
+
+func TestStorePagesInKeyOrderAcrossBuckets(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	var want []string
+	order := rand.Perm(300)
+	for _, i := range order {
+		k := "by-time/" + timeKey(i*3) // gaps between buckets too
+		if _, err := s.Overwrite(ctx, k, map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, k)
+	}
+	slices.Sort(want)
+	for _, size := range []int{1, 7, 100, 300, 1000} {
+		var got []string
+		marker, pages := "", 0
+		for {
+			keys, next, err := s.KeysPage(ctx, "by-time/", marker, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(keys) > size {
+				t.Fatalf("page of %d keys, asked for %d", len(keys), size)
+			}
+			got = append(got, keys...)
+			pages++
+			if next == "" {
+				break
+			}
+			marker = next
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("pages of %d: %d keys, want %d in order (first %v)", size, len(got), len(want), got[:min(3, len(got))])
+		}
+		if wantPages := (len(want) + size - 1) / size; pages != wantPages {
+			t.Errorf("pages of %d: %d pages, want %d (no empty last page)", size, pages, wantPages)
+		}
+	}
+}
+
+func TestStorePartitionsListOnePartition(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	for _, k := range []string{"by-template/a/2", "by-template/a/1", "by-template/ab/1", "by-template/b/1", "by-template/a/3#?!"} {
+		if _, err := s.Overwrite(ctx, k, map[string]string{"k": k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, next, err := s.KeysPage(ctx, "by-template/a/", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"by-template/a/1", "by-template/a/2", "by-template/a/3#?!"}
+	if !slices.Equal(keys, want) || next != "" {
+		t.Fatalf("partition a: %v next %q, want %v", keys, next, want)
+	}
+	var v map[string]string
+	if _, err := s.Get(ctx, "by-template/a/3#?!", &v); err != nil || v["k"] != "by-template/a/3#?!" {
+		t.Fatalf("a key with characters table keys refuse: %v %v", v, err)
+	}
+}
+
+func TestStoreSummariesNeverWrong(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	etag, err := s.Put(ctx, "records/one", rec{Name: "first", Big: strings.Repeat("b", 100<<10)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func() []goldenpipe.Listed {
+		t.Helper()
+		items, _, err := s.ListPage(ctx, "records/", "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return items
+	}
+	if items := list(); len(items) != 1 || string(items[0].Summary) != `{"name":"first"}` {
+		t.Fatalf("after a write: %+v", items)
+	}
+	// a write that loses its race leaves a dirty mark: listed without a
+	// summary (the reader takes the blob, still "first"), never "second"
+	if _, err := s.Put(ctx, "records/one", rec{Name: "second"}, `"0x0"`); goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		t.Fatalf("stale write: %v", err)
+	}
+	if items := list(); len(items) != 1 || items[0].Summary != nil {
+		t.Fatalf("after a lost race: %+v, want the record listed without a summary", items)
+	}
+	var r rec
+	if _, err := s.Get(ctx, "records/one", &r); err != nil || r.Name != "first" {
+		t.Fatalf("the record: %v %v", r.Name, err)
+	}
+	if _, err := s.Put(ctx, "records/one", rec{Name: "third"}, etag); err != nil {
+		t.Fatal(err)
+	}
+	if items := list(); len(items) != 1 || string(items[0].Summary) != `{"name":"third"}` {
+		t.Fatalf("after the next write: %+v", items)
+	}
+	if err := s.Delete(ctx, "records/one", ""); err != nil {
+		t.Fatal(err)
+	}
+	if items := list(); len(items) != 0 {
+		t.Fatalf("after a delete: %+v", items)
+	}
+}
+
+func TestStoreMigratesBlobsOnce(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	old := s.Blobs() // the layout before the tables
+	for i := 0; i < 5; i++ {
+		if _, err := old.Overwrite(ctx, fmt.Sprintf("active/b-%d", i), map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.Overwrite(ctx, "by-time/"+timeKey(i), map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.Overwrite(ctx, fmt.Sprintf("records/r-%d", i), rec{Name: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// one written since the upgrade, before the migration reached it: kept
+	if _, err := s.Overwrite(ctx, "active/b-0", map[string]int{"i": 100}); err != nil {
+		t.Fatal(err)
+	}
+	done, moved, err := s.Migrate(ctx, time.Now().Add(time.Minute))
+	if err != nil || !done || moved != 15 {
+		t.Fatalf("migration: done %v, moved %d, err %v", done, moved, err)
+	}
+	keys, _, err := s.KeysPage(ctx, "active/", "", 100)
+	if err != nil || len(keys) != 5 {
+		t.Fatalf("markers after the move: %v %v", keys, err)
+	}
+	var v map[string]int
+	if _, err := s.Get(ctx, "active/b-0", &v); err != nil || v["i"] != 100 {
+		t.Fatalf("the newer marker: %v %v", v, err)
+	}
+	if left, err := old.Keys(ctx, "active/"); err != nil || len(left) != 0 {
+		t.Fatalf("blobs left behind: %v %v", left, err)
+	}
+	if keys, _, err := s.KeysPage(ctx, "by-time/", "", 100); err != nil || len(keys) != 5 {
+		t.Fatalf("time list after the move: %v %v", keys, err)
+	}
+	items, _, err := s.ListPage(ctx, "records/", "", 100)
+	if err != nil || len(items) != 5 {
+		t.Fatalf("records listed after the move: %v %v", items, err)
+	}
+	done, moved, err = s.Migrate(ctx, time.Now().Add(time.Minute))
+	if err != nil || !done || moved != 15 {
+		t.Fatalf("second migration: done %v, moved %d, err %v", done, moved, err)
+	}
+}
+
+func TestTableKeysRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "plain", "a/b", `x\y#z?w`, "!21", "tab\there", "\x7f"} {
+		e := escapeKey(s)
+		if strings.ContainsAny(e, "/\\#?\t\x7f") {
+			t.Errorf("escapeKey(%q) = %q holds a character keys refuse", s, e)
+		}
+		if u := unescapeKey(e); u != s {
+			t.Errorf("unescapeKey(escapeKey(%q)) = %q", s, u)
+		}
+	}
+	if n := TableName("scale-state", "buildsbytime"); n != "scalestatebuildsbytime" {
+		t.Errorf("TableName = %q", n)
+	}
+	if n := TableName("9-"+strings.Repeat("x", 70), "active"); len(n) > 63 || n[0] < 'a' || n[0] > 'z' {
+		t.Errorf("TableName of a long name = %q", n)
+	}
+}
+
+func FuzzTableKeys(f *testing.F) {
+	f.Add("a/b#c?d\\e!f")
+	f.Fuzz(func(t *testing.T, s string) {
+		e := escapeKey(s)
+		if strings.ContainsAny(e, "/\\#?") {
+			t.Fatalf("escapeKey(%q) = %q", s, e)
+		}
+		if u := unescapeKey(e); u != s {
+			t.Fatalf("round trip of %q: %q", s, u)
+		}
+	})
+}

@@ -1,0 +1,413 @@
+package azure
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+// TableKind is a kind of document the store keeps in Table storage: small
+// documents that lists page through (index entries, in-flight markers),
+// or, with Summaries, blob records whose summaries are kept as entities
+// so that a page of them is one query.
+type TableKind struct {
+	// Prefix is where the kind's keys start.
+	Prefix string
+	// Table is the name of the kind's table, after the store's prefix.
+	Table string
+	// Partitioned keys have their first segment after Prefix (up to "/")
+	// as the partition: a list of one partition reads only it.
+	Partitioned bool
+	// Bucket groups the keys of a time-ordered kind (keys that start with
+	// a fixed-width time) into partitions by their first Bucket
+	// characters, each recorded by a bucket entry, so a page reads one
+	// or two partitions however long the history is.
+	Bucket int
+	// Summaries keeps the documents as blobs and their summaries as
+	// entities (see Store).
+	Summaries bool
+}
+
+// maxEntityDoc bounds a document kept in an entity: a string property
+// holds 64 KiB as UTF-16.
+const maxEntityDoc = 30 << 10
+
+// bucketPartition is the partition of a bucketed kind's bucket entries.
+const bucketPartition = "~buckets"
+
+// entity is a document's row. Doc is the document (table kinds); Summary
+// its summary; for summarized blob records, Dirty says a write may be
+// under way (the blob is the truth) and Blob the ETag of the record the
+// summary was made from.
+type entity struct {
+	PartitionKey string `json:"PartitionKey"`
+	RowKey       string `json:"RowKey"`
+	Doc          string `json:"Doc,omitempty"`
+	Summary      string `json:"Summary,omitempty"`
+	Dirty        bool   `json:"Dirty,omitempty"`
+	Blob         string `json:"Blob,omitempty"`
+	ETag         string `json:"odata.etag,omitempty"`
+}
+
+// tables is the Table storage half of Store: one table per kind, created
+// when first needed.
+type tables struct {
+	svc    *aztables.ServiceClient
+	prefix string
+
+	mu    sync.Mutex
+	ready map[string]bool
+}
+
+// TableName returns the table of a kind for a store whose state container
+// is container: letters and digits only, starting with a letter, at most
+// 63 characters (a hash stands for a longer container name).
+func TableName(container, kind string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(container) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	base := b.String()
+	if base == "" || base[0] < 'a' || base[0] > 'z' {
+		base = "gp" + base
+	}
+	name := base + kind
+	if len(name) > 63 {
+		sum := sha256.Sum256([]byte(container))
+		name = "gp" + hex.EncodeToString(sum[:])[:24] + kind
+		if len(name) > 63 {
+			name = name[:63]
+		}
+	}
+	return name
+}
+
+func (t *tables) client(ctx context.Context, name string) (*aztables.Client, error) {
+	c := t.svc.NewClient(TableName(t.prefix, name))
+	t.mu.Lock()
+	ok := t.ready[name]
+	t.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	if _, err := c.CreateTable(ctx, nil); err != nil {
+		var re *azcore.ResponseError
+		if !errors.As(err, &re) || re.StatusCode != http.StatusConflict {
+			return nil, StorageError(err, "creating table %s failed", TableName(t.prefix, name))
+		}
+	}
+	t.mu.Lock()
+	t.ready[name] = true
+	t.mu.Unlock()
+	return c, nil
+}
+
+// escapeKey makes text a partition or row key: the characters keys may
+// not hold ('/', '\', '#', '?', controls) and the escape '!' itself become
+// '!' and two hex digits.
+func escapeKey(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '/' || c == '\\' || c == '#' || c == '?' || c == '!' || c < 0x20 || c == 0x7f {
+			fmt.Fprintf(&b, "!%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func unescapeKey(s string) string {
+	if !strings.Contains(s, "!") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '!' && i+2 < len(s) {
+			if v, err := hex.DecodeString(s[i+1 : i+3]); err == nil {
+				b.WriteByte(v[0])
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// odata quotes a string for a filter.
+func odata(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// locate returns a key's partition and row.
+func (k TableKind) locate(key string) (pk, rk string) {
+	rest := strings.TrimPrefix(key, k.Prefix)
+	switch {
+	case k.Partitioned:
+		p, r, _ := strings.Cut(rest, "/")
+		return escapeKey(p), escapeKey(r)
+	case k.Bucket > 0 && len(rest) >= k.Bucket:
+		return escapeKey(rest[:k.Bucket]), escapeKey(rest)
+	}
+	return "all", escapeKey(rest)
+}
+
+// keyOf is locate's inverse.
+func (k TableKind) keyOf(pk, rk string) string {
+	if k.Partitioned {
+		return k.Prefix + unescapeKey(pk) + "/" + unescapeKey(rk)
+	}
+	return k.Prefix + unescapeKey(rk)
+}
+
+func decodeEntity(b []byte) (entity, error) {
+	var e entity
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "a table entity is not valid JSON")
+	}
+	return e, nil
+}
+
+// get reads a key's entity; ENOTFOUND when there is none.
+func (t *tables) get(ctx context.Context, k TableKind, key string) (entity, error) {
+	c, err := t.client(ctx, k.Table)
+	if err != nil {
+		return entity{}, err
+	}
+	pk, rk := k.locate(key)
+	resp, err := c.GetEntity(ctx, pk, rk, nil)
+	if err != nil {
+		return entity{}, StorageError(err, "reading %s failed", key)
+	}
+	e, err := decodeEntity(resp.Value)
+	e.ETag = string(resp.ETag)
+	return e, err
+}
+
+// write adds (ifMatch "" and create), replaces the version ifMatch names,
+// or upserts (ifMatch "*"), and returns the entity's new ETag.
+func (t *tables) write(ctx context.Context, k TableKind, key string, e entity, ifMatch string, create bool) (string, error) {
+	c, err := t.client(ctx, k.Table)
+	if err != nil {
+		return "", err
+	}
+	e.PartitionKey, e.RowKey = k.locate(key)
+	e.ETag = ""
+	if len(e.Doc) > maxEntityDoc || len(e.Summary) > maxEntityDoc {
+		return "", goldenpipe.Errorf(goldenpipe.EINVALID, "%s is %d bytes: more than a table entity keeps (%d)", key, len(e.Doc)+len(e.Summary), maxEntityDoc)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return "", goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "encoding %s failed", key)
+	}
+	if k.Bucket > 0 && create || k.Bucket > 0 && ifMatch == "*" {
+		if err := t.bucket(ctx, c, e.PartitionKey); err != nil {
+			return "", err
+		}
+	}
+	var etag azcore.ETag
+	switch {
+	case create:
+		resp, err := c.AddEntity(ctx, b, nil)
+		if err != nil {
+			return "", StorageError(err, "writing %s failed", key)
+		}
+		etag = resp.ETag
+	case ifMatch == "*":
+		resp, err := c.UpsertEntity(ctx, b, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+		if err != nil {
+			return "", StorageError(err, "writing %s failed", key)
+		}
+		etag = resp.ETag
+	default:
+		resp, err := c.UpdateEntity(ctx, b, &aztables.UpdateEntityOptions{IfMatch: to.Ptr(azcore.ETag(ifMatch)), UpdateMode: aztables.UpdateModeReplace})
+		if err != nil {
+			var re *azcore.ResponseError
+			if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+				return "", goldenpipe.Wrap(goldenpipe.ECONFLICT, err, "%s is gone", key)
+			}
+			return "", StorageError(err, "writing %s failed", key)
+		}
+		etag = resp.ETag
+	}
+	return string(etag), nil
+}
+
+// bucket records that a bucketed kind has entries in partition pk
+// (idempotent; a bucket left empty costs one empty query of a page).
+func (t *tables) bucket(ctx context.Context, c *aztables.Client, pk string) error {
+	b, _ := json.Marshal(entity{PartitionKey: bucketPartition, RowKey: pk})
+	if _, err := c.UpsertEntity(ctx, b, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+		return StorageError(err, "recording bucket %s failed", pk)
+	}
+	return nil
+}
+
+// remove deletes a key's entity if its ETag is ifMatch ("" any); gone is
+// not an error.
+func (t *tables) remove(ctx context.Context, k TableKind, key, ifMatch string) error {
+	c, err := t.client(ctx, k.Table)
+	if err != nil {
+		return err
+	}
+	pk, rk := k.locate(key)
+	opts := &aztables.DeleteEntityOptions{}
+	if ifMatch != "" {
+		opts.IfMatch = to.Ptr(azcore.ETag(ifMatch))
+	}
+	if _, err := c.DeleteEntity(ctx, pk, rk, opts); err != nil {
+		var re *azcore.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			if ifMatch != "" {
+				return goldenpipe.Wrap(goldenpipe.ECONFLICT, err, "%s is gone", key)
+			}
+			return nil
+		}
+		return StorageError(err, "deleting %s failed", key)
+	}
+	return nil
+}
+
+// query reads up to max entities of one partition in row order, rows
+// after after ("" from the first), with rows starting with within ("" any).
+func (t *tables) query(ctx context.Context, c *aztables.Client, pk, after, within string, max int) ([]entity, error) {
+	filter := "PartitionKey eq " + odata(pk)
+	if after != "" {
+		filter += " and RowKey gt " + odata(after)
+	}
+	if within != "" {
+		filter += " and RowKey ge " + odata(within) + " and RowKey lt " + odata(within+"\U0010FFFF")
+	}
+	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr(int32(min(max, 1000)))})
+	var out []entity
+	for pager.More() && len(out) < max {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, StorageError(err, "listing partition %s failed", pk)
+		}
+		for _, b := range page.Entities {
+			e, err := decodeEntity(b)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+	}
+	if len(out) > max {
+		out = out[:max]
+	}
+	return out, nil
+}
+
+// page lists up to max entities of a kind under prefix, in key order,
+// after marker (the last key of the previous page, "" for the first),
+// and whether more follow.
+func (t *tables) page(ctx context.Context, k TableKind, prefix, marker string, max int) ([]entity, bool, error) {
+	c, err := t.client(ctx, k.Table)
+	if err != nil {
+		return nil, false, err
+	}
+	rest := strings.TrimPrefix(prefix, k.Prefix)
+	after := ""
+	if marker != "" {
+		_, after = k.locate(marker)
+	}
+	switch {
+	case k.Partitioned:
+		p, within, ok := strings.Cut(rest, "/")
+		if !ok {
+			return nil, false, goldenpipe.Errorf(goldenpipe.EINTERNAL, "listing %s: a partitioned kind is listed one partition at a time", prefix)
+		}
+		es, err := t.query(ctx, c, escapeKey(p), after, escapeKey(within), max+1)
+		if err != nil {
+			return nil, false, err
+		}
+		return trim(es, max)
+	case k.Bucket > 0:
+		return t.bucketPage(ctx, c, k, escapeKey(rest), after, max)
+	}
+	es, err := t.query(ctx, c, "all", after, escapeKey(rest), max+1)
+	if err != nil {
+		return nil, false, err
+	}
+	return trim(es, max)
+}
+
+func trim(es []entity, max int) ([]entity, bool, error) {
+	if len(es) > max {
+		return es[:max], true, nil
+	}
+	return es, false, nil
+}
+
+// bucketPage reads a bucketed kind's page: the buckets from the marker's
+// on, each bucket's entries in order, until the page is full.
+func (t *tables) bucketPage(ctx context.Context, c *aztables.Client, k TableKind, within, after string, max int) ([]entity, bool, error) {
+	from, past := "", ""
+	if len(after) >= k.Bucket {
+		from = after[:k.Bucket]
+	}
+	var out []entity
+	for {
+		filter := "PartitionKey eq " + odata(bucketPartition)
+		if from != "" {
+			filter += " and RowKey ge " + odata(from)
+		}
+		if past != "" {
+			filter += " and RowKey gt " + odata(past)
+		}
+		pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr(int32(50))})
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, false, StorageError(err, "listing the buckets of %s failed", k.Table)
+		}
+		if len(page.Entities) == 0 {
+			return out, false, nil
+		}
+		last := ""
+		for _, b := range page.Entities {
+			bk, err := decodeEntity(b)
+			if err != nil {
+				return nil, false, err
+			}
+			last = bk.RowKey
+			if within != "" && !strings.HasPrefix(bk.RowKey, within) && !strings.HasPrefix(within, bk.RowKey) {
+				continue
+			}
+			a := ""
+			if strings.HasPrefix(after, bk.RowKey) {
+				a = after
+			}
+			w := ""
+			if strings.HasPrefix(within, bk.RowKey) {
+				w = within
+			}
+			es, err := t.query(ctx, c, bk.RowKey, a, w, max+1-len(out))
+			if err != nil {
+				return nil, false, err
+			}
+			out = append(out, es...)
+			if len(out) > max {
+				return out[:max], true, nil
+			}
+		}
+		if !pager.More() && len(page.Entities) < 50 {
+			return out, false, nil
+		}
+		from, past = "", last
+	}
+}

@@ -47,8 +47,8 @@ type Server struct {
 	BlobEndpoint string
 	// TableEndpoint is http://127.0.0.1:<port+2>, without an account.
 	TableEndpoint string
-	cmd          *exec.Cmd
-	done         chan struct{}
+	cmd           *exec.Cmd
+	done          chan struct{}
 }
 
 // Binary returns the path of azurite in the repository's node_modules.

@@ -27,7 +27,9 @@ type Documents interface {
 	// of the page, whatever lies beyond.
 	KeysPage(ctx context.Context, prefix, marker string, max int) (keys []string, next string, err error)
 	// ListPage is KeysPage with each document's summary (see Summarizer),
-	// read from the listing itself: a page of summaries costs one call.
+	// read from the listing itself: a page of summaries costs one call. A
+	// store that keeps small documents whole in its listing (Table storage)
+	// lists each with the document itself as its summary.
 	ListPage(ctx context.Context, prefix, marker string, max int) (items []Listed, next string, err error)
 }
 

@@ -47,7 +47,7 @@ func (h *harness) monitorUntilDone(templateName string) []builds.Build {
 		h.drain()
 		h.invoke("BuildMonitor", []byte(timerBody))
 		var list []builds.Build
-		h.get("/api/builds?template="+templateName, &list)
+		h.getBuilds("/api/builds?template="+templateName, &list)
 		done := len(list) > 0
 		for _, b := range list {
 			done = done && builds.Terminal(b.State)
@@ -190,7 +190,7 @@ func TestBuildEndToEnd(t *testing.T) {
 func assertNoOrphans(t *testing.T, h *harness) {
 	t.Helper()
 	var list []builds.Build
-	h.get("/api/builds", &list)
+	h.getBuilds("/api/builds", &list)
 	known := map[string]bool{}
 	for _, b := range list {
 		known[b.AIBName] = true

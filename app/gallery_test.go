@@ -72,7 +72,7 @@ func TestGalleryVersionsAsSnapshots(t *testing.T) {
 		h.tickUntil(c, time.Minute, allDone(night+1))
 	}
 	var list []builds.Build
-	h.get("/api/builds?template=avd", &list)
+	h.getBuilds("/api/builds?template=avd", &list)
 	succeeded := 0
 	for _, b := range list {
 		if b.State == builds.StateSucceeded {

@@ -39,7 +39,7 @@ func (h *harness) tickUntil(c *clock.Fake, step time.Duration, done func([]build
 		h.drain()
 		h.invoke("BuildMonitor", []byte(timerBody))
 		list = nil
-		h.get("/api/builds", &list)
+		h.getBuilds("/api/builds", &list)
 		if done(list) {
 			return list
 		}

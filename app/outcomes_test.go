@@ -88,7 +88,7 @@ func TestOneBuildPerTemplateLatestQueuedWins(t *testing.T) {
 		time.Sleep(time.Duration(i+1) * 5 * time.Millisecond)
 	}
 	var running []builds.Build
-	h.get("/api/builds?template=avd", &running)
+	h.getBuilds("/api/builds?template=avd", &running)
 	inFlight := 0
 	for _, b := range running {
 		if b.State == builds.StateCreating || b.State == builds.StateRunning {
@@ -127,7 +127,7 @@ func TestMaxConcurrentBuilds(t *testing.T) {
 	for time.Now().Before(deadline) {
 		h.invoke("BuildMonitor", []byte(timerBody))
 		var list []builds.Build
-		h.get("/api/builds", &list)
+		h.getBuilds("/api/builds", &list)
 		inFlight, done := 0, 0
 		for _, b := range list {
 			switch {

@@ -43,7 +43,7 @@ func (g *guard) Delete(ctx context.Context, name string) error {
 func (h *harness) assertSafe(aibName, when string) {
 	h.t.Helper()
 	var list []builds.Build
-	h.get("/api/builds", &list)
+	h.getBuilds("/api/builds", &list)
 	for _, b := range list {
 		if b.AIBName != aibName {
 			continue
@@ -114,7 +114,7 @@ func (h *harness) runChecked(sim *simulator.ImageBuilder) builds.Build {
 	for time.Now().Before(deadline) {
 		h.invokeAllowFail("BuildMonitor", []byte(timerBody))
 		var list []builds.Build
-		h.get("/api/builds?template=avd", &list)
+		h.getBuilds("/api/builds?template=avd", &list)
 		if len(list) != 1 {
 			h.t.Fatalf("%d builds", len(list))
 		}

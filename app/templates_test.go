@@ -26,6 +26,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/host"
 	"github.com/goldenpipe/goldenpipe/internal/apitest"
@@ -203,6 +204,27 @@ func (h *harness) get(path string, v any) int {
 		}
 		path = u.RequestURI()
 	}
+}
+
+// getBuilds lists builds (their summaries, every page) and reads each
+// one's record, as a client that needs the details does.
+func (h *harness) getBuilds(path string, list *[]builds.Build) int {
+	h.t.Helper()
+	var sums []builds.Summary
+	code := h.get(path, &sums)
+	if code != 200 {
+		return code
+	}
+	out := make([]builds.Build, 0, len(sums))
+	for _, s := range sums {
+		var b builds.Build
+		if c := h.get("/api/builds/"+s.ID, &b); c != 200 {
+			h.t.Fatalf("GET build %s listed by %s: %d", s.ID, path, c)
+		}
+		out = append(out, b)
+	}
+	*list = out
+	return code
 }
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

@@ -112,7 +112,7 @@ func (s *Store) put(ctx context.Context, key string, v any, ifMatch string, over
 	if err != nil {
 		return "", goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "encoding record %s failed", key)
 	}
-	e := entity{Doc: string(doc), Summary: summaryOf(v)}
+	e := entity{Doc: string(doc)}
 	switch {
 	case overwrite:
 		return s.t.write(ctx, k, key, e, "*", false)
@@ -204,9 +204,9 @@ func (s *Store) KeysPage(ctx context.Context, prefix, marker string, max int) ([
 }
 
 // ListPage lists one page of keys under prefix with their summaries: for
-// a table kind one query of the page's rows (two for a bucketed kind). A
-// summarized record whose summary is dirty is listed without one: the
-// caller reads it.
+// a table kind one query of the page's rows (two for a bucketed kind),
+// each listed with the whole document as its summary. A summarized record
+// whose summary is dirty is listed without one: the caller reads it.
 func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([]goldenpipe.Listed, string, error) {
 	k, ok := s.kind(prefix)
 	if !ok {
@@ -221,7 +221,10 @@ func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([
 	out := make([]goldenpipe.Listed, 0, len(es))
 	for _, e := range es {
 		l := goldenpipe.Listed{Key: k.keyOf(e.PartitionKey, e.RowKey)}
-		if e.Summary != "" && !e.Dirty {
+		switch {
+		case !k.Summaries:
+			l.Summary = []byte(e.Doc) // the listing holds the whole document
+		case e.Summary != "" && !e.Dirty:
 			l.Summary = []byte(e.Summary)
 		}
 		out = append(out, l)
@@ -308,9 +311,6 @@ func (s *Store) migrateOne(ctx context.Context, k TableKind, it goldenpipe.Liste
 		return err
 	}
 	e := entity{Doc: string(raw)}
-	if it.Summary != nil {
-		e.Summary = string(it.Summary)
-	}
 	if _, err := s.t.write(ctx, k, it.Key, e, "", true); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
 		return err
 	}

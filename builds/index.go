@@ -2,6 +2,7 @@ package builds
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -40,17 +41,44 @@ func byTemplateKey(b *Build) string {
 	return byTemplatePrefix(b.Template) + timeKey(b.RequestedAt) + "-" + b.ID
 }
 
-// indexEntry is an index's document (the key says everything).
+// indexEntry is an index's document: the build it names, and the
+// summary of the version of its record named by ETag ("" before the
+// record is written, and in entries written before summaries were kept).
+// A rejection's entry holds the rejection itself.
 type indexEntry struct {
-	ID string `json:"id"`
+	ID        string     `json:"id"`
+	ETag      string     `json:"etag,omitempty"`
+	Build     *Summary   `json:"build,omitempty"`
+	Rejection *Rejection `json:"rejection,omitempty"`
 }
 
-// indexBuild writes a build's index entries (idempotent).
-func (s *Service) indexBuild(ctx context.Context, b *Build) error {
+// indexBuild writes a build's index entries with the summary of the
+// record version etag names (idempotent).
+func (s *Service) indexBuild(ctx context.Context, b *Build, etag string) error {
+	sum := b.Summarize()
 	for _, k := range []string{byTimeKey(b), byTemplateKey(b)} {
-		if _, err := s.Docs.Overwrite(ctx, k, indexEntry{ID: b.ID}); err != nil {
+		if _, err := s.Docs.Overwrite(ctx, k, indexEntry{ID: b.ID, ETag: etag, Build: &sum}); err != nil {
 			return fmt.Errorf("indexing build %s: %w", b.ID, err)
 		}
+	}
+	return nil
+}
+
+// refresh refreshes the summaries of a build just written (its record's
+// new ETag): its index entries and, while it is marked in flight, its
+// marker. A crash before it leaves a summary behind its record: the
+// monitor refreshes the markers whose ETag is not their record's, and the
+// last step of a finished build publishes it before its marker goes.
+func (s *Service) refresh(ctx context.Context, b *Build, etag string, marked bool) error {
+	if err := s.indexBuild(ctx, b, etag); err != nil {
+		return err
+	}
+	if !marked {
+		return nil
+	}
+	sum := b.Summarize()
+	if _, err := s.Docs.Overwrite(ctx, activeKey(b.ID), marker{At: b.RequestedAt, ETag: etag, Build: &sum}); err != nil {
+		return fmt.Errorf("marking build %s in flight: %w", b.ID, err)
 	}
 	return nil
 }
@@ -68,48 +96,80 @@ func parseEntry(key, prefix string) (id string, at int64, ok bool) {
 	return rest[17:], math.MaxInt64 - int64(inv), true
 }
 
-// Page returns one page of builds, newest first: of one template, or of
-// all ("" template), from token ("" for the first page), with the next
-// page's token ("" after the last). It reads the page, whatever the
-// history holds.
-func (s *Service) Page(ctx context.Context, template, token string, top int) ([]Build, string, error) {
+// Page returns one page of builds' summaries, newest first: of one
+// template, or of all ("" template), from token ("" for the first page),
+// with the next page's token ("" after the last). It is one listing of
+// the page's entries, whatever the history holds; an entry not confirmed
+// by a write of its record (written before it, or before summaries were
+// kept) has its record read and is written again with its summary.
+func (s *Service) Page(ctx context.Context, template, token string, top int) ([]Summary, string, error) {
 	prefix := keyByTime
 	if template != "" {
 		prefix = byTemplatePrefix(template)
 	}
-	keys, next, err := s.Docs.KeysPage(ctx, prefix, token, top)
+	items, next, err := s.Docs.ListPage(ctx, prefix, token, top)
 	if err != nil {
 		return nil, "", err
 	}
-	ids := make([]string, 0, len(keys))
-	ats := make([]int64, 0, len(keys))
-	entries := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if id, at, ok := parseEntry(k, prefix); ok {
-			ids, ats, entries = append(ids, buildKey(id)), append(ats, at), append(entries, k)
+	out := make([]Summary, 0, len(items))
+	var missing []int // entries without a summary
+	var ids, entries []string
+	var ats []int64
+	for _, it := range items {
+		id, at, ok := parseEntry(it.Key, prefix)
+		if !ok {
+			continue
 		}
+		var e indexEntry
+		// an entry written after its record's write (an ETag) is trusted;
+		// one written before it is checked against the record
+		if it.Summary != nil && json.Unmarshal(it.Summary, &e) == nil && e.Build != nil && e.ETag != "" {
+			if e.Build.RequestedAt.UTC().UnixNano() == at {
+				out = append(out, *e.Build)
+				continue
+			}
+			_ = s.Docs.Delete(ctx, it.Key, "") // a request that lost its race
+			continue
+		}
+		missing = append(missing, len(out))
+		out = append(out, Summary{})
+		ids, ats, entries = append(ids, buildKey(id)), append(ats, at), append(entries, it.Key)
+	}
+	if len(missing) == 0 {
+		return out, next, nil
 	}
 	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, ids)
 	if err != nil {
 		return nil, "", err
 	}
-	byKey := make(map[string]Build, len(found))
+	byKey := make(map[string]goldenpipe.Versioned[Build], len(found))
 	for _, f := range found {
-		byKey[f.Key] = f.Value
+		byKey[f.Key] = f
 	}
-	out := make([]Build, 0, len(found))
+	drop := map[int]bool{}
 	for i, k := range ids {
-		b, ok := byKey[k]
+		f, ok := byKey[k]
 		switch {
-		case ok && b.RequestedAt.UTC().UnixNano() == ats[i]:
-			out = append(out, b)
+		case ok && f.Value.RequestedAt.UTC().UnixNano() == ats[i]:
+			out[missing[i]] = f.Value.Summarize()
+			if err := s.indexBuild(ctx, &f.Value, f.ETag); err != nil {
+				return nil, "", err
+			}
+			continue
 		case ok || s.now().Sub(time.Unix(0, ats[i])) > markerGrace:
 			// a request that lost its race, or one whose record was never
 			// written (a crash between the entry and the record): dropped
 			_ = s.Docs.Delete(ctx, entries[i], "")
 		}
+		drop[missing[i]] = true
 	}
-	return out, next, nil
+	kept := out[:0]
+	for i, b := range out {
+		if !drop[i] {
+			kept = append(kept, b)
+		}
+	}
+	return kept, next, nil
 }
 
 // migration is the progress of indexing the builds recorded before the
@@ -160,7 +220,7 @@ func (s *Service) indexOld(ctx context.Context, deadline time.Time) (string, err
 			if f.Value.ID == "" {
 				continue
 			}
-			g.Go(func() error { return s.indexBuild(gctx, &f.Value) })
+			g.Go(func() error { return s.indexBuild(gctx, &f.Value, f.ETag) })
 		}
 		if err := g.Wait(); err != nil {
 			return "", err

@@ -184,6 +184,10 @@ func activeKey(id string) string { return keyActive + id }
 // the build's record on every path, so the monitor can never lose a build.
 type marker struct {
 	At time.Time `json:"at"`
+	// ETag names the record version Build summarizes ("" before the
+	// record is written).
+	ETag  string   `json:"etag,omitempty"`
+	Build *Summary `json:"build,omitempty"`
 }
 
 // recent lists the newest finished builds, newest first.
@@ -233,3 +237,36 @@ const (
 	KeyActive         = keyActive
 	KeyRejectedByTime = keyRejectedByTime
 )
+
+// Summary is what lists show of a build: kept in its list entries and its
+// in-flight marker, refreshed with each write of its record, so a page of
+// builds is one listing. The record (GET /api/builds/{id}) has the rest.
+type Summary struct {
+	ID            string    `json:"id"`
+	Template      string    `json:"template"`
+	Reason        string    `json:"reason"`
+	RequestedBy   string    `json:"requestedBy,omitempty"`
+	SourceVersion string    `json:"sourceVersion"`
+	State         State     `json:"state"`
+	SubState      string    `json:"subState,omitempty"`
+	PartialRun    bool      `json:"partialRun,omitempty"`
+	Error         string    `json:"error,omitempty"`
+	LastError     string    `json:"lastError,omitempty"`
+	RetryAt       time.Time `json:"retryAt,omitempty"`
+	Rescue        []VHDCopy `json:"rescue,omitempty"`
+	RequestedAt   time.Time `json:"requestedAt"`
+	StartedAt     time.Time `json:"startedAt,omitempty"`
+	FinishedAt    time.Time `json:"finishedAt,omitempty"`
+	SupersededBy  string    `json:"supersededBy,omitempty"`
+}
+
+// summaryText bounds a message in a summary (the record keeps it whole).
+const summaryText = 1000
+
+// Summarize returns the build's summary.
+func (b *Build) Summarize() Summary {
+	return Summary{ID: b.ID, Template: b.Template, Reason: clipTo(b.Reason, summaryText), RequestedBy: b.RequestedBy,
+		SourceVersion: b.SourceVersion, State: b.State, SubState: b.SubState, PartialRun: b.PartialRun,
+		Error: clipTo(b.Error, summaryText), LastError: clipTo(b.LastError, summaryText), RetryAt: b.RetryAt,
+		Rescue: b.Rescue, RequestedAt: b.RequestedAt, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt, SupersededBy: b.SupersededBy}
+}

@@ -40,6 +40,8 @@ func (s *Service) config() Config {
 type stored struct {
 	b    Build
 	etag string
+	// summarized is the ETag of the record version its marker summarizes.
+	summarized string
 }
 
 // Advance moves one build as far as what it observes allows (the request
@@ -61,7 +63,7 @@ func (s *Service) Advance(ctx context.Context, id string) (string, error) {
 		}
 		v = verdicts[id]
 	}
-	return s.reconcile(ctx, stored{b, etag}, v)
+	return s.reconcile(ctx, stored{b: b, etag: etag}, v)
 }
 
 // reconcile runs decide-write-act rounds on one build until it waits for
@@ -76,7 +78,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 			if err != nil {
 				return "", fmt.Errorf("reading build %s: %w", st.b.ID, err)
 			}
-			st = stored{b, etag}
+			st = stored{b: b, etag: etag}
 		}
 		b, now := st.b, s.now()
 		if !Terminal(b.State) && !b.RetryAt.IsZero() && now.Before(b.RetryAt) {
@@ -105,7 +107,10 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 		if err != nil {
 			return "", fmt.Errorf("writing build %s: %w", b.ID, err)
 		}
-		st = stored{d.Build, etag}
+		st = stored{b: d.Build, etag: etag}
+		if err := s.refresh(ctx, &st.b, etag, true); err != nil {
+			return "", err
+		}
 		s.logDecision(b, d)
 		for _, a := range d.Effects {
 			if err := s.effect(ctx, d.Build, a); err != nil {
@@ -116,8 +121,14 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 				fd := Decide(st.b, Observation{Last: &out}, s.now(), cfg)
 				outcome = fd.Outcome
 				if fd.Changed {
-					if _, err := s.Docs.Put(ctx, buildKey(b.ID), fd.Build, st.etag); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+					etag, err := s.Docs.Put(ctx, buildKey(b.ID), fd.Build, st.etag)
+					if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
 						return "", fmt.Errorf("writing build %s: %w", b.ID, err)
+					}
+					if err == nil {
+						if err := s.refresh(ctx, &fd.Build, etag, true); err != nil {
+							return "", err
+						}
 					}
 					s.logDecision(st.b, fd)
 				}
@@ -148,6 +159,10 @@ func (s *Service) logDecision(old Build, d Decision) {
 func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done bool, err error) {
 	a := *d.Step
 	if a.Kind == ActUnmark {
+		// the lists' last summary of this build, then the marker goes
+		if err := s.refresh(ctx, &st.b, st.etag, false); err != nil {
+			return true, err
+		}
 		if err := s.Docs.Delete(ctx, activeKey(st.b.ID), ""); err != nil {
 			return true, err
 		}
@@ -157,13 +172,14 @@ func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done
 		return true, fmt.Errorf("build %s: %s: %w", st.b.ID, a.Kind, err)
 	}
 	d.Build.mark(a.Step())
-	if _, err := s.Docs.Put(ctx, buildKey(st.b.ID), d.Build, st.etag); err != nil {
+	etag, err := s.Docs.Put(ctx, buildKey(st.b.ID), d.Build, st.etag)
+	if err != nil {
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			return false, nil // steps are idempotent: look again
 		}
 		return true, err
 	}
-	return false, nil
+	return false, s.refresh(ctx, &d.Build, etag, true)
 }
 
 // observe reads what the decision for a build in its state needs.
@@ -477,6 +493,13 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		g.Go(func() error {
 			if ctx.Err() != nil {
 				return nil // out of budget: the next tick
+			}
+			if st.summarized != st.etag && !Terminal(st.b.State) {
+				// its lists show an older version (a crash between the
+				// record's write and theirs): refreshed
+				if errs[i] = s.refresh(ctx, &st.b, st.etag, true); errs[i] != nil {
+					return nil
+				}
 			}
 			outcomes[i], errs[i] = s.reconcile(ctx, st, verdicts[st.b.ID])
 			return nil

@@ -156,7 +156,7 @@ func (s *Service) reject(ctx context.Context, m goldenpipe.Message, reason strin
 	rej := Rejection{MessageID: clip(m.ID), DeliveryCount: m.DeliveryCount, Reason: clipTo(reason, 2000), Body: strings.ToValidUTF8(string(body), "\uFFFD"),
 		BodyBytes: len(m.Body), BodySHA256: hex.EncodeToString(sum[:]), Truncated: len(m.Body) > rejectedBodyKept, At: s.now()}
 	key := keyRejected + hashOf(id)[:32] + ".json"
-	if err := s.indexRejection(ctx, key, rej.At); err != nil {
+	if err := s.indexRejection(ctx, key, &rej); err != nil {
 		return err
 	}
 	if _, err := s.Docs.Overwrite(ctx, key, rej); err != nil {
@@ -171,9 +171,15 @@ func (s *Service) reject(ctx context.Context, m goldenpipe.Message, reason strin
 // time, and the older entry, naming another time, is dropped when read.
 const keyRejectedByTime = "builds-rejected-by-time/"
 
-func (s *Service) indexRejection(ctx context.Context, key string, at time.Time) error {
-	entry := keyRejectedByTime + timeKey(at) + "-" + strings.TrimSuffix(strings.TrimPrefix(key, keyRejected), ".json")
-	if _, err := s.Docs.Overwrite(ctx, entry, indexEntry{ID: key}); err != nil {
+func (s *Service) indexRejection(ctx context.Context, key string, rej *Rejection) error {
+	entry := keyRejectedByTime + timeKey(rej.At) + "-" + strings.TrimSuffix(strings.TrimPrefix(key, keyRejected), ".json")
+	// the entry holds the rejection (a page is one listing), or, when it
+	// is too large for the list, names it
+	_, err := s.Docs.Overwrite(ctx, entry, indexEntry{ID: key, Rejection: rej})
+	if goldenpipe.ErrorCode(err) == goldenpipe.EINVALID {
+		_, err = s.Docs.Overwrite(ctx, entry, indexEntry{ID: key})
+	}
+	if err != nil {
 		return fmt.Errorf("indexing a rejected message: %w", err)
 	}
 	return nil
@@ -212,10 +218,10 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 		// the marker first: a crash after it leaves a marker the monitor
 		// drops after markerGrace; a crash before the record's write is
 		// redelivered and writes both
-		if err := s.mark(ctx, id); err != nil {
+		if err := s.mark(ctx, b, ""); err != nil {
 			return nil, err
 		}
-		if err := s.indexBuild(ctx, b); err != nil { // before the record, as the marker
+		if err := s.indexBuild(ctx, b, ""); err != nil { // before the record, as the marker
 			return nil, err
 		}
 		_, err := s.Docs.Put(ctx, buildKey(id), b, "")
@@ -226,7 +232,8 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			return nil, fmt.Errorf("recording build %s: %w", id, err)
 		}
 		var existing Build
-		if _, err := s.Docs.Get(ctx, buildKey(id), &existing); err != nil {
+		existingETag, err := s.Docs.Get(ctx, buildKey(id), &existing)
+		if err != nil {
 			return nil, fmt.Errorf("reading build %s: %w", id, err)
 		}
 		// this attempt's entries name a build requested at another time:
@@ -235,7 +242,7 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			_ = s.Docs.Delete(ctx, byTimeKey(b), "")
 			_ = s.Docs.Delete(ctx, byTemplateKey(b), "")
 		}
-		if err := s.indexBuild(ctx, &existing); err != nil {
+		if err := s.indexBuild(ctx, &existing, existingETag); err != nil {
 			return nil, err
 		}
 		switch {
@@ -245,7 +252,7 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			// the same message again, or this change is being built: coalesce,
 			// and make sure the monitor sees it (a crash may have come
 			// between its marker and its record on an earlier delivery)
-			return &existing, s.mark(ctx, id)
+			return &existing, s.mark(ctx, &existing, existingETag)
 		case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
 			return &existing, nil // this change was built
 		}
@@ -254,10 +261,12 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 	return nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
 }
 
-// mark writes a build's in-flight marker (idempotent).
-func (s *Service) mark(ctx context.Context, id string) error {
-	if _, err := s.Docs.Overwrite(ctx, activeKey(id), marker{At: s.now()}); err != nil {
-		return fmt.Errorf("marking build %s in flight: %w", id, err)
+// mark writes a build's in-flight marker (idempotent), with the summary
+// of the record version etag names ("" before it is written).
+func (s *Service) mark(ctx context.Context, b *Build, etag string) error {
+	sum := b.Summarize()
+	if _, err := s.Docs.Overwrite(ctx, activeKey(b.ID), marker{At: s.now(), ETag: etag, Build: &sum}); err != nil {
+		return fmt.Errorf("marking build %s in flight: %w", b.ID, err)
 	}
 	return nil
 }
@@ -338,10 +347,18 @@ func failedState(s State) bool {
 // first of its index, or, when the index has none (builds recorded before
 // it, not yet indexed by the monitor), the newest of its records.
 func (s *Service) latest(ctx context.Context, template string) (*Build, error) {
-	list, _, err := s.Page(ctx, template, "", 1)
-	if err == nil && len(list) == 0 {
-		list, err = s.List(ctx, template)
+	page, _, err := s.Page(ctx, template, "", 1)
+	if err != nil {
+		return nil, err
 	}
+	if len(page) == 1 {
+		var b Build
+		if _, err := s.Docs.Get(ctx, buildKey(page[0].ID), &b); err != nil {
+			return nil, err
+		}
+		return &b, nil
+	}
+	list, err := s.List(ctx, template)
 	if err != nil || len(list) == 0 {
 		return nil, err
 	}
@@ -391,11 +408,11 @@ func (s *Service) List(ctx context.Context, templateName string) ([]Build, error
 	return out, nil
 }
 
-// InFlightPage returns how many builds are in flight (their markers: one
-// listing) and up to n of them, oldest first, the slot holders (running)
-// first: what a page shows, reading n records whatever is in flight.
-func (s *Service) InFlightPage(ctx context.Context, n int) ([]Build, int, error) {
-	ids, err := s.active(ctx)
+// InFlightPage returns how many builds are in flight and up to n of them,
+// oldest first, the slot holders (running) first: their markers' summaries
+// (one listing), reading a record only for a marker without one.
+func (s *Service) InFlightPage(ctx context.Context, n int) ([]Summary, int, error) {
+	marks, err := s.active(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing the builds in flight: %w", err)
 	}
@@ -407,24 +424,50 @@ func (s *Service) InFlightPage(ctx context.Context, n int) ([]Build, int, error)
 	for _, h := range l.Holders {
 		holding[h] = true
 	}
-	sort.SliceStable(ids, func(i, j int) bool { return holding[ids[i]] && !holding[ids[j]] })
-	total := len(ids)
-	if len(ids) > n {
-		ids = ids[:n]
+	at := func(m activeMarker) time.Time {
+		if m.Build != nil {
+			return m.Build.RequestedAt
+		}
+		return m.At
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = buildKey(id)
+	sort.SliceStable(marks, func(i, j int) bool {
+		if hi, hj := holding[marks[i].ID], holding[marks[j].ID]; hi != hj {
+			return hi
+		}
+		if ai, aj := at(marks[i]), at(marks[j]); !ai.Equal(aj) {
+			return ai.Before(aj)
+		}
+		return marks[i].ID < marks[j].ID
+	})
+	total := len(marks)
+	if len(marks) > n {
+		marks = marks[:n]
+	}
+	out := make([]Summary, 0, len(marks))
+	var keys []string
+	for _, m := range marks {
+		if m.Build != nil {
+			out = append(out, *m.Build)
+		} else {
+			keys = append(keys, buildKey(m.ID))
+		}
 	}
 	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]Build, 0, len(found))
 	for _, f := range found {
-		out = append(out, f.Value)
+		out = append(out, f.Value.Summarize())
 	}
-	sort.Slice(out, func(i, j int) bool { return before(&out[i], &out[j]) })
+	sort.SliceStable(out, func(i, j int) bool {
+		if hi, hj := holding[out[i].ID], holding[out[j].ID]; hi != hj {
+			return hi
+		}
+		if !out[i].RequestedAt.Equal(out[j].RequestedAt) {
+			return out[i].RequestedAt.Before(out[j].RequestedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out, total, nil
 }
 
@@ -447,28 +490,28 @@ func (s *Service) InFlight(ctx context.Context) ([]Build, error) {
 // whose record does not exist is dropped once it is older than
 // markerGrace (its request never got as far as the record).
 func (s *Service) inFlight(ctx context.Context) ([]stored, error) {
-	ids, err := s.active(ctx)
+	marks, err := s.active(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing the builds in flight: %w", err)
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = buildKey(id)
+	keys := make([]string, len(marks))
+	byKey := make(map[string]activeMarker, len(marks))
+	for i, m := range marks {
+		keys[i] = buildKey(m.ID)
+		byKey[keys[i]] = m
 	}
 	found, missing, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
 	if err != nil {
 		return nil, err
 	}
 	for _, k := range missing {
-		id := strings.TrimSuffix(strings.TrimPrefix(k, keyBuilds), ".json")
-		var m marker
-		if _, err := s.Docs.Get(ctx, activeKey(id), &m); err == nil && s.now().Sub(m.At) > markerGrace {
-			_ = s.Docs.Delete(ctx, activeKey(id), "")
+		if m := byKey[k]; s.now().Sub(m.At) > markerGrace {
+			_ = s.Docs.Delete(ctx, activeKey(m.ID), "")
 		}
 	}
 	out := make([]stored, len(found))
 	for i, f := range found {
-		out[i] = stored{f.Value, f.ETag}
+		out[i] = stored{b: f.Value, etag: f.ETag, summarized: byKey[f.Key].ETag}
 	}
 	return out, nil
 }
@@ -510,7 +553,7 @@ func (s *Service) Rejected(ctx context.Context) ([]Rejection, error) {
 			return nil, err
 		}
 		for _, f := range found {
-			if err := s.indexRejection(ctx, f.Key, f.Value.At); err != nil {
+			if err := s.indexRejection(ctx, f.Key, &f.Value); err != nil {
 				return nil, err
 			}
 		}
@@ -528,16 +571,35 @@ const keyRejectedMigration = "migrations/rejected-index.json"
 
 // rejectedPage reads the newest rejections from their index.
 func (s *Service) rejectedPage(ctx context.Context) ([]Rejection, error) {
-	entries, _, err := s.Docs.KeysPage(ctx, keyRejectedByTime, "", rejectedListed)
+	entries, _, err := s.Docs.ListPage(ctx, keyRejectedByTime, "", rejectedListed)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(entries))
-	ats := make([]int64, 0, len(entries))
+	out := make([]Rejection, 0, len(entries))
+	var keys []string
+	var ats []int64
+	var slots []int
 	for _, e := range entries {
-		if id, at, ok := parseEntry(e, keyRejectedByTime); ok {
-			keys, ats = append(keys, keyRejected+id+".json"), append(ats, at)
+		_, at, ok := parseEntry(e.Key, keyRejectedByTime)
+		if !ok {
+			continue
 		}
+		var ie indexEntry
+		if e.Summary != nil && json.Unmarshal(e.Summary, &ie) == nil && ie.Rejection != nil {
+			if ie.Rejection.At.UTC().UnixNano() == at {
+				out = append(out, *ie.Rejection)
+			}
+			continue
+		}
+		if ie.ID == "" {
+			id, _, _ := parseEntry(e.Key, keyRejectedByTime)
+			ie.ID = keyRejected + id + ".json"
+		}
+		keys, ats, slots = append(keys, ie.ID), append(ats, at), append(slots, len(out))
+		out = append(out, Rejection{})
+	}
+	if len(keys) == 0 {
+		return out, nil
 	}
 	found, _, err := goldenpipe.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
 	if err != nil {
@@ -547,24 +609,48 @@ func (s *Service) rejectedPage(ctx context.Context) ([]Rejection, error) {
 	for _, f := range found {
 		byKey[f.Key] = f.Value
 	}
-	out := []Rejection{}
+	drop := map[int]bool{}
 	for i, k := range keys {
 		if r, ok := byKey[k]; ok && r.At.UTC().UnixNano() == ats[i] {
-			out = append(out, r)
+			out[slots[i]] = r
+		} else {
+			drop[slots[i]] = true
 		}
 	}
-	return out, nil
+	kept := out[:0]
+	for i, r := range out {
+		if !drop[i] {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
 }
 
 // active returns the ids of the builds not finished yet.
-func (s *Service) active(ctx context.Context) ([]string, error) {
-	keys, err := s.Docs.Keys(ctx, keyActive)
-	if err != nil {
-		return nil, err
+func (s *Service) active(ctx context.Context) ([]activeMarker, error) {
+	var out []activeMarker
+	token := ""
+	for {
+		items, next, err := s.Docs.ListPage(ctx, keyActive, token, goldenpipe.MaxPageSize)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			m := activeMarker{ID: strings.TrimPrefix(it.Key, keyActive)}
+			if it.Summary != nil {
+				_ = json.Unmarshal(it.Summary, &m.marker) // a marker without a summary reads the record
+			}
+			out = append(out, m)
+		}
+		if next == "" {
+			return out, nil
+		}
+		token = next
 	}
-	ids := make([]string, 0, len(keys))
-	for _, k := range keys {
-		ids = append(ids, strings.TrimPrefix(k, keyActive))
-	}
-	return ids, nil
+}
+
+// activeMarker is a build's in-flight marker as listed.
+type activeMarker struct {
+	ID string
+	marker
 }

@@ -107,9 +107,17 @@ func (p *process) invoke(t *testing.T, function string, body []byte) int {
 }
 
 func (p *process) builds(t *testing.T, template string) []builds.Build {
-	var list []builds.Build
-	if code := apitest.Get(p.base+"/api/builds?template="+template, &list); code != http.StatusOK {
+	var sums []builds.Summary
+	if code := apitest.Get(p.base+"/api/builds?template="+template, &sums); code != http.StatusOK {
 		t.Fatalf("GET builds of %s: %d", template, code)
+	}
+	list := make([]builds.Build, 0, len(sums))
+	for _, s := range sums {
+		var b builds.Build
+		if code := apitest.Get(p.base+"/api/builds/"+s.ID, &b); code != http.StatusOK {
+			t.Fatalf("GET build %s: %d", s.ID, code)
+		}
+		list = append(list, b)
 	}
 	return list
 }

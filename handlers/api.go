@@ -42,7 +42,7 @@ type Templates interface {
 
 // Builds reads builds and requests new ones.
 type Builds interface {
-	Page(ctx context.Context, template, token string, top int) ([]builds.Build, string, error)
+	Page(ctx context.Context, template, token string, top int) ([]builds.Summary, string, error)
 	Get(ctx context.Context, id string) (builds.Build, error)
 	RequestBuild(ctx context.Context, req builds.Request) (string, error)
 	Rejected(ctx context.Context) ([]builds.Rejection, error)
@@ -160,7 +160,7 @@ func NewAPI(d APIDeps) http.Handler {
 			RolledBack []gallery.RolledBack `json:"rolledBack"`
 		}{done})
 	})
-	mux.HandleFunc("GET /api/builds", paged(func(r *http.Request, token string, top int) ([]builds.Build, string, error) {
+	mux.HandleFunc("GET /api/builds", paged(func(r *http.Request, token string, top int) ([]builds.Summary, string, error) {
 		return d.Builds.Page(r.Context(), r.URL.Query().Get("template"), token, top)
 	}))
 	mux.HandleFunc("GET /api/builds/rejected", answer(func(r *http.Request) ([]builds.Rejection, error) { return d.Builds.Rejected(r.Context()) }))

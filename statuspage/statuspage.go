@@ -32,10 +32,10 @@ type Sources struct {
 		Summaries(ctx context.Context, token string, top int) ([]gtemplate.Summary, string, error)
 	}
 	Builds interface {
-		InFlightPage(ctx context.Context, n int) ([]builds.Build, int, error)
+		InFlightPage(ctx context.Context, n int) ([]builds.Summary, int, error)
 		Recent(ctx context.Context, n int) ([]builds.Build, error)
 		Get(ctx context.Context, id string) (builds.Build, error)
-		Page(ctx context.Context, template, token string, top int) ([]builds.Build, string, error)
+		Page(ctx context.Context, template, token string, top int) ([]builds.Summary, string, error)
 		Rejected(ctx context.Context) ([]builds.Rejection, error)
 	}
 	// Template reads one template's record (the template page).
@@ -148,7 +148,7 @@ type common struct {
 type view struct {
 	common
 	Templates []gtemplate.Summary
-	InFlight  []builds.Build
+	InFlight  []builds.Summary
 	// InFlightTotal, when set, counts every build in flight (their
 	// markers, finished ones still cleaning up among them): more than the
 	// inFlightShown the page read.
@@ -350,7 +350,7 @@ func buildHandler(src Sources) http.Handler {
 type templateView struct {
 	common
 	Template    *gtemplate.Record
-	Builds      []builds.Build
+	Builds      []builds.Summary
 	BuildsLimit int
 	Gallery     *gallery.View
 }

@@ -45,11 +45,11 @@ func (f fakeBuilds) Get(_ context.Context, id string) (builds.Build, error) {
 	return builds.Build{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", id)
 }
 
-func (f fakeBuilds) Page(_ context.Context, template, _ string, top int) ([]builds.Build, string, error) {
-	var out []builds.Build
+func (f fakeBuilds) Page(_ context.Context, template, _ string, top int) ([]builds.Summary, string, error) {
+	var out []builds.Summary
 	for _, b := range f {
 		if b.Template == template && len(out) < top {
-			out = append(out, b)
+			out = append(out, b.Summarize())
 		}
 	}
 	return out, "", nil
@@ -74,11 +74,11 @@ func (fakeGallery) View(_ context.Context, name string) (gallery.View, error) {
 
 type fakeBuilds []builds.Build
 
-func (f fakeBuilds) InFlightPage(_ context.Context, n int) ([]builds.Build, int, error) {
-	var out []builds.Build
+func (f fakeBuilds) InFlightPage(_ context.Context, n int) ([]builds.Summary, int, error) {
+	var out []builds.Summary
 	for _, b := range f {
 		if !builds.Terminal(b.State) {
-			out = append(out, b)
+			out = append(out, b.Summarize())
 		}
 	}
 	total := len(out)

@@ -215,7 +215,7 @@ func Status(ctx context.Context, args []string, lookup func(string) (string, boo
 	if err != nil {
 		return exitCode(stderr, "status", err)
 	}
-	list, _, err := getList[builds.Build](ctx, c, "/api/builds?top="+fmt.Sprint(*top))
+	list, _, err := getList[builds.Summary](ctx, c, "/api/builds?top="+fmt.Sprint(*top))
 	if err != nil {
 		return exitCode(stderr, "status", err)
 	}

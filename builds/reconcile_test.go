@@ -512,3 +512,39 @@ func TestRejectedNewestFirstFromTheIndex(t *testing.T) {
 		t.Errorf("%d storage calls, want 2", counted.n)
 	}
 }
+
+// TestTickRefreshesSummariesBehindTheirRecord: a crash between a record's
+// write and its summaries' leaves the lists behind; the next tick brings
+// the marker and the list entries to the record's version, even for a
+// build that is otherwise left alone (backing off).
+func TestTickRefreshesSummariesBehindTheirRecord(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	s, _, docs, _ := shell(t, c)
+	ctx := context.Background()
+	b := Build{ID: "lag-1", Template: "lag", State: StateRequested, RequestedAt: c.Now()}
+	seed(t, s, b) // marker and entries name no record version yet
+	if err := s.indexBuild(ctx, &b, ""); err != nil {
+		t.Fatal(err)
+	}
+	var rec Build
+	etag, err := docs.Get(ctx, buildKey(b.ID), &rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.State, rec.RetryAt, rec.LastError = StateCreating, c.Now().Add(time.Hour), "throttled"
+	if etag, err = docs.Put(ctx, buildKey(b.ID), rec, etag); err != nil { // the write whose summaries never came
+		t.Fatal(err)
+	}
+	tick(t, s)
+	var m marker
+	if _, err := docs.Get(ctx, activeKey(b.ID), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.ETag != etag || m.Build == nil || m.Build.State != StateCreating || m.Build.LastError != "throttled" {
+		t.Fatalf("marker after a tick: etag %q (record %q), summary %+v", m.ETag, etag, m.Build)
+	}
+	page, _, err := s.Page(ctx, "lag", "", 10)
+	if err != nil || len(page) != 1 || page[0].State != StateCreating {
+		t.Fatalf("the template's list after a tick: %+v %v", page, err)
+	}
+}

@@ -104,6 +104,36 @@ func (b *Blobs) List(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// Versions returns every blob of the container with its version, from the
+// listing (one call a page of 5,000 blobs; no read of each).
+func (b *Blobs) Versions(ctx context.Context) (map[string]goldenpipe.BlobVersion, error) {
+	out := map[string]goldenpipe.BlobVersion{}
+	pager := b.c.NewListBlobsFlatPager(nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, StorageError(err, "listing %s failed", b.c.URL())
+		}
+		for _, item := range page.Segment.BlobItems {
+			if item.Name == nil || item.Properties == nil {
+				continue
+			}
+			v := goldenpipe.BlobVersion{}
+			if p := item.Properties; p.ETag != nil {
+				v.ETag = NormalizeETag(string(*p.ETag))
+			}
+			if p := item.Properties; p.ContentLength != nil {
+				v.Size = *p.ContentLength
+			}
+			if p := item.Properties; p.LastModified != nil {
+				v.LastModified = p.LastModified.UTC()
+			}
+			out[*item.Name] = v
+		}
+	}
+	return out, nil
+}
+
 // maxFetchBytes bounds Fetch.
 const maxFetchBytes = 256 << 20
 

@@ -6,13 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
@@ -35,8 +36,26 @@ func StorageClientOptions() *service.ClientOptions {
 			RetryDelay:    200 * time.Millisecond,
 			MaxRetryDelay: 5 * time.Second,
 		},
-		Telemetry: policy.TelemetryOptions{ApplicationID: "goldenpipe"},
+		Telemetry:        policy.TelemetryOptions{ApplicationID: "goldenpipe"},
+		PerRetryPolicies: []policy.Policy{transactionCounter{}},
 	}}
+}
+
+// Transactions counts the storage requests this process sent, as the
+// storage account bills them (each try of each request): reads (GET,
+// HEAD) and writes (everything else). Benchmarks read it.
+var Transactions struct{ Reads, Writes atomic.Int64 }
+
+type transactionCounter struct{}
+
+func (transactionCounter) Do(req *policy.Request) (*http.Response, error) {
+	switch req.Raw().Method {
+	case http.MethodGet, http.MethodHead:
+		Transactions.Reads.Add(1)
+	default:
+		Transactions.Writes.Add(1)
+	}
+	return req.Next()
 }
 
 // NewBlobService returns a blob service client for a storage connection.

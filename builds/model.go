@@ -193,6 +193,8 @@ type marker struct {
 // recent lists the newest finished builds, newest first.
 type recent struct {
 	IDs []string `json:"ids"`
+	// Builds are their summaries (nil in a list begun before summaries).
+	Builds []Summary `json:"builds,omitempty"`
 }
 
 // Rejection is a request message that was refused, kept for operators:
@@ -254,10 +256,28 @@ type Summary struct {
 	LastError     string    `json:"lastError,omitempty"`
 	RetryAt       time.Time `json:"retryAt,omitempty"`
 	Rescue        []VHDCopy `json:"rescue,omitempty"`
-	RequestedAt   time.Time `json:"requestedAt"`
-	StartedAt     time.Time `json:"startedAt,omitempty"`
-	FinishedAt    time.Time `json:"finishedAt,omitempty"`
-	SupersededBy  string    `json:"supersededBy,omitempty"`
+	// LogTail and ValidationLogTail are the last summaryText bytes of the
+	// record's tails of customization.log and validation.log.
+	LogTail           string `json:"logTail,omitempty"`
+	ValidationLogTail string `json:"validationLogTail,omitempty"`
+	// Outputs are the run outputs, as Image Builder reported them.
+	Outputs      []goldenpipe.RunOutput `json:"outputs,omitempty"`
+	RequestedAt  time.Time              `json:"requestedAt"`
+	StartedAt    time.Time              `json:"startedAt,omitempty"`
+	FinishedAt   time.Time              `json:"finishedAt,omitempty"`
+	SupersededBy string                 `json:"supersededBy,omitempty"`
+}
+
+// tailOf returns the last n bytes of s, from a line's start when one is near.
+func tailOf(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	t := s[len(s)-n:]
+	if i := strings.IndexByte(t, '\n'); i >= 0 && i < n/4 {
+		t = t[i+1:]
+	}
+	return "…" + strings.ToValidUTF8(t, "")
 }
 
 // summaryText bounds a message in a summary (the record keeps it whole).
@@ -268,5 +288,6 @@ func (b *Build) Summarize() Summary {
 	return Summary{ID: b.ID, Template: b.Template, Reason: clipTo(b.Reason, summaryText), RequestedBy: b.RequestedBy,
 		SourceVersion: b.SourceVersion, State: b.State, SubState: b.SubState, PartialRun: b.PartialRun,
 		Error: clipTo(b.Error, summaryText), LastError: clipTo(b.LastError, summaryText), RetryAt: b.RetryAt,
-		Rescue: b.Rescue, RequestedAt: b.RequestedAt, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt, SupersededBy: b.SupersededBy}
+		LogTail: tailOf(b.LogTail, summaryText), ValidationLogTail: tailOf(b.ValidationLogTail, summaryText),
+		Rescue: b.Rescue, Outputs: b.Outputs, RequestedAt: b.RequestedAt, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt, SupersededBy: b.SupersededBy}
 }

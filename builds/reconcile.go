@@ -326,7 +326,7 @@ func (s *Service) step(ctx context.Context, b *Build, a Action) error {
 	case ActRelease:
 		return s.release(ctx, b.ID)
 	case ActIndex:
-		return s.index(ctx, b.ID)
+		return s.index(ctx, b)
 	case ActDropGroup:
 		if s.Staging == nil {
 			return nil
@@ -389,16 +389,26 @@ func (s *Service) cleanup(ctx context.Context, b *Build) error {
 	return s.AIB.Delete(ctx, b.AIBName)
 }
 
-// index puts a finished build at the head of the recent builds.
-func (s *Service) index(ctx context.Context, id string) error {
+// index puts a finished build, with its summary, at the head of the
+// recent builds.
+func (s *Service) index(ctx context.Context, b *Build) error {
 	_, err := goldenpipe.Update(ctx, s.Docs, keyRecent, func(r *recent) error {
-		ids := []string{id}
+		ids, sums := []string{b.ID}, []Summary{b.Summarize()}
+		known := map[string]Summary{}
+		for _, x := range r.Builds {
+			known[x.ID] = x
+		}
 		for _, x := range r.IDs {
-			if x != id && len(ids) < recentKept {
+			if x != b.ID && len(ids) < recentKept {
 				ids = append(ids, x)
+				if sum, ok := known[x]; ok && sums != nil {
+					sums = append(sums, sum)
+				} else {
+					sums = nil // an entry from before summaries: the list reads the records
+				}
 			}
 		}
-		r.IDs = ids
+		r.IDs, r.Builds = ids, sums
 		return nil
 	})
 	return err

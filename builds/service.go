@@ -516,11 +516,15 @@ func (s *Service) inFlight(ctx context.Context) ([]stored, error) {
 	return out, nil
 }
 
-// Recent returns up to n finished builds, newest first.
-func (s *Service) Recent(ctx context.Context, n int) ([]Build, error) {
+// Recent returns the summaries of up to n finished builds, newest first:
+// one read (a list begun before summaries has its records read).
+func (s *Service) Recent(ctx context.Context, n int) ([]Summary, error) {
 	var r recent
 	if _, err := s.Docs.Get(ctx, keyRecent, &r); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
 		return nil, err
+	}
+	if len(r.Builds) == len(r.IDs) {
+		return r.Builds[:min(n, len(r.Builds))], nil
 	}
 	if len(r.IDs) > n {
 		r.IDs = r.IDs[:n]
@@ -529,7 +533,15 @@ func (s *Service) Recent(ctx context.Context, n int) ([]Build, error) {
 	for i, id := range r.IDs {
 		keys[i] = buildKey(id)
 	}
-	return goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.FinishedAt.After(b.FinishedAt) })
+	list, err := goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.FinishedAt.After(b.FinishedAt) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, len(list))
+	for i := range list {
+		out[i] = list[i].Summarize()
+	}
+	return out, nil
 }
 
 // Rejected returns the request messages that were refused, newest first,

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -33,7 +34,7 @@ type Sources struct {
 	}
 	Builds interface {
 		InFlightPage(ctx context.Context, n int) ([]builds.Summary, int, error)
-		Recent(ctx context.Context, n int) ([]builds.Build, error)
+		Recent(ctx context.Context, n int) ([]builds.Summary, error)
 		Get(ctx context.Context, id string) (builds.Build, error)
 		Page(ctx context.Context, template, token string, top int) ([]builds.Summary, string, error)
 		Rejected(ctx context.Context) ([]builds.Rejection, error)
@@ -153,7 +154,7 @@ type view struct {
 	// markers, finished ones still cleaning up among them): more than the
 	// inFlightShown the page read.
 	InFlightTotal int
-	Recent        []builds.Build
+	Recent        []builds.Summary
 	Checksums     []goldenpipe.Checksum
 	Summary       summary
 	// RecentLimit is how many recent builds the page reads at most.
@@ -234,35 +235,61 @@ func overview(src Sources) http.Handler {
 		defer cancel()
 		v := view{common: commonOf(src, r, "golden images")}
 		now := v.Now
-		// each section shows what it can; a failing source is named, not fatal
-		var err error
-		var next string
-		if v.Templates, next, err = src.Templates.Summaries(ctx, "", listShown); err != nil {
-			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(err))
+		// each section shows what it can; a failing source is named, not
+		// fatal. The sections are read at once.
+		var (
+			g                                            errgroup.Group
+			tplErr, flightErr, recentErr, sumErr, rejErr error
+			nextTemplates, nextChecksums                 string
+			inFlight                                     []builds.Summary
+			total                                        int
+		)
+		g.Go(func() error {
+			v.Templates, nextTemplates, tplErr = src.Templates.Summaries(ctx, "", listShown)
+			return nil
+		})
+		g.Go(func() error {
+			inFlight, total, flightErr = src.Builds.InFlightPage(ctx, inFlightShown)
+			return nil
+		})
+		g.Go(func() error {
+			v.Recent, recentErr = src.Builds.Recent(ctx, recentBuilds)
+			return nil
+		})
+		g.Go(func() error {
+			v.Checksums, nextChecksums, sumErr = src.Checksums.Page(ctx, "", listShown)
+			return nil
+		})
+		g.Go(func() error {
+			v.Rejected, rejErr = src.Builds.Rejected(ctx)
+			return nil
+		})
+		_ = g.Wait()
+		if tplErr != nil {
+			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(tplErr))
 		}
-		v.MoreTemplates = moreLink("templates", next, v.Query)
+		v.MoreTemplates = moreLink("templates", nextTemplates, v.Query)
 		// builds in flight (a finished one still cleaning up is shown as recent)
-		inFlight, total, err := src.Builds.InFlightPage(ctx, inFlightShown)
 		if total > inFlightShown {
 			v.InFlightTotal = total // more than were read: the page says so
 		}
-		if err != nil {
-			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(err))
+		if flightErr != nil {
+			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(flightErr))
 		}
 		for _, b := range inFlight {
 			if !builds.Terminal(b.State) {
 				v.InFlight = append(v.InFlight, b)
 			}
 		}
-		if v.Recent, err = src.Builds.Recent(ctx, recentBuilds); err != nil {
-			v.Errors = append(v.Errors, "recent builds: "+goldenpipe.ErrorMessage(err))
+		if recentErr != nil {
+			v.Errors = append(v.Errors, "recent builds: "+goldenpipe.ErrorMessage(recentErr))
 		}
-		if v.Checksums, next, err = src.Checksums.Page(ctx, "", listShown); err != nil {
-			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(err))
+		if sumErr != nil {
+			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(sumErr))
 		}
-		v.MoreChecksums = moreLink("checksums", next, v.Query)
-		if v.Rejected, err = src.Builds.Rejected(ctx); err != nil {
-			v.Errors = append(v.Errors, "rejected messages: "+goldenpipe.ErrorMessage(err))
+		v.MoreChecksums = moreLink("checksums", nextChecksums, v.Query)
+		if rejErr != nil {
+			v.Errors = append(v.Errors, "rejected messages: "+goldenpipe.ErrorMessage(rejErr))
 		}
 		if len(v.Rejected) > rejectedShown {
 			v.Rejected = v.Rejected[:rejectedShown]

@@ -85,11 +85,11 @@ func (f fakeBuilds) InFlightPage(_ context.Context, n int) ([]builds.Summary, in
 	return out[:min(n, len(out))], total, nil
 }
 
-func (f fakeBuilds) Recent(_ context.Context, n int) ([]builds.Build, error) {
-	var out []builds.Build
+func (f fakeBuilds) Recent(_ context.Context, n int) ([]builds.Summary, error) {
+	var out []builds.Summary
 	for _, b := range f {
 		if builds.Terminal(b.State) && len(out) < n {
-			out = append(out, b)
+			out = append(out, b.Summarize())
 		}
 	}
 	return out, nil

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +102,13 @@ type Service struct {
 	// invocation passes (tests).
 	ReplanBudget time.Duration
 	ReplanLimit  int
+
+	// a refresh's view (set on its copy of the service): the templates
+	// container's listing with each blob's version, the file indexes that
+	// exist, and where the records it settles go
+	listed      map[string]goldenpipe.BlobVersion
+	fileIndexes map[string]bool
+	settled     func(Record)
 }
 
 // PlanListener hears of templates whose plan asks for a build.
@@ -204,6 +212,8 @@ func (s *Service) reconcileFile(ctx context.Context, blob string, versions *Reso
 		if !retry {
 			return outcome, names, err
 		}
+		// the run's listing is behind what was found: look at the blob itself
+		s.listed, s.fileIndexes = nil, nil
 	}
 	return "", nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "template file %q kept changing; the event will be redelivered", blob)
 }
@@ -230,7 +240,12 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 	}
 	prev := []string{base}
 	var idx fileIndex
-	idxETag, err := s.Docs.Get(ctx, fileKey(blob), &idx)
+	var idxETag string
+	if s.fileIndexes != nil && !s.fileIndexes[fileKey(blob)] {
+		err = goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no index listed for %s", blob) // the run's listing
+	} else {
+		idxETag, err = s.Docs.Get(ctx, fileKey(blob), &idx)
+	}
 	switch goldenpipe.ErrorCode(err) {
 	case "":
 		prev = idx.Names
@@ -250,7 +265,7 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 			return "", nil, false, fmt.Errorf("reading the record of template %q: %w", name, err)
 		}
 	}
-	ver, err := s.Blobs.Properties(ctx, blob)
+	ver, err := s.properties(ctx, blob, false)
 	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
 		if len(olds) == 0 && idxETag == "" {
 			return "template blob does not exist and has no record; nothing to do", nil, false, nil
@@ -271,7 +286,7 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		return "", nil, false, err
 	}
 	paramsBlob := ParametersBlobOf(blob)
-	pver, err := s.Blobs.Properties(ctx, paramsBlob)
+	pver, err := s.properties(ctx, paramsBlob, true)
 	switch goldenpipe.ErrorCode(err) {
 	case "":
 	case goldenpipe.ENOTFOUND:
@@ -332,6 +347,7 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 			return "", nil, false, err
 		}
 		if hasOld && sameBut(rec, old.rec) {
+			s.settle(old.rec)
 			// rendered again to the same record (a quiet night): nothing to
 			// write, so a night without change costs no write per template
 			names = append(names, p.Name)
@@ -344,6 +360,7 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 			}
 			return "", nil, false, fmt.Errorf("writing the record of template %q: %w", p.Name, err)
 		}
+		s.settle(rec)
 		names = append(names, p.Name)
 		outcomes = append(outcomes, rec.summary())
 	}
@@ -367,6 +384,28 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		}
 	}
 	return strings.Join(outcomes, "; "), names, false, nil
+}
+
+// properties reads a blob's version: from the run's listing when it
+// lists the blob, else from the blob (a template uploaded since the
+// listing is not taken for deleted). A parameters file the listing does
+// not hold is taken as absent (absent: true): its own upload event
+// re-plans its template.
+func (s *Service) properties(ctx context.Context, blob string, absent bool) (goldenpipe.BlobVersion, error) {
+	if v, ok := s.listed[blob]; ok {
+		return v, nil
+	}
+	if absent && s.listed != nil {
+		return goldenpipe.BlobVersion{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "parameters file %q is not listed", blob)
+	}
+	return s.Blobs.Properties(ctx, blob)
+}
+
+// settle hands a record as it now stands to the run that asked (Refresh).
+func (s *Service) settle(r Record) {
+	if s.settled != nil {
+		s.settled(r)
+	}
 }
 
 // sameBut reports two records equal but for when they were processed.
@@ -455,26 +494,68 @@ const refreshWorkers = 16
 // template again with one version lookup per image and one checksum check
 // per script for the whole run, and stores the new plans.
 func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
-	blobs, err := s.Blobs.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing the templates container: %w", err)
+	var blobs []string
+	run := *s // this run's view: checksums memoized, versions cached, the listing's versions
+	if vl, ok := s.Blobs.(versionLister); ok {
+		listed, err := vl.Versions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing the templates container: %w", err)
+		}
+		for name := range listed {
+			blobs = append(blobs, name)
+		}
+		sort.Strings(blobs)
+		run.listed = listed
+	} else {
+		var err error
+		if blobs, err = s.Blobs.List(ctx); err != nil {
+			return nil, fmt.Errorf("listing the templates container: %w", err)
+		}
 	}
-	known, err := s.List(ctx)
+	indexes, err := s.Docs.Keys(ctx, filePrefix)
 	if err != nil {
 		return nil, err
 	}
-	run := *s // this run's view: checksums memoized, versions cached
+	run.fileIndexes = map[string]bool{}
+	for _, k := range indexes {
+		run.fileIndexes[k] = true
+	}
 	run.Checksums = &memoChecksums{src: s.Checksums}
+	var mu sync.Mutex
+	var out []Record
+	run.settled = func(r Record) {
+		mu.Lock()
+		defer mu.Unlock()
+		out = append(out, r)
+	}
 	versions := &Resolver{Lister: s.Versions}
 	var jobs []string
 	seen := map[string]bool{}
+	expected := map[string]bool{}
 	for _, blob := range blobs {
-		if _, err := NameFromBlob(blob); err == nil && !IsParametersBlob(blob) {
+		if name, err := NameFromBlob(blob); err == nil && !IsParametersBlob(blob) {
 			seen[blob] = true
 			jobs = append(jobs, blob)
+			expected[recordKey(name)] = true
 		}
 	}
-	for _, rec := range known {
+	// records no listed blob names (their blob is gone, or a file holds
+	// several templates): read, and their blob reconciled
+	keys, err := s.Docs.Keys(ctx, recordPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing templates: %w", err)
+	}
+	var others []string
+	for _, k := range keys {
+		if !expected[k] {
+			others = append(others, k)
+		}
+	}
+	orphans, err := goldenpipe.ReadAll[Record](ctx, s.Docs, others, func(a, b Record) bool { return a.Name < b.Name })
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range orphans {
 		if !seen[rec.Blob] { // its blob is gone: the record goes to history
 			seen[rec.Blob] = true
 			jobs = append(jobs, rec.Blob)
@@ -493,7 +574,14 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return s.List(ctx)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// versionLister is a templates container that lists its blobs with their
+// versions (azure.Blobs), so a refresh reads no blob's properties.
+type versionLister interface {
+	Versions(ctx context.Context) (map[string]goldenpipe.BlobVersion, error)
 }
 
 // memoChecksums answers each script once per run: concurrent askers share

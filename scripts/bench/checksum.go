@@ -109,7 +109,10 @@ func benchChecksum(ctx context.Context, w *workspace) error {
 		"data": map[string]any{"api": "PutBlockList", "url": blob.URL(), "contentLength": checksumBlobSize, "blobType": "BlockBlob"},
 	}}, "Metadata": map[string]any{}}
 	body, _ := json.Marshal(event)
-	docs := azure.NewDocStore(svc, state)
+	docs, err := stateStore(config.Settings{State: config.StorageConnection{Name: "bench", ConnectionString: conn, TableURL: az.TableEndpoint + "/"}, StateContainer: state})
+	if err != nil {
+		return err
+	}
 	var logs string
 	ourTime, err := median(func() error {
 		// forget the previous run's record so every run downloads and hashes

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goldenpipe/goldenpipe/app"
+	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 )
@@ -97,6 +99,22 @@ func localApp(ctx context.Context, extra map[string]string) (az *azurite.Server,
 		return nil, "", s, err
 	}
 	return az, conn, s, nil
+}
+
+// stateStore is the app's state store for settings, as the app makes it.
+func stateStore(s config.Settings) (*azure.Store, error) {
+	blobs, err := azure.NewBlobService(s.State)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := azure.NewTableService(s.State)
+	if err != nil {
+		return nil, err
+	}
+	if err := azure.EnsureContainer(context.Background(), blobs, s.StateContainer); err != nil {
+		return nil, err
+	}
+	return azure.NewStore(blobs, tables, s.StateContainer, app.StateKinds), nil
 }
 
 // handlerProcess is the handler started as the Functions host starts it,

@@ -37,6 +37,14 @@ func (c *countingDocs) Delete(ctx context.Context, key, ifMatch string) error {
 	c.deletes.Add(1)
 	return c.Documents.Delete(ctx, key, ifMatch)
 }
+func (c *countingDocs) KeysPage(ctx context.Context, prefix, marker string, max int) ([]string, string, error) {
+	c.keys.Add(1)
+	return c.Documents.KeysPage(ctx, prefix, marker, max)
+}
+func (c *countingDocs) ListPage(ctx context.Context, prefix, marker string, max int) ([]goldenpipe.Listed, string, error) {
+	c.keys.Add(1)
+	return c.Documents.ListPage(ctx, prefix, marker, max)
+}
 func (c *countingDocs) Keys(ctx context.Context, prefix string) ([]string, error) {
 	c.keys.Add(1)
 	return c.Documents.Keys(ctx, prefix)
@@ -45,6 +53,9 @@ func (c *countingDocs) total() int64 {
 	return c.gets.Load() + c.puts.Load() + c.keys.Load() + c.deletes.Load()
 }
 func (c *countingDocs) reset() { c.gets.Store(0); c.puts.Store(0); c.keys.Store(0); c.deletes.Store(0) }
+
+// monitorBody is the rendered template of the benches' builds in flight.
+var monitorBody = []byte(`{"location":"westeurope","identity":{"type":"UserAssigned","userAssignedIdentities":{"/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib":{}}},"properties":{"source":{"type":"PlatformImage","publisher":"Canonical","offer":"0001-com-ubuntu-server-jammy","sku":"22_04-lts-gen2","version":"22.04.202411190"},"distribute":[{"type":"ManagedImage","imageId":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/images/x","location":"westeurope","runOutputName":"x"}]}}`)
 
 // benchMonitor: 1,000 builds waiting for 100 slots (records and markers
 // written directly, as the request path writes them), then monitor ticks:
@@ -68,7 +79,12 @@ func benchMonitor(ctx context.Context, _ *workspace) error {
 	if err := azure.EnsureContainer(ctx, svc, "bench-monitor"); err != nil {
 		return err
 	}
-	docs := &countingDocs{Documents: azure.NewDocStore(svc, "bench-monitor")}
+	s.StateContainer = "bench-monitor"
+	store, err := stateStore(s)
+	if err != nil {
+		return err
+	}
+	docs := &countingDocs{Documents: store}
 	sims := &local.Local{}
 	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, "bench-scripts"))
 	if err != nil {
@@ -85,7 +101,7 @@ func benchMonitor(ctx context.Context, _ *workspace) error {
 	figure("monitor.tick_0_in_flight.storage_calls", float64(empty.calls), "calls")
 
 	start := time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC)
-	body := []byte(`{"location":"westeurope","identity":{"type":"UserAssigned","userAssignedIdentities":{"/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib":{}}},"properties":{"source":{"type":"PlatformImage","publisher":"Canonical","offer":"0001-com-ubuntu-server-jammy","sku":"22_04-lts-gen2","version":"22.04.202411190"},"distribute":[{"type":"ManagedImage","imageId":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/images/x","location":"westeurope","runOutputName":"x"}]}}`)
+	body := monitorBody
 	sem := make(chan struct{}, 16)
 	errs := make(chan error, 1000)
 	for i := 0; i < 1000; i++ {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -23,9 +24,12 @@ import (
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
 
+var (
+	nightlyTemplates = flag.Int("nightly-templates", 10000, "nightly bench: templates")
+	nightlyImages    = flag.Int("nightly-images", 100, "nightly bench: distinct base images")
+)
+
 const (
-	benchTemplates  = 1000
-	benchBaseImages = 20
 	benchScripts    = 50
 	benchARMLatency = 100 * time.Millisecond
 )
@@ -60,12 +64,12 @@ func benchNightly(ctx context.Context, w *workspace) error {
 	}
 	defer az.Stop()
 	images := simulator.NewImages()
-	for i := 0; i < benchBaseImages; i++ {
+	for i := 0; i < *nightlyImages; i++ {
 		var versions []string
 		for v := 0; v < 30; v++ {
 			versions = append(versions, fmt.Sprintf("%d.%d.%d", 20348+i, v, 240000+v))
 		}
-		images.Set("Canonical", "bench-os", fmt.Sprintf("sku-%02d", i), versions...)
+		images.Set("Canonical", "bench-os", fmt.Sprintf("sku-%03d", i), versions...)
 	}
 	images.Latency = benchARMLatency
 	sims := &local.Local{Images: images}
@@ -100,11 +104,14 @@ func benchNightly(ctx context.Context, w *workspace) error {
 
 	tick := goldenpipe.Tick{Scheduled: time.Now()}
 	var outcome string
+	var reads, writes int64
 	run := func() (time.Duration, int, error) {
 		before := images.Calls()
+		r0, w0 := azure.Transactions.Reads.Load(), azure.Transactions.Writes.Load()
 		start := time.Now()
 		var err error
 		outcome, err = a.Builds.Nightly(ctx, tick)
+		reads, writes = azure.Transactions.Reads.Load()-r0, azure.Transactions.Writes.Load()-w0
 		return time.Since(start), images.Calls() - before, err
 	}
 	firstTime, firstCalls, err := run()
@@ -112,21 +119,25 @@ func benchNightly(ctx context.Context, w *workspace) error {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "#", outcome)
-	if !strings.HasPrefix(outcome, fmt.Sprintf("%d templates planned: %d builds requested", benchTemplates, benchTemplates)) {
+	if !strings.HasPrefix(outcome, fmt.Sprintf("%d templates planned: %d builds requested", *nightlyTemplates, *nightlyTemplates)) {
 		return fmt.Errorf("unexpected first plan: %s", outcome)
 	}
 	secondTime, secondCalls, err := run()
 	if err != nil {
 		return err
 	}
-	figure("nightly_1000_templates_first_run_seconds", firstTime.Seconds(), "s (reads every template blob; target < 10)")
-	figure("nightly_1000_templates_seconds", secondTime.Seconds(), "s (steady state; target < 10)")
-	figure("nightly_1000_templates_version_lookups", float64(secondCalls), fmt.Sprintf("ARM calls (target <= %d: one per base image)", benchBaseImages))
-	figure("nightly_1000_templates_first_run_version_lookups", float64(firstCalls), "ARM calls")
-	figure("nightly_1000_templates_arm_listing_pages", 0, "(no ARM listing is needed; target <= 10)")
-	figure("nightly_1000_templates_requests_sent", float64(bus.sent.Load()), "messages over both runs (nothing was built in between)")
-	figure("nightly_1000_templates_distinct_message_ids", float64(len(bus.ids)), "(Service Bus duplicate detection keeps one per template)")
-	figure("nightly_arm_calls_ratio_vs_lookup_per_template", float64(secondCalls)/benchTemplates, "(a per-template lookup makes 1000)")
+	n := *nightlyTemplates
+	name := fmt.Sprintf("nightly_%d_templates_", n)
+	figure(name+"first_run_seconds", firstTime.Seconds(), "s (reads every template blob)")
+	figure(name+"seconds", secondTime.Seconds(), "s (steady state; target <= 30)")
+	figure(name+"version_lookups", float64(secondCalls), fmt.Sprintf("ARM calls (target <= %d: one per base image)", *nightlyImages))
+	figure(name+"first_run_version_lookups", float64(firstCalls), "ARM calls")
+	figure(name+"quiet_night_storage_reads", float64(reads), "storage transactions (GET, HEAD; counted at the storage client)")
+	figure(name+"quiet_night_storage_writes", float64(writes), "storage transactions (target 0)")
+	figure(name+"quiet_night_storage_transactions_per_template", float64(reads+writes)/float64(n), "transactions")
+	figure(name+"requests_sent", float64(bus.sent.Load()), "messages over both runs (nothing was built in between)")
+	figure(name+"distinct_message_ids", float64(len(bus.ids)), "(Service Bus duplicate detection keeps one per template)")
+	figure("nightly_arm_calls_ratio_vs_lookup_per_template", float64(secondCalls)/float64(n), fmt.Sprintf("(a per-template lookup makes %d)", n))
 	figure("nightly_arm_latency_ms", float64(benchARMLatency.Milliseconds()), "ms injected per ARM call")
 	return benchFanout(ctx, a, scripts.URL(), svc, s)
 }
@@ -181,9 +192,10 @@ func benchFanout(ctx context.Context, a *app.App, scriptsURL string, svc *servic
 	if stale != 0 {
 		return fmt.Errorf("%d templates were not re-planned with the new script", stale)
 	}
-	figure("fanout_1000_templates_upload_answer_seconds", answered.Seconds(), "s: the script's upload event answers (target < 5; its budget is 2 s)")
-	figure("fanout_1000_templates_monitor_ticks", float64(ticks), "monitor ticks (a minute of walking each) to re-plan the rest")
-	figure("fanout_1000_templates_all_replanned_seconds", total.Seconds(), "s of work from the upload until every template was re-planned (on the 2-minute schedule: within ticks × 2 min)")
+	name := fmt.Sprintf("fanout_%d_templates_", *nightlyTemplates)
+	figure(name+"upload_answer_seconds", answered.Seconds(), "s: the script's upload event answers (target < 5; its budget is 2 s)")
+	figure(name+"monitor_ticks", float64(ticks), "monitor ticks (a minute of walking each) to re-plan the rest")
+	figure(name+"all_replanned_seconds", total.Seconds(), "s of work from the upload until every template was re-planned (on the 2-minute schedule: within ticks × 2 min)")
 	return nil
 }
 
@@ -192,13 +204,13 @@ func sha256Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// uploadTemplates uploads the 1,000 templates, 16 at a time.
+// uploadTemplates uploads the templates, 16 at a time.
 func uploadTemplates(ctx context.Context, svc *service.Client, s config.Settings, scriptsURL string) error {
 	c := svc.NewContainerClient(s.TemplatesContainer)
-	errs := make([]error, benchTemplates)
+	errs := make([]error, *nightlyTemplates)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
-	for i := 0; i < benchTemplates; i++ {
+	for i := 0; i < *nightlyTemplates; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -207,7 +219,7 @@ func uploadTemplates(ctx context.Context, svc *service.Client, s config.Settings
   "type": "Microsoft.VirtualMachineImages/imageTemplates", "apiVersion": "2022-07-01", "location": "westeurope",
   "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib": {}}},
   "properties": {
-    "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "bench-os", "sku": "sku-%02d", "version": "latest"},
+    "source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "bench-os", "sku": "sku-%03d", "version": "latest"},
     "customize": [
       {"type": "Shell", "name": "a", "scriptUri": "%s/linux/step-%02d.sh"},
       {"type": "Shell", "name": "b", "scriptUri": "%s/linux/step-%02d.sh"},
@@ -216,8 +228,8 @@ func uploadTemplates(ctx context.Context, svc *service.Client, s config.Settings
     ],
     "distribute": [{"type": "VHD", "runOutputName": "vhd"}]
   }
-}`, i%benchBaseImages, scriptsURL, i%benchScripts, scriptsURL, (i+7)%benchScripts, i, scriptsURL)
-			_, errs[i] = c.NewBlockBlobClient(fmt.Sprintf("tpl-%04d.json", i)).UploadBuffer(ctx, []byte(body), nil)
+}`, i%*nightlyImages, scriptsURL, i%benchScripts, scriptsURL, (i+7)%benchScripts, i, scriptsURL)
+			_, errs[i] = c.NewBlockBlobClient(fmt.Sprintf("tpl-%05d.json", i)).UploadBuffer(ctx, []byte(body), nil)
 		}()
 	}
 	wg.Wait()

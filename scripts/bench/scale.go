@@ -21,6 +21,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/checksum"
+	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -59,7 +60,10 @@ func benchScale(ctx context.Context, w *workspace) error {
 			return err
 		}
 	}
-	docs := azure.NewDocStore(svc, s.StateContainer)
+	docs, err := stateStore(s)
+	if err != nil {
+		return err
+	}
 
 	start := time.Now()
 	var written atomic.Int64
@@ -110,11 +114,6 @@ func benchScale(ctx context.Context, w *workspace) error {
 		}
 		put(g, builds.RecordKey(fmt.Sprintf("tpl-%05d-%012x", i%*scaleTemplates, i)), build(i, state))
 	}
-	for i := *scaleFinished; i < *scaleFinished+*scaleInFlight; i++ {
-		b := build(i, builds.StateRunning)
-		put(g, builds.MarkerKey(b.ID), map[string]time.Time{"at": b.RequestedAt})
-		put(g, builds.RecordKey(b.ID), b)
-	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -136,6 +135,47 @@ func benchScale(ctx context.Context, w *workspace) error {
 	}
 	migrated := time.Since(start)
 
+	// the monitor over that history: a tick with nothing in flight, then
+	// with 100 and with 1,000 builds waiting for 100 slots (records and
+	// markers as the request path wrote them before summaries; the tick
+	// refreshes their summaries, admits, and creates in the simulator)
+	counted := &countingDocs{Documents: docs}
+	sims := &local.Local{}
+	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, s.ScriptsContainer))
+	if err != nil {
+		return err
+	}
+	bus, _, _, _ := sims.ServiceBus(s)
+	sims.Builder.CreateDuration = time.Hour
+	mon := &builds.Service{Docs: counted, AIB: aib, Bus: bus, MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)}
+	seeded0 := *scaleFinished
+	for _, n := range []int{0, 100, *scaleInFlight} {
+		g := new(errgroup.Group)
+		g.SetLimit(scaleWorkers)
+		for i := seeded0; i < *scaleFinished+n; i++ {
+			b := build(i, builds.StateRequested)
+			b.History, b.Rendered, b.Done = b.History[:1], monitorBody, []string{"event:requested"}
+			g.Go(func() error {
+				if _, err := docs.Overwrite(ctx, builds.MarkerKey(b.ID), map[string]time.Time{"at": b.RequestedAt}); err != nil {
+					return err
+				}
+				_, err := docs.Put(ctx, builds.RecordKey(b.ID), b, "")
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		seeded0 = *scaleFinished + n
+		tk, err := timedTick(ctx, mon, counted)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("scale_monitor_tick_%d_in_flight", n)
+		figure(name+"_seconds", tk.d.Seconds(), fmt.Sprintf("s (budget 240) over %d finished builds", *scaleFinished))
+		figure(name+"_storage_calls", float64(tk.calls), "calls")
+	}
+
 	h, err := startHandler(ctx, w, "Scripts="+conn, "State="+conn, "AIB_SIMULATOR=true", "STATE_CONTAINER="+s.StateContainer)
 	if err != nil {
 		return err
@@ -152,44 +192,20 @@ func benchScale(ctx context.Context, w *workspace) error {
 		{"build_page", "/api/view/builds/tpl-00042-" + fmt.Sprintf("%012x", 42)},
 	}
 	client := &http.Client{Timeout: time.Minute}
-	for _, rt := range routes {
-		lat := make([]time.Duration, *scaleRequests)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		for c := 0; c < scaleClients; c++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= len(lat) || ctx.Err() != nil {
-						return
-					}
-					t := time.Now()
-					resp, err := client.Get(base + rt.path)
-					if err == nil {
-						_, err = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if err == nil && resp.StatusCode != http.StatusOK {
-							err = fmt.Errorf("%s: HTTP %d", rt.path, resp.StatusCode)
-						}
-					}
-					if err != nil {
-						failed.Store(err)
-					}
-					lat[i] = time.Since(t)
-				}
-			}()
+	for _, clients := range []int{1, scaleClients} {
+		for _, rt := range routes {
+			lat, err := loadRoute(ctx, client, base+rt.path, clients, *scaleRequests)
+			if err != nil {
+				return err
+			}
+			p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
+			name := "scale_" + rt.name
+			if clients > 1 {
+				name += fmt.Sprintf("_%d_clients", clients)
+			}
+			figure(name+"_p50_ms", p(0.50), fmt.Sprintf("ms (%d client(s) at once)", clients))
+			figure(name+"_p99_ms", p(0.99), fmt.Sprintf("ms (%d client(s) at once; target <= 150)", clients))
 		}
-		wg.Wait()
-		if err, _ := failed.Load().(error); err != nil {
-			return err
-		}
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
-		figure("scale_"+rt.name+"_p50_ms", p(0.50), "ms")
-		figure("scale_"+rt.name+"_p99_ms", p(0.99), "ms (target <= 150)")
 	}
 	rss, err := peakRSS(h.cmd.Process.Pid)
 	if err != nil {
@@ -200,4 +216,44 @@ func benchScale(ctx context.Context, w *workspace) error {
 		seeded.Seconds(), *scaleTemplates, *scaleFinished, *scaleInFlight, scaleScripts))
 	figure("scale_migration_seconds", migrated.Seconds(), "s: the monitor's one-time indexing of the builds recorded before the index")
 	return nil
+}
+
+// loadRoute GETs url n times from clients goroutines at once and returns
+// the latencies, sorted.
+func loadRoute(ctx context.Context, client *http.Client, url string, clients, n int) ([]time.Duration, error) {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(lat) || ctx.Err() != nil {
+					return
+				}
+				t := time.Now()
+				resp, err := client.Get(url)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Store(err)
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return nil, err
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat, nil
 }

@@ -28,12 +28,14 @@ var StateKinds = []azure.TableKind{
 	{Prefix: builds.KeyByTime, Table: "buildsbytime", Bucket: tableBucket},
 	{Prefix: builds.KeyByTemplate, Table: "buildsbytemplate", Partitioned: true},
 	{Prefix: builds.KeyRejectedByTime, Table: "rejectedbytime", Bucket: tableBucket},
-	{Prefix: template.RecordPrefix, Table: "templates", Summaries: true},
+	{Prefix: template.RecordPrefix, Table: "templates", Summaries: true, Bucket: 1},
 	{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true},
 }
 
 // tableBucket is how many hex digits of a time-ordered key (16 digits of
-// nanoseconds) make its partition: 2^48 ns, about 3.3 days.
+// nanoseconds) make its partition and table: 2^48 ns, about 3.3 days.
+// Templates (keys of hex digits of a hash) are spread over 16 tables by
+// their first digit; checksums (one per script, a few hundred) share one.
 const tableBucket = 4
 
 // migrationBudget bounds the store's one-time migration in one tick.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,7 +318,9 @@ func TestFailedBuildKeepsItsTemplateThenCleansUp(t *testing.T) {
 		return simulator.Outcome{State: goldenpipe.RunFailed, Message: "customizer exited 1"}
 	}
 	h := newHarnessWith(t, "keep", o)
-	h.a.Builds.KeepFailed = 300 * time.Millisecond
+	h.a.Builds.KeepFailed = time.Hour
+	var later atomic.Int64 // how far the builds' clock runs ahead of the wall's
+	h.a.Builds.Now = func() time.Time { return time.Now().Add(time.Duration(later.Load())) }
 	h.a.Templates.Listeners = nil
 	h.avdTemplate("avd", []byte("Write-Host keep\r\n"))
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
@@ -330,7 +333,7 @@ func TestFailedBuildKeepsItsTemplateThenCleansUp(t *testing.T) {
 	if len(o.Builder.Templates()) != 1 {
 		t.Fatal("the failed build's template was deleted before KEEP_FAILED_HOURS")
 	}
-	time.Sleep(350 * time.Millisecond)
+	later.Store(int64(2 * time.Hour)) // past KEEP_FAILED_HOURS
 	h.invoke("BuildMonitor", []byte(timerBody))
 	if len(o.Builder.Templates()) != 0 {
 		t.Errorf("the failed build's template is still there after KEEP_FAILED_HOURS: %v", o.Builder.Templates())

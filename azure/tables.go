@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,10 +31,11 @@ type TableKind struct {
 	// Partitioned keys have their first segment after Prefix (up to "/")
 	// as the partition: a list of one partition reads only it.
 	Partitioned bool
-	// Bucket groups the keys of a time-ordered kind (keys that start with
-	// a fixed-width time) into partitions by their first Bucket
-	// characters, each recorded by a bucket entry, so a page reads one
-	// or two partitions however long the history is.
+	// Bucket groups the keys of a kind into partitions, each a table of
+	// its own, by their first Bucket characters (a time-ordered kind's
+	// fixed-width time, a hash's first digit), each recorded by a row of
+	// the kind's bucket table, so a page reads one or two small tables
+	// however long the history is.
 	Bucket int
 	// Summaries keeps the documents as blobs and their summaries as
 	// entities (see Store).
@@ -69,6 +71,9 @@ type tables struct {
 
 	mu    sync.Mutex
 	ready map[string]bool
+	// buckets are the bucket entries this process wrote or found (never
+	// deleted, so written once a process)
+	buckets map[string]bool
 }
 
 // TableName returns the table of a kind for a store whose state container
@@ -166,6 +171,30 @@ func (k TableKind) locate(key string) (pk, rk string) {
 	return "all", escapeKey(rest)
 }
 
+// shards is how many tables a partitioned kind's partitions are spread
+// over, by a hash of the partition.
+const shards = 32
+
+// tableOf names the table that holds partition pk of a kind: a bucketed
+// kind keeps each bucket in a table of its own (as Azure's pattern of a
+// table per period), a partitioned kind spreads its partitions over
+// shards tables, so a query reads one small table (Azurite scans a whole
+// table per query; Azure reads the partition either way).
+func (k TableKind) tableOf(pk string) string {
+	switch {
+	case k.Bucket > 0:
+		return k.Table + hex.EncodeToString([]byte(pk))
+	case k.Partitioned:
+		h := fnv.New32a()
+		h.Write([]byte(pk))
+		return fmt.Sprintf("%s%02d", k.Table, h.Sum32()%shards)
+	}
+	return k.Table
+}
+
+// bucketTable names the table that lists a bucketed kind's buckets.
+func (k TableKind) bucketTable() string { return k.Table + "buckets" }
+
 // keyOf is locate's inverse.
 func (k TableKind) keyOf(pk, rk string) string {
 	if k.Partitioned {
@@ -184,11 +213,11 @@ func decodeEntity(b []byte) (entity, error) {
 
 // get reads a key's entity; ENOTFOUND when there is none.
 func (t *tables) get(ctx context.Context, k TableKind, key string) (entity, error) {
-	c, err := t.client(ctx, k.Table)
+	pk, rk := k.locate(key)
+	c, err := t.client(ctx, k.tableOf(pk))
 	if err != nil {
 		return entity{}, err
 	}
-	pk, rk := k.locate(key)
 	resp, err := c.GetEntity(ctx, pk, rk, nil)
 	if err != nil {
 		return entity{}, StorageError(err, "reading %s failed", key)
@@ -201,11 +230,11 @@ func (t *tables) get(ctx context.Context, k TableKind, key string) (entity, erro
 // write adds (ifMatch "" and create), replaces the version ifMatch names,
 // or upserts (ifMatch "*"), and returns the entity's new ETag.
 func (t *tables) write(ctx context.Context, k TableKind, key string, e entity, ifMatch string, create bool) (string, error) {
-	c, err := t.client(ctx, k.Table)
+	e.PartitionKey, e.RowKey = k.locate(key)
+	c, err := t.client(ctx, k.tableOf(e.PartitionKey))
 	if err != nil {
 		return "", err
 	}
-	e.PartitionKey, e.RowKey = k.locate(key)
 	e.ETag = ""
 	if len(e.Doc) > maxEntityDoc || len(e.Summary) > maxEntityDoc {
 		return "", goldenpipe.Errorf(goldenpipe.EINVALID, "%s is %d bytes: more than a table entity keeps (%d)", key, len(e.Doc)+len(e.Summary), maxEntityDoc)
@@ -215,7 +244,7 @@ func (t *tables) write(ctx context.Context, k TableKind, key string, e entity, i
 		return "", goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "encoding %s failed", key)
 	}
 	if k.Bucket > 0 && create || k.Bucket > 0 && ifMatch == "*" {
-		if err := t.bucket(ctx, c, e.PartitionKey); err != nil {
+		if err := t.bucket(ctx, k, e.PartitionKey); err != nil {
 			return "", err
 		}
 	}
@@ -249,22 +278,39 @@ func (t *tables) write(ctx context.Context, k TableKind, key string, e entity, i
 
 // bucket records that a bucketed kind has entries in partition pk
 // (idempotent; a bucket left empty costs one empty query of a page).
-func (t *tables) bucket(ctx context.Context, c *aztables.Client, pk string) error {
+func (t *tables) bucket(ctx context.Context, k TableKind, pk string) error {
+	key := k.Table + "/" + pk
+	t.mu.Lock()
+	known := t.buckets[key]
+	t.mu.Unlock()
+	if known {
+		return nil
+	}
+	c, err := t.client(ctx, k.bucketTable())
+	if err != nil {
+		return err
+	}
 	b, _ := json.Marshal(entity{PartitionKey: bucketPartition, RowKey: pk})
 	if _, err := c.UpsertEntity(ctx, b, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
 		return StorageError(err, "recording bucket %s failed", pk)
 	}
+	t.mu.Lock()
+	if t.buckets == nil {
+		t.buckets = map[string]bool{}
+	}
+	t.buckets[key] = true
+	t.mu.Unlock()
 	return nil
 }
 
 // remove deletes a key's entity if its ETag is ifMatch ("" any); gone is
 // not an error.
 func (t *tables) remove(ctx context.Context, k TableKind, key, ifMatch string) error {
-	c, err := t.client(ctx, k.Table)
+	pk, rk := k.locate(key)
+	c, err := t.client(ctx, k.tableOf(pk))
 	if err != nil {
 		return err
 	}
-	pk, rk := k.locate(key)
 	opts := &aztables.DeleteEntityOptions{}
 	if ifMatch != "" {
 		opts.IfMatch = to.Ptr(azcore.ETag(ifMatch))
@@ -317,10 +363,6 @@ func (t *tables) query(ctx context.Context, c *aztables.Client, pk, after, withi
 // after marker (the last key of the previous page, "" for the first),
 // and whether more follow.
 func (t *tables) page(ctx context.Context, k TableKind, prefix, marker string, max int) ([]entity, bool, error) {
-	c, err := t.client(ctx, k.Table)
-	if err != nil {
-		return nil, false, err
-	}
 	rest := strings.TrimPrefix(prefix, k.Prefix)
 	after := ""
 	if marker != "" {
@@ -332,13 +374,21 @@ func (t *tables) page(ctx context.Context, k TableKind, prefix, marker string, m
 		if !ok {
 			return nil, false, goldenpipe.Errorf(goldenpipe.EINTERNAL, "listing %s: a partitioned kind is listed one partition at a time", prefix)
 		}
+		c, err := t.client(ctx, k.tableOf(escapeKey(p)))
+		if err != nil {
+			return nil, false, err
+		}
 		es, err := t.query(ctx, c, escapeKey(p), after, escapeKey(within), max+1)
 		if err != nil {
 			return nil, false, err
 		}
 		return trim(es, max)
 	case k.Bucket > 0:
-		return t.bucketPage(ctx, c, k, escapeKey(rest), after, max)
+		return t.bucketPage(ctx, k, escapeKey(rest), after, max)
+	}
+	c, err := t.client(ctx, k.Table)
+	if err != nil {
+		return nil, false, err
 	}
 	es, err := t.query(ctx, c, "all", after, escapeKey(rest), max+1)
 	if err != nil {
@@ -356,7 +406,11 @@ func trim(es []entity, max int) ([]entity, bool, error) {
 
 // bucketPage reads a bucketed kind's page: the buckets from the marker's
 // on, each bucket's entries in order, until the page is full.
-func (t *tables) bucketPage(ctx context.Context, c *aztables.Client, k TableKind, within, after string, max int) ([]entity, bool, error) {
+func (t *tables) bucketPage(ctx context.Context, k TableKind, within, after string, max int) ([]entity, bool, error) {
+	c, err := t.client(ctx, k.bucketTable())
+	if err != nil {
+		return nil, false, err
+	}
 	from, past := "", ""
 	if len(after) >= k.Bucket {
 		from = after[:k.Bucket]
@@ -396,7 +450,11 @@ func (t *tables) bucketPage(ctx context.Context, c *aztables.Client, k TableKind
 			if strings.HasPrefix(within, bk.RowKey) {
 				w = within
 			}
-			es, err := t.query(ctx, c, bk.RowKey, a, w, max+1-len(out))
+			bc, err := t.client(ctx, k.tableOf(bk.RowKey))
+			if err != nil {
+				return nil, false, err
+			}
+			es, err := t.query(ctx, bc, bk.RowKey, a, w, max+1-len(out))
 			if err != nil {
 				return nil, false, err
 			}

@@ -183,7 +183,7 @@ type migration struct {
 // indexBatch is how many old builds one step of the migration indexes,
 // indexWorkers how many it indexes at once.
 const (
-	indexBatch   = 200
+	indexBatch   = 1000
 	indexWorkers = 8
 )
 

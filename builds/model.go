@@ -254,7 +254,7 @@ type Summary struct {
 	PartialRun    bool      `json:"partialRun,omitempty"`
 	Error         string    `json:"error,omitempty"`
 	LastError     string    `json:"lastError,omitempty"`
-	RetryAt       time.Time `json:"retryAt,omitempty"`
+	RetryAt       time.Time `json:"retryAt,omitzero"`
 	Rescue        []VHDCopy `json:"rescue,omitempty"`
 	// LogTail and ValidationLogTail are the last summaryText bytes of the
 	// record's tails of customization.log and validation.log.
@@ -263,8 +263,8 @@ type Summary struct {
 	// Outputs are the run outputs, as Image Builder reported them.
 	Outputs      []goldenpipe.RunOutput `json:"outputs,omitempty"`
 	RequestedAt  time.Time              `json:"requestedAt"`
-	StartedAt    time.Time              `json:"startedAt,omitempty"`
-	FinishedAt   time.Time              `json:"finishedAt,omitempty"`
+	StartedAt    time.Time              `json:"startedAt,omitzero"`
+	FinishedAt   time.Time              `json:"finishedAt,omitzero"`
 	SupersededBy string                 `json:"supersededBy,omitempty"`
 }
 
@@ -291,3 +291,7 @@ func (b *Build) Summarize() Summary {
 		LogTail: tailOf(b.LogTail, summaryText), ValidationLogTail: tailOf(b.ValidationLogTail, summaryText),
 		Rescue: b.Rescue, Outputs: b.Outputs, RequestedAt: b.RequestedAt, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt, SupersededBy: b.SupersededBy}
 }
+
+// RejectedListed is how many refused messages GET /api/builds/rejected
+// answers, newest first.
+const RejectedListed = rejectedListed

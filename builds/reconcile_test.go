@@ -499,13 +499,13 @@ func TestRejectedNewestFirstFromTheIndex(t *testing.T) {
 	if err := s.reject(ctx, goldenpipe.Message{ID: "new", Body: []byte(`{"tempalte":"x"}`)}, "unknown field"); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.Rejected(ctx)
+	list, err := s.Rejected(ctx, RejectedListed)
 	if err != nil || len(list) != 4 || list[0].MessageID != "new" || list[3].MessageID != "old-0" {
 		t.Fatalf("the first call, which indexes the old ones: %+v %v", list, err)
 	}
 	counted := &countingDocs{Documents: docs}
 	s.Docs = counted
-	if list, err = s.Rejected(ctx); err != nil || len(list) != 4 {
+	if list, err = s.Rejected(ctx, RejectedListed); err != nil || len(list) != 4 {
 		t.Fatal(list, err)
 	}
 	if counted.n != 2 { // the migration's record, the index page holding the rejections

@@ -545,11 +545,11 @@ func (s *Service) Recent(ctx context.Context, n int) ([]Summary, error) {
 }
 
 // Rejected returns the request messages that were refused, newest first,
-// at most rejectedListed of them (each with at most the start of its body),
+// at most n (and at most rejectedListed) of them (each with at most the start of its body),
 // from their index: it reads what it answers, whatever was rejected
 // before. The rejections recorded before the index are indexed once, by
 // the first call (a recorded migration).
-func (s *Service) Rejected(ctx context.Context) ([]Rejection, error) {
+func (s *Service) Rejected(ctx context.Context, n int) ([]Rejection, error) {
 	var m migration
 	etag, err := s.Docs.Get(ctx, keyRejectedMigration, &m)
 	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
@@ -574,7 +574,7 @@ func (s *Service) Rejected(ctx context.Context) ([]Rejection, error) {
 			return nil, err
 		}
 	}
-	return s.rejectedPage(ctx)
+	return s.rejectedPage(ctx, min(max(n, 1), rejectedListed))
 }
 
 // keyRejectedMigration records that the rejections recorded before their
@@ -582,8 +582,8 @@ func (s *Service) Rejected(ctx context.Context) ([]Rejection, error) {
 const keyRejectedMigration = "migrations/rejected-index.json"
 
 // rejectedPage reads the newest rejections from their index.
-func (s *Service) rejectedPage(ctx context.Context) ([]Rejection, error) {
-	entries, _, err := s.Docs.ListPage(ctx, keyRejectedByTime, "", rejectedListed)
+func (s *Service) rejectedPage(ctx context.Context, n int) ([]Rejection, error) {
+	entries, _, err := s.Docs.ListPage(ctx, keyRejectedByTime, "", n)
 	if err != nil {
 		return nil, err
 	}

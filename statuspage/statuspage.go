@@ -37,7 +37,7 @@ type Sources struct {
 		Recent(ctx context.Context, n int) ([]builds.Summary, error)
 		Get(ctx context.Context, id string) (builds.Build, error)
 		Page(ctx context.Context, template, token string, top int) ([]builds.Summary, string, error)
-		Rejected(ctx context.Context) ([]builds.Rejection, error)
+		Rejected(ctx context.Context, n int) ([]builds.Rejection, error)
 	}
 	// Template reads one template's record (the template page).
 	Template interface {
@@ -70,7 +70,7 @@ const (
 	inFlightShown = 50
 	// listShown is how many templates and checksums the overview shows
 	// (the first page of each, in key order); the rest are a link away.
-	listShown = 100
+	listShown = 25
 )
 
 var funcs = template.FuncMap{
@@ -244,27 +244,27 @@ func overview(src Sources) http.Handler {
 			inFlight                                     []builds.Summary
 			total                                        int
 		)
-		g.Go(func() error {
-			v.Templates, nextTemplates, tplErr = src.Templates.Summaries(ctx, "", listShown)
-			return nil
-		})
-		g.Go(func() error {
-			inFlight, total, flightErr = src.Builds.InFlightPage(ctx, inFlightShown)
-			return nil
-		})
-		g.Go(func() error {
-			v.Recent, recentErr = src.Builds.Recent(ctx, recentBuilds)
-			return nil
-		})
-		g.Go(func() error {
-			v.Checksums, nextChecksums, sumErr = src.Checksums.Page(ctx, "", listShown)
-			return nil
-		})
-		g.Go(func() error {
-			v.Rejected, rejErr = src.Builds.Rejected(ctx)
-			return nil
-		})
+		var took [5]time.Duration
+		timed := func(i int, fn func()) {
+			g.Go(func() error {
+				start := time.Now()
+				fn()
+				took[i] = time.Since(start)
+				return nil
+			})
+		}
+		timed(0, func() { v.Templates, nextTemplates, tplErr = src.Templates.Summaries(ctx, "", listShown) })
+		timed(1, func() { inFlight, total, flightErr = src.Builds.InFlightPage(ctx, inFlightShown) })
+		timed(2, func() { v.Recent, recentErr = src.Builds.Recent(ctx, recentBuilds) })
+		timed(3, func() { v.Checksums, nextChecksums, sumErr = src.Checksums.Page(ctx, "", listShown) })
+		timed(4, func() { v.Rejected, rejErr = src.Builds.Rejected(ctx, rejectedShown) })
 		_ = g.Wait()
+		// what each section's reads took, for the browser's tools (and the benches)
+		var timing []string
+		for i, name := range []string{"templates", "inflight", "recent", "checksums", "rejected"} {
+			timing = append(timing, fmt.Sprintf("%s;dur=%.1f", name, float64(took[i].Microseconds())/1000))
+		}
+		w.Header().Set("Server-Timing", strings.Join(timing, ", "))
 		if tplErr != nil {
 			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(tplErr))
 		}

@@ -55,7 +55,7 @@ func (f fakeBuilds) Page(_ context.Context, template, _ string, top int) ([]buil
 	return out, "", nil
 }
 
-func (f fakeBuilds) Rejected(context.Context) ([]builds.Rejection, error) {
+func (f fakeBuilds) Rejected(context.Context, int) ([]builds.Rejection, error) {
 	var out []builds.Rejection
 	for i := range 12 {
 		out = append(out, builds.Rejection{MessageID: fmt.Sprintf("m%02d", i), Reason: `unknown field "tempalte"`, Body: `{"tempalte":"avd"}`, BodyBytes: 18})
@@ -214,7 +214,7 @@ func TestSummaryBannerAndKey(t *testing.T) {
 		"2 in flight · 0 waiting · 1 failed in the last 24 h · 1 invalid template(s)",
 		"<strong>Simulated:</strong> Image Builder, Service Bus",
 		`href="sha256sums?code=k3y%2B%2F%3D%3D"`, `href="builds?code=k3y%2B%2F%3D%3D"`, `href="health?code=k3y%2B%2F%3D%3D"`,
-		`href="checksums?%24skiptoken=bmV4dC1wYWdl&amp;code=k3y%2B%2F%3D%3D&amp;top=100">the next ones (JSON)`,
+		`href="checksums?%24skiptoken=bmV4dC1wYWdl&amp;code=k3y%2B%2F%3D%3D&amp;top=25">the next ones (JSON)`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q", want)

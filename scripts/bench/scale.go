@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -123,10 +125,14 @@ func benchScale(ctx context.Context, w *workspace) error {
 	// the product's migration indexes the builds recorded before the index
 	bs := &builds.Service{Docs: docs, Log: slog.New(slog.DiscardHandler)}
 	start = time.Now()
-	for {
+	for failures := 0; ; {
 		note, err := bs.IndexOld(ctx, time.Now().Add(time.Hour))
-		if err != nil {
-			return err
+		if err != nil { // as the monitor does: the next tick goes on from the recorded marker
+			if failures++; failures > 20 {
+				return err
+			}
+			fmt.Fprintln(os.Stderr, "# indexing old builds, tried again:", err)
+			continue
 		}
 		if strings.HasPrefix(note, "indexed the") {
 			fmt.Fprintln(os.Stderr, "#", note)
@@ -194,7 +200,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 	client := &http.Client{Timeout: time.Minute}
 	for _, clients := range []int{1, scaleClients} {
 		for _, rt := range routes {
-			lat, err := loadRoute(ctx, client, base+rt.path, clients, *scaleRequests)
+			lat, sections, err := loadRoute(ctx, client, base+rt.path, clients, *scaleRequests)
 			if err != nil {
 				return err
 			}
@@ -205,6 +211,11 @@ func benchScale(ctx context.Context, w *workspace) error {
 			}
 			figure(name+"_p50_ms", p(0.50), fmt.Sprintf("ms (%d client(s) at once)", clients))
 			figure(name+"_p99_ms", p(0.99), fmt.Sprintf("ms (%d client(s) at once; target <= 150)", clients))
+			for _, sec := range slices.Sorted(maps.Keys(sections)) {
+				d := sections[sec]
+				slices.Sort(d)
+				figure(name+"_reads_"+sec+"_p50_ms", d[len(d)/2], "ms (Server-Timing: that section's reads, at once with the others)")
+			}
 		}
 	}
 	rss, err := peakRSS(h.cmd.Process.Pid)
@@ -219,9 +230,12 @@ func benchScale(ctx context.Context, w *workspace) error {
 }
 
 // loadRoute GETs url n times from clients goroutines at once and returns
-// the latencies, sorted.
-func loadRoute(ctx context.Context, client *http.Client, url string, clients, n int) ([]time.Duration, error) {
+// the latencies, sorted, and the durations the answers' Server-Timing
+// headers name.
+func loadRoute(ctx context.Context, client *http.Client, url string, clients, n int) ([]time.Duration, map[string][]float64, error) {
 	lat := make([]time.Duration, n)
+	var mu sync.Mutex
+	sections := map[string][]float64{}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -242,6 +256,15 @@ func loadRoute(ctx context.Context, client *http.Client, url string, clients, n 
 					if err == nil && resp.StatusCode != http.StatusOK {
 						err = fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
 					}
+					mu.Lock()
+					for _, part := range strings.Split(resp.Header.Get("Server-Timing"), ",") {
+						name, dur, ok := strings.Cut(strings.TrimSpace(part), ";dur=")
+						var ms float64
+						if _, perr := fmt.Sscan(dur, &ms); ok && perr == nil {
+							sections[name] = append(sections[name], ms)
+						}
+					}
+					mu.Unlock()
 				}
 				if err != nil {
 					failed.Store(err)
@@ -252,8 +275,8 @@ func loadRoute(ctx context.Context, client *http.Client, url string, clients, n 
 	}
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return lat, nil
+	return lat, sections, nil
 }

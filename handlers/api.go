@@ -163,7 +163,9 @@ func NewAPI(d APIDeps) http.Handler {
 	mux.HandleFunc("GET /api/builds", paged(func(r *http.Request, token string, top int) ([]builds.Summary, string, error) {
 		return d.Builds.Page(r.Context(), r.URL.Query().Get("template"), token, top)
 	}))
-	mux.HandleFunc("GET /api/builds/rejected", answer(func(r *http.Request) ([]builds.Rejection, error) { return d.Builds.Rejected(r.Context(), builds.RejectedListed) }))
+	mux.HandleFunc("GET /api/builds/rejected", answer(func(r *http.Request) ([]builds.Rejection, error) {
+		return d.Builds.Rejected(r.Context(), builds.RejectedListed)
+	}))
 	mux.HandleFunc("GET /api/builds/{id}", answer(func(r *http.Request) (builds.Build, error) { return d.Builds.Get(r.Context(), r.PathValue("id")) }))
 	mux.HandleFunc("POST /api/builds", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {

@@ -524,6 +524,9 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		}
 	}
 	summary := fmt.Sprintf("%d active builds advanced", len(active))
+	if err := s.viewInFlight(ctx, len(active) > 0); err != nil {
+		failed = append(failed, "recording the view of the builds in flight: "+err.Error())
+	}
 	if note, err := s.indexOld(ctx, time.Now().Add(indexOldBudget)); err != nil {
 		failed = append(failed, "indexing old builds: "+err.Error())
 	} else if note != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -381,7 +382,7 @@ func TestATickWithNothingInFlightIsCheap(t *testing.T) {
 	counted := &countingDocs{Documents: docs}
 	s.Docs = counted
 	tick(t, s)
-	if counted.n != 3 {
+	if counted.n != 4 { // the markers, the ledger, the migration's record, the view of the builds in flight
 		t.Errorf("a tick with nothing in flight made %d storage calls over a history of 500 builds", counted.n)
 	}
 }
@@ -422,7 +423,7 @@ func (c *countingDocs) Put(ctx context.Context, key string, v any, ifMatch strin
 
 // TestInFlightPageReadsWhatItShows: a page of builds in flight counts
 // every marker and shows n of their summaries, the slot holders first,
-// reading no record.
+// reading no record; once a tick recorded its view, one read.
 func TestInFlightPageReadsWhatItShows(t *testing.T) {
 	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 	s, _, docs, _ := shell(t, c)
@@ -438,8 +439,21 @@ func TestInFlightPageReadsWhatItShows(t *testing.T) {
 	if err != nil || total != 10 || len(shown) != 3 || byID(shown, "b07") == nil {
 		t.Fatalf("shown %v of %d (%v); want 3 of 10 with the slot holder b07", summarizeIDs(shown), total, err)
 	}
-	if counted.n != 2 { // the markers with their summaries, the ledger
-		t.Errorf("%d storage calls, want 2", counted.n)
+	if counted.n != 3 { // no view yet, the markers with their summaries, the ledger
+		t.Errorf("%d storage calls, want 3", counted.n)
+	}
+	// after a tick the page reads the view the tick left, one document
+	s.Docs = docs
+	tick(t, s)
+	counted = &countingDocs{Documents: docs}
+	s.Docs = counted
+	after, total, err := s.InFlightPage(context.Background(), 3)
+	if err != nil || counted.n != 1 {
+		t.Fatalf("after a tick: %v in %d storage calls; want 1", err, counted.n)
+	}
+	live, liveTotal, err := s.inFlightLive(context.Background(), 3)
+	if err != nil || total != liveTotal || !slices.Equal(summarizeIDs(after), summarizeIDs(live)) {
+		t.Errorf("after a tick the view shows %v of %d, the markers %v of %d (%v)", summarizeIDs(after), total, summarizeIDs(live), liveTotal, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package builds
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -408,10 +409,66 @@ func (s *Service) List(ctx context.Context, templateName string) ([]Build, error
 	return out, nil
 }
 
-// InFlightPage returns how many builds are in flight and up to n of them,
+// keyInFlightView is what the overview shows of the builds in flight, as
+// the monitor's last tick left them.
+const keyInFlightView = "builds-inflight-view.json"
+
+// inFlightView is the first inFlightViewed builds in flight (the slot
+// holders first, then the oldest) and how many there are, written by the
+// monitor's tick when it changed: the overview reads one document however
+// many builds are in flight. Since is when it last changed.
+type inFlightView struct {
+	Since time.Time `json:"since"`
+	Total int       `json:"total"`
+	Shown []Summary `json:"shown"`
+}
+
+// inFlightViewed bounds the builds the view keeps.
+const inFlightViewed = 50
+
+// viewInFlight records the view at the end of a tick (one read when
+// nothing changed; with nothing in flight, no listing).
+func (s *Service) viewInFlight(ctx context.Context, anyInFlight bool) error {
+	var shown []Summary
+	total := 0
+	if anyInFlight {
+		var err error
+		if shown, total, err = s.inFlightLive(ctx, inFlightViewed); err != nil {
+			return err
+		}
+	}
+	_, err := goldenpipe.Update(ctx, s.Docs, keyInFlightView, func(v *inFlightView) error {
+		old, _ := json.Marshal(v.Shown)
+		now, _ := json.Marshal(shown)
+		if !v.Since.IsZero() && v.Total == total && bytes.Equal(old, now) {
+			return goldenpipe.ErrUnchanged
+		}
+		v.Since, v.Total, v.Shown = s.now(), total, shown
+		return nil
+	})
+	return err
+}
+
+// InFlightPage returns how many builds are in flight and up to n of them
+// (at most inFlightViewed), the slot holders first, then the oldest: the
+// view the monitor's last tick recorded (one read), or, before any tick
+// recorded one, read from the markers.
+func (s *Service) InFlightPage(ctx context.Context, n int) ([]Summary, int, error) {
+	var v inFlightView
+	_, err := s.Docs.Get(ctx, keyInFlightView, &v)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+		return v.Shown[:min(n, len(v.Shown))], v.Total, nil
+	case goldenpipe.ENOTFOUND:
+		return s.inFlightLive(ctx, n)
+	}
+	return nil, 0, err
+}
+
+// inFlightLive returns how many builds are in flight and up to n of them,
 // oldest first, the slot holders (running) first: their markers' summaries
 // (one listing), reading a record only for a marker without one.
-func (s *Service) InFlightPage(ctx context.Context, n int) ([]Summary, int, error) {
+func (s *Service) inFlightLive(ctx context.Context, n int) ([]Summary, int, error) {
 	marks, err := s.active(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing the builds in flight: %w", err)

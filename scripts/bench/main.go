@@ -54,7 +54,7 @@ func main() {
 var repeats = 3
 
 func run(only string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "goldenpipe-bench-")
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -86,22 +88,13 @@ func NormalizeETag(e string) string {
 // String describes the reader for logs.
 func (b *Blobs) String() string { return fmt.Sprintf("blobs in %s", b.c.URL()) }
 
-// List returns the names of every blob in the container.
+// List returns the names of every blob in the container, in order.
 func (b *Blobs) List(ctx context.Context) ([]string, error) {
-	var names []string
-	pager := b.c.NewListBlobsFlatPager(nil)
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, StorageError(err, "listing %s failed", b.c.URL())
-		}
-		for _, item := range page.Segment.BlobItems {
-			if item.Name != nil {
-				names = append(names, *item.Name)
-			}
-		}
+	versions, err := b.Versions(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return names, nil
+	return slices.Sorted(maps.Keys(versions)), nil
 }
 
 // Versions returns every blob of the container with its version, from the

@@ -163,13 +163,18 @@ func (s *Service) Page(ctx context.Context, template, token string, top int) ([]
 		}
 		drop[missing[i]] = true
 	}
-	kept := out[:0]
-	for i, b := range out {
+	return without(out, drop), next, nil
+}
+
+// without returns list without the items at the indexes drop holds.
+func without[T any](list []T, drop map[int]bool) []T {
+	kept := list[:0]
+	for i, v := range list {
 		if !drop[i] {
-			kept = append(kept, b)
+			kept = append(kept, v)
 		}
 	}
-	return kept, next, nil
+	return kept
 }
 
 // migration is the progress of indexing the builds recorded before the

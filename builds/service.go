@@ -686,13 +686,7 @@ func (s *Service) rejectedPage(ctx context.Context, n int) ([]Rejection, error) 
 			drop[slots[i]] = true
 		}
 	}
-	kept := out[:0]
-	for i, r := range out {
-		if !drop[i] {
-			kept = append(kept, r)
-		}
-	}
-	return kept, nil
+	return without(out, drop), nil
 }
 
 // active returns the ids of the builds not finished yet.

@@ -270,16 +270,25 @@ func overview(src Sources) http.Handler {
 		}
 		v.MoreTemplates = moreLink("templates", nextTemplates, v.Query)
 		// builds in flight (a finished one still cleaning up is shown as recent)
-		if total > inFlightShown {
-			v.InFlightTotal = total // more than were read: the page says so
-		}
 		if flightErr != nil {
 			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(flightErr))
 		}
+		// the builds in flight may be as the monitor's last tick left them:
+		// one finished since (recent builds are read live) is not in flight
+		finished := map[string]bool{}
+		for _, b := range v.Recent {
+			finished[b.ID] = true
+		}
 		for _, b := range inFlight {
-			if !builds.Terminal(b.State) {
+			switch {
+			case finished[b.ID] || builds.Terminal(b.State):
+				total--
+			default:
 				v.InFlight = append(v.InFlight, b)
 			}
+		}
+		if total > len(v.InFlight) {
+			v.InFlightTotal = total // more than were read: the page says so
 		}
 		if recentErr != nil {
 			v.Errors = append(v.Errors, "recent builds: "+goldenpipe.ErrorMessage(recentErr))

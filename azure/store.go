@@ -138,7 +138,7 @@ func (s *Store) putSummarized(ctx context.Context, k TableKind, key string, v an
 		return "", err // the mark stays: readers take the blob
 	}
 	// a later writer's mark makes this fail: its summary will be the one
-	_, _ = s.t.write(ctx, k, key, entity{Summary: summaryOf(v), Blob: etag}, mark, false)
+	_, _ = s.t.write(ctx, k, key, entity{Summary: summaryOf(v)}, mark, false)
 	return etag, nil
 }
 

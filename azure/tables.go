@@ -50,16 +50,14 @@ const maxEntityDoc = 30 << 10
 const bucketPartition = "~buckets"
 
 // entity is a document's row. Doc is the document (table kinds); Summary
-// its summary; for summarized blob records, Dirty says a write may be
-// under way (the blob is the truth) and Blob the ETag of the record the
-// summary was made from.
+// a summarized blob record's summary, and Dirty that a write of it may be
+// under way (the blob is the truth).
 type entity struct {
 	PartitionKey string `json:"PartitionKey"`
 	RowKey       string `json:"RowKey"`
 	Doc          string `json:"Doc,omitempty"`
 	Summary      string `json:"Summary,omitempty"`
 	Dirty        bool   `json:"Dirty,omitempty"`
-	Blob         string `json:"Blob,omitempty"`
 	ETag         string `json:"odata.etag,omitempty"`
 }
 
@@ -243,7 +241,7 @@ func (t *tables) write(ctx context.Context, k TableKind, key string, e entity, i
 	if err != nil {
 		return "", goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "encoding %s failed", key)
 	}
-	if k.Bucket > 0 && create || k.Bucket > 0 && ifMatch == "*" {
+	if k.Bucket > 0 && (create || ifMatch == "*") {
 		if err := t.bucket(ctx, k, e.PartitionKey); err != nil {
 			return "", err
 		}

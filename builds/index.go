@@ -55,7 +55,10 @@ type indexEntry struct {
 // indexBuild writes a build's index entries with the summary of the
 // record version etag names (idempotent).
 func (s *Service) indexBuild(ctx context.Context, b *Build, etag string) error {
-	sum := b.Summarize()
+	return s.writeEntries(ctx, b, etag, b.Summarize())
+}
+
+func (s *Service) writeEntries(ctx context.Context, b *Build, etag string, sum Summary) error {
 	for _, k := range []string{byTimeKey(b), byTemplateKey(b)} {
 		if _, err := s.Docs.Overwrite(ctx, k, indexEntry{ID: b.ID, ETag: etag, Build: &sum}); err != nil {
 			return fmt.Errorf("indexing build %s: %w", b.ID, err)
@@ -70,15 +73,20 @@ func (s *Service) indexBuild(ctx context.Context, b *Build, etag string) error {
 // monitor refreshes the markers whose ETag is not their record's, and the
 // last step of a finished build publishes it before its marker goes.
 func (s *Service) refresh(ctx context.Context, b *Build, etag string, marked bool) error {
-	if err := s.indexBuild(ctx, b, etag); err != nil {
+	sum := b.Summarize()
+	if err := s.writeEntries(ctx, b, etag, sum); err != nil {
 		return err
 	}
 	if !marked {
 		return nil
 	}
-	sum := b.Summarize()
-	if _, err := s.Docs.Overwrite(ctx, activeKey(b.ID), marker{At: b.RequestedAt, ETag: etag, Build: &sum}); err != nil {
-		return fmt.Errorf("marking build %s in flight: %w", b.ID, err)
+	return s.writeMarker(ctx, b.ID, marker{At: b.RequestedAt, ETag: etag, Build: &sum})
+}
+
+// writeMarker writes a build's in-flight marker (idempotent).
+func (s *Service) writeMarker(ctx context.Context, id string, m marker) error {
+	if _, err := s.Docs.Overwrite(ctx, activeKey(id), m); err != nil {
+		return fmt.Errorf("marking build %s in flight: %w", id, err)
 	}
 	return nil
 }

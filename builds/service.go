@@ -266,10 +266,7 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 // of the record version etag names ("" before it is written).
 func (s *Service) mark(ctx context.Context, b *Build, etag string) error {
 	sum := b.Summarize()
-	if _, err := s.Docs.Overwrite(ctx, activeKey(b.ID), marker{At: s.now(), ETag: etag, Build: &sum}); err != nil {
-		return fmt.Errorf("marking build %s in flight: %w", b.ID, err)
-	}
-	return nil
+	return s.writeMarker(ctx, b.ID, marker{At: s.now(), ETag: etag, Build: &sum})
 }
 
 // Enqueue sends a build request to the build queue. The message id comes
@@ -481,21 +478,23 @@ func (s *Service) inFlightLive(ctx context.Context, n int) ([]Summary, int, erro
 	for _, h := range l.Holders {
 		holding[h] = true
 	}
+	// holders first, then the oldest request, then by id
+	first := func(idA, idB string, atA, atB time.Time) bool {
+		if ha, hb := holding[idA], holding[idB]; ha != hb {
+			return ha
+		}
+		if !atA.Equal(atB) {
+			return atA.Before(atB)
+		}
+		return idA < idB
+	}
 	at := func(m activeMarker) time.Time {
 		if m.Build != nil {
 			return m.Build.RequestedAt
 		}
 		return m.At
 	}
-	sort.SliceStable(marks, func(i, j int) bool {
-		if hi, hj := holding[marks[i].ID], holding[marks[j].ID]; hi != hj {
-			return hi
-		}
-		if ai, aj := at(marks[i]), at(marks[j]); !ai.Equal(aj) {
-			return ai.Before(aj)
-		}
-		return marks[i].ID < marks[j].ID
-	})
+	sort.SliceStable(marks, func(i, j int) bool { return first(marks[i].ID, marks[j].ID, at(marks[i]), at(marks[j])) })
 	total := len(marks)
 	if len(marks) > n {
 		marks = marks[:n]
@@ -509,6 +508,9 @@ func (s *Service) inFlightLive(ctx context.Context, n int) ([]Summary, int, erro
 			keys = append(keys, buildKey(m.ID))
 		}
 	}
+	if len(keys) == 0 {
+		return out, total, nil
+	}
 	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
 	if err != nil {
 		return nil, 0, err
@@ -516,15 +518,7 @@ func (s *Service) inFlightLive(ctx context.Context, n int) ([]Summary, int, erro
 	for _, f := range found {
 		out = append(out, f.Value.Summarize())
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if hi, hj := holding[out[i].ID], holding[out[j].ID]; hi != hj {
-			return hi
-		}
-		if !out[i].RequestedAt.Equal(out[j].RequestedAt) {
-			return out[i].RequestedAt.Before(out[j].RequestedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	sort.SliceStable(out, func(i, j int) bool { return first(out[i].ID, out[j].ID, out[i].RequestedAt, out[j].RequestedAt) })
 	return out, total, nil
 }
 

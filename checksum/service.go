@@ -119,7 +119,7 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 	v, err, _ := s.flight.Do(name+"@"+ver.ETag, func() (any, error) {
 		head := &Head{Limit: scanBytes} // the practice checks read the start of the script from the same download
 		sum, err := s.Hasher.SumWithHead(ctx, s.Blobs, name, ver, head)
-		return hashed{sum, practice.Scan(string(head.Bytes()))}, err
+		return hashed{sum, practice.ScanFile(head.Bytes())}, err
 	})
 	h, _ := v.(hashed)
 	sum := h.sum

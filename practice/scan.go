@@ -5,8 +5,10 @@
 package practice
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
+	"unicode/utf16"
 )
 
 // Severity says whether a finding keeps the template from building.
@@ -57,6 +59,50 @@ var (
 	avInstallRE  = regexp.MustCompile(`(?i)\b(CrowdStrike|WindowsSensor|CSFalcon|SentinelOne|SentinelInstaller|Sophos|McAfee|Trellix|Symantec|SEP(64)?\.msi|TrendMicro|Cortex|Cylance|Carbon ?Black|ESET)\w*`)
 	avDisableRE  = regexp.MustCompile(`(?i)(Stop-Service|Set-Service[^\n]*-StartupType\s+Disabled|sc(\.exe)?\s+(config|stop)|systemctl\s+(stop|disable)|Disable-|--disable|/disable|NO_START|Start\s*=\s*4|GROUPING_TAGS)`)
 )
+
+// binaryProbe is how many of a file's first bytes are looked at for a NUL,
+// git's test for a binary file.
+const binaryProbe = 8000
+
+// ScanFile scans the start of a file a customizer downloads, as its bytes
+// are: a UTF-8 byte-order mark is dropped, UTF-16 text with its mark (what
+// Windows PowerShell and Notepad save) is decoded, and a file with a NUL in
+// its first 8,000 bytes otherwise is not a script (an installer, an archive)
+// and has no findings: its bytes are not read as text, where a vendor's name
+// would be taken for a script installing it.
+func ScanFile(head []byte) []Finding {
+	text, ok := Text(head)
+	if !ok {
+		return nil
+	}
+	return Scan(text)
+}
+
+// Text returns a file's start as text, and false when it is binary (see
+// ScanFile). A UTF-16 start cut in the middle of a code unit loses that
+// half unit.
+func Text(head []byte) (string, bool) {
+	switch {
+	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
+		head = head[3:]
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}), bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		le := head[0] == 0xFF
+		head = head[2:]
+		units := make([]uint16, len(head)/2)
+		for i := range units {
+			if le {
+				units[i] = uint16(head[2*i]) | uint16(head[2*i+1])<<8
+			} else {
+				units[i] = uint16(head[2*i])<<8 | uint16(head[2*i+1])
+			}
+		}
+		return string(utf16.Decode(units)), true
+	}
+	if bytes.IndexByte(head[:min(len(head), binaryProbe)], 0) >= 0 {
+		return "", false
+	}
+	return string(head), true
+}
 
 // Scan reads a script's text and returns what breaks a golden image:
 // domain join and generalizing it yourself (problems), antivirus installed

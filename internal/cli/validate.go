@@ -238,5 +238,5 @@ func (d dirChecksums) Checksum(_ context.Context, name string) (goldenpipe.Check
 	if err != nil {
 		return goldenpipe.Checksum{}, err
 	}
-	return goldenpipe.Checksum{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, Findings: practice.Scan(string(head.Bytes()))}, nil
+	return goldenpipe.Checksum{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, Findings: practice.ScanFile(head.Bytes())}, nil
 }

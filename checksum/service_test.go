@@ -492,6 +492,13 @@ func TestScriptsAreScannedWhileHashed(t *testing.T) {
 	join := []byte("Write-Host 'start'\r\n# Add-Computer -DomainName in a comment\r\nAdd-Computer -DomainName contoso.com -Restart\r\n")
 	clean := []byte("Write-Host 'teams'\r\n")
 	late := append(bytes.Repeat([]byte("# padding line ........................................\n"), (1<<20)/56+10), []byte("Add-Computer -DomainName contoso.com\n")...)
+	// an MSI (compound file header, then NULs) that names its vendor, and the
+	// join script as Windows PowerShell 5.1 saves it (UTF-16 LE, with a mark)
+	msi := append([]byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0, 0, 0}, []byte("CrowdStrike WindowsSensor\r\n")...)
+	utf16le := []byte{0xFF, 0xFE}
+	for _, c := range string(join) {
+		utf16le = append(utf16le, byte(c), 0)
+	}
 	for _, tt := range []struct {
 		name    string
 		data    []byte
@@ -501,6 +508,8 @@ func TestScriptsAreScannedWhileHashed(t *testing.T) {
 		{"avd/join.ps1", join, 3, int64(len(join))},
 		{"avd/teams.ps1", clean, 0, int64(len(clean))},
 		{"avd/late.ps1", late, 0, 1 << 20},
+		{"installers/WindowsSensor.msi", msi, 0, int64(len(msi))},
+		{"avd/join-utf16.ps1", utf16le, 3, int64(len(utf16le))},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e.t = t

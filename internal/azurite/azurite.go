@@ -199,6 +199,10 @@ func (s *Server) Stop() {
 	}
 }
 
+// Pid returns Azurite's process id (node's), for the benchmarks that give
+// it CPUs of its own.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // ConnectionString returns a connection string for an account on this
 // Azurite (devstoreaccount1 when account is empty).
 func (s *Server) ConnectionString(account Account) string {

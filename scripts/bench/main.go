@@ -43,8 +43,16 @@ type workspace struct {
 func main() {
 	only := flag.String("only", "", "run only the benchmark of this name")
 	runs := flag.Int("runs", 3, "runs of each timed command (the median is reported)")
+	rawPeer := flag.Bool("raw-download", false, "be the checksum's raw-download peer (the benchmark starts it)")
 	flag.Parse()
 	repeats = *runs
+	if *rawPeer {
+		if err := rawDownload(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -raw-download:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -34,8 +34,8 @@ type Hasher struct {
 	Retries   int           // retries of a transiently failed read; default 3, <0 none
 	Backoff   time.Duration // first retry delay, doubling; default 200 ms
 	// ReadAhead is how many bytes may be read and not yet hashed, in
-	// buffers of 256 KiB; default 2 MiB, <0 none (each buffer is hashed by
-	// the reader before the next read).
+	// buffers of 256 KiB; default 2 MiB; below zero (or below one buffer)
+	// none: each buffer is hashed by the reader before the next read.
 	ReadAhead int
 	// NewHash makes the hash the bytes go through; default sha256.New
 	// (the benchmarks' raw-download peer passes one that does nothing).

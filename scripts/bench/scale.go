@@ -234,6 +234,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 // headers name.
 func loadRoute(ctx context.Context, client *http.Client, url string, clients, n int) ([]time.Duration, map[string][]float64, error) {
 	lat := make([]time.Duration, n)
+	timing := make([]string, n) // each answer's Server-Timing, for the slowest
 	var mu sync.Mutex
 	sections := map[string][]float64{}
 	var next atomic.Int64
@@ -257,7 +258,8 @@ func loadRoute(ctx context.Context, client *http.Client, url string, clients, n 
 						err = fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
 					}
 					mu.Lock()
-					for _, part := range strings.Split(resp.Header.Get("Server-Timing"), ",") {
+					timing[i] = resp.Header.Get("Server-Timing")
+					for _, part := range strings.Split(timing[i], ",") {
 						name, dur, ok := strings.Cut(strings.TrimSpace(part), ";dur=")
 						var ms float64
 						if _, perr := fmt.Sscan(dur, &ms); ok && perr == nil {
@@ -276,6 +278,15 @@ func loadRoute(ctx context.Context, client *http.Client, url string, clients, n 
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
 		return nil, nil, err
+	}
+	// the slowest answers, in the order they were asked, with their sections
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return lat[order[a]] > lat[order[b]] })
+	for _, i := range order[:min(3, n)] {
+		fmt.Fprintf(os.Stderr, "# %s, %d client(s): request %d of %d took %.1f ms (Server-Timing: %s)\n", url[strings.Index(url, "/api"):], clients, i+1, n, float64(lat[i].Microseconds())/1000, timing[i])
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return lat, sections, nil

@@ -366,7 +366,7 @@ func TestTemplateDeletedAndOversized(t *testing.T) {
 	}
 }
 
-// countingDocs counts the writes to keys under a prefix.
+// countingDocs counts the writes to keys under a prefix, and every read.
 type countingDocs struct {
 	goldenpipe.Documents
 	prefix string
@@ -482,20 +482,6 @@ func TestScriptChangeFansOut(t *testing.T) {
 	}
 }
 
-// readCounting counts the documents read.
-type readCounting struct {
-	goldenpipe.Documents
-	mu    sync.Mutex
-	reads int
-}
-
-func (r *readCounting) Get(ctx context.Context, key string, v any) (string, error) {
-	r.mu.Lock()
-	r.reads++
-	r.mu.Unlock()
-	return r.Documents.Get(ctx, key, v)
-}
-
 // TestTemplateListReadsSummaries: /api/templates answers from the
 // summaries kept beside the records (one listing, no record read); a
 // record written before summaries were kept is read once and written again
@@ -516,7 +502,7 @@ func TestTemplateListReadsSummaries(t *testing.T) {
 	if _, err := h.a.Templates.Docs.Overwrite(context.Background(), template.RecordKey("old"), json.RawMessage(old)); err != nil {
 		t.Fatal(err)
 	}
-	counted := &readCounting{Documents: h.a.Templates.Docs}
+	counted := &countingDocs{Documents: h.a.Templates.Docs, prefix: "templates/"}
 	h.a.Templates.Docs = counted
 	var list []template.Summary
 	if code := h.get("/api/templates", &list); code != 200 || len(list) != 2 {

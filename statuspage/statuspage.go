@@ -11,12 +11,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"golang.org/x/sync/errgroup"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/builds"
@@ -228,43 +230,76 @@ func writePage(w http.ResponseWriter, t *template.Template, status int, v any) {
 	_, _ = w.Write(b.Bytes())
 }
 
-// overview is the status page.
+// reads are the overview's reads of its sources, one of each section,
+// with what each took. Requests that share them only read them.
+type reads struct {
+	templates                                    []gtemplate.Summary
+	inFlight, recent                             []builds.Summary
+	total                                        int
+	checksums                                    []goldenpipe.Checksum
+	rejected                                     []builds.Rejection
+	nextTemplates, nextChecksums                 string
+	tplErr, flightErr, recentErr, sumErr, rejErr error
+	took                                         [5]time.Duration
+}
+
+// sections names the overview's reads, in the order of reads.took.
+var sections = [...]string{"templates", "inflight", "recent", "checksums", "rejected"}
+
+// read reads the overview's sections at once; each shows what it can, a
+// failing source is named, not fatal.
+func read(ctx context.Context, src Sources) *reads {
+	var (
+		g  errgroup.Group
+		rd reads
+	)
+	timed := func(i int, fn func()) {
+		g.Go(func() error {
+			start := time.Now()
+			fn()
+			rd.took[i] = time.Since(start)
+			return nil
+		})
+	}
+	timed(0, func() { rd.templates, rd.nextTemplates, rd.tplErr = src.Templates.Summaries(ctx, "", listShown) })
+	timed(1, func() { rd.inFlight, rd.total, rd.flightErr = src.Builds.InFlightPage(ctx, inFlightShown) })
+	timed(2, func() { rd.recent, rd.recentErr = src.Builds.Recent(ctx, recentBuilds) })
+	timed(3, func() { rd.checksums, rd.nextChecksums, rd.sumErr = src.Checksums.Page(ctx, "", listShown) })
+	timed(4, func() { rd.rejected, rd.rejErr = src.Builds.Rejected(ctx, rejectedShown) })
+	_ = g.Wait()
+	return &rd
+}
+
+// overview is the status page. Requests that arrive while the page's
+// reads are under way share them (singleflight) instead of reading again:
+// however many people (or refreshing tabs) look at once, one instance
+// reads the store once at a time, and a page is at most one read old
+// (pageTimeout) when it is asked.
 func overview(src Sources) http.Handler {
+	var flight singleflight.Group
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
-		defer cancel()
 		v := view{common: commonOf(src, r, "golden images")}
 		now := v.Now
-		// each section shows what it can; a failing source is named, not
-		// fatal. The sections are read at once.
-		var (
-			g                                            errgroup.Group
-			tplErr, flightErr, recentErr, sumErr, rejErr error
-			nextTemplates, nextChecksums                 string
-			inFlight                                     []builds.Summary
-			total                                        int
-		)
-		var took [5]time.Duration
-		timed := func(i int, fn func()) {
-			g.Go(func() error {
-				start := time.Now()
-				fn()
-				took[i] = time.Since(start)
-				return nil
-			})
-		}
-		timed(0, func() { v.Templates, nextTemplates, tplErr = src.Templates.Summaries(ctx, "", listShown) })
-		timed(1, func() { inFlight, total, flightErr = src.Builds.InFlightPage(ctx, inFlightShown) })
-		timed(2, func() { v.Recent, recentErr = src.Builds.Recent(ctx, recentBuilds) })
-		timed(3, func() { v.Checksums, nextChecksums, sumErr = src.Checksums.Page(ctx, "", listShown) })
-		timed(4, func() { v.Rejected, rejErr = src.Builds.Rejected(ctx, rejectedShown) })
-		_ = g.Wait()
+		// the reads go on when the request that started them ends: the
+		// others waiting for them are bounded by pageTimeout too
+		got, _, shared := flight.Do("overview", func() (any, error) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pageTimeout)
+			defer cancel()
+			return read(ctx, src), nil
+		})
+		rd := got.(*reads)
 		// what each section's reads took, for the browser's tools (and the benches)
 		var timing []string
-		for i, name := range []string{"templates", "inflight", "recent", "checksums", "rejected"} {
-			timing = append(timing, fmt.Sprintf("%s;dur=%.1f", name, float64(took[i].Microseconds())/1000))
+		for i, name := range sections {
+			timing = append(timing, fmt.Sprintf("%s;dur=%.1f", name, float64(rd.took[i].Microseconds())/1000))
+		}
+		if shared {
+			timing = append(timing, `shared;desc="reads shared with requests at once"`)
 		}
 		w.Header().Set("Server-Timing", strings.Join(timing, ", "))
+		v.Templates, v.Recent, v.Checksums, v.Rejected = rd.templates, rd.recent, rd.checksums, rd.rejected
+		tplErr, flightErr, recentErr, sumErr, rejErr := rd.tplErr, rd.flightErr, rd.recentErr, rd.sumErr, rd.rejErr
+		nextTemplates, nextChecksums, inFlight, total := rd.nextTemplates, rd.nextChecksums, rd.inFlight, rd.total
 		if tplErr != nil {
 			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(tplErr))
 		}

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,4 +315,82 @@ func TestInFlightBeyondWhatIsShown(t *testing.T) {
 	if _, body := render(t, sample()); strings.Contains(body, "shown of") {
 		t.Error("a page that shows every build in flight says it shows some")
 	}
+}
+
+// gatedTemplates counts its reads and holds each until released.
+type gatedTemplates struct {
+	fakeTemplates
+	calls   *atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g gatedTemplates) Summaries(ctx context.Context, token string, top int) ([]gtemplate.Summary, string, error) {
+	g.calls.Add(1)
+	g.entered <- struct{}{}
+	<-g.release
+	return g.fakeTemplates.Summaries(ctx, token, top)
+}
+
+// TestOverviewViewersShareOneRead: requests for the overview that arrive
+// while its reads are under way wait for those reads and show them; one
+// arriving after reads again. A viewer that goes away does not end the
+// reads of the others.
+func TestOverviewViewersShareOneRead(t *testing.T) {
+	src := sample()
+	gate := gatedTemplates{fakeTemplates: src.Templates.(fakeTemplates), calls: new(atomic.Int32), entered: make(chan struct{}, 8), release: make(chan struct{})}
+	src.Templates = gate
+	h := Handler(src)
+	const viewers = 4
+	type answer struct {
+		code          int
+		body, timings string
+	}
+	answers := make(chan answer, viewers)
+	get := func(ctx context.Context) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/", nil).WithContext(ctx))
+		answers <- answer{rec.Code, rec.Body.String(), rec.Header().Get("Server-Timing")}
+	}
+	// the first viewer's reads start, and it goes away while they run
+	first, leave := context.WithCancel(context.Background())
+	go get(first)
+	<-gate.entered
+	leave()
+	for range viewers - 1 {
+		go get(context.Background())
+	}
+	// every viewer is waiting in the one read before it ends
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting() < viewers {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests are waiting for the overview's reads", waiting(), viewers)
+		}
+		runtime.Gosched()
+	}
+	close(gate.release)
+	shared := 0
+	for range viewers {
+		a := <-answers
+		if a.code != http.StatusOK || !strings.Contains(a.body, "avd-win11") || strings.Contains(a.body, "templates: ") {
+			t.Errorf("a viewer got %d without the templates:\n%s", a.code, a.body)
+		}
+		if strings.Contains(a.timings, "shared;") {
+			shared++
+		}
+	}
+	if n := gate.calls.Load(); n != 1 || shared != viewers {
+		t.Errorf("%d viewers at once read the templates %d times (%d answers say they shared), want once", viewers, n, shared)
+	}
+	// a request after those reads ended reads again
+	if code, body := render(t, src); code != http.StatusOK || !strings.Contains(body, "avd-win11") || gate.calls.Load() != 2 {
+		t.Errorf("a later request got %d and made %d reads in all, want its own", code, gate.calls.Load())
+	}
+}
+
+// waiting is how many goroutines are inside the overview's singleflight:
+// the one reading and those waiting for it.
+func waiting() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "singleflight.(*Group).Do(")
 }

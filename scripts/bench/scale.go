@@ -200,7 +200,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 	client := &http.Client{Timeout: time.Minute}
 	for _, clients := range []int{1, scaleClients} {
 		for _, rt := range routes {
-			lat, sections, err := loadRoute(ctx, client, base+rt.path, clients, *scaleRequests)
+			lat, sections, shared, err := loadRoute(ctx, client, base+rt.path, clients, *scaleRequests)
 			if err != nil {
 				return err
 			}
@@ -216,6 +216,9 @@ func benchScale(ctx context.Context, w *workspace) error {
 				slices.Sort(d)
 				figure(name+"_reads_"+sec+"_p50_ms", d[len(d)/2], "ms (Server-Timing: that section's reads, at once with the others)")
 			}
+			if rt.path == "/api/" {
+				figure(name+"_shared_answers", float64(shared), fmt.Sprintf("of %d answers shared the reads of a request under way (Server-Timing: shared)", len(lat)))
+			}
 		}
 	}
 	rss, err := peakRSS(h.cmd.Process.Pid)
@@ -230,9 +233,9 @@ func benchScale(ctx context.Context, w *workspace) error {
 }
 
 // loadRoute GETs url n times from clients goroutines at once and returns
-// the latencies, sorted, and the durations the answers' Server-Timing
-// headers name.
-func loadRoute(ctx context.Context, client *http.Client, url string, clients, n int) ([]time.Duration, map[string][]float64, error) {
+// the latencies, sorted, the durations the answers' Server-Timing headers
+// name, and how many answers say they shared another request's reads.
+func loadRoute(ctx context.Context, client *http.Client, url string, clients, n int) ([]time.Duration, map[string][]float64, int, error) {
 	lat := make([]time.Duration, n)
 	timing := make([]string, n) // each answer's Server-Timing, for the slowest
 	var mu sync.Mutex
@@ -240,6 +243,7 @@ func loadRoute(ctx context.Context, client *http.Client, url string, clients, n 
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
+	shared := 0
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
@@ -259,6 +263,9 @@ func loadRoute(ctx context.Context, client *http.Client, url string, clients, n 
 					}
 					mu.Lock()
 					timing[i] = resp.Header.Get("Server-Timing")
+					if strings.Contains(timing[i], "shared;") {
+						shared++
+					}
 					for _, part := range strings.Split(timing[i], ",") {
 						name, dur, ok := strings.Cut(strings.TrimSpace(part), ";dur=")
 						var ms float64
@@ -277,7 +284,7 @@ func loadRoute(ctx context.Context, client *http.Client, url string, clients, n 
 	}
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	// the slowest answers, in the order they were asked, with their sections
 	order := make([]int, n)
@@ -289,5 +296,5 @@ func loadRoute(ctx context.Context, client *http.Client, url string, clients, n 
 		fmt.Fprintf(os.Stderr, "# %s, %d client(s): request %d of %d took %.1f ms (Server-Timing: %s)\n", url[strings.Index(url, "/api"):], clients, i+1, n, float64(lat[i].Microseconds())/1000, timing[i])
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return lat, sections, nil
+	return lat, sections, shared, nil
 }

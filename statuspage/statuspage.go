@@ -298,15 +298,14 @@ func overview(src Sources) http.Handler {
 		}
 		w.Header().Set("Server-Timing", strings.Join(timing, ", "))
 		v.Templates, v.Recent, v.Checksums, v.Rejected = rd.templates, rd.recent, rd.checksums, rd.rejected
-		tplErr, flightErr, recentErr, sumErr, rejErr := rd.tplErr, rd.flightErr, rd.recentErr, rd.sumErr, rd.rejErr
-		nextTemplates, nextChecksums, inFlight, total := rd.nextTemplates, rd.nextChecksums, rd.inFlight, rd.total
-		if tplErr != nil {
-			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(tplErr))
+		total := rd.total // less the ones finished since (below)
+		if rd.tplErr != nil {
+			v.Errors = append(v.Errors, "templates: "+goldenpipe.ErrorMessage(rd.tplErr))
 		}
-		v.MoreTemplates = moreLink("templates", nextTemplates, v.Query)
+		v.MoreTemplates = moreLink("templates", rd.nextTemplates, v.Query)
 		// builds in flight (a finished one still cleaning up is shown as recent)
-		if flightErr != nil {
-			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(flightErr))
+		if rd.flightErr != nil {
+			v.Errors = append(v.Errors, "builds in flight: "+goldenpipe.ErrorMessage(rd.flightErr))
 		}
 		// the builds in flight may be as the monitor's last tick left them:
 		// one finished since (recent builds are read live) is not in flight
@@ -314,7 +313,7 @@ func overview(src Sources) http.Handler {
 		for _, b := range v.Recent {
 			finished[b.ID] = true
 		}
-		for _, b := range inFlight {
+		for _, b := range rd.inFlight {
 			switch {
 			case finished[b.ID] || builds.Terminal(b.State):
 				total--
@@ -325,15 +324,15 @@ func overview(src Sources) http.Handler {
 		if total > len(v.InFlight) {
 			v.InFlightTotal = total // more than were read: the page says so
 		}
-		if recentErr != nil {
-			v.Errors = append(v.Errors, "recent builds: "+goldenpipe.ErrorMessage(recentErr))
+		if rd.recentErr != nil {
+			v.Errors = append(v.Errors, "recent builds: "+goldenpipe.ErrorMessage(rd.recentErr))
 		}
-		if sumErr != nil {
-			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(sumErr))
+		if rd.sumErr != nil {
+			v.Errors = append(v.Errors, "checksums: "+goldenpipe.ErrorMessage(rd.sumErr))
 		}
-		v.MoreChecksums = moreLink("checksums", nextChecksums, v.Query)
-		if rejErr != nil {
-			v.Errors = append(v.Errors, "rejected messages: "+goldenpipe.ErrorMessage(rejErr))
+		v.MoreChecksums = moreLink("checksums", rd.nextChecksums, v.Query)
+		if rd.rejErr != nil {
+			v.Errors = append(v.Errors, "rejected messages: "+goldenpipe.ErrorMessage(rd.rejErr))
 		}
 		if len(v.Rejected) > rejectedShown {
 			v.Rejected = v.Rejected[:rejectedShown]

@@ -27,9 +27,12 @@ type DeadLetter struct {
 // to the function the queue triggers, through the handler's HTTP interface,
 // in the exact payload shape the Functions host uses; a non-2xx answer
 // abandons the message, which is delivered again until MaxDeliveryCount,
-// then dead-lettered. Duplicate MessageIds within DuplicateWindow are
-// dropped, as Service Bus duplicate detection does. Messages published to a
-// topic are kept (the newest MaxTopicMessages) for whoever reads them.
+// then dead-lettered. Messages published to a topic are kept (the newest
+// MaxTopicMessages) for whoever reads them. On queues and topics alike, a
+// MessageId seen within DuplicateWindow is dropped, as Service Bus duplicate
+// detection does: deploy/main.bicep turns it on for the build queue and the
+// events topic (requiresDuplicateDetection), so a lifecycle event published
+// again by a retried or racing step reaches subscribers once.
 type Bus struct {
 	// Routes maps a queue to the function it triggers and the binding name.
 	Routes           map[string]Route
@@ -42,6 +45,7 @@ type Bus struct {
 	mu       sync.Mutex
 	handler  http.Handler
 	seen     map[string]time.Time
+	swept    int // how many ids were remembered after the last sweep
 	topics   map[string][]goldenpipe.OutMessage
 	dead     []DeadLetter
 	inflight sync.WaitGroup
@@ -79,11 +83,9 @@ func (b *Bus) Send(_ context.Context, queue string, m goldenpipe.OutMessage) err
 	if b.closed {
 		return goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "the in-process bus is closed")
 	}
-	key := queue + "\x00" + m.ID
-	if t, dup := b.seen[key]; dup && time.Since(t) < b.DuplicateWindow && m.ID != "" {
+	if b.duplicate(queue, m.ID) {
 		return nil
 	}
-	b.seen[key] = time.Now()
 	b.seq++
 	seq := b.seq
 	b.inflight.Add(1)
@@ -142,13 +144,42 @@ func (b *Bus) invoke(h http.Handler, route Route, m goldenpipe.OutMessage, attem
 	return rec.Code
 }
 
-// Publish keeps a message sent to a topic.
+// duplicate reports whether entity saw MessageId id within DuplicateWindow,
+// and remembers it if not. A message without an id is never a duplicate.
+// Ids older than the window are forgotten once the remembered ids double,
+// so memory stays bounded by what one window sends. Callers hold b.mu.
+func (b *Bus) duplicate(entity, id string) bool {
+	if id == "" {
+		return false
+	}
+	now := time.Now()
+	key := entity + "\x00" + id
+	if t, ok := b.seen[key]; ok && now.Sub(t) < b.DuplicateWindow {
+		return true
+	}
+	if len(b.seen) >= 2*b.swept {
+		for k, t := range b.seen {
+			if now.Sub(t) >= b.DuplicateWindow {
+				delete(b.seen, k)
+			}
+		}
+		b.swept = max(len(b.seen), 512)
+	}
+	b.seen[key] = now
+	return false
+}
+
 // Probe answers as the in-process bus is: up while the app runs.
 func (b *Bus) Probe(context.Context, string) error { return nil }
 
+// Publish keeps a message sent to a topic, unless the topic saw its
+// MessageId within DuplicateWindow.
 func (b *Bus) Publish(_ context.Context, topic string, m goldenpipe.OutMessage) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.duplicate(topic, m.ID) {
+		return nil
+	}
 	list := append(b.topics[topic], m)
 	if len(list) > b.MaxTopicMessages {
 		list = list[len(list)-b.MaxTopicMessages:]

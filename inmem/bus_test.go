@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -97,5 +98,48 @@ func TestTopicKeepsTheNewest(t *testing.T) {
 	got := b.Topic("t")
 	if len(got) != 3 || got[0].ID != "2" || got[2].ID != "4" {
 		t.Errorf("topic = %+v", got)
+	}
+}
+
+// The events topic is deployed with duplicate detection on
+// (deploy/main.bicep), so an event published again with its id — a step
+// retried after its record write lost a race — reaches subscribers once.
+func TestTopicDropsRepeatedMessageIds(t *testing.T) {
+	b := newTestBus(&recorder{})
+	ctx := context.Background()
+	for _, m := range []struct{ topic, id string }{
+		{"events", "b1/requested"}, {"events", "b1/requested"}, {"events", "b1/started"},
+		{"other", "b1/requested"}, {"events", ""}, {"events", ""},
+	} {
+		if err := b.Publish(ctx, m.topic, goldenpipe.OutMessage{ID: m.id, Body: []byte(m.id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []string
+	for _, m := range b.Topic("events") {
+		ids = append(ids, m.ID)
+	}
+	if strings.Join(ids, ",") != "b1/requested,b1/started,," || len(b.Topic("other")) != 1 {
+		t.Errorf("events = %q, other = %d", ids, len(b.Topic("other")))
+	}
+}
+
+// Ids older than the window are forgotten: what the bus remembers is
+// bounded by what one window sends, not by everything ever sent.
+func TestDuplicateIdsAreForgottenAfterTheWindow(t *testing.T) {
+	b := newTestBus(&recorder{})
+	b.DuplicateWindow = 0 // every id is out of the window at once
+	for i := range 10_000 {
+		_ = b.Publish(context.Background(), "events", goldenpipe.OutMessage{ID: "same"})
+		_ = b.Publish(context.Background(), "events", goldenpipe.OutMessage{ID: strconv.Itoa(i)})
+	}
+	b.mu.Lock()
+	remembered := len(b.seen)
+	b.mu.Unlock()
+	if remembered > 1024 {
+		t.Errorf("remembers %d ids after 20,000 publishes with a zero window", remembered)
+	}
+	if got := len(b.Topic("events")); got != b.MaxTopicMessages {
+		t.Errorf("topic kept %d, want %d: with a zero window nothing is a duplicate", got, b.MaxTopicMessages)
 	}
 }

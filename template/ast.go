@@ -208,3 +208,68 @@ func isPlaceholder(s string) bool {
 }
 
 func jsonNumber(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
+
+// getFold is a property lookup as ARM does it: without regard to case.
+func (n *node) getFold(key string) *node {
+	if v := n.get(key); v != nil {
+		return v
+	}
+	for _, m := range n.members {
+		if strings.EqualFold(m.key, key) {
+			return m.val
+		}
+	}
+	return nil
+}
+
+// encodeLimited writes n as JSON, stopping (false) past limit bytes.
+func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
+	if w.Len() > limit {
+		return false
+	}
+	switch n.kind {
+	case '{':
+		w.WriteByte('{')
+		for i, m := range n.members {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			writeString(w, m.key)
+			w.WriteByte(':')
+			if !encodeLimited(m.val, w, limit) {
+				return false
+			}
+		}
+		w.WriteByte('}')
+	case '[':
+		w.WriteByte('[')
+		for i, it := range n.items {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			if !encodeLimited(it, w, limit) {
+				return false
+			}
+		}
+		w.WriteByte(']')
+	default:
+		n.encodeScalar(w)
+	}
+	return w.Len() <= limit
+}
+
+func asInt(n *node) (int64, bool) {
+	if n.kind != 'n' {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(n.num.String(), 10, 64)
+	return v, err == nil
+}
+
+// clip shortens a value quoted in a message.
+func clip(s string) string {
+	if len(s) > 300 {
+		return s[:297] + "…"
+	}
+	return s
+}

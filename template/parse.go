@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/virtualmachineimagebuilder/armvirtualmachineimagebuilder/v2"
+	"github.com/goldenpipe/goldenpipe/arm"
 )
 
 // TargetAPIVersion is the API every template is upgraded to.
@@ -112,7 +113,7 @@ func ParseFile(name string, raw, params []byte, o Options) []*Parsed {
 		r.problem("", "template is %d bytes, over the limit of %d", len(raw), MaxTemplateBytes)
 		return fail(KindResource)
 	}
-	root, err := parseJSON(stripComments(raw))
+	root, err := parseJSON(arm.StripComments(raw))
 	if err != nil {
 		r.problem("", "not valid JSON: %v", err)
 		return fail(KindResource)
@@ -132,34 +133,66 @@ func ParseFile(name string, raw, params []byte, o Options) []*Parsed {
 		checkTemplateName(name, r)
 		return []*Parsed{parseResource(name, KindResource, root, r, o)}
 	}
-	return parseDeployment(name, root, params, r, o)
+	return parseDeployment(name, raw, root, params, r, o)
 }
 
-// parseDeployment evaluates each imageTemplates resource of a deployment
-// template and reads it as a bare resource. File-level findings (the
-// parameters) go to every template of the file.
-func parseDeployment(name string, root *node, params []byte, file *report, o Options) []*Parsed {
-	ev := &armEval{dep: o.Deployment, params: map[string]*node{}, paramBusy: map[string]bool{},
-		varCache: map[string]*node{}, varBusy: map[string]bool{}, secrets: map[string]bool{}, given: map[string]*node{}}
-	ev.decls = root.getFold("parameters")
-	if v := root.getFold("variables"); v != nil && v.kind == '{' {
-		ev.vars = v
+// parseDeployment evaluates a deployment template with package arm and
+// reads each imageTemplates resource it would create as a bare resource.
+// File-level findings (the parameters) go to every template of the file.
+func parseDeployment(name string, raw []byte, root *node, params []byte, file *report, o Options) []*Parsed {
+	dep, err := arm.Evaluate(raw, params, o.Deployment.scope())
+	if err != nil { // parsed above, so this does not happen; say it anyway
+		file.problem("", "%v", err)
+		checkTemplateName(name, file)
+		return []*Parsed{{Name: name, Kind: KindDeployment, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}}
 	}
-	if params != nil {
-		ev.given = readParameters(params, file)
+	for _, pr := range dep.Problems {
+		if strings.HasPrefix(pr.Path, "outputs") {
+			continue // outputs are not the image templates' concern (render shows them)
+		}
+		file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
 	}
-	if fn := root.getFold("functions"); fn != nil && fn.kind == '[' && len(fn.items) > 0 {
-		file.note("functions", "user-defined functions are not evaluated; a call to one is reported where it is used")
+	var images []arm.Resource
+	var others []string
+	for _, res := range dep.Resources {
+		switch {
+		case strings.EqualFold(res.Type, ImageTemplateType):
+			images = append(images, res)
+		case strings.EqualFold(res.Type, arm.DeploymentsType) && nestedImageTemplate(root, res, dep.Resources):
+			file.problem(path(res.Path), "a nested deployment holding an image template is not evaluated: put the imageTemplates resource at the top level of resources")
+		default:
+			name := res.Name
+			if raw := rawAt(root, res.Path); name == "" && raw != nil {
+				if n := raw.getFold("name"); n != nil && n.kind == '"' {
+					name = n.str // as written, when it could not be evaluated
+				}
+			}
+			others = append(others, strings.TrimSpace(res.Type+" "+name))
+		}
 	}
-	images, others := deploymentResources(root, file, ev)
-	used := map[string]bool{}
-	budget := 100_000
-	for _, im := range images {
-		paramsUsedBy(im.val, ev.vars, used, map[string]bool{}, &budget)
+	sort.Strings(others)
+	skipped := false // an image template whose condition is false
+	for _, n := range dep.Notes {
+		if n.Message == arm.MsgConditionFalse {
+			if raw := rawAt(root, n.Path); raw != nil && raw.kind == '{' && isImageTemplate(raw) {
+				file.note(path(n.Path), "condition is false: this image template is not deployed")
+				skipped = true
+			}
+			continue
+		}
+		file.note(path(n.Path), "%s", n.Message)
 	}
-	ev.checkParameters(file, used)
+	for _, w := range dep.Warnings {
+		if w.Path == "(template)" {
+			continue // the stand-in warning, last
+		}
+		file.warningsList = append(file.warningsList, Problem{Path: w.Path, Message: w.Message})
+	}
 	if len(images) == 0 {
-		if len(file.problems) == 0 {
+		switch {
+		case skipped:
+			file.problem("resources", "every %s resource has a false condition: nothing to build", ImageTemplateType)
+		case len(file.problems) == 0:
 			file.problem("resources", "holds no %s resource: nothing for Image Builder here", ImageTemplateType)
 		}
 		checkTemplateName(name, file)
@@ -168,67 +201,87 @@ func parseDeployment(name string, root *node, params []byte, file *report, o Opt
 	}
 	var out []*Parsed
 	for _, im := range images {
-		r := &report{prefix: string(im.at), evaluated: true}
-		if c := im.val.getFold("condition"); c != nil {
-			v := ev.walk(c, "condition", 0, func(p path, err error) { r.problem(p, "%v", err) })
-			if v.kind == 'b' && !v.b {
-				file.note(im.at, "condition is false: this image template is not deployed")
-				continue
-			}
-			if v.kind != 'b' && v.kind != '0' {
-				r.problem("condition", "must be a boolean, not %s", v.describe())
-			}
+		r := &report{prefix: im.Path, evaluated: true}
+		for _, pr := range im.Problems {
+			r.problemAt(pr.Path, pr.Message)
 		}
-		if im.val.getFold("copy") != nil {
-			r.problem("copy", "copy loops are not evaluated; write one imageTemplates resource per image")
-		}
-		res := &node{kind: '{'}
-		for _, m := range im.val.members {
-			switch strings.ToLower(m.key) {
-			case "condition", "copy", "scope":
-				continue
-			}
-			res.members = append(res.members, m)
-		}
-		evaluated := ev.walk(res, "", 0, func(p path, err error) { r.problem(p, "%v", err) })
-		if sizeOver(evaluated, MaxTemplateBytes) {
+		if im.Body == nil {
 			r.problem("", "the evaluated image template is over %d bytes", MaxTemplateBytes)
-			out = append(out, &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, PathPrefix: string(im.at), Problems: r.problems})
+			out = append(out, &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, PathPrefix: im.Path, Problems: withoutTooLarge(r.problems, im.Path)})
+			continue
+		}
+		evaluated, err := parseJSON(im.Body)
+		if err != nil {
+			r.problem("", "the evaluated image template cannot be read: %v", err)
+			out = append(out, &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, PathPrefix: im.Path, Problems: r.problems})
 			continue
 		}
 		tname := name
-		resName := ""
-		if n := evaluated.getFold("name"); n != nil && n.kind == '"' {
-			resName = n.str
-		}
 		if len(images) > 1 {
-			tname = name + "." + resName
+			tname = name + "." + im.Name
 		}
 		checkTemplateName(tname, r)
 		p := parseResource(tname, KindDeployment, evaluated, r, o)
-		p.ResourceName, p.OtherResources, p.PathPrefix = resName, others, string(im.at)
+		p.ResourceName, p.OtherResources, p.PathPrefix = im.Name, others, im.Path
 		out = append(out, p)
 	}
-	var secrets []string
-	for s := range ev.secrets {
-		secrets = append(secrets, s)
+	// A secure parameter's value ends up in the template when the
+	// template reads it; warn for each one that has a value.
+	if decls := root.getFold("parameters"); decls != nil && decls.kind == '{' {
+		given := map[string]bool{}
+		if params != nil {
+			given = givenParameters(params)
+		}
+		var secrets []string
+		for _, m := range decls.members {
+			if m.val.kind == '{' && isSecure(m.val) && (given[strings.ToLower(m.key)] || m.val.getFold("defaultValue") != nil) {
+				secrets = append(secrets, m.key)
+			}
+		}
+		sort.Strings(secrets)
+		for _, s := range secrets {
+			file.warn(path("parameters").key(s), "is a secure parameter used by the image template: its value is stored in the template, which everyone who can read the template sees")
+		}
 	}
-	sort.Strings(secrets)
-	for _, s := range secrets {
-		file.warn(path("parameters").key(s), "is a secure parameter used by the image template: its value is stored in the template, which everyone who can read the template sees")
-	}
-	if ev.dep.StandIn && ev.scopeUsed {
-		file.warn("", "evaluated with stand-in values for subscription(), resourceGroup() and resourceId() (subscription %s, group %s, location %s): give the real ones for exact values",
-			ev.dep.SubscriptionID, ev.dep.ResourceGroup, ev.dep.Location)
-	}
-	if len(out) == 0 { // every image template's condition is false
-		file.problem("resources", "every %s resource has a false condition: nothing to build", ImageTemplateType)
-		return []*Parsed{{Name: name, Kind: KindDeployment, OtherResources: others, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}}
+	for _, w := range dep.Warnings {
+		if w.Path == "(template)" {
+			file.warningsList = append(file.warningsList, Problem{Path: "(template)", Message: w.Message})
+		}
 	}
 	for _, p := range out {
 		p.Problems = append(append([]Problem(nil), file.problems...), p.Problems...)
 		p.Warnings = append(append([]Problem(nil), file.warningsList...), p.Warnings...)
 		p.Notes = append(append([]string(nil), file.notes...), p.Notes...)
+	}
+	return out
+}
+
+func isImageTemplate(raw *node) bool {
+	t := raw.getFold("type")
+	return t != nil && t.kind == '"' && strings.EqualFold(t.str, ImageTemplateType)
+}
+
+// nestedImageTemplate reports a nested deployment whose inner template
+// holds an image template that arm did not bring out as a resource.
+func nestedImageTemplate(root *node, res arm.Resource, all []arm.Resource) bool {
+	for _, o := range all {
+		if strings.HasPrefix(o.Path, res.Path+".") {
+			return false // evaluated: its resources are listed
+		}
+	}
+	raw := rawAt(root, res.Path)
+	return raw != nil && mentionsImageTemplates(raw)
+}
+
+// withoutTooLarge drops arm's size problem at the resource's own path:
+// the image template's message replaces it.
+func withoutTooLarge(list []Problem, at string) []Problem {
+	var out []Problem
+	for _, p := range list {
+		if p.Path == at && strings.HasPrefix(p.Message, arm.MsgTooLarge) {
+			continue
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/arm"
 )
 
 // Problem is one thing wrong with a template, at a path such as
@@ -319,7 +321,7 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 				r.problem(p.key(m.key), "the identity is a placeholder from the documentation; give the user-assigned identity's resource id")
 				continue
 			}
-			if looksLikeExpression(m.key) && !r.evaluated {
+			if arm.LooksLikeExpression(m.key) && !r.evaluated {
 				r.problem(p.key(m.key), "%s", bareExpression(m.key))
 				continue
 			}
@@ -343,7 +345,7 @@ func str(n *node, p path, r *report, free bool) *node {
 		r.problem(p, "%q is a placeholder from the documentation; fill it in", n.str)
 		return nil
 	}
-	if looksLikeExpression(n.str) && !r.evaluated {
+	if arm.LooksLikeExpression(n.str) && !r.evaluated {
 		r.problem(p, "%s", bareExpression(n.str))
 		return nil
 	}
@@ -519,4 +521,20 @@ func sharedImageEnums(out *node, p path, r *report) {
 	default:
 		r.problem(vp.key("scheme"), "%q is not a versioning scheme: \"Latest\" or \"Source\"", scheme.str)
 	}
+}
+
+// problemAt records a problem found at a path of the file (as package arm
+// gives it), inside the template's prefix.
+func (r *report) problemAt(full, msg string) {
+	if r.bad == nil {
+		r.bad = map[string]bool{}
+	}
+	r.problems = append(r.problems, Problem{Path: full, Message: msg})
+	rel := full
+	if r.prefix != "" {
+		if rest, ok := strings.CutPrefix(full, r.prefix); ok {
+			rel = strings.TrimPrefix(rest, ".")
+		}
+	}
+	r.bad[path(rel).String()] = true
 }

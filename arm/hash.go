@@ -1,4 +1,4 @@
-package template
+package arm
 
 import (
 	"crypto/sha1"

@@ -1,0 +1,241 @@
+package arm
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// rawResource is one resource as written, with where it stands.
+type rawResource struct {
+	at  path
+	val *node
+}
+
+// run evaluates the whole deployment into ev.out.
+func (ev *evaluator) run() {
+	root := ev.root
+	if fn := root.getFold("functions"); fn != nil && fn.kind == '[' && len(fn.items) > 0 {
+		ev.note("functions", "user-defined functions are not evaluated; a call to one is reported where it is used")
+	}
+	list := ev.resourceList()
+	used := map[string]bool{}
+	budget := 100_000
+	for _, it := range list {
+		paramsUsedBy(it.val, ev.vars, used, map[string]bool{}, &budget)
+	}
+	if o := root.getFold("outputs"); o != nil {
+		paramsUsedBy(o, ev.vars, used, map[string]bool{}, &budget)
+	}
+	ev.checkParameters(used)
+	for _, it := range list {
+		ev.resource(it)
+	}
+	ev.outputs()
+	if ev.scope.StandIn && ev.scopeUsed {
+		ev.warn("", "evaluated with stand-in values for subscription(), resourceGroup() and resourceId() (subscription %s, group %s, location %s): give the real ones for exact values",
+			ev.scope.SubscriptionID, ev.scope.ResourceGroup, ev.scope.Location)
+	}
+}
+
+// resourceList lists the resources of a deployment template as written:
+// an array, or (languageVersion 2.0, Bicep's symbolic names) an object.
+func (ev *evaluator) resourceList() []rawResource {
+	res := ev.root.getFold("resources")
+	var list []rawResource
+	switch {
+	case res == nil:
+		ev.problem("resources", "is required in a deployment template")
+		return nil
+	case res.kind == '[':
+		for i, it := range res.items {
+			list = append(list, rawResource{path("resources").index(i), it})
+		}
+	case res.kind == '{':
+		for _, m := range res.members {
+			list = append(list, rawResource{path("resources").key(m.key), m.val})
+		}
+	default:
+		ev.problem("resources", "must be an array, not %s", res.describe())
+		return nil
+	}
+	out := list[:0]
+	for _, it := range list {
+		if it.val.kind != '{' {
+			ev.problem(it.at, "must be an object, not %s", it.val.describe())
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// resource evaluates one resource as written into the Resources it
+// creates (none when its condition is false).
+func (ev *evaluator) resource(it rawResource) {
+	res := Resource{Path: string(it.at), Scope: ev.defaultScope()}
+	fail := func(p path, err error) {
+		res.Problems = append(res.Problems, Problem{Path: p.String(), Message: err.Error()})
+	}
+	if c := it.val.getFold("condition"); c != nil {
+		v := ev.walk(c, it.at.key("condition"), 0, fail)
+		if v.kind == 'b' && !v.b {
+			ev.note(it.at, MsgConditionFalse)
+			return
+		}
+		if v.kind != 'b' && v.kind != '0' {
+			fail(it.at.key("condition"), exprErrorf("must be a boolean, not %s", v.describe()))
+		}
+	}
+	if it.val.getFold("copy") != nil {
+		fail(it.at.key("copy"), exprErrorf("resource copy loops are not evaluated; write one resource per copy"))
+	}
+	ev.evalResource(&res, it, fail)
+	ev.out.Resources = append(ev.out.Resources, res)
+}
+
+// evalResource evaluates a resource's elements into res: its body, type,
+// apiVersion, name and scope.
+func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path, error)) {
+	body := &node{kind: '{'}
+	var scope *node
+	nested := false
+	if t := it.val.getFold("type"); t != nil && t.kind == '"' && strings.EqualFold(t.str, DeploymentsType) {
+		nested = true
+	}
+	for _, m := range it.val.members {
+		switch strings.ToLower(m.key) {
+		case "condition", "copy":
+			continue
+		case "scope":
+			scope = m.val
+			continue
+		case "properties":
+			if nested && m.val.kind == '{' {
+				// A nested deployment's inner template is evaluated as a
+				// deployment of its own, not here.
+				body.members = append(body.members, member{key: m.key, val: ev.nestedProperties(m.val, it.at.key(m.key), fail)})
+				continue
+			}
+		}
+		body.members = append(body.members, member{key: m.key, val: ev.walk(m.val, it.at.key(m.key), 0, fail)})
+	}
+	if scope != nil {
+		if v := ev.walk(scope, it.at.key("scope"), 0, fail); v.kind == '"' {
+			res.Scope = v.str
+		}
+	}
+	str := func(key string, raw bool) string {
+		if n := body.getFold(key); n != nil && n.kind == '"' {
+			return n.str
+		}
+		if n := it.val.getFold(key); raw && n != nil && n.kind == '"' {
+			return n.str // as written, when it could not be evaluated
+		}
+		return ""
+	}
+	// The name is "" when it could not be evaluated (a problem says why).
+	res.Type, res.APIVersion, res.Name = str("type", true), str("apiVersion", true), str("name", false)
+	if sizeOver(body, MaxBytes) {
+		fail(it.at, exprErrorf("%s %d bytes", MsgTooLarge, MaxBytes))
+		return
+	}
+	var b bytes.Buffer
+	body.encode(&b)
+	res.Body = json.RawMessage(b.Bytes())
+}
+
+// DeploymentsType is the resource type of a nested deployment.
+const DeploymentsType = "Microsoft.Resources/deployments"
+
+// nestedProperties evaluates a nested deployment's properties but its
+// inner template, kept as written.
+func (ev *evaluator) nestedProperties(props *node, p path, fail func(path, error)) *node {
+	out := &node{kind: '{'}
+	for _, m := range props.members {
+		if strings.EqualFold(m.key, "template") {
+			out.members = append(out.members, m)
+			continue
+		}
+		out.members = append(out.members, member{key: m.key, val: ev.walk(m.val, p.key(m.key), 0, fail)})
+	}
+	return out
+}
+
+// defaultScope is the resource id of the deployment's resource group, ""
+// when not known offline.
+func (ev *evaluator) defaultScope() string {
+	if ev.scope.SubscriptionID == "" || ev.scope.ResourceGroup == "" {
+		return ""
+	}
+	return "/subscriptions/" + ev.scope.SubscriptionID + "/resourceGroups/" + ev.scope.ResourceGroup
+}
+
+// outputs evaluates the deployment's outputs.
+func (ev *evaluator) outputs() {
+	outs := ev.root.getFold("outputs")
+	if outs == nil {
+		return
+	}
+	if outs.kind != '{' {
+		ev.problem("outputs", "must be an object, not %s", outs.describe())
+		return
+	}
+	fail := func(p path, err error) { ev.problem(p, "%v", err) }
+	for _, m := range outs.members {
+		p := path("outputs").key(m.key)
+		if m.val.kind != '{' {
+			ev.problem(p, "must be an object with a type and a value, not %s", m.val.describe())
+			continue
+		}
+		if c := m.val.getFold("condition"); c != nil {
+			v := ev.walk(c, p.key("condition"), 0, fail)
+			if v.kind == 'b' && !v.b {
+				continue
+			}
+		}
+		raw := m.val.getFold("value")
+		if raw == nil {
+			if m.val.getFold("copy") != nil {
+				ev.problem(p.key("copy"), "output copy loops are not evaluated")
+			} else {
+				ev.problem(p, "has no value")
+			}
+			continue
+		}
+		v := ev.walk(raw, p.key("value"), 0, fail)
+		if sizeOver(v, MaxBytes) {
+			ev.problem(p.key("value"), "the evaluated output is over %d bytes", MaxBytes)
+			continue
+		}
+		if ev.out.Outputs == nil {
+			ev.out.Outputs = map[string]any{}
+		}
+		ev.out.Outputs[m.key] = decode(v)
+	}
+}
+
+// decode turns a node into the values encoding/json gives with UseNumber.
+func decode(n *node) any {
+	switch n.kind {
+	case '{':
+		o := make(map[string]any, len(n.members))
+		for _, m := range n.members {
+			o[m.key] = decode(m.val)
+		}
+		return o
+	case '[':
+		a := make([]any, len(n.items))
+		for i, it := range n.items {
+			a[i] = decode(it)
+		}
+		return a
+	case '"':
+		return n.str
+	case 'n':
+		return n.num
+	case 'b':
+		return n.b
+	}
+	return nil
+}

@@ -119,3 +119,20 @@ func TestEvaluateStandIn(t *testing.T) {
 		t.Errorf("warnings = %v", d.Warnings)
 	}
 }
+
+// ARM drops properties whose value is null (template-expressions, "Null
+// values"), so if(cond, value, null()) leaves a property out.
+func TestNullPropertiesDropped(t *testing.T) {
+	tpl := `{` + schema + `, "parameters": {"on": {"type": "bool", "defaultValue": false}},
+	  "resources": [{"type": "A.B/c", "apiVersion": "1", "name": "n",
+	    "tags": {"gone": "[if(false(), 'x', null())]", "kept": "[if(true(), 'x', null())]", "json": "[json('null')]", "literal": null},
+	    "properties": {"deep": {"off": "[if(parameters('on'), createObject('a', 1), null())]", "list": [null, "[null()]", 1]}, "empty": {"n": null}}}]}`
+	d, err := Evaluate([]byte(tpl), nil, testScope)
+	if err != nil || len(d.Resources) != 1 || len(d.Resources[0].Problems) > 0 {
+		t.Fatalf("%v %+v", err, d)
+	}
+	want := `{"type":"A.B/c","apiVersion":"1","name":"n","tags":{"kept":"x"},"properties":{"deep":{"list":[null,null,1]},"empty":{}}}`
+	if got := string(d.Resources[0].Body); got != want {
+		t.Errorf("body\n got %s\nwant %s", got, want)
+	}
+}

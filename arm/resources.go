@@ -140,9 +140,39 @@ func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path,
 		fail(it.at, exprErrorf("%s %d bytes", MsgTooLarge, MaxBytes))
 		return
 	}
+	body = dropNulls(body)
 	var b bytes.Buffer
 	body.encode(&b)
 	res.Body = json.RawMessage(b.Bytes())
+}
+
+// dropNulls copies a value without the object members whose value is
+// null, at any depth: ARM treats a property set to null (null(),
+// json('null'), an if() that gives null) as if it were not there
+// (Microsoft Learn, "Syntax and expressions in ARM templates"
+// (azure-resource-manager/templates/template-expressions), "Null values"),
+// which is what makes `if(cond, value, null())` properties work. Array
+// items are kept: an array's length is its value. The value is bounded
+// (sizeOver first), so the copy is.
+func dropNulls(n *node) *node {
+	switch n.kind {
+	case '{':
+		out := &node{kind: '{', members: make([]member, 0, len(n.members))}
+		for _, m := range n.members {
+			if m.val.kind == '0' {
+				continue
+			}
+			out.members = append(out.members, member{key: m.key, val: dropNulls(m.val)})
+		}
+		return out
+	case '[':
+		out := &node{kind: '[', items: make([]*node, len(n.items))}
+		for i, it := range n.items {
+			out.items[i] = dropNulls(it)
+		}
+		return out
+	}
+	return n
 }
 
 // DeploymentsType is the resource type of a nested deployment.

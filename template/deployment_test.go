@@ -59,3 +59,32 @@ func TestNullPropertiesLeaveTheImageTemplate(t *testing.T) {
 		t.Errorf("body: %s", p.upgradedTo)
 	}
 }
+
+// The 2024-02-01 spec: an empty stagingResourceGroup means Image Builder
+// creates one with a random name. Anything else must be a group's id.
+func TestEmptyStagingResourceGroupIsImageBuilders(t *testing.T) {
+	tests := []struct {
+		value   any
+		valid   bool
+		finding string
+	}{
+		{"", true, "properties.stagingResourceGroup: empty: Image Builder creates a staging resource group"},
+		{"/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourceGroups/rg-staging", true, ""},
+		{"rg-staging", false, `properties.stagingResourceGroup: "rg-staging" is not a resource group id`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value.(string), func(t *testing.T) {
+			p := Parse("staging", edit(t, linuxBase, "properties.stagingResourceGroup", tt.value), Options{ScriptsURL: testScriptsURL})
+			if p.Valid() != tt.valid {
+				t.Fatalf("valid = %v: %v", p.Valid(), problemStrings(p.Problems))
+			}
+			all := strings.Join(append(problemStrings(p.Problems), p.Notes...), "\n")
+			if tt.finding != "" && !strings.Contains(all, tt.finding) {
+				t.Errorf("no %q in:\n%s", tt.finding, all)
+			}
+			if tt.finding == "" && strings.Contains(all, "stagingResourceGroup") {
+				t.Errorf("a finding about the group:\n%s", all)
+			}
+		})
+	}
+}

@@ -115,7 +115,15 @@ func (v *validator) template(t *aib.ImageTemplate) {
 		*o.VMBoot.State != aib.VMBootOptimizationStateEnabled && *o.VMBoot.State != aib.VMBootOptimizationStateDisabled {
 		v.r.problem("properties.optimize.vmBoot.state", "%q must be \"Enabled\" or \"Disabled\"", *o.VMBoot.State)
 	}
-	if s := p.StagingResourceGroup; s != nil && !resourceGrpRE.MatchString(*s) {
+	// The 2024-02-01 REST spec (azure-rest-api-specs, specification/
+	// imagebuilder/resource-manager/Microsoft.VirtualMachineImages/stable/
+	// 2024-02-01/imagebuilder.json, ImageTemplateProperties.
+	// stagingResourceGroup): "If this field is empty, a resource group with
+	// a random name will be created"; exactStagingResourceGroup then says
+	// which.
+	if s := p.StagingResourceGroup; s != nil && *s == "" {
+		v.r.note("properties.stagingResourceGroup", "empty: Image Builder creates a staging resource group with a random name for each build (properties.exactStagingResourceGroup names it)")
+	} else if s != nil && !resourceGrpRE.MatchString(*s) {
 		v.r.problem("properties.stagingResourceGroup", "%q is not a resource group id (/subscriptions/…/resourceGroups/…)", *s)
 	}
 	for _, name := range v.policy.PinnedChecksums {

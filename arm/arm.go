@@ -38,6 +38,11 @@ type Scope struct {
 	// StandIn says the values are placeholders chosen by a tool; a
 	// deployment that uses them gets a warning saying so.
 	StandIn bool
+	// Load reads a linked template named by a nested deployment's
+	// templateLink.relativePath ("nested/image.json", already joined with
+	// the linking template's folder and cleaned; never above it); nil when
+	// linked templates are not read (a problem says so).
+	Load func(relativePath string) ([]byte, error)
 }
 
 // Deployment is what a deployment template evaluates to.

@@ -25,6 +25,7 @@ type evaluator struct {
 	// indexes; lambda variables and user-defined function parameters
 	// belong here too). nil at the top level.
 	frame *frame
+	st    *structure // user-defined functions and types, nested deployments (nested.go)
 	out   *Deployment
 }
 
@@ -245,10 +246,10 @@ func (ev *evaluator) eval(e *expr, depth int) (*node, error) {
 		}
 		args[i] = v
 	}
+	if v, ok, err := ev.structural(e.name, args, depth); ok { // udf.go
+		return v, err
+	}
 	if !known {
-		if strings.Contains(e.name, ".") {
-			return nil, exprErrorf("%s is a user-defined function: not supported here; write the value out or use built-in functions", e.name)
-		}
 		return nil, exprErrorf("%s is not an ARM template function this app evaluates", e.name)
 	}
 	if len(args) < fn.min || fn.max >= 0 && len(args) > fn.max {

@@ -6,6 +6,9 @@ import (
 )
 
 func (ev *evaluator) parameter(name string, depth int) (*node, error) {
+	if v, ok, err := ev.udfParameter(name); ok { // in a user-defined function
+		return v, err
+	}
 	key := strings.ToLower(name)
 	if v, ok := ev.params[key]; ok {
 		return v, nil
@@ -25,6 +28,10 @@ func (ev *evaluator) parameter(name string, depth int) (*node, error) {
 		return v, nil
 	}
 	def := decl.getFold("defaultValue")
+	if def == nil && ev.nullable(decl) { // languageVersion 2.0: a nullable parameter without a value is null
+		ev.params[key] = nullNode()
+		return ev.params[key], nil
+	}
 	if def == nil {
 		return nil, exprErrorf("parameter %q has no value: give it in the parameters file or a defaultValue", name)
 	}
@@ -41,6 +48,9 @@ func (ev *evaluator) parameter(name string, depth int) (*node, error) {
 }
 
 func (ev *evaluator) variable(name string, depth int) (*node, error) {
+	if err := ev.udfVariable(name); err != nil {
+		return nil, err
+	}
 	key := strings.ToLower(name)
 	if v, ok := ev.varCache[key]; ok {
 		return v, nil
@@ -132,19 +142,20 @@ func (ev *evaluator) checkParameters(used map[string]bool) {
 			ev.problem(p, "must be an object declaring the parameter's type")
 			continue
 		}
-		typ := ""
-		if t := m.val.getFold("type"); t != nil && t.kind == '"' {
-			typ = strings.ToLower(t.str)
+		decl, err := ev.resolveType(m.val)
+		if err != nil {
+			ev.problem(p.key("$ref"), "%v", err)
+			continue
 		}
-		kind, ok := paramTypes[typ]
-		if !ok {
-			ev.problem(p.key("type"), "must be one of string, securestring, int, bool, object, secureobject, array")
+		typ := typeName(decl)
+		if _, ok := paramTypes[typ]; !ok {
+			ev.problem(p.key("type"), "must be one of string, securestring, int, bool, object, secureobject, array (or a \"$ref\" to a type of the definitions)")
 			continue
 		}
 		_, given := ev.given[strings.ToLower(m.key)]
 		if !given && m.val.getFold("defaultValue") == nil {
-			if used[strings.ToLower(m.key)] {
-				continue // reported where it is used
+			if ev.nullable(decl) || used[strings.ToLower(m.key)] {
+				continue // null; or reported where it is used
 			}
 			ev.warn(p, "has no value (parameters file or defaultValue); nothing uses it, but `az deployment group create` would ask for it")
 			continue
@@ -156,52 +167,7 @@ func (ev *evaluator) checkParameters(used map[string]bool) {
 			}
 			continue
 		}
-		if v.kind != kind && !(kind == 'n' && v.kind == 'n') {
-			ev.problem(p, "is declared %s but its value is %s", typ, v.describe())
-			continue
-		}
-		if allowed := m.val.getFold("allowedValues"); allowed != nil && allowed.kind == '[' {
-			found := false
-			var opts []string
-			for _, a := range allowed.items {
-				found = found || equalNodes(a, v) || v.kind == '"' && a.kind == '"' && strings.EqualFold(a.str, v.str)
-				opts = append(opts, toText(a))
-			}
-			if !found {
-				ev.problem(p, "%q is not one of the allowed values: %s", toText(v), strings.Join(opts, ", "))
-			}
-		}
-		if n, ok := asInt(v); ok {
-			if lo := m.val.getFold("minValue"); lo != nil {
-				if l, ok := asInt(lo); ok && n < l {
-					ev.problem(p, "%d is below the minValue %d", n, l)
-				}
-			}
-			if hi := m.val.getFold("maxValue"); hi != nil {
-				if h, ok := asInt(hi); ok && n > h {
-					ev.problem(p, "%d is above the maxValue %d", n, h)
-				}
-			}
-		}
-		length := -1
-		switch v.kind {
-		case '"':
-			length = len([]rune(v.str))
-		case '[':
-			length = len(v.items)
-		}
-		if length >= 0 {
-			if lo := m.val.getFold("minLength"); lo != nil {
-				if l, ok := asInt(lo); ok && int64(length) < l {
-					ev.problem(p, "is %d long, below the minLength %d", length, l)
-				}
-			}
-			if hi := m.val.getFold("maxLength"); hi != nil {
-				if h, ok := asInt(hi); ok && int64(length) > h {
-					ev.problem(p, "is %d long, above the maxLength %d", length, h)
-				}
-			}
-		}
+		ev.checkType(m.val, v, p, 0, func(at path, msg string) { ev.problem(at, "%s", msg) })
 	}
 }
 

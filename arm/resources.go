@@ -15,10 +15,10 @@ type rawResource struct {
 // run evaluates the whole deployment into ev.out.
 func (ev *evaluator) run() {
 	root := ev.root
-	if fn := root.getFold("functions"); fn != nil && fn.kind == '[' && len(fn.items) > 0 {
-		ev.note("functions", "user-defined functions are not evaluated; a call to one is reported where it is used")
-	}
+	ev.decideLevel()
+	ev.udfs() // the functions section's problems, once
 	list := ev.resourceList()
+	ev.structure().raws = list
 	used := map[string]bool{}
 	budget := 100_000
 	for _, it := range list {
@@ -27,7 +27,9 @@ func (ev *evaluator) run() {
 	if o := root.getFold("outputs"); o != nil {
 		paramsUsedBy(o, ev.vars, used, map[string]bool{}, &budget)
 	}
-	ev.checkParameters(used)
+	if !ev.structure().outer { // an outer nested template's parameters are its parent's
+		ev.checkParameters(used)
+	}
 	for _, it := range list {
 		ev.resource(it)
 	}
@@ -65,6 +67,12 @@ func (ev *evaluator) resourceList() []rawResource {
 			ev.problem(it.at, "must be an object, not %s", it.val.describe())
 			continue
 		}
+		if e := it.val.getFold("existing"); e != nil && e.kind == 'b' && e.b {
+			// languageVersion 2.0: a resource that exists already, declared
+			// to be referred to; not deployed (Microsoft Learn, "Resource
+			// declaration in ARM templates", existing resources).
+			continue
+		}
 		out = append(out, it)
 	}
 	return out
@@ -73,6 +81,9 @@ func (ev *evaluator) resourceList() []rawResource {
 // resource evaluates one resource as written into the Resources it
 // creates (none when its condition is false).
 func (ev *evaluator) resource(it rawResource) {
+	if ev.aheadDone(it) { // a nested deployment reference() evaluated ahead (nested.go)
+		return
+	}
 	res := Resource{Path: string(it.at), Scope: ev.defaultScope()}
 	fail := func(p path, err error) {
 		res.Problems = append(res.Problems, Problem{Path: p.String(), Message: err.Error()})
@@ -92,6 +103,7 @@ func (ev *evaluator) resource(it rawResource) {
 	}
 	ev.evalResource(&res, it, fail)
 	ev.out.Resources = append(ev.out.Resources, res)
+	ev.flushKids() // a nested deployment's resources follow it
 }
 
 // evalResource evaluates a resource's elements into res: its body, type,
@@ -141,6 +153,9 @@ func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path,
 		return
 	}
 	body = dropNulls(body)
+	if nested {
+		ev.nestedDeployment(res, it, body, fail)
+	}
 	var b bytes.Buffer
 	body.encode(&b)
 	res.Body = json.RawMessage(b.Bytes())
@@ -195,6 +210,15 @@ func (ev *evaluator) nestedProperties(props *node, p path, fail func(path, error
 // defaultScope is the resource id of the deployment's resource group, ""
 // when not known offline.
 func (ev *evaluator) defaultScope() string {
+	if st := ev.st; st != nil && st.deployScope != "" {
+		return st.deployScope
+	}
+	if !ev.atGroup() {
+		if ev.st.level == levelSubscription && ev.scope.SubscriptionID != "" {
+			return "/subscriptions/" + ev.scope.SubscriptionID
+		}
+		return ""
+	}
 	if ev.scope.SubscriptionID == "" || ev.scope.ResourceGroup == "" {
 		return ""
 	}

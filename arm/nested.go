@@ -1,0 +1,520 @@
+package arm
+
+import (
+	"encoding/json"
+	stdpath "path"
+	"strings"
+)
+
+// Nested deployments: a Microsoft.Resources/deployments resource with an
+// inline properties.template (or a templateLink with a relativePath the
+// caller's Scope.Load resolves) is evaluated as a deployment of its own,
+// at the resource group or subscription it targets, and its resources are
+// returned with the parent's, each with its scope.
+//
+// Sources: Microsoft Learn, "Using linked and nested templates when
+// deploying Azure resources" (azure-resource-manager/templates/
+// linked-templates: expressionEvaluationOptions.scope inner and outer,
+// outer being the default; outputs read by the parent with
+// reference('name').outputs.x.value; templateLink.relativePath, resolved
+// against the parent's own location), "Deploy resources to subscriptions"
+// and "Deploy to multiple resource groups"
+// (templates/deploy-to-subscription, templates/deploy-to-resource-group:
+// the resourceGroup and subscriptionId properties of a deployments
+// resource; a subscription-scope template has no resourceGroup()).
+
+// maxNestDepth bounds deployments within deployments. Microsoft Learn
+// documents no depth limit for nested deployments (searched: "Template
+// limits" in templates/best-practices lists 256 parameters, 800
+// resources, 64 outputs and 4 MB but no depth); 10 is our own bound, deep
+// enough for Bicep modules within modules, and what-if's documented limit
+// of 500 nested templates (templates/deploy-what-if, "What-if limits")
+// bounds how many one deployment may hold.
+const (
+	maxNestDepth    = 10
+	maxNestedCount  = 500
+	maxLinkedBytes  = 4 << 20  // every linked template loaded, summed: ARM's 4 MB template limit
+	maxNestedOutput = 64 << 20 // evaluated bodies of nested resources, summed
+)
+
+// Deployment levels (structure.level).
+const (
+	levelResourceGroup   = "resourceGroup"
+	levelSubscription    = "subscription"
+	levelManagementGroup = "managementGroup"
+	levelTenant          = "tenant"
+)
+
+// structure is the evaluator's state for user-defined functions, types
+// and nested deployments.
+type structure struct {
+	level       string // levelResourceGroup …; "" until run decides
+	deployScope string // where resources go when not the scope's group ("" = defaultScope's rule)
+	depth       int    // nesting of this deployment
+	shared      *nestShared
+	linkDir     string // directory of this template among the linked ones, for relativePath
+	raws        []rawResource
+	done        map[*node][]Resource // nested deployments evaluated ahead of their turn (reference())
+	busy        map[*node]bool
+	outputs     map[string]*node  // a nested deployment's outputs ({x: {type, value}}), by lowercased name
+	symbolic    map[string]string // languageVersion 2.0 symbolic name → deployment name, lowercased
+	kids        []Resource        // a nested deployment's resources, to follow it
+	outer       bool              // parameters and variables are the parent's
+	typeRoot    *node             // the template whose definitions the parameters' $ref name (nil: this one)
+
+	udfs    map[string]*node // "namespace.member" lowercased → the member's declaration
+	udfArgs map[string]*node // non-nil while a user-defined function runs
+	udfName string
+}
+
+// nestShared is what every deployment of one evaluation shares.
+type nestShared struct {
+	count       int
+	loadedBytes int
+	outBytes    int
+	loaded      map[string]*node
+}
+
+func (ev *evaluator) structure() *structure {
+	if ev.st == nil {
+		ev.st = &structure{shared: &nestShared{loaded: map[string]*node{}}, done: map[*node][]Resource{}, busy: map[*node]bool{},
+			outputs: map[string]*node{}, symbolic: map[string]string{}}
+	}
+	return ev.st
+}
+
+// decideLevel reads the deployment's level from its $schema, for the top
+// template ("subscriptionDeploymentTemplate.json" and friends, as
+// `az deployment sub create` requires).
+func (ev *evaluator) decideLevel() {
+	st := ev.structure()
+	if st.level != "" {
+		return
+	}
+	st.level = levelResourceGroup
+	if s := ev.root.getFold("$schema"); s != nil && s.kind == '"' {
+		low := strings.ToLower(s.str)
+		switch {
+		case strings.Contains(low, "subscriptiondeploymenttemplate"):
+			st.level = levelSubscription
+		case strings.Contains(low, "managementgroupdeploymenttemplate"):
+			st.level = levelManagementGroup
+		case strings.Contains(low, "tenantdeploymenttemplate"):
+			st.level = levelTenant
+		}
+	}
+	if st.level != levelResourceGroup {
+		ev.scope.ResourceGroup = "" // no resourceGroup() above a group
+	}
+}
+
+// atGroup reports a deployment at resource-group level.
+func (ev *evaluator) atGroup() bool {
+	return ev.st == nil || ev.st.level == "" || ev.st.level == levelResourceGroup
+}
+
+// noGroup is the error of resourceGroup() in a deployment above a group.
+func (ev *evaluator) noGroup() error {
+	return exprErrorf("resourceGroup() is not available in a %s-scope deployment: it has no resource group (name the group, or use subscriptionResourceId)", ev.st.level)
+}
+
+// nestedKey is how a nested deployment is found by reference(): its name,
+// or the last segment of its resource id.
+func nestedKey(s string) string {
+	low := strings.ToLower(s)
+	if i := strings.LastIndex(low, "/providers/microsoft.resources/deployments/"); i >= 0 {
+		low = low[i+len("/providers/microsoft.resources/deployments/"):]
+	}
+	return low
+}
+
+// nestedReference answers reference() for a nested deployment of this
+// template, whose outputs are known offline: {outputs: {x: {type, value}}}
+// (with 'Full', under properties). ok is false for anything else, left to
+// the built-in reference().
+func (ev *evaluator) nestedReference(args []*node) (*node, bool, error) {
+	if len(args) == 0 || args[0].kind != '"' {
+		return nil, false, nil
+	}
+	st := ev.structure()
+	key := nestedKey(args[0].str)
+	if name, ok := st.symbolic[strings.ToLower(args[0].str)]; ok {
+		key = name
+	}
+	outs, ok := st.outputs[key]
+	if !ok {
+		ev.evaluateAhead(args[0].str)
+		if name, ok := st.symbolic[strings.ToLower(args[0].str)]; ok {
+			key = name
+		}
+		if outs, ok = st.outputs[key]; !ok {
+			return nil, false, nil
+		}
+	}
+	full := len(args) > 2 && args[2].kind == '"' && strings.EqualFold(args[2].str, "full")
+	props := &node{kind: '{', members: []member{{key: "outputs", val: outs}, {key: "provisioningState", val: strNode("Succeeded")}}}
+	if full {
+		return &node{kind: '{', members: []member{{key: "properties", val: props}}}, true, nil
+	}
+	return props, true, nil
+}
+
+// evaluateAhead evaluates, ahead of their turn in the file, the nested
+// deployments that may be the one reference() asks for (ARM orders by
+// dependsOn, not by the file).
+func (ev *evaluator) evaluateAhead(want string) {
+	st := ev.structure()
+	wantKey := nestedKey(want)
+	for _, it := range st.raws {
+		if _, done := st.done[it.val]; done || st.busy[it.val] || !isDeployments(it.val) {
+			continue
+		}
+		sym := ""
+		if rest, ok := strings.CutPrefix(string(it.at), "resources."); ok {
+			sym = strings.ToLower(rest)
+		}
+		if sym != strings.ToLower(want) {
+			n := it.val.getFold("name")
+			if n == nil {
+				continue
+			}
+			if v, err := ev.deep(n, 0); err == nil && (v.kind != '"' || nestedKey(v.str) != wantKey) {
+				continue // another one (a name that needs copyIndex() is tried)
+			}
+		}
+		st.busy[it.val] = true
+		mark := len(ev.out.Resources)
+		ev.resource(it)
+		st.done[it.val] = append([]Resource(nil), ev.out.Resources[mark:]...)
+		ev.out.Resources = ev.out.Resources[:mark]
+		delete(st.busy, it.val)
+		if _, ok := st.outputs[wantKey]; ok {
+			return
+		}
+	}
+}
+
+// aheadDone appends a resource evaluated ahead (reference()) at its turn.
+func (ev *evaluator) aheadDone(it rawResource) bool {
+	if ev.st == nil {
+		return false
+	}
+	got, ok := ev.st.done[it.val]
+	if ok {
+		ev.out.Resources = append(ev.out.Resources, got...)
+	}
+	return ok || ev.st.busy[it.val]
+}
+
+func isDeployments(raw *node) bool {
+	t := raw.getFold("type")
+	return t != nil && t.kind == '"' && strings.EqualFold(t.str, DeploymentsType)
+}
+
+// flushKids appends the resources of the nested deployment just evaluated.
+func (ev *evaluator) flushKids() {
+	if ev.st == nil || len(ev.st.kids) == 0 {
+		return
+	}
+	ev.out.Resources = append(ev.out.Resources, ev.st.kids...)
+	ev.st.kids = nil
+}
+
+// nestedDeployment evaluates the deployment a deployments resource holds
+// (its body evaluated, the inner template as written) into ev.st.kids and
+// the outputs reference() reads.
+func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node, fail func(path, error)) {
+	st := ev.structure()
+	at := path(res.Path)
+	props := body.getFold("properties")
+	if props == nil || props.kind != '{' {
+		fail(at.key("properties"), exprErrorf("a deployment needs properties with a template or a templateLink"))
+		return
+	}
+	if st.depth+1 > maxNestDepth {
+		fail(at, exprErrorf("deployments nested more than %d deep (this evaluator's bound; ARM documents none)", maxNestDepth))
+		return
+	}
+	st.shared.count++
+	if st.shared.count > maxNestedCount {
+		fail(at, exprErrorf("more than %d nested deployments (what-if's documented limit)", maxNestedCount))
+		return
+	}
+	tpl, prefix, dir := props.getFold("template"), at.key("properties").key("template"), st.linkDir
+	if tpl == nil {
+		link := props.getFold("templateLink")
+		if link == nil {
+			fail(at.key("properties"), exprErrorf("a deployment needs a template or a templateLink"))
+			return
+		}
+		prefix = at.key("properties").key("templateLink")
+		var ok bool
+		if tpl, dir, ok = ev.linked(link, prefix, fail); !ok {
+			return
+		}
+	}
+	if tpl.kind != '{' {
+		fail(prefix, exprErrorf("must be an object, not %s", tpl.describe()))
+		return
+	}
+	if props.getFold("parametersLink") != nil {
+		fail(at.key("properties").key("parametersLink"), exprErrorf("a parameters file by link is not read offline: give the parameters inline in properties.parameters"))
+		return
+	}
+	outer := true // ARM's default for nested templates
+	if o := props.getFold("expressionEvaluationOptions"); o != nil && o.kind == '{' {
+		if s := o.getFold("scope"); s != nil && s.kind == '"' {
+			switch strings.ToLower(s.str) {
+			case "inner":
+				outer = false
+			case "outer":
+			default:
+				fail(at.key("properties").key("expressionEvaluationOptions").key("scope"), exprErrorf("must be inner or outer, not %q", s.str))
+				return
+			}
+		}
+	}
+	if props.getFold("templateLink") != nil && props.getFold("template") == nil {
+		outer = false // a linked template has its own parameters always
+	}
+
+	// Where it deploys: the resourceGroup and subscriptionId of the
+	// deployments resource, else where the parent deploys.
+	str := func(k string) string {
+		if n := body.getFold(k); n != nil && n.kind == '"' {
+			return n.str
+		}
+		return ""
+	}
+	sub, rg := str("subscriptionId"), str("resourceGroup")
+	level := levelResourceGroup
+	switch {
+	case rg != "":
+	case sub == "" && ev.atGroup():
+		rg = ev.scope.ResourceGroup
+	case st.level == levelManagementGroup || st.level == levelTenant:
+		fail(at, exprErrorf("deployments from a %s-scope template are not evaluated offline", st.level))
+		return
+	default:
+		level = levelSubscription
+	}
+	if sub == "" {
+		sub = ev.scope.SubscriptionID
+	}
+	if s := body.getFold("scope"); s != nil && s.kind == '"' && s.str != "" {
+		fail(at.key("scope"), exprErrorf("a deployment with a scope property (management group, tenant) is not evaluated offline"))
+		return
+	}
+	child := newEvaluator(tpl, ev.scope)
+	cst := child.structure()
+	cst.level, cst.depth, cst.shared, cst.linkDir, cst.outer = level, st.depth+1, st.shared, dir, outer
+	if sub != "" {
+		cst.deployScope = "/subscriptions/" + sub
+		if level == levelResourceGroup {
+			cst.deployScope += "/resourceGroups/" + rg
+		}
+	}
+	child.scope.StandIn = false // the parent warns once
+	if outer {
+		// Outer: the parent's parameters, variables and functions, and
+		// its scope for resourceGroup() and friends (a known surprise
+		// Microsoft Learn warns of); only the resources deploy elsewhere.
+		child.decls, child.given, child.params, child.paramBusy = ev.decls, ev.given, ev.params, ev.paramBusy
+		child.vars, child.varCache, child.varBusy = ev.vars, ev.varCache, ev.varBusy
+		cst.level = st.level
+		if st.udfs != nil {
+			cst.udfs = st.udfs
+		}
+		cst.typeRoot = ev.typeRoot()
+	} else {
+		child.scope.SubscriptionID, child.scope.ResourceGroup = sub, rg
+		child.scope.DeploymentName = res.Name
+		if level == levelSubscription {
+			child.scope.ResourceGroup = ""
+		}
+		if loc := str("location"); loc != "" && level == levelSubscription {
+			child.scope.Location = loc
+		} else if level == levelResourceGroup && !(strings.EqualFold(rg, ev.scope.ResourceGroup) && strings.EqualFold(sub, ev.scope.SubscriptionID)) {
+			child.scope.Location = ev.groupLocation(sub, rg)
+		}
+		child.given = map[string]*node{}
+		if p := props.getFold("parameters"); p != nil {
+			child.given = ev.nestedParameters(p, at.key("properties").key("parameters"), fail)
+		}
+	}
+	child.steps, child.charged = ev.steps, ev.charged
+	child.run()
+	ev.steps, ev.charged = child.steps, child.charged
+	ev.scopeUsed = ev.scopeUsed || child.scopeUsed
+
+	re := func(list []Problem) []Problem {
+		out := make([]Problem, len(list))
+		for i, p := range list {
+			out[i] = Problem{Path: reprefix(prefix, at, p.Path), Message: p.Message}
+		}
+		return out
+	}
+	ev.out.Problems = append(ev.out.Problems, re(child.out.Problems)...)
+	ev.out.Warnings = append(ev.out.Warnings, re(child.out.Warnings)...)
+	ev.out.Notes = append(ev.out.Notes, re(child.out.Notes)...)
+	for _, r := range child.out.Resources {
+		st.shared.outBytes += len(r.Body)
+		if st.shared.outBytes > maxNestedOutput {
+			fail(at, exprErrorf("the nested deployments' resources are over %d bytes, summed", maxNestedOutput))
+			break
+		}
+		r.Path = reprefix(prefix, at, r.Path)
+		r.Problems = re(r.Problems)
+		st.kids = append(st.kids, r)
+	}
+	outs := &node{kind: '{'}
+	if decl := tpl.getFold("outputs"); decl != nil && decl.kind == '{' {
+		for _, m := range decl.members {
+			v, ok := child.out.Outputs[m.key]
+			if !ok {
+				continue
+			}
+			typ := strNode("")
+			if m.val.kind == '{' {
+				if t := m.val.getFold("type"); t != nil && t.kind == '"' {
+					typ = t
+				}
+			}
+			outs.members = append(outs.members, member{key: m.key, val: &node{kind: '{', members: []member{{key: "type", val: typ}, {key: "value", val: encodeAny(v)}}}})
+		}
+	}
+	if res.Name != "" {
+		st.outputs[nestedKey(res.Name)] = outs
+		if rest, ok := strings.CutPrefix(string(it.at), "resources."); ok {
+			st.symbolic[strings.ToLower(rest)] = nestedKey(res.Name)
+		}
+	}
+}
+
+// reprefix puts a path of a nested template under where the template
+// stands in the parent.
+func reprefix(prefix, at path, p string) string {
+	switch {
+	case p == "" || p == "(template)":
+		return string(prefix)
+	case strings.HasPrefix(p, "(parameters file).parameters"):
+		return string(at.key("properties").key("parameters")) + strings.TrimPrefix(p, "(parameters file).parameters")
+	}
+	return string(prefix) + "." + p
+}
+
+// groupLocation is a resource group's location when this deployment
+// creates it (a Microsoft.Resources/resourceGroups resource), "" when not
+// known offline.
+func (ev *evaluator) groupLocation(sub, rg string) string {
+	for _, r := range ev.out.Resources {
+		if !strings.EqualFold(r.Type, "Microsoft.Resources/resourceGroups") || !strings.EqualFold(r.Name, rg) {
+			continue
+		}
+		if r.Scope != "" && !strings.EqualFold(r.Scope, "/subscriptions/"+sub) {
+			continue
+		}
+		var b struct{ Location string }
+		if json.Unmarshal(r.Body, &b) == nil {
+			return b.Location
+		}
+	}
+	return ""
+}
+
+// nestedParameters reads properties.parameters of an inner-scope nested
+// deployment, evaluated in the parent: {"x": {"value": …}} or a Key Vault
+// {"reference": …} (known to exist, not known offline).
+func (ev *evaluator) nestedParameters(p *node, at path, fail func(path, error)) map[string]*node {
+	out := map[string]*node{}
+	if p.kind != '{' {
+		fail(at, exprErrorf("must be an object, not %s", p.describe()))
+		return out
+	}
+	for _, m := range p.members {
+		switch {
+		case m.val.kind != '{':
+			fail(at.key(m.key), exprErrorf("must be an object with a \"value\", not %s", m.val.describe()))
+		case m.val.getFold("value") != nil:
+			out[strings.ToLower(m.key)] = m.val.getFold("value")
+		case m.val.getFold("reference") != nil:
+			out[strings.ToLower(m.key)] = nil
+		default:
+			fail(at.key(m.key), exprErrorf("has neither \"value\" nor \"reference\""))
+		}
+	}
+	return out
+}
+
+// linked reads a templateLink: a relativePath through the caller's
+// Scope.Load, relative to the linking template's own place; uri and id
+// (template specs) are not fetched offline.
+func (ev *evaluator) linked(link *node, at path, fail func(path, error)) (*node, string, bool) {
+	st := ev.structure()
+	if link.kind != '{' {
+		fail(at, exprErrorf("must be an object, not %s", link.describe()))
+		return nil, "", false
+	}
+	rel := link.getFold("relativePath")
+	if rel == nil || rel.kind != '"' || rel.str == "" {
+		switch {
+		case link.getFold("uri") != nil:
+			fail(at.key("uri"), exprErrorf("a linked template by URI is not fetched offline: put the template inline (properties.template) or beside this one and link it by relativePath"))
+		case link.getFold("id") != nil:
+			fail(at.key("id"), exprErrorf("a template spec is not read offline: put the template inline (properties.template) or link it by relativePath"))
+		default:
+			fail(at, exprErrorf("needs a relativePath (or uri or id)"))
+		}
+		return nil, "", false
+	}
+	if ev.scope.Load == nil {
+		fail(at.key("relativePath"), exprErrorf("linked templates are not read here: no place to load %q from", rel.str))
+		return nil, "", false
+	}
+	clean := stdpath.Clean(stdpath.Join(st.linkDir, strings.ReplaceAll(rel.str, `\`, "/")))
+	if strings.HasPrefix(rel.str, "/") || clean == ".." || strings.HasPrefix(clean, "../") {
+		fail(at.key("relativePath"), exprErrorf("%q is outside the templates' folder", rel.str))
+		return nil, "", false
+	}
+	if tpl, ok := st.shared.loaded[clean]; ok {
+		return tpl, stdpath.Dir(clean), true
+	}
+	b, err := ev.scope.Load(clean)
+	if err != nil {
+		fail(at.key("relativePath"), exprErrorf("cannot read %q: %v", clean, err))
+		return nil, "", false
+	}
+	st.shared.loadedBytes += len(b)
+	if len(b) > MaxBytes || st.shared.loadedBytes > maxLinkedBytes {
+		fail(at.key("relativePath"), exprErrorf("%q: the linked templates are over %d bytes", clean, maxLinkedBytes))
+		return nil, "", false
+	}
+	tpl, err := parseJSON(StripComments(b))
+	if err != nil {
+		fail(at.key("relativePath"), exprErrorf("%q is not valid JSON: %v", clean, err))
+		return nil, "", false
+	}
+	st.shared.loaded[clean] = tpl
+	return tpl, stdpath.Dir(clean), true
+}
+
+// encodeAny turns a decoded value (decode's kinds) back into a node.
+func encodeAny(v any) *node {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nullNode()
+	}
+	n, err := parseJSON(b)
+	if err != nil {
+		return nullNode()
+	}
+	return n
+}
+
+// subscriptionLevelID is resourceId() in a subscription-scope deployment:
+// "When used in a subscription-level deployment, … returns
+// /subscriptions/{subscriptionId}/providers/{type}/{name}" (Microsoft
+// Learn, template-functions-resource, resourceId).
+func (ev *evaluator) subscriptionLevelID(args []*node, depth int) (*node, error) {
+	return subscriptionResourceIDFn(ev, args, depth)
+}

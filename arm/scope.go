@@ -33,9 +33,6 @@ func (ev *evaluator) subscription() (*node, error) {
 }
 
 func (ev *evaluator) resourceGroup() (*node, error) {
-	if !ev.atGroup() {
-		return nil, ev.noGroup()
-	}
 	if _, err := ev.scoped("the subscription", ev.scope.SubscriptionID); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,8 @@ func (ev *evaluator) structural(name string, args []*node, depth int) (*node, bo
 	case strings.Contains(low, "."):
 		v, err := ev.callUDF(name, args, depth)
 		return v, true, err
+	case low == "resourcegroup" && !ev.atGroup():
+		return nil, true, ev.noGroup()
 	case low == "reference":
 		return ev.nestedReference(args)
 	case low == "resourceid" && ev.st != nil && ev.st.level == levelSubscription && len(args) > 0 &&

@@ -203,7 +203,7 @@ func (ev *evaluator) aheadDone(it rawResource) bool {
 	if ok {
 		ev.out.Resources = append(ev.out.Resources, got...)
 	}
-	return ok || ev.st.busy[it.val]
+	return ok
 }
 
 func isDeployments(raw *node) bool {

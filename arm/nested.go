@@ -59,6 +59,7 @@ type structure struct {
 	outputs     map[string]*node  // a nested deployment's outputs ({x: {type, value}}), by lowercased name
 	symbolic    map[string]string // languageVersion 2.0 symbolic name → deployment name, lowercased
 	kids        []Resource        // a nested deployment's resources, to follow it
+	probing     bool              // evaluating a deployment's name to find it
 	outer       bool              // parameters and variables are the parent's
 	typeRoot    *node             // the template whose definitions the parameters' $ref name (nil: this one)
 
@@ -142,7 +143,7 @@ func (ev *evaluator) nestedReference(args []*node) (*node, bool, error) {
 		key = name
 	}
 	outs, ok := st.outputs[key]
-	if !ok {
+	if !ok && !st.probing {
 		ev.evaluateAhead(args[0].str)
 		if name, ok := st.symbolic[strings.ToLower(args[0].str)]; ok {
 			key = name
@@ -178,7 +179,10 @@ func (ev *evaluator) evaluateAhead(want string) {
 			if n == nil {
 				continue
 			}
-			if v, err := ev.deep(n, 0); err == nil && (v.kind != '"' || nestedKey(v.str) != wantKey) {
+			st.probing = true // a name that needs reference() is not chased further
+			v, err := ev.deep(n, 0)
+			st.probing = false
+			if err == nil && (v.kind != '"' || nestedKey(v.str) != wantKey) {
 				continue // another one (a name that needs copyIndex() is tried)
 			}
 		}
@@ -202,6 +206,8 @@ func (ev *evaluator) aheadDone(it rawResource) bool {
 	got, ok := ev.st.done[it.val]
 	if ok {
 		ev.out.Resources = append(ev.out.Resources, got...)
+	} else if isDeployments(it.val) {
+		ev.st.busy[it.val] = true // evaluated now: not again ahead
 	}
 	return ok
 }

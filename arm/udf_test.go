@@ -75,4 +75,3 @@ func TestUserDefinedFunctions(t *testing.T) {
 		t.Errorf("%d problems, want 10:\n%s", len(got), all)
 	}
 }
-

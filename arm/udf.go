@@ -1,7 +1,6 @@
 package arm
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -30,6 +29,8 @@ func (ev *evaluator) structural(name string, args []*node, depth int) (*node, bo
 		return v, true, err
 	case low == "resourcegroup" && !ev.atGroup():
 		return nil, true, ev.noGroup()
+	case low == "deployment" && !ev.atGroup() && len(args) == 0:
+		return ev.deploymentAbove(args, depth)
 	case low == "reference":
 		return ev.nestedReference(args)
 	case low == "resourceid" && ev.st != nil && ev.st.level == levelSubscription && len(args) > 0 &&
@@ -168,4 +169,20 @@ func (ev *evaluator) udfVariable(name string) error {
 	return exprErrorf("function %s reads variable %q: a user-defined function can't use variables (ARM's rule)", ev.st.udfName, name)
 }
 
-var _ = fmt.Sprint
+// deploymentAbove is deployment() in a deployment above a resource
+// group, which also has the deployment's location: "When deploying to a
+// subscription, management group, or tenant, the return object includes a
+// location property" (Microsoft Learn, template-functions-deployment,
+// deployment()). The rest is the built-in's.
+func (ev *evaluator) deploymentAbove(args []*node, depth int) (*node, bool, error) {
+	fn := armFunctions["deployment"]
+	v, err := fn.call(ev, args, depth)
+	if err != nil || v == nil || v.kind != '{' {
+		return v, true, err
+	}
+	if ev.scope.Location == "" {
+		return nil, true, ev.missing("the deployment's location (deployment().location at " + ev.st.level + " scope)")
+	}
+	out := &node{kind: '{', members: append(append([]member(nil), v.members...), member{key: "location", val: strNode(ev.scope.Location)})}
+	return out, true, nil
+}

@@ -40,12 +40,16 @@ type Deployment struct {
 	// place ARM allows it): the time the template file was written, so a
 	// template renders the same until it changes. Zero: not supported.
 	Now time.Time
+	// Load reads a linked template a nested deployment names by
+	// templateLink.relativePath, from the templates container (arm.Scope's
+	// Load); nil: linked templates are refused with a problem.
+	Load func(relativePath string) ([]byte, error)
 }
 
 // scope is the deployment as package arm takes it.
 func (d Deployment) scope() arm.Scope {
 	return arm.Scope{SubscriptionID: d.SubscriptionID, ResourceGroup: d.ResourceGroup, Location: d.Location,
-		DeploymentName: d.Name, Where: d.Where, StandIn: d.StandIn, Now: d.Now}
+		DeploymentName: d.Name, Where: d.Where, StandIn: d.StandIn, Now: d.Now, Load: d.Load}
 }
 
 func isDeploymentTemplate(root *node) bool {

@@ -135,6 +135,16 @@ func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path,
 	if scope != nil {
 		if v := ev.walk(scope, it.at.key("scope"), 0, fail); v.kind == '"' {
 			res.Scope = v.str
+			if v.str != "" && !strings.HasPrefix(v.str, "/") {
+				// A relative id ("Microsoft.X/y/name") is a resource of the
+				// deployment's own scope (Microsoft Learn, "Setting scope
+				// for extension resources in ARM templates"
+				// (templates/scope-extension-resources), "Apply to
+				// resource"; Bicep writes extension resources' scope so).
+				if base := ev.defaultScope(); base != "" {
+					res.Scope = base + "/providers/" + v.str
+				}
+			}
 		}
 	}
 	str := func(key string, raw bool) string {

@@ -38,7 +38,9 @@ func TestShapes(t *testing.T) {
 				t.Fatal(err)
 			}
 			dep := corpusDeployment
-			dep.Load = func(rel string) ([]byte, error) { return os.ReadFile(filepath.Join("testdata", "shapes", filepath.FromSlash(rel))) }
+			dep.Load = func(rel string) ([]byte, error) {
+				return os.ReadFile(filepath.Join("testdata", "shapes", filepath.FromSlash(rel)))
+			}
 			out := ParseFile(name, raw, params, Options{ScriptsURL: testScriptsURL, Deployment: dep})
 			if msg := pendingShape(out); msg != "" {
 				// The AVM shape needs lambda functions and copy loops,

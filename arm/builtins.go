@@ -412,7 +412,7 @@ func init() {
 		"environment":     unsupported("it depends on the cloud the deployment runs in; write the value out"),
 		"tenant":          unsupported("the tenant is not known offline; write the value out"),
 		"managementgroup": unsupported("image templates are deployed to a resource group"),
-		"copyindex":       unsupported("copy loops are not evaluated; write one resource per image template"),
+		"copyindex":       {min: 0, max: 2, call: copyIndexFn},
 		"pickzones":       unsupported(deployed),
 		"providers":       unsupported(deployed),
 	}

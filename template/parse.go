@@ -214,6 +214,7 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		return withOutputs([]*Parsed{p})
 	}
 	var out []*Parsed
+	seen := map[string]bool{}
 	for _, im := range images {
 		r := &report{prefix: im.Path, evaluated: true}
 		for _, pr := range im.Problems {
@@ -234,6 +235,10 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		if len(images) > 1 {
 			tname = name + "." + im.Name
 		}
+		if seen[tname] { // two copies (or two resources) with one name: ARM would deploy one resource twice
+			r.problem("name", "%q is the name of another image template of this file: each needs a name of its own (with copyIndex() in a copy loop)", im.Name)
+		}
+		seen[tname] = true
 		checkTemplateName(tname, r)
 		p := parseResource(tname, KindDeployment, evaluated, r, o)
 		p.ResourceName, p.OtherResources, p.PathPrefix = im.Name, others, im.Path

@@ -66,7 +66,7 @@ func FuzzCopyLoops(f *testing.F) {
 		`{"variables": {"o": {"copy": [{"name": "d", "count": 2, "input": {"copy": [{"name": "e", "count": 2, "input": "[copyIndex('e')]"}]}}]}},
 		  "resources": [], "outputs": {"x": {"type": "array", "copy": {"count": 2, "input": "[variables('o')]"}}}}`,
 		`{"resources": {"s": {"type": "A.B/c", "apiVersion": "1", "name": "[copyIndex()]", "copy": {"name": "r", "count": 800}}}}`,
-		`{"resources": [{"type": "A.B/c", "apiVersion": "1", "name": "n", "copy": {"name": "r", "count": 800}, "properties": {"copy": [{"name": "a", "count": 800, "input": {"copy": [{"name": "b", "count": 800, "input": 1}]}}]}}]}`,
+		// nested loops past the step bound: TestCopyLoopLimits ("nested loops stay bounded")
 	} {
 		f.Add([]byte(s))
 	}

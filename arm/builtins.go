@@ -89,7 +89,7 @@ func logic(all bool) armFunc {
 var armFunctions map[string]armFunc
 
 func init() {
-	nondeterministic := "its value changes on every deployment, so the image would be rebuilt every time; give the value in the parameters file"
+	nondeterministic := "its value changes on every deployment; give the value in the parameters file"
 	deployed := "it reads resources that exist in Azure; give the value in the parameters file"
 	armFunctions = map[string]armFunc{
 		"if": {min: 0, max: -1, lazy: ifFn},
@@ -411,8 +411,8 @@ func init() {
 		"list":            unsupported(deployed),
 		"environment":     unsupported("it depends on the cloud the deployment runs in; write the value out"),
 		"tenant":          unsupported("the tenant is not known offline; write the value out"),
-		"managementgroup": unsupported("image templates are deployed to a resource group"),
-		"copyindex":       unsupported("copy loops are not evaluated; write one resource per image template"),
+		"managementgroup": unsupported("the deployment is not at management-group scope"),
+		"copyindex":       {min: 0, max: 2, call: copyIndexFn},
 		"pickzones":       unsupported(deployed),
 		"providers":       unsupported(deployed),
 	}

@@ -44,12 +44,15 @@ type Deployment struct {
 	// templateLink.relativePath, from the templates container (arm.Scope's
 	// Load); nil: linked templates are refused with a problem.
 	Load func(relativePath string) ([]byte, error)
+	// TenantID is what tenant() gives; Cloud names the cloud environment()
+	// describes ("" for Azure's public cloud). See arm.Scope.
+	TenantID, Cloud string
 }
 
 // scope is the deployment as package arm takes it.
 func (d Deployment) scope() arm.Scope {
 	return arm.Scope{SubscriptionID: d.SubscriptionID, ResourceGroup: d.ResourceGroup, Location: d.Location,
-		DeploymentName: d.Name, Where: d.Where, StandIn: d.StandIn, Now: d.Now, Load: d.Load}
+		DeploymentName: d.Name, Where: d.Where, StandIn: d.StandIn, Now: d.Now, TenantID: d.TenantID, Cloud: d.Cloud, Load: d.Load}
 }
 
 func isDeploymentTemplate(root *node) bool {

@@ -176,7 +176,7 @@ func TestExpressions(t *testing.T) {
 		{expr: "[utcNow()]", err: "utcNow() can be used only in a parameter's defaultValue"},
 		{expr: "[newGuid()]", err: "newGuid() is not supported offline: its value changes on every deployment"},
 		{expr: "[reference('x').id]", err: "reference() is not supported offline: it reads resources that exist in Azure"},
-		{expr: "[ns.fn()]", err: "ns.fn is not a function: the template's functions section declares no such namespace and member"},
+		{expr: "[ns.fn()]", err: "ns.fn is not a user-defined function of this template: its functions section declares no such namespace and member"},
 		{expr: "[nope()]", err: "nope is not an ARM template function"},
 		{expr: "[concat()]", err: "concat takes at least 1 argument(s), not 0"},
 		{expr: "[not(true(), true())]", err: "not takes 1 argument, not 2"},

@@ -137,7 +137,7 @@ func TestResourcesShapes(t *testing.T) {
 		`{"resources": [], "outputs": {"o": {"type": "array", "copy": 1}}}`:                                                            "outputs.o.copy: an output's copy must be an object",
 		`{"resources": [], "outputs": {"o": {"type": "array", "copy": {"count": 1}}}}`:                                                 "outputs.o.copy.input: an output's copy needs an input",
 		`{"resources": [{"type": "A.B/c", "apiVersion": "1", "name": "n", "properties": {"copy": [{"name": "p", "count": 1}]}}]}`:      "resources[0].properties.copy[0].input: a copy loop needs an input",
-		`{"functions": [{"namespace": "ns", "members": {}}], "resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[ns.f()]"}]}`: "ns.f is not a function",
+		`{"functions": [{"namespace": "ns", "members": {}}], "resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[ns.f()]"}]}`: "ns.f is not a user-defined function of this template",
 	} {
 		d, err := Evaluate([]byte(tpl), nil, testScope)
 		if err != nil {

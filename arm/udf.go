@@ -115,7 +115,7 @@ func (ev *evaluator) udfs() map[string]*node {
 func (ev *evaluator) callUDF(name string, args []*node, depth int) (*node, error) {
 	decl, ok := ev.udfs()[strings.ToLower(name)]
 	if !ok {
-		return nil, exprErrorf("%s is not a function: the template's functions section declares no such namespace and member", name)
+		return nil, exprErrorf("%s is not a user-defined function of this template: its functions section declares no such namespace and member", name)
 	}
 	st := ev.structure()
 	var params []*node

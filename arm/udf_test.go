@@ -64,7 +64,7 @@ func TestUserDefinedFunctions(t *testing.T) {
 		`outputs.outside.value: [contoso.outside()]: through function contoso.outside: function contoso.outside declares no parameter "p"`,
 		"outputs.wrongOut.value: [contoso.wrongOut()]: contoso.wrongOut: its output is declared string but its value is a number",
 		"outputs.arity.value: [contoso.twice(1, 2)]: contoso.twice takes 1 argument(s), not 2",
-		"outputs.unknown.value: [contoso.nope()]: contoso.nope is not a function",
+		"outputs.unknown.value: [contoso.nope()]: contoso.nope is not a user-defined function of this template",
 		"outputs.forever.value: [contoso.forever(1)]: ",
 	} {
 		if !strings.Contains(all, w) {

@@ -293,6 +293,18 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		return ""
 	}
 	sub, rg := str("subscriptionId"), str("resourceGroup")
+	if it.val.getFold("scope") != nil { // a scope element: a subscription's or group's id, or above
+		parts := strings.Split(strings.Trim(res.Scope, "/"), "/")
+		switch {
+		case len(parts) == 2 && strings.EqualFold(parts[0], "subscriptions"):
+			sub, rg = parts[1], ""
+		case len(parts) == 4 && strings.EqualFold(parts[0], "subscriptions") && strings.EqualFold(parts[2], "resourceGroups"):
+			sub, rg = parts[1], parts[3]
+		default:
+			fail(at.key("scope"), exprErrorf("a deployment with a scope property (management group, tenant) is not evaluated offline"))
+			return
+		}
+	}
 	level := levelResourceGroup
 	switch {
 	case rg != "":
@@ -306,10 +318,6 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 	}
 	if sub == "" {
 		sub = ev.scope.SubscriptionID
-	}
-	if s := body.getFold("scope"); s != nil && s.kind == '"' && s.str != "" {
-		fail(at.key("scope"), exprErrorf("a deployment with a scope property (management group, tenant) is not evaluated offline"))
-		return
 	}
 	child := newEvaluator(tpl, ev.scope)
 	cst := child.structure()

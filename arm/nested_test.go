@@ -407,3 +407,164 @@ func FuzzNested(f *testing.F) {
 		}
 	})
 }
+
+// findings lists every problem, warning and note of a deployment, with
+// the resources' own problems.
+func findings(d *Deployment) string {
+	_, probs := summary(d)
+	for _, n := range d.Notes {
+		probs = append(probs, "note "+n.String())
+	}
+	return strings.Join(probs, "\n")
+}
+
+func TestNestedEdges(t *testing.T) {
+	sub := testScope.SubscriptionID
+	cases := []struct {
+		name  string
+		tpl   string
+		scope Scope
+		want  []string // substrings of findings
+		check func(t *testing.T, d *Deployment)
+	}{
+		{
+			name: "deployment() at subscription scope has the deployment's location",
+			tpl: `{` + subSchema + `, "resources": [], "outputs": {"loc": {"type": "string", "value": "[deployment().location]"},
+			  "name": {"type": "string", "value": "[deployment().name]"}}}`,
+			scope: Scope{SubscriptionID: sub, Location: "northeurope", DeploymentName: "d1"},
+			check: func(t *testing.T, d *Deployment) {
+				if d.Outputs["loc"] != "northeurope" || d.Outputs["name"] != "d1" {
+					t.Errorf("outputs = %v", d.Outputs)
+				}
+			},
+		},
+		{
+			name:  "deployment().location not known offline",
+			tpl:   `{` + subSchema + `, "resources": [], "outputs": {"loc": {"type": "string", "value": "[deployment().location]"}}}`,
+			scope: Scope{SubscriptionID: sub},
+			want:  []string{"outputs.loc.value: [deployment().location]: the deployment's location (deployment().location at subscription scope) is not known offline"},
+		},
+		{
+			name: "management-group and tenant templates do not run nested deployments",
+			tpl: `{"$schema": "https://schema.management.azure.com/schemas/2019-08-01/managementGroupDeploymentTemplate.json#",
+			  "resources": [{"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "m", "subscriptionId": "s1", "properties": {"template": {"resources": []}}},
+			    {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "n", "properties": {"template": {"resources": []}}}]}`,
+			scope: testScope,
+			want:  []string{"resources[1]: deployments from a managementGroup-scope template are not evaluated offline"},
+			check: func(t *testing.T, d *Deployment) {
+				if d.Resources[0].Scope != "" {
+					t.Errorf("a management group's resource scope = %q, want unknown", d.Resources[0].Scope)
+				}
+			},
+		},
+		{
+			name: "a scope property on a deployment is not evaluated",
+			tpl: `{` + schema + `, "resources": [{"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "m",
+			  "scope": "/providers/Microsoft.Management/managementGroups/mg", "properties": {"template": {"resources": []}}}]}`,
+			scope: testScope,
+			want:  []string{"resources[0].scope: a deployment with a scope property (management group, tenant) is not evaluated offline"},
+		},
+		{
+			name: "a subscription-level deployment from a group-scope template, and its parameters read in every form",
+			tpl: `{` + schema + `, "resources": [
+			  {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "s", "subscriptionId": "2222", "location": "eastus",
+			   "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "parameters": {"a": {"value": 1}, "k": {"reference": {"keyVault": {"id": "x"}, "secretName": "s"}}, "bad": 3, "none": {}},
+			     "template": {` + subSchema + `, "parameters": {"a": {"type": "int"}, "k": {"type": "securestring"}, "bad": {"type": "int", "defaultValue": 0}, "none": {"type": "int", "defaultValue": 0}},
+			       "resources": [{"type": "Microsoft.Resources/resourceGroups", "apiVersion": "2022-09-01", "name": "g", "location": "[deployment().location]"}],
+			       "outputs": {"k": {"type": "string", "value": "[parameters('k')]"}}}}},
+			  {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "p",
+			   "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "parameters": [1], "template": {"resources": []}}}]}`,
+			scope: testScope,
+			want: []string{
+				`resources[0].properties.parameters.bad: must be an object with a "value", not a number`,
+				`resources[0].properties.parameters.none: has neither "value" nor "reference"`,
+				`resources[0].properties.template.outputs.k.value: [parameters('k')]: parameter "k" is a Key Vault reference`,
+				"resources[1].properties.parameters: must be an object, not an array",
+			},
+			check: func(t *testing.T, d *Deployment) {
+				if r := d.Resources[1]; r.Scope != "/subscriptions/2222" || !strings.Contains(string(r.Body), `"location":"eastus"`) {
+					t.Errorf("resource group %s at %q: %s", r.Name, r.Scope, r.Body)
+				}
+			},
+		},
+		{
+			name: "copies of a nested deployment, each read back by its name",
+			tpl: `{` + schema + `, "resources": [{"copy": {"name": "deps", "count": 2}, "type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01",
+			  "name": "[format('dep-{0}', copyIndex())]",
+			  "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "parameters": {"i": {"value": "[copyIndex()]"}},
+			    "template": {` + schema + `, "parameters": {"i": {"type": "int"}}, "resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[format('c{0}', parameters('i'))]"}],
+			      "outputs": {"sq": {"type": "int", "value": "[mul(parameters('i'), 10)]"}}}}}],
+			  "outputs": {"second": {"type": "int", "value": "[reference('dep-1').outputs.sq.value]"}}}`,
+			scope: testScope,
+			check: func(t *testing.T, d *Deployment) {
+				var names []string
+				for _, r := range d.Resources {
+					names = append(names, r.Name)
+				}
+				if strings.Join(names, ",") != "dep-0,c0,dep-1,c1" {
+					t.Errorf("resources %v", names)
+				}
+				if jsonish(d.Outputs["second"]) != "10" {
+					t.Errorf("outputs = %v", d.Outputs)
+				}
+			},
+		},
+		{
+			name: "reference('x', api, 'Full') puts outputs under properties",
+			tpl: `{` + schema + `, "resources": [{"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "x",
+			  "properties": {"template": {"resources": [], "outputs": {"o": {"type": "string", "value": "v"}}}}}],
+			  "outputs": {"o": {"type": "string", "value": "[reference('x', '2022-09-01', 'Full').properties.outputs.o.value]"},
+			    "state": {"type": "string", "value": "[reference('x').provisioningState]"}}}`,
+			scope: testScope,
+			check: func(t *testing.T, d *Deployment) {
+				if d.Outputs["o"] != "v" || d.Outputs["state"] != "Succeeded" {
+					t.Errorf("outputs = %v", d.Outputs)
+				}
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := Evaluate([]byte(c.tpl), nil, c.scope)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := findings(d)
+			for _, w := range c.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("no %q among:\n%s", w, all)
+				}
+			}
+			if c.want == nil {
+				if _, probs := summary(d); len(probs) > 0 {
+					t.Errorf("findings:\n%s", strings.Join(probs, "\n"))
+				}
+			}
+			if c.check != nil {
+				c.check(t, d)
+			}
+		})
+	}
+}
+
+func TestNestedScopeElement(t *testing.T) {
+	tpl := `{` + schema + `, "resources": [
+	  {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "g", "scope": "/subscriptions/3333/resourceGroups/rg-x",
+	   "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "template": {"resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[resourceGroup().name]"}]}}},
+	  {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "s", "scope": "/subscriptions/4444",
+	   "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "template": {"resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[subscription().subscriptionId]"}]}}}]}`
+	d, err := Evaluate([]byte(tpl), nil, testScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, probs := summary(d)
+	want := []string{
+		"resources[0] Microsoft.Resources/deployments g @ /subscriptions/3333/resourceGroups/rg-x",
+		"resources[0].properties.template.resources[0] A.B/c rg-x @ /subscriptions/3333/resourceGroups/rg-x",
+		"resources[1] Microsoft.Resources/deployments s @ /subscriptions/4444",
+		"resources[1].properties.template.resources[0] A.B/c 4444 @ /subscriptions/4444",
+	}
+	if !reflect.DeepEqual(res, want) || len(probs) > 0 {
+		t.Errorf("resources:\n%s\nwant:\n%s\nfindings: %v", strings.Join(res, "\n"), strings.Join(want, "\n"), probs)
+	}
+}

@@ -128,3 +128,32 @@ func TestNullableParameterReadsAsNull(t *testing.T) {
 		t.Errorf("outputs = %v", d.Outputs)
 	}
 }
+
+func TestTypeShapes(t *testing.T) {
+	ev := newEvaluator(&node{kind: '{'}, testScope)
+	for _, c := range []struct {
+		decl, value, want string
+	}{
+		{`{"items": {"type": "int"}}`, `[1, "x"]`, "[1]: is declared int but its value is a string"},
+		{`{"prefixItems": [{"type": "int"}, {"type": "string"}]}`, `[1]`, "[1]: is required by the tuple type"},
+		{`{"prefixItems": [{"type": "int"}, {"type": "string", "nullable": true}]}`, `[1]`, ""},
+		{`{"type": "any"}`, `{"a": 1}`, ""},
+		{`{"additionalProperties": false, "properties": {"a": {"type": "int"}}}`, `{"a": 1, "b": 2}`, "b: is not a property of the type"},
+		{`{"discriminator": {"propertyName": "k"}}`, `{"k": "a"}`, "the type's discriminator needs a propertyName and a mapping"},
+		{`{"type": "object"}`, `{"x": 1}`, ""},
+		{`7`, `1`, "the type must be an object, not a number"},
+		{`{"$ref": 7}`, `1`, "$ref must be a string"},
+	} {
+		decl, err := parseJSON([]byte(c.decl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := parseJSON([]byte(c.value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ev.typeProblem(decl, v, 0); !strings.Contains(got, c.want) || (c.want == "") != (got == "") {
+			t.Errorf("%s with %s: %q, want %q", c.decl, c.value, got, c.want)
+		}
+	}
+}

@@ -75,3 +75,24 @@ func TestUserDefinedFunctions(t *testing.T) {
 		t.Errorf("%d problems, want 10:\n%s", len(got), all)
 	}
 }
+
+func TestUserDefinedFunctionDeclarations(t *testing.T) {
+	for fns, want := range map[string]string{
+		`{}`:                                  "functions: must be an array of namespaces, not an object",
+		`[1]`:                                 "functions[0]: must be an object with a namespace and members, not a number",
+		`[{"namespace": "n", "members": []}]`: "functions[0].members: must be an object of functions",
+		`[{"namespace": "n", "members": {"f": 1}}]`:                                                          "functions[0].members.f: must be an object with parameters and an output",
+		`[{"namespace": "n", "members": {"f": {"parameters": []}}}]`:                                         "functions[0].members.f.output: must be an object with a type and a value",
+		`[{"namespace": "n", "members": {"f": {"parameters": {}, "output": {"type": "int", "value": 1}}}}]`:  "functions[0].members.f.parameters: must be an array",
+		`[{"namespace": "n", "members": {"f": {"parameters": [1], "output": {"type": "int", "value": 1}}}}]`: "functions[0].members.f.parameters[0]: must be an object with a name and a type",
+		`[{"namespace": "", "members": {}}]`:                                                                 "functions[0].namespace: must be a name",
+	} {
+		d, err := Evaluate([]byte(`{`+schema+`, "functions": `+fns+`, "resources": []}`), nil, testScope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := findings(d); !strings.Contains(got, want) {
+			t.Errorf("%s: findings\n%s\nwant %q", fns, got, want)
+		}
+	}
+}

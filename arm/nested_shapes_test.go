@@ -89,6 +89,14 @@ func TestShapes(t *testing.T) {
 			},
 		},
 		{
+			file: "linked-image-template",
+			resources: []string{
+				"resources[0]|Microsoft.Resources/deployments|image|" + rg,
+				"resources[0].properties.templateLink.resources[0]|Microsoft.VirtualMachineImages/imageTemplates|jammy-linked|" + rg,
+			},
+			outputs: map[string]any{"runOutputName": "jammy-linked-out"},
+		},
+		{
 			file:  "avm-image-template",
 			needs: []string{"lambda functions (map, reduce, items, tryGet, shallowMerge)", "copy loops"},
 			resources: []string{
@@ -127,7 +135,9 @@ func TestShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := Evaluate(tpl, params, testScope)
+			scope := testScope
+			scope.Load = func(rel string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel))) }
+			d, err := Evaluate(tpl, params, scope)
 			if err != nil {
 				t.Fatal(err)
 			}

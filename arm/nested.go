@@ -31,11 +31,14 @@ import (
 // of 500 nested templates (templates/deploy-what-if, "What-if limits")
 // bounds how many one deployment may hold.
 const (
-	maxNestDepth    = 10
-	maxNestedCount  = 500
-	maxLinkedBytes  = 4 << 20  // every linked template loaded, summed: ARM's 4 MB template limit
-	maxNestedOutput = 64 << 20 // evaluated bodies of nested resources, summed
+	maxNestDepth   = 10
+	maxNestedCount = 500
+	maxLinkedBytes = 4 << 20 // every linked template loaded, summed: ARM's 4 MB template limit
 )
+
+// maxNestedOutput bounds the evaluated bodies of deployments and their
+// resources, summed (a variable so that a test can lower it).
+var maxNestedOutput = 32 << 20
 
 // Deployment levels (structure.level).
 const (
@@ -402,6 +405,18 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		if rest, ok := strings.CutPrefix(string(it.at), "resources."); ok {
 			st.symbolic[strings.ToLower(rest)] = nestedKey(res.Name)
 		}
+	}
+}
+
+// chargeNested counts a deployments resource's body (which holds its
+// template as written, once per copy) against the bound of what nested
+// deployments may build.
+func (ev *evaluator) chargeNested(res *Resource, at path, fail func(path, error)) {
+	sh := ev.structure().shared
+	sh.outBytes += len(res.Body)
+	if sh.outBytes > maxNestedOutput {
+		res.Body = nil
+		fail(at, exprErrorf("%s: the nested deployments are over %d bytes, summed", MsgTooLarge, maxNestedOutput))
 	}
 }
 

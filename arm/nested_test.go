@@ -568,3 +568,27 @@ func TestNestedScopeElement(t *testing.T) {
 		t.Errorf("resources:\n%s\nwant:\n%s\nfindings: %v", strings.Join(res, "\n"), strings.Join(want, "\n"), probs)
 	}
 }
+
+// Copies of a deployment whose template is large are bounded as a whole.
+func TestNestedOutputBounded(t *testing.T) {
+	defer func(n int) { maxNestedOutput = n }(maxNestedOutput)
+	maxNestedOutput = 2 << 20
+	big := strings.Repeat("x", 100_000)
+	tpl := `{` + schema + `, "resources": [{"copy": {"name": "c", "count": 30}, "type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01",
+	  "name": "[format('d{0}', copyIndex())]", "properties": {"expressionEvaluationOptions": {"scope": "inner"},
+	  "template": {"resources": [{"type": "A.B/c", "apiVersion": "1", "name": "n", "properties": {"big": "` + big + `"}}]}}}]}`
+	d, err := Evaluate([]byte(tpl), nil, testScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, r := range d.Resources {
+		total += len(r.Body)
+	}
+	if total > maxNestedOutput+2*MaxBytes {
+		t.Errorf("%d bytes of bodies, over the bound %d", total, maxNestedOutput)
+	}
+	if !strings.Contains(findings(d), "the nested deployments are over") {
+		t.Errorf("no problem says the bound was reached:\n%.2000s", findings(d))
+	}
+}

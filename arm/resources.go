@@ -204,6 +204,9 @@ func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path,
 	var b bytes.Buffer
 	body.encode(&b)
 	res.Body = json.RawMessage(b.Bytes())
+	if nested {
+		ev.chargeNested(res, it.at, fail) // nested.go: deployments' bodies summed, copies included
+	}
 }
 
 // dropNulls copies a value without the object members whose value is

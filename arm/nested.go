@@ -368,6 +368,14 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		out := make([]Problem, len(list))
 		for i, p := range list {
 			out[i] = Problem{Path: reprefix(prefix, at, p.Path), Message: p.Message}
+			// a value the parent passed is found where the parent passes it
+			if rest, ok := strings.CutPrefix(p.Path, "parameters."); ok && !outer {
+				name, _, _ := strings.Cut(rest, ".")
+				name, _, _ = strings.Cut(name, "[")
+				if _, given := child.given[strings.ToLower(name)]; given {
+					out[i].Path = string(at.key("properties").key("parameters").key(name).key("value")) + strings.TrimPrefix(rest, name)
+				}
+			}
 		}
 		return out
 	}

@@ -594,3 +594,24 @@ func TestNestedOutputBounded(t *testing.T) {
 		t.Errorf("no problem says the bound was reached:\n%.2000s", findings(d))
 	}
 }
+
+// A parameter passed as null reaches the nested template as null, as
+// ARM passes it (a nullable parameter takes it; its default does not
+// apply).
+func TestNestedNullParameter(t *testing.T) {
+	tpl := `{` + schema + `, "resources": [{"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "n",
+	  "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "parameters": {"a": {"value": "[null()]"}, "b": {"value": null}},
+	    "template": {"languageVersion": "2.0", "parameters": {"a": {"type": "string", "nullable": true}, "b": {"type": "string"}}, "resources": {},
+	      "outputs": {"a": {"type": "bool", "value": "[equals(parameters('a'), null())]"}}}}}],
+	  "outputs": {"a": {"type": "bool", "value": "[reference('n').outputs.a.value]"}}}`
+	d, err := Evaluate([]byte(tpl), nil, testScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Outputs["a"] != true {
+		t.Errorf("outputs = %v", d.Outputs)
+	}
+	if got := findings(d); got != "problem resources[0].properties.parameters.b.value: is null, and its type is not nullable" {
+		t.Errorf("findings:\n%s", got)
+	}
+}

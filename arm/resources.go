@@ -197,10 +197,10 @@ func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path,
 		fail(it.at, exprErrorf("%s %d bytes", MsgTooLarge, MaxBytes))
 		return
 	}
-	body = dropNulls(body)
-	if nested {
+	if nested { // before nulls leave: a parameter passed as null is given, null
 		ev.nestedDeployment(res, it, body, fail)
 	}
+	body = dropNulls(body)
 	var b bytes.Buffer
 	body.encode(&b)
 	res.Body = json.RawMessage(b.Bytes())

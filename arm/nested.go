@@ -379,7 +379,17 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		}
 		return out
 	}
-	ev.out.Problems = append(ev.out.Problems, re(child.out.Problems)...)
+	// The nested deployment's own problems (its parameters, …) are the
+	// deployments resource's; an output that is not known offline is a
+	// note: it matters only where the parent reads it (reference() then
+	// says it has no such output).
+	for _, p := range re(child.out.Problems) {
+		if strings.HasPrefix(p.Path, string(prefix.key("outputs"))) {
+			ev.out.Notes = append(ev.out.Notes, Problem{Path: p.Path, Message: "not known offline: " + p.Message})
+			continue
+		}
+		res.Problems = append(res.Problems, p)
+	}
 	ev.out.Warnings = append(ev.out.Warnings, re(child.out.Warnings)...)
 	ev.out.Notes = append(ev.out.Notes, re(child.out.Notes)...)
 	for _, r := range child.out.Resources {

@@ -217,6 +217,15 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 	seen := map[string]bool{}
 	for _, im := range images {
 		r := &report{prefix: im.Path, evaluated: true}
+		for _, res := range dep.Resources {
+			// the problems of the nested deployments that hold it (their
+			// parameters, …) are the image template's too
+			if strings.HasPrefix(im.Path, res.Path+".") && strings.EqualFold(res.Type, arm.DeploymentsType) {
+				for _, pr := range res.Problems {
+					r.problems = append(r.problems, Problem{Path: pr.Path, Message: pr.Message})
+				}
+			}
+		}
 		for _, pr := range im.Problems {
 			r.problemAt(pr.Path, pr.Message)
 		}

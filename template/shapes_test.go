@@ -111,3 +111,38 @@ func pendingShape(out []*Parsed) string {
 	}
 	return ""
 }
+
+// A problem of the nested deployment that holds an image template (a
+// parameter it needs) is the image template's; one of another nested
+// deployment is not.
+func TestNestedDeploymentProblemsReachTheirImage(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "shapes", "avd-custom-image.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the nested image deployment is passed a parameter it does not declare; a second
+	// nested deployment, holding no image, has a problem of its own
+	tpl := strings.Replace(string(raw), `"galleryImageId": {"value": "[parameters('galleryImageId')]"},`, `"galleryImageId": {"value": "[parameters('galleryImageId')]"}, "undeclared": {"value": 1},`, 1)
+	tpl = strings.Replace(tpl, `"resources": [
+    {
+      "condition": "[parameters('enableTelemetry')]",`, `"resources": [
+    {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "other", "resourceGroup": "rg-x",
+     "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "parameters": {"nope": {"value": 1}}, "template": {"parameters": {"need": {"type": "int"}}, "resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[string(parameters('need'))]"}]}}},
+    {
+      "condition": "[parameters('enableTelemetry')]",`, 1)
+	params, err := os.ReadFile(filepath.Join("testdata", "shapes", "avd-custom-image.parameters.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ParseFile("avd", []byte(tpl), params, Options{ScriptsURL: testScriptsURL, Deployment: corpusDeployment})
+	if len(out) != 1 {
+		t.Fatalf("%d templates", len(out))
+	}
+	got := strings.Join(problemStrings(out[0].Problems), "\n")
+	if !strings.Contains(got, `resources[3].properties.parameters.undeclared: the template declares no such parameter`) {
+		t.Errorf("problems:\n%s", got)
+	}
+	if strings.Contains(got, "need") || strings.Contains(got, "nope") {
+		t.Errorf("another deployment's problem reached the image template:\n%s", got)
+	}
+}

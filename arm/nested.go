@@ -191,7 +191,12 @@ func (ev *evaluator) evaluateAhead(want string) {
 		}
 		st.busy[it.val] = true
 		mark := len(ev.out.Resources)
+		// evaluated as at the top of the file: not in the caller's copy
+		// loop, lambda or user-defined function
+		savedFrame, savedArgs, savedName := ev.frame, st.udfArgs, st.udfName
+		ev.frame, st.udfArgs, st.udfName = nil, nil, ""
 		ev.resource(it)
+		ev.frame, st.udfArgs, st.udfName = savedFrame, savedArgs, savedName
 		st.done[it.val] = append([]Resource(nil), ev.out.Resources[mark:]...)
 		ev.out.Resources = ev.out.Resources[:mark]
 		delete(st.busy, it.val)

@@ -615,3 +615,27 @@ func TestNestedNullParameter(t *testing.T) {
 		t.Errorf("findings:\n%s", got)
 	}
 }
+
+// A deployment evaluated ahead for reference() from inside a copy loop is
+// evaluated as at the top of the file, not with the loop's index.
+func TestNestedAheadOutsideTheCallersLoop(t *testing.T) {
+	tpl := `{` + schema + `, "resources": [
+	  {"copy": {"name": "c", "count": 2}, "type": "A.B/c", "apiVersion": "1", "name": "[format('{0}-{1}', reference('d').outputs.n.value, copyIndex())]"},
+	  {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "d",
+	   "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "parameters": {"i": {"value": "[copyIndex()]"}},
+	     "template": {"parameters": {"i": {"type": "int", "nullable": true}}, "resources": [], "outputs": {"n": {"type": "string", "value": "x"}}}}}]}`
+	d, err := Evaluate([]byte(tpl), nil, testScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range d.Resources {
+		names = append(names, r.Name)
+	}
+	if strings.Join(names, ",") != "x-0,x-1,d" {
+		t.Errorf("resources %q", names)
+	}
+	if got := findings(d); !strings.Contains(got, "resources[1].properties.parameters.i.value: [copyIndex()]: copyIndex() can be used only inside a copy loop") {
+		t.Errorf("findings:\n%s", got)
+	}
+}

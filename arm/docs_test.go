@@ -265,6 +265,9 @@ func TestDocumentedExamples(t *testing.T) {
 						t.Fatalf("documented value of %s: %v", name, err)
 					}
 					gotRaw, present := outputs[name]
+					if !present && want == nil {
+						return // a documented null: ARM returns no value for a null output
+					}
 					if !present {
 						t.Fatalf("output %s missing; documented %s (source %s)%s",
 							name, showJSON(want), c.Source, showProblems(dep))

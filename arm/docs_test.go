@@ -319,12 +319,25 @@ func TestDocumentedExampleFiles(t *testing.T) {
 		t.Fatalf("case files %v, want one per page %v", onDisk, want)
 	}
 
+	readme, err := os.ReadFile(filepath.Join("testdata", "docs", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	seen := map[string]bool{}
 	for _, page := range docPages {
 		cases, err := loadDocCases(page)
 		if err != nil {
 			t.Errorf("%v", err)
 			continue
+		}
+		var compared, live int
+		for _, c := range cases {
+			compared += len(c.Outputs)
+			live += len(c.Live)
+		}
+		row := fmt.Sprintf("| [%s](%s.json) | %d | %d | %d | %d |", page, page, len(cases), compared+live, compared, live)
+		if !bytes.Contains(readme, []byte(row)) {
+			t.Errorf("testdata/docs/README.md lacks the row %q: its table no longer matches %s.json", row, page)
 		}
 		if len(cases) == 0 {
 			t.Errorf("%s.json has no cases", page)

@@ -122,8 +122,8 @@ func loadDocCases(page string) ([]docCase, error) {
 	return cases, nil
 }
 
-// decodeJSON decodes with json.Number for numbers.
-func decodeJSON(raw []byte) (any, error) {
+// docDecodeJSON decodes with json.Number for numbers.
+func docDecodeJSON(raw []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -136,20 +136,20 @@ func decodeJSON(raw []byte) (any, error) {
 	return v, nil
 }
 
-// normalizeJSON brings any Go value to the shape decodeJSON gives (maps,
+// docNormalizeJSON brings any Go value to the shape docDecodeJSON gives (maps,
 // slices, json.Number), so values from Evaluate compare whatever Go types
 // carry them.
-func normalizeJSON(v any) (any, error) {
+func docNormalizeJSON(v any) (any, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return decodeJSON(raw)
+	return docDecodeJSON(raw)
 }
 
-// sameJSON reports whether two decoded JSON values are equal; numbers are
+// docSameJSON reports whether two decoded JSON values are equal; numbers are
 // compared by value (1 equals 1.0), strings and keys exactly.
-func sameJSON(a, b any) bool {
+func docSameJSON(a, b any) bool {
 	switch x := a.(type) {
 	case json.Number:
 		y, ok := b.(json.Number)
@@ -168,7 +168,7 @@ func sameJSON(a, b any) bool {
 			return false
 		}
 		for i := range x {
-			if !sameJSON(x[i], y[i]) {
+			if !docSameJSON(x[i], y[i]) {
 				return false
 			}
 		}
@@ -180,7 +180,7 @@ func sameJSON(a, b any) bool {
 		}
 		for k, xv := range x {
 			yv, ok := y[k]
-			if !ok || !sameJSON(xv, yv) {
+			if !ok || !docSameJSON(xv, yv) {
 				return false
 			}
 		}
@@ -190,8 +190,8 @@ func sameJSON(a, b any) bool {
 	}
 }
 
-// showJSON prints a value compactly for a failure message.
-func showJSON(v any) string {
+// docShowJSON prints a value compactly for a failure message.
+func docShowJSON(v any) string {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Sprintf("%#v", v)
@@ -199,8 +199,8 @@ func showJSON(v any) string {
 	return string(raw)
 }
 
-// showProblems prints the deployment's problems, one per line.
-func showProblems(d *Deployment) string {
+// docShowProblems prints the deployment's problems, one per line.
+func docShowProblems(d *Deployment) string {
 	if d == nil || len(d.Problems) == 0 {
 		return "(no problems reported)"
 	}
@@ -211,8 +211,8 @@ func showProblems(d *Deployment) string {
 	return b.String()
 }
 
-// sortedKeys returns a map's keys in order, so subtests run in a stable order.
-func sortedKeys[V any](m map[string]V) []string {
+// docSortedKeys returns a map's keys in order, so subtests run in a stable order.
+func docSortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -248,8 +248,15 @@ func TestDocumentedExamples(t *testing.T) {
 				outputs = dep.Outputs
 			}
 
-			for _, name := range sortedKeys(c.Outputs) {
-				ok := t.Run(c.Name+"/"+name, func(t *testing.T) {
+			for _, name := range docSortedKeys(c.Outputs) {
+				t.Run(c.Name+"/"+name, func(t *testing.T) {
+					// Counted here rather than from t.Run's result, which is
+					// also true for a subtest that -run filtered out.
+					defer func() {
+						if !t.Failed() {
+							reproduced++
+						}
+					}()
 					switch {
 					case serr != nil:
 						t.Fatalf("case scope: %v", serr)
@@ -260,7 +267,7 @@ func TestDocumentedExamples(t *testing.T) {
 					case dep == nil:
 						t.Fatalf("Evaluate returned no deployment and no error (source %s)", c.Source)
 					}
-					want, err := decodeJSON(c.Outputs[name])
+					want, err := docDecodeJSON(c.Outputs[name])
 					if err != nil {
 						t.Fatalf("documented value of %s: %v", name, err)
 					}
@@ -270,25 +277,22 @@ func TestDocumentedExamples(t *testing.T) {
 					}
 					if !present {
 						t.Fatalf("output %s missing; documented %s (source %s)%s",
-							name, showJSON(want), c.Source, showProblems(dep))
+							name, docShowJSON(want), c.Source, docShowProblems(dep))
 					}
-					got, err := normalizeJSON(gotRaw)
+					got, err := docNormalizeJSON(gotRaw)
 					if err != nil {
 						t.Fatalf("output %s is not JSON: %v", name, err)
 					}
-					if !sameJSON(got, want) {
+					if !docSameJSON(got, want) {
 						t.Errorf("output %s = %s, documented %s (source %s)%s",
-							name, showJSON(got), showJSON(want), c.Source, showProblems(dep))
+							name, docShowJSON(got), docShowJSON(want), c.Source, docShowProblems(dep))
 					}
 				})
-				if ok {
-					reproduced++
-				}
 			}
-			for _, name := range sortedKeys(c.Live) {
+			for _, name := range docSortedKeys(c.Live) {
 				got := "(not produced)"
 				if v, present := outputs[name]; present {
-					got = showJSON(v)
+					got = docShowJSON(v)
 				}
 				t.Logf("live-only %s/%s: %s; evaluated: %s", c.Name, name, c.Live[name], got)
 			}
@@ -381,7 +385,7 @@ func TestDocumentedExampleFiles(t *testing.T) {
 				t.Errorf("%s: no documented outputs", where)
 			}
 			for name, raw := range c.Outputs {
-				if _, err := decodeJSON(raw); err != nil {
+				if _, err := docDecodeJSON(raw); err != nil {
 					t.Errorf("%s: output %s: %v", where, name, err)
 				}
 				if _, ok := c.Live[name]; ok {

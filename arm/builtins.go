@@ -1,7 +1,6 @@
 package arm
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -39,37 +38,6 @@ func arith(op func(a, b int64) (int64, error)) armFunc {
 		}
 		return intNode(v), nil
 	}}
-}
-
-func compare(op func(c int) bool) armFunc {
-	return armFunc{min: 2, max: 2, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-		if x, ok := asInt(a[0]); ok {
-			y, err := wantInt(a, 1)
-			if err != nil {
-				return nil, err
-			}
-			return boolNode(op(cmpInt(x, y))), nil
-		}
-		x, err := wantString(a, 0)
-		if err != nil {
-			return nil, err
-		}
-		y, err := wantString(a, 1)
-		if err != nil {
-			return nil, err
-		}
-		return boolNode(op(strings.Compare(x, y))), nil
-	}}
-}
-
-func cmpInt(x, y int64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 func logic(all bool) armFunc {
@@ -353,7 +321,6 @@ func init() {
 			}
 			return n, nil
 		}},
-		"union": {min: 1, max: -1, call: unionFn},
 		"add":   arith(func(a, b int64) (int64, error) { return a + b, nil }),
 		"sub":   arith(func(a, b int64) (int64, error) { return a - b, nil }),
 		"mul":   arith(func(a, b int64) (int64, error) { return a * b, nil }),
@@ -369,10 +336,6 @@ func init() {
 			}
 			return a % b, nil
 		}),
-		"greater":         compare(func(c int) bool { return c > 0 }),
-		"greaterorequals": compare(func(c int) bool { return c >= 0 }),
-		"less":            compare(func(c int) bool { return c < 0 }),
-		"lessorequals":    compare(func(c int) bool { return c <= 0 }),
 		"uniquestring": {min: 1, max: -1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
 			parts, err := allStrings(a)
 			if err != nil {
@@ -416,7 +379,18 @@ func init() {
 		"pickzones":       unsupported(deployed),
 		"providers":       unsupported(deployed),
 	}
+	// The functions of each reference page, in arm/fn_<page>.go; a page's
+	// entry replaces one written above.
+	for _, page := range fnPages {
+		for name, f := range page {
+			armFunctions[name] = f
+		}
+	}
 }
+
+// fnPages are the function tables of arm/fn_*.go, one per page of
+// Microsoft's template-function reference.
+var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions}
 
 // ifFn is if(condition, trueValue, falseValue): only the branch taken is
 // evaluated, as ARM does (Microsoft Learn, template-functions-logical, "if").
@@ -506,52 +480,6 @@ func slice(a []*node, take bool) (*node, error) {
 		return arrayNode(a[0].items[k:]), nil
 	}
 	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", a[0].describe())
-}
-
-func unionFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	switch a[0].kind {
-	case '{':
-		out := &node{kind: '{'}
-		at := map[string]int{}
-		for i, v := range a {
-			if v.kind != '{' {
-				return nil, fmt.Errorf("argument %d must be an object like the first, not %s", i+1, v.describe())
-			}
-			for _, m := range v.members {
-				if j, ok := at[m.key]; ok {
-					out.members[j].val = m.val
-					continue
-				}
-				at[m.key] = len(out.members)
-				out.members = append(out.members, m)
-			}
-		}
-		return out, nil
-	case '[':
-		out := &node{kind: '['}
-		seen := map[string]bool{}
-		total := 0
-		for i, v := range a {
-			if v.kind != '[' {
-				return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.describe())
-			}
-			for _, it := range v.items {
-				var b bytes.Buffer
-				if !encodeLimited(it, &b, maxExprString) {
-					return nil, fmt.Errorf("an item is over %d bytes", maxExprString)
-				}
-				if total += b.Len(); total > maxExprCharge {
-					return nil, fmt.Errorf("the arrays are too large to join")
-				}
-				if k := b.String(); !seen[k] {
-					seen[k] = true
-					out.items = append(out.items, it)
-				}
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("argument 1 must be an object or an array, not %s", a[0].describe())
 }
 
 // formatFn is .NET composite formatting as ARM's format() uses it: {0},

@@ -321,9 +321,9 @@ func init() {
 			}
 			return n, nil
 		}},
-		"add":   arith(func(a, b int64) (int64, error) { return a + b, nil }),
-		"sub":   arith(func(a, b int64) (int64, error) { return a - b, nil }),
-		"mul":   arith(func(a, b int64) (int64, error) { return a * b, nil }),
+		"add": arith(func(a, b int64) (int64, error) { return a + b, nil }),
+		"sub": arith(func(a, b int64) (int64, error) { return a - b, nil }),
+		"mul": arith(func(a, b int64) (int64, error) { return a * b, nil }),
 		"div": arith(func(a, b int64) (int64, error) {
 			if b == 0 {
 				return 0, errors.New("division by zero")
@@ -353,9 +353,6 @@ func init() {
 		"resourceid":             {min: 2, max: -1, call: resourceIDFn},
 		"subscriptionresourceid": {min: 2, max: -1, call: subscriptionResourceIDFn},
 		"tenantresourceid":       {min: 2, max: -1, call: tenantResourceIDFn},
-		"subscription":           {min: 0, max: 0, call: func(ev *evaluator, _ []*node, _ int) (*node, error) { return ev.subscription() }},
-		"resourcegroup":          {min: 0, max: 0, call: func(ev *evaluator, _ []*node, _ int) (*node, error) { return ev.resourceGroup() }},
-		"deployment":             {min: 0, max: 0, call: func(ev *evaluator, _ []*node, _ int) (*node, error) { return ev.deploymentObject(), nil }},
 		"utcnow": {min: 0, max: 1, why: nondeterministic, call: func(ev *evaluator, a []*node, _ int) (*node, error) {
 			format := ""
 			if len(a) == 1 {
@@ -372,9 +369,6 @@ func init() {
 		"listkeys":        unsupported(deployed),
 		"listsecrets":     unsupported(deployed),
 		"list":            unsupported(deployed),
-		"environment":     unsupported("it depends on the cloud the deployment runs in; write the value out"),
-		"tenant":          unsupported("the tenant is not known offline; write the value out"),
-		"managementgroup": unsupported("image templates are deployed to a resource group"),
 		"copyindex":       unsupported("copy loops are not evaluated; write one resource per image template"),
 		"pickzones":       unsupported(deployed),
 		"providers":       unsupported(deployed),
@@ -390,7 +384,7 @@ func init() {
 
 // fnPages are the function tables of arm/fn_*.go, one per page of
 // Microsoft's template-function reference.
-var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions}
+var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions}
 
 // ifFn is if(condition, trueValue, falseValue): only the branch taken is
 // evaluated, as ARM does (Microsoft Learn, template-functions-logical, "if").

@@ -278,8 +278,8 @@ func (f armFunc) result(name string, v *node, err error) (*node, error) {
 func (ev *evaluator) property(target *node, name string) (*node, error) {
 	for _, m := range target.members {
 		if strings.EqualFold(m.key, name) {
-			if m.val == nil {
-				return nil, ev.missing("the resource group's location")
+			if m.val.kind == kindUnknown { // fn_scope.go
+				return nil, ev.missing(m.val.str)
 			}
 			return m.val, nil
 		}

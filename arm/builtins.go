@@ -364,14 +364,14 @@ func init() {
 			}
 			return ev.utcNow(format)
 		}},
-		"newguid":         unsupported(nondeterministic),
-		"reference":       unsupported(deployed),
-		"listkeys":        unsupported(deployed),
-		"listsecrets":     unsupported(deployed),
-		"list":            unsupported(deployed),
-		"copyindex":       unsupported("copy loops are not evaluated; write one resource per image template"),
-		"pickzones":       unsupported(deployed),
-		"providers":       unsupported(deployed),
+		"newguid":     unsupported(nondeterministic),
+		"reference":   unsupported(deployed),
+		"listkeys":    unsupported(deployed),
+		"listsecrets": unsupported(deployed),
+		"list":        unsupported(deployed),
+		"copyindex":   unsupported("copy loops are not evaluated; write one resource per image template"),
+		"pickzones":   unsupported(deployed),
+		"providers":   unsupported(deployed),
 	}
 	// The functions of each reference page, in arm/fn_<page>.go; a page's
 	// entry replaces one written above.

@@ -103,7 +103,6 @@ func init() {
 		"tolower": {min: 1, max: 1, call: strFn(strings.ToLower)},
 		"toupper": {min: 1, max: 1, call: strFn(strings.ToUpper)},
 		"trim":    {min: 1, max: 1, call: strFn(strings.TrimSpace)},
-		"uri":     {min: 2, max: 2, call: uriFn},
 		"base64":  {min: 1, max: 1, call: strFn(base64Std)},
 		"replace": {min: 3, max: 3, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
 			s, err := wantString(a, 0)
@@ -384,7 +383,7 @@ func init() {
 
 // fnPages are the function tables of arm/fn_*.go, one per page of
 // Microsoft's template-function reference.
-var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions}
+var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions, stringFunctions}
 
 // ifFn is if(condition, trueValue, falseValue): only the branch taken is
 // evaluated, as ARM does (Microsoft Learn, template-functions-logical, "if").
@@ -536,31 +535,6 @@ func formatFn(_ *evaluator, a []*node, _ int) (*node, error) {
 		}
 	}
 	return strNode(b.String()), nil
-}
-
-func uriFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	base, err := wantString(a, 0)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := wantString(a, 1)
-	if err != nil {
-		return nil, err
-	}
-	// ARM's uri() follows System.Uri: a relative path replaces the last
-	// segment of the base unless the base ends in "/".
-	if i := strings.LastIndexByte(base, '/'); i >= 0 && !strings.HasSuffix(base, "/") && strings.Count(base, "/") > 2 {
-		base = base[:i+1]
-	}
-	if strings.HasPrefix(rel, "/") {
-		if k := strings.Index(base, "://"); k >= 0 {
-			if s := strings.IndexByte(base[k+3:], '/'); s >= 0 {
-				base = base[:k+3+s]
-			}
-		}
-		return checkSize(strings.TrimSuffix(base, "/") + rel)
-	}
-	return checkSize(base + rel)
 }
 
 // resourceIDFn is resourceId([subscriptionId], [resourceGroupName],

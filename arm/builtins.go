@@ -99,7 +99,6 @@ func init() {
 			}
 			return strNode(b.String()), nil
 		}},
-		"format":  {min: 1, max: -1, call: formatFn},
 		"tolower": {min: 1, max: 1, call: strFn(strings.ToLower)},
 		"toupper": {min: 1, max: 1, call: strFn(strings.ToUpper)},
 		"trim":    {min: 1, max: 1, call: strFn(strings.TrimSpace)},
@@ -383,7 +382,7 @@ func init() {
 
 // fnPages are the function tables of arm/fn_*.go, one per page of
 // Microsoft's template-function reference.
-var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions, stringFunctions}
+var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions, stringFunctions, formatFunctions}
 
 // ifFn is if(condition, trueValue, falseValue): only the branch taken is
 // evaluated, as ARM does (Microsoft Learn, template-functions-logical, "if").
@@ -473,68 +472,6 @@ func slice(a []*node, take bool) (*node, error) {
 		return arrayNode(a[0].items[k:]), nil
 	}
 	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", a[0].describe())
-}
-
-// formatFn is .NET composite formatting as ARM's format() uses it: {0},
-// {1:D3} (zero-padded), {{ and }}.
-func formatFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	f, err := wantString(a, 0)
-	if err != nil {
-		return nil, err
-	}
-	var b strings.Builder
-	for i := 0; i < len(f); i++ {
-		c := f[i]
-		switch {
-		case c == '{' && i+1 < len(f) && f[i+1] == '{':
-			b.WriteByte('{')
-			i++
-		case c == '}' && i+1 < len(f) && f[i+1] == '}':
-			b.WriteByte('}')
-			i++
-		case c == '{':
-			j := strings.IndexByte(f[i:], '}')
-			if j < 0 {
-				return nil, fmt.Errorf("%q has a \"{\" without \"}\"", f)
-			}
-			item := f[i+1 : i+j]
-			spec := ""
-			if k := strings.IndexByte(item, ':'); k >= 0 {
-				item, spec = item[:k], item[k+1:]
-			}
-			n, err := strconv.Atoi(strings.TrimSpace(item))
-			if err != nil || n < 0 || n+1 >= len(a) {
-				return nil, fmt.Errorf("{%s} names no argument (there are %d)", item, len(a)-1)
-			}
-			v := a[n+1]
-			switch {
-			case spec == "":
-				t, err := textOf(v)
-				if err != nil {
-					return nil, err
-				}
-				b.WriteString(t)
-			case (spec[0] == 'D' || spec[0] == 'd') && v.kind == 'n':
-				width, _ := strconv.Atoi(spec[1:])
-				x, _ := asInt(v)
-				if width > 64 {
-					width = 64
-				}
-				fmt.Fprintf(&b, "%0*d", width, x)
-			default:
-				return nil, fmt.Errorf("the format %q is not supported here (only {n} and {n:Dk})", spec)
-			}
-			i += j
-		case c == '}':
-			return nil, fmt.Errorf("%q has a \"}\" without \"{\"", f)
-		default:
-			b.WriteByte(c)
-		}
-		if b.Len() > maxExprString {
-			return nil, fmt.Errorf("the result is over %d bytes", maxExprString)
-		}
-	}
-	return strNode(b.String()), nil
 }
 
 // resourceIDFn is resourceId([subscriptionId], [resourceGroupName],

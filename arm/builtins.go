@@ -351,25 +351,14 @@ func init() {
 		"resourceid":             {min: 2, max: -1, call: resourceIDFn},
 		"subscriptionresourceid": {min: 2, max: -1, call: subscriptionResourceIDFn},
 		"tenantresourceid":       {min: 2, max: -1, call: tenantResourceIDFn},
-		"utcnow": {min: 0, max: 1, why: nondeterministic, call: func(ev *evaluator, a []*node, _ int) (*node, error) {
-			format := ""
-			if len(a) == 1 {
-				f, err := wantString(a, 0)
-				if err != nil {
-					return nil, err
-				}
-				format = f
-			}
-			return ev.utcNow(format)
-		}},
-		"newguid":     unsupported(nondeterministic),
-		"reference":   unsupported(deployed),
-		"listkeys":    unsupported(deployed),
-		"listsecrets": unsupported(deployed),
-		"list":        unsupported(deployed),
-		"copyindex":   unsupported("copy loops are not evaluated; write one resource per image template"),
-		"pickzones":   unsupported(deployed),
-		"providers":   unsupported(deployed),
+		"newguid":                unsupported(nondeterministic),
+		"reference":              unsupported(deployed),
+		"listkeys":               unsupported(deployed),
+		"listsecrets":            unsupported(deployed),
+		"list":                   unsupported(deployed),
+		"copyindex":              unsupported("copy loops are not evaluated; write one resource per image template"),
+		"pickzones":              unsupported(deployed),
+		"providers":              unsupported(deployed),
 	}
 	// The functions of each reference page, in arm/fn_<page>.go; a page's
 	// entry replaces one written above.
@@ -382,7 +371,7 @@ func init() {
 
 // fnPages are the function tables of arm/fn_*.go, one per page of
 // Microsoft's template-function reference.
-var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions, stringFunctions, formatFunctions}
+var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions, stringFunctions, formatFunctions, dateFunctions}
 
 // ifFn is if(condition, trueValue, falseValue): only the branch taken is
 // evaluated, as ARM does (Microsoft Learn, template-functions-logical, "if").

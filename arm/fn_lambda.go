@@ -40,10 +40,14 @@ var lambdaFunctions = map[string]armFunc{
 	"mapvalues": {min: 2, max: 2, lazy: mapValuesFn},
 }
 
-// lambda is a lambda argument: its variable names and body.
+// lambda is a lambda argument: its variable names (lowercased) and body,
+// and the frame its calls bind them in (one per lambda argument, reused
+// from call to call: a lambda's value never outlives its call).
 type lambda struct {
 	names []string
+	keys  []string
 	body  *expr
+	frame *frame
 }
 
 // lambdaArg reads argument i (0-based) of fn as a lambda of min to max
@@ -68,7 +72,9 @@ func lambdaArg(fn string, e []*expr, i, minVars, maxVars int) (*lambda, error) {
 		}
 		seen[k] = true
 		l.names = append(l.names, a.name)
+		l.keys = append(l.keys, k)
 	}
+	l.frame = &frame{locals: make(map[string]*node, len(l.keys))}
 	if len(l.names) < minVars || len(l.names) > maxVars {
 		if minVars == maxVars {
 			return nil, fmt.Errorf("the lambda of %s takes %d variable(s), not %d", fn, minVars, len(l.names))
@@ -78,16 +84,24 @@ func lambdaArg(fn string, e []*expr, i, minVars, maxVars int) (*lambda, error) {
 	return l, nil
 }
 
+// indexed is an item and, when the lambda names a second variable, its
+// index (made only then: most lambdas name none).
+func (l *lambda) indexed(it *node, i int) []*node {
+	if len(l.keys) < 2 {
+		return []*node{it}
+	}
+	return []*node{it, intNode(int64(i))}
+}
+
 // call evaluates the lambda's body with its variables bound to vals (extra
 // values, such as an index the lambda does not name, are dropped).
 func (l *lambda) call(ev *evaluator, depth int, vals ...*node) (*node, error) {
-	f := &frame{locals: make(map[string]*node, len(l.names))}
-	for i, n := range l.names {
-		f.locals[asciiLower(n)] = vals[i]
+	for i, k := range l.keys {
+		l.frame.locals[k] = vals[i]
 	}
-	leave := ev.push(f)
-	defer leave()
+	leave := ev.push(l.frame)
 	v, err := ev.eval(l.body, depth+1)
+	leave()
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +139,7 @@ func filterFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	}
 	out := &node{kind: '['}
 	for i, it := range in.items {
-		keep, err := l.call(ev, depth, it, intNode(int64(i)))
+		keep, err := l.call(ev, depth, l.indexed(it, i)...)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +164,7 @@ func mapFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	}
 	out := &node{kind: '[', items: make([]*node, 0, len(in.items))}
 	for i, it := range in.items {
-		v, err := l.call(ev, depth, it, intNode(int64(i)))
+		v, err := l.call(ev, depth, l.indexed(it, i)...)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +187,11 @@ func reduceFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 		return nil, err
 	}
 	for i, it := range in.items {
-		if acc, err = l.call(ev, depth, acc, it, intNode(int64(i))); err != nil {
+		vals := []*node{acc, it}
+		if len(l.keys) == 3 {
+			vals = append(vals, intNode(int64(i)))
+		}
+		if acc, err = l.call(ev, depth, vals...); err != nil {
 			return nil, err
 		}
 	}

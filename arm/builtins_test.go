@@ -101,7 +101,7 @@ func TestBuiltinFunctions(t *testing.T) {
 	})
 }
 
-func TestLooksLikeExpression(t *testing.T) {
+func TestLooksLikeExpressionCalls(t *testing.T) {
 	for s, want := range map[string]bool{
 		"[concat('a')]": true, "[ns.fn()]": true, "[Net.ServicePointManager]::SecurityProtocol": false,
 		"[[escaped]": false, "plain": false, "[x]": false,

@@ -28,7 +28,7 @@ func compare(op func(c int) bool) armFunc {
 			return boolNode(op(cmpInt(x, y))), nil
 		}
 		if a[0].kind != '"' {
-			return nil, fmt.Errorf("argument 1 must be a whole number or a string, not %s", a[0].describe())
+			return nil, fmt.Errorf("argument 1 must be a string or a whole number, not %s", a[0].describe())
 		}
 		y, err := wantString(a, 1)
 		if err != nil {

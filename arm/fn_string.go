@@ -222,11 +222,13 @@ func uriComponentToStringFn(_ *evaluator, a []*node, _ int) (*node, error) {
 	return strNode(t), nil
 }
 
-// uriFn is uri(baseUri, relativeUri) with the rules of
-// template-functions-string#uri: a base ending in "/" is followed by the
-// relative part, a leading "/" of which is merged with it; a base with a
-// path but no trailing "/" loses what follows its last "/" first; a base
-// without a path is followed by the relative part as it is.
+// uriFn is uri(baseUri, relativeUri) as .NET's Uri(Uri, string)
+// resolves it, with the rule template-functions-string#uri adds: a base
+// ending in "/" is followed by the relative part, a leading "/" of which is
+// merged with it (uri('http://contoso.org/firstpath/', '/myscript.sh') is
+// http://contoso.org/firstpath/myscript.sh). Otherwise a relative part
+// starting with "/" replaces the base's path, and one without replaces
+// what follows the base's last "/" (a base without a path gets one).
 func uriFn(_ *evaluator, a []*node, _ int) (*node, error) {
 	base, err := wantString(a, 0)
 	if err != nil {
@@ -236,15 +238,23 @@ func uriFn(_ *evaluator, a []*node, _ int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	rest := base
-	if k := strings.Index(base, "//"); k >= 0 {
-		rest = base[k+2:]
-	}
-	if !strings.HasSuffix(base, "/") && strings.Contains(rest, "/") {
-		base = base[:strings.LastIndexByte(base, '/')+1]
+	if strings.Contains(rel, "://") { // already absolute
+		return checkSize(rel)
 	}
 	if strings.HasSuffix(base, "/") {
-		rel = strings.TrimPrefix(rel, "/")
+		return checkSize(base + strings.TrimPrefix(rel, "/"))
 	}
-	return checkSize(base + rel)
+	root := base // scheme and authority
+	if k := strings.Index(base, "//"); k >= 0 {
+		if p := strings.IndexByte(base[k+2:], '/'); p >= 0 {
+			root = base[:k+2+p]
+		}
+	}
+	switch {
+	case strings.HasPrefix(rel, "/"):
+		return checkSize(root + rel)
+	case root == base:
+		return checkSize(base + "/" + rel)
+	}
+	return checkSize(base[:strings.LastIndexByte(base, '/')+1] + rel)
 }

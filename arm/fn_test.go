@@ -202,7 +202,7 @@ func TestComparisonFunctions(t *testing.T) {
 		{"[greater(2, 1)]", `true`, ""},
 		{"[greater(2, 'a')]", "", "whole number"},
 		{"[greater('a', 2)]", "", "must be a string"},
-		{"[greater(true(), 2)]", "", "whole number or a string"},
+		{"[greater(true(), 2)]", "", "argument 1 must be a string or a whole number, not a boolean"},
 	})
 }
 
@@ -242,8 +242,9 @@ func TestStringFunctions(t *testing.T) {
 		{"[uriComponentToString('a%20b%2F%C3%BC')]", `"a b/ü"`, ""},
 		{"[uriComponentToString('%zz')]", "", "not URI-encoded"},
 		{"[uriComponentToString(1)]", "", "must be a string"},
-		{"[uri('http://contoso.com', 'a.json')]", `"http://contoso.coma.json"`, ""},
-		{"[uri('http://contoso.com/a/b', '/c')]", `"http://contoso.com/a/c"`, ""},
+		{"[uri('http://contoso.com', 'a.json')]", `"http://contoso.com/a.json"`, ""},
+		{"[uri('http://contoso.com/a/b', '/c')]", `"http://contoso.com/c"`, ""},
+		{"[uri('http://contoso.com/a/b', 'https://other.example/x')]", `"https://other.example/x"`, ""},
 		{"[uri(1, 'a')]", "", "must be a string"},
 		{"[uri('a', 1)]", "", "must be a string"},
 	})

@@ -57,7 +57,7 @@ func logic(all bool) armFunc {
 var armFunctions map[string]armFunc
 
 func init() {
-	nondeterministic := "its value changes on every deployment, so the image would be rebuilt every time; give the value in the parameters file"
+	nondeterministic := "its value changes on every deployment; give the value in the parameters file"
 	deployed := "it reads resources that exist in Azure; give the value in the parameters file"
 	armFunctions = map[string]armFunc{
 		"if": {min: 0, max: -1, lazy: ifFn},
@@ -356,7 +356,7 @@ func init() {
 		"listkeys":               unsupported(deployed),
 		"listsecrets":            unsupported(deployed),
 		"list":                   unsupported(deployed),
-		"copyindex":              unsupported("copy loops are not evaluated; write one resource per image template"),
+		"copyindex":              {min: 0, max: 2, call: copyIndexFn},
 		"pickzones":              unsupported(deployed),
 		"providers":              unsupported(deployed),
 	}

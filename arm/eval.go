@@ -21,6 +21,10 @@ type evaluator struct {
 	charged   int
 	inDefault int // > 0 while a parameter's defaultValue is evaluated
 	scopeUsed bool
+	walked    int // values visited by walk, bounded by maxWalk
+	// copyProps says a "copy" member of an object declares property loops
+	// (in a resource's body and in variables).
+	copyProps bool
 	// frame is what local names mean where evaluation stands (copy loop
 	// indexes; lambda variables and user-defined function parameters
 	// belong here too). nil at the top level.
@@ -38,6 +42,9 @@ type frame struct {
 	copyName  string
 	copyIndex int64
 	inCopy    bool
+	// copyDefault marks a resource's or an output's own loop, the one
+	// copyIndex() without a name gives.
+	copyDefault bool
 	// locals are names bound by a lambda or a user-defined function's
 	// parameters, by lowercased name.
 	locals map[string]*node
@@ -83,6 +90,10 @@ func (ev *evaluator) note(p path, format string, args ...any) {
 	ev.out.Notes = append(ev.out.Notes, Problem{Path: p.String(), Message: fmt.Sprintf(format, args...)})
 }
 
+// maxWalk bounds the values walk visits for one file: the template's own
+// values, once each, and what copy loops repeat.
+const maxWalk = 4 << 20
+
 // maxExprCharge bounds what evaluation may build: string bytes plus array
 // and object members, summed over every function result.
 const maxExprCharge = 32 << 20
@@ -121,6 +132,12 @@ func (ev *evaluator) walk(n *node, p path, depth int, fail func(path, error)) *n
 		fail(p, exprErrorf("nested deeper than %d levels", maxExprDepth))
 		return nullNode()
 	}
+	if ev.walked++; ev.walked > maxWalk {
+		if ev.walked == maxWalk+1 {
+			fail(p, exprErrorf("evaluation builds more than %d values (copy loops too large?)", maxWalk))
+		}
+		return nullNode()
+	}
 	switch n.kind {
 	case '"':
 		if !IsExpression(n.str) {
@@ -141,6 +158,10 @@ func (ev *evaluator) walk(n *node, p path, depth int, fail func(path, error)) *n
 		out := &node{kind: '{'}
 		for _, m := range n.members {
 			key := m.key
+			if ev.copyProps && isPropertyLoops(key, m.val) {
+				ev.propertyLoops(m.val, p, depth+1, fail, out)
+				continue
+			}
 			if IsExpression(key) {
 				k := ev.walk(strNode(key), p.key(key), depth+1, fail)
 				if k.kind != '"' {
@@ -187,6 +208,9 @@ func checkSize(s string) (*node, error) {
 }
 
 func (ev *evaluator) eval(e *expr, depth int) (*node, error) {
+	if ev.steps > maxExprSteps { // spent: stays at the bound
+		return nil, exprErrorf("evaluation takes more than %d steps (recursion through variables?)", maxExprSteps)
+	}
 	ev.steps++
 	if ev.steps > maxExprSteps {
 		return nil, exprErrorf("evaluation takes more than %d steps (recursion through variables?)", maxExprSteps)

@@ -16,7 +16,7 @@ var dateFunctions = map[string]armFunc{
 	"datetimeadd":       {min: 2, max: 3, call: dateTimeAddFn},
 	"datetimetoepoch":   {min: 1, max: 1, call: dateTimeToEpochFn},
 	"datetimefromepoch": {min: 1, max: 1, call: dateTimeFromEpochFn},
-	"utcnow": {min: 0, max: 1, why: "its value changes on every deployment, so the image would be rebuilt every time; give the value in the parameters file",
+	"utcnow": {min: 0, max: 1, why: "its value changes on every deployment; give the value in the parameters file",
 		call: func(ev *evaluator, a []*node, _ int) (*node, error) {
 			format := ""
 			if len(a) == 1 {

@@ -53,3 +53,42 @@ func FuzzParameters(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCopyLoops: any deployment template with copy loops (resources,
+// properties, variables, outputs) evaluates to resources and problems,
+// never a panic, within the step and size bounds; a loop never makes more
+// than 800 copies.
+func FuzzCopyLoops(f *testing.F) {
+	for _, s := range []string{
+		`{"variables": {"copy": [{"name": "v", "count": 3, "input": "[copyIndex('v', 1)]"}]}, "resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[string(variables('v'))]"}]}`,
+		`{"resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[concat('n', copyIndex())]", "copy": {"name": "r", "count": 4, "mode": "serial", "batchSize": 2},
+		  "properties": {"copy": [{"name": "p", "count": "[add(copyIndex(), 1)]", "input": {"i": "[copyIndex('p')]", "r": "[copyIndex()]"}}]}}]}`,
+		`{"variables": {"o": {"copy": [{"name": "d", "count": 2, "input": {"copy": [{"name": "e", "count": 2, "input": "[copyIndex('e')]"}]}}]}},
+		  "resources": [], "outputs": {"x": {"type": "array", "copy": {"count": 2, "input": "[variables('o')]"}}}}`,
+		`{"resources": {"s": {"type": "A.B/c", "apiVersion": "1", "name": "[copyIndex()]", "copy": {"name": "r", "count": 800}}}}`,
+		// nested loops past the step bound: TestCopyLoopLimits ("nested loops stay bounded")
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		root, err := parseJSON(StripComments(b))
+		if err != nil || root.kind != '{' {
+			return
+		}
+		ev := newEvaluator(root, testScope)
+		ev.run()
+		if ev.steps > maxExprSteps+1 || ev.walked > maxWalk+1 || ev.charged > maxExprCharge+maxExprString {
+			t.Fatalf("bounds exceeded: %d steps, %d values walked, %d bytes", ev.steps, ev.walked, ev.charged)
+		}
+		raw := 0
+		if r := root.getFold("resources"); r != nil {
+			raw = len(r.items) + len(r.members)
+		}
+		if len(ev.out.Resources) > raw*maxCopyCount {
+			t.Fatalf("%d resources from %d as written", len(ev.out.Resources), raw)
+		}
+		if ev.frame != nil {
+			t.Fatal("a frame was left pushed")
+		}
+	})
+}

@@ -30,7 +30,7 @@ func (ev *evaluator) parameter(name string, depth int) (*node, error) {
 	}
 	ev.paramBusy[key] = true
 	ev.inDefault++
-	v, err := ev.deep(def, depth+1)
+	v, err := ev.topLevel(func() (*node, error) { return ev.deep(def, depth+1) })
 	ev.inDefault--
 	delete(ev.paramBusy, key)
 	if err != nil {
@@ -46,26 +46,49 @@ func (ev *evaluator) variable(name string, depth int) (*node, error) {
 		return v, nil
 	}
 	var raw *node
-	if ev.vars != nil {
+	if ev.vars != nil && !strings.EqualFold(name, copyKey) { // "copy" declares loops, not a variable
 		raw = ev.vars.getFold(name)
-	}
-	if raw == nil {
-		return nil, exprErrorf("the template declares no variable %q", name)
 	}
 	if ev.varBusy[key] {
 		return nil, exprErrorf("variable %q refers to itself", name)
 	}
-	if raw.kind == '{' && raw.getFold("copy") != nil && strings.EqualFold(name, "copy") {
-		return nil, exprErrorf("variable copy loops are not evaluated; write the values out")
-	}
 	ev.varBusy[key] = true
-	v, err := ev.deep(raw, depth+1)
+	var v *node
+	var err error
+	if raw != nil {
+		v, err = ev.topLevel(func() (*node, error) {
+			ev.copyProps = true
+			return ev.deep(raw, depth+1)
+		})
+	} else {
+		var found bool
+		v, err = ev.topLevel(func() (*node, error) {
+			var v *node
+			var err error
+			v, found, err = ev.variableLoop(name, depth+1)
+			return v, err
+		})
+		if !found {
+			delete(ev.varBusy, key)
+			return nil, exprErrorf("the template declares no variable %q", name)
+		}
+	}
 	delete(ev.varBusy, key)
 	if err != nil {
 		return nil, through(err, fmt.Sprintf("variable %q", name))
 	}
 	ev.varCache[key] = v
 	return v, nil
+}
+
+// topLevel evaluates in the template's own scope: parameters and
+// variables see no copy index, lambda variable or function parameter of
+// where they are used (their values are cached).
+func (ev *evaluator) topLevel(f func() (*node, error)) (*node, error) {
+	saved, props := ev.frame, ev.copyProps
+	ev.frame, ev.copyProps = nil, false
+	defer func() { ev.frame, ev.copyProps = saved, props }()
+	return f()
 }
 
 // readParameters reads an ARM parameters file: the standard shape
@@ -232,6 +255,8 @@ func paramsUsedBy(n *node, vars *node, out map[string]bool, seen map[string]bool
 							seen[name] = true
 							if v := vars.getFold(name); v != nil {
 								paramsUsedBy(v, vars, out, seen, budget)
+							} else if loops := vars.getFold(copyKey); loops != nil {
+								paramsUsedBy(loops, vars, out, seen, budget)
 							}
 						}
 					}

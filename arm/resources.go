@@ -3,6 +3,7 @@ package arm
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 )
 
@@ -71,32 +72,76 @@ func (ev *evaluator) resourceList() []rawResource {
 }
 
 // resource evaluates one resource as written into the Resources it
-// creates (none when its condition is false).
+// creates: none when its condition is false, one per iteration of its copy
+// loop (copy-resources), each with its evaluated name.
 func (ev *evaluator) resource(it rawResource) {
+	c := it.val.getFold(copyKey)
+	if c == nil {
+		ev.instance(it, "")
+		return
+	}
+	var problems []Problem
+	fail := func(p path, err error) { problems = append(problems, Problem{Path: p.String(), Message: err.Error()}) }
+	name, count, ok := ev.resourceLoop(c, it.at.key(copyKey), fail)
+	if !ok {
+		// one Resource says why the loop could not be evaluated
+		res := Resource{Path: string(it.at), Scope: ev.defaultScope(), Problems: problems}
+		if t := it.val.getFold("type"); t != nil && t.kind == '"' {
+			res.Type = t.str
+		}
+		if a := it.val.getFold("apiVersion"); a != nil && a.kind == '"' {
+			res.APIVersion = a.str
+		}
+		ev.out.Resources = append(ev.out.Resources, res)
+		return
+	}
+	for i := 0; i < count; i++ {
+		if err := ev.iterate(); err != nil {
+			ev.problem(it.at.key(copyKey), "%v", err)
+			return
+		}
+		leave := ev.push(&frame{copyName: name, copyIndex: int64(i), inCopy: true, copyDefault: true})
+		ev.instance(it, fmt.Sprintf("copyIndex() %d: ", i))
+		leave()
+	}
+}
+
+// instance evaluates one resource (one iteration of its loop, whose
+// problems say which by prefix).
+func (ev *evaluator) instance(it rawResource, prefix string) {
 	res := Resource{Path: string(it.at), Scope: ev.defaultScope()}
 	fail := func(p path, err error) {
-		res.Problems = append(res.Problems, Problem{Path: p.String(), Message: err.Error()})
+		res.Problems = append(res.Problems, Problem{Path: p.String(), Message: prefix + err.Error()})
 	}
 	if c := it.val.getFold("condition"); c != nil {
 		v := ev.walk(c, it.at.key("condition"), 0, fail)
 		if v.kind == 'b' && !v.b {
-			ev.note(it.at, MsgConditionFalse)
+			ev.noteOnce(it.at, MsgConditionFalse)
 			return
 		}
 		if v.kind != 'b' && v.kind != '0' {
 			fail(it.at.key("condition"), exprErrorf("must be a boolean, not %s", v.describe()))
 		}
 	}
-	if it.val.getFold("copy") != nil {
-		fail(it.at.key("copy"), exprErrorf("resource copy loops are not evaluated; write one resource per copy"))
-	}
 	ev.evalResource(&res, it, fail)
 	ev.out.Resources = append(ev.out.Resources, res)
+}
+
+// noteOnce notes a finding once, however many copies find it.
+func (ev *evaluator) noteOnce(p path, msg string) {
+	for _, n := range ev.out.Notes {
+		if n.Path == p.String() && n.Message == msg {
+			return
+		}
+	}
+	ev.note(p, "%s", msg)
 }
 
 // evalResource evaluates a resource's elements into res: its body, type,
 // apiVersion, name and scope.
 func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path, error)) {
+	ev.copyProps = true // property loops (copy-properties)
+	defer func() { ev.copyProps = false }()
 	body := &node{kind: '{'}
 	var scope *node
 	nested := false
@@ -224,16 +269,18 @@ func (ev *evaluator) outputs() {
 				continue
 			}
 		}
-		raw := m.val.getFold("value")
-		if raw == nil {
-			if m.val.getFold("copy") != nil {
-				ev.problem(p.key("copy"), "output copy loops are not evaluated")
-			} else {
-				ev.problem(p, "has no value")
+		var v *node
+		if raw := m.val.getFold("value"); raw != nil {
+			v = ev.walk(raw, p.key("value"), 0, fail)
+		} else if c := m.val.getFold(copyKey); c != nil {
+			var ok bool
+			if v, ok = ev.outputLoop(c, p.key(copyKey), fail); !ok {
+				continue
 			}
+		} else {
+			ev.problem(p, "has no value")
 			continue
 		}
-		v := ev.walk(raw, p.key("value"), 0, fail)
 		if sizeOver(v, MaxBytes) {
 			ev.problem(p.key("value"), "the evaluated output is over %d bytes", MaxBytes)
 			continue

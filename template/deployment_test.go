@@ -2,6 +2,7 @@ package template
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,47 @@ func TestEmptyStagingResourceGroupIsImageBuilders(t *testing.T) {
 				t.Errorf("a finding about the group:\n%s", all)
 			}
 		})
+	}
+}
+
+// Each copy of an image template in a resource copy loop is a template of
+// its own, named as a file's several templates are (file.resourceName);
+// property loops build its steps.
+func TestCopiesOfAnImageTemplate(t *testing.T) {
+	tpl := inDeployment(t, linuxBase, `{"name": "[format('jammy-{0}', parameters('stages')[copyIndex()])]",
+	  "copy": {"name": "stages", "count": "[length(parameters('stages'))]", "mode": "serial", "batchSize": 1},
+	  "tags": {"stage": "[parameters('stages')[copyIndex()]]"},
+	  "properties": {"source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts-gen2", "version": "latest"},
+	    "copy": [{"name": "customize", "count": "[length(parameters('steps'))]",
+	      "input": {"type": "Shell", "name": "[format('step{0}', copyIndex('customize', 1))]", "inline": ["[parameters('steps')[copyIndex('customize')]]"]}}],
+	    "distribute": [{"type": "VHD", "runOutputName": "[format('vhd-{0}', copyIndex())]"}]}}`,
+		`{"stages": {"type": "array", "defaultValue": ["test", "prod"]}, "steps": {"type": "array", "defaultValue": ["echo one", "echo two"]}}`)
+	out := ParseFile("jammy", tpl, nil, Options{ScriptsURL: testScriptsURL, Deployment: corpusDeployment})
+	if len(out) != 2 {
+		t.Fatalf("%d templates, want 2", len(out))
+	}
+	for i, stage := range []string{"test", "prod"} {
+		p := out[i]
+		if !p.Valid() {
+			t.Fatalf("%s: %v", p.Name, problemStrings(p.Problems))
+		}
+		if p.Name != "jammy.jammy-"+stage || p.ResourceName != "jammy-"+stage || p.PathPrefix != "resources[0]" {
+			t.Errorf("template %d: name %q resource %q at %q", i, p.Name, p.ResourceName, p.PathPrefix)
+		}
+		body := string(p.upgradedTo)
+		for _, want := range []string{`"stage":"` + stage + `"`, `"runOutputName":"vhd-` + fmt.Sprint(i) + `"`,
+			`"customize":[{"type":"Shell","name":"step1","inline":["echo one"]},{"type":"Shell","name":"step2","inline":["echo two"]}]`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: no %s in %s", p.Name, want, body)
+			}
+		}
+	}
+
+	// copies that share a name are refused: ARM would deploy one resource twice
+	same := inDeployment(t, linuxBase, `{"name": "jammy", "copy": {"name": "c", "count": 2}}`, "")
+	out = ParseFile("same", same, nil, Options{ScriptsURL: testScriptsURL, Deployment: corpusDeployment})
+	if len(out) != 2 || out[0].Valid() == false || out[1].Valid() ||
+		!strings.Contains(strings.Join(problemStrings(out[1].Problems), "\n"), `resources[0].name: "jammy" is the name of another image template of this file`) {
+		t.Errorf("same names: %d templates; %v / %v", len(out), problemStrings(out[0].Problems), problemStrings(out[len(out)-1].Problems))
 	}
 }

@@ -85,7 +85,12 @@ type Parsed struct {
 	// PathPrefix is where the image template stands in its file
 	// ("resources[0]" in a deployment template, "" for a bare resource).
 	PathPrefix string
-	upgradedTo []byte
+	// Outputs are the deployment template's evaluated outputs (the same
+	// for every template of the file); OutputProblems say which could not
+	// be evaluated offline.
+	Outputs        map[string]any
+	OutputProblems []Problem
+	upgradedTo     []byte
 }
 
 // Valid reports whether the template has no problems.
@@ -146,11 +151,20 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		checkTemplateName(name, file)
 		return []*Parsed{{Name: name, Kind: KindDeployment, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}}
 	}
+	var outputProblems []Problem
 	for _, pr := range dep.Problems {
 		if strings.HasPrefix(pr.Path, "outputs") {
-			continue // outputs are not the image templates' concern (render shows them)
+			// outputs are not the image templates' concern (render shows them)
+			outputProblems = append(outputProblems, Problem{Path: pr.Path, Message: pr.Message})
+			continue
 		}
 		file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
+	}
+	withOutputs := func(list []*Parsed) []*Parsed {
+		for _, p := range list {
+			p.Outputs, p.OutputProblems = dep.Outputs, outputProblems
+		}
+		return list
 	}
 	var images []arm.Resource
 	var others []string
@@ -197,9 +211,10 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		}
 		checkTemplateName(name, file)
 		p := &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}
-		return []*Parsed{p}
+		return withOutputs([]*Parsed{p})
 	}
 	var out []*Parsed
+	seen := map[string]bool{}
 	for _, im := range images {
 		r := &report{prefix: im.Path, evaluated: true}
 		for _, pr := range im.Problems {
@@ -220,6 +235,10 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		if len(images) > 1 {
 			tname = name + "." + im.Name
 		}
+		if seen[tname] { // two copies (or two resources) with one name: ARM would deploy one resource twice
+			r.problem("name", "%q is the name of another image template of this file: each needs a name of its own (with copyIndex() in a copy loop)", im.Name)
+		}
+		seen[tname] = true
 		checkTemplateName(tname, r)
 		p := parseResource(tname, KindDeployment, evaluated, r, o)
 		p.ResourceName, p.OtherResources, p.PathPrefix = im.Name, others, im.Path
@@ -253,7 +272,7 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		p.Warnings = append(append([]Problem(nil), file.warningsList...), p.Warnings...)
 		p.Notes = append(append([]string(nil), file.notes...), p.Notes...)
 	}
-	return out
+	return withOutputs(out)
 }
 
 func isImageTemplate(raw *node) bool {

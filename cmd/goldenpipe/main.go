@@ -6,6 +6,7 @@
 // With a subcommand it is a tool for people and CI:
 //
 //	goldenpipe validate [flags] FILE|DIR ...   check template files offline
+//	goldenpipe render [flags] FILE             print the Image Builder bodies and outputs a file becomes
 //	goldenpipe upload [flags] FILE|DIR ...     upload scripts or templates to the app's storage
 //	goldenpipe build [flags] TEMPLATE          ask the app for a build
 //	goldenpipe status                          the templates and newest builds
@@ -29,6 +30,9 @@ func main() {
 		commands := map[string]func(ctx context.Context, args []string) int{
 			"validate": func(ctx context.Context, args []string) int {
 				return cli.Validate(ctx, args, os.LookupEnv, os.Stdout, os.Stderr)
+			},
+			"render": func(ctx context.Context, args []string) int {
+				return cli.Render(ctx, args, os.LookupEnv, os.Stdout, os.Stderr)
 			},
 			"upload": func(ctx context.Context, args []string) int {
 				return cli.Upload(ctx, args, os.LookupEnv, os.Stdout, os.Stderr)
@@ -68,6 +72,7 @@ func main() {
 
 const usage = `usage: goldenpipe                          the Functions custom handler (started by the host)
        goldenpipe validate FILE|DIR ...     check template files offline
+       goldenpipe render FILE               the Image Builder bodies and outputs a file becomes
        goldenpipe upload FILE|DIR ...       upload scripts or templates to the app's storage
        goldenpipe build TEMPLATE            ask the app for a build
        goldenpipe status                    the templates and the newest builds

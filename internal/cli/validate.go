@@ -60,9 +60,7 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 	asJSON := fl.Bool("json", false, "print the results as JSON (one array) instead of file:path: message lines")
 	scripts := fl.String("scripts", "", "a local copy of the scripts container: scripts are hashed from here and a missing one is a problem")
 	scriptsURL := fl.String("scripts-url", env("GOLDENPIPE_SCRIPTS_URL"), "the scripts container's URL (e.g. https://acct.blob.core.windows.net/scripts): script URIs under it are the app's (default $GOLDENPIPE_SCRIPTS_URL)")
-	sub := fl.String("subscription", env("AZURE_SUBSCRIPTION_ID"), "subscription() and resourceId() of deployment templates (default $AZURE_SUBSCRIPTION_ID)")
-	rg := fl.String("resource-group", env("AIB_RESOURCE_GROUP"), "resourceGroup().name (default $AIB_RESOURCE_GROUP)")
-	loc := fl.String("location", env("AIB_LOCATION"), "resourceGroup().location (default $AIB_LOCATION)")
+	deployment := scopeFlags(fl, env)
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -78,12 +76,7 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 		fmt.Fprintln(stderr, "goldenpipe validate:", err)
 		return 2
 	}
-	dep := template.Deployment{SubscriptionID: *sub, ResourceGroup: *rg, Location: *loc,
-		Where: "--subscription, --resource-group, --location"}
-	if dep.SubscriptionID == "" && dep.ResourceGroup == "" && dep.Location == "" {
-		dep = template.Deployment{SubscriptionID: "00000000-0000-0000-0000-000000000000", ResourceGroup: "resource-group",
-			Location: "westus", StandIn: true}
-	}
+	dep := deployment()
 	r := &template.Renderer{ScriptsURL: strings.TrimSuffix(*scriptsURL, "/")}
 	if *scripts != "" {
 		r.Checksums = dirChecksums(*scripts)
@@ -125,6 +118,24 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 		return 1
 	}
 	return 0
+}
+
+// scopeFlags declares the flags of the scope deployment templates are
+// evaluated in; the returned function gives it after parsing (stand-in
+// values, said to be so, when none is given).
+func scopeFlags(fl *flag.FlagSet, env func(string) string) func() template.Deployment {
+	sub := fl.String("subscription", env("AZURE_SUBSCRIPTION_ID"), "subscription() and resourceId() of deployment templates (default $AZURE_SUBSCRIPTION_ID)")
+	rg := fl.String("resource-group", env("AIB_RESOURCE_GROUP"), "resourceGroup().name (default $AIB_RESOURCE_GROUP)")
+	loc := fl.String("location", env("AIB_LOCATION"), "resourceGroup().location (default $AIB_LOCATION)")
+	return func() template.Deployment {
+		dep := template.Deployment{SubscriptionID: *sub, ResourceGroup: *rg, Location: *loc,
+			Where: "--subscription, --resource-group, --location"}
+		if dep.SubscriptionID == "" && dep.ResourceGroup == "" && dep.Location == "" {
+			dep = template.Deployment{SubscriptionID: "00000000-0000-0000-0000-000000000000", ResourceGroup: "resource-group",
+				Location: "westus", StandIn: true}
+		}
+		return dep
+	}
 }
 
 // templateFiles expands the arguments into template files: directories
@@ -169,29 +180,13 @@ func templateFiles(args []string) ([]string, error) {
 // validateFile checks one template file (with its parameters file) with
 // the same code the function app runs on an upload.
 func validateFile(ctx context.Context, file string, r *template.Renderer, o template.Options) ([]ValidateResult, error) {
-	raw, err := readLimited(file)
+	parsed, checked, pfile, err := checkFile(ctx, file, "", r, o)
 	if err != nil {
 		return nil, err
 	}
-	var params []byte
-	pfile := template.ParametersBlobOf(file)
-	if b, err := readLimited(pfile); err == nil {
-		params = b
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	} else {
-		pfile = ""
-	}
-	name := strings.TrimSuffix(filepath.Base(file), ".json")
-	if st, err := os.Stat(file); err == nil {
-		o.Deployment.Now = st.ModTime() // utcNow() in a parameter default, as the app takes the blob's time
-	}
 	var out []ValidateResult
-	for _, p := range template.ParseFile(name, raw, params, o) {
-		c, err := r.Check(ctx, p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
+	for i, p := range parsed {
+		c := checked[i]
 		res := ValidateResult{File: file, Parameters: pfile, Template: p.Name, Kind: p.Kind, ResourceName: p.ResourceName,
 			OtherResources: p.OtherResources, Valid: len(c.Problems) == 0, Problems: c.Problems, Warnings: c.Warnings, Notes: p.Notes}
 		if res.Problems == nil {
@@ -203,6 +198,44 @@ func validateFile(ctx context.Context, file string, r *template.Renderer, o temp
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// checkFile parses and checks one template file with its parameters file
+// (pfile; "" for name.parameters.json beside it, when there is one) with
+// the same code the function app runs on an upload: template.ParseFile,
+// then Renderer.Check. It returns the parameters file it used.
+func checkFile(ctx context.Context, file, pfile string, r *template.Renderer, o template.Options) ([]*template.Parsed, []template.Checked, string, error) {
+	raw, err := readLimited(file)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	var params []byte
+	if pfile != "" {
+		if params, err = readLimited(pfile); err != nil {
+			return nil, nil, "", err
+		}
+	} else {
+		pfile = template.ParametersBlobOf(file)
+		if b, err := readLimited(pfile); err == nil {
+			params = b
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, "", err
+		} else {
+			pfile = ""
+		}
+	}
+	name := strings.TrimSuffix(filepath.Base(file), ".json")
+	if st, err := os.Stat(file); err == nil {
+		o.Deployment.Now = st.ModTime() // utcNow() in a parameter default, as the app takes the blob's time
+	}
+	parsed := template.ParseFile(name, raw, params, o)
+	checked := make([]template.Checked, len(parsed))
+	for i, p := range parsed {
+		if checked[i], err = r.Check(ctx, p); err != nil {
+			return nil, nil, "", fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	return parsed, checked, pfile, nil
 }
 
 // readLimited reads a file of at most one template's size (and one byte

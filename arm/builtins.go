@@ -371,7 +371,7 @@ func init() {
 
 // fnPages are the function tables of arm/fn_*.go, one per page of
 // Microsoft's template-function reference.
-var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions, stringFunctions, formatFunctions, dateFunctions, cidrFunctions}
+var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions, stringFunctions, formatFunctions, dateFunctions, cidrFunctions, resourceFunctions}
 
 // ifFn is if(condition, trueValue, falseValue): only the branch taken is
 // evaluated, as ARM does (Microsoft Learn, template-functions-logical, "if").

@@ -427,3 +427,33 @@ func TestScopeFunctions(t *testing.T) {
 		t.Errorf("deployment().properties.parameters = %s (%v)", got, d.Problems)
 	}
 }
+
+func TestResourceFunctions(t *testing.T) {
+	runFnCases(t, Scope{SubscriptionID: "s", ResourceGroup: "g", ManagementGroup: "mg1"}, []fnCase{
+		{"[extensionResourceId(resourceId('Microsoft.Storage/storageAccounts', 'st'), 'Microsoft.Authorization/locks', 'lock')]",
+			`"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/st/providers/Microsoft.Authorization/locks/lock"`, ""},
+		{"[extensionResourceId('/subscriptions/s/', 'Microsoft.Authorization/policyAssignments', 'p')]", `"/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/p"`, ""},
+		{"[extensionResourceId('st', 'Microsoft.Authorization/locks', 'lock')]", "", "not a resource id"},
+		{"[extensionResourceId('/x', 'Microsoft.Authorization/locks', 'a', 'b')]", "", "needs 1 name(s), not 2"},
+		{"[extensionResourceId('/x', 1, 'a')]", "", "must be a string"},
+		{"[managementGroupResourceId('Microsoft.Authorization/policyDefinitions', 'pd')]", `"/providers/Microsoft.Management/managementGroups/mg1/providers/Microsoft.Authorization/policyDefinitions/pd"`, ""},
+		{"[managementGroupResourceId('mg2', 'Microsoft.Authorization/policyDefinitions', 'pd')]", `"/providers/Microsoft.Management/managementGroups/mg2/providers/Microsoft.Authorization/policyDefinitions/pd"`, ""},
+		{"[managementGroupResourceId('a', 'b')]", "", "no resource type"},
+		{"[managementGroupResourceId('Microsoft.A/b', 'x', 'y')]", "", "needs 1 name(s)"},
+		{"[managementGroupResourceId(1, 'Microsoft.A/b')]", "", "must be a string"},
+		{"[listKeys(resourceId('Microsoft.Storage/storageAccounts', 'st'), '2023-01-01').keys[0].value]", "", "listKeys() is not supported offline: it reads resources that exist in Azure"},
+		{"[listAccountSas('st', '2023-01-01', createObject())]", "", "listAccountSas() is not supported offline"},
+		{"[references('vms')]", "", "references() is not supported offline"},
+		{"[deployer().objectId]", "", "deployer() is not supported offline"},
+		{"[pickZones('Microsoft.Compute', 'virtualMachines', 'westus2')]", "", "pickZones() is not supported offline"},
+		{"[list()]", "", "list() is not supported offline"},
+		{"[listing.fn()]", "", "user-defined function"},
+		{"[float('1.5')]", `1.5`, ""},
+		{"[float(3)]", `3`, ""},
+		{"[float('x')]", "", "not a number"},
+		{"[float(true())]", "", "string or a number"},
+	})
+	runFnCases(t, Scope{}, []fnCase{
+		{"[managementGroupResourceId('Microsoft.Authorization/policyDefinitions', 'pd')]", "", "not at management group scope"},
+	})
+}

@@ -253,8 +253,8 @@ func (ev *evaluator) eval(e *expr, depth int) (*node, error) {
 		}
 		return nil, exprErrorf("cannot index %s with %s", target.describe(), idx.describe())
 	}
-	fn, known := lookupFunction(e.name) // fn_resource.go
-	if known && fn.lazy != nil {        // if(), lambdas: arguments evaluated by the function
+	fn, known := lookupFunction(e.name)
+	if known && fn.lazy != nil { // if(), lambdas: arguments evaluated by the function
 		if len(e.args) < fn.min || fn.max >= 0 && len(e.args) > fn.max {
 			return nil, exprErrorf("%s takes %s, not %d", e.name, fn.arity(), len(e.args))
 		}

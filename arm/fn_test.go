@@ -17,7 +17,7 @@ type fnCase struct {
 // fnTemplate gives the cases variables and parameters to work on.
 const fnTemplate = `{"parameters":{"p":{"type":"string","defaultValue":"P"}},
  "variables":{"dogs":[{"name":"Evie","age":5},{"name":"Casper","age":3},{"name":"Indy","age":2},{"name":"Kira","age":8}],
-  "obj":{"b":1,"A":{"x":1,"y":[1,2]},"c":"s"},"nums":[3,1,2],"words":["foo","Bar","baz"]}}`
+  "obj":{"b":1,"A":{"x":1,"y":[1,2]},"c":"s"},"leak":"[lambdaVariables('i')]","nums":[3,1,2],"words":["foo","Bar","baz"]}}`
 
 // runFnCases evaluates each case in scope and compares.
 func runFnCases(t *testing.T, scope Scope, cases []fnCase) {
@@ -105,6 +105,8 @@ func TestLambdaFunctions(t *testing.T) {
 		{"[reduce(variables('nums'), div(1, 0), lambda('a', 'b', 1))]", "", "division by zero"},
 		{"[reduce(variables('nums'), 0, lambda('a', 'b', div(1, 0)))]", "", "division by zero"},
 		{"[filter(variables('nums'))]", "", "takes 2 arguments, not 1"},
+		// a variable is the template's: a lambda's variables do not reach into it
+		{"[map(range(0, 2), lambda('i', variables('leak')))]", "", `no lambda variable "i"`},
 	})
 }
 

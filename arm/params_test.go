@@ -90,13 +90,14 @@ func TestNestedDeploymentAndScope(t *testing.T) {
 	  {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "[concat('inner-', parameters('p'))]",
 	   "properties": {"mode": "Incremental", "parameters": {"x": {"value": "[parameters('p')]"}},
 	     "template": {"parameters": {"x": {"type": "string"}}, "resources": [{"type": "A.B/c", "apiVersion": "1", "name": "[parameters('x')]"}]}}},
-	  {"type": "Microsoft.Authorization/locks", "apiVersion": "2020-05-01", "name": "l", "scope": "[concat('/subscriptions/', subscription().subscriptionId)]"}],
+	  {"type": "Microsoft.Authorization/locks", "apiVersion": "2020-05-01", "name": "l", "scope": "[concat('/subscriptions/', subscription().subscriptionId)]"},
+	  {"type": "Microsoft.Authorization/locks", "apiVersion": "2020-05-01", "name": "l2", "scope": "[format('Microsoft.VirtualMachineImages/imageTemplates/{0}', 'it')]"}],
 	  "outputs": {"bad": {"type": "string"}, "wrong": 1, "hidden": {"condition": false, "type": "string", "value": "[nope()]"}}}`
 	d, err := Evaluate([]byte(tpl), nil, testScope)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Resources) != 2 || len(d.Resources[0].Problems) != 0 {
+	if len(d.Resources) != 3 || len(d.Resources[0].Problems) != 0 {
 		t.Fatalf("%+v", d.Resources)
 	}
 	body := string(d.Resources[0].Body)
@@ -107,6 +108,10 @@ func TestNestedDeploymentAndScope(t *testing.T) {
 	}
 	if d.Resources[1].Scope != "/subscriptions/"+testScope.SubscriptionID {
 		t.Errorf("scope %q", d.Resources[1].Scope)
+	}
+	// Bicep's `scope: imageTemplate`, compiled: a resource of the group
+	if want := "/subscriptions/" + testScope.SubscriptionID + "/resourceGroups/rg-images/providers/Microsoft.VirtualMachineImages/imageTemplates/it"; d.Resources[2].Scope != want {
+		t.Errorf("scope %q, want %q", d.Resources[2].Scope, want)
 	}
 	var problems []string
 	for _, p := range d.Problems {

@@ -167,7 +167,7 @@ func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path,
 	}
 	if scope != nil {
 		if v := ev.walk(scope, it.at.key("scope"), 0, fail); v.kind == '"' {
-			res.Scope = v.str
+			res.Scope = extensionScope(v.str, res.Scope)
 		}
 	}
 	str := func(key string, raw bool) string {
@@ -218,6 +218,21 @@ func dropNulls(n *node) *node {
 		return out
 	}
 	return n
+}
+
+// extensionScope is the resource id an extension resource's scope element
+// names: a full id as written, or a resource of the deployment's group
+// written "Namespace/type/name" (what Bicep compiles `scope: resource`
+// to; Microsoft Learn, "Setting scope for extension resources in ARM
+// templates" (scope-extension-resources), "Apply to resource").
+func extensionScope(v, group string) string {
+	switch {
+	case strings.HasPrefix(v, "/"):
+		return v
+	case group == "":
+		return "" // the group is not known offline
+	}
+	return group + "/providers/" + v
 }
 
 // DeploymentsType is the resource type of a nested deployment.

@@ -40,12 +40,15 @@ type Deployment struct {
 	// place ARM allows it): the time the template file was written, so a
 	// template renders the same until it changes. Zero: not supported.
 	Now time.Time
+	// TenantID is what tenant() gives; Cloud names the cloud environment()
+	// describes ("" for Azure's public cloud). See arm.Scope.
+	TenantID, Cloud string
 }
 
 // scope is the deployment as package arm takes it.
 func (d Deployment) scope() arm.Scope {
 	return arm.Scope{SubscriptionID: d.SubscriptionID, ResourceGroup: d.ResourceGroup, Location: d.Location,
-		DeploymentName: d.Name, Where: d.Where, StandIn: d.StandIn, Now: d.Now}
+		DeploymentName: d.Name, Where: d.Where, StandIn: d.StandIn, Now: d.Now, TenantID: d.TenantID, Cloud: d.Cloud}
 }
 
 func isDeploymentTemplate(root *node) bool {

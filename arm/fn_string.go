@@ -3,7 +3,6 @@ package arm
 import (
 	"encoding/base64"
 	"fmt"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -128,11 +127,7 @@ func dataURIToStringFn(_ *evaluator, a []*node, _ int) (*node, error) {
 		}
 		return strNode(string(b)), nil
 	}
-	t, err := url.PathUnescape(data)
-	if err != nil {
-		return nil, fmt.Errorf("the data of %q is not URL-encoded: %v", clip(s), err)
-	}
-	return strNode(t), nil
+	return strNode(unescapeData(data)), nil
 }
 
 // joinFn is join(inputArray, delimiter): the items (strings, numbers or
@@ -215,11 +210,41 @@ func uriComponentToStringFn(_ *evaluator, a []*node, _ int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := url.PathUnescape(s)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not URI-encoded: %v", clip(s), err)
+	return strNode(unescapeData(s)), nil
+}
+
+// unescapeData decodes %XX sequences as .NET's Uri.UnescapeDataString
+// does: a "%" not followed by two hex digits stays as it is, and "+" is
+// not a space.
+func unescapeData(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
 	}
-	return strNode(t), nil
+	unhex := func(c byte) (byte, bool) {
+		switch {
+		case c >= '0' && c <= '9':
+			return c - '0', true
+		case c >= 'a' && c <= 'f':
+			return c - 'a' + 10, true
+		case c >= 'A' && c <= 'F':
+			return c - 'A' + 10, true
+		}
+		return 0, false
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if ok1 && ok2 {
+				b = append(b, hi<<4|lo)
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 // uriFn is uri(baseUri, relativeUri) as .NET's Uri(Uri, string)

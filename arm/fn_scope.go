@@ -137,7 +137,17 @@ func (ev *evaluator) deploymentFn() *node {
 	}
 	props := object("template", ev.root, "templateHash", unknownNode("the deployment's templateHash"),
 		"parameters", params, "mode", "Incremental", "provisioningState", "Accepted")
-	return object("name", name, "properties", props)
+	d := object("name", name, "properties", props)
+	// "When deploying to an Azure subscription, management group, or
+	// tenant, the return object includes a location property" (the page).
+	if schema := ev.root.getFold("$schema"); schema != nil && schema.kind == '"' && !strings.Contains(schema.str, "/deploymentTemplate.json") {
+		loc := unknownNode("the deployment's location")
+		if ev.scope.Location != "" {
+			loc = strNode(ev.scope.Location)
+		}
+		d.members = append(d.members, member{key: "location", val: loc})
+	}
+	return d
 }
 
 // environmentFn is environment(): the cloud's endpoints

@@ -420,6 +420,20 @@ func TestScopeFunctions(t *testing.T) {
 	}
 	runFnCases(t, Scope{Cloud: "Mars"}, []fnCase{{"[environment()]", "", `the cloud "Mars"`}})
 
+	// deployment().location at subscription scope, none at resource group scope
+	for schema, want := range map[string]string{
+		"https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#": `"westeurope"`,
+		"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#":             `null`,
+	} {
+		d, err := Evaluate([]byte(`{"$schema":"`+schema+`","outputs":{"o":{"type":"object","value":"[deployment()]"}}}`), nil, Scope{Location: "westeurope"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := d.Outputs["o"].(map[string]any)
+		if got := docShowJSON(o["location"]); got != want {
+			t.Errorf("%s: deployment().location = %s, want %s (%v)", schema, got, want, d.Problems)
+		}
+	}
 	// deployment().properties.parameters holds the values given
 	d, err := Evaluate([]byte(`{"parameters":{"a":{"type":"int"},"b":{"type":"string","defaultValue":"x"}},"outputs":{"o":{"type":"object","value":"[deployment().properties.parameters]"}}}`),
 		[]byte(`{"contentVersion":"1.0.0.0","parameters":{"a":{"value":1}}}`), Scope{})

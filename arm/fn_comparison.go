@@ -54,12 +54,42 @@ func cmpInt(x, y int64) int {
 // before digits, and digits before letters.
 const asciiPunctuation = "\t\n\v\f\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$"
 
+// latinBase maps the accented letters of Latin-1 to their base letter:
+// ICU weighs them as the base letter first, the accent second.
+var latinBase = func() map[rune]rune {
+	m := map[rune]rune{}
+	for base, accented := range map[rune]string{
+		'a': "àáâãäåÀÁÂÃÄÅ", 'c': "çÇ", 'e': "èéêëÈÉÊË", 'i': "ìíîïÌÍÎÏ", 'n': "ñÑ",
+		'o': "òóôõöøÒÓÔÕÖØ", 'u': "ùúûüÙÚÛÜ", 'y': "ýÿÝ",
+	} {
+		for _, r := range accented {
+			m[r] = base
+		}
+	}
+	return m
+}()
+
+// accentRank orders accents as the Unicode Collation Algorithm's default
+// table weighs them at the second level: acute, grave, circumflex, ring,
+// diaeresis, tilde, cedilla, stroke.
+func accentRank(r rune) int {
+	for i, set := range []string{"áéíóúýÁÉÍÓÚÝ", "àèìòùÀÈÌÒÙ", "âêîôûÂÊÎÔÛ", "åÅ", "äëïöüÿÄËÏÖÜ", "ãñõÃÑÕ", "çÇ", "øØ"} {
+		if strings.ContainsRune(set, r) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 // primaryWeight is a character's weight at the first level of the
 // comparison: punctuation, then digits, then letters without regard to
-// case. Characters outside ASCII are weighed by their lowercase code point
-// after every ASCII one (an approximation: ICU orders accented letters with
-// their base letter).
+// case or accent. Other characters outside ASCII are weighed by their
+// lowercase code point after every ASCII one (an approximation of ICU's
+// root collation).
 func primaryWeight(r rune) int {
+	if b, ok := latinBase[r]; ok {
+		r = b
+	}
 	switch {
 	case r < 0x80 && strings.ContainsRune(asciiPunctuation, r):
 		return strings.IndexRune(asciiPunctuation, r) + 1
@@ -77,10 +107,11 @@ func primaryWeight(r rune) int {
 
 // cultureCompare compares two strings as .NET's culture-aware
 // String.Compare does at its default strength: first by letters without
-// regard to case (and punctuation before digits before letters), then, on
-// a tie, a lowercase letter before its uppercase form at the first place
-// they differ ("a" < "A" < "b"); finally by code point, so that only equal
-// strings compare equal.
+// regard to case or accent (and punctuation before digits before letters),
+// then, on a tie, an unaccented letter before an accented one ("e" < "é"),
+// then a lowercase letter before its uppercase form ("a" < "A" < "b"), each
+// at the first place they differ; finally by code point, so that only
+// equal strings compare equal.
 func cultureCompare(x, y string) int {
 	rx, ry := []rune(x), []rune(y)
 	for i := 0; i < len(rx) && i < len(ry); i++ {
@@ -90,6 +121,18 @@ func cultureCompare(x, y string) int {
 	}
 	if c := cmpInt(int64(len(rx)), int64(len(ry))); c != 0 {
 		return c
+	}
+	for i := range rx {
+		_, ax := latinBase[rx[i]]
+		_, ay := latinBase[ry[i]]
+		switch {
+		case !ax && ay:
+			return -1
+		case ax && !ay:
+			return 1
+		case ax && ay && accentRank(rx[i]) != accentRank(ry[i]):
+			return cmpInt(int64(accentRank(rx[i])), int64(accentRank(ry[i])))
+		}
 	}
 	for i := range rx {
 		lx, ly := unicode.IsLower(rx[i]), unicode.IsLower(ry[i])

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/internal/cli"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -70,5 +71,30 @@ func TestRenderCommandPrintsTheBodyTheAppRecords(t *testing.T) {
 	}
 	if res.Outputs["group"] != "rg:"+h.s.ResourceGroup || res.Outputs["n"] != 2.0 {
 		t.Errorf("outputs = %v", res.Outputs)
+	}
+}
+
+// A deployment template with a resource copy loop over images, a property
+// loop building distribute and if(…, null()) properties (the shapes Bicep
+// and the AVM module compile to) becomes one template per copy, each built
+// end to end on the simulator.
+func TestCopiesOfAnImageTemplateBuildEndToEnd(t *testing.T) {
+	h := newHarnessWith(t, "armcopy", fastSimulator())
+	h.uploadCorpusScripts()
+	h.upload(h.s.TemplatesContainer, "jammy.parameters.json", h.corpusFile("arm-copy-loops.parameters.json"))
+	h.upload(h.s.TemplatesContainer, "jammy.json", h.corpusFile("arm-copy-loops.json"))
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "jammy.json")
+	for _, name := range []string{"jammy.jammy-vhd", "jammy.jammy-cis-vhd"} {
+		var rec template.Record
+		if code := h.get("/api/templates/"+name, &rec); code != 200 || !rec.Valid {
+			t.Fatalf("%s: %d valid=%v %v", name, code, rec.Valid, rec.Problems)
+		}
+		if bytes.Contains(rec.Rendered.JSON, []byte(`"owner"`)) || bytes.Contains(rec.Rendered.JSON, []byte(`vnetConfig`)) {
+			t.Errorf("%s: null properties reached the body: %s", name, rec.Rendered.JSON)
+		}
+		list := h.monitorUntilDone(name)
+		if len(list) != 1 || list[0].State != builds.StateSucceeded {
+			t.Fatalf("%s: builds %+v", name, list)
+		}
 	}
 }

@@ -10,6 +10,19 @@
 // (template-functions-*), and the parameters-file page (parameter-files).
 // Evaluation is bounded in steps, depth and bytes built, so a hostile file
 // ends in a problem, never in a hang or an exhausted memory.
+//
+// Layout: eval.go is the core (evaluator, frames, walk, eval); builtins.go
+// the table of built-in functions (a function with call gets its arguments
+// evaluated, one with lazy gets them as written: if(), lambdas), to which
+// each fn_<page>.go adds the functions of one reference page (fn_array,
+// fn_cidr, fn_comparison, fn_date, fn_format, fn_lambda, fn_object,
+// fn_resource, fn_scope, fn_string); expr.go the expression syntax; node.go
+// JSON values; params.go parameters and variables; resources.go resources
+// and outputs; copy.go copy loops; scope.go the scope values a function
+// needs; hash.go uniqueString/guid.
+// Local names (copy indexes, lambda variables, user-defined function
+// parameters) live in frames (evaluator.push, evaluator.local);
+// parameters and variables are evaluated outside them (topLevel).
 package arm
 
 import (

@@ -1,7 +1,6 @@
 package arm
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -39,37 +38,6 @@ func arith(op func(a, b int64) (int64, error)) armFunc {
 		}
 		return intNode(v), nil
 	}}
-}
-
-func compare(op func(c int) bool) armFunc {
-	return armFunc{min: 2, max: 2, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-		if x, ok := asInt(a[0]); ok {
-			y, err := wantInt(a, 1)
-			if err != nil {
-				return nil, err
-			}
-			return boolNode(op(cmpInt(x, y))), nil
-		}
-		x, err := wantString(a, 0)
-		if err != nil {
-			return nil, err
-		}
-		y, err := wantString(a, 1)
-		if err != nil {
-			return nil, err
-		}
-		return boolNode(op(strings.Compare(x, y))), nil
-	}}
-}
-
-func cmpInt(x, y int64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 func logic(all bool) armFunc {
@@ -131,11 +99,9 @@ func init() {
 			}
 			return strNode(b.String()), nil
 		}},
-		"format":  {min: 1, max: -1, call: formatFn},
 		"tolower": {min: 1, max: 1, call: strFn(strings.ToLower)},
 		"toupper": {min: 1, max: 1, call: strFn(strings.ToUpper)},
 		"trim":    {min: 1, max: 1, call: strFn(strings.TrimSpace)},
-		"uri":     {min: 2, max: 2, call: uriFn},
 		"base64":  {min: 1, max: 1, call: strFn(base64Std)},
 		"replace": {min: 3, max: 3, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
 			s, err := wantString(a, 0)
@@ -353,10 +319,9 @@ func init() {
 			}
 			return n, nil
 		}},
-		"union": {min: 1, max: -1, call: unionFn},
-		"add":   arith(func(a, b int64) (int64, error) { return a + b, nil }),
-		"sub":   arith(func(a, b int64) (int64, error) { return a - b, nil }),
-		"mul":   arith(func(a, b int64) (int64, error) { return a * b, nil }),
+		"add": arith(func(a, b int64) (int64, error) { return a + b, nil }),
+		"sub": arith(func(a, b int64) (int64, error) { return a - b, nil }),
+		"mul": arith(func(a, b int64) (int64, error) { return a * b, nil }),
 		"div": arith(func(a, b int64) (int64, error) {
 			if b == 0 {
 				return 0, errors.New("division by zero")
@@ -369,10 +334,6 @@ func init() {
 			}
 			return a % b, nil
 		}),
-		"greater":         compare(func(c int) bool { return c > 0 }),
-		"greaterorequals": compare(func(c int) bool { return c >= 0 }),
-		"less":            compare(func(c int) bool { return c < 0 }),
-		"lessorequals":    compare(func(c int) bool { return c <= 0 }),
 		"uniquestring": {min: 1, max: -1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
 			parts, err := allStrings(a)
 			if err != nil {
@@ -390,33 +351,27 @@ func init() {
 		"resourceid":             {min: 2, max: -1, call: resourceIDFn},
 		"subscriptionresourceid": {min: 2, max: -1, call: subscriptionResourceIDFn},
 		"tenantresourceid":       {min: 2, max: -1, call: tenantResourceIDFn},
-		"subscription":           {min: 0, max: 0, call: func(ev *evaluator, _ []*node, _ int) (*node, error) { return ev.subscription() }},
-		"resourcegroup":          {min: 0, max: 0, call: func(ev *evaluator, _ []*node, _ int) (*node, error) { return ev.resourceGroup() }},
-		"deployment":             {min: 0, max: 0, call: func(ev *evaluator, _ []*node, _ int) (*node, error) { return ev.deploymentObject(), nil }},
-		"utcnow": {min: 0, max: 1, why: nondeterministic, call: func(ev *evaluator, a []*node, _ int) (*node, error) {
-			format := ""
-			if len(a) == 1 {
-				f, err := wantString(a, 0)
-				if err != nil {
-					return nil, err
-				}
-				format = f
-			}
-			return ev.utcNow(format)
-		}},
-		"newguid":         unsupported(nondeterministic),
-		"reference":       unsupported(deployed),
-		"listkeys":        unsupported(deployed),
-		"listsecrets":     unsupported(deployed),
-		"list":            unsupported(deployed),
-		"environment":     unsupported("it depends on the cloud the deployment runs in; write the value out"),
-		"tenant":          unsupported("the tenant is not known offline; write the value out"),
-		"managementgroup": unsupported("the deployment is not at management-group scope"),
-		"copyindex":       {min: 0, max: 2, call: copyIndexFn},
-		"pickzones":       unsupported(deployed),
-		"providers":       unsupported(deployed),
+		"newguid":                unsupported(nondeterministic),
+		"reference":              unsupported(deployed),
+		"listkeys":               unsupported(deployed),
+		"listsecrets":            unsupported(deployed),
+		"list":                   unsupported(deployed),
+		"copyindex":              {min: 0, max: 2, call: copyIndexFn},
+		"pickzones":              unsupported(deployed),
+		"providers":              unsupported(deployed),
+	}
+	// The functions of each reference page, in arm/fn_<page>.go; a page's
+	// entry replaces one written above.
+	for _, page := range fnPages {
+		for name, f := range page {
+			armFunctions[name] = f
+		}
 	}
 }
+
+// fnPages are the function tables of arm/fn_*.go, one per page of
+// Microsoft's template-function reference.
+var fnPages = []map[string]armFunc{lambdaFunctions, arrayFunctions, objectFunctions, comparisonFunctions, scopeFunctions, stringFunctions, formatFunctions, dateFunctions, cidrFunctions, resourceFunctions}
 
 // ifFn is if(condition, trueValue, falseValue): only the branch taken is
 // evaluated, as ARM does (Microsoft Learn, template-functions-logical, "if").
@@ -506,139 +461,6 @@ func slice(a []*node, take bool) (*node, error) {
 		return arrayNode(a[0].items[k:]), nil
 	}
 	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", a[0].describe())
-}
-
-func unionFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	switch a[0].kind {
-	case '{':
-		out := &node{kind: '{'}
-		at := map[string]int{}
-		for i, v := range a {
-			if v.kind != '{' {
-				return nil, fmt.Errorf("argument %d must be an object like the first, not %s", i+1, v.describe())
-			}
-			for _, m := range v.members {
-				if j, ok := at[m.key]; ok {
-					out.members[j].val = m.val
-					continue
-				}
-				at[m.key] = len(out.members)
-				out.members = append(out.members, m)
-			}
-		}
-		return out, nil
-	case '[':
-		out := &node{kind: '['}
-		seen := map[string]bool{}
-		total := 0
-		for i, v := range a {
-			if v.kind != '[' {
-				return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.describe())
-			}
-			for _, it := range v.items {
-				var b bytes.Buffer
-				if !encodeLimited(it, &b, maxExprString) {
-					return nil, fmt.Errorf("an item is over %d bytes", maxExprString)
-				}
-				if total += b.Len(); total > maxExprCharge {
-					return nil, fmt.Errorf("the arrays are too large to join")
-				}
-				if k := b.String(); !seen[k] {
-					seen[k] = true
-					out.items = append(out.items, it)
-				}
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("argument 1 must be an object or an array, not %s", a[0].describe())
-}
-
-// formatFn is .NET composite formatting as ARM's format() uses it: {0},
-// {1:D3} (zero-padded), {{ and }}.
-func formatFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	f, err := wantString(a, 0)
-	if err != nil {
-		return nil, err
-	}
-	var b strings.Builder
-	for i := 0; i < len(f); i++ {
-		c := f[i]
-		switch {
-		case c == '{' && i+1 < len(f) && f[i+1] == '{':
-			b.WriteByte('{')
-			i++
-		case c == '}' && i+1 < len(f) && f[i+1] == '}':
-			b.WriteByte('}')
-			i++
-		case c == '{':
-			j := strings.IndexByte(f[i:], '}')
-			if j < 0 {
-				return nil, fmt.Errorf("%q has a \"{\" without \"}\"", f)
-			}
-			item := f[i+1 : i+j]
-			spec := ""
-			if k := strings.IndexByte(item, ':'); k >= 0 {
-				item, spec = item[:k], item[k+1:]
-			}
-			n, err := strconv.Atoi(strings.TrimSpace(item))
-			if err != nil || n < 0 || n+1 >= len(a) {
-				return nil, fmt.Errorf("{%s} names no argument (there are %d)", item, len(a)-1)
-			}
-			v := a[n+1]
-			switch {
-			case spec == "":
-				t, err := textOf(v)
-				if err != nil {
-					return nil, err
-				}
-				b.WriteString(t)
-			case (spec[0] == 'D' || spec[0] == 'd') && v.kind == 'n':
-				width, _ := strconv.Atoi(spec[1:])
-				x, _ := asInt(v)
-				if width > 64 {
-					width = 64
-				}
-				fmt.Fprintf(&b, "%0*d", width, x)
-			default:
-				return nil, fmt.Errorf("the format %q is not supported here (only {n} and {n:Dk})", spec)
-			}
-			i += j
-		case c == '}':
-			return nil, fmt.Errorf("%q has a \"}\" without \"{\"", f)
-		default:
-			b.WriteByte(c)
-		}
-		if b.Len() > maxExprString {
-			return nil, fmt.Errorf("the result is over %d bytes", maxExprString)
-		}
-	}
-	return strNode(b.String()), nil
-}
-
-func uriFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	base, err := wantString(a, 0)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := wantString(a, 1)
-	if err != nil {
-		return nil, err
-	}
-	// ARM's uri() follows System.Uri: a relative path replaces the last
-	// segment of the base unless the base ends in "/".
-	if i := strings.LastIndexByte(base, '/'); i >= 0 && !strings.HasSuffix(base, "/") && strings.Count(base, "/") > 2 {
-		base = base[:i+1]
-	}
-	if strings.HasPrefix(rel, "/") {
-		if k := strings.Index(base, "://"); k >= 0 {
-			if s := strings.IndexByte(base[k+3:], '/'); s >= 0 {
-				base = base[:k+3+s]
-			}
-		}
-		return checkSize(strings.TrimSuffix(base, "/") + rel)
-	}
-	return checkSize(base + rel)
 }
 
 // resourceIDFn is resourceId([subscriptionId], [resourceGroupName],

@@ -254,7 +254,7 @@ func (ev *evaluator) eval(e *expr, depth int) (*node, error) {
 		}
 		return nil, exprErrorf("cannot index %s with %s", target.describe(), idx.describe())
 	}
-	fn, known := armFunctions[strings.ToLower(e.name)]
+	fn, known := lookupFunction(e.name)
 	if known && fn.lazy != nil { // if(), lambdas: arguments evaluated by the function
 		if len(e.args) < fn.min || fn.max >= 0 && len(e.args) > fn.max {
 			return nil, exprErrorf("%s takes %s, not %d", e.name, fn.arity(), len(e.args))
@@ -303,8 +303,8 @@ func (f armFunc) result(name string, v *node, err error) (*node, error) {
 func (ev *evaluator) property(target *node, name string) (*node, error) {
 	for _, m := range target.members {
 		if strings.EqualFold(m.key, name) {
-			if m.val == nil {
-				return nil, ev.missing("the resource group's location")
+			if m.val.kind == kindUnknown { // fn_scope.go
+				return nil, ev.missing(m.val.str)
 			}
 			return m.val, nil
 		}

@@ -1,0 +1,133 @@
+package arm
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// The object functions of ARM templates that arm/builtins.go did not have
+// (Microsoft Learn, template-functions-object): items, objectKeys,
+// shallowMerge, and union with its deep merge of objects.
+var objectFunctions = map[string]armFunc{
+	"items":        {min: 1, max: 1, call: itemsFn},
+	"objectkeys":   {min: 1, max: 1, call: objectKeysFn},
+	"shallowmerge": {min: 1, max: 1, call: shallowMergeFn},
+	"union":        {min: 1, max: -1, call: unionFn},
+}
+
+// itemsFn is items(object): an array of {key, value}, sorted by key ("The
+// items function sorts the objects in the alphabetical order",
+// template-functions-object#items).
+func itemsFn(ev *evaluator, a []*node, _ int) (*node, error) {
+	if a[0].kind != '{' {
+		return nil, fmt.Errorf("argument 1 must be an object, not %s", a[0].describe())
+	}
+	ms := append([]member(nil), a[0].members...)
+	sort.SliceStable(ms, func(i, j int) bool { return cultureCompare(ms[i].key, ms[j].key) < 0 })
+	out := &node{kind: '[', items: make([]*node, len(ms))}
+	for i, m := range ms {
+		out.items[i] = &node{kind: '{', members: []member{{key: "key", val: strNode(m.key)}, {key: "value", val: m.val}}}
+	}
+	if err := ev.chargeNodes(len(ms)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// objectKeysFn is objectKeys(object): the keys, in the object's order.
+func objectKeysFn(_ *evaluator, a []*node, _ int) (*node, error) {
+	if a[0].kind != '{' {
+		return nil, fmt.Errorf("argument 1 must be an object, not %s", a[0].describe())
+	}
+	out := &node{kind: '[', items: make([]*node, len(a[0].members))}
+	for i, m := range a[0].members {
+		out.items[i] = strNode(m.key)
+	}
+	return out, nil
+}
+
+// shallowMergeFn is shallowMerge(arrayOfObjects): the objects' top-level
+// members, a later object's replacing an earlier one's whole
+// (template-functions-object#shallowmerge).
+func shallowMergeFn(_ *evaluator, a []*node, _ int) (*node, error) {
+	if a[0].kind != '[' {
+		return nil, fmt.Errorf("argument 1 must be an array of objects, not %s", a[0].describe())
+	}
+	out := &node{kind: '{'}
+	at := map[string]int{}
+	for i, o := range a[0].items {
+		if o.kind != '{' {
+			return nil, fmt.Errorf("item %d must be an object, not %s", i+1, o.describe())
+		}
+		for _, m := range o.members {
+			out.set(at, m.key, m.val)
+		}
+	}
+	return out, nil
+}
+
+// unionFn is union(arg1, arg2, …) of arrays (every distinct item, in
+// order) or of objects, which merges deeply: where two objects have a
+// member that is an object in both, the members merge; otherwise the later
+// value wins ("union merges nested objects", template-functions-object#union).
+func unionFn(_ *evaluator, a []*node, _ int) (*node, error) {
+	switch a[0].kind {
+	case '{':
+		out := a[0]
+		for i, v := range a[1:] {
+			if v.kind != '{' {
+				return nil, fmt.Errorf("argument %d must be an object like the first, not %s", i+2, v.describe())
+			}
+			out = mergeDeep(out, v, 0)
+		}
+		return out, nil
+	case '[':
+		out := &node{kind: '['}
+		seen := map[string]bool{}
+		total := 0
+		for i, v := range a {
+			if v.kind != '[' {
+				return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.describe())
+			}
+			for _, it := range v.items {
+				var b strings.Builder
+				t, err := textOf(it)
+				if err != nil {
+					return nil, err
+				}
+				b.WriteByte(it.kind)
+				b.WriteString(t)
+				if total += b.Len(); total > maxExprCharge {
+					return nil, fmt.Errorf("the arrays are too large to join")
+				}
+				if k := b.String(); !seen[k] {
+					seen[k] = true
+					out.items = append(out.items, it)
+				}
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("argument 1 must be an object or an array, not %s", a[0].describe())
+}
+
+// mergeDeep merges object b into a copy of object a (members matched
+// without regard to case); values are shared, not copied. Depth is bounded
+// by the values' own nesting (maxDepth for parsed values).
+func mergeDeep(a, b *node, depth int) *node {
+	out := &node{kind: '{', members: append([]member(nil), a.members...)}
+	at := make(map[string]int, len(out.members))
+	for i, m := range out.members {
+		at[asciiLower(m.key)] = i
+	}
+	for _, m := range b.members {
+		j, ok := at[asciiLower(m.key)]
+		if ok && out.members[j].val.kind == '{' && m.val.kind == '{' && depth < maxExprDepth {
+			out.members[j].val = mergeDeep(out.members[j].val, m.val, depth+1)
+			continue
+		}
+		out.set(at, m.key, m.val)
+	}
+	return out
+}

@@ -245,13 +245,17 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		fail(at.key("properties"), exprErrorf("a deployment needs properties with a template or a templateLink"))
 		return
 	}
+	// Past either bound the evaluation stops: its steps are spent, so
+	// copy loops end instead of refusing deployment after deployment.
 	if st.depth+1 > maxNestDepth {
 		fail(at, exprErrorf("deployments nested more than %d deep (this evaluator's bound; ARM documents none)", maxNestDepth))
+		ev.steps = maxExprSteps
 		return
 	}
 	st.shared.count++
 	if st.shared.count > maxNestedCount {
 		fail(at, exprErrorf("more than %d nested deployments (what-if's documented limit)", maxNestedCount))
+		ev.steps = maxExprSteps
 		return
 	}
 	tpl, prefix, dir := props.getFold("template"), at.key("properties").key("template"), st.linkDir

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -637,5 +638,33 @@ func TestNestedAheadOutsideTheCallersLoop(t *testing.T) {
 	}
 	if got := findings(d); !strings.Contains(got, "resources[1].properties.parameters.i.value: [copyIndex()]: copyIndex() can be used only inside a copy loop") {
 		t.Errorf("findings:\n%s", got)
+	}
+}
+
+// A template that links itself in a copy loop of 800 stops at the nesting
+// bound instead of refusing deployment after deployment: what it
+// allocates stays small (a regression once allocated 370 MiB).
+func TestNestedHostileBounded(t *testing.T) {
+	self := `{"resources":[{"copy":{"name":"c","count":800},"type":"Microsoft.Resources/deployments","name":"[format('d{0}',copyIndex())]",
+	  "properties":{"expressionEvaluationOptions":{"scope":"inner"},"templateLink":{"relativePath":"t.json"}}}],
+	  "outputs":{"x":{"type":"string","value":"` + strings.Repeat("y", 50000) + `"}}}`
+	s := testScope
+	s.Load = func(string) ([]byte, error) { return []byte(self), nil }
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	d, err := Evaluate([]byte(self), nil, s)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("allocated %d MiB", got>>20)
+	}
+	if len(d.Resources) > maxNestDepth+1 {
+		t.Errorf("%d resources after the bound", len(d.Resources))
+	}
+	if !strings.Contains(findings(d), "deployments nested more than 10 deep") {
+		t.Errorf("findings:\n%s", findings(d))
 	}
 }

@@ -19,11 +19,7 @@ func TestShapes(t *testing.T) {
 	rg := "/subscriptions/" + sub + "/resourceGroups/rg-images"
 	avdRG := "/subscriptions/" + sub + "/resourceGroups/rg-avd-avd1-weu-shared-services"
 	cases := []struct {
-		file string
-		// needs names what the shape uses that another part of issue 22
-		// brings (lambda functions, copy loops): when this branch refuses
-		// exactly that, the case says so and stops.
-		needs     []string
+		file      string
 		resources []string // "path|type|name|scope"; "*" matches any name
 		notes     []string
 		outputs   map[string]any
@@ -97,8 +93,7 @@ func TestShapes(t *testing.T) {
 			outputs: map[string]any{"runOutputName": "jammy-linked-out"},
 		},
 		{
-			file:  "avm-image-template",
-			needs: []string{"lambda functions (map, reduce, items, tryGet, shallowMerge)", "copy loops"},
+			file: "avm-image-template",
 			resources: []string{
 				"resources.avmTelemetry|Microsoft.Resources/deployments|46d3xbcp.res.vmimages-imagetemplate.*|" + rg,
 				"resources.imageTemplate|Microsoft.VirtualMachineImages/imageTemplates|vmimgmax-2024-12-10-02-00-00|" + rg,
@@ -141,9 +136,6 @@ func TestShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if msg := pendingPart(c.needs, d); msg != "" {
-				t.Skipf("needs %s, which this branch does not evaluate yet: %s", strings.Join(c.needs, " and "), msg)
-			}
 			res, probs := summary(d)
 			if len(probs) > 0 {
 				t.Errorf("findings:\n%s", strings.Join(probs, "\n"))
@@ -179,24 +171,6 @@ func TestShapes(t *testing.T) {
 			}
 		})
 	}
-}
-
-// pendingPart is the first problem saying that a function or a copy loop
-// is not evaluated, when the case names such needs.
-func pendingPart(needs []string, d *Deployment) string {
-	if len(needs) == 0 {
-		return ""
-	}
-	all := append([]Problem(nil), d.Problems...)
-	for _, r := range d.Resources {
-		all = append(all, r.Problems...)
-	}
-	for _, p := range all {
-		if strings.Contains(p.Message, "is not an ARM template function this app evaluates") || strings.Contains(p.Message, "copy loops are not evaluated") {
-			return p.String()
-		}
-	}
-	return ""
 }
 
 // jsonish compares outputs as JSON values (numbers as text).

@@ -42,11 +42,6 @@ func TestShapes(t *testing.T) {
 				return os.ReadFile(filepath.Join("testdata", "shapes", filepath.FromSlash(rel)))
 			}
 			out := ParseFile(name, raw, params, Options{ScriptsURL: testScriptsURL, Deployment: dep})
-			if msg := pendingShape(out); msg != "" {
-				// The AVM shape needs lambda functions and copy loops,
-				// which other branches of issue 22 bring.
-				t.Skipf("uses what this branch does not evaluate yet: %s", msg)
-			}
 			type entry struct {
 				Name         string          `json:"name"`
 				ResourceName string          `json:"resourceName"`
@@ -97,19 +92,6 @@ func TestShapes(t *testing.T) {
 	if n < 3 {
 		t.Errorf("%d shapes, want the CARML, AVD and AVM ones at least", n)
 	}
-}
-
-// pendingShape is the first problem saying a function or copy loop is not
-// evaluated.
-func pendingShape(out []*Parsed) string {
-	for _, p := range out {
-		for _, pr := range p.Problems {
-			if strings.Contains(pr.Message, "is not an ARM template function this app evaluates") || strings.Contains(pr.Message, "copy loops are not evaluated") {
-				return pr.Path + ": " + pr.Message
-			}
-		}
-	}
-	return ""
 }
 
 // A problem of the nested deployment that holds an image template (a

@@ -7,27 +7,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/storetest"
 )
 
-// contractStore returns a Store on a container and tables of its own, with
-// kinds (nil: DocStore's behaviour for every key).
-func contractStore(t *testing.T, kinds []TableKind) *Store {
+// testContainer creates a container of its own on Azurite for a test and
+// returns the connection it is reached by.
+func testContainer(t *testing.T, prefix string) (config.StorageConnection, *service.Client, string) {
 	t.Helper()
 	conn := config.StorageConnection{Name: "State", ConnectionString: az.ConnectionString(azurite.Account{}), TableURL: az.TableEndpoint + "/"}
 	blobs, err := NewBlobService(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := NewTableService(conn)
-	if err != nil {
+	name := fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1e9, rand.IntN(1000))
+	if err := EnsureContainer(context.Background(), blobs, name); err != nil {
 		t.Fatal(err)
 	}
-	name := fmt.Sprintf("ct%d%d", time.Now().UnixNano()%1e9, rand.IntN(1000))
-	if err := EnsureContainer(context.Background(), blobs, name); err != nil {
+	return conn, blobs, name
+}
+
+// contractStore returns a Store on a container and tables of its own, with
+// kinds (nil: DocStore's behaviour for every key).
+func contractStore(t *testing.T, kinds []TableKind) *Store {
+	t.Helper()
+	conn, blobs, name := testContainer(t, "ct")
+	tbl, err := NewTableService(conn)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return NewStore(blobs, tbl, name, kinds)
@@ -63,15 +73,7 @@ func TestStoreEntitiesContract(t *testing.T) {
 // ENOTFOUND it documents; the caller's next Properties finds it gone.
 func TestBlobsContract(t *testing.T) {
 	storetest.RunBlobsWith(t, storetest.BlobOptions{GoneReadsAsChanged: true}, func(t *testing.T) storetest.BlobFixture {
-		conn := config.StorageConnection{Name: "Scripts", ConnectionString: az.ConnectionString(azurite.Account{})}
-		svc, err := NewBlobService(conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("cb%d%d", time.Now().UnixNano()%1e9, rand.IntN(1000))
-		if err := EnsureContainer(context.Background(), svc, name); err != nil {
-			t.Fatal(err)
-		}
+		_, svc, name := testContainer(t, "cb")
 		c := svc.NewContainerClient(name)
 		return storetest.BlobFixture{
 			Blobs: NewBlobs(svc, name),

@@ -9,20 +9,20 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/checksum"
+	"github.com/goldenpipe/goldenpipe/template"
 )
 
-// BlobReader is a container as the services read it: the union of
-// checksum.Blobs and template.Blobs, and Versions and Fetch, which
+// BlobReader is a container as the services read it: template.Blobs (of
+// which checksum.Blobs is a part), and Versions and Fetch, which
 // azure.Blobs adds.
 type BlobReader interface {
-	Properties(ctx context.Context, name string) (goldenpipe.BlobVersion, error)
-	OpenRange(ctx context.Context, name, etag string, off, count int64) (io.ReadCloser, error)
-	URL(name string) string
-	ContainerURL() string
-	List(ctx context.Context) ([]string, error)
+	template.Blobs
 	Versions(ctx context.Context) (map[string]goldenpipe.BlobVersion, error)
 	Fetch(ctx context.Context, blobURL string) ([]byte, error)
 }
+
+var _ checksum.Blobs = BlobReader(nil)
 
 // BlobFixture is an empty container to read, and what a user does to it.
 type BlobFixture struct {

@@ -212,6 +212,13 @@ func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([
 	if !ok {
 		return s.blobs.ListPage(ctx, prefix, marker, max)
 	}
+	if max <= 0 {
+		// as a blob listing answers: "If you specify a maximum number of
+		// results of less than or equal to zero, the service returns status
+		// code 400 (Bad Request)" (Microsoft Learn, Listing Blob storage
+		// resources); a table query would answer an empty, final page
+		return nil, "", goldenpipe.Errorf(goldenpipe.EINVALID, "listing records under %s failed: a page holds at least one key (asked %d)", prefix, max)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	es, more, err := s.t.page(ctx, k, prefix, marker, max)

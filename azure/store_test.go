@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
-	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/azurite/azuritetest"
 )
@@ -31,20 +30,7 @@ var testKinds = []TableKind{
 // newStore returns a store on its own container and tables.
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	conn := config.StorageConnection{Name: "State", ConnectionString: az.ConnectionString(azurite.Account{}), TableURL: az.TableEndpoint + "/"}
-	blobs, err := NewBlobService(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := NewTableService(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("st%d%d", time.Now().UnixNano()%1e9, rand.IntN(1000))
-	if err := EnsureContainer(context.Background(), blobs, name); err != nil {
-		t.Fatal(err)
-	}
-	return NewStore(blobs, tbl, name, testKinds)
+	return contractStore(t, testKinds)
 }
 
 // rec is a record with a summary.

@@ -1,5 +1,7 @@
-// Package inmem holds in-process stand-ins for Azure services that have no
-// emulator here, for tests and local runs.
+// Package inmem holds in-process stand-ins for Azure services, for tests
+// and local runs: the Service Bus (which has no emulator here), and the
+// document store (Docs) and blob containers (Blobs) with the semantics of
+// the Azure adapters, which internal/storetest checks both against.
 package inmem
 
 import (

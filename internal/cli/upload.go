@@ -18,7 +18,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
-	"github.com/goldenpipe/goldenpipe/internal/azurite"
+	"github.com/goldenpipe/goldenpipe/internal/devstorage"
 )
 
 const uploadUsage = `usage: goldenpipe upload [-to scripts|templates] [-prefix FOLDER/] [-settings DIR] FILE|DIR ...
@@ -140,10 +140,10 @@ func appSettings(lookup func(string) (string, bool), dir string) (config.Setting
 	if err != nil {
 		values, where = map[string]string{}, "the environment"
 	}
-	if port, ok := azurite.KeptPort(filepath.Join(dir, ".local", "azurite")); ok {
-		azurite.PointAt(values, fmt.Sprintf("http://127.0.0.1:%d", port))
+	if port, ok := devstorage.KeptPort(filepath.Join(dir, ".local", "azurite")); ok {
+		devstorage.PointAt(values, fmt.Sprintf("http://127.0.0.1:%d", port))
 	} else {
-		azurite.PointAt(values, "http://127.0.0.1:10000")
+		devstorage.PointAt(values, "http://127.0.0.1:10000")
 	}
 	s, err := config.Load(func(k string) (string, bool) {
 		if v, ok := lookup(k); ok {

@@ -47,8 +47,10 @@ type migrator interface {
 }
 
 // monitor is the BuildMonitor tick: the store's one-time migration (once
-// done, one read), the builds in flight, then the re-planning of
-// templates after script changes, each within its budget.
+// done, one read), the builds in flight, the build requests template
+// records carry and were not sent (a crash after the record's write), then
+// the re-planning of templates after script changes, each within its
+// budget.
 type monitor struct {
 	builds    *builds.Service
 	templates *template.Service
@@ -67,9 +69,16 @@ func (m monitor) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 	if err != nil {
 		return out, err
 	}
+	pending, perr := m.templates.SendPending(ctx, template.DefaultPendingLimit)
+	if pending != "" {
+		out += "; " + pending
+	}
 	replans, err := m.templates.ContinueReplans(ctx, template.DefaultTickBudget)
 	if replans != "" {
 		out += "; " + replans
+	}
+	if err == nil && perr != nil {
+		err = fmt.Errorf("sending pending build requests: %w", perr)
 	}
 	return out, err
 }

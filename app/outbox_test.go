@@ -1,0 +1,210 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+// gap is one handler process between "template record written" and
+// "build request sent": from the write of the template's record on, every
+// call to storage and to Service Bus is a numbered step, and at step at
+// the process either dies (the step happens, nothing after it does) or
+// meets a storage error (the step fails, the process goes on).
+type gap struct {
+	record string // the record whose write opens the gap
+	kill   bool
+	at     int // 0 with kill: dies right after the record's write
+
+	mu     sync.Mutex
+	open   bool
+	steps  []string
+	dead   bool
+	failed string
+	sent   int // build requests that reached the bus
+}
+
+func (g *gap) step(name string, call func() error) error {
+	g.mu.Lock()
+	if g.dead {
+		g.mu.Unlock()
+		return errDead
+	}
+	if !g.open {
+		g.mu.Unlock()
+		err := call()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err == nil && name == "put "+g.record {
+			g.open = true
+			if g.kill && g.at == 0 {
+				g.dead = true
+			}
+		}
+		return err
+	}
+	g.steps = append(g.steps, name)
+	n := len(g.steps)
+	g.mu.Unlock()
+	switch {
+	case n == g.at && g.kill:
+		err := call()
+		g.mu.Lock()
+		g.dead, g.failed = true, name
+		g.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		return errDead
+	case n == g.at:
+		g.mu.Lock()
+		g.failed = name
+		g.mu.Unlock()
+		return goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "storage answered 503 at %s", name)
+	}
+	return call()
+}
+
+// gapDocs is the state store as the template catalog of the gap's process
+// sees it.
+type gapDocs struct {
+	goldenpipe.Documents
+	g *gap
+}
+
+func (d gapDocs) Get(ctx context.Context, key string, v any) (etag string, err error) {
+	err = d.g.step("get "+key, func() (err error) { etag, err = d.Documents.Get(ctx, key, v); return err })
+	return etag, err
+}
+func (d gapDocs) Put(ctx context.Context, key string, v any, ifMatch string) (etag string, err error) {
+	err = d.g.step("put "+key, func() (err error) { etag, err = d.Documents.Put(ctx, key, v, ifMatch); return err })
+	return etag, err
+}
+func (d gapDocs) Overwrite(ctx context.Context, key string, v any) (etag string, err error) {
+	err = d.g.step("overwrite "+key, func() (err error) { etag, err = d.Documents.Overwrite(ctx, key, v); return err })
+	return etag, err
+}
+func (d gapDocs) Delete(ctx context.Context, key, ifMatch string) error {
+	return d.g.step("delete "+key, func() error { return d.Documents.Delete(ctx, key, ifMatch) })
+}
+func (d gapDocs) Keys(ctx context.Context, prefix string) (keys []string, err error) {
+	err = d.g.step("keys "+prefix, func() (err error) { keys, err = d.Documents.Keys(ctx, prefix); return err })
+	return keys, err
+}
+
+// gapBus is Service Bus as the gap's process sees it: a request that
+// reaches it is counted (and goes no further: this process is the one
+// under test, the next one is where builds are observed).
+type gapBus struct{ g *gap }
+
+func (b gapBus) Send(ctx context.Context, queue string, m goldenpipe.OutMessage) error {
+	return b.g.step("send "+m.Subject, func() error {
+		b.g.mu.Lock()
+		defer b.g.mu.Unlock()
+		b.g.sent++
+		return nil
+	})
+}
+func (b gapBus) Publish(ctx context.Context, topic string, m goldenpipe.OutMessage) error {
+	return b.Send(ctx, topic, m)
+}
+
+// runGap uploads a template in a process with the gap g and returns the
+// process (its script already in the catalog, so the upload's own steps
+// are the template's).
+func runGap(t *testing.T, prefix string, g *gap) *harness {
+	first := newHarnessWith(t, prefix, fastSimulator())
+	first.avdTemplate("avd", []byte("Write-Host outbox\r\n"))
+	first.blobEvent("ScriptUploaded", first.s.ScriptsContainer, "avd/install-apps.ps1")
+	g.record = template.RecordKey("avd")
+	first.a.Templates.Docs = gapDocs{first.a.Templates.Docs, g}
+	first.a.Builds.Bus = gapBus{g}
+	first.invokeAllowFail("TemplateUploaded", templateEventBody(first, "avd.json"))
+	return first
+}
+
+// The points of the gap: every step from the record's write to the end of
+// the upload's invocation, as one uninterrupted upload makes them.
+func gapSteps(t *testing.T) []string {
+	t.Helper()
+	g := &gap{at: -1}
+	runGap(t, "gapdry", g)
+	if !g.open || g.sent != 1 {
+		t.Fatalf("the upload wrote no record or sent %d requests (steps %v)", g.sent, g.steps)
+	}
+	if !strings.HasPrefix(g.steps[len(g.steps)-1], "delete "+template.PendingPrefix) {
+		t.Fatalf("the upload's last step is %q, want the pending entry's removal", g.steps[len(g.steps)-1])
+	}
+	return g.steps
+}
+
+// A crash or a storage error at every point between "template record
+// written" and "build request sent" (and on to the request recorded as
+// sent), then the event delivered again to another process, or only the
+// monitor's tick: a build is requested each time.
+func TestNoBuildRequestLostBetweenRecordAndSend(t *testing.T) {
+	steps := gapSteps(t)
+	t.Logf("the gap's steps: %q", steps)
+	type point struct {
+		name string
+		kill bool
+		at   int
+	}
+	points := []point{{"killed right after the record's write", true, 0}}
+	for i, s := range steps {
+		points = append(points, point{fmt.Sprintf("killed after step %d (%s)", i+1, s), true, i + 1},
+			point{fmt.Sprintf("storage error at step %d (%s)", i+1, s), false, i + 1})
+	}
+	for _, recovery := range []string{"redelivery", "monitor tick"} {
+		for i, p := range points {
+			t.Run(recovery+"/"+p.name, func(t *testing.T) {
+				prefix := fmt.Sprintf("gap%c%d", recovery[0], i)
+				g := &gap{kill: p.kill, at: p.at}
+				first := runGap(t, prefix, g)
+				if !g.open {
+					t.Fatalf("the record was never written")
+				}
+				if p.at > 0 && g.failed == "" {
+					t.Fatalf("the upload never reached step %d", p.at)
+				}
+				// another process on the same storage: the event again, or a tick
+				second := newHarnessWith(t, prefix, sims{Builder: first.sim, Images: first.images})
+				if recovery == "redelivery" {
+					second.blobEvent("TemplateUploaded", second.s.TemplatesContainer, "avd.json")
+				} else {
+					second.invoke("BuildMonitor", []byte(timerBody))
+				}
+				second.drain()
+				var list []builds.Build
+				second.getBuilds("/api/builds?template=avd", &list)
+				if g.sent == 0 && len(list) != 1 {
+					t.Fatalf("no request reached the bus before the fault at %q, and none after the %s: builds %v", g.failed, recovery, list)
+				}
+				if g.sent > 0 && len(list) > 1 {
+					t.Errorf("%d builds of one change", len(list))
+				}
+				var rec template.Record
+				second.get("/api/templates/avd", &rec)
+				if g.sent == 0 && rec.Pending != nil {
+					t.Errorf("the record still carries the request after it was sent: %+v", rec.Pending)
+				}
+				// nothing is left to send: the pending index is empty
+				if keys, err := second.a.Templates.Docs.Keys(context.Background(), template.PendingPrefix); err != nil || (rec.Pending == nil && g.sent == 0 && len(keys) != 0) {
+					t.Errorf("pending index after recovery: %v %v", keys, err)
+				}
+			})
+		}
+	}
+}
+
+// templateEventBody is the BlobCreated event of a template, as the host
+// delivers it.
+func templateEventBody(h *harness, name string) []byte {
+	return blobEventBody(h, "TemplateUploaded", h.s.TemplatesContainer, name)
+}

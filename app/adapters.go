@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -81,4 +82,35 @@ func (m monitor) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		err = fmt.Errorf("sending pending build requests: %w", perr)
 	}
 	return out, err
+}
+
+// secretsRestorer is Image Builder as the builds see it: a template's
+// body, whose record holds stand-ins for the SAS signatures and keys the
+// user wrote (goldenpipe.RedactSecrets), gets them back from the template
+// file just before it is sent, and nowhere else.
+type secretsRestorer struct {
+	builds.ImageBuilder
+	templates *template.Service
+	builds    *builds.Service
+}
+
+func (r secretsRestorer) Create(ctx context.Context, name string, body []byte) error {
+	if !bytes.Contains(body, []byte(goldenpipe.SecretPrefix)) {
+		return r.ImageBuilder.Create(ctx, name, body)
+	}
+	inFlight, err := r.builds.InFlight(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range inFlight {
+		if b.AIBName != name {
+			continue
+		}
+		body, err := r.templates.RestoreSecrets(ctx, b.Template, body)
+		if err != nil {
+			return err
+		}
+		return r.ImageBuilder.Create(ctx, name, body)
+	}
+	return goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build in flight creates Image Builder template %s: its secrets cannot be read", name)
 }

@@ -320,6 +320,10 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 			return "", nil, false, err
 		}
 	}
+	// a user's SAS signatures and keys never reach a record, a page or a
+	// log: the template is read with stand-ins, put back just before the
+	// body goes to Image Builder (RestoreSecrets)
+	text, params = redactSource(text), redactSource(params)
 	var parsed []*Parsed
 	if ver.Size > MaxTemplateBytes {
 		parsed = []*Parsed{{Name: base, Kind: KindResource, Problems: []Problem{{Path: "(template)",
@@ -390,6 +394,56 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		}
 	}
 	return strings.Join(outcomes, "; "), names, false, nil
+}
+
+// redactSource is a template file's text as the app keeps it: decoded to
+// UTF-8 when it can be (a BOM, UTF-16), with every SAS signature and key
+// replaced by its stand-in (goldenpipe.RedactSecrets).
+func redactSource(text string) string {
+	if text == "" {
+		return text
+	}
+	if d, err := DecodeText([]byte(text)); err == nil {
+		text = string(d)
+	}
+	return goldenpipe.RedactSecrets(text)
+}
+
+// RestoreSecrets puts back into body (a rendered template about to go to
+// Image Builder) the secrets the template's record holds stand-ins for,
+// read from the template file and its parameters file as they are now.
+// A body without stand-ins is returned as it is, with no read.
+func (s *Service) RestoreSecrets(ctx context.Context, name string, body []byte) ([]byte, error) {
+	if !bytes.Contains(body, []byte(goldenpipe.SecretPrefix)) {
+		return body, nil
+	}
+	rec, err := s.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var sources []string
+	for _, blob := range []string{rec.Blob, rec.ParametersBlob} {
+		if blob == "" {
+			continue
+		}
+		ver, err := s.Blobs.Properties(ctx, blob)
+		if err != nil {
+			return nil, fmt.Errorf("reading the secrets of template %q from %s: %w", name, blob, err)
+		}
+		text, err := s.read(ctx, blob, ver)
+		if err != nil {
+			return nil, fmt.Errorf("reading the secrets of template %q from %s: %w", name, blob, err)
+		}
+		if d, err := DecodeText([]byte(text)); err == nil {
+			text = string(d)
+		}
+		sources = append(sources, text)
+	}
+	out, err := goldenpipe.RestoreSecrets(string(body), sources...)
+	if err != nil {
+		return nil, fmt.Errorf("template %q: %w", name, err)
+	}
+	return []byte(out), nil
 }
 
 // properties reads a blob's version: from the run's listing when it

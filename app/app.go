@@ -220,6 +220,12 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 			_, err := scriptsSvc.NewContainerClient(s.ScriptsContainer).GetProperties(ctx, nil)
 			return azure.StorageError(err, "reading container %s failed", s.ScriptsContainer)
 		}},
+		// a templates container that does not exist makes every night do
+		// nothing: health says so (TEMPLATES_CONTAINER)
+		{Name: "templates storage", Check: func(ctx context.Context) error {
+			_, err := scriptsSvc.NewContainerClient(s.TemplatesContainer).GetProperties(ctx, nil)
+			return azure.StorageError(err, "reading container %s (%s) failed", s.TemplatesContainer, config.SettingTemplatesContain)
+		}},
 	}
 	if aib != nil {
 		name := "Image Builder"

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -54,6 +55,9 @@ type Service struct {
 	Now       func() time.Time
 
 	flight singleflight.Group // one hash per (name, version) at a time in this process
+
+	ownerOnce sync.Once // this instance's id in claims (claim.go)
+	ownerID   string
 }
 
 // HandleBlobEvent checks a blob event and reconciles the catalog entry of the
@@ -110,6 +114,21 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 	}
 	if old != nil && old.ETag == ver.ETag {
 		return fmt.Sprintf("version %s already hashed (sha256 %s); no download", ver.ETag, old.SHA256), false, nil
+	}
+
+	// one instance downloads a version: claimed before, and the catalog
+	// read again under the claim (another instance may have finished)
+	tag, err := s.claimVersion(ctx, name, ver.ETag)
+	if err != nil {
+		return "", false, err
+	}
+	defer s.releaseClaim(ctx, name, tag)
+	if cur, curETag, err := s.Catalog.get(ctx, name); err != nil {
+		return "", false, err
+	} else if cur != nil && cur.ETag == ver.ETag {
+		return fmt.Sprintf("version %s already hashed (sha256 %s); no download", ver.ETag, cur.SHA256), false, nil
+	} else if curETag != oldETag {
+		return "the entry changed before the download", true, nil
 	}
 
 	type hashed struct {

@@ -19,6 +19,8 @@ import (
 // meets a storage error (the step fails, the process goes on).
 type gap struct {
 	record string // the record whose write opens the gap
+	openOn int    // which write of it opens the gap (0: the first)
+	puts   int
 	kill   bool
 	at     int // 0 with kill: dies right after the record's write
 
@@ -42,6 +44,9 @@ func (g *gap) step(name string, call func() error) error {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if err == nil && name == "put "+g.record {
+			g.puts++
+		}
+		if err == nil && name == "put "+g.record && g.puts > g.openOn {
 			g.open = true
 			if g.kill && g.at == 0 {
 				g.dead = true
@@ -207,4 +212,39 @@ func TestNoBuildRequestLostBetweenRecordAndSend(t *testing.T) {
 // delivers it.
 func templateEventBody(h *harness, name string) []byte {
 	return blobEventBody(h, "TemplateUploaded", h.s.TemplatesContainer, name)
+}
+
+// The same on a script change: the template's record is written again
+// with its new plan by the script's re-planning walk, and the process dies
+// right after that write; the next monitor tick requests the build.
+func TestNoBuildRequestLostOnAScriptChange(t *testing.T) {
+	first := newHarnessWith(t, "gapscript", fastSimulator())
+	first.avdTemplate("avd", []byte("Write-Host v1\r\n"))
+	first.blobEvent("ScriptUploaded", first.s.ScriptsContainer, "avd/install-apps.ps1")
+	first.blobEvent("TemplateUploaded", first.s.TemplatesContainer, "avd.json")
+	if list := first.monitorUntilDone("avd"); len(list) != 1 || list[0].State != builds.StateSucceeded {
+		t.Fatalf("the first build: %v", summarize(list))
+	}
+	// the walk marks the record stale (write 1), renders it again (write 2): killed after write 2
+	g := &gap{record: template.RecordKey("avd"), openOn: 1, kill: true}
+	first.a.Templates.Docs = gapDocs{first.a.Templates.Docs, g}
+	first.a.Builds.Bus = gapBus{g}
+	first.upload(first.s.ScriptsContainer, "avd/install-apps.ps1", []byte("Write-Host v2\r\n"))
+	first.invokeAllowFail("ScriptUploaded", blobEventBody(first, "ScriptUploaded", first.s.ScriptsContainer, "avd/install-apps.ps1"))
+	if !g.dead || g.sent != 0 {
+		t.Fatalf("the process was not killed after the re-rendered record's write (dead %v, sent %d)", g.dead, g.sent)
+	}
+	second := newHarnessWith(t, "gapscript", sims{Builder: first.sim, Images: first.images})
+	var rec template.Record
+	second.get("/api/templates/avd", &rec)
+	if rec.Pending == nil || rec.Stale {
+		t.Fatalf("the record as the process left it: pending %+v, stale %v", rec.Pending, rec.Stale)
+	}
+	second.invoke("BuildMonitor", []byte(timerBody))
+	second.drain()
+	var list []builds.Build
+	second.getBuilds("/api/builds?template=avd", &list)
+	if len(list) != 2 || list[0].Fingerprint != rec.Pending.Fingerprint {
+		t.Fatalf("after one tick: builds %v, want a second of fingerprint %s", summarize(list), rec.Pending.Fingerprint)
+	}
 }

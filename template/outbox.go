@@ -155,24 +155,20 @@ func (s *Service) dropPendingEntry(ctx context.Context, name, fp string, olderTh
 
 // SendPending sends the build requests records carry and were not sent (a
 // crash or a storage error after the record's write), at most limit of
-// them (default DefaultPendingLimit): one read of the pending index and
-// one of each record it names. Index entries whose record carries no
+// them (default DefaultPendingLimit): one page of the pending index and a
+// read of each record it names, whatever the number of templates. Index entries whose record carries no
 // request (sent, or the template deleted) are dropped once old enough.
 func (s *Service) SendPending(ctx context.Context, limit int) (string, error) {
-	keys, err := s.Docs.Keys(ctx, pendingPrefix)
-	if err != nil || len(keys) == 0 {
-		return "", err
-	}
 	if limit <= 0 {
 		limit = DefaultPendingLimit
 	}
-	sent, more := 0, 0
+	keys, next, err := s.Docs.KeysPage(ctx, pendingPrefix, "", limit)
+	if err != nil || len(keys) == 0 {
+		return "", err
+	}
+	sent := 0
 	var errs []error
-	for i, k := range keys {
-		if i >= limit {
-			more = len(keys) - i
-			break
-		}
+	for _, k := range keys {
 		var e pendingEntry
 		if _, err := s.Docs.Get(ctx, k, &e); err != nil {
 			if goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
@@ -205,8 +201,8 @@ func (s *Service) SendPending(ctx context.Context, limit int) (string, error) {
 	if sent > 0 {
 		out = append(out, fmt.Sprintf("%d pending build request(s) sent", sent))
 	}
-	if more > 0 {
-		out = append(out, fmt.Sprintf("%d more wait for the next tick", more))
+	if next != "" {
+		out = append(out, "more wait for the next tick")
 	}
 	return strings.Join(out, "; "), errors.Join(errs...)
 }

@@ -146,7 +146,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, name string, fn 
 	collector := &logCollector{limit: s.maxLines}
 	logger := slog.New(slog.NewMultiHandler(
 		s.log.Handler(),
-		slog.NewTextHandler(collector, &slog.HandlerOptions{Level: s.level}),
+		// the answer's Logs go to the host (and Application Insights):
+		// no SAS or key in them either
+		goldenpipe.RedactingHandler(slog.NewTextHandler(collector, &slog.HandlerOptions{Level: s.level})),
 	)).With("function", name, "invocationId", id)
 
 	var env struct {

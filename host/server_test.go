@@ -237,3 +237,18 @@ func TestOversizedInvocationAnswers413OverAConnection(t *testing.T) {
 		}
 	}
 }
+
+// What a function logs reaches the answer's Logs (and so the host's own
+// logs) without a SAS signature or an account key.
+func TestInvocationLogsAreRedacted(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.Handle("Leaky", func(ctx context.Context, inv *Invocation) (Result, error) {
+		inv.Log.Info("read https://a.blob.core.windows.net/c/b.zip?sv=2022-11-02&sig=S3CR3Tsig%3D", "conn", "AccountName=a;AccountKey=S3CR3Tkey==;")
+		return Result{}, nil
+	})
+	r := decodeResponse(t, post(s, "/Leaky", timerBody))
+	joined := strings.Join(r.Logs, "\n")
+	if strings.Contains(joined, "S3CR3T") || !strings.Contains(joined, "a.blob.core.windows.net/c/b.zip") {
+		t.Errorf("Logs %q", r.Logs)
+	}
+}

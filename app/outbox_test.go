@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -246,5 +247,95 @@ func TestNoBuildRequestLostOnAScriptChange(t *testing.T) {
 	second.getBuilds("/api/builds?template=avd", &list)
 	if len(list) != 2 || list[0].Fingerprint != rec.Pending.Fingerprint {
 		t.Fatalf("after one tick: builds %v, want a second of fingerprint %s", summarize(list), rec.Pending.Fingerprint)
+	}
+}
+
+// recordCounter counts the template records a process reads and lists.
+type recordCounter struct {
+	goldenpipe.Documents
+	mu            sync.Mutex
+	recordReads   int
+	recordListing int
+}
+
+func (c *recordCounter) Get(ctx context.Context, key string, v any) (string, error) {
+	if strings.HasPrefix(key, template.RecordPrefix) {
+		c.mu.Lock()
+		c.recordReads++
+		c.mu.Unlock()
+	}
+	return c.Documents.Get(ctx, key, v)
+}
+
+func (c *recordCounter) Keys(ctx context.Context, prefix string) ([]string, error) {
+	if strings.HasPrefix(prefix, template.RecordPrefix) || strings.HasPrefix(template.RecordPrefix, prefix) {
+		c.mu.Lock()
+		c.recordListing++
+		c.mu.Unlock()
+	}
+	return c.Documents.Keys(ctx, prefix)
+}
+
+func (c *recordCounter) KeysPage(ctx context.Context, prefix, marker string, max int) ([]string, string, error) {
+	if strings.HasPrefix(prefix, template.RecordPrefix) || strings.HasPrefix(template.RecordPrefix, prefix) {
+		c.mu.Lock()
+		c.recordListing++
+		c.mu.Unlock()
+	}
+	return c.Documents.KeysPage(ctx, prefix, marker, max)
+}
+
+// The monitor finds the requests not sent through their index: with 20
+// templates and one request pending, a tick reads that template's record
+// (to send, then to clear) and lists no records.
+func TestMonitorSendsPendingRequestsFromTheIndex(t *testing.T) {
+	h := newHarnessWith(t, "pendidx", fastSimulator())
+	listeners := h.a.Templates.Listeners
+	h.a.Templates.Listeners = nil // these are not to be built
+	h.avdTemplate("avd", []byte("Write-Host pending\r\n"))
+	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
+	resp, err := h.svc.NewContainerClient(h.s.TemplatesContainer).NewBlobClient("avd.json").DownloadStream(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("quiet%02d.json", i)
+		h.upload(h.s.TemplatesContainer, name, raw)
+		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, name)
+	}
+	// avd's request is written and its process dies before sending it
+	h.a.Templates.Listeners = listeners
+	g := &gap{record: template.RecordKey("avd"), kill: true}
+	docs := h.a.Templates.Docs
+	h.a.Templates.Docs = gapDocs{docs, g}
+	h.invokeAllowFail("TemplateUploaded", templateEventBody(h, "avd.json"))
+	if !g.dead || g.sent != 0 {
+		t.Fatalf("the process was not killed after the record's write")
+	}
+
+	second := newHarnessWith(t, "pendidx", sims{Builder: h.sim, Images: h.images})
+	count := &recordCounter{Documents: second.a.Templates.Docs}
+	second.a.Templates.Docs = count
+	second.invoke("BuildMonitor", []byte(timerBody))
+	second.drain()
+	var list []builds.Build
+	second.getBuilds("/api/builds?template=avd", &list)
+	if len(list) != 1 {
+		t.Fatalf("builds of avd after the tick: %v", summarize(list))
+	}
+	// the pending one's record: to send, to clear, and the build request's
+	// own read of its template (a scan would read all 21)
+	if count.recordListing != 0 || count.recordReads > 6 {
+		t.Errorf("the tick listed the records %d times and read %d records (20 templates, 1 pending)", count.recordListing, count.recordReads)
+	}
+	t.Logf("the tick and the build it requested read %d template records", count.recordReads)
+	for i := 0; i < 20; i++ {
+		var q []builds.Build
+		second.getBuilds(fmt.Sprintf("/api/builds?template=quiet%02d", i), &q)
+		if len(q) != 0 {
+			t.Errorf("quiet%02d was built", i)
+		}
 	}
 }

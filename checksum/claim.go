@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -57,6 +59,11 @@ func (s *Service) owner() string {
 // claimVersion claims a script version for this instance and returns the
 // claim's ETag; errClaimed when another instance holds a fresh one.
 func (s *Service) claimVersion(ctx context.Context, name, etag string) (string, error) {
+	// this instance's own events of a script claim and release one at a
+	// time: a conflict on the claim is then always another instance's
+	mu := s.claimLock(name)
+	mu.Lock()
+	defer mu.Unlock()
 	docs := s.Catalog.docs
 	for attempt := 0; attempt < 3; attempt++ {
 		var c claim
@@ -90,7 +97,19 @@ func (s *Service) claimVersion(ctx context.Context, name, etag string) (string, 
 // releaseClaim removes this instance's claim once the version is in the
 // catalog (or could not be hashed); a claim replaced since is left alone.
 func (s *Service) releaseClaim(ctx context.Context, name, tag string) {
+	mu := s.claimLock(name)
+	mu.Lock()
+	defer mu.Unlock()
 	if err := s.Catalog.docs.Delete(context.WithoutCancel(ctx), claimKey(name), tag); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
 		s.log().Warn("releasing the claim on a script failed; it runs out by itself", "script", name, "err", err.Error())
 	}
+}
+
+// claimLocks stripes the in-process lock of claims by script name.
+const claimLocks = 64
+
+func (s *Service) claimLock(name string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return &s.claimMu[h.Sum32()%claimLocks]
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -82,4 +83,33 @@ func problemText(ps []template.Problem) string {
 		b.WriteString(p.Path + ": " + p.Message + "\n")
 	}
 	return b.String()
+}
+
+// A template uploaded before its script is invalid ("does not exist");
+// the script's upload makes it valid and requests its build at once.
+func TestScriptUploadedAfterItsTemplateUnbreaksIt(t *testing.T) {
+	h := newHarnessWith(t, "latescript", fastSimulator())
+	h.avdTemplate("avd", []byte("Write-Host 'apps'\r\n"))
+	if _, err := h.svc.NewContainerClient(h.s.ScriptsContainer).NewBlobClient("avd/install-apps.ps1").Delete(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
+	var rec template.Record
+	h.get("/api/templates/avd", &rec)
+	if rec.Valid || !strings.Contains(problemText(rec.Problems), "does not exist") {
+		t.Fatalf("without its script: valid %v, problems %v", rec.Valid, rec.Problems)
+	}
+	h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", []byte("Write-Host 'apps'\r\n"))
+	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
+	h.invoke("BuildMonitor", []byte(timerBody))
+	h.drain()
+	h.get("/api/templates/avd", &rec)
+	if !rec.Valid {
+		t.Fatalf("with its script: problems %v", rec.Problems)
+	}
+	var list []builds.Build
+	h.getBuilds("/api/builds?template=avd", &list)
+	if len(list) != 1 {
+		t.Errorf("builds %v, want one requested", summarize(list))
+	}
 }

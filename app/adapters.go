@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -47,8 +48,10 @@ type migrator interface {
 }
 
 // monitor is the BuildMonitor tick: the store's one-time migration (once
-// done, one read), the builds in flight, then the re-planning of
-// templates after script changes, each within its budget.
+// done, one read), the builds in flight, the build requests template
+// records carry and were not sent (a crash after the record's write), then
+// the re-planning of templates after script changes, each within its
+// budget.
 type monitor struct {
 	builds    *builds.Service
 	templates *template.Service
@@ -67,9 +70,47 @@ func (m monitor) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 	if err != nil {
 		return out, err
 	}
+	pending, perr := m.templates.SendPending(ctx, template.DefaultPendingLimit)
+	if pending != "" {
+		out += "; " + pending
+	}
 	replans, err := m.templates.ContinueReplans(ctx, template.DefaultTickBudget)
 	if replans != "" {
 		out += "; " + replans
 	}
+	if err == nil && perr != nil {
+		err = fmt.Errorf("sending pending build requests: %w", perr)
+	}
 	return out, err
+}
+
+// secretsRestorer is Image Builder as the builds see it: a template's
+// body, whose record holds stand-ins for the SAS signatures and keys the
+// user wrote (goldenpipe.RedactSecrets), gets them back from the template
+// file just before it is sent, and nowhere else.
+type secretsRestorer struct {
+	builds.ImageBuilder
+	templates *template.Service
+	builds    *builds.Service
+}
+
+func (r secretsRestorer) Create(ctx context.Context, name string, body []byte) error {
+	if !bytes.Contains(body, []byte(goldenpipe.SecretPrefix)) {
+		return r.ImageBuilder.Create(ctx, name, body)
+	}
+	inFlight, err := r.builds.InFlight(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range inFlight {
+		if b.AIBName != name {
+			continue
+		}
+		body, err := r.templates.RestoreSecrets(ctx, b.Template, body)
+		if err != nil {
+			return err
+		}
+		return r.ImageBuilder.Create(ctx, name, body)
+	}
+	return goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build in flight creates Image Builder template %s: its secrets cannot be read", name)
 }

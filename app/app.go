@@ -147,6 +147,7 @@ func (a *App) Close(ctx context.Context) error {
 // every function registered.
 func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overrides) (*App, error) {
 	a := &App{}
+	logger = slog.New(goldenpipe.RedactingHandler(logger.Handler())) // no SAS or key in a log line
 	scriptsSvc, err := azure.NewBlobService(s.Scripts)
 	if err != nil {
 		return nil, err
@@ -188,6 +189,10 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 	a.Builds = &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
 		MaxConcurrent: s.MaxConcurrentBuilds, EventSource: "/goldenpipe/" + hostname, Log: logger}
 	a.Templates.Listeners = append(a.Templates.Listeners, a.Builds)
+	if aib != nil {
+		// records hold stand-ins for a user's secrets; Image Builder gets them
+		a.Builds.AIB = secretsRestorer{ImageBuilder: aib, templates: a.Templates, builds: a.Builds}
+	}
 	g, err := a.gallery(s, o)
 	if err != nil {
 		return nil, err
@@ -214,6 +219,12 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		{Name: "scripts storage", Check: func(ctx context.Context) error {
 			_, err := scriptsSvc.NewContainerClient(s.ScriptsContainer).GetProperties(ctx, nil)
 			return azure.StorageError(err, "reading container %s failed", s.ScriptsContainer)
+		}},
+		// a templates container that does not exist makes every night do
+		// nothing: health says so (TEMPLATES_CONTAINER)
+		{Name: "templates storage", Check: func(ctx context.Context) error {
+			_, err := scriptsSvc.NewContainerClient(s.TemplatesContainer).GetProperties(ctx, nil)
+			return azure.StorageError(err, "reading container %s (%s) failed", s.TemplatesContainer, config.SettingTemplatesContain)
 		}},
 	}
 	if aib != nil {

@@ -37,7 +37,7 @@ func TestScriptUploadedEndToEnd(t *testing.T) {
 	p := uniquePrefix(t, "e2e")
 	settings, err := config.Load(config.MapLookup(map[string]string{
 		"Scripts": conn, "State": conn, "ServiceBus": "inprocess", "AIB_SIMULATOR": "true",
-		"SCRIPTS_CONTAINER": p + "-scripts", "STATE_CONTAINER": p + "-state",
+		"SCRIPTS_CONTAINER": p + "-scripts", "TEMPLATES_CONTAINER": p + "-templates", "STATE_CONTAINER": p + "-state",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +50,10 @@ func TestScriptUploadedEndToEnd(t *testing.T) {
 	}
 	srv := a.Server
 	svc, _ := azure.NewBlobService(settings.Scripts)
-	if err := azure.EnsureContainer(context.Background(), svc, p+"-scripts"); err != nil {
-		t.Fatal(err)
+	for _, c := range []string{p + "-scripts", p + "-templates"} {
+		if err := azure.EnsureContainer(context.Background(), svc, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	name := "avd/Install Teams.ps1"
 	content := []byte("Write-Host 'installing Teams'\r\n")

@@ -152,6 +152,12 @@ func (h *harness) upload(container, name string, b []byte) string {
 // as the host would, and returns the answer's Logs.
 func (h *harness) blobEvent(function, container, name string) []string {
 	h.t.Helper()
+	return h.invoke(function, blobEventBody(h, function, container, name))
+}
+
+// blobEventBody is the host's payload of a BlobCreated event for
+// container/name.
+func blobEventBody(h *harness, function, container, name string) []byte {
 	url := h.svc.NewContainerClient(container).NewBlobClient(name).URL()
 	body, _ := json.Marshal(map[string]any{
 		"Data": map[string]any{"event": map[string]any{
@@ -161,7 +167,7 @@ func (h *harness) blobEvent(function, container, name string) []string {
 		}},
 		"Metadata": map[string]any{"sys": map[string]any{"MethodName": `"` + function + `"`}},
 	})
-	return h.invoke(function, body)
+	return body
 }
 
 func (h *harness) invoke(function string, body []byte) []string {

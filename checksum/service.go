@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -53,7 +54,11 @@ type Service struct {
 	Log       *slog.Logger
 	Now       func() time.Time
 
-	flight singleflight.Group // one hash per (name, version) at a time in this process
+	flight singleflight.Group // one claim, hash and record per (name, version) at a time in this process
+
+	ownerOnce sync.Once // this instance's id in claims (claim.go)
+	ownerID   string
+	claimMu   [claimLocks]sync.Mutex
 }
 
 // HandleBlobEvent checks a blob event and reconciles the catalog entry of the
@@ -112,17 +117,41 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 		return fmt.Sprintf("version %s already hashed (sha256 %s); no download", ver.ETag, old.SHA256), false, nil
 	}
 
-	type hashed struct {
-		sum      string
-		findings []practice.Finding
+	// one download of a version: this instance's concurrent events share
+	// one flight (the claim, the hash and the record's write), and other
+	// instances are kept off by the claim
+	type flown struct {
+		text  string
+		retry bool
 	}
 	v, err, _ := s.flight.Do(name+"@"+ver.ETag, func() (any, error) {
-		head := &Head{Limit: scanBytes} // the practice checks read the start of the script from the same download
-		sum, err := s.Hasher.SumWithHead(ctx, s.Blobs, name, ver, head)
-		return hashed{sum, practice.ScanFile(head.Bytes())}, err
+		text, retry, err := s.hashVersion(ctx, name, ver, old, oldETag)
+		return flown{text, retry}, err
 	})
-	h, _ := v.(hashed)
-	sum := h.sum
+	o, _ := v.(flown)
+	return o.text, o.retry, err
+}
+
+// hashVersion claims a script version, hashes it (unless another instance
+// did meanwhile), records its checksum and tells the listeners.
+func (s *Service) hashVersion(ctx context.Context, name string, ver goldenpipe.BlobVersion, old *goldenpipe.Checksum, oldETag string) (string, bool, error) {
+	// claimed before the download, and the catalog read again under the
+	// claim (another instance may have finished since it was read)
+	tag, err := s.claimVersion(ctx, name, ver.ETag)
+	if err != nil {
+		return "", false, err
+	}
+	defer s.releaseClaim(ctx, name, tag)
+	if cur, curETag, err := s.Catalog.get(ctx, name); err != nil {
+		return "", false, err
+	} else if cur != nil && cur.ETag == ver.ETag {
+		return fmt.Sprintf("version %s already hashed (sha256 %s); no download", ver.ETag, cur.SHA256), false, nil
+	} else if curETag != oldETag {
+		return "the entry changed before the download", true, nil
+	}
+
+	head := &Head{Limit: scanBytes} // the practice checks read the start of the script from the same download
+	sum, err := s.Hasher.SumWithHead(ctx, s.Blobs, name, ver, head)
 	switch goldenpipe.ErrorCode(err) {
 	case "":
 	case goldenpipe.ECONFLICT, goldenpipe.ENOTFOUND:
@@ -139,7 +168,7 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 		return "a newer version appeared while hashing", true, nil
 	}
 	rec := goldenpipe.Checksum{Name: name, URL: s.Blobs.URL(name), SHA256: sum, Size: ver.Size,
-		ETag: ver.ETag, LastModified: ver.LastModified, ComputedAt: s.now(), Findings: h.findings, Scanned: min(ver.Size, scanBytes)}
+		ETag: ver.ETag, LastModified: ver.LastModified, ComputedAt: s.now(), Findings: practice.ScanFile(head.Bytes()), Scanned: min(ver.Size, scanBytes)}
 	if err := s.Catalog.replace(ctx, old, oldETag, rec, rec.ComputedAt); err != nil {
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			return "another writer updated the entry first", true, nil

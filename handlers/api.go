@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -67,8 +68,46 @@ type APIDeps struct {
 	Status http.Handler
 }
 
-// maxAPIBody bounds request bodies of the API.
+// maxAPIBody bounds request bodies of the API: a larger one answers 413
+// naming the limit (RFC 9110 §15.5.14, 413 Content Too Large).
 const maxAPIBody = 64 << 10
+
+// decodeBody reads a route's JSON body into v (shape is what it must look
+// like, for the error). A body over maxAPIBody answers 413 naming the
+// limit: at once when its Content-Length says so (nothing is read, and
+// the connection is closed rather than drained), else when reading passes
+// the limit. allowEmpty takes an empty body as {}. It reports whether v
+// was read; when not, the answer is written.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool, shape string) bool {
+	tooLarge := func(size string) {
+		w.Header().Set("Connection", "close")
+		writeJSON(w, http.StatusRequestEntityTooLarge, struct {
+			Error string `json:"error"`
+			Code  string `json:"code"`
+			Limit int    `json:"limitBytes"`
+		}{Error: fmt.Sprintf("the request body is %s, over the limit of %d bytes (%d KiB): the body must be JSON %s", size, maxAPIBody, maxAPIBody>>10, shape),
+			Code: "too_large", Limit: maxAPIBody})
+	}
+	if r.ContentLength > maxAPIBody {
+		tooLarge(fmt.Sprintf("%d bytes", r.ContentLength))
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		tooLarge("larger")
+		return false
+	case err == io.EOF && allowEmpty:
+		return true
+	case err != nil:
+		writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "the body must be JSON %s: %v", shape, err))
+		return false
+	}
+	return true
+}
 
 // healthTimeout bounds each dependency probe of GET /api/health; the
 // probes run at once, so the answer never takes much longer than one.
@@ -144,10 +183,7 @@ func NewAPI(d APIDeps) http.Handler {
 			Reason      string `json:"reason"`
 			RequestedBy string `json:"requestedBy"`
 		}
-		dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil && err != io.EOF {
-			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "the body must be JSON {\"version\": \"<x.y.z, or empty for the one before latest>\", \"reason\": \"…\"}: %v", err))
+		if !decodeBody(w, r, &req, true, `{"version": "<x.y.z, or empty for the one before latest>", "reason": "…"}`) {
 			return
 		}
 		done, err := d.Gallery.Rollback(r.Context(), gallery.RollbackRequest{Template: r.PathValue("name"), Version: req.Version,
@@ -174,10 +210,7 @@ func NewAPI(d APIDeps) http.Handler {
 			Force         bool   `json:"force"`
 			CorrelationID string `json:"correlationId"`
 		}
-		dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeError(w, goldenpipe.Errorf(goldenpipe.EINVALID, "the body must be JSON {\"template\": \"<name>\", \"reason\": \"…\", \"force\": false, \"correlationId\": \"…\"}: %v", err))
+		if !decodeBody(w, r, &req, false, `{"template": "<name>", "reason": "…", "force": false, "correlationId": "…"}`) {
 			return
 		}
 		by := requester(r, "")

@@ -479,3 +479,60 @@ func TestHealthProbesRunAtOnce(t *testing.T) {
 		t.Errorf("health: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// An API body over the limit answers 413 naming the limit — whether its
+// Content-Length says so or it is sent chunked — never a 400 "unexpected
+// EOF"; over a real connection too, where a 10 MB body is not a reset.
+func TestOversizedAPIBodyAnswers413NamingTheLimit(t *testing.T) {
+	s := newServer(&recorder{})
+	big := `{"template":"avd-win11","reason":"` + strings.Repeat("x", 10<<20) + `"}`
+	for _, path := range []string{"/api/builds", "/api/templates/avd-win11/rollback"} {
+		for _, chunked := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s chunked=%v", path, chunked), func(t *testing.T) {
+				req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(big))
+				if chunked {
+					req.ContentLength = -1
+				}
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "over the limit of 65536 bytes") {
+					t.Errorf("%d %s", rec.Code, clipBody(rec.Body.String()))
+				}
+			})
+		}
+	}
+	// a body just over 64 KiB, and one the host refuses (over its 8 MiB)
+	for _, size := range []int{maxAPIBody + 1, 9 << 20} {
+		body := `{"template":"` + strings.Repeat("a", size) + `"}`
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/builds", strings.NewReader(body)))
+		if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "over the limit of") {
+			t.Errorf("%d bytes: %d %s", size, rec.Code, clipBody(rec.Body.String()))
+		}
+	}
+	// a small malformed body is still a 400 saying what the body must be
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/builds", strings.NewReader(`{"template":`)))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "the body must be JSON") {
+		t.Errorf("malformed: %d %s", rec.Code, rec.Body)
+	}
+
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/api/builds", "application/json", strings.NewReader(big))
+	if err != nil {
+		t.Fatalf("10 MB over a connection: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "over the limit of") {
+		t.Errorf("10 MB over a connection: %d %s", resp.StatusCode, clipBody(string(b)))
+	}
+}
+
+func clipBody(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "…"
+	}
+	return s
+}

@@ -112,7 +112,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		body := r.Body
+		defer drain(body)
+		r.Body = http.MaxBytesReader(w, body, s.maxBody)
 		s.api.ServeHTTP(w, r)
 		return
 	}
@@ -127,6 +129,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusMethodNotAllowed, "invocations are POSTed")
 		return
 	}
+	defer drain(r.Body)
+	if r.ContentLength > s.maxBody {
+		// refused before anything is read, naming the limit; the connection
+		// is closed rather than drained (the API's routes have their own,
+		// lower, limit)
+		w.Header().Set("Connection", "close")
+		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("invocation body of %d bytes is over the limit of %d bytes (MAX_REQUEST_BYTES)", r.ContentLength, s.maxBody))
+		return
+	}
 	s.invoke(w, r, name, fn)
 }
 
@@ -135,7 +146,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, name string, fn 
 	collector := &logCollector{limit: s.maxLines}
 	logger := slog.New(slog.NewMultiHandler(
 		s.log.Handler(),
-		slog.NewTextHandler(collector, &slog.HandlerOptions{Level: s.level}),
+		// the answer's Logs go to the host (and Application Insights):
+		// no SAS or key in them either
+		goldenpipe.RedactingHandler(slog.NewTextHandler(collector, &slog.HandlerOptions{Level: s.level})),
 	)).With("function", name, "invocationId", id)
 
 	var env struct {
@@ -238,6 +251,22 @@ func (s *Server) wrappedHTTP(ctx context.Context, inv *Invocation) (Result, erro
 		headers[k] = rec.Header().Get(k)
 	}
 	return Result{Outputs: map[string]any{"res": HTTPOutput{StatusCode: rec.Code, Body: rec.Body.String(), Headers: headers}}}, nil
+}
+
+// maxDrainBytes bounds what is read and thrown away of a body refused
+// for its size: Azure Functions' own limit on an HTTP request, 100 MB
+// (Learn, "Azure Functions HTTP trigger", Limits:
+// https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits).
+const maxDrainBytes = 104857600
+
+// drain reads what is left of a request body (at most maxDrainBytes) and
+// throws it away, so that the answer — a 413 naming the limit — reaches a
+// client still sending, instead of the connection being reset under it.
+// Memory stays bounded: nothing is kept.
+func drain(body io.ReadCloser) {
+	if body != nil && body != http.NoBody {
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrainBytes))
+	}
 }
 
 func writeJSONError(w http.ResponseWriter, status int, msg string) {

@@ -211,3 +211,44 @@ func TestAPIStatus(t *testing.T) {
 		t.Errorf("deadline → %d", got)
 	}
 }
+
+// An invocation body over MAX_REQUEST_BYTES answers 413 naming the limit
+// over a real connection, whether its length is announced or it is sent
+// chunked: the rest of the body is read and thrown away, so the client
+// still sending gets the answer, not a reset.
+func TestOversizedInvocationAnswers413OverAConnection(t *testing.T) {
+	s, _ := newTestServer(t) // MaxRequestBytes 4096
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	big := `{"Data":{"x":"` + strings.Repeat("x", 10<<20) + `"},"Metadata":{}}`
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(big)
+		if chunked {
+			body = io.MultiReader(body) // no length known: sent chunked
+		}
+		resp, err := http.Post(srv.URL+"/Echo", "application/json", body)
+		if err != nil {
+			t.Fatalf("chunked=%v: %v", chunked, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "over the limit of 4096 bytes") {
+			t.Errorf("chunked=%v: %d %s", chunked, resp.StatusCode, b)
+		}
+	}
+}
+
+// What a function logs reaches the answer's Logs (and so the host's own
+// logs) without a SAS signature or an account key.
+func TestInvocationLogsAreRedacted(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.Handle("Leaky", func(ctx context.Context, inv *Invocation) (Result, error) {
+		inv.Log.Info("read https://a.blob.core.windows.net/c/b.zip?sv=2022-11-02&sig=S3CR3Tsig%3D", "conn", "AccountName=a;AccountKey=S3CR3Tkey==;")
+		return Result{}, nil
+	})
+	r := decodeResponse(t, post(s, "/Leaky", timerBody))
+	joined := strings.Join(r.Logs, "\n")
+	if strings.Contains(joined, "S3CR3T") || !strings.Contains(joined, "a.blob.core.windows.net/c/b.zip") {
+		t.Errorf("Logs %q", r.Logs)
+	}
+}

@@ -118,6 +118,19 @@ func ParseFile(name string, raw, params []byte, o Options) []*Parsed {
 		r.problem("", "template is %d bytes, over the limit of %d", len(raw), MaxTemplateBytes)
 		return fail(KindResource)
 	}
+	// a file saved on Windows: a byte-order mark, UTF-16; bytes that are
+	// not text are refused here, never replaced
+	raw, err := DecodeText(raw)
+	if err != nil {
+		r.problem("", "%v", err)
+		return fail(KindResource)
+	}
+	if params != nil {
+		if params, err = DecodeText(params); err != nil {
+			r.problem("(parameters file)", "%v", err)
+			return fail(KindDeployment)
+		}
+	}
 	root, err := parseJSON(arm.StripComments(raw))
 	if err != nil {
 		r.problem("", "not valid JSON: %v", err)

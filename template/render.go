@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 
 	aib "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/virtualmachineimagebuilder/armvirtualmachineimagebuilder/v2"
@@ -43,6 +44,9 @@ type Checked struct {
 	Rendered *Rendered
 	Problems []Problem
 	Warnings []Problem
+	// Scripts names the scripts of the scripts container the template
+	// refers to, sorted, whether it is valid or not.
+	Scripts []string
 }
 
 // Check renders a parsed template, or, when it has problems, still looks
@@ -53,6 +57,7 @@ func (r *Renderer) Check(ctx context.Context, p *Parsed) (Checked, error) {
 	if p.Template == nil {
 		return out, nil
 	}
+	out.Scripts = r.scriptsUsed(p)
 	if !p.Valid() {
 		rep := &report{prefix: p.PathPrefix}
 		for _, st := range steps(p.Template.Properties) {
@@ -74,6 +79,24 @@ func (r *Renderer) Check(ctx context.Context, p *Parsed) (Checked, error) {
 	out.Rendered = rendered
 	out.Warnings = append(out.Warnings, rendered.Warnings...)
 	return out, nil
+}
+
+// scriptsUsed names the scripts-container scripts a parsed template's
+// steps refer to, sorted, once each.
+func (r *Renderer) scriptsUsed(p *Parsed) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, st := range steps(p.Template.Properties) {
+		if st.uri == nil || *st.uri == nil {
+			continue
+		}
+		if name, ok := r.scriptName(**st.uri); ok && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // scriptExists reports a step whose script should be in the scripts

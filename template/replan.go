@@ -3,6 +3,7 @@ package template
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -163,10 +164,7 @@ func (s *Service) replanOne(ctx context.Context, key, script string, versions *R
 		}
 		return err
 	}
-	if rec.Rendered == nil {
-		return nil
-	}
-	if _, uses := rec.Rendered.Scripts[script]; !uses {
+	if !rec.usesScript(script) {
 		return nil
 	}
 	if _, err := s.update(ctx, key, func(r *Record) error {
@@ -180,4 +178,16 @@ func (s *Service) replanOne(ctx context.Context, key, script string, versions *R
 	}
 	w.Planned++
 	return s.notify(ctx, rec.Name)
+}
+
+// usesScript reports whether a template refers to a script: its
+// rendering's, or (an invalid template has none, and a fixed script must
+// make it valid again) the names its steps refer to.
+func (r Record) usesScript(script string) bool {
+	if r.Rendered != nil {
+		if _, ok := r.Rendered.Scripts[script]; ok {
+			return true
+		}
+	}
+	return slices.Contains(r.Scripts, script)
 }

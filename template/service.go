@@ -72,6 +72,13 @@ type Record struct {
 	StaleReason string `json:"staleReason,omitempty"`
 	// LastBuild is the last successful build's summary (set by builds).
 	LastBuild *BuildSummary `json:"lastBuild,omitempty"`
+	// Pending is the build this version's plan asks for, written with the
+	// record and cleared once its request was sent (see outbox.go).
+	Pending *PendingBuild `json:"pendingBuild,omitempty"`
+	// Scripts names the scripts-container scripts the template refers to,
+	// valid or not: a change of one re-plans it (an invalid template has
+	// no rendering to read them from).
+	Scripts []string `json:"scriptsUsed,omitempty"`
 
 	// Source is the uploaded text, kept so the template can be rendered
 	// again (new checksums, a new "latest") without reading the blob;
@@ -154,29 +161,6 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 	return outcome, err
 }
 
-// notify tells the listeners of a template whose plan asks for a build.
-func (s *Service) notify(ctx context.Context, name string) error {
-	if len(s.Listeners) == 0 {
-		return nil
-	}
-	rec, err := s.Get(ctx, name)
-	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !rec.Valid || rec.Plan == nil || !rec.Plan.Rebuild {
-		return nil
-	}
-	for _, l := range s.Listeners {
-		if err := l.Planned(ctx, rec); err != nil {
-			return fmt.Errorf("requesting a build of %q: %w", name, err)
-		}
-	}
-	return nil
-}
-
 // RecordBuild records a template's last successful build and plans again.
 // A build that finished before the one recorded changes nothing.
 func (s *Service) RecordBuild(ctx context.Context, name string, sum BuildSummary) error {
@@ -188,6 +172,9 @@ func (s *Service) RecordBuild(ctx context.Context, name string, sum BuildSummary
 		if r.Rendered != nil {
 			p := MakePlan(r.Rendered, r.Policy, &sum)
 			r.Plan = &p
+		}
+		if r.Pending != nil && r.Pending.Fingerprint == sum.Fingerprint {
+			r.Pending = nil // built: nothing left to request (the monitor drops its index entry)
 		}
 		return nil
 	})
@@ -303,6 +290,17 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		some = old.rec
 	}
 	if unchanged && len(olds) == len(prev) && !stale && !render {
+		// a build request written with the record and not sent (a crash,
+		// a storage error): sent now
+		var pending []string
+		for _, name := range prev {
+			if old, ok := olds[name]; ok && old.rec.Pending != nil {
+				pending = append(pending, name)
+			}
+		}
+		if len(pending) > 0 {
+			return fmt.Sprintf("version %s already processed; sending the build request of %s, not sent before", ver.ETag, strings.Join(pending, ", ")), pending, false, nil
+		}
 		return fmt.Sprintf("version %s already processed", ver.ETag), nil, false, nil
 	}
 	var text, params string
@@ -322,6 +320,10 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 			return "", nil, false, err
 		}
 	}
+	// a user's SAS signatures and keys never reach a record, a page or a
+	// log: the template is read with stand-ins, put back just before the
+	// body goes to Image Builder (RestoreSecrets)
+	text, params = redactSource(text), redactSource(params)
 	var parsed []*Parsed
 	if ver.Size > MaxTemplateBytes {
 		parsed = []*Parsed{{Name: base, Kind: KindResource, Problems: []Problem{{Path: "(template)",
@@ -346,6 +348,11 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		if err := s.renderParsed(ctx, &rec, p, versions); err != nil {
 			return "", nil, false, err
 		}
+		if hasOld {
+			s.outbox(&rec, &old.rec)
+		} else {
+			s.outbox(&rec, nil)
+		}
 		if hasOld && sameBut(rec, old.rec) {
 			s.settle(old.rec)
 			// rendered again to the same record (a quiet night): nothing to
@@ -353,6 +360,9 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 			names = append(names, p.Name)
 			outcomes = append(outcomes, rec.summary())
 			continue
+		}
+		if err := s.indexPending(ctx, rec); err != nil { // the index first: the monitor finds the request
+			return "", nil, false, err
 		}
 		if _, err := s.Docs.Put(ctx, recordKey(p.Name), rec, old.etag); err != nil {
 			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
@@ -384,6 +394,56 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		}
 	}
 	return strings.Join(outcomes, "; "), names, false, nil
+}
+
+// redactSource is a template file's text as the app keeps it: decoded to
+// UTF-8 when it can be (a BOM, UTF-16), with every SAS signature and key
+// replaced by its stand-in (goldenpipe.RedactSecrets).
+func redactSource(text string) string {
+	if text == "" {
+		return text
+	}
+	if d, err := DecodeText([]byte(text)); err == nil {
+		text = string(d)
+	}
+	return goldenpipe.RedactSecrets(text)
+}
+
+// RestoreSecrets puts back into body (a rendered template about to go to
+// Image Builder) the secrets the template's record holds stand-ins for,
+// read from the template file and its parameters file as they are now.
+// A body without stand-ins is returned as it is, with no read.
+func (s *Service) RestoreSecrets(ctx context.Context, name string, body []byte) ([]byte, error) {
+	if !bytes.Contains(body, []byte(goldenpipe.SecretPrefix)) {
+		return body, nil
+	}
+	rec, err := s.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var sources []string
+	for _, blob := range []string{rec.Blob, rec.ParametersBlob} {
+		if blob == "" {
+			continue
+		}
+		ver, err := s.Blobs.Properties(ctx, blob)
+		if err != nil {
+			return nil, fmt.Errorf("reading the secrets of template %q from %s: %w", name, blob, err)
+		}
+		text, err := s.read(ctx, blob, ver)
+		if err != nil {
+			return nil, fmt.Errorf("reading the secrets of template %q from %s: %w", name, blob, err)
+		}
+		if d, err := DecodeText([]byte(text)); err == nil {
+			text = string(d)
+		}
+		sources = append(sources, text)
+	}
+	out, err := goldenpipe.RestoreSecrets(string(body), sources...)
+	if err != nil {
+		return nil, fmt.Errorf("template %q: %w", name, err)
+	}
+	return []byte(out), nil
 }
 
 // properties reads a blob's version: from the run's listing when it
@@ -449,7 +509,7 @@ func (s *Service) renderParsed(ctx context.Context, rec *Record, p *Parsed, vers
 		return fmt.Errorf("rendering template %q: %w", rec.Name, err)
 	}
 	rec.SourceAPI, rec.Policy, rec.Notes = p.SourceAPI, p.Policy, p.Notes
-	rec.Problems, rec.Warnings = res.Problems, res.Warnings
+	rec.Problems, rec.Warnings, rec.Scripts = res.Problems, res.Warnings, res.Scripts
 	if res.Rendered == nil {
 		return nil
 	}

@@ -1,0 +1,208 @@
+package template
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe"
+)
+
+// The build request a record's new plan asks for is an outbox: the record
+// is written carrying it (Pending: "build requested for fingerprint X"),
+// the request is sent, and only then is it cleared. A crash or a storage
+// error anywhere between the record's write and the send leaves it in the
+// record, and whoever comes next sends it: the redelivery of the same
+// event (which finds the version already processed and the request still
+// pending), the monitor's tick (which reads the pending index, one entry
+// per pending request, never the whole catalog), the script walk that
+// passes the template again. Sending twice is harmless: the message id
+// comes from the template and the fingerprint (builds.MessageID), so
+// Service Bus duplicate detection and the build's own id make one build.
+
+// PendingBuild is a build request written with a record and not yet sent.
+type PendingBuild struct {
+	Fingerprint string    `json:"fingerprint"`
+	Reason      string    `json:"reason"`
+	Since       time.Time `json:"since"`
+}
+
+// pendingPrefix indexes the records that carry a pending request: the
+// entry is written before its record, and removed after the request is
+// sent and the record cleared.
+const pendingPrefix = "template-pending/"
+
+// PendingPrefix is where the pending index is kept (tools, tests).
+const PendingPrefix = pendingPrefix
+
+func pendingKey(name string) string { return pendingPrefix + keyOf(name) + ".json" }
+
+// pendingEntry names a record with a pending request.
+type pendingEntry struct {
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"`
+	At          time.Time `json:"at"`
+}
+
+// pendingGrace is how long an index entry whose record carries no pending
+// request is kept: the entry is written before its record, so a young
+// entry may be a write in progress.
+const pendingGrace = 5 * time.Minute
+
+// DefaultPendingLimit bounds the pending requests one monitor tick sends.
+const DefaultPendingLimit = 200
+
+// outbox sets the pending request of a record about to be written: the
+// old record's, when it asks for the same fingerprint; a new one when the
+// plan asks for a build and this is a change whose build is requested
+// here (listeners, not the nightly refresh, which sends its own).
+func (s *Service) outbox(rec *Record, old *Record) {
+	rec.Pending = nil
+	if !rec.Valid || rec.Rendered == nil || rec.Plan == nil || !rec.Plan.Rebuild {
+		return
+	}
+	fp := rec.Rendered.Fingerprint
+	if old != nil && old.Pending != nil && old.Pending.Fingerprint == fp {
+		p := *old.Pending
+		rec.Pending = &p
+		return
+	}
+	if len(s.Listeners) > 0 && s.settled == nil {
+		rec.Pending = &PendingBuild{Fingerprint: fp, Reason: rec.Plan.Reason, Since: s.now()}
+	}
+}
+
+// indexPending writes the pending index entry of a record about to be
+// written with a pending request (before the record).
+func (s *Service) indexPending(ctx context.Context, rec Record) error {
+	if rec.Pending == nil {
+		return nil
+	}
+	if _, err := s.Docs.Overwrite(ctx, pendingKey(rec.Name), pendingEntry{Name: rec.Name, Fingerprint: rec.Pending.Fingerprint, At: s.now()}); err != nil {
+		return fmt.Errorf("indexing the build request of template %q: %w", rec.Name, err)
+	}
+	return nil
+}
+
+// notify sends the build request a template's record carries, if any, and
+// clears it once every listener took it.
+func (s *Service) notify(ctx context.Context, name string) error {
+	if len(s.Listeners) == 0 {
+		return nil
+	}
+	rec, err := s.Get(ctx, name)
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading template %q to send its build request: %w", name, err)
+	}
+	p := rec.Pending
+	if p == nil {
+		return nil
+	}
+	if rec.Valid && rec.Rendered != nil && rec.Plan != nil && rec.Plan.Rebuild && rec.Rendered.Fingerprint == p.Fingerprint {
+		for _, l := range s.Listeners {
+			if err := l.Planned(ctx, rec); err != nil {
+				return fmt.Errorf("requesting a build of %q: %w", name, err)
+			}
+		}
+	} // else: nothing to build any more (built meanwhile); cleared unsent
+	return s.clearPending(ctx, name, p.Fingerprint)
+}
+
+// clearPending clears a record's pending request for fingerprint fp, then
+// its index entry (if it still names fp).
+func (s *Service) clearPending(ctx context.Context, name, fp string) error {
+	cleared := false
+	_, err := s.update(ctx, recordKey(name), func(r *Record) error {
+		if r.Pending == nil || r.Pending.Fingerprint != fp {
+			return goldenpipe.ErrUnchanged // a newer change asks for another build
+		}
+		r.Pending, cleared = nil, true
+		return nil
+	})
+	switch goldenpipe.ErrorCode(err) {
+	case "", goldenpipe.ENOTFOUND:
+	default:
+		return fmt.Errorf("recording the build request of %q as sent: %w", name, err)
+	}
+	if !cleared && err == nil {
+		return nil
+	}
+	return s.dropPendingEntry(ctx, name, fp, time.Time{})
+}
+
+// dropPendingEntry deletes a pending index entry when it names fp ("":
+// any) and, when olderThan is set, was written before it.
+func (s *Service) dropPendingEntry(ctx context.Context, name, fp string, olderThan time.Time) error {
+	var e pendingEntry
+	etag, err := s.Docs.Get(ctx, pendingKey(name), &e)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+	case goldenpipe.ENOTFOUND:
+		return nil
+	default:
+		return err
+	}
+	if fp != "" && e.Fingerprint != fp || !olderThan.IsZero() && !e.At.Before(olderThan) {
+		return nil
+	}
+	return ignoreConflict(s.Docs.Delete(ctx, pendingKey(name), etag))
+}
+
+// SendPending sends the build requests records carry and were not sent (a
+// crash or a storage error after the record's write), at most limit of
+// them (default DefaultPendingLimit): one page of the pending index and a
+// read of each record it names, whatever the number of templates. Index entries whose record carries no
+// request (sent, or the template deleted) are dropped once old enough.
+func (s *Service) SendPending(ctx context.Context, limit int) (string, error) {
+	if limit <= 0 {
+		limit = DefaultPendingLimit
+	}
+	keys, next, err := s.Docs.KeysPage(ctx, pendingPrefix, "", limit)
+	if err != nil || len(keys) == 0 {
+		return "", err
+	}
+	sent := 0
+	var errs []error
+	for _, k := range keys {
+		var e pendingEntry
+		if _, err := s.Docs.Get(ctx, k, &e); err != nil {
+			if goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		rec, err := s.Get(ctx, e.Name)
+		switch goldenpipe.ErrorCode(err) {
+		case "":
+		case goldenpipe.ENOTFOUND:
+			rec = Record{}
+		default:
+			errs = append(errs, err)
+			continue
+		}
+		if rec.Pending == nil {
+			if err := s.dropPendingEntry(ctx, e.Name, "", s.now().Add(-pendingGrace)); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := s.notify(ctx, e.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sent++
+	}
+	var out []string
+	if sent > 0 {
+		out = append(out, fmt.Sprintf("%d pending build request(s) sent", sent))
+	}
+	if next != "" {
+		out = append(out, "more wait for the next tick")
+	}
+	return strings.Join(out, "; "), errors.Join(errs...)
+}

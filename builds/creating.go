@@ -27,6 +27,18 @@ func decideCreating(d *Decision, o Observation, now time.Time, cfg Config) {
 	if readFailed(d, o, now, cfg) || waitingForRetry(d, now) {
 		return
 	}
+	if o.TemplateMissing && !b.VersionsPlanned && b.CreateRequestedAt.IsZero() {
+		// the version policy, once, before the template is first sent: the
+		// body sent (and sent again) publishes the versions recorded here
+		b.VersionsPlanned, d.Changed = true, true
+		if p := o.Versions; p != nil {
+			b.Rendered, b.GalleryVersions = p.Rendered, p.Assigned
+			for _, a := range p.Assigned {
+				b.History = append(b.History, Transition{State: b.State, At: now,
+					Note: "gallery version " + a.Version + " of " + a.Image[strings.LastIndex(a.Image, "/")+1:] + ": " + a.Why})
+			}
+		}
+	}
 	if o.TemplateMissing || o.Template == nil {
 		if waitBeforeReissue(d, b.CreateRequestedAt, now, cfg, "waiting for the template to appear") {
 			return

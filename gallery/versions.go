@@ -211,8 +211,8 @@ func parse(name string) (p [3]int64, ok bool) {
 // 2.1.1 - With major set to 1 ... 1.2.1 - With major set to 0 ... 0.1.3"
 // (MicrosoftDocs articles/virtual-machines/linux/image-builder-json.md,
 // "versioning"): one patch above the highest version (within major, when
-// major >= 0). An empty definition gives major.0.0 — not documented; the
-// first number Image Builder gives an empty definition is not shown.
+// major >= 0). An empty definition gives 1.0.0 (major.0.0 with a major,
+// 0.0.1 for major 0): not documented, the docs show no empty gallery.
 func NextInMajor(existing []string, major int64) string {
 	var best [3]int64
 	found := false
@@ -226,9 +226,20 @@ func NextInMajor(existing []string, major int64) string {
 		}
 	}
 	if !found {
-		return fmt.Sprintf("%d.0.0", max(major, 0))
+		return firstVersion(major)
 	}
 	return fmt.Sprintf("%d.%d.%d", best[0], best[1], best[2]+1)
+}
+
+// firstVersion is the version given to an empty definition.
+func firstVersion(major int64) string {
+	switch {
+	case major < 0:
+		return "1.0.0"
+	case major == 0:
+		return "0.0.1"
+	}
+	return fmt.Sprintf("%d.0.0", major)
 }
 
 func compare3(a, b [3]int64) int {

@@ -217,6 +217,7 @@ func TestAssign(t *testing.T) {
 		{"a floor below a newer one of its major", []string{"1.3.0"}, "1.0.0", PolicyNextPatch, -1, "1.3.1", true},
 		{"no version named: Latest numbering", []string{"1.0.0", "1.0.1"}, "", PolicyNextPatch, -1, "1.0.2", true},
 		{"no version named, major 3", []string{"1.0.0"}, "", PolicyNextPatch, 3, "3.0.0", true},
+		{"an empty definition", nil, "", PolicyNextPatch, -1, "1.0.0", true},
 		{"as written: Image Builder's choice", []string{"1.0.0"}, "1.0.0", PolicyAsWritten, -1, "", false},
 	}
 	for _, tt := range tests {

@@ -477,8 +477,12 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			}
 			page := aib.VirtualMachineImageTemplatesClientListRunOutputsResponse{}
 			for _, o := range outputs {
+				state := aib.ProvisioningStateSucceeded
+				if o.State != "" {
+					state = aib.ProvisioningState(o.State)
+				}
 				ro := &aib.RunOutput{Name: to.Ptr(o.Name), Type: to.Ptr("Microsoft.VirtualMachineImages/imageTemplates/runOutputs"),
-					Properties: &aib.RunOutputProperties{ProvisioningState: to.Ptr(aib.ProvisioningStateSucceeded)}}
+					Properties: &aib.RunOutputProperties{ProvisioningState: to.Ptr(state)}}
 				if o.ArtifactURI != "" {
 					ro.Properties.ArtifactURI = to.Ptr(o.ArtifactURI)
 				}

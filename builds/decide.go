@@ -94,8 +94,10 @@ type Observation struct {
 	// its state: a failed or canceled run may have published a version).
 	Outputs []goldenpipe.RunOutput
 	// Versions is the version policy's plan for a build about to be sent
-	// (nil when none is needed).
-	Versions *VersionPlan
+	// (nil when none is needed); VersionsFailed says the gallery could
+	// not be read for it.
+	Versions       *VersionPlan
+	VersionsFailed *Outcome
 	// LogTail and ValidationLogTail are the ends of customization.log and
 	// validation.log (read when the run failed).
 	LogTail           string

@@ -186,6 +186,14 @@ func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done
 // observe reads what the decision for a build in its state needs.
 func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation, error) {
 	o := Observation{Admission: v}
+	if v.Kind == VerdictAdmit && !b.VersionsPlanned && s.Gallery != nil {
+		// the version policy, before the template is first sent
+		p, err := s.planVersions(ctx, b)
+		if err != nil {
+			o.VersionsFailed = &Outcome{Code: goldenpipe.ErrorCode(err), Message: goldenpipe.ErrorMessage(err)}
+		}
+		o.Versions = p
+	}
 	fail := func(err error) (Observation, error) {
 		code := goldenpipe.ErrorCode(err)
 		if code == goldenpipe.EINTERNAL {
@@ -212,13 +220,6 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 			return o, nil // the events go out first
 		}
 		t, err := s.AIB.Get(ctx, b.AIBName)
-		if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND && b.State == StateCreating && !b.VersionsPlanned && b.CreateRequestedAt.IsZero() && s.Gallery != nil {
-			p, perr := s.planVersions(ctx, b)
-			if perr != nil {
-				return fail(perr)
-			}
-			o.Versions = p
-		}
 		switch {
 		case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
 			o.TemplateMissing = true

@@ -158,4 +158,3 @@ func TestRescueOf120ScriptsKeepsMetadataUnder8KiB(t *testing.T) {
 		t.Errorf("metadata %s: want the scripts' digest and count", md.String())
 	}
 }
-

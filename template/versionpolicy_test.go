@@ -65,3 +65,33 @@ func TestAutoRunWarningSaysOnce(t *testing.T) {
 	}
 	t.Errorf("no autoRun warning: %v", p.Warnings)
 }
+
+// The plan says which gallery version the next build publishes, by the
+// version policy.
+func TestVersionPlan(t *testing.T) {
+	img := "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/avd"
+	body := func(id, versioning string) []byte {
+		return []byte(`{"properties":{"distribute":[{"type":"VHD","runOutputName":"v"},{"type":"SharedImage","runOutputName":"s","galleryImageId":"` + id + `"` + versioning + `}]}}`)
+	}
+	tests := []struct {
+		name   string
+		raw    []byte
+		policy Policy
+		want   string
+	}{
+		{"named", body(img+"/versions/1.0.0", ""), Policy{}, "avd: 1.0.0 if it is not in the gallery yet, else the next patch above the highest 1.x.x version"},
+		{"named, as written", body(img+"/versions/1.0.0", ""), Policy{VersionPolicy: "asWritten"}, "a rebuild fails at distribution once it exists"},
+		{"unnamed", body(img, ""), Policy{}, "avd: the next patch above the highest version"},
+		{"major 2", body(img, `,"versioning":{"scheme":"Latest","major":2}`), Policy{}, "highest 2.x.x version"},
+		{"source", body(img, `,"versioning":{"scheme":"Source"}`), Policy{}, "the source image's version"},
+		{"no gallery", []byte(`{"properties":{"distribute":[{"type":"VHD","runOutputName":"v"}]}}`), Policy{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := VersionPlan(tt.raw, tt.policy)
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("%q, want %q", got, tt.want)
+			}
+		})
+	}
+}

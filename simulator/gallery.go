@@ -135,9 +135,7 @@ func (g *Gallery) definition(key string, make bool) *simDefinition {
 
 // Define makes an image definition with no versions (as `az sig image-
 // definition create` does): listing its versions answers 200 with an
-// empty list, as Azure answers for any existing definition (the list
-// operation of Gallery Image Versions answers 200 with a
-// GalleryImageVersionList; its value may be empty).
+// empty list (as for any definition, see list).
 func (g *Gallery) Define(imageID string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -592,17 +590,17 @@ func (g *Gallery) serve(req *http.Request) *http.Response {
 }
 
 // list answers a page of a definition's versions: 200 with the page and a
-// nextLink carrying the position of the next (an empty definition is 200
-// with no versions; one that does not exist is 404, as ARM answers for a
-// missing parent resource).
+// nextLink carrying the position of the next. A definition with no
+// versions answers 200 with an empty list, as Azure answers for an
+// existing definition never published to (Gallery Image Versions - List
+// By Gallery Image: 200 with a GalleryImageVersionList). The simulator
+// does not model image definitions: every definition asked for is taken
+// as existing (in Azure a missing one is a 404, and a build distributing
+// to it fails).
 func (g *Gallery) list(req *http.Request, key string) *http.Response {
 	g.count("List")
 	g.mu.Lock()
 	d := g.definition(key, false)
-	if d == nil {
-		g.mu.Unlock()
-		return armFailure(req, http.StatusNotFound, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '"+key+"' not found.")
-	}
 	now := g.now()
 	names := g.visible(d, now)
 	skip, _ := strconv.Atoi(req.URL.Query().Get("$skiptoken"))

@@ -93,21 +93,24 @@ func TestGalleryListsAreSafeConcurrently(t *testing.T) {
 	}
 }
 
-// An image definition with no versions lists as 200 with an empty list,
-// as Azure answers for an existing definition; one that does not exist is
-// a 404.
+// An image definition never published to lists as 200 with an empty
+// list, as Azure answers for an existing definition (issue 23: the
+// simulator answered 404), and so does one whose versions were deleted.
 func TestGalleryEmptyDefinitionListsAs200(t *testing.T) {
 	g := NewGallery()
 	g.Define(simImage)
-	c := galleryClient(t, g.Transport(), "")
-	got, err := listNames(context.Background(), c)
-	if err != nil || len(got) != 0 {
-		t.Errorf("empty definition: %v %v, want 200 and no versions", got, err)
+	for name, g := range map[string]*Gallery{"defined": g, "never published to": NewGallery()} {
+		got, err := listNames(context.Background(), galleryClient(t, g.Transport(), ""))
+		if err != nil || len(got) != 0 {
+			t.Errorf("%s: %v %v, want 200 and no versions", name, got, err)
+		}
 	}
-	_, err = listNames(context.Background(), galleryClient(t, NewGallery().Transport(), ""))
-	var re *azcore.ResponseError
-	if !errors.As(err, &re) || re.StatusCode != http.StatusNotFound {
-		t.Errorf("a definition that does not exist: %v, want 404", err)
+	g.Publish(simImage, "1.0.0", false, nil)
+	if _, err := galleryClient(t, g.Transport(), "").BeginDelete(context.Background(), "rg-images", "g", "avd", "1.0.0", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := listNames(context.Background(), galleryClient(t, g.Transport(), "")); err != nil || len(got) != 0 {
+		t.Errorf("after its last version went: %v %v", got, err)
 	}
 }
 

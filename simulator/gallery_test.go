@@ -364,3 +364,52 @@ func TestCancelOrFailureDuringDistributionLeavesAPartialVersion(t *testing.T) {
 		}
 	})
 }
+
+// targetRegions[].excludeFromLatest (armcompute v8 TargetRegion): set by a
+// PUT, it hides the version from latest in that region only; the app's
+// adapter reads it per region, and including the version again clears the
+// regional flag too (a region's own flag decides there).
+func TestPerRegionExcludeFromLatest(t *testing.T) {
+	g := NewGallery()
+	g.mu.Lock()
+	g.add(simImage, "1.0.0", false, nil, []Region{{Name: "westeurope"}, {Name: "northeurope"}}, time.Time{}, time.Time{})
+	g.add(simImage, "1.0.1", false, nil, []Region{{Name: "westeurope"}, {Name: "northeurope"}}, time.Time{}, time.Time{})
+	g.mu.Unlock()
+	ctx := context.Background()
+	cl := galleryClient(t, g.Transport(), "")
+	v, err := cl.Get(ctx, "rg-images", "g", "avd", "1.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range v.Properties.PublishingProfile.TargetRegions {
+		if *r.Name == "northeurope" {
+			r.ExcludeFromLatest = to.Ptr(true)
+		}
+	}
+	if _, err := cl.BeginCreateOrUpdate(ctx, "rg-images", "g", "avd", "1.0.1", v.GalleryImageVersion, nil); err != nil {
+		t.Fatal(err)
+	}
+	if g.LatestIn(simImage, "northeurope") != "1.0.0" || g.LatestIn(simImage, "westeurope") != "1.0.1" || g.Latest(simImage) != "1.0.1" {
+		t.Fatalf("latest: north %s west %s", g.LatestIn(simImage, "northeurope"), g.LatestIn(simImage, "westeurope"))
+	}
+	a := azure.NewGalleryVersions(TokenCredential(), azure.ARMClientOptions(g.Transport()))
+	vs, err := a.Versions(ctx, simImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got goldenpipe.GalleryVersion
+	for _, x := range vs {
+		if x.Name == "1.0.1" {
+			got = x
+		}
+	}
+	if !slices.Equal(got.Regions, []string{"westeurope", "northeurope"}) || !slices.Equal(got.ExcludedIn, []string{"northeurope"}) || got.ExcludeFromLatest {
+		t.Errorf("the adapter read %+v", got)
+	}
+	if err := a.SetExcludeFromLatest(ctx, got.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if g.LatestIn(simImage, "northeurope") != "1.0.1" {
+		t.Errorf("including 1.0.1 again left it hidden in northeurope")
+	}
+}

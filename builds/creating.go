@@ -74,7 +74,10 @@ func applyVersionPlan(d *Decision, o Observation, now time.Time) bool {
 		d.Outcome = "reading the gallery's versions for the version policy failed (" + o.VersionsFailed.Message + "); not sent until they can be read"
 		return false
 	}
-	if p := o.Versions; p != nil {
+	if p := o.Versions; p != nil && p.Note != "" {
+		b.VersionsPlanned = true
+		b.History = append(b.History, Transition{State: b.State, At: now, Note: p.Note})
+	} else if p != nil {
 		b.VersionsPlanned, b.Rendered, b.GalleryVersions = true, p.Rendered, p.Assigned
 		for _, a := range p.Assigned {
 			b.History = append(b.History, Transition{State: b.State, At: now,

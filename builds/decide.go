@@ -116,6 +116,9 @@ type Observation struct {
 type VersionPlan struct {
 	Rendered []byte
 	Assigned []gallery.Assigned
+	// Note says why the template goes as written (the gallery refused to
+	// be read: no role, no definition).
+	Note string
 }
 
 // CopyObservation is one VHD copy as storage reports it.

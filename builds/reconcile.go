@@ -189,10 +189,16 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 	if v.Kind == VerdictAdmit && !b.VersionsPlanned && s.Gallery != nil {
 		// the version policy, before the template is first sent
 		p, err := s.planVersions(ctx, b)
-		if err != nil {
-			o.VersionsFailed = &Outcome{Code: goldenpipe.ErrorCode(err), Message: goldenpipe.ErrorMessage(err)}
+		switch code := goldenpipe.ErrorCode(err); {
+		case err == nil:
+			o.Versions = p
+		case terminalCode(code):
+			// Azure will answer so again: the build goes as written, and
+			// says why
+			o.Versions = &VersionPlan{Note: "the version policy could not read the gallery (" + goldenpipe.ErrorMessage(err) + "); the template is sent as written"}
+		default:
+			o.VersionsFailed = &Outcome{Code: code, Message: goldenpipe.ErrorMessage(err)}
 		}
-		o.Versions = p
 	}
 	fail := func(err error) (Observation, error) {
 		code := goldenpipe.ErrorCode(err)

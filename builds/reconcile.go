@@ -242,10 +242,12 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 			// ("If the distribution phase has started you can still cancel,
 			// but you need to clean up any images that may not be
 			// completed", image-builder-json.md)
+			// best effort: the version the policy gave the build is known
+			// without them
 			if outs, err := s.AIB.RunOutputs(ctx, b.AIBName); err == nil {
 				o.Outputs = outs
-			} else if goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
-				return fail(err)
+			} else {
+				s.log().Warn("reading the outputs of a canceled run failed", "build", b.ID, "err", goldenpipe.ErrorMessage(err))
 			}
 		}
 		switch t.Run.State {
@@ -270,10 +272,15 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 			// every terminal run's outputs are read: one that failed in
 			// distribution (or validated with continueDistributeOnFailure)
 			// may have published a version
+			// (best effort unless the template distributes on a failed
+			// validation: the version the policy gave the build is known
+			// without them)
 			if outs, err := s.AIB.RunOutputs(ctx, b.AIBName); err == nil {
 				o.Outputs = outs
-			} else if goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND || distributesOnFailure(b.Rendered) {
+			} else if distributesOnFailure(b.Rendered) {
 				return fail(err)
+			} else {
+				s.log().Warn("reading the outputs of a failed run failed", "build", b.ID, "err", goldenpipe.ErrorMessage(err))
 			}
 		}
 	case StateRescuing:

@@ -1,6 +1,7 @@
 package gallery
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -293,11 +294,13 @@ func (s *Service) PlanVersions(ctx context.Context, rendered []byte, policy stri
 	if len(out) == 0 {
 		return rendered, nil, nil
 	}
-	body, err := json.Marshal(doc)
-	if err != nil {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false) // inline scripts keep their && and <
+	if err := enc.Encode(doc); err != nil {
 		return nil, nil, err
 	}
-	return body, out, nil
+	return bytes.TrimRight(body.Bytes(), "\n"), out, nil
 }
 
 // shortName is an image definition's gallery/definition.

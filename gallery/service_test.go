@@ -94,3 +94,23 @@ func TestAfterBuildUnfinishedVersions(t *testing.T) {
 		}
 	})
 }
+
+// PlanVersions gives a named version that exists the next patch, leaves
+// the rest of the template as it was (inline scripts unescaped), and
+// leaves a template as written under asWritten.
+func TestPlanVersions(t *testing.T) {
+	m := &memGallery{vs: []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1")}}
+	s := &Service{Gallery: m}
+	rendered := []byte(`{"properties":{"customize":[{"type":"Shell","inline":["a && b < c"]}],"distribute":[{"type":"SharedImage","runOutputName":"sig","galleryImageId":"` + img + `/versions/1.0.0","versioning":{"scheme":"Latest","major":1}}]}}`)
+	body, assigned, err := s.PlanVersions(context.Background(), rendered, PolicyNextPatch)
+	if err != nil || len(assigned) != 1 || assigned[0].Version != "1.0.2" || assigned[0].Image != img {
+		t.Fatalf("%+v %v", assigned, err)
+	}
+	if !strings.Contains(string(body), `/versions/1.0.2"`) || strings.Contains(string(body), "versioning") || !strings.Contains(string(body), "a && b < c") {
+		t.Errorf("body %s", body)
+	}
+	same, none, err := s.PlanVersions(context.Background(), rendered, PolicyAsWritten)
+	if err != nil || none != nil || string(same) != string(rendered) {
+		t.Errorf("asWritten changed the template: %s %v", same, err)
+	}
+}

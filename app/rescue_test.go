@@ -174,7 +174,7 @@ func TestRescueSparseVHD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"Goldenpipe_template", "Goldenpipe_build", "Goldenpipe_fingerprint", "Goldenpipe_source_version", "Goldenpipe_scripts", "Goldenpipe_source_etag"} {
+	for _, k := range []string{"Goldenpipe_template", "Goldenpipe_build", "Goldenpipe_fingerprint", "Goldenpipe_source_version", "Goldenpipe_scripts_sha256", "Goldenpipe_scripts_count", "Goldenpipe_source_etag"} {
 		found := false
 		for mk, v := range props.Metadata {
 			found = found || (strings.EqualFold(mk, k) && v != nil && *v != "")

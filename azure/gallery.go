@@ -133,13 +133,40 @@ func galleryVersion(v *armcompute.GalleryImageVersion) goldenpipe.GalleryVersion
 			if pp.PublishedDate != nil {
 				out.PublishedAt = pp.PublishedDate.UTC()
 			}
+			// publishingProfile.endOfLifeDate (armcompute v8
+			// GalleryImageVersionPublishingProfile.EndOfLifeDate)
+			if pp.EndOfLifeDate != nil {
+				out.EndOfLife = pp.EndOfLifeDate.UTC()
+			}
+			// targetRegions[].excludeFromLatest (armcompute v8
+			// TargetRegion): a region's own flag; without one, the
+			// version-wide flag applies there
+			for _, r := range pp.TargetRegions {
+				if r == nil || r.Name == nil {
+					continue
+				}
+				out.Regions = append(out.Regions, *r.Name)
+				if r.ExcludeFromLatest != nil && *r.ExcludeFromLatest || r.ExcludeFromLatest == nil && out.ExcludeFromLatest {
+					out.ExcludedIn = append(out.ExcludedIn, *r.Name)
+				}
+			}
+		}
+		// safetyProfile.blockDeletionBeforeEndOfLife (armcompute v8
+		// GalleryImageVersionSafetyProfile): "whether or not the deletion
+		// is blocked for this Gallery Image Version if its End Of Life has
+		// not expired"
+		if sp := p.SafetyProfile; sp != nil && sp.BlockDeletionBeforeEndOfLife != nil {
+			out.BlockDeletion = *sp.BlockDeletionBeforeEndOfLife
 		}
 	}
 	return out
 }
 
 // SetExcludeFromLatest reads the version and writes it back with the flag
-// set (nothing is written when it is already so).
+// set, version-wide and in each targetRegions[] entry that carries a flag
+// of its own (a region's flag decides for that region, armcompute v8
+// TargetRegion.ExcludeFromLatest); nothing is written when all are so
+// already. The PUT is a long-running operation, begun and not waited for.
 func (g *GalleryVersions) SetExcludeFromLatest(ctx context.Context, versionID string, exclude bool) error {
 	r, c, err := g.ref(versionID)
 	if err != nil {
@@ -158,10 +185,17 @@ func (g *GalleryVersions) SetExcludeFromLatest(ctx context.Context, versionID st
 	if v.Properties.PublishingProfile == nil {
 		v.Properties.PublishingProfile = &armcompute.GalleryImageVersionPublishingProfile{}
 	}
-	if cur := v.Properties.PublishingProfile.ExcludeFromLatest; cur != nil && *cur == exclude || cur == nil && !exclude {
+	pp := v.Properties.PublishingProfile
+	same := pp.ExcludeFromLatest != nil && *pp.ExcludeFromLatest == exclude || pp.ExcludeFromLatest == nil && !exclude
+	for _, r := range pp.TargetRegions {
+		if r != nil && r.ExcludeFromLatest != nil && *r.ExcludeFromLatest != exclude {
+			r.ExcludeFromLatest, same = to.Ptr(exclude), false
+		}
+	}
+	if same {
 		return nil
 	}
-	v.Properties.PublishingProfile.ExcludeFromLatest = to.Ptr(exclude)
+	pp.ExcludeFromLatest = to.Ptr(exclude)
 	g.calls.Add(1)
 	if _, err := c.BeginCreateOrUpdate(ctx, r.rg, r.gallery, r.image, r.version, v, nil); err != nil {
 		return ARMError(err, "updating gallery image version %s of %s/%s failed", r.version, r.gallery, r.image)

@@ -423,9 +423,19 @@ func (t *tables) bucketPage(ctx context.Context, k TableKind, within, after stri
 			filter += " and RowKey gt " + odata(past)
 		}
 		pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr(int32(50))})
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, false, StorageError(err, "listing the buckets of %s failed", k.Table)
+		var page aztables.ListEntitiesResponse
+		for {
+			page, err = pager.NextPage(ctx)
+			if err != nil {
+				return nil, false, StorageError(err, "listing the buckets of %s failed", k.Table)
+			}
+			// "It is possible for a query to return no results but to
+			// still return a continuation header" (Table service REST,
+			// Query timeout and pagination): an empty page ends the
+			// listing only when it carries no continuation
+			if len(page.Entities) > 0 || !pager.More() {
+				break
+			}
 		}
 		if len(page.Entities) == 0 {
 			return out, false, nil

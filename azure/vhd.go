@@ -187,6 +187,10 @@ func NewVHDDestination(containerURL string, conn *config.StorageConnection, cred
 	return &VHDDestination{c: c}, nil
 }
 
+// NewVHDDestinationClient returns the destination over a container
+// client made elsewhere (a test's, with its own transport).
+func NewVHDDestinationClient(c *container.Client) *VHDDestination { return &VHDDestination{c: c} }
+
 // URL returns a destination blob's URL (no SAS).
 func (d *VHDDestination) URL(name string) string {
 	return strings.ReplaceAll(d.c.NewBlobClient(name).URL(), "%2F", "/")

@@ -126,6 +126,9 @@ func decideAdmission(d *Decision, o Observation, now time.Time, cfg Config) {
 	b := &d.Build
 	switch v := o.Admission; v.Kind {
 	case VerdictAdmit:
+		if !applyVersionPlan(d, o, now) {
+			return
+		}
 		if cfg.ManagedStaging && b.ManagedStagingGroup == "" {
 			b.ManagedStagingGroup = StagingGroupName(b.AIBName) // one of its own: never shared by two templates
 		}

@@ -60,3 +60,29 @@ func decideCreating(d *Decision, o Observation, now time.Time, cfg Config) {
 		d.Outcome = "template " + strings.ToLower(t.ProvisioningState)
 	}
 }
+
+// applyVersionPlan records the version policy's plan on a build about to
+// be sent (once): the body sent, and sent again, publishes the versions
+// recorded here. False when the gallery could not be read: the build is
+// not sent this time.
+func applyVersionPlan(d *Decision, o Observation, now time.Time) bool {
+	b := &d.Build
+	if b.VersionsPlanned {
+		return true
+	}
+	if o.VersionsFailed != nil {
+		d.Outcome = "reading the gallery's versions for the version policy failed (" + o.VersionsFailed.Message + "); not sent until they can be read"
+		return false
+	}
+	if p := o.Versions; p != nil && p.Note != "" {
+		b.VersionsPlanned = true
+		b.History = append(b.History, Transition{State: b.State, At: now, Note: p.Note})
+	} else if p != nil {
+		b.VersionsPlanned, b.Rendered, b.GalleryVersions = true, p.Rendered, p.Assigned
+		for _, a := range p.Assigned {
+			b.History = append(b.History, Transition{State: b.State, At: now,
+				Note: "gallery version " + a.Version + " of " + a.Image[strings.LastIndex(a.Image, "/")+1:] + ": " + a.Why})
+		}
+	}
+	return true
+}

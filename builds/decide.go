@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/gallery"
 )
 
 // The build lifecycle as a pure decision, in the spirit of
@@ -89,8 +90,14 @@ type Observation struct {
 	// TemplateMissing when Image Builder answered not found.
 	Template        *goldenpipe.AIBTemplate
 	TemplateMissing bool
-	// Outputs are the run's outputs (read once the run succeeded).
+	// Outputs are the run's outputs (read once the run ended, whatever
+	// its state: a failed or canceled run may have published a version).
 	Outputs []goldenpipe.RunOutput
+	// Versions is the version policy's plan for a build about to be sent
+	// (nil when none is needed); VersionsFailed says the gallery could
+	// not be read for it.
+	Versions       *VersionPlan
+	VersionsFailed *Outcome
 	// LogTail and ValidationLogTail are the ends of customization.log and
 	// validation.log (read when the run failed).
 	LogTail           string
@@ -102,6 +109,16 @@ type Observation struct {
 	Failed *Outcome
 	// Last is the outcome of an effect this decision's predecessor asked for.
 	Last *Outcome
+}
+
+// VersionPlan is the template to send once the version policy gave each
+// gallery distributor its version.
+type VersionPlan struct {
+	Rendered []byte
+	Assigned []gallery.Assigned
+	// Note says why the template goes as written (the gallery refused to
+	// be read: no role, no definition).
+	Note string
 }
 
 // CopyObservation is one VHD copy as storage reports it.
@@ -301,6 +318,7 @@ func (b Build) clone() Build {
 	c.Outputs = append([]goldenpipe.RunOutput(nil), b.Outputs...)
 	c.Rescue = append([]VHDCopy(nil), b.Rescue...)
 	c.Done = append([]string(nil), b.Done...)
+	c.GalleryVersions = append([]gallery.Assigned(nil), b.GalleryVersions...)
 	return c
 }
 

@@ -55,10 +55,12 @@ func decideFinished(d *Decision, o Observation, now time.Time, cfg Config) {
 	if b.State == StateSucceeded || b.State == StatePartiallySucceeded {
 		steps = append(steps, Action{Kind: ActRecord})
 	}
+	steps = append(steps, Action{Kind: ActRelease})
 	if publishedToGallery(b) {
+		// after the slot is released: the gallery's answers (a protected
+		// version, a refused delete) never hold a build slot
 		steps = append(steps, Action{Kind: ActGallery})
 	}
-	steps = append(steps, Action{Kind: ActRelease})
 	if e := pendingEvent(b); e != nil {
 		steps = append(steps, *e)
 	}
@@ -92,9 +94,13 @@ func decideFinished(d *Decision, o Observation, now time.Time, cfg Config) {
 }
 
 // publishedToGallery reports a build with an Azure Compute Gallery version
-// among its outputs (a failed build has some only when its template
-// distributes on a failed validation).
+// among its outputs, or, when it did not succeed, one the version policy
+// gave it (a cancel or a failure in distribution can leave that version
+// behind without an output naming it).
 func publishedToGallery(b *Build) bool {
+	if len(b.GalleryVersions) > 0 && b.State != StateSucceeded && b.State != StatePartiallySucceeded && b.State != StateSuperseded && !b.StartedAt.IsZero() {
+		return true
+	}
 	for _, o := range b.Outputs {
 		id := strings.ToLower(o.ArtifactID)
 		if strings.Contains(id, "/providers/microsoft.compute/galleries/") && strings.Contains(id, "/versions/") {

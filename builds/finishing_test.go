@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/gallery"
 )
 
 func finished(state State, done ...string) Build {
@@ -47,12 +48,20 @@ func TestDecideFinished(t *testing.T) {
 			check{state: StateSuperseded, changed: true, step: ActUnmark}},
 		{"rescue failed: the template is kept", finished(StateRescueFailed, "released", "event:vhd.rescue_failed", "event:failed", "indexed"), Observation{}, t0,
 			check{state: StateRescueFailed, changed: true, step: ActUnmark}},
-		{"a gallery version published: the gallery is kept after recording", withGallery(finished(StateSucceeded, "recorded")), Observation{}, t0,
-			check{state: StateSucceeded, step: ActGallery}},
-		{"then the lane and slot", withGallery(finished(StateSucceeded, "recorded", "gallery")), Observation{}, t0,
+		// retention never holds a slot (issue 23): the lane and slot are
+		// freed before the gallery is kept
+		{"a gallery version published: the lane and slot first", withGallery(finished(StateSucceeded, "recorded")), Observation{}, t0,
 			check{state: StateSucceeded, step: ActRelease}},
-		{"a failed build that still published (continueDistributeOnFailure): the gallery step first", withGallery(finished(StateFailed)), Observation{}, t0,
+		{"then the gallery is kept", withGallery(finished(StateSucceeded, "recorded", "released")), Observation{}, t0,
+			check{state: StateSucceeded, step: ActGallery}},
+		{"a failed build that still published (continueDistributeOnFailure): the gallery after the slot", withGallery(finished(StateFailed, "released")), Observation{}, t0,
 			check{state: StateFailed, step: ActGallery}},
+		{"a canceled build given a version by the policy: its version is cleaned up", func() Build {
+			b := finished(StateCanceled, "released")
+			b.StartedAt = t0.Add(-time.Hour)
+			b.GalleryVersions = []gallery.Assigned{{Image: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/avd", Version: "1.0.4"}}
+			return b
+		}(), Observation{}, t0, check{state: StateCanceled, step: ActGallery}},
 		{"a managed image is no gallery version", func() Build {
 			b := finished(StateSucceeded, "recorded")
 			b.Outputs = []goldenpipe.RunOutput{{Name: "img", ArtifactID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/images/win11"}}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/gallery"
 )
 
 // State is where a build is in its lifecycle.
@@ -72,6 +73,11 @@ type Build struct {
 	SourceVersion string            `json:"sourceVersion"`
 	Scripts       map[string]string `json:"scripts"`
 	Rendered      json.RawMessage   `json:"renderedTemplate"`
+
+	// GalleryVersions are the gallery versions the version policy gave
+	// the build before it was sent (VersionsPlanned once decided).
+	GalleryVersions []gallery.Assigned `json:"galleryVersions,omitempty"`
+	VersionsPlanned bool               `json:"versionsPlanned,omitempty"`
 
 	AIBName string `json:"aibTemplateName"`
 	AIBID   string `json:"aibTemplateId,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/gallery"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -185,6 +186,20 @@ func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done
 // observe reads what the decision for a build in its state needs.
 func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation, error) {
 	o := Observation{Admission: v}
+	if v.Kind == VerdictAdmit && !b.VersionsPlanned && s.Gallery != nil {
+		// the version policy, before the template is first sent
+		p, err := s.planVersions(ctx, b)
+		switch code := goldenpipe.ErrorCode(err); {
+		case err == nil:
+			o.Versions = p
+		case terminalCode(code):
+			// Azure will answer so again: the build goes as written, and
+			// says why
+			o.Versions = &VersionPlan{Note: "the version policy could not read the gallery (" + goldenpipe.ErrorMessage(err) + "); the template is sent as written"}
+		default:
+			o.VersionsFailed = &Outcome{Code: code, Message: goldenpipe.ErrorMessage(err)}
+		}
+	}
 	fail := func(err error) (Observation, error) {
 		code := goldenpipe.ErrorCode(err)
 		if code == goldenpipe.EINTERNAL {
@@ -222,6 +237,19 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 		if b.State == StateCreating || t.Run == nil {
 			return o, nil
 		}
+		if t.Run.State == goldenpipe.RunCanceled {
+			// a run canceled in distribution may have published a version
+			// ("If the distribution phase has started you can still cancel,
+			// but you need to clean up any images that may not be
+			// completed", image-builder-json.md)
+			// best effort: the version the policy gave the build is known
+			// without them
+			if outs, err := s.AIB.RunOutputs(ctx, b.AIBName); err == nil {
+				o.Outputs = outs
+			} else {
+				s.log().Warn("reading the outputs of a canceled run failed", "build", b.ID, "err", goldenpipe.ErrorMessage(err))
+			}
+		}
 		switch t.Run.State {
 		case goldenpipe.RunSucceeded, goldenpipe.RunPartiallySucceeded:
 			outs, err := s.AIB.RunOutputs(ctx, b.AIBName)
@@ -241,12 +269,18 @@ func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation
 				}
 				o.LogTail, o.ValidationLogTail = tail, vtail
 			}
-			if distributesOnFailure(b.Rendered) {
-				outs, err := s.AIB.RunOutputs(ctx, b.AIBName)
-				if err != nil {
-					return fail(err)
-				}
+			// every terminal run's outputs are read: one that failed in
+			// distribution (or validated with continueDistributeOnFailure)
+			// may have published a version
+			// (best effort unless the template distributes on a failed
+			// validation: the version the policy gave the build is known
+			// without them)
+			if outs, err := s.AIB.RunOutputs(ctx, b.AIBName); err == nil {
 				o.Outputs = outs
+			} else if distributesOnFailure(b.Rendered) {
+				return fail(err)
+			} else {
+				s.log().Warn("reading the outputs of a failed run failed", "build", b.ID, "err", goldenpipe.ErrorMessage(err))
 			}
 		}
 	case StateRescuing:
@@ -348,17 +382,18 @@ func (s *Service) keepGallery(ctx context.Context, b *Build) error {
 	if s.Gallery == nil {
 		return nil
 	}
-	keep := 0
+	keep, del := 0, false
 	rec, err := s.Templates.Get(ctx, b.Template)
 	switch goldenpipe.ErrorCode(err) {
 	case "":
-		keep = rec.Policy.KeepVersions
+		keep, del = rec.Policy.KeepVersions, rec.Policy.UnfinishedVersions == "delete"
 	case goldenpipe.ENOTFOUND: // the template was deleted since: keep every version
 	default:
 		return err
 	}
 	succeeded := b.State == StateSucceeded || b.State == StatePartiallySucceeded
-	note, err := s.Gallery.AfterBuild(ctx, b.Outputs, succeeded, keep)
+	note, err := s.Gallery.AfterBuild(ctx, gallery.Finished{Outputs: b.Outputs, Assigned: b.GalleryVersions, Succeeded: succeeded,
+		StartedAt: b.StartedAt, Keep: keep, Delete: del})
 	switch code := goldenpipe.ErrorCode(err); {
 	case err == nil:
 	case code == goldenpipe.EUNAVAILABLE || code == goldenpipe.ECONFLICT:
@@ -371,6 +406,25 @@ func (s *Service) keepGallery(ctx context.Context, b *Build) error {
 		b.History = append(b.History, Transition{State: b.State, At: s.now(), Note: note})
 	}
 	return nil
+}
+
+// planVersions asks the gallery for the version policy's plan of a build
+// about to be sent (nil: nothing to change).
+func (s *Service) planVersions(ctx context.Context, b *Build) (*VersionPlan, error) {
+	policy := ""
+	rec, err := s.Templates.Get(ctx, b.Template)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+		policy = rec.Policy.VersionPolicy
+	case goldenpipe.ENOTFOUND: // deleted since: the default policy
+	default:
+		return nil, err
+	}
+	body, assigned, err := s.Gallery.PlanVersions(ctx, b.Rendered, policy)
+	if err != nil || len(assigned) == 0 {
+		return nil, err
+	}
+	return &VersionPlan{Rendered: body, Assigned: assigned}, nil
 }
 
 // cleanup deletes a finished build's Image Builder template, which removes

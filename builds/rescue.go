@@ -2,8 +2,9 @@ package builds
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -86,6 +87,15 @@ func destinationName(b *Build, runOutput string) string {
 	return b.Template + "/" + b.ID + "/" + runOutput + ".vhd"
 }
 
+// ScriptsDigest is the sha256 of a build's scripts (name → sha256, as the
+// JSON of the map, its keys sorted), in hex: what a VHD copy's metadata
+// carries of them.
+func ScriptsDigest(scripts map[string]string) string {
+	b, _ := json.Marshal(scripts) // maps marshal with sorted keys
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // startCopy signs a fresh read-only SAS and starts the server-side copy of
 // the i-th output; the next look adopts the copy's id from the destination.
 func (s *Service) startCopy(ctx context.Context, b Build, i int) error {
@@ -99,9 +109,12 @@ func (s *Service) startCopy(ctx context.Context, b Build, i int) error {
 		metaPrefix + "source_etag":    c.SourceETag,
 		metaPrefix + "attempt":        strconv.Itoa(c.Attempts),
 	}
-	if scripts, err := json.Marshal(b.Scripts); err == nil {
-		md[metaPrefix+"scripts"] = url.QueryEscape(string(scripts)) // metadata is ASCII
-	}
+	// the scripts as a digest and a count, not the list: "The total size
+	// of the metadata, including both the name and value together, may not
+	// exceed 8 KB in size" (Blob service, Setting and retrieving
+	// properties and metadata), and a list grows with the template (about
+	// 70 scripts passed it). The full list is in the build record.
+	md[metaPrefix+"scripts_sha256"], md[metaPrefix+"scripts_count"] = ScriptsDigest(b.Scripts), strconv.Itoa(len(b.Scripts))
 	ttl := c.SASExpiry.Sub(c.StartedAt) // decided with the attempt: as short as the copy allows
 	if ttl <= 0 {
 		ttl = minSASTTL

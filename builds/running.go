@@ -113,11 +113,12 @@ func decideRunning(d *Decision, o Observation, now time.Time, cfg Config) {
 			state = StateTimedOut
 		}
 		b.LogTail, b.ValidationLogTail = o.LogTail, o.ValidationLogTail
-		b.Outputs = o.Outputs // distributed all the same when validation failed with continueDistributeOnFailure
+		b.Outputs = o.Outputs // distributed all the same when validation failed with continueDistributeOnFailure, or partly when it failed distributing
 		finish(d, state, now, run.Message)
 		b.Error, b.FinishedAt = run.Message, ended(run, now)
 		d.Outcome = "build " + string(state) + ": " + run.Message
 	case goldenpipe.RunCanceled:
+		b.Outputs = o.Outputs // a cancel during distribution can leave a version
 		if b.State == StateCanceling {
 			finish(d, StateTimedOut, now, "canceled after going on past its timeout")
 			b.Error = "the run went on past buildTimeoutInMinutes and was canceled"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/gallery"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -58,11 +59,14 @@ type LogTail interface {
 	Tail(ctx context.Context, stagingGroup, runMessage string) (customization, validation string, err error)
 }
 
-// GalleryKeeper keeps Azure Compute Gallery versions after a build: the
-// retention policy after a success, excludeFromLatest for a version a
-// failed build published. Idempotent; it says what it did.
+// GalleryKeeper keeps Azure Compute Gallery versions: before a build, the
+// version policy (PlanVersions: no build is sent whose version exists);
+// after it, the retention policy after a success, excludeFromLatest (or
+// delete) for a version a build that did not succeed published.
+// Idempotent; it says what it did.
 type GalleryKeeper interface {
-	AfterBuild(ctx context.Context, outputs []goldenpipe.RunOutput, succeeded bool, keep int) (string, error)
+	PlanVersions(ctx context.Context, rendered []byte, policy string) ([]byte, []gallery.Assigned, error)
+	AfterBuild(ctx context.Context, f gallery.Finished) (string, error)
 }
 
 // Service requests, starts and follows builds.

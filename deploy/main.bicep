@@ -112,6 +112,15 @@ resource deploymentContainerRes 'Microsoft.Storage/storageAccounts/blobServices/
   name: deploymentContainer
 }
 
+// Blob events Event Grid gave up on (after retryPolicy: 30 attempts or 24 h)
+// land here instead of being dropped.
+var deadLetterContainer = 'eventgrid-deadletter'
+
+resource deadLetterContainerRes 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: stateBlobs
+  name: deadLetterContainer
+}
+
 resource scriptsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: scriptsAccountName
   location: location
@@ -423,6 +432,11 @@ module subscriptionRoles 'subscription-roles.bicep' = {
 resource blobEvents 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = if (deployEventSubscriptions) {
   name: '${name}-blob-events'
   location: location
+  // the identity its subscriptions dead-letter with (the state account
+  // takes no shared keys): deadLetterWithResourceIdentity "uses the
+  // managed identity setup on the parent resource (namely, topic or
+  // domain)" (Azure.ResourceManager.EventGrid EventSubscriptionData)
+  identity: { type: 'SystemAssigned' }
   properties: {
     source: scriptsAccount.id
     topicType: 'Microsoft.Storage.StorageAccounts'
@@ -454,8 +468,31 @@ resource blobSubscriptions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@
       maxDeliveryAttempts: 30
       eventTimeToLiveInMinutes: 1440
     }
+    // without a dead-letter destination an event is dropped once the
+    // retry policy is spent; with one it is kept as a blob
+    // (Microsoft.EventGrid systemTopics/eventSubscriptions:
+    // deadLetterWithResourceIdentity {identity, deadLetterDestination
+    // {endpointType: 'StorageBlob', properties {resourceId, blobContainerName}}})
+    deadLetterWithResourceIdentity: {
+      identity: { type: 'SystemAssigned' }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: stateAccount.id
+          blobContainerName: deadLetterContainer
+        }
+      }
+    }
   }
+  dependsOn: [ deadLetterWrites, deadLetterContainerRes ]
 }]
+
+// the system topic's identity writes dead letters to the state account
+resource deadLetterWrites 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployEventSubscriptions) {
+  scope: stateAccount
+  name: guid(stateAccount.id, '${name}-blob-events', roles.blobDataContributor)
+  properties: { roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor), principalId: blobEvents.identity.principalId, principalType: 'ServicePrincipal' }
+}
 
 output functionAppName string = site.name
 output scriptsAccountName string = scriptsAccount.name

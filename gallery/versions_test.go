@@ -3,6 +3,7 @@ package gallery
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goldenpipe/goldenpipe"
 )
@@ -21,6 +22,14 @@ func v(name string, opts ...string) goldenpipe.GalleryVersion {
 			gv.ProvisioningState = "Deleting"
 		case "failed":
 			gv.ProvisioningState = "Failed"
+		case "protected": // deletion blocked until 2027-06-01
+			gv.BlockDeletion, gv.EndOfLife = true, time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+		case "protected-no-eol":
+			gv.BlockDeletion = true
+		case "regions": // replicated to westeurope and northeurope
+			gv.Regions = []string{"westeurope", "northeurope"}
+		case "excluded-northeurope":
+			gv.ExcludedIn = append(gv.ExcludedIn, "northeurope")
 		}
 	}
 	return gv
@@ -103,23 +112,150 @@ func TestRetain(t *testing.T) {
 		keep int
 		own  string
 		want string // deleted, oldest last
+		prot string // protected, kept
 	}{
-		{"keep 0 keeps all", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1"), v("1.0.2")}, 0, "1.0.2", ""},
-		{"the oldest beyond keep", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1"), v("1.0.2"), v("1.0.3"), v("1.0.4")}, 3, "1.0.4", "1.0.1,1.0.0"},
-		{"numeric order", []goldenpipe.GalleryVersion{v("1.9.0"), v("1.10.0"), v("1.11.0")}, 2, "1.11.0", "1.9.0"},
-		{"never the newest, even with keep 1", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1")}, 1, "1.0.1", "1.0.0"},
-		{"never a version tagged in use", []goldenpipe.GalleryVersion{v("1.0.0", "inuse"), v("1.0.1"), v("1.0.2"), v("1.0.3")}, 2, "1.0.3", "1.0.1"},
-		{"never the one latest resolves to", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1"), v("1.0.2", "excluded"), v("1.0.3", "excluded")}, 2, "1.0.3", "1.0.0"},
-		{"never own or newer than own", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1"), v("1.0.2"), v("1.0.3")}, 1, "1.0.1", "1.0.0"},
-		{"a version being deleted is not counted", []goldenpipe.GalleryVersion{v("1.0.0", "deleting"), v("1.0.1"), v("1.0.2"), v("1.0.3")}, 3, "1.0.3", ""},
-		{"a failed version counts and goes", []goldenpipe.GalleryVersion{v("1.0.0", "failed"), v("1.0.1"), v("1.0.2")}, 2, "1.0.2", "1.0.0"},
+		{"keep 0 keeps all", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1"), v("1.0.2")}, 0, "1.0.2", "", ""},
+		{"the oldest beyond keep", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1"), v("1.0.2"), v("1.0.3"), v("1.0.4")}, 3, "1.0.4", "1.0.1,1.0.0", ""},
+		{"numeric order", []goldenpipe.GalleryVersion{v("1.9.0"), v("1.10.0"), v("1.11.0")}, 2, "1.11.0", "1.9.0", ""},
+		{"never the newest, even with keep 1", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1")}, 1, "1.0.1", "1.0.0", ""},
+		{"never a version tagged in use", []goldenpipe.GalleryVersion{v("1.0.0", "inuse"), v("1.0.1"), v("1.0.2"), v("1.0.3")}, 2, "1.0.3", "1.0.1", ""},
+		{"never the one latest resolves to", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1"), v("1.0.2", "excluded"), v("1.0.3", "excluded")}, 2, "1.0.3", "1.0.0", ""},
+		{"never own or newer than own", []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1"), v("1.0.2"), v("1.0.3")}, 1, "1.0.1", "1.0.0", ""},
+		{"a version being deleted is not counted", []goldenpipe.GalleryVersion{v("1.0.0", "deleting"), v("1.0.1"), v("1.0.2"), v("1.0.3")}, 3, "1.0.3", "", ""},
+		{"a failed version counts and goes", []goldenpipe.GalleryVersion{v("1.0.0", "failed"), v("1.0.1"), v("1.0.2")}, 2, "1.0.2", "1.0.0", ""},
+		// safetyProfile.blockDeletionBeforeEndOfLife with endOfLifeDate
+		// (armcompute v8 GalleryImageVersionSafetyProfile): Azure refuses
+		// the delete before the end of life, so retention skips them
+		{"protected versions are skipped and named", []goldenpipe.GalleryVersion{v("1.0.0", "protected"), v("1.0.1"), v("1.0.2", "protected"), v("1.0.3"), v("1.0.4")}, 2, "1.0.4", "1.0.1", "1.0.2,1.0.0"},
+		{"blocked without an end of life stays protected", []goldenpipe.GalleryVersion{v("1.0.0", "protected-no-eol"), v("1.0.1"), v("1.0.2")}, 2, "1.0.2", "", "1.0.0"},
+	}
+	now := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			del, prot := Retain(tt.vs, tt.keep, tt.own, now)
+			if got := namesOf(del); got != tt.want {
+				t.Errorf("deleted %q, want %q", got, tt.want)
+			}
+			if got := namesOf(prot); got != tt.prot {
+				t.Errorf("protected %q, want %q", got, tt.prot)
+			}
+		})
+	}
+	t.Run("after the end of life a protected version goes", func(t *testing.T) {
+		del, prot := Retain([]goldenpipe.GalleryVersion{v("1.0.0", "protected"), v("1.0.1"), v("1.0.2")}, 2, "1.0.2", time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC))
+		if namesOf(del) != "1.0.0" || len(prot) != 0 {
+			t.Errorf("deleted %q, protected %q", namesOf(del), namesOf(prot))
+		}
+	})
+}
+
+// The gallery's rule for version names: "The allowed characters are digit
+// and period. Digits must be within the range of a 32-bit integer. Format:
+// <MajorVersion>.<MinorVersion>.<Patch>" (Compute REST API, Gallery Image
+// Versions - Create Or Update, galleryImageVersionName).
+func TestValidName(t *testing.T) {
+	tests := []struct {
+		name, err string
+	}{
+		{"1.0.0", ""},
+		{"0.24105.52755", ""}, // the docs' runOutputs example
+		{"2147483647.0.0", ""},
+		{"2147483648.0.0", "beyond a 32-bit integer"},
+		{"1.0", "three numbers"},
+		{"1.0.0.0", "three numbers"},
+		{"1.0.x", "not a number"},
+		{"1.-1.0", "not a number"},
+		{"v1.0.0", "not a number"},
+		{"1..0", "not a number"},
+		{"latest", "three numbers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := namesOf(Retain(tt.vs, tt.keep, tt.own)); got != tt.want {
-				t.Errorf("deleted %q, want %q", got, tt.want)
+			err := ValidName(tt.name)
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Errorf("got %v, want %q", err, tt.err)
 			}
 		})
+	}
+}
+
+// Image Builder's documented Latest scheme (MicrosoftDocs
+// articles/virtual-machines/linux/image-builder-json.md, "versioning"):
+// the docs' own example gallery and the three versions it says each major
+// gives.
+func TestNextInMajorAsDocumented(t *testing.T) {
+	docs := []string{"0.1.1", "0.1.2", "1.0.0", "1.0.1", "1.1.0", "1.1.1", "1.2.0", "2.0.0", "2.0.1", "2.1.0"}
+	tests := []struct {
+		major int64
+		want  string
+	}{{-1, "2.1.1"}, {2, "2.1.1"}, {1, "1.2.1"}, {0, "0.1.3"}, {3, "3.0.0"}}
+	for _, tt := range tests {
+		if got := NextInMajor(docs, tt.major); got != tt.want {
+			t.Errorf("major %d: %s, want %s", tt.major, got, tt.want)
+		}
+	}
+}
+
+// The version policy: no build is sent whose version exists ("The image
+// version ID needs to be distinct or different from any image versions
+// that are in the existing Azure Compute Gallery", image-builder-json.md).
+func TestAssign(t *testing.T) {
+	tests := []struct {
+		name     string
+		existing []string
+		named    string
+		policy   string
+		major    int64
+		want     string
+		ok       bool
+	}{
+		{"named, not yet there: the named one", nil, "1.0.0", PolicyNextPatch, -1, "1.0.0", true},
+		{"named and there: the next patch", []string{"1.0.0"}, "1.0.0", PolicyNextPatch, -1, "1.0.1", true},
+		{"nightly rebuilds climb", []string{"1.0.0", "1.0.1", "1.0.2"}, "1.0.0", PolicyNextPatch, -1, "1.0.3", true},
+		{"within the named major", []string{"1.0.0", "1.4.7", "2.0.0"}, "1.0.0", PolicyNextPatch, -1, "1.4.8", true},
+		{"a floor above what exists", []string{"1.0.0", "1.0.5"}, "2.0.0", PolicyNextPatch, -1, "2.0.0", true},
+		{"a floor below a newer one of its major", []string{"1.3.0"}, "1.0.0", PolicyNextPatch, -1, "1.3.1", true},
+		{"no version named: Latest numbering", []string{"1.0.0", "1.0.1"}, "", PolicyNextPatch, -1, "1.0.2", true},
+		{"no version named, major 3", []string{"1.0.0"}, "", PolicyNextPatch, 3, "3.0.0", true},
+		{"an empty definition", nil, "", PolicyNextPatch, -1, "1.0.0", true},
+		{"as written: Image Builder's choice", []string{"1.0.0"}, "1.0.0", PolicyAsWritten, -1, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why, ok := Assign(tt.existing, tt.named, tt.policy, tt.major)
+			if got != tt.want || ok != tt.ok || ok && why == "" {
+				t.Errorf("got %q %v (%s), want %q %v", got, ok, why, tt.want, tt.ok)
+			}
+			for _, e := range tt.existing {
+				if ok && got == e {
+					t.Errorf("assigned %s, which exists", got)
+				}
+			}
+		})
+	}
+}
+
+// targetRegions[].excludeFromLatest (armcompute v8 TargetRegion: "the
+// flag setting to hide an image when users specify version='latest'")
+// hides a version from latest in that region only.
+func TestLatestPerRegion(t *testing.T) {
+	vs := []goldenpipe.GalleryVersion{v("1.0.0", "regions"), v("1.0.1", "regions", "excluded-northeurope")}
+	if l, _ := Latest(vs); l.Name != "1.0.1" {
+		t.Errorf("latest %s, want 1.0.1 (still latest in westeurope)", l.Name)
+	}
+	if l, _ := LatestIn(vs, "northeurope"); l.Name != "1.0.0" {
+		t.Errorf("latest in northeurope %s, want 1.0.0", l.Name)
+	}
+	if l, _ := LatestIn(vs, "westeurope"); l.Name != "1.0.1" {
+		t.Errorf("latest in westeurope %s, want 1.0.1", l.Name)
+	}
+	r, err := RollbackTarget(vs, "1.0.0")
+	if err != nil || namesOf(r.Exclude) != "1.0.1" {
+		t.Errorf("rollback to 1.0.0 excludes %q (%v), want 1.0.1: it is latest in westeurope", namesOf(r.Exclude), err)
+	}
+	r, err = RollbackTarget([]goldenpipe.GalleryVersion{v("1.0.0", "regions", "excluded-northeurope"), v("1.0.1", "excluded")}, "1.0.0")
+	if err != nil || !r.Include {
+		t.Errorf("rollback to a version hidden in one region must include it again: %+v %v", r, err)
 	}
 }
 

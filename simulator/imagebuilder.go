@@ -26,6 +26,10 @@ type Outcome struct {
 	// validate.continueDistributeOnFailure the image is still distributed
 	// (and the run still reported failed), as Image Builder documents.
 	Validation bool
+	// Distribution says a failed run failed in its distribute phase: its
+	// gallery versions are created and left incomplete, as a cancel
+	// during distribution leaves them.
+	Distribution bool
 }
 
 // TimeoutMessage is what Image Builder says when buildTimeoutInMinutes passes.
@@ -65,8 +69,15 @@ type ImageBuilder struct {
 	// clock between the simulator and the services.
 	Now func() time.Time
 	// Gallery, when set, receives the versions SharedImage distributors
-	// publish, named as Image Builder names them.
+	// publish, named as Image Builder names them. A version is created
+	// when the run enters Distributing and replicated by its end; a
+	// distribution to a version that exists fails the run in
+	// Distributing.
 	Gallery *Gallery
+	// VersionNumbering is how a galleryImageId without a version is
+	// numbered: NumberingLatest (default, as documented) or
+	// NumberingObserved (see there).
+	VersionNumbering string
 	// Groups, when set, is the subscription's resource groups: a template
 	// with a stagingResourceGroup is checked against it as Image Builder
 	// checks (BadStagingResourceGroup otherwise).
@@ -92,6 +103,13 @@ type simRun struct {
 	outputs         []goldenpipe.RunOutput
 	outputsMade     bool
 	making          chan struct{} // closed once the outputs are made (one maker)
+	gallery         []simDist     // the SharedImage distributions, decided when the run starts
+}
+
+// simDist is one SharedImage distribution of a run.
+type simDist struct {
+	runOutputName, imageID, version, id string
+	collided                            bool // the version existed: the distribution failed
 }
 
 var phases = []string{"Queued", "Building", "Customizing", "Optimizing", "Validating", "Distributing"}
@@ -390,6 +408,7 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 				outcome = b.Outcome(name)
 			}
 			run := &simRun{start: now, outcome: outcome}
+			b.distribute(t, run)
 			t.run = run
 			if b.RunLog != nil {
 				validates := t.tpl.Properties.Validate != nil
@@ -418,6 +437,13 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			}
 			if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning {
 				t.run.cancelAt = b.now()
+				if b.Gallery != nil {
+					for _, d := range t.run.gallery {
+						if !d.collided {
+							b.Gallery.stop(d.imageID, d.version, t.run.cancelAt)
+						}
+					}
+				}
 			}
 			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
 			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCancelResponse{}, nil)
@@ -451,8 +477,12 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			}
 			page := aib.VirtualMachineImageTemplatesClientListRunOutputsResponse{}
 			for _, o := range outputs {
+				state := aib.ProvisioningStateSucceeded
+				if o.State != "" {
+					state = aib.ProvisioningState(o.State)
+				}
 				ro := &aib.RunOutput{Name: to.Ptr(o.Name), Type: to.Ptr("Microsoft.VirtualMachineImages/imageTemplates/runOutputs"),
-					Properties: &aib.RunOutputProperties{ProvisioningState: to.Ptr(aib.ProvisioningStateSucceeded)}}
+					Properties: &aib.RunOutputProperties{ProvisioningState: to.Ptr(state)}}
 				if o.ArtifactURI != "" {
 					ro.Properties.ArtifactURI = to.Ptr(o.ArtifactURI)
 				}
@@ -477,8 +507,19 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 	}
 	state, _, _, _ := t.run.status(b.now(), b.PhaseDuration)
 	if state != goldenpipe.RunSucceeded && state != goldenpipe.RunPartiallySucceeded && !distributesOnFailure(t, state) {
+		// canceled, or failed: the gallery versions its distribution began
+		// (left incomplete) are its outputs, with provisioningState Failed
+		// (not documented: what runOutputs lists then)
+		var outs []goldenpipe.RunOutput
+		if state == goldenpipe.RunCanceled || state == goldenpipe.RunFailed {
+			for _, d := range t.run.gallery {
+				if !d.collided && b.Gallery != nil && b.Gallery.State(d.imageID, d.version) != "" {
+					outs = append(outs, goldenpipe.RunOutput{Name: d.runOutputName, ArtifactID: d.id, State: "Failed"})
+				}
+			}
+		}
 		b.mu.Unlock()
-		return nil, nil
+		return outs, nil
 	}
 	if t.run.outputsMade {
 		defer b.mu.Unlock()
@@ -517,17 +558,11 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 		case *aib.ImageTemplateManagedImageDistributor:
 			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: *d.ImageID, State: "Succeeded"})
 		case *aib.ImageTemplateSharedImageDistributor:
-			id := *d.GalleryImageID + "/versions/0.1." + fmt.Sprint(b.now().Unix()%100000)
-			if b.Gallery != nil {
-				scheme, major := versioning(d.Versioning)
-				imageID, version := b.Gallery.NextVersion(*d.GalleryImageID, scheme, major)
-				tags := map[string]string{}
-				for k, v := range d.ArtifactTags {
-					tags[k] = *v
+			for _, g := range run.gallery {
+				if g.runOutputName == *d.RunOutputName && !g.collided {
+					outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: g.id, State: "Succeeded"})
 				}
-				id = b.Gallery.Publish(imageID, version, d.ExcludeFromLatest != nil && *d.ExcludeFromLatest, tags)
 			}
-			outs = append(outs, goldenpipe.RunOutput{Name: *d.RunOutputName, ArtifactID: id, State: "Succeeded"})
 		}
 	}
 	b.mu.Lock()
@@ -536,6 +571,82 @@ func (b *ImageBuilder) outputs(name string) ([]goldenpipe.RunOutput, error) {
 		t.run.outputs, t.run.outputsMade = outs, true
 	}
 	return t.run.outputs, nil
+}
+
+// distribute decides, when a run starts, the gallery versions its
+// SharedImage distributors publish, and has the gallery make them when the
+// run reaches Distributing (and finish replicating them by its end). A
+// version that exists fails the run in Distributing: "The image version ID
+// needs to be distinct or different from any image versions that are in
+// the existing Azure Compute Gallery" (MicrosoftDocs articles/virtual-
+// machines/linux/image-builder-json.md, distribute SharedImage). The
+// wording of the run's message then is not documented; it quotes that
+// rule. Called with b.mu held.
+func (b *ImageBuilder) distribute(t *simTemplate, run *simRun) {
+	o := run.outcome
+	completes := o.State == goldenpipe.RunSucceeded || o.State == goldenpipe.RunPartiallySucceeded ||
+		o.State == goldenpipe.RunFailed && o.Validation && t.tpl.Properties.Validate != nil &&
+			t.tpl.Properties.Validate.ContinueDistributeOnFailure != nil && *t.tpl.Properties.Validate.ContinueDistributeOnFailure
+	partial := o.State == goldenpipe.RunFailed && o.Distribution
+	if !completes && !partial {
+		return // it fails before distributing
+	}
+	appears := run.start.Add(b.PhaseDuration * time.Duration(len(phases)-1))
+	ready := run.start.Add(b.PhaseDuration * time.Duration(len(phases)))
+	var collided []string
+	for _, d := range t.tpl.Properties.Distribute {
+		d, ok := d.(*aib.ImageTemplateSharedImageDistributor)
+		if !ok || d.GalleryImageID == nil || d.RunOutputName == nil {
+			continue
+		}
+		if b.Gallery == nil {
+			id := *d.GalleryImageID + "/versions/0.1." + fmt.Sprint(run.start.Unix()%100000)
+			run.gallery = append(run.gallery, simDist{runOutputName: *d.RunOutputName, id: id})
+			continue
+		}
+		scheme, major := versioning(d.Versioning)
+		imageID, version := b.Gallery.NextVersion(*d.GalleryImageID, scheme, major, sourceVersion(t.tpl), b.VersionNumbering)
+		tags := map[string]string{}
+		for k, v := range d.ArtifactTags {
+			tags[k] = *v
+		}
+		var regions []Region
+		for _, r := range d.TargetRegions {
+			if r != nil && r.Name != nil {
+				regions = append(regions, Region{Name: *r.Name})
+			}
+		}
+		b.Gallery.mu.Lock()
+		id, exists := b.Gallery.add(imageID, version, d.ExcludeFromLatest != nil && *d.ExcludeFromLatest, tags, regions, appears, ready)
+		b.Gallery.mu.Unlock()
+		run.gallery = append(run.gallery, simDist{runOutputName: *d.RunOutputName, imageID: imageID, version: version, id: id, collided: exists})
+		if exists {
+			collided = append(collided, id)
+		} else if partial {
+			b.Gallery.stop(imageID, version, appears)
+		}
+	}
+	if len(collided) > 0 {
+		run.outcome = Outcome{State: goldenpipe.RunFailed, Distribution: true,
+			Message: "Distribution failed: the gallery image version " + strings.Join(collided, ", ") + " already exists. " +
+				"The image version ID needs to be distinct or different from any image versions that are in the existing Azure Compute Gallery."}
+	}
+}
+
+// sourceVersion is the version of a template's source image, when it
+// names one (a platform image's version, a gallery version's name).
+func sourceVersion(t aib.ImageTemplate) string {
+	switch s := t.Properties.Source.(type) {
+	case *aib.ImageTemplatePlatformImageSource:
+		if s.Version != nil {
+			return *s.Version
+		}
+	case *aib.ImageTemplateSharedImageVersionSource:
+		if s.ImageVersionID != nil {
+			return (*s.ImageVersionID)[strings.LastIndex(*s.ImageVersionID, "/")+1:]
+		}
+	}
+	return ""
 }
 
 // distributesOnFailure reports a run that failed in validation and still

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 )
@@ -18,13 +19,33 @@ import (
 type Server struct {
 	Images  *Images
 	Builder *ImageBuilder
-	// Gallery, when set, serves gallery image versions (and the builder
-	// publishes to it).
+	// Gallery serves gallery image versions, and the builder publishes to
+	// it (nil: a gallery of its own is made at the first request, so a
+	// handler reaching the served simulator reads the versions its builds
+	// published).
 	Gallery *Gallery
+
+	once sync.Once
+}
+
+// init gives the server its gallery and has the builder publish to it.
+func (s *Server) init() {
+	s.once.Do(func() {
+		if s.Gallery == nil {
+			s.Gallery = NewGallery()
+		}
+		if s.Builder != nil && s.Builder.Gallery == nil {
+			s.Builder.Gallery = s.Gallery
+		}
+		if s.Gallery.Now == nil && s.Builder != nil {
+			s.Gallery.Now = s.Builder.Now
+		}
+	})
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
 	var t interface {
 		Do(*http.Request) (*http.Response, error)
 	}
@@ -32,7 +53,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := ""
 	rewrite := false
 	switch {
-	case s.Gallery != nil && strings.Contains(path, "/providers/microsoft.compute/galleries/"):
+	case strings.Contains(path, "/providers/microsoft.compute/galleries/"):
 		t, rewrite = s.Gallery.Transport(), true
 		op = "GalleryImageVersionsClient." + galleryOperation(r.Method, path)
 	case strings.Contains(path, "/providers/microsoft.virtualmachineimages/imagetemplates/"):

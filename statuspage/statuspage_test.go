@@ -69,9 +69,13 @@ type fakeGallery struct{}
 
 func (fakeGallery) View(_ context.Context, name string) (gallery.View, error) {
 	img := "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/" + name
+	eol := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 	return gallery.View{Images: []gallery.Image{{ID: img, Latest: "1.0.1", Versions: []goldenpipe.GalleryVersion{
-		{Name: "1.0.2", ExcludeFromLatest: true}, {Name: "1.0.1"}, {Name: "1.0.0", Tags: map[string]string{"goldenpipe.inUse": "hp-finance"}}}}},
-		Rollbacks: []gallery.RolledBack{{From: "1.0.2", To: "1.0.1", Excluded: []string{"1.0.2"}, RequestedBy: "ops@contoso.com", Reason: "Teams crashes"}}}, nil
+		{Name: "1.0.2", ExcludeFromLatest: true}, {Name: "1.0.1"}, {Name: "1.0.0", Tags: map[string]string{"goldenpipe.inUse": "hp-finance"}},
+		{Name: "0.9.0", BlockDeletion: true, EndOfLife: eol}},
+		LatestIn:  map[string]string{"northeurope": "1.0.0"},
+		Protected: []gallery.Protected{{Version: "0.9.0", Until: eol}}}},
+		Rollbacks: []gallery.RolledBack{{From: "1.0.2", To: "1.0.1", Excluded: []string{"1.0.2"}, RequestedBy: "ops@contoso.com", Reason: "Teams crashes", State: gallery.RollbackApplying}}}, nil
 }
 
 type fakeBuilds []builds.Build
@@ -273,7 +277,10 @@ func TestTemplatePage(t *testing.T) {
 	}
 	for _, want := range []string{"Warnings (1)", "no step cleans up", "silenced: <code>gen2</code>, <code>antivirus</code>",
 		"source 22631.4317.241009 → 22631.4460.241106", "Builds (3)", "avd-win11-abababababab",
-		"latest resolves to <strong>1.0.1</strong>", "excluded from latest", "in use: hp-finance", "Teams crashes", "1.0.2 → 1.0.1"} {
+		"latest resolves to <strong>1.0.1</strong>", "excluded from latest", "in use: hp-finance", "Teams crashes", "1.0.2 → 1.0.1",
+		// issue 23: protected versions, per-region latest, the version policy, a rollback still applying
+		"protected (deletion blocked before their end of life; retention skips them): <code>0.9.0</code> until 2027-06-01",
+		"in northeurope: <strong>1.0.0</strong>", "versions nextPatch (none reused)", "<span class=\"state wait\">applying</span>"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the template page lacks %q", want)
 		}

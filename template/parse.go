@@ -48,6 +48,15 @@ type Policy struct {
 	// the build's own, the one latest resolves to, or one tagged
 	// goldenpipe.inUse). 0, the default, keeps every version.
 	KeepVersions int `json:"keepVersions,omitempty"`
+	// VersionPolicy is how the gallery versions a build publishes are
+	// numbered: "nextPatch" (default, gallery.PolicyNextPatch: no build is
+	// sent whose version exists) or "asWritten" (galleryImageId as the
+	// template writes it).
+	VersionPolicy string `json:"versionPolicy,omitempty"`
+	// UnfinishedVersions is what becomes of a version published by a build
+	// that did not succeed: "exclude" (default: excluded from latest) or
+	// "delete".
+	UnfinishedVersions string `json:"unfinishedVersions,omitempty"`
 }
 
 // OS families a source image is known to be.

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -22,10 +23,74 @@ type Plan struct {
 	Rebuild bool     `json:"rebuild"`
 	Reason  string   `json:"reason"`
 	Changes []string `json:"changes,omitempty"` // e.g. "source 2024.11.13 → 2024.12.10"
+	// Versions says which Azure Compute Gallery version the next build
+	// publishes, by the version policy ("" when it publishes to none).
+	Versions string `json:"versions,omitempty"`
 }
 
-// MakePlan compares a rendered template with its last successful build.
+// MakePlan compares a rendered template with its last successful build,
+// and says which gallery version the next build publishes.
 func MakePlan(r *Rendered, policy Policy, last *BuildSummary) Plan {
+	p := makePlan(r, policy, last)
+	if r != nil {
+		p.Versions = VersionPlan(r.JSON, policy)
+	}
+	return p
+}
+
+// VersionPlan says, for a rendered template's SharedImage distributors,
+// which gallery version a build publishes under the version policy
+// (goldenpipe.versionPolicy; gallery.Assign carries it out when the build
+// is admitted). A gallery version is used once: "The image version ID
+// needs to be distinct or different from any image versions that are in
+// the existing Azure Compute Gallery" (MicrosoftDocs image-builder-json.md).
+func VersionPlan(rendered []byte, policy Policy) string {
+	var t struct {
+		Properties struct {
+			Distribute []struct {
+				Type           string `json:"type"`
+				GalleryImageID string `json:"galleryImageId"`
+				Versioning     *struct {
+					Scheme string `json:"scheme"`
+					Major  *int   `json:"major"`
+				} `json:"versioning"`
+			} `json:"distribute"`
+		} `json:"properties"`
+	}
+	if json.Unmarshal(rendered, &t) != nil {
+		return ""
+	}
+	var out []string
+	for _, d := range t.Properties.Distribute {
+		if d.Type != "SharedImage" || d.GalleryImageID == "" {
+			continue
+		}
+		id := strings.TrimRight(d.GalleryImageID, "/")
+		named := ""
+		if i := strings.LastIndex(strings.ToLower(id), "/versions/"); i >= 0 {
+			id, named = id[:i], id[i+len("/versions/"):]
+		}
+		def := id[strings.LastIndex(id, "/")+1:]
+		switch {
+		case policy.VersionPolicy == "asWritten" && named != "":
+			out = append(out, def+": version "+named+" as written (policy asWritten): a rebuild fails at distribution once it exists")
+		case policy.VersionPolicy == "asWritten":
+			out = append(out, def+": Image Builder numbers the version (policy asWritten)")
+		case named != "":
+			major, _, _ := strings.Cut(named, ".")
+			out = append(out, def+": "+named+" if it is not in the gallery yet, else the next patch above the highest "+major+".x.x version (policy nextPatch, decided when the build starts)")
+		case d.Versioning != nil && d.Versioning.Scheme == "Source":
+			out = append(out, def+": the source image's version (versioning Source): Image Builder's choice")
+		case d.Versioning != nil && d.Versioning.Major != nil:
+			out = append(out, fmt.Sprintf("%s: the next patch above the highest %d.x.x version (policy nextPatch, decided when the build starts)", def, *d.Versioning.Major))
+		default:
+			out = append(out, def+": the next patch above the highest version (policy nextPatch, decided when the build starts)")
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func makePlan(r *Rendered, policy Policy, last *BuildSummary) Plan {
 	if last == nil {
 		return Plan{Rebuild: true, Reason: "never built"}
 	}

@@ -147,7 +147,8 @@ var (
 	)}
 
 	policySchema = &object{fields: fields("pinnedChecksums", f(kStrings), "rebuild", f(kString), "ignore", f(kStrings),
-		"hostPool", f(kString), "stage", f(kString), "recustomize", f(kBool), "keepVersions", f(kInt))}
+		"hostPool", f(kString), "stage", f(kString), "recustomize", f(kBool), "keepVersions", f(kInt),
+		"versionPolicy", f(kString), "unfinishedVersions", f(kString))}
 
 	rootSchema = &object{fields: fields(
 		"type", f(kString), "apiVersion", f(kString), "name", f(kString), "location", f(kString),

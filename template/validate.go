@@ -1,8 +1,11 @@
 package template
 
 import (
+	"fmt"
+	"math"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,7 +112,10 @@ func (v *validator) template(t *aib.ImageTemplate) {
 		v.r.problem("properties.autoRun.state", "%q must be \"Enabled\" or \"Disabled\"", *ar.State)
 	}
 	if ar := p.AutoRun; ar != nil && ar.State != nil && *ar.State == aib.AutoRunStateAutoRunEnabled {
-		v.warn("properties.autoRun.state", "Enabled makes Image Builder start a build on every create; this app starts builds itself, so the build would run twice")
+		// "the image build process runs once upon template creation"
+		// (MicrosoftDocs image-builder-json.md, autoRun); the app's Run of
+		// the running template then answers 409, which it takes as running
+		v.warn("properties.autoRun.state", "Enabled makes Image Builder run the build once, as soon as the template is created, before the app asks; the build still runs once (the app's own Run finds it running), so autoRun changes nothing here and can be left out")
 	}
 	if o := p.Optimize; o != nil && o.VMBoot != nil && o.VMBoot.State != nil &&
 		*o.VMBoot.State != aib.VMBootOptimizationStateEnabled && *o.VMBoot.State != aib.VMBootOptimizationStateDisabled {
@@ -139,7 +145,35 @@ func (v *validator) template(t *aib.ImageTemplate) {
 	} else if k > 0 && !publishesToGallery(p) {
 		v.warn("goldenpipe.keepVersions", "has no effect: the template publishes no Azure Compute Gallery version (no SharedImage distributor)")
 	}
+	if vp := v.policy.VersionPolicy; vp != "" && vp != "nextPatch" && vp != "asWritten" {
+		v.r.problem("goldenpipe.versionPolicy", "%q must be \"nextPatch\" (the default: no build is sent whose gallery version exists) or \"asWritten\"", vp)
+	}
+	if uv := v.policy.UnfinishedVersions; uv != "" && uv != "exclude" && uv != "delete" {
+		v.r.problem("goldenpipe.unfinishedVersions", "%q must be \"exclude\" (the default: excluded from latest) or \"delete\"", uv)
+	}
 	v.practiceChecks(t)
+}
+
+// versionNameProblem checks a gallery image version name against the
+// gallery's rule: "The allowed characters are digit and period. Digits
+// must be within the range of a 32-bit integer. Format:
+// <MajorVersion>.<MinorVersion>.<Patch>" (Compute REST API, Gallery Image
+// Versions - Create Or Update); "" when it follows it. (gallery.ValidName
+// is the same rule; this package cannot import gallery.)
+func versionNameProblem(name string) string {
+	parts := strings.Split(name, ".")
+	if len(parts) != 3 {
+		return fmt.Sprintf("version %q must be three numbers, Major.Minor.Patch (for example 1.0.0): Azure Compute Gallery refuses any other name at distribution", name)
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return fmt.Sprintf("version %q may hold only digits and periods (Major.Minor.Patch): Azure Compute Gallery refuses it at distribution", name)
+		}
+		if n, err := strconv.ParseUint(p, 10, 64); err != nil || n > math.MaxInt32 {
+			return fmt.Sprintf("version %q: %s is beyond a 32-bit integer (%d), which Azure Compute Gallery refuses at distribution", name, p, math.MaxInt32)
+		}
+	}
+	return ""
 }
 
 // MaxKeepVersions bounds goldenpipe.keepVersions.
@@ -359,6 +393,10 @@ func (v *validator) distribute(ds []aib.ImageTemplateDistributorClassification) 
 				v.required(dp.key("galleryImageId"), " for a SharedImage distributor")
 			} else if !galleryImgRE.MatchString(*d.GalleryImageID) && !galleryVerRE.MatchString(*d.GalleryImageID) {
 				v.r.problem(dp.key("galleryImageId"), "%q is not a gallery image resource id (…/galleries/…/images/…)", *d.GalleryImageID)
+			} else if i := strings.LastIndex(strings.ToLower(*d.GalleryImageID), "/versions/"); i >= 0 {
+				if msg := versionNameProblem((*d.GalleryImageID)[i+len("/versions/"):]); msg != "" {
+					v.r.problem(dp.key("galleryImageId"), "%s", msg)
+				}
 			}
 		case *aib.ImageTemplateVhdDistributor:
 			name = d.RunOutputName

@@ -40,6 +40,10 @@ type Local struct {
 // GalleryVersions returns the simulated gallery behind armcompute's
 // client, and has the Image Builder simulator publish to it (on its clock).
 func (l *Local) GalleryVersions(s config.Settings) (goldenpipe.Gallery, error) {
+	if s.SimulatorURL != "" {
+		// the served simulator's gallery, the one its builder publishes to
+		return azure.NewGalleryVersions(simulator.TokenCredential(), azure.ARMEndpointOptions(s.SimulatorURL)), nil
+	}
 	if l.Gallery == nil {
 		l.Gallery = simulator.NewGallery()
 	}

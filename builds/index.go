@@ -186,11 +186,16 @@ func without[T any](list []T, drop map[int]bool) []T {
 }
 
 // migration is the progress of indexing the builds recorded before the
-// indexes existed.
+// indexes existed (Done, Marker, Count), and of filing the builds in
+// flight recorded before the line (Line*: see fileOld).
 type migration struct {
 	Done   bool   `json:"done"`
 	Marker string `json:"marker,omitempty"`
 	Count  int    `json:"count"`
+
+	LineDone   bool   `json:"lineDone,omitempty"`
+	LineMarker string `json:"lineMarker,omitempty"`
+	LineCount  int    `json:"lineCount,omitempty"`
 }
 
 // indexBatch is how many old builds one step of the migration indexes,
@@ -203,18 +208,19 @@ const (
 // IndexOld is indexOld for tools: the migration run to its end or the
 // deadline.
 func (s *Service) IndexOld(ctx context.Context, deadline time.Time) (string, error) {
-	return s.indexOld(ctx, deadline)
-}
-
-// indexOld indexes the builds recorded before the indexes existed, a batch
-// at a time from a recorded marker, until the deadline; once done it costs
-// one read. Idempotent: an entry written twice is the same entry.
-func (s *Service) indexOld(ctx context.Context, deadline time.Time) (string, error) {
 	var m migration
 	etag, err := s.Docs.Get(ctx, keyMigration, &m)
 	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
 		return "", err
 	}
+	return s.indexOldFrom(ctx, &m, etag, deadline)
+}
+
+// indexOldFrom indexes the builds recorded before the indexes existed, a
+// batch at a time from a recorded marker, until the deadline, from the
+// migration's record m (read at etag); once done it costs nothing.
+// Idempotent: an entry written twice is the same entry.
+func (s *Service) indexOldFrom(ctx context.Context, m *migration, etag string, deadline time.Time) (string, error) {
 	if m.Done {
 		return "", nil
 	}
@@ -239,7 +245,7 @@ func (s *Service) indexOld(ctx context.Context, deadline time.Time) (string, err
 			return "", err
 		}
 		m.Marker, m.Count, m.Done = next, m.Count+len(found), next == ""
-		if etag, err = s.Docs.Put(ctx, keyMigration, m, etag); err != nil {
+		if etag, err = s.Docs.Put(ctx, keyMigration, *m, etag); err != nil {
 			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 				return "another instance indexes the old builds", nil
 			}

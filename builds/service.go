@@ -1,7 +1,6 @@
 package builds
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -225,6 +224,9 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 		if err := s.indexBuild(ctx, b, ""); err != nil { // before the record, as the marker
 			return nil, err
 		}
+		if err := s.writeLine(ctx, b, ""); err != nil { // the line for a slot, before the record too
+			return nil, err
+		}
 		_, err := s.Docs.Put(ctx, buildKey(id), b, "")
 		if err == nil {
 			return b, nil
@@ -242,6 +244,7 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 		if !existing.RequestedAt.Equal(b.RequestedAt) {
 			_ = s.Docs.Delete(ctx, byTimeKey(b), "")
 			_ = s.Docs.Delete(ctx, byTemplateKey(b), "")
+			_ = s.Docs.Delete(ctx, lineKey(b), "")
 		}
 		if err := s.indexBuild(ctx, &existing, existingETag); err != nil {
 			return nil, err
@@ -253,6 +256,11 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			// the same message again, or this change is being built: coalesce,
 			// and make sure the monitor sees it (a crash may have come
 			// between its marker and its record on an earlier delivery)
+			if waitingState(existing.State) {
+				if err := s.writeLine(ctx, &existing, existingETag); err != nil {
+					return nil, err
+				}
+			}
 			return &existing, s.mark(ctx, &existing, existingETag)
 		case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
 			return &existing, nil // this change was built
@@ -287,7 +295,9 @@ func (s *Service) Enqueue(ctx context.Context, req Request, fingerprint, scope s
 
 // RequestBuild enqueues a build of a template now (POST /api/builds) and
 // returns the id of the build that will run. It validates before anything
-// is sent. Without force: a template whose last build failed (or timed
+// is sent. With force: a build after the latest one, the same for every
+// request that saw that latest build (a forced build in flight, or a
+// build of the fingerprint not started yet, is the answer itself). Without force: a template whose last build failed (or timed
 // out, was canceled, lost its VHD) is built again — a retry is a new
 // request with its own id, the same for every copy of that retry, so
 // twenty concurrent retries make one build; a build of the template's
@@ -316,8 +326,19 @@ func (s *Service) RequestBuild(ctx context.Context, req Request) (string, error)
 	}
 	scope := ""
 	switch {
+	case req.Force && latest != nil && !Terminal(latest.State) && latest.Fingerprint == fp && (latest.Force || waitingState(latest.State)):
+		// a forced build in flight, or one of this fingerprint not started
+		// yet, is what a force asks for: that is the build that will run
+		return latest.ID, nil
 	case req.Force:
-		scope = "force-" + s.now().Format(time.RFC3339Nano)
+		// a force asks for a build after the latest one: requests that see
+		// the same latest ask for the same build (one id, one message id),
+		// so twenty at once make one build
+		after := "none"
+		if latest != nil {
+			after = latest.ID
+		}
+		scope = "force-after-" + after
 		req.BuildID = base + "-f" + hashOf(scope)[:6]
 	case latest != nil && !Terminal(latest.State) && latest.Fingerprint == fp:
 		return latest.ID, nil // being built: that is the build that will run
@@ -422,29 +443,6 @@ type inFlightView struct {
 
 // inFlightViewed bounds the builds the view keeps.
 const inFlightViewed = 50
-
-// viewInFlight records the view at the end of a tick (one read when
-// nothing changed; with nothing in flight, no listing).
-func (s *Service) viewInFlight(ctx context.Context, anyInFlight bool) error {
-	var shown []Summary
-	total := 0
-	if anyInFlight {
-		var err error
-		if shown, total, err = s.inFlightLive(ctx, inFlightViewed); err != nil {
-			return err
-		}
-	}
-	_, err := goldenpipe.Update(ctx, s.Docs, keyInFlightView, func(v *inFlightView) error {
-		old, _ := json.Marshal(v.Shown)
-		now, _ := json.Marshal(shown)
-		if !v.Since.IsZero() && v.Total == total && bytes.Equal(old, now) {
-			return goldenpipe.ErrUnchanged
-		}
-		v.Since, v.Total, v.Shown = s.now(), total, shown
-		return nil
-	})
-	return err
-}
 
 // InFlightPage returns how many builds are in flight and up to n of them
 // (at most inFlightViewed), the slot holders first, then the oldest: the

@@ -273,4 +273,6 @@ func (f *busyAIB) Delete(_ context.Context, name string) error {
 	delete(f.tpl, name)
 	return nil
 }
-func (f *busyAIB) RunOutputs(context.Context, string) ([]goldenpipe.RunOutput, error) { return nil, nil }
+func (f *busyAIB) RunOutputs(context.Context, string) ([]goldenpipe.RunOutput, error) {
+	return nil, nil
+}

@@ -32,6 +32,9 @@ var benches = []bench{
 	{"rescue", benchRescue},
 	{"monitor", benchMonitor},
 	{"scale", benchScale},
+	{"burst-tick", benchBurstTick},
+	{"burst", benchBurst1000},
+	{"burst-10k", benchBurst10000},
 }
 
 // workspace is what the benchmarks share: a temp folder and the built binary.
@@ -62,7 +65,7 @@ func main() {
 var repeats = 3
 
 func run(only string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "goldenpipe-bench-")
 	if err != nil {

@@ -59,12 +59,16 @@ func (s *Service) indexBuild(ctx context.Context, b *Build, etag string) error {
 }
 
 func (s *Service) writeEntries(ctx context.Context, b *Build, etag string, sum Summary) error {
+	g, gctx := errgroup.WithContext(ctx)
 	for _, k := range []string{byTimeKey(b), byTemplateKey(b)} {
-		if _, err := s.Docs.Overwrite(ctx, k, indexEntry{ID: b.ID, ETag: etag, Build: &sum}); err != nil {
-			return fmt.Errorf("indexing build %s: %w", b.ID, err)
-		}
+		g.Go(func() error {
+			if _, err := s.Docs.Overwrite(gctx, k, indexEntry{ID: b.ID, ETag: etag, Build: &sum}); err != nil {
+				return fmt.Errorf("indexing build %s: %w", b.ID, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // refresh refreshes the summaries of a build just written (its record's
@@ -74,13 +78,14 @@ func (s *Service) writeEntries(ctx context.Context, b *Build, etag string, sum S
 // last step of a finished build publishes it before its marker goes.
 func (s *Service) refresh(ctx context.Context, b *Build, etag string, marked bool) error {
 	sum := b.Summarize()
-	if err := s.writeEntries(ctx, b, etag, sum); err != nil {
-		return err
-	}
 	if !marked {
-		return nil
+		return s.writeEntries(ctx, b, etag, sum)
 	}
-	return s.writeMarker(ctx, b.ID, marker{At: b.RequestedAt, ETag: etag, Build: &sum})
+	// the entries and the marker at once: each is the same summary
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.writeEntries(gctx, b, etag, sum) })
+	g.Go(func() error { return s.writeMarker(gctx, b.ID, marker{At: b.RequestedAt, ETag: etag, Build: &sum}) })
+	return g.Wait()
 }
 
 // writeMarker writes a build's in-flight marker (idempotent).

@@ -53,6 +53,12 @@ func (s *Service) Advance(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading build %s: %w", id, err)
 	}
+	return s.advance(ctx, stored{b: b, etag: etag})
+}
+
+// advance is Advance from a record just read or written.
+func (s *Service) advance(ctx context.Context, st stored) (string, error) {
+	b, etag, id := st.b, st.etag, st.b.ID
 	var v Verdict
 	var others []judged
 	if waitingState(b.State) {
@@ -100,8 +106,9 @@ type looked struct {
 func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, looked, error) {
 	cfg := s.config()
 	outcome := ""
+	fresh := false // st is what this reconcile just wrote: no need to read it back
 	for round := 0; round < shellRounds; round++ {
-		if round > 0 {
+		if round > 0 && !fresh {
 			var b Build
 			etag, err := s.Docs.Get(ctx, buildKey(st.b.ID), &b)
 			if err != nil {
@@ -109,6 +116,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 			}
 			st = stored{b: b, etag: etag}
 		}
+		fresh = false
 		b, now := st.b, s.now()
 		if !Terminal(b.State) && !b.RetryAt.IsZero() && now.Before(b.RetryAt) {
 			return "backing off until " + b.RetryAt.Format(time.RFC3339) + ": " + b.LastError, looked{b: b, requeue: b.RetryAt.Sub(now)}, nil
@@ -120,9 +128,12 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 		d := Decide(b, o, now, cfg)
 		outcome = d.Outcome
 		if d.Step != nil {
-			done, err := s.carryOutStep(ctx, st, d)
+			done, next, err := s.carryOutStep(ctx, st, d)
 			if err != nil || done {
 				return outcome, looked{b: st.b, unmarked: err == nil && d.Step.Kind == ActUnmark}, err
+			}
+			if next != nil {
+				st, fresh = *next, true
 			}
 			continue
 		}
@@ -136,7 +147,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 		if err != nil {
 			return "", looked{b: b}, fmt.Errorf("writing build %s: %w", b.ID, err)
 		}
-		st = stored{b: d.Build, etag: etag}
+		st, fresh = stored{b: d.Build, etag: etag}, true
 		if err := s.refresh(ctx, &st.b, etag, true); err != nil {
 			return "", looked{b: st.b}, err
 		}
@@ -154,6 +165,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 					if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
 						return "", looked{b: st.b}, fmt.Errorf("writing build %s: %w", b.ID, err)
 					}
+					fresh = err == nil
 					if err == nil {
 						if err := s.refresh(ctx, &fd.Build, etag, true); err != nil {
 							return "", looked{b: st.b}, err
@@ -186,30 +198,30 @@ func (s *Service) logDecision(old Build, d Decision) {
 
 // carryOutStep carries out an after-step, then marks it done with a
 // conditional write. done says the build needs nothing more now.
-func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done bool, err error) {
+func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done bool, next *stored, err error) {
 	a := *d.Step
 	if a.Kind == ActUnmark {
 		// the lists' last summary of this build, then the marker goes
 		if err := s.refresh(ctx, &st.b, st.etag, false); err != nil {
-			return true, err
+			return true, nil, err
 		}
 		if err := s.Docs.Delete(ctx, activeKey(st.b.ID), ""); err != nil {
-			return true, err
+			return true, nil, err
 		}
-		return true, nil
+		return true, nil, nil
 	}
 	if err := s.step(ctx, &d.Build, a); err != nil {
-		return true, fmt.Errorf("build %s: %s: %w", st.b.ID, a.Kind, err)
+		return true, nil, fmt.Errorf("build %s: %s: %w", st.b.ID, a.Kind, err)
 	}
 	d.Build.mark(a.Step())
 	etag, err := s.Docs.Put(ctx, buildKey(st.b.ID), d.Build, st.etag)
 	if err != nil {
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
-			return false, nil // steps are idempotent: look again
+			return false, nil, nil // steps are idempotent: look again
 		}
-		return true, err
+		return true, nil, err
 	}
-	return false, s.refresh(ctx, &d.Build, etag, true)
+	return false, &stored{b: d.Build, etag: etag}, s.refresh(ctx, &d.Build, etag, true)
 }
 
 // observe reads what the decision for a build in its state needs.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -122,12 +124,13 @@ func (s *Service) Request(ctx context.Context, m goldenpipe.Message) (string, er
 	req, err := ParseRequest(m.Body)
 	if err == nil {
 		var b *Build
-		b, err = s.open(ctx, req, m.ID)
+		var etag string
+		b, etag, err = s.open(ctx, req, m.ID)
 		if err == nil && b == nil {
 			return "nothing to build", nil
 		}
 		if err == nil {
-			outcome, aerr := s.Advance(ctx, b.ID)
+			outcome, aerr := s.advance(ctx, stored{b: *b, etag: etag})
 			if aerr != nil {
 				// the record exists: the monitor takes it from here
 				s.log().Warn("advancing a new build failed; the monitor will go on", "build", b.ID, "err", aerr.Error())
@@ -188,17 +191,17 @@ func (s *Service) indexRejection(ctx context.Context, key string, rej *Rejection
 // open finds or creates the build a request asks for. It returns nil when
 // nothing needs building (the last successful build has the fingerprint and
 // the request does not force one).
-func (s *Service) open(ctx context.Context, req Request, messageID string) (*Build, error) {
+func (s *Service) open(ctx context.Context, req Request, messageID string) (*Build, string, error) {
 	t, err := s.Templates.Get(ctx, req.Template)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !t.Valid || t.Rendered == nil {
-		return nil, goldenpipe.Errorf(goldenpipe.EINVALID, "template %q is invalid (%d problems); fix it before building", req.Template, len(t.Problems))
+		return nil, "", goldenpipe.Errorf(goldenpipe.EINVALID, "template %q is invalid (%d problems); fix it before building", req.Template, len(t.Problems))
 	}
 	r := t.Rendered
 	if !req.Force && req.BuildID == "" && t.LastBuild != nil && t.LastBuild.Fingerprint == r.Fingerprint {
-		return nil, nil
+		return nil, "", nil
 	}
 	base := BaseID(req.Template, r.Fingerprint)
 	if req.BuildID != "" {
@@ -215,29 +218,28 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			CorrelationID: req.CorrelationID, MessageID: messageID, Fingerprint: r.Fingerprint, SourceVersion: r.SourceVersion,
 			Scripts: r.Scripts, Rendered: r.JSON, AIBName: AIBName(id), RequestedAt: s.now()}
 		b.moveTo(StateRequested, "", req.Reason, b.RequestedAt)
-		// the marker first: a crash after it leaves a marker the monitor
-		// drops after markerGrace; a crash before the record's write is
-		// redelivered and writes both
-		if err := s.mark(ctx, b, ""); err != nil {
-			return nil, err
+		// the marker, the index entries and the place in the line (at
+		// once) before the record: a crash after them leaves entries the
+		// monitor and the lists drop after markerGrace; a crash before the
+		// record's write is redelivered and writes them all again
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return s.mark(gctx, b, "") })
+		g.Go(func() error { return s.indexBuild(gctx, b, "") })
+		g.Go(func() error { return s.writeLine(gctx, b, "") })
+		if err := g.Wait(); err != nil {
+			return nil, "", err
 		}
-		if err := s.indexBuild(ctx, b, ""); err != nil { // before the record, as the marker
-			return nil, err
-		}
-		if err := s.writeLine(ctx, b, ""); err != nil { // the line for a slot, before the record too
-			return nil, err
-		}
-		_, err := s.Docs.Put(ctx, buildKey(id), b, "")
+		etag, err := s.Docs.Put(ctx, buildKey(id), b, "")
 		if err == nil {
-			return b, nil
+			return b, etag, nil
 		}
 		if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
-			return nil, fmt.Errorf("recording build %s: %w", id, err)
+			return nil, "", fmt.Errorf("recording build %s: %w", id, err)
 		}
 		var existing Build
 		existingETag, err := s.Docs.Get(ctx, buildKey(id), &existing)
 		if err != nil {
-			return nil, fmt.Errorf("reading build %s: %w", id, err)
+			return nil, "", fmt.Errorf("reading build %s: %w", id, err)
 		}
 		// this attempt's entries name a build requested at another time:
 		// dropped (a reader skips them anyway), and the record's ensured
@@ -247,27 +249,27 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			_ = s.Docs.Delete(ctx, lineKey(b), "")
 		}
 		if err := s.indexBuild(ctx, &existing, existingETag); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		switch {
 		case existing.MessageID == messageID && messageID != "" && Terminal(existing.State):
-			return &existing, nil // the same message again, its build over
+			return &existing, existingETag, nil // the same message again, its build over
 		case !Terminal(existing.State):
 			// the same message again, or this change is being built: coalesce,
 			// and make sure the monitor sees it (a crash may have come
 			// between its marker and its record on an earlier delivery)
 			if waitingState(existing.State) {
 				if err := s.writeLine(ctx, &existing, existingETag); err != nil {
-					return nil, err
+					return nil, "", err
 				}
 			}
-			return &existing, s.mark(ctx, &existing, existingETag)
+			return &existing, existingETag, s.mark(ctx, &existing, existingETag)
 		case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
-			return &existing, nil // this change was built
+			return &existing, existingETag, nil // this change was built
 		}
 		// that attempt failed, was canceled or superseded: a new attempt
 	}
-	return nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
+	return nil, "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
 }
 
 // mark writes a build's in-flight marker (idempotent), with the summary

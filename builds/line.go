@@ -59,6 +59,10 @@ const (
 	tickExamined    = InFlightCounted
 )
 
+// tickHead is the page of the line's head a tick reads with the entries'
+// summaries (what the admission pass looks at first, and the view shows).
+const tickHead = 100
+
 // ascKey orders times oldest first as text.
 func ascKey(t time.Time) string { return fmt.Sprintf("%016x", uint64(t.UTC().UnixNano())) }
 
@@ -420,7 +424,7 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		head, headNext, err = s.Docs.ListPage(ctx, keyLine, "", InFlightCounted)
+		head, headNext, err = s.Docs.ListPage(ctx, keyLine, "", tickHead)
 		if err != nil {
 			return "", fmt.Errorf("reading the line: %w", err)
 		}
@@ -432,6 +436,16 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 			return "", fmt.Errorf("the admission pass: %w", err)
 		}
 		break
+	}
+	// the line beyond its head is counted by its keys alone (up to
+	// InFlightCounted), for the view
+	lineCount, lineMore := len(head), false
+	if headNext != "" {
+		keys, next, err := s.Docs.KeysPage(ctx, keyLine, "", InFlightCounted)
+		if err != nil {
+			return "", fmt.Errorf("counting the line: %w", err)
+		}
+		lineCount, lineMore = len(keys), next != ""
 	}
 	due, dueNext, err := s.Docs.ListPage(ctx, keyDue, "", InFlightCounted)
 	if err != nil {
@@ -537,7 +551,7 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		}
 	}
 	summary := fmt.Sprintf("%d builds advanced", len(jobs))
-	if err := s.recordView(ctx, after, head, headNext != "" || dueNext != "", dueIDs); err != nil {
+	if err := s.recordView(ctx, after, head, lineCount, lineMore || dueNext != "", dueIDs); err != nil {
 		failed = append(failed, "recording the view of the builds in flight: "+err.Error())
 	}
 	if note, err := s.indexOldFrom(ctx, &m, metag, time.Now().Add(indexOldBudget)); err != nil {
@@ -597,9 +611,10 @@ func (s *Service) holders(ctx context.Context, ids []string) ([]stored, error) {
 
 // recordView records the view of the builds in flight from what the tick
 // read: the holders and builds it looked at (as it left them), then the
-// head of the line, oldest first; the total counts those, the line's page
-// and the due list's page (InFlightCounted when either has more).
-func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpipe.Listed, more bool, dueIDs []string) error {
+// head of the line, oldest first; the total counts those, the rest of the
+// line (lineCount entries, head included) and the due list's page
+// (InFlightCounted when the line or the due list has more).
+func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpipe.Listed, lineCount int, more bool, dueIDs []string) error {
 	seen := map[string]bool{}
 	var shown []Summary
 	var holding []Summary
@@ -631,6 +646,9 @@ func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpi
 		}
 	}
 	total := len(holding) + len(shown)
+	if lineCount > len(head) {
+		total += lineCount - len(head)
+	}
 	for _, id := range dueIDs {
 		if !seen[id] {
 			total++

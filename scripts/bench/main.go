@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ type workspace struct {
 }
 
 func main() {
-	only := flag.String("only", "", "run only the benchmark of this name")
+	only := flag.String("only", "", "run only the benchmarks of these names (comma-separated)")
 	runs := flag.Int("runs", 3, "runs of each timed command (the median is reported)")
 	rawPeer := flag.Bool("raw-download", false, "be the checksum's raw-download peer (the benchmark starts it)")
 	flag.Parse()
@@ -82,7 +83,7 @@ func run(only string) error {
 		return fmt.Errorf("building the handler: %w", err)
 	}
 	for _, b := range benches {
-		if only != "" && b.name != only {
+		if only != "" && !slices.Contains(strings.Split(only, ","), b.name) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "# %s\n", b.name)

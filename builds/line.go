@@ -429,8 +429,14 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 			return "", fmt.Errorf("reading the line: %w", err)
 		}
 		judgedList, verdicts, err = s.admission(ctx, l, letag, held, head, headNext, tickExamined)
-		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT && attempt+1 < passAttempts {
-			continue
+		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+			if attempt+1 < passAttempts {
+				continue
+			}
+			// request paths keep giving the slots: this tick follows the
+			// builds it has and leaves admission to them and the next tick
+			s.log().Info("the admission pass lost the ledger to others; the next tick tries again")
+			judgedList, verdicts, err = nil, nil, nil
 		}
 		if err != nil {
 			return "", fmt.Errorf("the admission pass: %w", err)

@@ -26,6 +26,8 @@ func (m staleMarker) ScriptChanged(ctx context.Context, c checksum.Change) error
 // blobs moves them before anything else.
 var StateKinds = []azure.TableKind{
 	{Prefix: builds.KeyActive, Table: "active"},
+	{Prefix: builds.KeyLine, Table: "buildsline", Bucket: tableBucket},
+	{Prefix: builds.KeyDue, Table: "buildsdue", Bucket: tableBucket},
 	{Prefix: builds.KeyByTime, Table: "buildsbytime", Bucket: tableBucket},
 	{Prefix: builds.KeyByTemplate, Table: "buildsbytemplate", Partitioned: true},
 	{Prefix: builds.KeyRejectedByTime, Table: "rejectedbytime", Bucket: tableBucket},

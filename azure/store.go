@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
@@ -189,16 +190,24 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 // KeysPage lists one page of keys under prefix. Summarized records are
 // listed from their blobs, which are the truth.
 func (s *Store) KeysPage(ctx context.Context, prefix, marker string, max int) ([]string, string, error) {
-	if k, ok := s.kind(prefix); !ok || k.Summaries {
+	k, ok := s.kind(prefix)
+	if !ok || k.Summaries {
 		return s.blobs.KeysPage(ctx, prefix, marker, max) // the records themselves
 	}
-	items, next, err := s.ListPage(ctx, prefix, marker, max)
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	// the keys alone ($select): a page of keys carries none of the documents
+	es, more, err := s.t.page(ctx, k, prefix, marker, max, to.Ptr("PartitionKey,RowKey"))
 	if err != nil {
 		return nil, "", err
 	}
-	keys := make([]string, len(items))
-	for i, it := range items {
-		keys[i] = it.Key
+	keys := make([]string, len(es))
+	for i, e := range es {
+		keys[i] = k.keyOf(e.PartitionKey, e.RowKey)
+	}
+	next := ""
+	if more && len(keys) > 0 {
+		next = keys[len(keys)-1]
 	}
 	return keys, next, nil
 }
@@ -221,7 +230,7 @@ func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	es, more, err := s.t.page(ctx, k, prefix, marker, max)
+	es, more, err := s.t.page(ctx, k, prefix, marker, max, nil)
 	if err != nil {
 		return nil, "", err
 	}

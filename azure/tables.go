@@ -328,7 +328,7 @@ func (t *tables) remove(ctx context.Context, k TableKind, key, ifMatch string) e
 
 // query reads up to max entities of one partition in row order, rows
 // after after ("" from the first), with rows starting with within ("" any).
-func (t *tables) query(ctx context.Context, c *aztables.Client, pk, after, within string, max int) ([]entity, error) {
+func (t *tables) query(ctx context.Context, c *aztables.Client, pk, after, within string, max int, sel *string) ([]entity, error) {
 	filter := "PartitionKey eq " + odata(pk)
 	if after != "" {
 		filter += " and RowKey gt " + odata(after)
@@ -336,7 +336,7 @@ func (t *tables) query(ctx context.Context, c *aztables.Client, pk, after, withi
 	if within != "" {
 		filter += " and RowKey ge " + odata(within) + " and RowKey lt " + odata(within+"\U0010FFFF")
 	}
-	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr(int32(min(max, 1000)))})
+	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: sel, Top: to.Ptr(int32(min(max, 1000)))})
 	var out []entity
 	for pager.More() && len(out) < max {
 		page, err := pager.NextPage(ctx)
@@ -359,8 +359,9 @@ func (t *tables) query(ctx context.Context, c *aztables.Client, pk, after, withi
 
 // page lists up to max entities of a kind under prefix, in key order,
 // after marker (the last key of the previous page, "" for the first),
-// and whether more follow.
-func (t *tables) page(ctx context.Context, k TableKind, prefix, marker string, max int) ([]entity, bool, error) {
+// and whether more follow; sel, when set, names the properties listed
+// ($select: "PartitionKey,RowKey" lists keys only).
+func (t *tables) page(ctx context.Context, k TableKind, prefix, marker string, max int, sel *string) ([]entity, bool, error) {
 	rest := strings.TrimPrefix(prefix, k.Prefix)
 	after := ""
 	if marker != "" {
@@ -376,19 +377,19 @@ func (t *tables) page(ctx context.Context, k TableKind, prefix, marker string, m
 		if err != nil {
 			return nil, false, err
 		}
-		es, err := t.query(ctx, c, escapeKey(p), after, escapeKey(within), max+1)
+		es, err := t.query(ctx, c, escapeKey(p), after, escapeKey(within), max+1, sel)
 		if err != nil {
 			return nil, false, err
 		}
 		return trim(es, max)
 	case k.Bucket > 0:
-		return t.bucketPage(ctx, k, escapeKey(rest), after, max)
+		return t.bucketPage(ctx, k, escapeKey(rest), after, max, sel)
 	}
 	c, err := t.client(ctx, k.Table)
 	if err != nil {
 		return nil, false, err
 	}
-	es, err := t.query(ctx, c, "all", after, escapeKey(rest), max+1)
+	es, err := t.query(ctx, c, "all", after, escapeKey(rest), max+1, sel)
 	if err != nil {
 		return nil, false, err
 	}
@@ -404,7 +405,7 @@ func trim(es []entity, max int) ([]entity, bool, error) {
 
 // bucketPage reads a bucketed kind's page: the buckets from the marker's
 // on, each bucket's entries in order, until the page is full.
-func (t *tables) bucketPage(ctx context.Context, k TableKind, within, after string, max int) ([]entity, bool, error) {
+func (t *tables) bucketPage(ctx context.Context, k TableKind, within, after string, max int, sel *string) ([]entity, bool, error) {
 	c, err := t.client(ctx, k.bucketTable())
 	if err != nil {
 		return nil, false, err
@@ -462,7 +463,7 @@ func (t *tables) bucketPage(ctx context.Context, k TableKind, within, after stri
 			if err != nil {
 				return nil, false, err
 			}
-			es, err := t.query(ctx, bc, bk.RowKey, a, w, max+1-len(out))
+			es, err := t.query(ctx, bc, bk.RowKey, a, w, max+1-len(out), sel)
 			if err != nil {
 				return nil, false, err
 			}

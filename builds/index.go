@@ -59,12 +59,16 @@ func (s *Service) indexBuild(ctx context.Context, b *Build, etag string) error {
 }
 
 func (s *Service) writeEntries(ctx context.Context, b *Build, etag string, sum Summary) error {
+	g, gctx := errgroup.WithContext(ctx)
 	for _, k := range []string{byTimeKey(b), byTemplateKey(b)} {
-		if _, err := s.Docs.Overwrite(ctx, k, indexEntry{ID: b.ID, ETag: etag, Build: &sum}); err != nil {
-			return fmt.Errorf("indexing build %s: %w", b.ID, err)
-		}
+		g.Go(func() error {
+			if _, err := s.Docs.Overwrite(gctx, k, indexEntry{ID: b.ID, ETag: etag, Build: &sum}); err != nil {
+				return fmt.Errorf("indexing build %s: %w", b.ID, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // refresh refreshes the summaries of a build just written (its record's
@@ -74,13 +78,14 @@ func (s *Service) writeEntries(ctx context.Context, b *Build, etag string, sum S
 // last step of a finished build publishes it before its marker goes.
 func (s *Service) refresh(ctx context.Context, b *Build, etag string, marked bool) error {
 	sum := b.Summarize()
-	if err := s.writeEntries(ctx, b, etag, sum); err != nil {
-		return err
-	}
 	if !marked {
-		return nil
+		return s.writeEntries(ctx, b, etag, sum)
 	}
-	return s.writeMarker(ctx, b.ID, marker{At: b.RequestedAt, ETag: etag, Build: &sum})
+	// the entries and the marker at once: each is the same summary
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.writeEntries(gctx, b, etag, sum) })
+	g.Go(func() error { return s.writeMarker(gctx, b.ID, marker{At: b.RequestedAt, ETag: etag, Build: &sum}) })
+	return g.Wait()
 }
 
 // writeMarker writes a build's in-flight marker (idempotent).
@@ -186,11 +191,16 @@ func without[T any](list []T, drop map[int]bool) []T {
 }
 
 // migration is the progress of indexing the builds recorded before the
-// indexes existed.
+// indexes existed (Done, Marker, Count), and of filing the builds in
+// flight recorded before the line (Line*: see fileOld).
 type migration struct {
 	Done   bool   `json:"done"`
 	Marker string `json:"marker,omitempty"`
 	Count  int    `json:"count"`
+
+	LineDone   bool   `json:"lineDone,omitempty"`
+	LineMarker string `json:"lineMarker,omitempty"`
+	LineCount  int    `json:"lineCount,omitempty"`
 }
 
 // indexBatch is how many old builds one step of the migration indexes,
@@ -203,18 +213,19 @@ const (
 // IndexOld is indexOld for tools: the migration run to its end or the
 // deadline.
 func (s *Service) IndexOld(ctx context.Context, deadline time.Time) (string, error) {
-	return s.indexOld(ctx, deadline)
-}
-
-// indexOld indexes the builds recorded before the indexes existed, a batch
-// at a time from a recorded marker, until the deadline; once done it costs
-// one read. Idempotent: an entry written twice is the same entry.
-func (s *Service) indexOld(ctx context.Context, deadline time.Time) (string, error) {
 	var m migration
 	etag, err := s.Docs.Get(ctx, keyMigration, &m)
 	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
 		return "", err
 	}
+	return s.indexOldFrom(ctx, &m, etag, deadline)
+}
+
+// indexOldFrom indexes the builds recorded before the indexes existed, a
+// batch at a time from a recorded marker, until the deadline, from the
+// migration's record m (read at etag); once done it costs nothing.
+// Idempotent: an entry written twice is the same entry.
+func (s *Service) indexOldFrom(ctx context.Context, m *migration, etag string, deadline time.Time) (string, error) {
 	if m.Done {
 		return "", nil
 	}
@@ -239,7 +250,7 @@ func (s *Service) indexOld(ctx context.Context, deadline time.Time) (string, err
 			return "", err
 		}
 		m.Marker, m.Count, m.Done = next, m.Count+len(found), next == ""
-		if etag, err = s.Docs.Put(ctx, keyMigration, m, etag); err != nil {
+		if etag, err = s.Docs.Put(ctx, keyMigration, *m, etag); err != nil {
 			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 				return "another instance indexes the old builds", nil
 			}

@@ -4,12 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"sort"
-	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/gallery"
@@ -46,7 +41,10 @@ type stored struct {
 }
 
 // Advance moves one build as far as what it observes allows (the request
-// path and nudges): it runs the admission pass when the build waits.
+// path and nudges). A waiting build gets the verdict of a bounded admission
+// pass (admitFew: the ledger, and the head of the line only while a slot
+// is free), so its cost does not grow with the builds waiting; builds that
+// pass admits besides it are moved too (at most the free slots).
 func (s *Service) Advance(ctx context.Context, id string) (string, error) {
 	var b Build
 	etag, err := s.Docs.Get(ctx, buildKey(id), &b)
@@ -56,61 +54,103 @@ func (s *Service) Advance(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading build %s: %w", id, err)
 	}
+	return s.advance(ctx, stored{b: b, etag: etag})
+}
+
+// advance is Advance from a record just read or written.
+func (s *Service) advance(ctx context.Context, st stored) (string, error) {
+	b, etag, id := st.b, st.etag, st.b.ID
 	var v Verdict
+	var others []judged
 	if waitingState(b.State) {
-		verdicts, _, err := s.admit(ctx)
+		pass, err := s.admitFew(ctx)
 		if err != nil {
 			return "", err
 		}
-		v = verdicts[id]
+		for _, j := range pass {
+			if j.st.b.ID == id {
+				v = j.v
+				continue
+			}
+			if j.v.Kind == VerdictAdmit || j.v.Kind == VerdictSupersede {
+				others = append(others, j)
+			}
+		}
 	}
-	return s.reconcile(ctx, stored{b: b, etag: etag}, v)
+	outcome, l, err := s.reconcile(ctx, stored{b: b, etag: etag}, v)
+	if err != nil {
+		return "", err
+	}
+	if err := s.settle(ctx, l, "", true); err != nil {
+		return "", err
+	}
+	for _, j := range others {
+		if _, l, err := s.reconcile(ctx, j.st, j.v); err != nil {
+			s.log().Warn("advancing an admitted build failed; the monitor will go on", "build", j.st.b.ID, "err", err.Error())
+		} else if err := s.settle(ctx, l, "", true); err != nil {
+			return "", err
+		}
+	}
+	return outcome, nil
+}
+
+// looked is where a reconcile left a build: its record as last read or
+// written, when to look again, and whether it left the builds in flight.
+type looked struct {
+	b        Build
+	requeue  time.Duration
+	unmarked bool
 }
 
 // reconcile runs decide-write-act rounds on one build until it waits for
 // the world (or is finished).
-func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, error) {
+func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, looked, error) {
 	cfg := s.config()
 	outcome := ""
+	fresh := false // st is what this reconcile just wrote: no need to read it back
 	for round := 0; round < shellRounds; round++ {
-		if round > 0 {
+		if round > 0 && !fresh {
 			var b Build
 			etag, err := s.Docs.Get(ctx, buildKey(st.b.ID), &b)
 			if err != nil {
-				return "", fmt.Errorf("reading build %s: %w", st.b.ID, err)
+				return "", looked{b: st.b}, fmt.Errorf("reading build %s: %w", st.b.ID, err)
 			}
 			st = stored{b: b, etag: etag}
 		}
+		fresh = false
 		b, now := st.b, s.now()
 		if !Terminal(b.State) && !b.RetryAt.IsZero() && now.Before(b.RetryAt) {
-			return "backing off until " + b.RetryAt.Format(time.RFC3339) + ": " + b.LastError, nil
+			return "backing off until " + b.RetryAt.Format(time.RFC3339) + ": " + b.LastError, looked{b: b, requeue: b.RetryAt.Sub(now)}, nil
 		}
 		o, err := s.observe(ctx, &b, v)
 		if err != nil {
-			return "", fmt.Errorf("build %s: %w", b.ID, err)
+			return "", looked{b: b}, fmt.Errorf("build %s: %w", b.ID, err)
 		}
 		d := Decide(b, o, now, cfg)
 		outcome = d.Outcome
 		if d.Step != nil {
-			done, err := s.carryOutStep(ctx, st, d)
+			done, next, err := s.carryOutStep(ctx, st, d)
 			if err != nil || done {
-				return outcome, err
+				return outcome, looked{b: st.b, unmarked: err == nil && d.Step.Kind == ActUnmark}, err
+			}
+			if next != nil {
+				st, fresh = *next, true
 			}
 			continue
 		}
 		if !d.Changed {
-			return outcome, nil
+			return outcome, looked{b: b, requeue: d.Result.RequeueAfter}, nil
 		}
 		etag, err := s.Docs.Put(ctx, buildKey(b.ID), d.Build, st.etag)
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			continue // another instance moved it: look again
 		}
 		if err != nil {
-			return "", fmt.Errorf("writing build %s: %w", b.ID, err)
+			return "", looked{b: b}, fmt.Errorf("writing build %s: %w", b.ID, err)
 		}
-		st = stored{b: d.Build, etag: etag}
+		st, fresh = stored{b: d.Build, etag: etag}, true
 		if err := s.refresh(ctx, &st.b, etag, true); err != nil {
-			return "", err
+			return "", looked{b: st.b}, err
 		}
 		s.logDecision(b, d)
 		for _, a := range d.Effects {
@@ -124,12 +164,14 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 				if fd.Changed {
 					etag, err := s.Docs.Put(ctx, buildKey(b.ID), fd.Build, st.etag)
 					if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
-						return "", fmt.Errorf("writing build %s: %w", b.ID, err)
+						return "", looked{b: st.b}, fmt.Errorf("writing build %s: %w", b.ID, err)
 					}
+					fresh = err == nil
 					if err == nil {
 						if err := s.refresh(ctx, &fd.Build, etag, true); err != nil {
-							return "", err
+							return "", looked{b: st.b}, err
 						}
+						st = stored{b: fd.Build, etag: etag}
 					}
 					s.logDecision(st.b, fd)
 				}
@@ -140,9 +182,9 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 		if Terminal(d.Build.State) || len(d.Effects) > 0 || d.Build.State != b.State {
 			continue // there may be more to do now
 		}
-		return outcome, nil
+		return outcome, looked{b: st.b, requeue: d.Result.RequeueAfter}, nil
 	}
-	return outcome + " (more on the next tick)", nil
+	return outcome + " (more on the next tick)", looked{b: st.b}, nil
 }
 
 // logDecision logs a state change at info, anything else at debug: a tick
@@ -157,30 +199,30 @@ func (s *Service) logDecision(old Build, d Decision) {
 
 // carryOutStep carries out an after-step, then marks it done with a
 // conditional write. done says the build needs nothing more now.
-func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done bool, err error) {
+func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done bool, next *stored, err error) {
 	a := *d.Step
 	if a.Kind == ActUnmark {
 		// the lists' last summary of this build, then the marker goes
 		if err := s.refresh(ctx, &st.b, st.etag, false); err != nil {
-			return true, err
+			return true, nil, err
 		}
 		if err := s.Docs.Delete(ctx, activeKey(st.b.ID), ""); err != nil {
-			return true, err
+			return true, nil, err
 		}
-		return true, nil
+		return true, nil, nil
 	}
 	if err := s.step(ctx, &d.Build, a); err != nil {
-		return true, fmt.Errorf("build %s: %s: %w", st.b.ID, a.Kind, err)
+		return true, nil, fmt.Errorf("build %s: %s: %w", st.b.ID, a.Kind, err)
 	}
 	d.Build.mark(a.Step())
 	etag, err := s.Docs.Put(ctx, buildKey(st.b.ID), d.Build, st.etag)
 	if err != nil {
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
-			return false, nil // steps are idempotent: look again
+			return false, nil, nil // steps are idempotent: look again
 		}
-		return true, err
+		return true, nil, err
 	}
-	return false, s.refresh(ctx, &d.Build, etag, true)
+	return false, &stored{b: d.Build, etag: etag}, s.refresh(ctx, &d.Build, etag, true)
 }
 
 // observe reads what the decision for a build in its state needs.
@@ -466,130 +508,6 @@ func (s *Service) index(ctx context.Context, b *Build) error {
 		return nil
 	})
 	return err
-}
-
-// ledger lists the builds holding a lane and a slot.
-type ledger struct {
-	Holders []string `json:"holders"`
-}
-
-// admit runs the admission pass: it reads the builds in flight, decides
-// who holds the slots (in request order) and records that in the ledger
-// with one conditional write. It returns the verdicts and the builds read.
-func (s *Service) admit(ctx context.Context) (map[string]Verdict, []stored, error) {
-	active, err := s.inFlight(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	builds := make([]Build, len(active))
-	for i, st := range active {
-		builds[i] = st.b
-	}
-	var verdicts map[string]Verdict
-	_, err = goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
-		var holders []string
-		holders, verdicts = Admit(builds, l.Holders, s.maxConcurrent())
-		if slices.Equal(holders, l.Holders) {
-			return goldenpipe.ErrUnchanged
-		}
-		l.Holders = holders
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("the admission pass: %w", err)
-	}
-	return verdicts, active, nil
-}
-
-// release takes a finished build out of the admission ledger.
-func (s *Service) release(ctx context.Context, id string) error {
-	_, err := goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
-		kept := l.Holders[:0:0]
-		for _, h := range l.Holders {
-			if h != id {
-				kept = append(kept, h)
-			}
-		}
-		if len(kept) == len(l.Holders) {
-			return goldenpipe.ErrUnchanged
-		}
-		l.Holders = kept
-		return nil
-	})
-	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
-		return nil
-	}
-	return err
-}
-
-// monitorWorkers bounds the builds reconciled at once in one tick.
-const monitorWorkers = 8
-
-// tickBudget bounds one monitor tick, well under functionTimeout; builds
-// not reached are taken first on the next tick.
-const tickBudget = 4 * time.Minute
-
-// indexOldBudget bounds the indexing of old builds in one tick.
-const indexOldBudget = 30 * time.Second
-
-// Tick runs the admission pass and reconciles every build in flight, in a
-// rotation that starts where the last tick's budget ran out. A build whose
-// reconcile fails is reported and left for the next tick. It then goes on
-// indexing the builds recorded before the index (once done, one read).
-
-func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, tickBudget)
-	defer cancel()
-	verdicts, active, err := s.admit(ctx)
-	if err != nil {
-		return "", err
-	}
-	sort.Slice(active, func(i, j int) bool { return before(&active[i].b, &active[j].b) })
-	if n := len(active); n > 0 {
-		start := int(s.now().Unix()/60) % n // a fair rotation when the budget cannot reach them all
-		active = append(active[start:], active[:start]...)
-	}
-	outcomes := make([]string, len(active))
-	errs := make([]error, len(active))
-	g := new(errgroup.Group)
-	g.SetLimit(monitorWorkers)
-	for i, st := range active {
-		g.Go(func() error {
-			if ctx.Err() != nil {
-				return nil // out of budget: the next tick
-			}
-			if st.summarized != st.etag && !Terminal(st.b.State) {
-				// its lists show an older version (a crash between the
-				// record's write and theirs): refreshed
-				if errs[i] = s.refresh(ctx, &st.b, st.etag, true); errs[i] != nil {
-					return nil
-				}
-			}
-			outcomes[i], errs[i] = s.reconcile(ctx, st, verdicts[st.b.ID])
-			return nil
-		})
-	}
-	_ = g.Wait()
-	var failed []string
-	for i, err := range errs {
-		if err != nil {
-			failed = append(failed, err.Error())
-			s.log().Warn("advancing a build failed; the next tick tries again", "build", active[i].b.ID, "err", err.Error())
-		}
-	}
-	summary := fmt.Sprintf("%d active builds advanced", len(active))
-	if err := s.viewInFlight(ctx, len(active) > 0); err != nil {
-		failed = append(failed, "recording the view of the builds in flight: "+err.Error())
-	}
-	if note, err := s.indexOld(ctx, time.Now().Add(indexOldBudget)); err != nil {
-		failed = append(failed, "indexing old builds: "+err.Error())
-	} else if note != "" {
-		summary += "; " + note
-	}
-	if len(failed) > 0 {
-		return "", goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s; %d failed: %s", summary, len(failed), strings.Join(failed, "; "))
-	}
-	return summary, nil
 }
 
 // withStagingGroup makes the build's staging group (empty, in the

@@ -1,7 +1,6 @@
 package builds
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/gallery"
@@ -127,12 +128,13 @@ func (s *Service) Request(ctx context.Context, m goldenpipe.Message) (string, er
 	req, err := ParseRequest(m.Body)
 	if err == nil {
 		var b *Build
-		b, err = s.open(ctx, req, m.ID)
+		var etag string
+		b, etag, err = s.open(ctx, req, m.ID)
 		if err == nil && b == nil {
 			return "nothing to build", nil
 		}
 		if err == nil {
-			outcome, aerr := s.Advance(ctx, b.ID)
+			outcome, aerr := s.advance(ctx, stored{b: *b, etag: etag})
 			if aerr != nil {
 				// the record exists: the monitor takes it from here
 				s.log().Warn("advancing a new build failed; the monitor will go on", "build", b.ID, "err", aerr.Error())
@@ -193,17 +195,17 @@ func (s *Service) indexRejection(ctx context.Context, key string, rej *Rejection
 // open finds or creates the build a request asks for. It returns nil when
 // nothing needs building (the last successful build has the fingerprint and
 // the request does not force one).
-func (s *Service) open(ctx context.Context, req Request, messageID string) (*Build, error) {
+func (s *Service) open(ctx context.Context, req Request, messageID string) (*Build, string, error) {
 	t, err := s.Templates.Get(ctx, req.Template)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !t.Valid || t.Rendered == nil {
-		return nil, goldenpipe.Errorf(goldenpipe.EINVALID, "template %q is invalid (%d problems); fix it before building", req.Template, len(t.Problems))
+		return nil, "", goldenpipe.Errorf(goldenpipe.EINVALID, "template %q is invalid (%d problems); fix it before building", req.Template, len(t.Problems))
 	}
 	r := t.Rendered
 	if !req.Force && req.BuildID == "" && t.LastBuild != nil && t.LastBuild.Fingerprint == r.Fingerprint {
-		return nil, nil
+		return nil, "", nil
 	}
 	base := BaseID(req.Template, r.Fingerprint)
 	if req.BuildID != "" {
@@ -220,50 +222,58 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			CorrelationID: req.CorrelationID, MessageID: messageID, Fingerprint: r.Fingerprint, SourceVersion: r.SourceVersion,
 			Scripts: r.Scripts, Rendered: r.JSON, AIBName: AIBName(id), RequestedAt: s.now()}
 		b.moveTo(StateRequested, "", req.Reason, b.RequestedAt)
-		// the marker first: a crash after it leaves a marker the monitor
-		// drops after markerGrace; a crash before the record's write is
-		// redelivered and writes both
-		if err := s.mark(ctx, b, ""); err != nil {
-			return nil, err
+		// the marker, the index entries and the place in the line (at
+		// once) before the record: a crash after them leaves entries the
+		// monitor and the lists drop after markerGrace; a crash before the
+		// record's write is redelivered and writes them all again
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return s.mark(gctx, b, "") })
+		g.Go(func() error { return s.indexBuild(gctx, b, "") })
+		g.Go(func() error { return s.writeLine(gctx, b, "") })
+		if err := g.Wait(); err != nil {
+			return nil, "", err
 		}
-		if err := s.indexBuild(ctx, b, ""); err != nil { // before the record, as the marker
-			return nil, err
-		}
-		_, err := s.Docs.Put(ctx, buildKey(id), b, "")
+		etag, err := s.Docs.Put(ctx, buildKey(id), b, "")
 		if err == nil {
-			return b, nil
+			return b, etag, nil
 		}
 		if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
-			return nil, fmt.Errorf("recording build %s: %w", id, err)
+			return nil, "", fmt.Errorf("recording build %s: %w", id, err)
 		}
 		var existing Build
 		existingETag, err := s.Docs.Get(ctx, buildKey(id), &existing)
 		if err != nil {
-			return nil, fmt.Errorf("reading build %s: %w", id, err)
+			return nil, "", fmt.Errorf("reading build %s: %w", id, err)
 		}
 		// this attempt's entries name a build requested at another time:
 		// dropped (a reader skips them anyway), and the record's ensured
 		if !existing.RequestedAt.Equal(b.RequestedAt) {
 			_ = s.Docs.Delete(ctx, byTimeKey(b), "")
 			_ = s.Docs.Delete(ctx, byTemplateKey(b), "")
+			_ = s.Docs.Delete(ctx, lineKey(b), "")
 		}
 		if err := s.indexBuild(ctx, &existing, existingETag); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		switch {
 		case existing.MessageID == messageID && messageID != "" && Terminal(existing.State):
-			return &existing, nil // the same message again, its build over
+			return &existing, existingETag, nil // the same message again, its build over
 		case !Terminal(existing.State):
 			// the same message again, or this change is being built: coalesce,
 			// and make sure the monitor sees it (a crash may have come
 			// between its marker and its record on an earlier delivery)
-			return &existing, s.mark(ctx, &existing, existingETag)
+			if waitingState(existing.State) {
+				if err := s.writeLine(ctx, &existing, existingETag); err != nil {
+					return nil, "", err
+				}
+			}
+			return &existing, existingETag, s.mark(ctx, &existing, existingETag)
 		case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
-			return &existing, nil // this change was built
+			return &existing, existingETag, nil // this change was built
 		}
 		// that attempt failed, was canceled or superseded: a new attempt
 	}
-	return nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
+	return nil, "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
 }
 
 // mark writes a build's in-flight marker (idempotent), with the summary
@@ -291,7 +301,9 @@ func (s *Service) Enqueue(ctx context.Context, req Request, fingerprint, scope s
 
 // RequestBuild enqueues a build of a template now (POST /api/builds) and
 // returns the id of the build that will run. It validates before anything
-// is sent. Without force: a template whose last build failed (or timed
+// is sent. With force: a build after the latest one, the same for every
+// request that saw that latest build (a forced build in flight, or a
+// build of the fingerprint not started yet, is the answer itself). Without force: a template whose last build failed (or timed
 // out, was canceled, lost its VHD) is built again — a retry is a new
 // request with its own id, the same for every copy of that retry, so
 // twenty concurrent retries make one build; a build of the template's
@@ -320,8 +332,19 @@ func (s *Service) RequestBuild(ctx context.Context, req Request) (string, error)
 	}
 	scope := ""
 	switch {
+	case req.Force && latest != nil && !Terminal(latest.State) && latest.Fingerprint == fp && (latest.Force || waitingState(latest.State)):
+		// a forced build in flight, or one of this fingerprint not started
+		// yet, is what a force asks for: that is the build that will run
+		return latest.ID, nil
 	case req.Force:
-		scope = "force-" + s.now().Format(time.RFC3339Nano)
+		// a force asks for a build after the latest one: requests that see
+		// the same latest ask for the same build (one id, one message id),
+		// so twenty at once make one build
+		after := "none"
+		if latest != nil {
+			after = latest.ID
+		}
+		scope = "force-after-" + after
 		req.BuildID = base + "-f" + hashOf(scope)[:6]
 	case latest != nil && !Terminal(latest.State) && latest.Fingerprint == fp:
 		return latest.ID, nil // being built: that is the build that will run
@@ -426,29 +449,6 @@ type inFlightView struct {
 
 // inFlightViewed bounds the builds the view keeps.
 const inFlightViewed = 50
-
-// viewInFlight records the view at the end of a tick (one read when
-// nothing changed; with nothing in flight, no listing).
-func (s *Service) viewInFlight(ctx context.Context, anyInFlight bool) error {
-	var shown []Summary
-	total := 0
-	if anyInFlight {
-		var err error
-		if shown, total, err = s.inFlightLive(ctx, inFlightViewed); err != nil {
-			return err
-		}
-	}
-	_, err := goldenpipe.Update(ctx, s.Docs, keyInFlightView, func(v *inFlightView) error {
-		old, _ := json.Marshal(v.Shown)
-		now, _ := json.Marshal(shown)
-		if !v.Since.IsZero() && v.Total == total && bytes.Equal(old, now) {
-			return goldenpipe.ErrUnchanged
-		}
-		v.Since, v.Total, v.Shown = s.now(), total, shown
-		return nil
-	})
-	return err
-}
 
 // InFlightPage returns how many builds are in flight and up to n of them
 // (at most inFlightViewed), the slot holders first, then the oldest: the

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,14 +29,32 @@ type DeadLetter struct {
 
 // Bus is an in-process Service Bus. Messages sent to a queue are delivered
 // to the function the queue triggers, through the handler's HTTP interface,
-// in the exact payload shape the Functions host uses; a non-2xx answer
-// abandons the message, which is delivered again until MaxDeliveryCount,
-// then dead-lettered. Messages published to a topic are kept (the newest
-// MaxTopicMessages) for whoever reads them. On queues and topics alike, a
-// MessageId seen within DuplicateWindow is dropped, as Service Bus duplicate
-// detection does: deploy/main.bicep turns it on for the build queue and the
-// events topic (requiresDuplicateDetection), so a lifecycle event published
-// again by a retried or racing step reaches subscribers once.
+// in the exact payload shape the Functions host uses, as one host instance
+// does: at most MaxConcurrentCalls at once (the rest wait in the queue, in
+// order), each under a lock the host renews for MaxAutoLockRenewal; a
+// delivery still running when its lock is lost is delivered again
+// (DeliveryCount+1) while the first goes on, and the first's answer no
+// longer settles the message; an invocation runs at most FunctionTimeout.
+// A non-2xx answer abandons the message, which is delivered again until
+// MaxDeliveryCount, then dead-lettered. Messages published to a topic are
+// kept (the newest MaxTopicMessages) for whoever reads them. On queues and
+// topics alike, a MessageId seen within DuplicateWindow is dropped, as
+// Service Bus duplicate detection does: deploy/main.bicep turns it on for
+// the build queue and the events topic (requiresDuplicateDetection), so a
+// lifecycle event published again by a retried or racing step reaches
+// subscribers once.
+//
+// Sources: the Service Bus trigger's host.json settings
+// (https://learn.microsoft.com/azure/azure-functions/functions-bindings-service-bus#hostjson-settings:
+// maxConcurrentCalls, default 16 × the processors, per instance;
+// maxAutoLockRenewalDuration, default 00:05:00), ServiceBusProcessorOptions
+// (https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusprocessoroptions:
+// MaxConcurrentCalls is the handler calls at once; the lock is renewed up to
+// MaxAutoLockRenewalDuration), message locks
+// (https://learn.microsoft.com/azure/service-bus-messaging/message-transfers-locks-settle#peeklock:
+// a lock that expires makes the message available again, its delivery count
+// raised, and the first receiver can no longer settle it), and
+// functionTimeout (https://learn.microsoft.com/azure/azure-functions/functions-host-json#functiontimeout).
 type Bus struct {
 	// Routes maps a queue to the function it triggers and the binding name.
 	Routes           map[string]Route
@@ -43,6 +63,19 @@ type Bus struct {
 	MaxTopicMessages int
 	// Retry is the delay before a redelivery.
 	Retry time.Duration
+	// MaxConcurrentCalls bounds the deliveries under way at once (host.json
+	// extensions.serviceBus.maxConcurrentCalls); 0 is the host's default,
+	// 16 × GOMAXPROCS.
+	MaxConcurrentCalls int
+	// LockDuration is the queue's message lock (deploy/main.bicep: PT5M;
+	// Service Bus's default 1 minute); MaxAutoLockRenewal how long the host
+	// renews it (host.json maxAutoLockRenewalDuration). A delivery running
+	// past the later of the two has lost its lock. 0: never lost.
+	LockDuration       time.Duration
+	MaxAutoLockRenewal time.Duration
+	// FunctionTimeout ends an invocation (its request's context is
+	// canceled; host.json functionTimeout). 0: none.
+	FunctionTimeout time.Duration
 
 	mu       sync.Mutex
 	handler  http.Handler
@@ -53,6 +86,19 @@ type Bus struct {
 	inflight sync.WaitGroup
 	seq      int64
 	closed   bool
+	pending  []delivery // waiting for a call, oldest first
+	running  int        // calls under way
+	peak     int        // the most calls under way at once
+}
+
+// delivery is one delivery of a queue's message.
+type delivery struct {
+	queue    string
+	route    Route
+	m        goldenpipe.OutMessage
+	attempt  int
+	enqueued time.Time
+	seq      int64
 }
 
 // Route is the function a queue triggers.
@@ -64,7 +110,8 @@ type Route struct {
 // NewBus returns a bus with Service Bus's defaults.
 func NewBus(routes map[string]Route) *Bus {
 	return &Bus{Routes: routes, MaxDeliveryCount: 10, DuplicateWindow: 10 * time.Minute, MaxTopicMessages: 1000,
-		Retry: 100 * time.Millisecond, seen: map[string]time.Time{}, topics: map[string][]goldenpipe.OutMessage{}}
+		Retry: 100 * time.Millisecond, LockDuration: time.Minute, MaxAutoLockRenewal: 5 * time.Minute,
+		seen: map[string]time.Time{}, topics: map[string][]goldenpipe.OutMessage{}}
 }
 
 // Attach sets the handler messages are delivered to.
@@ -89,34 +136,87 @@ func (b *Bus) Send(_ context.Context, queue string, m goldenpipe.OutMessage) err
 		return nil
 	}
 	b.seq++
-	seq := b.seq
-	b.inflight.Add(1)
-	go b.deliver(queue, route, m, seq)
+	b.inflight.Add(1) // until the message is settled: completed or dead-lettered
+	b.pending = append(b.pending, delivery{queue: queue, route: route, m: m, attempt: 1, enqueued: time.Now().UTC(), seq: b.seq})
+	b.pump()
 	return nil
 }
 
-func (b *Bus) deliver(queue string, route Route, m goldenpipe.OutMessage, seq int64) {
-	defer b.inflight.Done()
-	enqueued := time.Now().UTC()
-	for attempt := 1; ; attempt++ {
-		b.mu.Lock()
-		h := b.handler
-		b.mu.Unlock()
-		status := http.StatusServiceUnavailable
-		if h != nil {
-			status = b.invoke(h, route, m, attempt, enqueued, seq)
-		}
-		if status >= 200 && status < 300 {
-			return
-		}
-		if attempt >= b.MaxDeliveryCount {
-			b.mu.Lock()
-			b.dead = append(b.dead, DeadLetter{Queue: queue, Message: m, Reason: fmt.Sprintf("MaxDeliveryCountExceeded: last answer %d", status)})
-			b.mu.Unlock()
-			return
-		}
-		time.Sleep(b.Retry)
+func (b *Bus) maxCalls() int {
+	if b.MaxConcurrentCalls > 0 {
+		return b.MaxConcurrentCalls
 	}
+	return 16 * runtime.GOMAXPROCS(0)
+}
+
+// pump starts the waiting deliveries the free calls allow. Callers hold b.mu.
+func (b *Bus) pump() {
+	for b.running < b.maxCalls() && len(b.pending) > 0 {
+		d := b.pending[0]
+		b.pending[0] = delivery{}
+		b.pending = b.pending[1:]
+		b.running++
+		b.peak = max(b.peak, b.running)
+		go b.deliver(d)
+	}
+}
+
+// requeue makes a message available again (abandoned, or its lock lost):
+// it is delivered again, or dead-lettered past MaxDeliveryCount.
+func (b *Bus) requeue(d delivery, reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d.attempt >= b.MaxDeliveryCount {
+		b.dead = append(b.dead, DeadLetter{Queue: d.queue, Message: d.m, Reason: "MaxDeliveryCountExceeded: " + reason})
+		b.inflight.Done()
+		return
+	}
+	d.attempt++
+	b.pending = append(b.pending, d)
+	b.pump()
+}
+
+func (b *Bus) deliver(dl delivery) {
+	defer func() {
+		b.mu.Lock()
+		b.running--
+		b.pump()
+		b.mu.Unlock()
+	}()
+	b.mu.Lock()
+	h := b.handler
+	b.mu.Unlock()
+	var lock *time.Timer
+	if d := max(b.LockDuration, b.MaxAutoLockRenewal); d > 0 {
+		lock = time.AfterFunc(d, func() {
+			// the lock is lost: the message is another receiver's now
+			b.requeue(dl, fmt.Sprintf("the lock was lost after %s", d))
+		})
+	}
+	status := http.StatusServiceUnavailable
+	if h != nil {
+		status = b.invoke(h, dl.route, dl.m, dl.attempt, dl.enqueued, dl.seq)
+	}
+	if lock != nil && !lock.Stop() {
+		return // settling fails with MessageLockLost; the redelivery settles it
+	}
+	if status >= 200 && status < 300 {
+		b.inflight.Done()
+		return
+	}
+	reason := fmt.Sprintf("last answer %d", status)
+	if b.Retry > 0 {
+		time.AfterFunc(b.Retry, func() { b.requeue(dl, reason) })
+		return
+	}
+	b.requeue(dl, reason)
+}
+
+// PeakCalls is the most deliveries that were under way at once.
+func (b *Bus) PeakCalls() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peak
 }
 
 // invoke posts one delivery as the Functions host would.
@@ -141,6 +241,11 @@ func (b *Bus) invoke(h http.Handler, route Route, m goldenpipe.OutMessage, attem
 	req := httptest.NewRequest(http.MethodPost, "/"+route.Function, bytes.NewReader(body))
 	req.Host = "127.0.0.1" // the host calls the handler on loopback
 	req.Header.Set("X-Azure-Functions-InvocationId", fmt.Sprintf("inproc-%d-%d", seq, attempt))
+	if b.FunctionTimeout > 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), b.FunctionTimeout)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec.Code
@@ -222,4 +327,87 @@ func (b *Bus) Close(ctx context.Context) error {
 	b.closed = true
 	b.mu.Unlock()
 	return b.Drain(ctx)
+}
+
+// HostLimits are the host.json settings a Service Bus trigger runs under
+// on one host instance.
+type HostLimits struct {
+	MaxConcurrentCalls int           // extensions.serviceBus.maxConcurrentCalls (0: the default)
+	MaxAutoLockRenewal time.Duration // extensions.serviceBus.maxAutoLockRenewalDuration (0: the default)
+	FunctionTimeout    time.Duration // functionTimeout (0: none given)
+}
+
+// ReadHostLimits reads the limits from a host.json (version 2.0); a
+// setting that is absent keeps its zero value, a malformed one is an error.
+func ReadHostLimits(hostJSON []byte) (HostLimits, error) {
+	var h struct {
+		FunctionTimeout string `json:"functionTimeout"`
+		Extensions      struct {
+			ServiceBus struct {
+				MaxConcurrentCalls         int    `json:"maxConcurrentCalls"`
+				MaxAutoLockRenewalDuration string `json:"maxAutoLockRenewalDuration"`
+			} `json:"serviceBus"`
+		} `json:"extensions"`
+	}
+	var l HostLimits
+	if err := json.Unmarshal(hostJSON, &h); err != nil {
+		return l, fmt.Errorf("host.json: %w", err)
+	}
+	var err error
+	if l.FunctionTimeout, err = timeSpan(h.FunctionTimeout); err != nil {
+		return l, fmt.Errorf("host.json functionTimeout: %w", err)
+	}
+	sb := h.Extensions.ServiceBus
+	if l.MaxAutoLockRenewal, err = timeSpan(sb.MaxAutoLockRenewalDuration); err != nil {
+		return l, fmt.Errorf("host.json extensions.serviceBus.maxAutoLockRenewalDuration: %w", err)
+	}
+	if sb.MaxConcurrentCalls < 0 {
+		return l, fmt.Errorf("host.json extensions.serviceBus.maxConcurrentCalls is %d, not a positive number", sb.MaxConcurrentCalls)
+	}
+	l.MaxConcurrentCalls = sb.MaxConcurrentCalls
+	return l, nil
+}
+
+// Apply sets the bus's limits from l (an unset limit keeps the bus's).
+func (b *Bus) Apply(l HostLimits) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l.MaxConcurrentCalls > 0 {
+		b.MaxConcurrentCalls = l.MaxConcurrentCalls
+	}
+	if l.MaxAutoLockRenewal > 0 {
+		b.MaxAutoLockRenewal = l.MaxAutoLockRenewal
+	}
+	if l.FunctionTimeout > 0 {
+		b.FunctionTimeout = l.FunctionTimeout
+	}
+}
+
+// timeSpan reads a .NET TimeSpan as host.json writes it: [d.]hh:mm:ss[.fffffff]
+// ("" is zero).
+func timeSpan(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	days := 0
+	rest := s
+	if i := strings.IndexByte(rest, '.'); i >= 0 && i < strings.IndexByte(rest, ':') {
+		d, err := strconv.Atoi(rest[:i])
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a time span (hh:mm:ss)", s)
+		}
+		days, rest = d, rest[i+1:]
+	}
+	parts := strings.Split(rest, ":")
+	if len(parts) != 3 {
+		return 0, fmt.Errorf("%q is not a time span (hh:mm:ss)", s)
+	}
+	h, err1 := strconv.Atoi(parts[0])
+	m, err2 := strconv.Atoi(parts[1])
+	sec, err3 := strconv.ParseFloat(parts[2], 64)
+	if err1 != nil || err2 != nil || err3 != nil || h < 0 || m < 0 || m > 59 || sec < 0 || sec >= 60 || days < 0 {
+		return 0, fmt.Errorf("%q is not a time span (hh:mm:ss)", s)
+	}
+	return time.Duration(days)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute +
+		time.Duration(sec*float64(time.Second)), nil
 }

@@ -154,11 +154,13 @@ type view struct {
 	InFlight  []builds.Summary
 	// InFlightTotal, when set, counts every build in flight (their
 	// markers, finished ones still cleaning up among them): more than the
-	// inFlightShown the page read.
-	InFlightTotal int
-	Recent        []builds.Summary
-	Checksums     []goldenpipe.Checksum
-	Summary       summary
+	// inFlightShown the page read. InFlightAtLeast says it is a lower
+	// bound: the monitor counts at most builds.InFlightCounted.
+	InFlightTotal   int
+	InFlightAtLeast bool
+	Recent          []builds.Summary
+	Checksums       []goldenpipe.Checksum
+	Summary         summary
 	// RecentLimit is how many recent builds the page reads at most.
 	RecentLimit   int
 	Rejected      []builds.Rejection
@@ -323,6 +325,7 @@ func overview(src Sources) http.Handler {
 		}
 		if total > len(v.InFlight) {
 			v.InFlightTotal = total // more than were read: the page says so
+			v.InFlightAtLeast = rd.total >= builds.InFlightCounted
 		}
 		if rd.recentErr != nil {
 			v.Errors = append(v.Errors, "recent builds: "+goldenpipe.ErrorMessage(rd.recentErr))

@@ -324,6 +324,22 @@ func TestInFlightBeyondWhatIsShown(t *testing.T) {
 	}
 }
 
+// TestInFlightCountedUpToTheMonitorsBound: the monitor counts the builds in
+// flight up to builds.InFlightCounted (one page of the line and of the due
+// list); a total at that bound is shown as a lower bound.
+func TestInFlightCountedUpToTheMonitorsBound(t *testing.T) {
+	src := sample()
+	var many fakeBuilds
+	for i := 0; i < builds.InFlightCounted; i++ {
+		many = append(many, builds.Build{ID: fmt.Sprintf("b-%04d", i), Template: "t", State: builds.StateRequested})
+	}
+	src.Builds = many
+	_, body := render(t, src)
+	if want := fmt.Sprintf("Builds in flight (%d shown of %d+)", inFlightShown, builds.InFlightCounted); !strings.Contains(body, want) {
+		t.Errorf("the page lacks %q", want)
+	}
+}
+
 // gatedTemplates counts its reads and holds each until released.
 type gatedTemplates struct {
 	fakeTemplates

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
@@ -122,5 +123,13 @@ func (l *Local) ARM(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersio
 // the handler's BuildRequested function, with the host's semantics.
 func (l *Local) ServiceBus(s config.Settings) (builds.Bus, func(*host.Server), func(context.Context) error, error) {
 	l.Bus = inmem.NewBus(map[string]inmem.Route{s.BuildQueue: {Function: handlers.FuncBuildRequested, Binding: "message"}})
+	// as one host instance runs the trigger: host.json's limits, and the
+	// build queue's lock (deploy/main.bicep: lockDuration PT5M)
+	limits, err := inmem.ReadHostLimits(goldenpipe.HostJSON)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l.Bus.Apply(limits)
+	l.Bus.LockDuration = 5 * time.Minute
 	return l.Bus, func(h *host.Server) { l.Bus.Attach(h) }, l.Bus.Close, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ var benches = []bench{
 	{"rescue", benchRescue},
 	{"monitor", benchMonitor},
 	{"scale", benchScale},
+	{"burst-tick", benchBurstTick},
+	{"burst", benchBurst1000},
+	{"burst-10k", benchBurst10000},
 }
 
 // workspace is what the benchmarks share: a temp folder and the built binary.
@@ -41,7 +45,7 @@ type workspace struct {
 }
 
 func main() {
-	only := flag.String("only", "", "run only the benchmark of this name")
+	only := flag.String("only", "", "run only the benchmarks of these names (comma-separated)")
 	runs := flag.Int("runs", 3, "runs of each timed command (the median is reported)")
 	rawPeer := flag.Bool("raw-download", false, "be the checksum's raw-download peer (the benchmark starts it)")
 	flag.Parse()
@@ -62,7 +66,7 @@ func main() {
 var repeats = 3
 
 func run(only string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "goldenpipe-bench-")
 	if err != nil {
@@ -79,7 +83,7 @@ func run(only string) error {
 		return fmt.Errorf("building the handler: %w", err)
 	}
 	for _, b := range benches {
-		if only != "" && b.name != only {
+		if only != "" && !slices.Contains(strings.Split(only, ","), b.name) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "# %s\n", b.name)

@@ -18,7 +18,9 @@ import (
 	"strings"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/checksum"
+	"github.com/goldenpipe/goldenpipe/internal/placeholder"
 	"github.com/goldenpipe/goldenpipe/practice"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -30,6 +32,11 @@ to API 2024-02-01, validate, render), without Azure. A deployment template
 name.json is evaluated with name.parameters.json when it stands beside it.
 Problems print as file:path: message; the exit code is 1 when any template
 has a problem, 2 on a usage error.
+
+${SCRIPTS_URL} in a template is replaced as make run's loader and goldenpipe
+upload replace it: by --scripts-url, else $GOLDENPIPE_SCRIPTS_URL, else the
+scripts container of the app's settings (the environment, then
+DIR/local.settings.json or its .example: locally, the Azurite of make run).
 
 flags:
 `
@@ -63,6 +70,7 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 	sub := fl.String("subscription", env("AZURE_SUBSCRIPTION_ID"), "subscription() and resourceId() of deployment templates (default $AZURE_SUBSCRIPTION_ID)")
 	rg := fl.String("resource-group", env("AIB_RESOURCE_GROUP"), "resourceGroup().name (default $AIB_RESOURCE_GROUP)")
 	loc := fl.String("location", env("AIB_LOCATION"), "resourceGroup().location (default $AIB_LOCATION)")
+	dir := fl.String("settings", ".", "the folder of local.settings.json, for the scripts container's URL when --scripts-url is not given")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -78,19 +86,26 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 		fmt.Fprintln(stderr, "goldenpipe validate:", err)
 		return 2
 	}
-	dep := template.Deployment{SubscriptionID: *sub, ResourceGroup: *rg, Location: *loc,
-		Where: "--subscription, --resource-group, --location"}
-	if dep.SubscriptionID == "" && dep.ResourceGroup == "" && dep.Location == "" {
-		dep = template.Deployment{SubscriptionID: "00000000-0000-0000-0000-000000000000", ResourceGroup: "resource-group",
-			Location: "westus", StandIn: true}
+	dep, standIns := deploymentScope(*sub, *rg, *loc)
+	if len(standIns) > 0 && len(standIns) < 3 {
+		fmt.Fprintf(stderr, "goldenpipe validate: no %s given: stand-in values are used for them\n", strings.Join(standIns, ", "))
+	}
+	if *scriptsURL == "" {
+		if s, where, err := appSettings(lookup, *dir); err == nil {
+			if svc, err := azure.NewBlobService(s.Scripts); err == nil {
+				*scriptsURL = svc.NewContainerClient(s.ScriptsContainer).URL()
+				fmt.Fprintf(stderr, "scripts container %s (from %s; --scripts-url names another)\n", *scriptsURL, where)
+			}
+		}
 	}
 	r := &template.Renderer{ScriptsURL: strings.TrimSuffix(*scriptsURL, "/")}
 	if *scripts != "" {
 		r.Checksums = dirChecksums(*scripts)
 	}
 	var results []ValidateResult
+	values := placeholder.Values{placeholder.ScriptsURL: r.ScriptsURL}
 	for _, f := range files {
-		res, err := validateFile(ctx, f, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep})
+		res, err := validateFile(ctx, f, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep}, values)
 		if err != nil {
 			fmt.Fprintln(stderr, "goldenpipe validate:", err)
 			return 2
@@ -125,6 +140,27 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 		return 1
 	}
 	return 0
+}
+
+// deploymentScope is the scope deployment templates are evaluated in: what
+// was given, and a stand-in for each part that was not (with the template
+// package's warning when a template uses them), so that --location alone
+// checks the template rather than reporting each use of subscription() as
+// unknown. standIns names the parts not given.
+func deploymentScope(sub, rg, loc string) (dep template.Deployment, standIns []string) {
+	dep = template.Deployment{SubscriptionID: sub, ResourceGroup: rg, Location: loc,
+		Where: "--subscription, --resource-group, --location"}
+	if sub == "" {
+		dep.SubscriptionID, standIns = "00000000-0000-0000-0000-000000000000", append(standIns, "--subscription")
+	}
+	if rg == "" {
+		dep.ResourceGroup, standIns = "resource-group", append(standIns, "--resource-group")
+	}
+	if loc == "" {
+		dep.Location, standIns = "westus", append(standIns, "--location")
+	}
+	dep.StandIn = len(standIns) > 0
+	return dep, standIns
 }
 
 // templateFiles expands the arguments into template files: directories
@@ -168,15 +204,20 @@ func templateFiles(args []string) ([]string, error) {
 
 // validateFile checks one template file (with its parameters file) with
 // the same code the function app runs on an upload.
-func validateFile(ctx context.Context, file string, r *template.Renderer, o template.Options) ([]ValidateResult, error) {
+// Its placeholders are expanded first, as goldenpipe upload and make run
+// expand them on the way to the templates container.
+func validateFile(ctx context.Context, file string, r *template.Renderer, o template.Options, values placeholder.Values) ([]ValidateResult, error) {
 	raw, err := readLimited(file)
 	if err != nil {
 		return nil, err
 	}
+	missing := placeholder.Missing(raw, values)
+	raw = placeholder.Expand(raw, values)
 	var params []byte
 	pfile := template.ParametersBlobOf(file)
 	if b, err := readLimited(pfile); err == nil {
-		params = b
+		missing = append(missing, placeholder.Missing(b, values)...)
+		params = placeholder.Expand(b, values)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	} else {
@@ -194,8 +235,16 @@ func validateFile(ctx context.Context, file string, r *template.Renderer, o temp
 		}
 		res := ValidateResult{File: file, Parameters: pfile, Template: p.Name, Kind: p.Kind, ResourceName: p.ResourceName,
 			OtherResources: p.OtherResources, Valid: len(c.Problems) == 0, Problems: c.Problems, Warnings: c.Warnings, Notes: p.Notes}
+		if len(missing) > 0 {
+			res.Valid = false
+			res.Problems = append(res.Problems, template.Problem{Message: "uses " + placeholder.Describe(missing) +
+				", which has no value: give --scripts-url (or $GOLDENPIPE_SCRIPTS_URL, or settings naming the scripts storage)"})
+		}
 		if res.Problems == nil {
 			res.Problems = []template.Problem{}
+		}
+		if res.Warnings == nil {
+			res.Warnings = []template.Problem{}
 		}
 		if c.Rendered != nil {
 			res.SourceVersion, res.Scripts, res.Rendered = c.Rendered.SourceVersion, c.Rendered.Scripts, c.Rendered.JSON

@@ -133,7 +133,7 @@ func TestReadmeStepsOnAFreshClone(t *testing.T) {
 				buildID = m[1]
 			}
 		}
-		ran[strings.Fields(cmdline+" x x x x")[3]] = string(out) // by subcommand of go run ./cmd/goldenpipe
+		ran[strings.Fields(cmdline + " x x x x")[3]] = string(out) // by subcommand of go run ./cmd/goldenpipe
 	}
 	for _, sub := range []string{"validate", "upload", "status", "build", "logs"} {
 		if _, ok := ran[sub]; !ok {

@@ -113,3 +113,18 @@ func TestSimulatorFailsAFailingCustomizer(t *testing.T) {
 		t.Errorf("a failed run has outputs: %v", outs)
 	}
 }
+
+// FuzzPowerShellExit: any script text is looked at without a panic, and a
+// code is only reported for a script that has an exit or a throw.
+func FuzzPowerShellExit(f *testing.F) {
+	for _, s := range []string{"exit 1", "throw 'x'", "if ($a) {\n exit 2\n}", "<# exit 3", "Write-Host '{'\nexit 4", "\"`\"\"\nexit 5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		code, ok := powerShellExit(s)
+		low := strings.ToLower(s)
+		if ok && !strings.Contains(low, "exit") && !strings.Contains(low, "throw") {
+			t.Errorf("%q: exit %d reported without an exit or a throw", s, code)
+		}
+	})
+}

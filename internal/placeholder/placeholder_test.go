@@ -3,6 +3,7 @@ package placeholder
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -36,4 +37,23 @@ func TestExpand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzExpand: valid JSON stays valid JSON whatever the value, and nothing
+// but documented placeholders changes.
+func FuzzExpand(f *testing.F) {
+	f.Add(`{"u": "${SCRIPTS_URL}/a"}`, "http://x/scripts")
+	f.Add(`{"u": "${HOME}"}`, `a"b\c`)
+	f.Fuzz(func(t *testing.T, doc, val string) {
+		if !json.Valid([]byte(doc)) {
+			return
+		}
+		out := Expand([]byte(doc), Values{ScriptsURL: val})
+		if !json.Valid(out) {
+			t.Errorf("%q with %q gave invalid JSON %q", doc, val, out)
+		}
+		if !strings.Contains(doc, "${SCRIPTS_URL}") && string(out) != doc {
+			t.Errorf("%q changed without the placeholder: %q", doc, out)
+		}
+	})
 }

@@ -185,7 +185,8 @@ func TestServeSimulatorForFuncStart(t *testing.T) {
 		// handed on as the host does (the handler's answer may wait for the
 		// Service Bus a build request goes to, which is not here)
 		body, _ := json.Marshal(map[string]any{"Data": map[string]any{"event": events[0]}, "Metadata": map[string]any{}})
-		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/%s", hport, fn), "application/json", strings.NewReader(string(body)))
+		hc := &http.Client{Timeout: 10 * time.Second}
+		resp, err := hc.Post(fmt.Sprintf("http://127.0.0.1:%d/%s", hport, fn), "application/json", strings.NewReader(string(body)))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return

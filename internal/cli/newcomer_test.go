@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +137,55 @@ func TestValidateLocationAlone(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "no --subscription, --resource-group given: stand-in values are used for them") {
 		t.Errorf("stderr does not say which values are stand-ins: %s", errOut)
+	}
+}
+
+// TestBuildUpToDateSaysForce: the app answers 409 for a template up to
+// date with its last build (make run built the examples already); build
+// says so and how to build it again, and exits 1 (refused).
+func TestBuildUpToDateSaysForce(t *testing.T) {
+	var forced []bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Force bool }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		forced = append(forced, body.Force)
+		if !body.Force {
+			w.WriteHeader(http.StatusConflict)
+			_, _ = io.WriteString(w, `{"error": "template \"avd-win11\" is up to date with build avd-win11-6343e3abe15c; use force to build it again"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"buildId": "avd-win11-6343e3abe15c-f863a6c", "status": "requested"}`)
+	}))
+	defer srv.Close()
+	env := func(k string) (string, bool) {
+		if k == "GOLDENPIPE_URL" {
+			return srv.URL, true
+		}
+		return "", false
+	}
+	var out, errOut bytes.Buffer
+	if code := Build(context.Background(), []string{"-reason", "new Teams", "avd-win11"}, env, &out, &errOut, nil); code != exitRefused {
+		t.Errorf("exit %d, want %d", code, exitRefused)
+	}
+	if !strings.Contains(errOut.String(), "is up to date with build avd-win11-6343e3abe15c") || !strings.Contains(errOut.String(), "goldenpipe build -force avd-win11") {
+		t.Errorf("does not say why and how: %s", errOut.String())
+	}
+	out.Reset()
+	if code := Build(context.Background(), []string{"-force", "-reason", "new Teams", "avd-win11"}, env, &out, io.Discard, nil); code != 0 ||
+		!strings.Contains(out.String(), "build avd-win11-6343e3abe15c-f863a6c requested") {
+		t.Errorf("-force: exit %d, %s", code, out.String())
+	}
+	if len(forced) != 2 || forced[0] || !forced[1] {
+		t.Errorf("force sent: %v", forced)
+	}
+}
+
+// TestExamplesScriptsPassThePracticeChecks: the shipped scripts, hashed
+// and scanned from examples/scripts as the app scans them, add no
+// finding.
+func TestExamplesScriptsPassThePracticeChecks(t *testing.T) {
+	code, out, errOut := run(t, nil, "--scripts", "../../examples/scripts", "--scripts-url", "https://goldenscripts.blob.core.windows.net/scripts", "../../examples/templates")
+	if code != 0 || strings.TrimSpace(out) != "" || !strings.Contains(errOut, "2 template(s) in 2 file(s): 0 with problems") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }

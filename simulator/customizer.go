@@ -47,8 +47,8 @@ const PackerizerFailure = "Failed while waiting for packerizer: Microservice has
 // customizerFailure returns how the run of t ends when one of its
 // customizers plainly fails (nil when none does). fetch reads a script's
 // bytes (nil: only inline steps are looked at; a script that cannot be
-// read is not looked at).
-func customizerFailure(ctx context.Context, t aib.ImageTemplate, fetch func(context.Context, string) ([]byte, error)) *Outcome {
+// read is not looked at); now dates the log's lines (the simulator's clock).
+func customizerFailure(ctx context.Context, t aib.ImageTemplate, fetch func(context.Context, string) ([]byte, error), now time.Time) *Outcome {
 	if t.Properties == nil {
 		return nil
 	}
@@ -73,7 +73,7 @@ func customizerFailure(ctx context.Context, t aib.ImageTemplate, fetch func(cont
 	}
 	var log []string
 	telemetry := func(verb, provisioner string) {
-		log = append(log, fmt.Sprintf("PACKER ERR %s [INFO] (telemetry) %s %s", time.Now().UTC().Format("2006/01/02 15:04:05"), verb, provisioner))
+		log = append(log, fmt.Sprintf("PACKER ERR %s [INFO] (telemetry) %s %s", now.UTC().Format("2006/01/02 15:04:05"), verb, provisioner))
 	}
 	for i, c := range t.Properties.Customize {
 		var provisioner, what string

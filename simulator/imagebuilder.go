@@ -344,7 +344,7 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 	return &fake.VirtualMachineImageTemplatesServer{
 		BeginCreateOrUpdate: func(ctx context.Context, rg, name string, params aib.ImageTemplate, _ *aib.VirtualMachineImageTemplatesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
 			scriptErr := b.checkScripts(ctx, params) // outside the lock: it downloads
-			failure := customizerFailure(ctx, params, b.FetchScript)
+			failure := customizerFailure(ctx, params, b.FetchScript, b.now())
 			b.enter(ctx, "Create")
 			defer b.mu.Unlock()
 			key := strings.ToLower(name)

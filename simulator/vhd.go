@@ -94,6 +94,9 @@ func (s *Staging) Log(ctx context.Context, template string, outcome Outcome, val
 	fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' is starting for %s\n", template)
 	for _, p := range phases {
 		fmt.Fprintf(&b, "PACKER OUT ==> azure-arm: %s\n", p)
+		if p == "Customizing" && outcome.PackerError != "" {
+			break // a customizer failed: Packer stops there
+		}
 	}
 	for _, l := range outcome.Log { // the steps that ran (customizer.go)
 		fmt.Fprintf(&b, "%s\n", l)

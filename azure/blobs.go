@@ -28,8 +28,13 @@ func NewBlobs(svcClient interface {
 	return &Blobs{c: svcClient.NewContainerClient(name)}
 }
 
-// URL returns the blob's URL (no SAS: the client is key- or token-based).
-func (b *Blobs) URL(name string) string { return b.c.NewBlobClient(name).URL() }
+// URL returns the blob's URL (no SAS: the client is key- or token-based),
+// with its folders' slashes as slashes, as Azure shows a blob's URL and as
+// Event Grid's events and Image Builder's scriptUri carry it (the SDK's
+// client escapes them as %2F, which names the same blob).
+func (b *Blobs) URL(name string) string {
+	return strings.ReplaceAll(b.c.NewBlobClient(name).URL(), "%2F", "/")
+}
 
 // ContainerURL returns the container's URL.
 func (b *Blobs) ContainerURL() string { return b.c.URL() }

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
@@ -28,6 +27,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/clock"
 	"github.com/goldenpipe/goldenpipe/internal/local"
+	"github.com/goldenpipe/goldenpipe/internal/placeholder"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
 
@@ -104,13 +104,9 @@ func TestStatusPagesInChromium(t *testing.T) {
 	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
-	// the broken template's run fails as Image Builder words it
-	sim.Outcome = func(name string) simulator.Outcome {
-		if strings.HasPrefix(name, "gp-broken-") {
-			return simulator.Outcome{State: goldenpipe.RunFailed, Message: "[ERROR] Packer build command has failed: Script exited with non-zero exit status: 1. Allowed exit codes are: [0]"}
-		}
-		return simulator.Outcome{State: goldenpipe.RunSucceeded}
-	}
+	// the broken template's run fails because its script throws: the
+	// simulator fails that customizer as Image Builder reports it
+	// (simulator/customizer.go), no hook
 	sims := &local.Local{Builder: sim, Gallery: simulator.NewGallery()}
 	a, err := app.Build(context.Background(), s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups, Gallery: sims.GalleryVersions})
 	if err != nil {
@@ -124,11 +120,16 @@ func TestStatusPagesInChromium(t *testing.T) {
 	}
 	ctx := context.Background()
 	scripts := svc.NewContainerClient(s.ScriptsContainer)
-	if _, err := scripts.NewBlockBlobClient("avd/install-apps.ps1").UploadBuffer(ctx, []byte("winget install Microsoft.Teams\r\n"), nil); err != nil {
-		t.Fatal(err)
+	cleanup, _ := os.ReadFile(filepath.Join("..", "examples", "scripts", "avd", "cleanup.ps1"))
+	for name, body := range map[string][]byte{"avd/install-apps.ps1": []byte("winget install Microsoft.Teams\r\n"), "avd/cleanup.ps1": cleanup,
+		"avd/broken.ps1": []byte("Write-Host 'Installing the apps...'\r\nthrow 'the installer is missing'\r\n")} {
+		if _, err := scripts.NewBlockBlobClient(name).UploadBuffer(ctx, body, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	example, _ := os.ReadFile(filepath.Join("..", "examples", "templates", "avd-win11.json"))
-	example = bytes.ReplaceAll(example, []byte("${SCRIPTS_URL}"), []byte(scripts.URL()))
+	example = placeholder.Expand(example, placeholder.Values{placeholder.ScriptsURL: scripts.URL()})
+	broken := bytes.ReplaceAll(example, []byte("/avd/install-apps.ps1"), []byte("/avd/broken.ps1"))
 	gallery, _ := os.ReadFile(filepath.Join("..", "app", "testdata", "avd-gallery.json"))
 	gallery = bytes.ReplaceAll(gallery, []byte("SCRIPT_URL"), []byte(scripts.URL()+"/avd/install-apps.ps1"))
 	upload := func(name string, raw []byte) {
@@ -166,8 +167,10 @@ func TestStatusPagesInChromium(t *testing.T) {
 		return list[0]
 	}
 
-	invoke("ScriptUploaded", event(s.ScriptsContainer, "avd/install-apps.ps1"))
-	upload("broken.json", example)
+	for _, name := range []string{"avd/install-apps.ps1", "avd/cleanup.ps1", "avd/broken.ps1"} {
+		invoke("ScriptUploaded", event(s.ScriptsContainer, name))
+	}
+	upload("broken.json", broken)
 	upload("avd-pooled.json", gallery)
 	invoke("TemplateUploaded", event(s.TemplatesContainer, "broken.json"))
 	invoke("TemplateUploaded", event(s.TemplatesContainer, "avd-pooled.json"))
@@ -192,9 +195,10 @@ func TestStatusPagesInChromium(t *testing.T) {
 		name, path string
 		want       []string
 	}{
-		{"status-page", "/api/", []string{"Builds in flight (1)", "avd-win11-", "running · ", "Templates (", "warning(s)",
-			"22631.4460.241106", "Script checksums (1)", "avd/install-apps.ps1", "Rejected messages (0)"}},
-		{"build-failed", "/api/view/builds/" + failed.ID, []string{"Azure's message", "Allowed exit codes are: [0]", "Image Build log location",
+		{"status-page", "/api/", []string{"Builds in flight (1)", "avd-win11-", "running · ", "Templates (",
+			"22631.4460.241106", "Script checksums (3)", "avd/install-apps.ps1", "Rejected messages (0)"}},
+		{"build-failed", "/api/view/builds/" + failed.ID, []string{"Azure's message", "Packer build command has failed: exit status 1", "Allowed exit codes are: [0]", "Image Build log location",
+			"(telemetry) Starting provisioner powershell",
 			"customization.log (end)", "PACKER ERR", "Timeline", "Asked by", "never built"}},
 		{"build-running", "/api/view/builds/" + running.ID, []string{"running", "so far", "Template sent to Image Builder", "sha256Checksum"}},
 		{"template", "/api/view/templates/avd-pooled", []string{"latest resolves to", "Gallery versions", "host pool pooled", "keep the newest 3 gallery versions",

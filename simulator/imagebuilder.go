@@ -30,6 +30,11 @@ type Outcome struct {
 	// gallery versions are created and left incomplete, as a cancel
 	// during distribution leaves them.
 	Distribution bool
+	// Log holds the customization.log lines of the steps that ran before
+	// the run ended (a failing customizer's among them), and PackerError
+	// what Packer said when it stopped (customizer.go).
+	Log         []string
+	PackerError string
 }
 
 // TimeoutMessage is what Image Builder says when buildTimeoutInMinutes passes.
@@ -94,6 +99,10 @@ type simTemplate struct {
 	created   time.Time
 	createErr string
 	run       *simRun
+	// failure is how a run ends when a customizer plainly fails
+	// (customizer.go), found when the template is created, as Image
+	// Builder downloads the scripts then.
+	failure *Outcome
 }
 
 type simRun struct {
@@ -250,7 +259,14 @@ func (r *simRun) status(now time.Time, phase time.Duration) (state, sub, msg str
 		return goldenpipe.RunRunning, phases[int(elapsed/phase)], "", time.Time{}
 	}
 	text := r.outcome.Message
-	if r.outcome.State == goldenpipe.RunFailed && r.logURL != "" {
+	switch {
+	case r.outcome.State == goldenpipe.RunFailed && r.logURL != "" && text == PackerizerFailure:
+		// the whole message of a customizer's failure, as the
+		// troubleshooting page quotes it
+		op := strings.TrimSuffix(strings.TrimSuffix(r.logURL, "/customization.log"), "/")
+		op = op[strings.LastIndex(op, "/")+1:]
+		text += " Image Build log location: " + r.logURL + ". OperationId: " + op + ". Use this operationId to search packer logs."
+	case r.outcome.State == goldenpipe.RunFailed && r.logURL != "":
 		text += "\nImage Build log location: " + r.logURL // as Image Builder words it
 	}
 	return r.outcome.State, "", text, r.start.Add(total)
@@ -346,6 +362,7 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 	return &fake.VirtualMachineImageTemplatesServer{
 		BeginCreateOrUpdate: func(ctx context.Context, rg, name string, params aib.ImageTemplate, _ *aib.VirtualMachineImageTemplatesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
 			scriptErr := b.checkScripts(ctx, params) // outside the lock: it downloads
+			failure := customizerFailure(ctx, params, b.FetchScript, b.now())
 			b.enter(ctx, "Create")
 			defer b.mu.Unlock()
 			key := strings.ToLower(name)
@@ -363,7 +380,7 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			if scriptErr == "" {
 				scriptErr = b.checkStaging(params)
 			}
-			t := &simTemplate{name: name, tpl: params, created: b.now(), createErr: scriptErr}
+			t := &simTemplate{name: name, tpl: params, created: b.now(), createErr: scriptErr, failure: failure}
 			b.templates[key] = t
 			resp.AddNonTerminalResponse(http.StatusCreated, nil)
 			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse{ImageTemplate: b.view(t, b.now())}, nil)
@@ -406,6 +423,9 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			outcome := Outcome{State: goldenpipe.RunSucceeded}
 			if b.Outcome != nil {
 				outcome = b.Outcome(name)
+			}
+			if outcome.State == goldenpipe.RunSucceeded && t.failure != nil {
+				outcome = *t.failure // a script that plainly fails fails the run
 			}
 			run := &simRun{start: now, outcome: outcome}
 			b.distribute(t, run)

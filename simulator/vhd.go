@@ -94,11 +94,23 @@ func (s *Staging) Log(ctx context.Context, template string, outcome Outcome, val
 	fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' is starting for %s\n", template)
 	for _, p := range phases {
 		fmt.Fprintf(&b, "PACKER OUT ==> azure-arm: %s\n", p)
+		if p == "Customizing" && outcome.PackerError != "" {
+			break // a customizer failed: Packer stops there
+		}
 	}
-	if outcome.State == "Failed" {
+	for _, l := range outcome.Log { // the steps that ran (customizer.go)
+		fmt.Fprintf(&b, "%s\n", l)
+	}
+	switch {
+	case outcome.State == "Failed" && outcome.PackerError != "":
+		fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' errored after 12 minutes: %s\n", outcome.PackerError)
+		fmt.Fprintf(&b, "PACKER ERR ==> Some builds didn't complete successfully and had errors:\n")
+		fmt.Fprintf(&b, "PACKER OUT --> azure-arm: %s\n", outcome.PackerError)
+		fmt.Fprintf(&b, "PACKER ERR ==> Builds finished but no artifacts were created.\n")
+	case outcome.State == "Failed":
 		fmt.Fprintf(&b, "PACKER ERR ==> azure-arm: %s\n", outcome.Message)
 		fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' errored after 12 minutes: %s\n", outcome.Message)
-	} else {
+	default:
 		fmt.Fprintf(&b, "PACKER OUT Build 'azure-arm' finished\n")
 	}
 	log := logs.NewBlockBlobClient(guid + "/customization.log")

@@ -119,8 +119,10 @@ func exitCode(stderr io.Writer, cmd string, err error) int {
 	return exitUsage
 }
 
-// flags parses a subcommand's flags and checks its argument count.
-func flags(name, usage string, args []string, stderr io.Writer, minArgs, maxArgs int, def func(*flag.FlagSet)) (*flag.FlagSet, bool) {
+// flags parses a subcommand's flags and checks its argument count. It
+// returns the exit code when the command is done before it starts: 0 after
+// -h (help asked for is not an error), 2 on a usage error; -1 to go on.
+func flags(name, usage string, args []string, stderr io.Writer, minArgs, maxArgs int, def func(*flag.FlagSet)) (*flag.FlagSet, int) {
 	fl := flag.NewFlagSet(name, flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() { fmt.Fprint(stderr, usage); fl.PrintDefaults() }
@@ -128,13 +130,16 @@ func flags(name, usage string, args []string, stderr io.Writer, minArgs, maxArgs
 		def(fl)
 	}
 	if err := fl.Parse(args); err != nil {
-		return fl, false
+		if errors.Is(err, flag.ErrHelp) {
+			return fl, exitOK
+		}
+		return fl, exitUsage
 	}
 	if fl.NArg() < minArgs || fl.NArg() > maxArgs {
 		fl.Usage()
-		return fl, false
+		return fl, exitUsage
 	}
-	return fl, true
+	return fl, -1
 }
 
 const buildUsage = `usage: goldenpipe build [-reason TEXT] [-force] TEMPLATE
@@ -150,12 +155,12 @@ flags:
 func Build(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer, hc *http.Client) int {
 	var reason *string
 	var force *bool
-	fl, ok := flags("build", buildUsage, args, stderr, 1, 1, func(fl *flag.FlagSet) {
+	fl, code := flags("build", buildUsage, args, stderr, 1, 1, func(fl *flag.FlagSet) {
 		reason = fl.String("reason", "asked from the command line", "why the build is wanted (kept on the build)")
 		force = fl.Bool("force", false, "build even when the template is up to date")
 	})
-	if !ok {
-		return exitUsage
+	if code >= 0 {
+		return code
 	}
 	var out struct {
 		BuildID string `json:"buildId"`
@@ -165,6 +170,13 @@ func Build(ctx context.Context, args []string, lookup func(string) (string, bool
 		map[string]any{"template": fl.Arg(0), "reason": *reason, "force": *force}, &out)
 	if err == nil {
 		fmt.Fprintf(stdout, "build %s requested; follow it with: goldenpipe logs %s\n", out.BuildID, out.BuildID)
+	}
+	var r refused
+	if errors.As(err, &r) && r.status == http.StatusConflict && !*force {
+		// the app builds a template when it changes: one already built
+		// from its current version is up to date, and a build of it again
+		// is asked for with -force
+		err = fmt.Errorf("%w\n(it is built already; `goldenpipe build -force %s` builds it again)", err, fl.Arg(0))
 	}
 	return exitCode(stderr, "build", err)
 }
@@ -196,10 +208,10 @@ func getList[T any](ctx context.Context, c apiClient, path string) (items []T, m
 // Status runs `goldenpipe status`.
 func Status(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer, hc *http.Client) int {
 	var top *int
-	if _, ok := flags("status", statusUsage, args, stderr, 0, 0, func(fl *flag.FlagSet) {
+	if _, code := flags("status", statusUsage, args, stderr, 0, 0, func(fl *flag.FlagSet) {
 		top = fl.Int("top", 20, "how many of the newest builds to show")
-	}); !ok {
-		return exitUsage
+	}); code >= 0 {
+		return code
 	}
 	c := newAPIClient(lookup, hc)
 	type tpl struct {
@@ -275,9 +287,9 @@ customization.log and validation.log, from $GOLDENPIPE_URL.
 
 // Logs runs `goldenpipe logs`.
 func Logs(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer, hc *http.Client) int {
-	fl, ok := flags("logs", logsUsage, args, stderr, 1, 1, nil)
-	if !ok {
-		return exitUsage
+	fl, code := flags("logs", logsUsage, args, stderr, 1, 1, nil)
+	if code >= 0 {
+		return code
 	}
 	var b builds.Build
 	if err := newAPIClient(lookup, hc).call(ctx, http.MethodGet, "/api/builds/"+url.PathEscape(fl.Arg(0)), nil, &b); err != nil {
@@ -326,11 +338,11 @@ flags:
 // Rollback runs `goldenpipe rollback`.
 func Rollback(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer, hc *http.Client) int {
 	var reason *string
-	fl, ok := flags("rollback", rollbackUsage, args, stderr, 1, 2, func(fl *flag.FlagSet) {
+	fl, code := flags("rollback", rollbackUsage, args, stderr, 1, 2, func(fl *flag.FlagSet) {
 		reason = fl.String("reason", "", "why (kept with the rollback)")
 	})
-	if !ok {
-		return exitUsage
+	if code >= 0 {
+		return code
 	}
 	var out struct {
 		RolledBack []gallery.RolledBack `json:"rolledBack"`

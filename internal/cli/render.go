@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/goldenpipe/goldenpipe/internal/placeholder"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -57,6 +58,7 @@ func Render(ctx context.Context, args []string, lookup func(string) (string, boo
 	scripts := fl.String("scripts", "", "a local copy of the scripts container: checksums are filled in from here, and a missing script is a problem")
 	scriptsURL := fl.String("scripts-url", env("GOLDENPIPE_SCRIPTS_URL"), "the scripts container's URL: script URIs under it are the app's (default $GOLDENPIPE_SCRIPTS_URL)")
 	deployment := scopeFlags(fl, env)
+	dir := fl.String("settings", ".", "the folder of local.settings.json, for the scripts container's URL when --scripts-url is not given")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -68,11 +70,16 @@ func Render(ctx context.Context, args []string, lookup func(string) (string, boo
 		return 2
 	}
 	file := fl.Arg(0)
+	if *scriptsURL == "" {
+		*scriptsURL = settingsScriptsURL(lookup, *dir, stderr)
+	}
 	r := &template.Renderer{ScriptsURL: strings.TrimSuffix(*scriptsURL, "/")}
 	if *scripts != "" {
 		r.Checksums = dirChecksums(*scripts)
 	}
-	parsed, checked, _, err := checkFile(ctx, file, *params, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: deployment()})
+	dep, _ := deployment()
+	values := placeholder.Values{placeholder.ScriptsURL: r.ScriptsURL}
+	parsed, checked, _, missing, err := checkFile(ctx, file, *params, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep}, values)
 	if err != nil {
 		fmt.Fprintln(stderr, "goldenpipe render:", err)
 		return 2
@@ -82,10 +89,13 @@ func Render(ctx context.Context, args []string, lookup func(string) (string, boo
 	for i, p := range parsed {
 		c := checked[i]
 		t := RenderedTemplate{Name: p.Name, Body: json.RawMessage("null"), Problems: c.Problems, Warnings: c.Warnings}
+		if len(missing) > 0 {
+			t.Problems = append(t.Problems, missingProblem(missing))
+		}
 		if t.Problems == nil {
 			t.Problems = []template.Problem{}
 		}
-		if c.Rendered != nil && len(c.Problems) == 0 {
+		if c.Rendered != nil && len(t.Problems) == 0 {
 			t.Body = c.Rendered.JSON
 		} else {
 			code = 1

@@ -19,6 +19,8 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/devstorage"
+	"github.com/goldenpipe/goldenpipe/internal/placeholder"
+	"github.com/goldenpipe/goldenpipe/template"
 )
 
 const uploadUsage = `usage: goldenpipe upload [-to scripts|templates] [-prefix FOLDER/] [-settings DIR] FILE|DIR ...
@@ -31,7 +33,8 @@ names of its files below it. The app hears of each upload as it would in
 Azure (an Event Grid blob event), locally too.
 
 Without -to, *.json files go to the templates container and the rest to the
-scripts container.
+scripts container. In templates, ${SCRIPTS_URL} is replaced by the scripts
+container's URL (as make run's loader and goldenpipe validate replace it).
 
 flags:
 `
@@ -39,13 +42,13 @@ flags:
 // Upload runs `goldenpipe upload`.
 func Upload(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
 	var to, prefix, dir *string
-	fl, ok := flags("upload", uploadUsage, args, stderr, 1, 1<<20, func(fl *flag.FlagSet) {
+	fl, code := flags("upload", uploadUsage, args, stderr, 1, 1<<20, func(fl *flag.FlagSet) {
 		to = fl.String("to", "", `"scripts" or "templates" (default: by the file's name)`)
 		prefix = fl.String("prefix", "", "a folder in the container to upload below (e.g. avd/)")
 		dir = fl.String("settings", ".", "the folder of local.settings.json")
 	})
-	if !ok {
-		return exitUsage
+	if code >= 0 {
+		return code
 	}
 	if *to != "" && *to != "scripts" && *to != "templates" {
 		fmt.Fprintf(stderr, "goldenpipe upload: -to %q: must be scripts or templates\n", *to)
@@ -87,6 +90,7 @@ func Upload(ctx context.Context, args []string, lookup func(string) (string, boo
 		}
 	}
 	fmt.Fprintf(stderr, "settings from %s\n", where)
+	values := placeholder.Values{placeholder.ScriptsURL: svc.NewContainerClient(s.ScriptsContainer).URL()}
 	for _, it := range items {
 		container := *to
 		if container == "" {
@@ -99,7 +103,11 @@ func Upload(ctx context.Context, args []string, lookup func(string) (string, boo
 		if container == "templates" {
 			name = s.TemplatesContainer
 		}
-		u, err := uploadFile(ctx, svc.NewContainerClient(name).NewBlockBlobClient(it.name), it.file)
+		var expand placeholder.Values
+		if container == "templates" {
+			expand = values
+		}
+		u, err := uploadFile(ctx, svc.NewContainerClient(name).NewBlockBlobClient(it.name), it.file, expand)
 		if err != nil {
 			fmt.Fprintf(stderr, "goldenpipe upload: %s: %v\n", it.file, azure.StorageError(err, "uploading to %s/%s failed", name, it.name))
 			return exitRefused
@@ -109,8 +117,10 @@ func Upload(ctx context.Context, args []string, lookup func(string) (string, boo
 	return exitOK
 }
 
-// uploadFile streams a file to a block blob.
-func uploadFile(ctx context.Context, b *blockblob.Client, file string) (string, error) {
+// uploadFile streams a file to a block blob. A template (expand not nil)
+// is read whole, at most a template's size, and its placeholders expanded
+// (internal/placeholder) first.
+func uploadFile(ctx context.Context, b *blockblob.Client, file string, expand placeholder.Values) (string, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return "", err
@@ -123,7 +133,19 @@ func uploadFile(ctx context.Context, b *blockblob.Client, file string) (string, 
 	case ".ps1", ".sh", ".txt", ".cmd", ".bat":
 		ct = "text/plain; charset=utf-8"
 	}
-	_, err = b.UploadFile(ctx, f, &blockblob.UploadFileOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: &ct}})
+	headers := &blob.HTTPHeaders{BlobContentType: &ct}
+	if expand != nil {
+		raw, rerr := io.ReadAll(io.LimitReader(f, template.MaxTemplateBytes+1))
+		if rerr != nil {
+			return "", rerr
+		}
+		if len(raw) > template.MaxTemplateBytes {
+			return "", fmt.Errorf("larger than a template may be (%d bytes)", template.MaxTemplateBytes)
+		}
+		_, err = b.UploadBuffer(ctx, placeholder.Expand(raw, expand), &blockblob.UploadBufferOptions{HTTPHeaders: headers})
+	} else {
+		_, err = b.UploadFile(ctx, f, &blockblob.UploadFileOptions{HTTPHeaders: headers})
+	}
 	u, uerr := url.PathUnescape(b.URL()) // shown as people write it
 	if uerr != nil {
 		u = b.URL()

@@ -18,7 +18,9 @@ import (
 	"strings"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/checksum"
+	"github.com/goldenpipe/goldenpipe/internal/placeholder"
 	"github.com/goldenpipe/goldenpipe/practice"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -30,6 +32,11 @@ to API 2024-02-01, validate, render), without Azure. A deployment template
 name.json is evaluated with name.parameters.json when it stands beside it.
 Problems print as file:path: message; the exit code is 1 when any template
 has a problem, 2 on a usage error.
+
+${SCRIPTS_URL} in a template is replaced as make run's loader and goldenpipe
+upload replace it: by --scripts-url, else $GOLDENPIPE_SCRIPTS_URL, else the
+scripts container of the app's settings (the environment, then
+DIR/local.settings.json or its .example: locally, the Azurite of make run).
 
 flags:
 `
@@ -61,6 +68,7 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 	scripts := fl.String("scripts", "", "a local copy of the scripts container: scripts are hashed from here and a missing one is a problem")
 	scriptsURL := fl.String("scripts-url", env("GOLDENPIPE_SCRIPTS_URL"), "the scripts container's URL (e.g. https://acct.blob.core.windows.net/scripts): script URIs under it are the app's (default $GOLDENPIPE_SCRIPTS_URL)")
 	deployment := scopeFlags(fl, env)
+	dir := fl.String("settings", ".", "the folder of local.settings.json, for the scripts container's URL when --scripts-url is not given")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -76,14 +84,21 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 		fmt.Fprintln(stderr, "goldenpipe validate:", err)
 		return 2
 	}
-	dep := deployment()
+	dep, standIns := deployment()
+	if len(standIns) > 0 && len(standIns) < 3 {
+		fmt.Fprintf(stderr, "goldenpipe validate: no %s given: stand-in values are used for them\n", strings.Join(standIns, ", "))
+	}
+	if *scriptsURL == "" {
+		*scriptsURL = settingsScriptsURL(lookup, *dir, stderr)
+	}
 	r := &template.Renderer{ScriptsURL: strings.TrimSuffix(*scriptsURL, "/")}
 	if *scripts != "" {
 		r.Checksums = dirChecksums(*scripts)
 	}
 	var results []ValidateResult
+	values := placeholder.Values{placeholder.ScriptsURL: r.ScriptsURL}
 	for _, f := range files {
-		res, err := validateFile(ctx, f, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep})
+		res, err := validateFile(ctx, f, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep}, values)
 		if err != nil {
 			fmt.Fprintln(stderr, "goldenpipe validate:", err)
 			return 2
@@ -121,21 +136,50 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 }
 
 // scopeFlags declares the flags of the scope deployment templates are
-// evaluated in; the returned function gives it after parsing (stand-in
-// values, said to be so, when none is given).
-func scopeFlags(fl *flag.FlagSet, env func(string) string) func() template.Deployment {
+// evaluated in; the returned function gives it after parsing: what was
+// given, and a stand-in for each part that was not (with the template
+// package's warning when a template uses them), so that --location alone
+// checks the template rather than reporting each use of subscription() as
+// unknown. standIns names the parts not given.
+func scopeFlags(fl *flag.FlagSet, env func(string) string) func() (dep template.Deployment, standIns []string) {
 	sub := fl.String("subscription", env("AZURE_SUBSCRIPTION_ID"), "subscription() and resourceId() of deployment templates (default $AZURE_SUBSCRIPTION_ID)")
 	rg := fl.String("resource-group", env("AIB_RESOURCE_GROUP"), "resourceGroup().name (default $AIB_RESOURCE_GROUP)")
 	loc := fl.String("location", env("AIB_LOCATION"), "resourceGroup().location (default $AIB_LOCATION)")
-	return func() template.Deployment {
-		dep := template.Deployment{SubscriptionID: *sub, ResourceGroup: *rg, Location: *loc,
-			Where: "--subscription, --resource-group, --location"}
-		if dep.SubscriptionID == "" && dep.ResourceGroup == "" && dep.Location == "" {
-			dep = template.Deployment{SubscriptionID: "00000000-0000-0000-0000-000000000000", ResourceGroup: "resource-group",
-				Location: "westus", StandIn: true}
-		}
-		return dep
+	return func() (template.Deployment, []string) { return deploymentScope(*sub, *rg, *loc) }
+}
+
+// deploymentScope is the scope of scopeFlags from the values given.
+func deploymentScope(sub, rg, loc string) (dep template.Deployment, standIns []string) {
+	dep = template.Deployment{SubscriptionID: sub, ResourceGroup: rg, Location: loc,
+		Where: "--subscription, --resource-group, --location"}
+	if sub == "" {
+		dep.SubscriptionID, standIns = "00000000-0000-0000-0000-000000000000", append(standIns, "--subscription")
 	}
+	if rg == "" {
+		dep.ResourceGroup, standIns = "resource-group", append(standIns, "--resource-group")
+	}
+	if loc == "" {
+		dep.Location, standIns = "westus", append(standIns, "--location")
+	}
+	dep.StandIn = len(standIns) > 0
+	return dep, standIns
+}
+
+// settingsScriptsURL is the scripts container's URL named by the app's
+// settings (local.settings.json in dir, or the environment), "" when none
+// names it; it says on stderr where it came from.
+func settingsScriptsURL(lookup func(string) (string, bool), dir string, stderr io.Writer) string {
+	s, where, err := appSettings(lookup, dir)
+	if err != nil {
+		return ""
+	}
+	svc, err := azure.NewBlobService(s.Scripts)
+	if err != nil {
+		return ""
+	}
+	u := svc.NewContainerClient(s.ScriptsContainer).URL()
+	fmt.Fprintf(stderr, "scripts container %s (from %s; --scripts-url names another)\n", u, where)
+	return u
 }
 
 // templateFiles expands the arguments into template files: directories
@@ -179,8 +223,10 @@ func templateFiles(args []string) ([]string, error) {
 
 // validateFile checks one template file (with its parameters file) with
 // the same code the function app runs on an upload.
-func validateFile(ctx context.Context, file string, r *template.Renderer, o template.Options) ([]ValidateResult, error) {
-	parsed, checked, pfile, err := checkFile(ctx, file, "", r, o)
+// Its placeholders are expanded first, as goldenpipe upload and make run
+// expand them on the way to the templates container.
+func validateFile(ctx context.Context, file string, r *template.Renderer, o template.Options, values placeholder.Values) ([]ValidateResult, error) {
+	parsed, checked, pfile, missing, err := checkFile(ctx, file, "", r, o, values)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +235,15 @@ func validateFile(ctx context.Context, file string, r *template.Renderer, o temp
 		c := checked[i]
 		res := ValidateResult{File: file, Parameters: pfile, Template: p.Name, Kind: p.Kind, ResourceName: p.ResourceName,
 			OtherResources: p.OtherResources, Valid: len(c.Problems) == 0, Problems: c.Problems, Warnings: c.Warnings, Notes: p.Notes}
+		if len(missing) > 0 {
+			res.Valid = false
+			res.Problems = append(res.Problems, missingProblem(missing))
+		}
 		if res.Problems == nil {
 			res.Problems = []template.Problem{}
+		}
+		if res.Warnings == nil {
+			res.Warnings = []template.Problem{}
 		}
 		if c.Rendered != nil {
 			res.SourceVersion, res.Scripts, res.Rendered = c.Rendered.SourceVersion, c.Rendered.Scripts, c.Rendered.JSON
@@ -202,40 +255,55 @@ func validateFile(ctx context.Context, file string, r *template.Renderer, o temp
 
 // checkFile parses and checks one template file with its parameters file
 // (pfile; "" for name.parameters.json beside it, when there is one) with
-// the same code the function app runs on an upload: template.ParseFile,
-// then Renderer.Check. It returns the parameters file it used.
-func checkFile(ctx context.Context, file, pfile string, r *template.Renderer, o template.Options) ([]*template.Parsed, []template.Checked, string, error) {
+// the same code the function app runs on an upload: placeholders expanded
+// as goldenpipe upload and make run expand them (missing names those with
+// no value), then template.ParseFile and Renderer.Check. It returns the
+// parameters file it used.
+func checkFile(ctx context.Context, file, pfile string, r *template.Renderer, o template.Options, values placeholder.Values) (parsed []*template.Parsed, checked []template.Checked, usedParams string, missing []string, err error) {
 	raw, err := readLimited(file)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", nil, err
 	}
+	missing = placeholder.Missing(raw, values)
+	raw = placeholder.Expand(raw, values)
 	var params []byte
 	if pfile != "" {
 		if params, err = readLimited(pfile); err != nil {
-			return nil, nil, "", err
+			return nil, nil, "", nil, err
 		}
 	} else {
 		pfile = template.ParametersBlobOf(file)
 		if b, err := readLimited(pfile); err == nil {
 			params = b
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, "", err
+			return nil, nil, "", nil, err
 		} else {
 			pfile = ""
 		}
+	}
+	if params != nil {
+		missing = append(missing, placeholder.Missing(params, values)...)
+		params = placeholder.Expand(params, values)
 	}
 	name := strings.TrimSuffix(filepath.Base(file), ".json")
 	if st, err := os.Stat(file); err == nil {
 		o.Deployment.Now = st.ModTime() // utcNow() in a parameter default, as the app takes the blob's time
 	}
-	parsed := template.ParseFile(name, raw, params, o)
-	checked := make([]template.Checked, len(parsed))
+	parsed = template.ParseFile(name, raw, params, o)
+	checked = make([]template.Checked, len(parsed))
 	for i, p := range parsed {
 		if checked[i], err = r.Check(ctx, p); err != nil {
-			return nil, nil, "", fmt.Errorf("%s: %w", file, err)
+			return nil, nil, "", nil, fmt.Errorf("%s: %w", file, err)
 		}
 	}
-	return parsed, checked, pfile, nil
+	return parsed, checked, pfile, missing, nil
+}
+
+// missingProblem is the problem of a template that uses placeholders with
+// no value.
+func missingProblem(missing []string) template.Problem {
+	return template.Problem{Message: "uses " + placeholder.Describe(missing) +
+		", which has no value: give --scripts-url (or $GOLDENPIPE_SCRIPTS_URL, or settings naming the scripts storage)"}
 }
 
 // readLimited reads a file of at most one template's size (and one byte

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -61,21 +60,16 @@ func TestRunLocallyAndStopCleanly(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200")
-	cmd.Dir = "." // inside the repo, as make run
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	// inside the repo, as make run, but with the example settings and an
+	// empty folder of the user's (devrun()): what the user put in local/
+	// is not this test's business
+	cmd, lines := devrun(t, bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200")
 
 	found := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "goldenpipe listening on ") {
-				found <- sc.Text()
+		for l := range lines {
+			if strings.HasPrefix(l, "goldenpipe listening on ") {
+				found <- l
 			}
 		}
 		close(found)
@@ -197,13 +191,8 @@ func TestUsersTemplateBuildsLocally(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200",
+	devrun(t, bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200",
 		"-examples=false", "-load", mine)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() })
 	var body string
 	succeeded := func() int {
 		var list []struct{ Template, State string }
@@ -261,19 +250,12 @@ func TestUploadsWithAnyToolTriggerTheApp(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200",
+	_, lines := devrun(t, bin, "-port", fmt.Sprint(port), "-data", filepath.Join(dir, "azurite"), "-azurite-port", "0", "-phase", "100ms", "-speed", "1200",
 		"-watch", "100ms", "-examples=false", "-load", empty)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() })
 	connCh := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, cs, ok := strings.Cut(sc.Text(), "azurite connection string (Storage Explorer, az storage --connection-string, azcopy): "); ok {
+		for l := range lines {
+			if _, cs, ok := strings.Cut(l, "azurite connection string (Storage Explorer, az storage --connection-string, azcopy): "); ok {
 				connCh <- cs
 			}
 		}
@@ -447,12 +429,8 @@ func TestMakeRunTwice(t *testing.T) {
 		for port >= azPort && port <= azPort+2 {
 			port = free()
 		}
-		cmd := exec.Command(bin, "-port", fmt.Sprint(port), "-data", data, "-azurite-port", fmt.Sprint(azPort),
+		cmd, _ := devrun(t, bin, "-port", fmt.Sprint(port), "-data", data, "-azurite-port", fmt.Sprint(azPort),
 			"-phase", "100ms", "-speed", "1200", "-watch", "100ms", "-load", empty)
-		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
 		check(fmt.Sprintf("http://127.0.0.1:%d", port))
 	}

@@ -23,12 +23,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/blobwatch"
 	"github.com/goldenpipe/goldenpipe/internal/local"
+	"github.com/goldenpipe/goldenpipe/internal/placeholder"
 	"github.com/goldenpipe/goldenpipe/simulator"
 )
 
@@ -51,6 +55,13 @@ func run() error {
 	watch := flag.Duration("watch", time.Second, "how often the scripts and templates containers are listed for the blob events Event Grid would send")
 	load := flag.String("load", "", "a folder of your own scripts and templates (scripts/ and templates/ inside it, as in examples/) "+
 		"loaded after the examples, with the blob events Azure would send (default: local/ when it exists)")
+	settingsDir := flag.String("settings", "", "the folder of local.settings.json (or its .example when there is none); default the repository's")
+	serveSim := flag.Bool("serve-simulator", false, "serve the Image Builder simulator (with its marketplace, gallery and resource groups) over HTTP on -simulator-port, "+
+		"and Azurite, for a handler started by the Functions host (func start) with AIB_SIMULATOR=http://127.0.0.1:<port>, as local.settings.json.example says; "+
+		"the blob events of the scripts and templates containers go to -functions-host's Event Grid webhook")
+	simPort := flag.Int("simulator-port", 7080, "with -serve-simulator: the simulator's port")
+	funcHost := flag.String("functions-host", "http://127.0.0.1:7071", "with -serve-simulator: the Functions host the blob events are posted to "+
+		"(POST /runtime/webhooks/eventgrid?functionName=…, as Microsoft documents for testing Event Grid triggers locally); empty: none")
 	handlerOnly := flag.Bool("handler", false, "serve only the handler, configured by the environment as the Functions host starts it, "+
 		"with the in-process bus and the simulator (in this process, or AIB_SIMULATOR=<url>): what the multi-process tests run")
 	flag.Parse()
@@ -65,9 +76,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	values, source, err := config.LocalSettings(root)
+	if *settingsDir == "" {
+		*settingsDir = root
+	}
+	values, source, err := config.LocalSettings(*settingsDir)
 	if err != nil {
 		return err
+	}
+	source = filepath.Join(*settingsDir, source)
+	if !*serveSim {
+		// make run is the in-process simulator and bus, whatever the file
+		// says for the Functions host (local.settings.json.example points
+		// the host's handler at -serve-simulator and a Service Bus)
+		values[config.SettingSimulator], values[config.ConnServiceBus] = "true", "inprocess"
 	}
 	if *data == "" {
 		*data = filepath.Join(root, ".local", "azurite")
@@ -112,6 +133,21 @@ func run() error {
 	if err := createContainers(ctx, settings); err != nil {
 		return err
 	}
+	dirs := []string{}
+	if *examples {
+		dirs = append(dirs, filepath.Join(root, "examples"))
+	}
+	if *load != "" {
+		dirs = append(dirs, *load)
+	} else if st, err := os.Stat(filepath.Join(root, "local")); err == nil && st.IsDir() {
+		dirs = append(dirs, filepath.Join(root, "local"))
+	}
+	for _, d := range dirs {
+		fmt.Printf("loading %s, and what is added to it or changed while this runs (every %s)\n", d, *watch)
+	}
+	if *serveSim {
+		return serveSimulator(ctx, settings, az, *simPort, *funcHost, dirs, *watch, *phase)
+	}
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration = *phase, *phase
 	fmt.Printf("settings from %s\nazurite blob endpoint %s (accounts devstoreaccount1, aibstaging)\n", source, az.BlobEndpoint)
@@ -123,22 +159,7 @@ func run() error {
 		StagingGroups: sims.StagingGroups, LoopbackOnly: true},
 		Ready: func(addr string, a *app.App) {
 			fmt.Printf("goldenpipe listening on %s  (status page %s/api/ ; Ctrl-C stops)\n", addr, addr)
-			dirs := []string{}
-			if *examples {
-				dirs = append(dirs, filepath.Join(root, "examples"))
-			}
-			if *load != "" {
-				dirs = append(dirs, *load)
-			} else if st, err := os.Stat(filepath.Join(root, "local")); err == nil && st.IsDir() {
-				dirs = append(dirs, filepath.Join(root, "local"))
-			}
-			go func() {
-				for _, d := range dirs {
-					if err := loadFolder(ctx, d, settings); err != nil {
-						fmt.Fprintf(os.Stderr, "devrun: loading %s: %v\n", d, err)
-					}
-				}
-			}()
+			go watchFolders(ctx, dirs, settings, *watch)
 			go runTimers(ctx, timers, speedClock{wall0: time.Now(), from: time.Now().UTC(), speed: *speed}, func(function string, body []byte) {
 				if err := invoke(a.Server, function, body); err != nil {
 					fmt.Fprintf(os.Stderr, "devrun: %v\n", err)
@@ -190,50 +211,110 @@ func createContainers(ctx context.Context, s config.Settings) error {
 	return nil
 }
 
-// loadFolder uploads a folder laid out as examples/ (scripts/, templates/);
-// the container watch delivers the blob events, as for any other upload.
-func loadFolder(ctx context.Context, folder string, s config.Settings) error {
+// watchFolders loads folders laid out as examples/ (scripts/, templates/)
+// into the containers, then, every interval until ctx ends, what was added
+// to them or changed since (and deletes the blob of a file removed): the
+// container watch delivers the blob events, as for any other upload.
+// Templates' placeholders are expanded as goldenpipe upload expands them
+// (internal/placeholder).
+func watchFolders(ctx context.Context, dirs []string, s config.Settings, every time.Duration) {
 	svc, err := azure.NewBlobService(s.Scripts)
 	if err != nil {
-		return err
+		fmt.Fprintf(os.Stderr, "devrun: %v\n", err)
+		return
 	}
-	scripts := svc.NewContainerClient(s.ScriptsContainer)
-	templates := svc.NewContainerClient(s.TemplatesContainer)
-	upload := func(dir string, fn func(name string, b []byte) error) error {
-		base := filepath.Join(folder, dir)
-		if _, err := os.Stat(base); err != nil {
-			return nil // a folder may hold templates only, or scripts only
-		}
-		return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
+	l := &loader{scripts: svc.NewContainerClient(s.ScriptsContainer), templates: svc.NewContainerClient(s.TemplatesContainer), seen: map[string]stamp{}}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for _, d := range dirs {
+			if err := l.sync(ctx, d); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(os.Stderr, "devrun: loading %s: %v (tried again in %s)\n", d, err, every)
 			}
-			b, err := os.ReadFile(p)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// stamp is what tells a file changed: its size and modification time.
+type stamp struct {
+	size int64
+	mod  time.Time
+}
+
+// loader uploads the files of folders that are new or changed since it
+// last looked. It is not safe for concurrent use.
+type loader struct {
+	scripts, templates *container.Client
+	seen               map[string]stamp // by file path
+}
+
+// sync uploads folder's new and changed files, scripts first (a template
+// names them), and deletes the blobs of files it loaded that are gone.
+func (l *loader) sync(ctx context.Context, folder string) error {
+	for _, kind := range []string{"scripts", "templates"} {
+		base := filepath.Join(folder, kind)
+		c := l.scripts
+		if kind == "templates" {
+			c = l.templates
+		}
+		present := map[string]bool{}
+		if _, err := os.Stat(base); err == nil {
+			err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				present[p] = true
+				st := stamp{info.Size(), info.ModTime()}
+				if old, ok := l.seen[p]; ok && old == st {
+					return nil
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(base, p)
+				name := filepath.ToSlash(rel)
+				if kind == "templates" {
+					b = placeholder.Expand(b, placeholder.Values{placeholder.ScriptsURL: l.scripts.URL()})
+				}
+				if _, err := c.NewBlockBlobClient(name).UploadBuffer(ctx, b, nil); err != nil {
+					return err
+				}
+				l.seen[p] = st
+				if kind == "templates" {
+					fmt.Println("loaded template", name, "from", folder, "- its build starts when its plan asks for one")
+				} else {
+					fmt.Println("loaded script", name, "from", folder)
+				}
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			rel, _ := filepath.Rel(base, p)
-			return fn(filepath.ToSlash(rel), b)
-		})
-	}
-	err = upload("scripts", func(name string, b []byte) error {
-		if _, err := scripts.NewBlockBlobClient(name).UploadBuffer(ctx, b, nil); err != nil {
-			return err
 		}
-		fmt.Println("loaded script", name, "from", folder)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return upload("templates", func(name string, b []byte) error {
-		b = bytes.ReplaceAll(b, []byte("${SCRIPTS_URL}"), []byte(scripts.URL()))
-		if _, err := templates.NewBlockBlobClient(name).UploadBuffer(ctx, b, nil); err != nil {
-			return err
+		for p := range l.seen {
+			rel, err := filepath.Rel(base, p)
+			if err != nil || !filepath.IsLocal(rel) || present[p] {
+				continue
+			}
+			name := filepath.ToSlash(rel)
+			if _, err := c.NewBlobClient(name).Delete(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
+				return err
+			}
+			delete(l.seen, p)
+			fmt.Println("removed", kind, name, "(deleted from", folder+")")
 		}
-		fmt.Println("loaded template", name, "from", folder, "- its build starts when its plan asks for one")
-		return nil
-	})
+	}
+	return nil
 }
 
 // watchContainers delivers, through ScriptUploaded and TemplateUploaded as

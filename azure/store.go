@@ -194,6 +194,9 @@ func (s *Store) KeysPage(ctx context.Context, prefix, marker string, max int) ([
 	if !ok || k.Summaries {
 		return s.blobs.KeysPage(ctx, prefix, marker, max) // the records themselves
 	}
+	if err := checkPageSize(prefix, max); err != nil {
+		return nil, "", err
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	// the keys alone ($select): a page of keys carries none of the documents
@@ -221,12 +224,8 @@ func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([
 	if !ok {
 		return s.blobs.ListPage(ctx, prefix, marker, max)
 	}
-	if max <= 0 {
-		// as a blob listing answers: "If you specify a maximum number of
-		// results of less than or equal to zero, the service returns status
-		// code 400 (Bad Request)" (Microsoft Learn, Listing Blob storage
-		// resources); a table query would answer an empty, final page
-		return nil, "", goldenpipe.Errorf(goldenpipe.EINVALID, "listing records under %s failed: a page holds at least one key (asked %d)", prefix, max)
+	if err := checkPageSize(prefix, max); err != nil {
+		return nil, "", err
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -331,4 +330,16 @@ func (s *Store) migrateOne(ctx context.Context, k TableKind, it goldenpipe.Liste
 		return err
 	}
 	return s.blobs.Delete(ctx, it.Key, etag)
+}
+
+// checkPageSize refuses a page of no keys, as a blob listing answers: "If
+// you specify a maximum number of results of less than or equal to zero,
+// the service returns status code 400 (Bad Request)" (Microsoft Learn,
+// Listing Blob storage resources); a table query would answer an empty,
+// final page.
+func checkPageSize(prefix string, max int) error {
+	if max <= 0 {
+		return goldenpipe.Errorf(goldenpipe.EINVALID, "listing records under %s failed: a page holds at least one key (asked %d)", prefix, max)
+	}
+	return nil
 }

@@ -315,8 +315,9 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 
 	// the status page, read by one viewer all along
 	type sample struct {
-		at time.Time
-		d  time.Duration
+		at     time.Time
+		d      time.Duration
+		timing string // the answer's Server-Timing: what each section's reads took
 	}
 	var pageMu sync.Mutex
 	var pages []sample
@@ -331,7 +332,7 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				pageMu.Lock()
-				pages = append(pages, sample{t0, time.Since(t0)})
+				pages = append(pages, sample{t0, time.Since(t0), resp.Header.Get("Server-Timing")})
 				pageMu.Unlock()
 			}
 			select {
@@ -434,24 +435,28 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 	figure(prefix+"all_queued.seconds", queued.Seconds(), "s")
 	figure(prefix+"builds_queued", float64(times.done["BuildRequested"].Load()), "builds")
 	figure(prefix+"handler_peak_rss", rss, "MiB")
-	var during, after []time.Duration
+	var during, after []sample
 	for _, p := range pages {
 		if p.at.Before(burstEnd) {
-			during = append(during, p.d)
+			during = append(during, p)
 		} else {
-			after = append(after, p.d)
+			after = append(after, p)
 		}
 	}
 	for _, set := range []struct {
 		name string
-		ds   []time.Duration
+		ds   []sample
 	}{{"during", during}, {"after", after}} {
 		if len(set.ds) == 0 {
 			continue
 		}
-		sort.Slice(set.ds, func(i, j int) bool { return set.ds[i] < set.ds[j] })
+		sort.Slice(set.ds, func(i, j int) bool { return set.ds[i].d < set.ds[j].d })
 		figure(prefix+"status_page_"+set.name+".answers", float64(len(set.ds)), "answers")
-		figure(prefix+"status_page_"+set.name+".p99", set.ds[(len(set.ds)*99)/100].Seconds(), "s")
+		figure(prefix+"status_page_"+set.name+".p99", set.ds[(len(set.ds)*99)/100].d.Seconds(), "s")
+		// the slowest answers with what each section's reads took
+		for i := len(set.ds) - 1; i >= 0 && i >= len(set.ds)-3; i-- {
+			fmt.Printf("# %sstatus_page_%s slow answer %.3f s: %s\n", prefix, set.name, set.ds[i].d.Seconds(), set.ds[i].timing)
+		}
 	}
 	return nil
 }

@@ -67,7 +67,9 @@ type Options struct {
 
 // Parsed is a template read, upgraded and validated.
 type Parsed struct {
-	Name      string
+	Name string
+	// LinkedBy names the template files that link this one (KindLinked).
+	LinkedBy  []string
 	Kind      string // KindResource, KindDeployment or KindParameters
 	SourceAPI string // the apiVersion the template was written for ("" when absent)
 	// ResourceName is the name the resource gives itself (evaluated, for a

@@ -205,6 +205,18 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		file.warningsList = append(file.warningsList, Problem{Path: w.Path, Message: w.Message})
 	}
 	if len(images) == 0 {
+		// a linked template that could not be read (a uri, a missing
+		// file): it may hold the image template, so say why it was not read
+		for _, res := range dep.Resources {
+			if !strings.EqualFold(res.Type, arm.DeploymentsType) {
+				continue
+			}
+			for _, pr := range res.Problems {
+				if strings.HasPrefix(pr.Path, res.Path+".properties.templateLink") {
+					file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
+				}
+			}
+		}
 		switch {
 		case skipped:
 			file.problem("resources", "every %s resource has a false condition: nothing to build", ImageTemplateType)

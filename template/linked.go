@@ -40,7 +40,7 @@ import (
 const KindLinked = "linked"
 
 // LinkedBlob is a linked template a deployment template read, with the
-// version read.
+// version read (no ETag: the blob did not exist).
 type LinkedBlob struct {
 	Blob string `json:"blob"`
 	ETag string `json:"etag"`
@@ -126,6 +126,8 @@ func (l *linker) load(rel string) ([]byte, error) {
 	switch goldenpipe.ErrorCode(err) {
 	case "":
 	case goldenpipe.ENOTFOUND:
+		// listed with no version: its upload renders this template again
+		l.add(LinkedBlob{Blob: name})
 		return nil, fmt.Errorf("no blob %q in the templates container", name)
 	default:
 		l.err = err
@@ -169,7 +171,9 @@ func (s *Service) linksCurrent(ctx context.Context, olds map[string]stored) (boo
 					return false, nil
 				}
 			case goldenpipe.ENOTFOUND:
-				return false, nil
+				if lb.ETag != "" {
+					return false, nil // deleted since
+				}
 			default:
 				return false, err
 			}

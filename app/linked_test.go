@@ -1,0 +1,126 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/template"
+)
+
+// A deployment template linking another by templateLink.relativePath is
+// evaluated in the app with the linked blob read from the templates
+// container: uploaded before the file it links, it is invalid with a
+// problem naming the missing blob; the linked file's upload renders it
+// again and it builds; a change to the linked blob alone re-plans and
+// rebuilds it, and Image Builder receives the changed body. A link by uri
+// is a problem naming it.
+func TestLinkedTemplateChangeRebuildsTheLinkingTemplate(t *testing.T) {
+	h, c := shapesHarness(t, "linked")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(shapesDir, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	h.upload(h.s.TemplatesContainer, "jammy.parameters.json", read("linked-image-template.parameters.json"))
+	h.upload(h.s.TemplatesContainer, "jammy.json", read("linked-image-template.json"))
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "jammy.json")
+	var rec template.Record
+	if code := h.get("/api/templates/jammy", &rec); code != 200 || rec.Valid {
+		t.Fatalf("before the linked file: %d valid=%v", code, rec.Valid)
+	}
+	if len(rec.Problems) != 1 || rec.Problems[0].Path != "resources[0].properties.templateLink.relativePath" ||
+		!strings.Contains(rec.Problems[0].Message, `no blob "linked/aib-image.json" in the templates container`) {
+		t.Errorf("problems: %v", rec.Problems)
+	}
+
+	// the linked file, beside the linking one: its upload renders the linking template, which builds
+	linked := read("linked/aib-image.json")
+	h.upload(h.s.TemplatesContainer, "linked/aib-image.json", linked)
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "linked/aib-image.json")
+	if code := h.get("/api/templates/jammy", &rec); code != 200 || !rec.Valid || !bytes.Contains(rec.Rendered.JSON, []byte(`"echo hello"`)) {
+		t.Fatalf("after the linked file: %d valid=%v %v", code, rec.Valid, rec.Problems)
+	}
+	if len(rec.Linked) != 1 || rec.Linked[0].Blob != "linked/aib-image.json" || rec.Linked[0].ETag == "" {
+		t.Errorf("linked: %+v", rec.Linked)
+	}
+	var lrec template.Record
+	if code := h.get("/api/templates/linked%2Faib-image", &lrec); code != 200 || lrec.Kind != template.KindLinked ||
+		len(lrec.Problems) != 0 || len(lrec.LinkedBy) != 1 || lrec.LinkedBy[0] != "jammy.json" {
+		t.Errorf("the linked file's record: %d kind=%q by=%v problems=%v", code, lrec.Kind, lrec.LinkedBy, lrec.Problems)
+	}
+	succeeded := func(n int) func([]builds.Build) bool {
+		return func(list []builds.Build) bool {
+			done := 0
+			for _, b := range list {
+				if b.State == builds.StateSucceeded {
+					done++
+				} else if builds.Terminal(b.State) {
+					t.Fatalf("build %s: %s %s", b.ID, b.State, b.Error)
+				}
+			}
+			return done >= n
+		}
+	}
+	list := h.tickUntil(c, 30*time.Second, succeeded(1))
+	if len(list) != 1 || list[0].Template != "jammy" {
+		t.Fatalf("builds: %+v", list)
+	}
+
+	// the linked blob changes alone: the linking template is re-planned and rebuilt with it
+	h.upload(h.s.TemplatesContainer, "linked/aib-image.json", bytes.Replace(linked, []byte("echo hello"), []byte("echo changed"), 1))
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "linked/aib-image.json")
+	h.get("/api/templates/jammy", &rec)
+	if !rec.Valid || !bytes.Contains(rec.Rendered.JSON, []byte(`"echo changed"`)) {
+		t.Fatalf("the linked blob's change was not rendered: valid=%v %s", rec.Valid, rec.Rendered.JSON)
+	}
+	list = h.tickUntil(c, 30*time.Second, succeeded(2))
+	if len(list) != 2 {
+		t.Fatalf("%d builds after the linked blob changed, want 2", len(list))
+	}
+	changed := 0
+	for _, b := range list {
+		body, ok := h.sim.Submitted(b.AIBName)
+		if ok && len(body.Properties.Customize) == 1 && strings.Contains(string(mustJSON(t, body.Properties.Customize[0])), "echo changed") {
+			changed++
+		}
+	}
+	if changed != 1 {
+		t.Errorf("%d of the bodies Image Builder received carry the change, want 1", changed)
+	}
+	// an event for the unchanged linked blob builds nothing more
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "linked/aib-image.json")
+	h.drain()
+	var after []builds.Build
+	h.getBuilds("/api/builds?template=jammy", &after)
+	if len(after) != 2 {
+		t.Errorf("%d builds after a repeated event, want 2", len(after))
+	}
+
+	// a link by uri is a problem naming it
+	uri := bytes.Replace(read("linked-image-template.json"), []byte(`{"relativePath": "linked/aib-image.json"}`), []byte(`{"uri": "https://example.com/aib-image.json"}`), 1)
+	h.upload(h.s.TemplatesContainer, "uri.json", uri)
+	h.upload(h.s.TemplatesContainer, "uri.parameters.json", read("linked-image-template.parameters.json"))
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "uri.json")
+	h.get("/api/templates/uri", &rec)
+	if rec.Valid || len(rec.Problems) != 1 || rec.Problems[0].Path != "resources[0].properties.templateLink.uri" ||
+		!strings.Contains(rec.Problems[0].Message, "a linked template by URI is not fetched offline") {
+		t.Errorf("uri: valid=%v %v", rec.Valid, rec.Problems)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -104,6 +105,24 @@ func TestLinkedTemplateChangeRebuildsTheLinkingTemplate(t *testing.T) {
 		t.Errorf("%d builds after a repeated event, want 2", len(after))
 	}
 
+	// the nightly refresh (every blob listed, the reverse index listed once) keeps both as they are
+	h.invoke("NightlyRebuild", []byte(timerBody))
+	h.get("/api/templates/linked%2Faib-image", &lrec)
+	h.get("/api/templates/jammy", &rec)
+	if lrec.Kind != template.KindLinked || len(lrec.Problems) != 0 || !rec.Valid || len(rec.Linked) != 1 {
+		t.Errorf("after the nightly refresh: linked kind=%q %v; linking valid=%v %v", lrec.Kind, lrec.Problems, rec.Valid, rec.Problems)
+	}
+
+	// the linking template deleted: the linked file is linked no more, and shows what it is on its own
+	if _, err := h.svc.NewContainerClient(h.s.TemplatesContainer).NewBlobClient("jammy.json").Delete(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "jammy.json")
+	h.get("/api/templates/linked%2Faib-image", &lrec)
+	if lrec.Kind == template.KindLinked || lrec.Valid || len(lrec.Problems) == 0 {
+		t.Errorf("linked by nothing: kind=%q valid=%v %v", lrec.Kind, lrec.Valid, lrec.Problems)
+	}
+
 	// a link by uri is a problem naming it
 	uri := bytes.Replace(read("linked-image-template.json"), []byte(`{"relativePath": "linked/aib-image.json"}`), []byte(`{"uri": "https://example.com/aib-image.json"}`), 1)
 	h.upload(h.s.TemplatesContainer, "uri.json", uri)
@@ -123,4 +142,53 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A linked file that is a whole template on its own (an image template,
+// every parameter with a value) is a template as well: both it and the
+// template that links it are built.
+func TestALinkedFileThatIsATemplateOfItsOwnIsBuiltToo(t *testing.T) {
+	h, c := shapesHarness(t, "linkwhole")
+	b, err := os.ReadFile(filepath.Join(shapesDir, "linked", "aib-image.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := bytes.Replace(b, []byte(`"name": {"type": "string"},`), []byte(`"name": {"type": "string", "defaultValue": "base"},`), 1)
+	whole = bytes.Replace(whole, []byte(`"identityId": {"type": "string"},`), []byte(`"identityId": {"type": "string", "defaultValue": "[resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', 'aib')]"},`), 1)
+	whole = bytes.Replace(whole, []byte(`"galleryImageId": {"type": "string"},`), []byte(`"galleryImageId": {"type": "string", "defaultValue": "[resourceId('Microsoft.Compute/galleries/images', 'golden', 'base')]"},`), 1)
+	if bytes.Equal(whole, b) {
+		t.Fatal("the linked shape's parameters were not found")
+	}
+	linking, err := os.ReadFile(filepath.Join(shapesDir, "linked-image-template.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	linking = bytes.Replace(linking, []byte(`"relativePath": "linked/aib-image.json"`), []byte(`"relativePath": "base.json"`), 1)
+	params, err := os.ReadFile(filepath.Join(shapesDir, "linked-image-template.parameters.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.upload(h.s.TemplatesContainer, "base.json", whole)
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "base.json")
+	h.upload(h.s.TemplatesContainer, "jammy.parameters.json", params)
+	h.upload(h.s.TemplatesContainer, "jammy.json", linking)
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "jammy.json")
+	for _, name := range []string{"base", "jammy"} {
+		var rec template.Record
+		if code := h.get("/api/templates/"+name, &rec); code != 200 || !rec.Valid || rec.Kind != template.KindDeployment {
+			t.Fatalf("%s: %d valid=%v kind=%q %v", name, code, rec.Valid, rec.Kind, rec.Problems)
+		}
+	}
+	list := h.tickUntil(c, 30*time.Second, func(list []builds.Build) bool {
+		done := 0
+		for _, b := range list {
+			if b.State == builds.StateSucceeded {
+				done++
+			}
+		}
+		return done == 2
+	})
+	if len(list) != 2 {
+		t.Errorf("builds: %+v", list)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/goldenpipe/goldenpipe"
 )
@@ -184,7 +185,7 @@ func (s *Service) linksCurrent(ctx context.Context, olds map[string]stored) (boo
 
 // linkedBy returns the template files that link blob (none: nil).
 func (s *Service) linkedBy(ctx context.Context, blob string) ([]string, error) {
-	if s.linkIndexes != nil && !s.linkIndexes[linksKey(blob)] {
+	if !s.linkIndexes.has(linksKey(blob)) {
 		return nil, nil // the run's listing has no index for it
 	}
 	var idx linkIndex
@@ -200,7 +201,8 @@ func (s *Service) linkedBy(ctx context.Context, blob string) ([]string, error) {
 
 // asLinked turns the parse of a linked file that is not a valid template
 // on its own into one record saying who links it.
-func asLinked(base string, parsed []*Parsed, by []string) []*Parsed {
+func asLinked(blob, base string, parsed []*Parsed, by []string) []*Parsed {
+	by = slices.DeleteFunc(slices.Clone(by), func(b string) bool { return b == blob }) // a file linking itself is not linked by another
 	if len(by) == 0 {
 		return parsed
 	}
@@ -324,7 +326,9 @@ func (s *Service) editLinks(ctx context.Context, blob string, fn func(*linkIndex
 		case len(idx.By) == 0:
 			err = s.Docs.Delete(ctx, key, etag)
 		default:
-			_, err = s.Docs.Put(ctx, key, idx, etag)
+			if _, err = s.Docs.Put(ctx, key, idx, etag); err == nil {
+				s.linkIndexes.add(key) // a refresh's later reconciles read it
+			}
 		}
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			continue
@@ -370,15 +374,41 @@ func (s *Service) relinkFile(ctx context.Context, blob string, olds map[string]s
 	return s.relink(ctx, blob, was, nowSet)
 }
 
+// keySet is a refresh's view of the reverse indexes that exist: listed
+// once, and added to as its reconciles write new ones (they run
+// concurrently). A nil set holds every key (no view: read the index).
+type keySet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (k *keySet) has(key string) bool {
+	if k == nil {
+		return true
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.m[key]
+}
+
+func (k *keySet) add(key string) {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.m[key] = true
+}
+
 // linkIndexKeys lists the reverse indexes (for a refresh's view).
-func (s *Service) linkIndexKeys(ctx context.Context) (map[string]bool, error) {
+func (s *Service) linkIndexKeys(ctx context.Context) (*keySet, error) {
 	keys, err := s.Docs.Keys(ctx, linksPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("listing linked templates: %w", err)
 	}
-	out := make(map[string]bool, len(keys))
+	out := &keySet{m: make(map[string]bool, len(keys))}
 	for _, k := range keys {
-		out[k] = true
+		out.m[k] = true
 	}
 	return out, nil
 }

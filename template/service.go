@@ -118,7 +118,7 @@ type Service struct {
 	// linkIndexes are the reverse indexes of linked blobs the refresh
 	// listed; noCascade stops a reconcile from reconciling the blobs it
 	// links (linked.go)
-	linkIndexes map[string]bool
+	linkIndexes *keySet
 	noCascade   bool
 }
 
@@ -371,7 +371,7 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		if err != nil {
 			return "", nil, false, err
 		}
-		parsed = asLinked(base, parsed, linkers)
+		parsed = asLinked(blob, base, parsed, linkers)
 	}
 	var names, outcomes []string
 	for _, p := range parsed {

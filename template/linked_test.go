@@ -105,4 +105,7 @@ func TestSelfLinkIsBounded(t *testing.T) {
 	if len(out) != 1 || out[0].Valid() {
 		t.Fatalf("%+v", out)
 	}
+	if got := strings.Join(problemStrings(out[0].Problems), "\n"); !strings.Contains(got, "deployments nested more than 10 deep") {
+		t.Errorf("problems:\n%s", got)
+	}
 }

@@ -206,13 +206,14 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 	}
 	if len(images) == 0 {
 		// a linked template that could not be read (a uri, a missing
-		// file): it may hold the image template, so say why it was not read
+		// file, past the nesting bounds): it may hold the image template,
+		// so say why it was not read
 		for _, res := range dep.Resources {
 			if !strings.EqualFold(res.Type, arm.DeploymentsType) {
 				continue
 			}
 			for _, pr := range res.Problems {
-				if strings.HasPrefix(pr.Path, res.Path+".properties.templateLink") {
+				if strings.HasPrefix(pr.Path, res.Path+".properties.templateLink") || pr.Path == res.Path && strings.Contains(pr.Message, "nested") {
 					file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/internal/cli"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -190,5 +191,52 @@ func TestALinkedFileThatIsATemplateOfItsOwnIsBuiltToo(t *testing.T) {
 	})
 	if len(list) != 2 {
 		t.Errorf("builds: %+v", list)
+	}
+}
+
+// `goldenpipe render` on a template linking another by relativePath reads
+// the linked file from the folder on disk and prints the very body the
+// function app records from the templates container (the source version
+// written out, since only Azure resolves "latest").
+func TestRenderOfALinkingTemplateMatchesTheApp(t *testing.T) {
+	h := newHarnessSettings(t, "linkrender", sims{}, shapesScope)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "linked"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"linked/aib-image.json", "linked-image-template.parameters.json", "linked-image-template.json"} {
+		b, err := os.ReadFile(filepath.Join(shapesDir, filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.ReplaceAll(b, []byte(`"version": "latest"`), []byte(`"version": "22.04.202411190"`))
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h.upload(h.s.TemplatesContainer, f, b)
+	}
+	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "linked-image-template.json")
+	var rec template.Record
+	if code := h.get("/api/templates/linked-image-template", &rec); code != 200 || !rec.Valid {
+		t.Fatalf("GET: %d valid=%v %v", code, rec.Valid, rec.Problems)
+	}
+	var out, errOut bytes.Buffer
+	code := cli.Render(context.Background(), []string{"--subscription", shapesScope["AZURE_SUBSCRIPTION_ID"], "--resource-group", h.s.ResourceGroup,
+		"--location", h.s.Location, filepath.Join(dir, "linked-image-template.json")}, func(string) (string, bool) { return "", false }, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	var res cli.RenderResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Templates) != 1 {
+		t.Fatalf("%s", out.String())
+	}
+	if app, cmd := canonical(t, rec.Rendered.JSON), canonical(t, res.Templates[0].Body); app != cmd {
+		t.Errorf("render's body differs from the app's record\napp:    %s\nrender: %s", app, cmd)
+	}
+	if !bytes.Contains(rec.Rendered.JSON, []byte("jammy-linked-out")) {
+		t.Errorf("the linked template was not evaluated: %s", rec.Rendered.JSON)
 	}
 }

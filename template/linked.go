@@ -201,8 +201,13 @@ func (s *Service) linkedBy(ctx context.Context, blob string) ([]string, error) {
 
 // asLinked turns the parse of a linked file that is not a valid template
 // on its own into one record saying who links it.
-func asLinked(blob, base string, parsed []*Parsed, by []string) []*Parsed {
-	by = slices.DeleteFunc(slices.Clone(by), func(b string) bool { return b == blob }) // a file linking itself is not linked by another
+// A file linking itself, or linking back a file that links it (a cycle:
+// neither is evaluated to the end), is not "linked" by it: its problems
+// show.
+func asLinked(blob, base string, parsed []*Parsed, by []string, reads []LinkedBlob) []*Parsed {
+	by = slices.DeleteFunc(slices.Clone(by), func(b string) bool {
+		return b == blob || slices.ContainsFunc(reads, func(r LinkedBlob) bool { return r.Blob == b })
+	})
 	if len(by) == 0 {
 		return parsed
 	}

@@ -65,23 +65,26 @@ func TestAsLinked(t *testing.T) {
 		name   string
 		parsed []*Parsed
 		by     []string
+		reads  []LinkedBlob
 		kind   string
 	}{
-		{"not linked", invalid, nil, KindDeployment},
-		{"linked, invalid alone", invalid, []string{"main.json"}, KindLinked},
-		{"linked, valid alone", valid, []string{"main.json"}, KindDeployment},
-		{"linked by itself only", invalid, []string{"a.json"}, KindDeployment},
+		{"not linked", invalid, nil, nil, KindDeployment},
+		{"linked, invalid alone", invalid, []string{"main.json"}, nil, KindLinked},
+		{"linked, valid alone", valid, []string{"main.json"}, nil, KindDeployment},
+		{"linked by itself only", invalid, []string{"a.json"}, nil, KindDeployment},
+		{"a cycle: it links its linker back", invalid, []string{"main.json"}, []LinkedBlob{{Blob: "main.json", ETag: "x"}}, KindDeployment},
+		{"linked by two, one of them in a cycle", invalid, []string{"main.json", "other.json"}, []LinkedBlob{{Blob: "main.json"}}, KindLinked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := asLinked("a.json", "a", tt.parsed, tt.by)
+			out := asLinked("a.json", "a", tt.parsed, tt.by, tt.reads)
 			if len(out) != 1 || out[0].Kind != tt.kind {
 				t.Fatalf("%+v", out)
 			}
 			if tt.kind == KindLinked {
 				var rec Record
 				renderLinked(&rec, out[0])
-				if rec.Valid || len(rec.Problems) != 0 || len(rec.Notes) != 1 || !strings.Contains(rec.Notes[0], `linked by "main.json"`) {
+				if rec.Valid || len(rec.Problems) != 0 || len(rec.Notes) != 1 || !strings.Contains(rec.Notes[0], `linked by "`) {
 					t.Errorf("record: %+v", rec)
 				}
 			}

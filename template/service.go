@@ -371,7 +371,7 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		if err != nil {
 			return "", nil, false, err
 		}
-		parsed = asLinked(blob, base, parsed, linkers)
+		parsed = asLinked(blob, base, parsed, linkers, lk.read)
 	}
 	var names, outcomes []string
 	for _, p := range parsed {

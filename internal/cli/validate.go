@@ -28,7 +28,9 @@ const validateUsage = `usage: goldenpipe validate [flags] FILE|DIR ...
 
 Checks Image Builder template files as the function app does (parse, upgrade
 to API 2024-02-01, validate, render), without Azure. A deployment template
-name.json is evaluated with name.parameters.json when it stands beside it.
+name.json is evaluated with name.parameters.json when it stands beside it, and
+a templateLink.relativePath read from its folder; a file only linked by others
+(not a template on its own) is reported as kind "linked", with no problems.
 Problems print as file:path: message; the exit code is 1 when any template
 has a problem, 2 on a usage error.
 

@@ -20,7 +20,11 @@ import (
 // a file beside the linking one, as a template in a storage account or a
 // template spec links the files beside it ("Linked templates: relative
 // path", Microsoft Learn, azure-resource-manager/templates/linked-templates
-// #linked-template-with-relative-path). The function app reads it from the
+// #linked-template-with-relative-path; the Resources API's TemplateLink
+// model: "deploy a linked template at a location relative to the
+// parent"; if the parent was linked by URI, "a combination of the parent
+// and relativePath URIs", here the linking blob's folder in the templates
+// container). The function app reads it from the
 // templates container (Service's loader), `goldenpipe render` and
 // `goldenpipe validate` from the linking file's folder on disk (DirLoader);
 // package arm bounds how many and how large. A uri or a template spec id

@@ -91,6 +91,7 @@ type ImageBuilder struct {
 	mu        sync.Mutex
 	templates map[string]*simTemplate
 	calls     map[string]int
+	submitted map[string]aib.ImageTemplate // every body accepted, by name, kept after deletion
 }
 
 type simTemplate struct {
@@ -211,6 +212,16 @@ func (b *ImageBuilder) Templates() []string {
 		out = append(out, t.name)
 	}
 	return out
+}
+
+// Submitted returns the body a creation of the named template carried,
+// as Image Builder received it (kept after the template is deleted), and
+// whether one was accepted.
+func (b *ImageBuilder) Submitted(name string) (aib.ImageTemplate, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.submitted[strings.ToLower(name)]
+	return t, ok
 }
 
 // Runs returns how many runs a template has had (0 if it does not exist).
@@ -382,6 +393,10 @@ func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 			}
 			t := &simTemplate{name: name, tpl: params, created: b.now(), createErr: scriptErr, failure: failure}
 			b.templates[key] = t
+			if b.submitted == nil {
+				b.submitted = map[string]aib.ImageTemplate{}
+			}
+			b.submitted[key] = params
 			resp.AddNonTerminalResponse(http.StatusCreated, nil)
 			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse{ImageTemplate: b.view(t, b.now())}, nil)
 			return

@@ -76,7 +76,9 @@ type Options struct {
 
 // Parsed is a template read, upgraded and validated.
 type Parsed struct {
-	Name      string
+	Name string
+	// LinkedBy names the template files that link this one (KindLinked).
+	LinkedBy  []string
 	Kind      string // KindResource, KindDeployment or KindParameters
 	SourceAPI string // the apiVersion the template was written for ("" when absent)
 	// ResourceName is the name the resource gives itself (evaluated, for a
@@ -225,6 +227,19 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		file.warningsList = append(file.warningsList, Problem{Path: w.Path, Message: w.Message})
 	}
 	if len(images) == 0 {
+		// a linked template that could not be read (a uri, a missing
+		// file, past the nesting bounds): it may hold the image template,
+		// so say why it was not read
+		for _, res := range dep.Resources {
+			if !strings.EqualFold(res.Type, arm.DeploymentsType) {
+				continue
+			}
+			for _, pr := range res.Problems {
+				if strings.HasPrefix(pr.Path, res.Path+".properties.templateLink") || pr.Path == res.Path && strings.Contains(pr.Message, "nested") {
+					file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
+				}
+			}
+		}
 		switch {
 		case skipped:
 			file.problem("resources", "every %s resource has a false condition: nothing to build", ImageTemplateType)

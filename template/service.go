@@ -56,6 +56,12 @@ type Record struct {
 	// there is one, with the version read.
 	ParametersBlob string `json:"parametersBlob,omitempty"`
 	ParametersETag string `json:"parametersEtag,omitempty"`
+	// Linked are the templates its nested deployments link by
+	// templateLink.relativePath, with the versions read; LinkedBy, for a
+	// linked file that is no template of its own (KindLinked), the
+	// template files that link it (linked.go).
+	Linked   []LinkedBlob `json:"linked,omitempty"`
+	LinkedBy []string     `json:"linkedBy,omitempty"`
 
 	SourceAPI string    `json:"sourceApiVersion,omitempty"`
 	Valid     bool      `json:"valid"`
@@ -116,6 +122,11 @@ type Service struct {
 	listed      map[string]goldenpipe.BlobVersion
 	fileIndexes map[string]bool
 	settled     func(Record)
+	// linkIndexes are the reverse indexes of linked blobs the refresh
+	// listed; noCascade stops a reconcile from reconciling the blobs it
+	// links (linked.go)
+	linkIndexes *keySet
+	noCascade   bool
 }
 
 // PlanListener hears of templates whose plan asks for a build.
@@ -152,7 +163,13 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 		return "ignored: " + err.Error(), nil
 	}
 	blob = TemplateBlobOf(blob) // a parameters file re-renders its template
-	outcome, names, err := s.reconcileFile(ctx, blob, &Resolver{Lister: s.Versions}, false)
+	versions := &Resolver{Lister: s.Versions}
+	outcome, names, err := s.reconcileFile(ctx, blob, versions, false)
+	if err == nil {
+		var more []string
+		more, err = s.linkersChanged(ctx, blob, versions) // the templates that link it
+		names = append(names, more...)
+	}
 	for _, name := range names {
 		if err == nil {
 			err = s.notify(ctx, name)
@@ -267,6 +284,9 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 				return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
 			}
 		}
+		if err := s.relinkFile(ctx, blob, olds, nil); err != nil {
+			return "", nil, false, err
+		}
 		return "template deleted; record removed (kept in history)", nil, false, nil
 	}
 	if err != nil {
@@ -288,6 +308,11 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		unchanged = unchanged && old.rec.ETag == ver.ETag && old.rec.ParametersETag == pver.ETag
 		stale = stale || old.rec.Stale
 		some = old.rec
+	}
+	if unchanged {
+		if unchanged, err = s.linksCurrent(ctx, olds); err != nil {
+			return "", nil, false, err
+		}
 	}
 	if unchanged && len(olds) == len(prev) && !stale && !render {
 		// a build request written with the record and not sent (a crash,
@@ -325,6 +350,7 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 	// body goes to Image Builder (RestoreSecrets)
 	text, params = redactSource(text), redactSource(params)
 	var parsed []*Parsed
+	lk := s.linker(ctx, blob)
 	if ver.Size > MaxTemplateBytes {
 		parsed = []*Parsed{{Name: base, Kind: KindResource, Problems: []Problem{{Path: "(template)",
 			Message: fmt.Sprintf("the blob is %d bytes, over the limit of %d", ver.Size, MaxTemplateBytes)}}}}
@@ -335,13 +361,25 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		}
 		o := s.options()
 		o.Deployment.Now = ver.LastModified // utcNow() in a parameter default: stable until the file changes
+		o.Deployment.Load = lk.load
 		parsed = ParseFile(base, []byte(text), pb, o)
+		switch {
+		case lk.retry:
+			return "", nil, true, nil
+		case lk.err != nil:
+			return "", nil, false, fmt.Errorf("reading the templates %q links: %w", blob, lk.err)
+		}
+		linkers, err := s.linkedBy(ctx, blob)
+		if err != nil {
+			return "", nil, false, err
+		}
+		parsed = asLinked(blob, base, parsed, linkers, lk.read)
 	}
 	var names, outcomes []string
 	for _, p := range parsed {
 		old, hasOld := olds[p.Name]
 		rec := Record{Name: p.Name, Blob: blob, URL: s.Blobs.URL(blob), ETag: ver.ETag, LastModified: ver.LastModified,
-			ProcessedAt: s.now(), Source: text, ParametersBlob: paramsBlob, ParametersETag: pver.ETag, ParametersSource: params}
+			ProcessedAt: s.now(), Source: text, ParametersBlob: paramsBlob, ParametersETag: pver.ETag, ParametersSource: params, Linked: lk.read}
 		if hasOld {
 			rec.LastBuild = old.rec.LastBuild
 		}
@@ -392,6 +430,9 @@ func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Reso
 		if _, err := s.Docs.Put(ctx, fileKey(blob), fileIndex{Blob: blob, Names: names}, idxETag); err != nil {
 			return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
 		}
+	}
+	if err := s.relinkFile(ctx, blob, olds, lk.read); err != nil {
+		return "", nil, false, err
 	}
 	return strings.Join(outcomes, "; "), names, false, nil
 }
@@ -501,6 +542,10 @@ func (s *Service) options() Options {
 // renderParsed fills a record from a parsed template: its findings, and
 // when it is valid its rendering and plan.
 func (s *Service) renderParsed(ctx context.Context, rec *Record, p *Parsed, versions *Resolver) error {
+	if p.Kind == KindLinked {
+		renderLinked(rec, p)
+		return nil
+	}
 	rec.Kind, rec.ResourceName, rec.OtherResources = p.Kind, p.ResourceName, p.OtherResources
 	rec.Valid, rec.Rendered, rec.Plan, rec.Stale, rec.StaleReason = false, nil, nil, false, ""
 	r := &Renderer{ScriptsURL: s.ScriptsURL, Checksums: s.Checksums, Versions: versions}
@@ -579,6 +624,9 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 	run.fileIndexes = map[string]bool{}
 	for _, k := range indexes {
 		run.fileIndexes[k] = true
+	}
+	if run.linkIndexes, err = s.linkIndexKeys(ctx); err != nil {
+		return nil, err
 	}
 	run.Checksums = &memoChecksums{src: s.Checksums}
 	var mu sync.Mutex

@@ -24,7 +24,9 @@ an ARM deployment template, the deployment's evaluated outputs:
    "outputs": {…}, "outputProblems": […]}
 
 A deployment template is evaluated with --parameters, or name.parameters.json
-when it stands beside it. The code is the function app's (template.ParseFile,
+when it stands beside it; a nested deployment's templateLink.relativePath is
+read from the file's folder, as the app reads it from the templates container.
+The code is the function app's (template.ParseFile,
 then the renderer). Without Azure, a "latest" source version and the
 checksums of scripts not found under --scripts stay as they are written (the
 app resolves them at build time). Exit code: 0 when every template renders,

@@ -97,3 +97,116 @@ func TestRenderAProblemIsExitOne(t *testing.T) {
 		t.Errorf("exit %d: %s", code, out)
 	}
 }
+
+// copyShape copies the linked shape (template, parameters file and the
+// linked/ folder) into a fresh folder.
+func copyShape(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "template", "testdata", "shapes")
+	dir := t.TempDir()
+	for _, f := range []string{"linked-image-template.json", "linked-image-template.parameters.json", "linked/aib-image.json"} {
+		b, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// render on a template that links another by templateLink.relativePath
+// reads the linked file from the linking file's folder on disk: what it
+// prints changes when the linked file does; a missing linked file and a
+// link by uri are problems naming them.
+func TestRenderReadsLinkedTemplatesFromDisk(t *testing.T) {
+	dir := copyShape(t)
+	file := filepath.Join(dir, "linked-image-template.json")
+	scope := []string{"--subscription", "s1", "--resource-group", "g1", "--location", "northeurope"}
+	code, out, errOut := render(t, append(scope, file)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	var res RenderResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	if len(res.Templates) == 1 {
+		_ = json.Compact(&body, res.Templates[0].Body)
+	}
+	if !strings.Contains(body.String(), `"runOutputName":"jammy-linked-out"`) ||
+		!strings.Contains(body.String(), `"inline":["echo hello"]`) || res.Outputs["runOutputName"] != "jammy-linked-out" {
+		t.Fatalf("%s", out)
+	}
+
+	linked := filepath.Join(dir, "linked", "aib-image.json")
+	b, _ := os.ReadFile(linked)
+	if err := os.WriteFile(linked, bytes.Replace(b, []byte(`echo hello`), []byte(`echo changed`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := render(t, append(scope, file)...); code != 0 || !strings.Contains(out, `echo changed`) {
+		t.Errorf("after the linked file changed: exit %d %s", code, out)
+	}
+
+	if err := os.Remove(linked); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = render(t, append(scope, file)...)
+	if code != 1 || !strings.Contains(out, `resources[0].properties.templateLink.relativePath`) || !strings.Contains(out, `no file linked/aib-image.json`) {
+		t.Errorf("a missing linked file: exit %d %s", code, out)
+	}
+
+	tpl, _ := os.ReadFile(file)
+	uri := bytes.Replace(tpl, []byte(`{"relativePath": "linked/aib-image.json"}`), []byte(`{"uri": "https://example.com/aib-image.json"}`), 1)
+	if bytes.Equal(uri, tpl) {
+		t.Fatal("the shape's templateLink was not found")
+	}
+	if err := os.WriteFile(file, uri, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = render(t, append(scope, file)...)
+	if code != 1 || !strings.Contains(out, `resources[0].properties.templateLink.uri`) || !strings.Contains(out, `a linked template by URI is not fetched offline`) {
+		t.Errorf("a uri link: exit %d %s", code, out)
+	}
+}
+
+// validate on a folder holding a linking template and the file it links
+// evaluates the linking one with the linked file, and reports the linked
+// file (whose parameters come from the linking deployment) as linked, with
+// no problems, as the function app records it.
+func TestValidateRecordsALinkedFileAsLinked(t *testing.T) {
+	dir := copyShape(t)
+	var out, errOut bytes.Buffer
+	code := Validate(context.Background(), []string{"--json", "--subscription", "s1", "--resource-group", "g1", "--location", "northeurope", dir},
+		func(string) (string, bool) { return "", false }, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	var results []ValidateResult
+	if err := json.Unmarshal(out.Bytes(), &results); err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results: %s", len(results), out.String())
+	}
+	for _, r := range results {
+		switch filepath.Base(r.File) {
+		case "linked-image-template.json":
+			if !r.Valid || r.Kind != "deployment" || !strings.Contains(string(r.Rendered), "jammy-linked-out") {
+				t.Errorf("linking: %+v", r)
+			}
+		case "aib-image.json":
+			if r.Kind != "linked" || len(r.Problems) != 0 || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], `linked by "`) {
+				t.Errorf("linked: %+v", r)
+			}
+		default:
+			t.Errorf("unexpected %s", r.File)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,7 +30,9 @@ const validateUsage = `usage: goldenpipe validate [flags] FILE|DIR ...
 
 Checks Image Builder template files as the function app does (parse, upgrade
 to API 2024-02-01, validate, render), without Azure. A deployment template
-name.json is evaluated with name.parameters.json when it stands beside it.
+name.json is evaluated with name.parameters.json when it stands beside it, and
+a templateLink.relativePath read from its folder; a file only linked by others
+(not a template on its own) is reported as kind "linked", with no problems.
 Problems print as file:path: message; the exit code is 1 when any template
 has a problem, 2 on a usage error.
 
@@ -97,17 +100,28 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 	}
 	var results []ValidateResult
 	values := placeholder.Values{placeholder.ScriptsURL: r.ScriptsURL}
+	linkedBy := map[string][]string{} // a linked file → the files that link it, as the app's reverse index
 	for _, f := range files {
-		res, err := validateFile(ctx, f, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep}, values)
+		d := dep
+		load := template.DirLoader(filepath.Dir(f))
+		d.Load = func(rel string) ([]byte, error) {
+			p := filepath.Clean(filepath.Join(filepath.Dir(f), filepath.FromSlash(rel)))
+			if !slices.Contains(linkedBy[p], f) {
+				linkedBy[p] = append(linkedBy[p], f)
+			}
+			return load(rel)
+		}
+		res, err := validateFile(ctx, f, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: d}, values)
 		if err != nil {
 			fmt.Fprintln(stderr, "goldenpipe validate:", err)
 			return 2
 		}
 		results = append(results, res...)
 	}
+	results = asLinked(results, linkedBy)
 	bad := 0
 	for _, res := range results {
-		if !res.Valid {
+		if !res.Valid && res.Kind != template.KindLinked {
 			bad++
 		}
 	}
@@ -289,6 +303,18 @@ func checkFile(ctx context.Context, file, pfile string, r *template.Renderer, o 
 	if st, err := os.Stat(file); err == nil {
 		o.Deployment.Now = st.ModTime() // utcNow() in a parameter default, as the app takes the blob's time
 	}
+	if o.Deployment.Load == nil {
+		o.Deployment.Load = template.DirLoader(filepath.Dir(file)) // templateLink.relativePath: beside the file, as the app reads the container
+	}
+	load := o.Deployment.Load
+	o.Deployment.Load = func(rel string) ([]byte, error) { // a linked file's placeholders too, as upload expands every template
+		b, err := load(rel)
+		if err != nil {
+			return nil, err
+		}
+		missing = append(missing, placeholder.Missing(b, values)...)
+		return placeholder.Expand(b, values), nil
+	}
 	parsed = template.ParseFile(name, raw, params, o)
 	checked = make([]template.Checked, len(parsed))
 	for i, p := range parsed {
@@ -340,4 +366,38 @@ func (d dirChecksums) Checksum(_ context.Context, name string) (goldenpipe.Check
 		return goldenpipe.Checksum{}, err
 	}
 	return goldenpipe.Checksum{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, Findings: practice.ScanFile(head.Bytes())}, nil
+}
+
+// asLinked gives a linked file that is no valid template on its own one
+// result saying which files link it, with no problems, as the function
+// app records it: it is evaluated where it is linked.
+func asLinked(results []ValidateResult, linkedBy map[string][]string) []ValidateResult {
+	byFile := map[string]bool{} // a file with a valid template of its own
+	for _, r := range results {
+		if r.Valid {
+			byFile[filepath.Clean(r.File)] = true
+		}
+	}
+	var out []ValidateResult
+	done := map[string]bool{}
+	for _, r := range results {
+		f := filepath.Clean(r.File)
+		by := linkedBy[f]
+		if len(by) == 0 || byFile[f] {
+			out = append(out, r)
+			continue
+		}
+		if done[f] {
+			continue
+		}
+		done[f] = true
+		quoted := make([]string, len(by))
+		for i, b := range by {
+			quoted[i] = fmt.Sprintf("%q", b)
+		}
+		out = append(out, ValidateResult{File: r.File, Template: strings.TrimSuffix(filepath.Base(r.File), ".json"), Kind: template.KindLinked,
+			Problems: []template.Problem{}, Warnings: []template.Problem{},
+			Notes: []string{fmt.Sprintf("linked by %s (templateLink.relativePath): evaluated there, with the parameters passed; not a template of its own", strings.Join(quoted, ", "))}})
+	}
+	return out
 }

@@ -453,7 +453,9 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		}
 		lineCount, lineMore = len(keys), next != ""
 	}
-	due, dueNext, err := s.Docs.ListPage(ctx, keyDue, "", InFlightCounted)
+	// the due list's first page: what is beyond it is looked at by later
+	// ticks (its builds are finished, not counted as in flight)
+	due, _, err := s.Docs.ListPage(ctx, keyDue, "", InFlightCounted)
 	if err != nil {
 		return "", fmt.Errorf("reading the due list: %w", err)
 	}
@@ -486,14 +488,10 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		add(&job{st: j.st, v: j.v, inLine: j.inLine})
 	}
 	now := s.now()
-	var dueIDs []string
 	for _, it := range due {
 		id, at, ok := parseAsc(it.Key, keyDue)
 		if !ok {
 			continue
-		}
-		if !slices.Contains(dueIDs, id) {
-			dueIDs = append(dueIDs, id)
 		}
 		if at.After(now) {
 			continue
@@ -557,7 +555,7 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		}
 	}
 	summary := fmt.Sprintf("%d builds advanced", len(jobs))
-	if err := s.recordView(ctx, after, head, lineCount, lineMore || dueNext != "", dueIDs); err != nil {
+	if err := s.recordView(ctx, after, head, lineCount, lineMore); err != nil {
 		failed = append(failed, "recording the view of the builds in flight: "+err.Error())
 	}
 	if note, err := s.indexOldFrom(ctx, &m, metag, time.Now().Add(indexOldBudget)); err != nil {
@@ -617,10 +615,11 @@ func (s *Service) holders(ctx context.Context, ids []string) ([]stored, error) {
 
 // recordView records the view of the builds in flight from what the tick
 // read: the holders and builds it looked at (as it left them), then the
-// head of the line, oldest first; the total counts those, the rest of the
-// line (lineCount entries, head included) and the due list's page
-// (InFlightCounted when the line or the due list has more).
-func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpipe.Listed, lineCount int, more bool, dueIDs []string) error {
+// head of the line, oldest first; the total counts those and the rest of
+// the line (lineCount entries, head included; InFlightCounted when the
+// line has more). The due list's builds are finished (cleaning up): the
+// overview shows them among the recent builds, not in flight.
+func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpipe.Listed, lineCount int, more bool) error {
 	seen := map[string]bool{}
 	var shown []Summary
 	var holding []Summary
@@ -654,11 +653,6 @@ func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpi
 	total := len(holding) + len(shown)
 	if lineCount > len(head) {
 		total += lineCount - len(head)
-	}
-	for _, id := range dueIDs {
-		if !seen[id] {
-			total++
-		}
 	}
 	if more {
 		total = max(total, InFlightCounted)

@@ -91,6 +91,9 @@ var measured = regexp.MustCompile(`scrollWidth=(\d+) clientWidth=(\d+) widest=([
 // wider than the window, and saves screenshots under bin/screenshots/ (a
 // build output; `make docs` refreshes the ones in docs/ from the examples
 // alone, without the injection fixture).
+// headings finds a page's section headings, to say what a page showed.
+var headings = regexp.MustCompile(`<h2[^>]*>[^<]*</h2>`)
+
 func TestStatusPagesInChromium(t *testing.T) {
 	docs := os.Getenv("SCREENSHOT_DIR") != ""
 	conn := az.ConnectionString(azurite.Account{})
@@ -212,7 +215,7 @@ func TestStatusPagesInChromium(t *testing.T) {
 			dom := string(chromium(t, "--window-size=1280,1000", "--virtual-time-budget=2000", "--dump-dom", proxy.URL+pg.path))
 			for _, want := range pg.want {
 				if !strings.Contains(dom, want) && !strings.Contains(dom, html.EscapeString(want)) {
-					t.Errorf("the page in Chromium lacks %q", want)
+					t.Errorf("the page in Chromium lacks %q; its headings: %q", want, headings.FindAllString(dom, -1))
 				}
 			}
 			if strings.Contains(dom, "<b>bold</b>") {

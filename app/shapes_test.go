@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/gallery"
 	"github.com/goldenpipe/goldenpipe/internal/clock"
 	"github.com/goldenpipe/goldenpipe/simulator"
 	"github.com/goldenpipe/goldenpipe/template"
@@ -95,7 +96,13 @@ func shapeGolden(t *testing.T, name string, lastModified time.Time) []shapeEntry
 // renders: the exact platform image version for "latest" (the version
 // the app resolved; only Azure resolves "latest", and the app records
 // what it built). Checksums would be here too; the shapes name no script.
-func filledIn(t *testing.T, golden json.RawMessage, version string) string {
+// When the build is sent, the version policy makes each SharedImage
+// distributor's version explicit: assigned are the versions the build
+// records it was given (gallery.PlanVersions), set as the golden
+// distributor's galleryImageId/versions/X with its versioning removed, as
+// the app does; a distributor of an image with none assigned is left as
+// it is.
+func filledIn(t *testing.T, golden json.RawMessage, version string, assigned []gallery.Assigned) string {
 	t.Helper()
 	var body map[string]any
 	if err := json.Unmarshal(golden, &body); err != nil {
@@ -104,6 +111,21 @@ func filledIn(t *testing.T, golden json.RawMessage, version string) string {
 	if props, ok := body["properties"].(map[string]any); ok {
 		if src, ok := props["source"].(map[string]any); ok && src["version"] == "latest" && version != "" {
 			src["version"] = version
+		}
+		dists, _ := props["distribute"].([]any)
+		for _, d := range dists {
+			dist, _ := d.(map[string]any)
+			gid, _ := dist["galleryImageId"].(string)
+			if dist == nil || dist["type"] != "SharedImage" || gid == "" {
+				continue
+			}
+			image := gallery.ImageID(gid)
+			for _, a := range assigned {
+				if strings.EqualFold(a.Image, image) {
+					dist["galleryImageId"] = image + "/versions/" + a.Version
+					delete(dist, "versioning")
+				}
+			}
 		}
 	}
 	b, err := json.Marshal(body)
@@ -134,7 +156,11 @@ func canonical(t *testing.T, b []byte) string {
 // by relativePath, uploaded with their parameters files (and the linked
 // file), build end to end on the simulator; the body Image Builder
 // received for each is the shape's golden body (template's TestShapes),
-// with the utcNow() values the app takes from the blob's Last-Modified.
+// with the utcNow() values the app takes from the blob's Last-Modified
+// and the gallery version the version policy gave the build. Three shapes
+// publish to the same image definition and are admitted together: each is
+// given a version of its own (none fails at distribution for a version
+// that exists).
 func TestShapesBuildEndToEnd(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(shapesDir, "*.golden.json"))
 	if err != nil {
@@ -161,7 +187,7 @@ func TestShapesBuildEndToEnd(t *testing.T) {
 				t.Fatalf("%s: GET %d valid=%v %v", e.Name, code, got.Valid, got.Problems)
 			}
 			want[e.Name] = e.Template
-			if g, w := canonical(t, got.Rendered.JSON), filledIn(t, e.Template, got.Rendered.SourceVersion); g != w {
+			if g, w := canonical(t, got.Rendered.JSON), filledIn(t, e.Template, got.Rendered.SourceVersion, nil); g != w {
 				t.Errorf("%s: the app recorded\n%s\nwant (golden)\n%s", e.Name, g, w)
 			}
 		}
@@ -189,6 +215,7 @@ func TestShapesBuildEndToEnd(t *testing.T) {
 	if len(list) != len(want) {
 		t.Fatalf("%d builds for %d templates: %+v", len(list), len(want), list)
 	}
+	published := map[string]string{} // image/versions/x → the template given it
 	for _, b := range list {
 		if b.State != builds.StateSucceeded {
 			t.Errorf("%s: %s: %s", b.Template, b.State, b.Error)
@@ -206,8 +233,18 @@ func TestShapesBuildEndToEnd(t *testing.T) {
 		if b.SourceVersion == "" || b.SourceVersion == "latest" {
 			t.Errorf("%s: the build records no exact source version: %q", b.Template, b.SourceVersion)
 		}
-		if got, w := canonical(t, raw), filledIn(t, want[b.Template], b.SourceVersion); got != w {
+		if got, w := canonical(t, raw), filledIn(t, want[b.Template], b.SourceVersion, b.GalleryVersions); got != w {
 			t.Errorf("%s: Image Builder received\n%s\nwant (golden)\n%s", b.Template, got, w)
+		}
+		if len(b.GalleryVersions) == 0 {
+			t.Errorf("%s: the build records no gallery version assigned by the version policy", b.Template)
+		}
+		for _, a := range b.GalleryVersions {
+			k := strings.ToLower(a.Image) + "/versions/" + a.Version
+			if other, ok := published[k]; ok {
+				t.Errorf("%s and %s were both given %s", other, b.Template, k)
+			}
+			published[k] = b.Template
 		}
 	}
 }

@@ -462,7 +462,7 @@ func (s *Service) planVersions(ctx context.Context, b *Build) (*VersionPlan, err
 	default:
 		return nil, err
 	}
-	body, assigned, err := s.Gallery.PlanVersions(ctx, b.Rendered, policy)
+	body, assigned, err := s.Gallery.PlanVersions(ctx, b.ID, b.Rendered, policy)
 	if err != nil || len(assigned) == 0 {
 		return nil, err
 	}

@@ -61,12 +61,14 @@ type LogTail interface {
 }
 
 // GalleryKeeper keeps Azure Compute Gallery versions: before a build, the
-// version policy (PlanVersions: no build is sent whose version exists);
+// version policy (PlanVersions: no build is sent whose version exists or
+// is reserved for another build in flight; planned again for the same
+// build id, the same versions);
 // after it, the retention policy after a success, excludeFromLatest (or
 // delete) for a version a build that did not succeed published.
 // Idempotent; it says what it did.
 type GalleryKeeper interface {
-	PlanVersions(ctx context.Context, rendered []byte, policy string) ([]byte, []gallery.Assigned, error)
+	PlanVersions(ctx context.Context, build string, rendered []byte, policy string) ([]byte, []gallery.Assigned, error)
 	AfterBuild(ctx context.Context, f gallery.Finished) (string, error)
 }
 

@@ -231,16 +231,23 @@ func protectedUntil(v goldenpipe.GalleryVersion) string {
 	return " until " + v.EndOfLife.UTC().Format("2006-01-02")
 }
 
-// PlanVersions applies a version policy to a rendered template before it
-// is sent: each SharedImage distributor's galleryImageId is given the
-// version Assign chooses against the definition's versions now (and its
-// versioning removed: the version is explicit). It returns the template to
-// send and the versions assigned; under PolicyAsWritten, the template as
-// it is. An image definition that cannot be read is an error (transient:
-// the build tries again).
-func (s *Service) PlanVersions(ctx context.Context, rendered []byte, policy string) ([]byte, []Assigned, error) {
+// PlanVersions applies a version policy to a rendered template of build
+// before it is sent: each SharedImage distributor's galleryImageId is
+// given the version Assign chooses against the definition's versions now
+// and the versions reserved for other builds in flight, and that version
+// is reserved for build (Reservations: builds planned together get
+// distinct versions); its versioning is removed: the version is explicit.
+// Planned again for the same build (a retry, a redelivery), it gives the
+// versions reserved for it. It returns the template to send and the
+// versions assigned; under PolicyAsWritten, the template as it is. An
+// image definition or reservation that cannot be read or written is an
+// error (transient: the build tries again).
+func (s *Service) PlanVersions(ctx context.Context, build string, rendered []byte, policy string) ([]byte, []Assigned, error) {
 	if policy == PolicyAsWritten || len(ImagesOf(rendered)) == 0 {
 		return rendered, nil, nil
+	}
+	if build == "" {
+		return nil, nil, goldenpipe.Errorf(goldenpipe.EINVALID, "planning gallery versions: no build id to reserve them for")
 	}
 	var doc map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(rendered)))
@@ -283,7 +290,10 @@ func (s *Service) PlanVersions(ctx context.Context, rendered []byte, policy stri
 		for _, v := range vs {
 			names = append(names, v.Name)
 		}
-		version, why, ok := Assign(names, named, policy, major)
+		version, why, ok, err := s.reserve(ctx, build, imageID, names, named, policy, major)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reserving a version of %s: %w", shortName(imageID), err)
+		}
 		if !ok {
 			continue
 		}

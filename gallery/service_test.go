@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/inmem"
 )
 
 // memGallery is goldenpipe.Gallery in memory, refusing the deletes named
@@ -100,16 +101,16 @@ func TestAfterBuildUnfinishedVersions(t *testing.T) {
 // leaves a template as written under asWritten.
 func TestPlanVersions(t *testing.T) {
 	m := &memGallery{vs: []goldenpipe.GalleryVersion{v("1.0.0"), v("1.0.1")}}
-	s := &Service{Gallery: m}
+	s := &Service{Gallery: m, Docs: inmem.NewDocs()}
 	rendered := []byte(`{"properties":{"customize":[{"type":"Shell","inline":["a && b < c"]}],"distribute":[{"type":"SharedImage","runOutputName":"sig","galleryImageId":"` + img + `/versions/1.0.0","versioning":{"scheme":"Latest","major":1}}]}}`)
-	body, assigned, err := s.PlanVersions(context.Background(), rendered, PolicyNextPatch)
+	body, assigned, err := s.PlanVersions(context.Background(), "b-1", rendered, PolicyNextPatch)
 	if err != nil || len(assigned) != 1 || assigned[0].Version != "1.0.2" || assigned[0].Image != img {
 		t.Fatalf("%+v %v", assigned, err)
 	}
 	if !strings.Contains(string(body), `/versions/1.0.2"`) || strings.Contains(string(body), "versioning") || !strings.Contains(string(body), "a && b < c") {
 		t.Errorf("body %s", body)
 	}
-	same, none, err := s.PlanVersions(context.Background(), rendered, PolicyAsWritten)
+	same, none, err := s.PlanVersions(context.Background(), "b-2", rendered, PolicyAsWritten)
 	if err != nil || none != nil || string(same) != string(rendered) {
 		t.Errorf("asWritten changed the template: %s %v", same, err)
 	}

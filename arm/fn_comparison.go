@@ -27,14 +27,14 @@ func compare(op func(c int) bool) armFunc {
 			}
 			return boolNode(op(cmpInt(x, y))), nil
 		}
-		if a[0].kind != '"' {
-			return nil, fmt.Errorf("argument 1 must be a string or a whole number, not %s", a[0].describe())
+		if a[0].Kind != '"' {
+			return nil, fmt.Errorf("argument 1 must be a string or a whole number, not %s", a[0].Describe())
 		}
 		y, err := wantString(a, 1)
 		if err != nil {
 			return nil, err
 		}
-		return boolNode(op(cultureCompare(a[0].str, y))), nil
+		return boolNode(op(cultureCompare(a[0].Str, y))), nil
 	}}
 }
 

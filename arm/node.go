@@ -17,30 +17,30 @@ const maxDepth = 32
 // node is a JSON value that keeps the order of object members and the
 // duplicates encoding/json would silently drop.
 type node struct {
-	kind    byte // '{', '[', '"', 'n' (number), 'b' (bool), '0' (null)
-	members []member
-	items   []*node
-	str     string
-	num     json.Number
-	b       bool
+	Kind    byte // '{', '[', '"', 'n' (number), 'b' (bool), '0' (null)
+	Members []member
+	Items   []*node
+	Str     string
+	Num     json.Number
+	B       bool
 }
 
 type member struct {
-	key string
-	val *node
+	Key string
+	Val *node
 }
 
-func (n *node) get(key string) *node {
-	for _, m := range n.members {
-		if m.key == key {
-			return m.val
+func (n *node) Get(key string) *node {
+	for _, m := range n.Members {
+		if m.Key == key {
+			return m.Val
 		}
 	}
 	return nil
 }
 
-func (n *node) describe() string {
-	switch n.kind {
+func (n *node) Describe() string {
+	switch n.Kind {
 	case '{':
 		return "an object"
 	case '[':
@@ -105,7 +105,7 @@ func readNode(dec *json.Decoder, depth int) (*node, error) {
 	case json.Delim:
 		switch t {
 		case '{':
-			n := &node{kind: '{'}
+			n := &node{Kind: '{'}
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
@@ -116,20 +116,20 @@ func readNode(dec *json.Decoder, depth int) (*node, error) {
 				if err != nil {
 					return nil, err
 				}
-				n.members = append(n.members, member{key: key, val: v})
+				n.Members = append(n.Members, member{Key: key, Val: v})
 			}
 			if _, err := dec.Token(); err != nil {
 				return nil, err
 			}
 			return n, nil
 		case '[':
-			n := &node{kind: '['}
+			n := &node{Kind: '['}
 			for dec.More() {
 				v, err := readNode(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
-				n.items = append(n.items, v)
+				n.Items = append(n.Items, v)
 			}
 			if _, err := dec.Token(); err != nil {
 				return nil, err
@@ -138,29 +138,29 @@ func readNode(dec *json.Decoder, depth int) (*node, error) {
 		}
 		return nil, fmt.Errorf("unexpected %q", t)
 	case string:
-		return &node{kind: '"', str: t}, nil
+		return &node{Kind: '"', Str: t}, nil
 	case json.Number:
-		return &node{kind: 'n', num: t}, nil
+		return &node{Kind: 'n', Num: t}, nil
 	case bool:
-		return &node{kind: 'b', b: t}, nil
+		return &node{Kind: 'b', B: t}, nil
 	case nil:
-		return &node{kind: '0'}, nil
+		return &node{Kind: '0'}, nil
 	}
 	return nil, fmt.Errorf("unexpected token %v", tok)
 }
 
-// encode writes a node tree as JSON.
-func (n *node) encode(w *bytes.Buffer) { encodeLimited(n, w, math.MaxInt) }
+// Encode writes a node tree as JSON.
+func (n *node) Encode(w *bytes.Buffer) { encodeLimited(n, w, math.MaxInt) }
 
 // encodeScalar writes a string, number, boolean or null.
 func (n *node) encodeScalar(w *bytes.Buffer) {
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		writeString(w, n.str)
+		writeString(w, n.Str)
 	case 'n':
-		w.WriteString(n.num.String())
+		w.WriteString(n.Num.String())
 	case 'b':
-		w.WriteString(strconv.FormatBool(n.b))
+		w.WriteString(strconv.FormatBool(n.B))
 	default:
 		w.WriteString("null")
 	}
@@ -173,17 +173,17 @@ func writeString(w *bytes.Buffer, s string) {
 
 // ---- values ----
 
-func strNode(s string) *node        { return &node{kind: '"', str: s} }
-func intNode(v int64) *node         { return &node{kind: 'n', num: jsonNumber(v)} }
-func boolNode(v bool) *node         { return &node{kind: 'b', b: v} }
-func nullNode() *node               { return &node{kind: '0'} }
-func arrayNode(items []*node) *node { return &node{kind: '[', items: items} }
+func strNode(s string) *node        { return &node{Kind: '"', Str: s} }
+func intNode(v int64) *node         { return &node{Kind: 'n', Num: jsonNumber(v)} }
+func boolNode(v bool) *node         { return &node{Kind: 'b', B: v} }
+func nullNode() *node               { return &node{Kind: '0'} }
+func arrayNode(items []*node) *node { return &node{Kind: '[', Items: items} }
 
 func asInt(n *node) (int64, bool) {
-	if n.kind != 'n' {
+	if n.Kind != 'n' {
 		return 0, false
 	}
-	v, err := strconv.ParseInt(n.num.String(), 10, 64)
+	v, err := strconv.ParseInt(n.Num.String(), 10, 64)
 	return v, err == nil
 }
 
@@ -201,13 +201,13 @@ func toText(n *node) string {
 // longer than a value may be (evaluated values share parts, so a small
 // file can describe a huge one).
 func textOf(n *node) (string, error) {
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		return n.str, nil
+		return n.Str, nil
 	case 'n':
-		return n.num.String(), nil
+		return n.Num.String(), nil
 	case 'b':
-		return strconv.FormatBool(n.b), nil
+		return strconv.FormatBool(n.B), nil
 	case '0':
 		return "", nil
 	}
@@ -223,23 +223,23 @@ func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
 	if w.Len() > limit {
 		return false
 	}
-	switch n.kind {
+	switch n.Kind {
 	case '{':
 		w.WriteByte('{')
-		for i, m := range n.members {
+		for i, m := range n.Members {
 			if i > 0 {
 				w.WriteByte(',')
 			}
-			writeString(w, m.key)
+			writeString(w, m.Key)
 			w.WriteByte(':')
-			if !encodeLimited(m.val, w, limit) {
+			if !encodeLimited(m.Val, w, limit) {
 				return false
 			}
 		}
 		w.WriteByte('}')
 	case '[':
 		w.WriteByte('[')
-		for i, it := range n.items {
+		for i, it := range n.Items {
 			if i > 0 {
 				w.WriteByte(',')
 			}
@@ -275,35 +275,35 @@ func equalNodes(a, b *node) bool {
 
 func equalBounded(a, b *node, budget *int) bool {
 	*budget--
-	if *budget < 0 || a.kind != b.kind {
+	if *budget < 0 || a.Kind != b.Kind {
 		return false
 	}
-	switch a.kind {
+	switch a.Kind {
 	case '"':
-		return a.str == b.str
+		return a.Str == b.Str
 	case 'n':
-		return a.num == b.num
+		return a.Num == b.Num
 	case 'b':
-		return a.b == b.b
+		return a.B == b.B
 	case '0':
 		return true
 	case '[':
-		if len(a.items) != len(b.items) {
+		if len(a.Items) != len(b.Items) {
 			return false
 		}
-		for i := range a.items {
-			if !equalBounded(a.items[i], b.items[i], budget) {
+		for i := range a.Items {
+			if !equalBounded(a.Items[i], b.Items[i], budget) {
 				return false
 			}
 		}
 		return true
 	case '{':
-		if len(a.members) != len(b.members) {
+		if len(a.Members) != len(b.Members) {
 			return false
 		}
-		for _, m := range a.members {
-			o := b.get(m.key)
-			if o == nil || !equalBounded(m.val, o, budget) {
+		for _, m := range a.Members {
+			o := b.Get(m.Key)
+			if o == nil || !equalBounded(m.Val, o, budget) {
 				return false
 			}
 		}
@@ -312,14 +312,14 @@ func equalBounded(a, b *node, budget *int) bool {
 	return false
 }
 
-// getFold is a property lookup as ARM does it: without regard to case.
-func (n *node) getFold(key string) *node {
-	if v := n.get(key); v != nil {
+// GetFold is a property lookup as ARM does it: without regard to case.
+func (n *node) GetFold(key string) *node {
+	if v := n.Get(key); v != nil {
 		return v
 	}
-	for _, m := range n.members {
-		if strings.EqualFold(m.key, key) {
-			return m.val
+	for _, m := range n.Members {
+		if strings.EqualFold(m.Key, key) {
+			return m.Val
 		}
 	}
 	return nil
@@ -331,22 +331,22 @@ func sizeOver(n *node, limit int) bool {
 	budget := limit
 	var walk func(n *node) bool
 	walk = func(n *node) bool {
-		switch n.kind {
+		switch n.Kind {
 		case '"':
-			budget -= len(n.str) + 2
+			budget -= len(n.Str) + 2
 		case 'n':
-			budget -= len(n.num)
+			budget -= len(n.Num)
 		case '{':
 			budget -= 2
-			for _, m := range n.members {
-				budget -= len(m.key) + 4
-				if budget < 0 || walk(m.val) {
+			for _, m := range n.Members {
+				budget -= len(m.Key) + 4
+				if budget < 0 || walk(m.Val) {
 					return true
 				}
 			}
 		case '[':
 			budget -= 2
-			for _, it := range n.items {
+			for _, it := range n.Items {
 				budget--
 				if budget < 0 || walk(it) {
 					return true

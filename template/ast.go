@@ -25,30 +25,30 @@ const maxDepth = 32
 // node is a JSON value that keeps the order of object members and the
 // duplicates encoding/json would silently drop.
 type node struct {
-	kind    byte // '{', '[', '"', 'n' (number), 'b' (bool), '0' (null)
-	members []member
-	items   []*node
-	str     string
-	num     json.Number
-	b       bool
+	Kind    byte // '{', '[', '"', 'n' (number), 'b' (bool), '0' (null)
+	Members []member
+	Items   []*node
+	Str     string
+	Num     json.Number
+	B       bool
 }
 
 type member struct {
-	key string
-	val *node
+	Key string
+	Val *node
 }
 
-func (n *node) get(key string) *node {
-	for _, m := range n.members {
-		if m.key == key {
-			return m.val
+func (n *node) Get(key string) *node {
+	for _, m := range n.Members {
+		if m.Key == key {
+			return m.Val
 		}
 	}
 	return nil
 }
 
-func (n *node) describe() string {
-	switch n.kind {
+func (n *node) Describe() string {
+	switch n.Kind {
 	case '{':
 		return "an object"
 	case '[':
@@ -113,7 +113,7 @@ func readNode(dec *json.Decoder, depth int) (*node, error) {
 	case json.Delim:
 		switch t {
 		case '{':
-			n := &node{kind: '{'}
+			n := &node{Kind: '{'}
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
@@ -124,20 +124,20 @@ func readNode(dec *json.Decoder, depth int) (*node, error) {
 				if err != nil {
 					return nil, err
 				}
-				n.members = append(n.members, member{key: key, val: v})
+				n.Members = append(n.Members, member{Key: key, Val: v})
 			}
 			if _, err := dec.Token(); err != nil {
 				return nil, err
 			}
 			return n, nil
 		case '[':
-			n := &node{kind: '['}
+			n := &node{Kind: '['}
 			for dec.More() {
 				v, err := readNode(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
-				n.items = append(n.items, v)
+				n.Items = append(n.Items, v)
 			}
 			if _, err := dec.Token(); err != nil {
 				return nil, err
@@ -146,29 +146,29 @@ func readNode(dec *json.Decoder, depth int) (*node, error) {
 		}
 		return nil, fmt.Errorf("unexpected %q", t)
 	case string:
-		return &node{kind: '"', str: t}, nil
+		return &node{Kind: '"', Str: t}, nil
 	case json.Number:
-		return &node{kind: 'n', num: t}, nil
+		return &node{Kind: 'n', Num: t}, nil
 	case bool:
-		return &node{kind: 'b', b: t}, nil
+		return &node{Kind: 'b', B: t}, nil
 	case nil:
-		return &node{kind: '0'}, nil
+		return &node{Kind: '0'}, nil
 	}
 	return nil, fmt.Errorf("unexpected token %v", tok)
 }
 
-// encode writes a node tree as JSON.
-func (n *node) encode(w *bytes.Buffer) { encodeLimited(n, w, math.MaxInt) }
+// Encode writes a node tree as JSON.
+func (n *node) Encode(w *bytes.Buffer) { encodeLimited(n, w, math.MaxInt) }
 
 // encodeScalar writes a string, number, boolean or null.
 func (n *node) encodeScalar(w *bytes.Buffer) {
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		writeString(w, n.str)
+		writeString(w, n.Str)
 	case 'n':
-		w.WriteString(n.num.String())
+		w.WriteString(n.Num.String())
 	case 'b':
-		w.WriteString(strconv.FormatBool(n.b))
+		w.WriteString(strconv.FormatBool(n.B))
 	default:
 		w.WriteString("null")
 	}
@@ -209,14 +209,14 @@ func isPlaceholder(s string) bool {
 
 func jsonNumber(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
 
-// getFold is a property lookup as ARM does it: without regard to case.
-func (n *node) getFold(key string) *node {
-	if v := n.get(key); v != nil {
+// GetFold is a property lookup as ARM does it: without regard to case.
+func (n *node) GetFold(key string) *node {
+	if v := n.Get(key); v != nil {
 		return v
 	}
-	for _, m := range n.members {
-		if strings.EqualFold(m.key, key) {
-			return m.val
+	for _, m := range n.Members {
+		if strings.EqualFold(m.Key, key) {
+			return m.Val
 		}
 	}
 	return nil
@@ -227,23 +227,23 @@ func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
 	if w.Len() > limit {
 		return false
 	}
-	switch n.kind {
+	switch n.Kind {
 	case '{':
 		w.WriteByte('{')
-		for i, m := range n.members {
+		for i, m := range n.Members {
 			if i > 0 {
 				w.WriteByte(',')
 			}
-			writeString(w, m.key)
+			writeString(w, m.Key)
 			w.WriteByte(':')
-			if !encodeLimited(m.val, w, limit) {
+			if !encodeLimited(m.Val, w, limit) {
 				return false
 			}
 		}
 		w.WriteByte('}')
 	case '[':
 		w.WriteByte('[')
-		for i, it := range n.items {
+		for i, it := range n.Items {
 			if i > 0 {
 				w.WriteByte(',')
 			}
@@ -259,10 +259,10 @@ func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
 }
 
 func asInt(n *node) (int64, bool) {
-	if n.kind != 'n' {
+	if n.Kind != 'n' {
 		return 0, false
 	}
-	v, err := strconv.ParseInt(n.num.String(), 10, 64)
+	v, err := strconv.ParseInt(n.Num.String(), 10, 64)
 	return v, err == nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 func strPredicate(f func(s, p string) bool) armFunc {
@@ -132,7 +134,7 @@ func init() {
 			return strNode(t), nil
 		}},
 		"int": {min: 1, max: 1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-			if v, ok := asInt(a[0]); ok {
+			if v, ok := jsontree.AsInt(a[0]); ok {
 				return intNode(v), nil
 			}
 			s, err := wantString(a, 0)
@@ -154,7 +156,7 @@ func init() {
 			case a[0].Kind == '"' && strings.EqualFold(a[0].Str, "false"):
 				return boolNode(false), nil
 			}
-			if v, ok := asInt(a[0]); ok {
+			if v, ok := jsontree.AsInt(a[0]); ok {
 				return boolNode(v != 0), nil
 			}
 			return nil, fmt.Errorf("%s is not a boolean", toText(a[0]))

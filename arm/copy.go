@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // Copy loops, as Microsoft Learn describes them:
@@ -89,7 +91,7 @@ func (ev *evaluator) copyCount(raw *node, p path, depth int, fail func(path, err
 		return 0, false
 	}
 	v := ev.walk(raw, p, depth+1, fail)
-	n, ok := asInt(v)
+	n, ok := jsontree.AsInt(v)
 	if !ok && v.Kind == '"' {
 		if x, err := strconv.ParseInt(strings.TrimSpace(v.Str), 10, 64); err == nil {
 			n, ok = x, true
@@ -263,7 +265,7 @@ func (ev *evaluator) resourceLoop(c *node, p path, fail func(path, error)) (stri
 	}
 	if b := c.GetFold("batchSize"); b != nil {
 		v := ev.walk(b, p.key("batchSize"), 0, fail)
-		size, isInt := asInt(v)
+		size, isInt := jsontree.AsInt(v)
 		switch {
 		case !isInt:
 			fail(p.key("batchSize"), exprErrorf("batchSize must be a whole number, not %s", v.Describe()))

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // evaluator evaluates the expressions of one deployment template.
@@ -244,7 +246,7 @@ func (ev *evaluator) eval(e *expr, depth int) (*node, error) {
 		}
 		switch {
 		case target.Kind == '[':
-			i, ok := asInt(idx)
+			i, ok := jsontree.AsInt(idx)
 			if !ok || i < 0 || i >= int64(len(target.Items)) {
 				return nil, exprErrorf("index %s is outside the array of %d items", toText(idx), len(target.Items))
 			}
@@ -343,7 +345,7 @@ func wantString(args []*node, i int) (string, error) {
 }
 
 func wantInt(args []*node, i int) (int64, error) {
-	v, ok := asInt(args[i])
+	v, ok := jsontree.AsInt(args[i])
 	if !ok {
 		return 0, fmt.Errorf("argument %d must be a whole number, not %s", i+1, args[i].Describe())
 	}

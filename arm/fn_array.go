@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // The array functions of ARM templates that arm/builtins.go did not have
@@ -80,7 +82,7 @@ func extreme(a []*node, sign int) (*node, error) {
 	}
 	var best int64
 	for i, v := range vals {
-		x, ok := asInt(v)
+		x, ok := jsontree.AsInt(v)
 		if !ok {
 			return nil, fmt.Errorf("value %d must be a whole number, not %s", i+1, v.Describe())
 		}
@@ -166,7 +168,7 @@ func tryGetFn(_ *evaluator, a []*node, _ int) (*node, error) {
 		case v.Kind == '{' && k.Kind == '"':
 			v = v.GetFold(k.Str)
 		case v.Kind == '[' && k.Kind == 'n':
-			i, ok := asInt(k)
+			i, ok := jsontree.AsInt(k)
 			if !ok || i < 0 || i >= int64(len(v.Items)) {
 				return nullNode(), nil
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // The comparison functions of ARM templates (Microsoft Learn,
@@ -20,7 +22,7 @@ var comparisonFunctions = map[string]armFunc{
 
 func compare(op func(c int) bool) armFunc {
 	return armFunc{min: 2, max: 2, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-		if x, ok := asInt(a[0]); ok {
+		if x, ok := jsontree.AsInt(a[0]); ok {
 			y, err := wantInt(a, 1)
 			if err != nil {
 				return nil, err

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // format() is .NET's composite formatting as ARM's format function uses it
@@ -93,7 +95,7 @@ func formatValue(v *node, spec string) (string, error) {
 	if spec == "" || v.Kind != 'n' {
 		return textOf(v)
 	}
-	if i, ok := asInt(v); ok {
+	if i, ok := jsontree.AsInt(v); ok {
 		return formatNumber(float64(i), i, true, spec)
 	}
 	x, err := strconv.ParseFloat(v.Num.String(), 64)

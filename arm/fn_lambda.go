@@ -265,7 +265,7 @@ func toObjectFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 				return nil, err
 			}
 		}
-		out.set(at, k.Str, v)
+		setMember(out, at, k.Str, v)
 	}
 	return out, ev.charge(out)
 }
@@ -323,10 +323,10 @@ func mapValuesFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	return out, ev.charge(out)
 }
 
-// set puts key's value in an object being built, replacing a value of the
-// same key (ARM's property names are case-insensitive); at indexes the
-// members by lowercased key.
-func (n *node) set(at map[string]int, key string, v *node) {
+// setMember puts key's value in object n being built, replacing a value
+// of the same key (ARM's property names are case-insensitive); at indexes
+// the members by lowercased key.
+func setMember(n *node, at map[string]int, key string, v *node) {
 	k := asciiLower(key)
 	if j, ok := at[k]; ok {
 		n.Members[j].Val = v

@@ -61,7 +61,7 @@ func shallowMergeFn(_ *evaluator, a []*node, _ int) (*node, error) {
 			return nil, fmt.Errorf("item %d must be an object, not %s", i+1, o.Describe())
 		}
 		for _, m := range o.Members {
-			out.set(at, m.Key, m.Val)
+			setMember(out, at, m.Key, m.Val)
 		}
 	}
 	return out, nil
@@ -114,7 +114,7 @@ func unionFn(_ *evaluator, a []*node, _ int) (*node, error) {
 
 // mergeDeep merges object b into a copy of object a (members matched
 // without regard to case); values are shared, not copied. Depth is bounded
-// by the values' own nesting (maxDepth for parsed values).
+// by the values' own nesting (jsontree.MaxDepth for parsed values).
 func mergeDeep(a, b *node, depth int) *node {
 	out := &node{Kind: '{', Members: append([]member(nil), a.Members...)}
 	at := make(map[string]int, len(out.Members))
@@ -127,7 +127,7 @@ func mergeDeep(a, b *node, depth int) *node {
 			out.Members[j].Val = mergeDeep(out.Members[j].Val, m.Val, depth+1)
 			continue
 		}
-		out.set(at, m.Key, m.Val)
+		setMember(out, at, m.Key, m.Val)
 	}
 	return out
 }

@@ -2,190 +2,28 @@ package arm
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math"
 	"strconv"
-	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
-// maxDepth bounds nesting, so a hostile upload cannot exhaust the stack.
-const maxDepth = 32
-
 // node is a JSON value that keeps the order of object members and the
-// duplicates encoding/json would silently drop.
-type node struct {
-	Kind    byte // '{', '[', '"', 'n' (number), 'b' (bool), '0' (null)
-	Members []member
-	Items   []*node
-	Str     string
-	Num     json.Number
-	B       bool
-}
+// duplicates encoding/json would silently drop (package jsontree).
+type node = jsontree.Node
 
-type member struct {
-	Key string
-	Val *node
-}
+type member = jsontree.Member
 
-func (n *node) Get(key string) *node {
-	for _, m := range n.Members {
-		if m.Key == key {
-			return m.Val
-		}
-	}
-	return nil
-}
-
-func (n *node) Describe() string {
-	switch n.Kind {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 'n':
-		return "a number"
-	case 'b':
-		return "a boolean"
-	}
-	return "null"
-}
-
-// parseJSON reads one JSON value into a node tree.
-func parseJSON(b []byte) (*node, error) {
-	if len(b) > MaxBytes {
-		return nil, fmt.Errorf("template is %d bytes, over the limit of %d", len(b), MaxBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	n, err := readNode(dec, 0)
-	if err != nil {
-		return nil, syntaxError(b, dec, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, syntaxError(b, dec, errors.New("text after the template's closing brace"))
-	}
-	return n, nil
-}
-
-func syntaxError(b []byte, dec *json.Decoder, err error) error {
-	off := dec.InputOffset()
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		off = se.Offset
-	}
-	line, col := 1, 1
-	for i := int64(0); i < off && i < int64(len(b)); i++ {
-		if b[i] == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	msg := err.Error()
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		msg = "unexpected end of the template (a bracket or brace is not closed)"
-	}
-	return fmt.Errorf("line %d, column %d: %s", line, col, msg)
-}
-
-func readNode(dec *json.Decoder, depth int) (*node, error) {
-	if depth > maxDepth {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			n := &node{Kind: '{'}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				key, _ := kt.(string)
-				v, err := readNode(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.Members = append(n.Members, member{Key: key, Val: v})
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return n, nil
-		case '[':
-			n := &node{Kind: '['}
-			for dec.More() {
-				v, err := readNode(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.Items = append(n.Items, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return n, nil
-		}
-		return nil, fmt.Errorf("unexpected %q", t)
-	case string:
-		return &node{Kind: '"', Str: t}, nil
-	case json.Number:
-		return &node{Kind: 'n', Num: t}, nil
-	case bool:
-		return &node{Kind: 'b', B: t}, nil
-	case nil:
-		return &node{Kind: '0'}, nil
-	}
-	return nil, fmt.Errorf("unexpected token %v", tok)
-}
-
-// Encode writes a node tree as JSON.
-func (n *node) Encode(w *bytes.Buffer) { encodeLimited(n, w, math.MaxInt) }
-
-// encodeScalar writes a string, number, boolean or null.
-func (n *node) encodeScalar(w *bytes.Buffer) {
-	switch n.Kind {
-	case '"':
-		writeString(w, n.Str)
-	case 'n':
-		w.WriteString(n.Num.String())
-	case 'b':
-		w.WriteString(strconv.FormatBool(n.B))
-	default:
-		w.WriteString("null")
-	}
-}
-
-func writeString(w *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	w.Write(b)
-}
+// parseJSON reads one JSON value into a node tree, at most MaxBytes bytes.
+func parseJSON(b []byte) (*node, error) { return jsontree.Parse(b, MaxBytes) }
 
 // ---- values ----
 
 func strNode(s string) *node        { return &node{Kind: '"', Str: s} }
-func intNode(v int64) *node         { return &node{Kind: 'n', Num: jsonNumber(v)} }
+func intNode(v int64) *node         { return &node{Kind: 'n', Num: jsontree.JSONNumber(v)} }
 func boolNode(v bool) *node         { return &node{Kind: 'b', B: v} }
 func nullNode() *node               { return &node{Kind: '0'} }
 func arrayNode(items []*node) *node { return &node{Kind: '[', Items: items} }
-
-func asInt(n *node) (int64, bool) {
-	if n.Kind != 'n' {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(n.Num.String(), 10, 64)
-	return v, err == nil
-}
 
 // toText is a value as ARM's string() writes it, for messages: cut short
 // when long.
@@ -212,46 +50,10 @@ func textOf(n *node) (string, error) {
 		return "", nil
 	}
 	var b bytes.Buffer
-	if !encodeLimited(n, &b, maxExprString) {
+	if !jsontree.EncodeLimited(n, &b, maxExprString) {
 		return b.String(), exprErrorf("the value is over %d bytes as text", maxExprString)
 	}
 	return b.String(), nil
-}
-
-// encodeLimited writes n as JSON, stopping (false) past limit bytes.
-func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
-	if w.Len() > limit {
-		return false
-	}
-	switch n.Kind {
-	case '{':
-		w.WriteByte('{')
-		for i, m := range n.Members {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			writeString(w, m.Key)
-			w.WriteByte(':')
-			if !encodeLimited(m.Val, w, limit) {
-				return false
-			}
-		}
-		w.WriteByte('}')
-	case '[':
-		w.WriteByte('[')
-		for i, it := range n.Items {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			if !encodeLimited(it, w, limit) {
-				return false
-			}
-		}
-		w.WriteByte(']')
-	default:
-		n.encodeScalar(w)
-	}
-	return w.Len() <= limit
 }
 
 // maxCompare bounds the nodes one comparison visits.
@@ -310,19 +112,6 @@ func equalBounded(a, b *node, budget *int) bool {
 		return true
 	}
 	return false
-}
-
-// GetFold is a property lookup as ARM does it: without regard to case.
-func (n *node) GetFold(key string) *node {
-	if v := n.Get(key); v != nil {
-		return v
-	}
-	for _, m := range n.Members {
-		if strings.EqualFold(m.Key, key) {
-			return m.Val
-		}
-	}
-	return nil
 }
 
 // sizeOver reports whether a value encodes to more than limit bytes,
@@ -427,8 +216,6 @@ func asciiLower(s string) string {
 	}
 	return string(b)
 }
-
-func jsonNumber(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
 
 // path builds problem paths such as resources[0].properties.tags.owner.
 type path string

@@ -3,6 +3,8 @@ package arm
 import (
 	"fmt"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // Types: a parameter's (or a user-defined function's parameter or output)
@@ -181,14 +183,14 @@ func (ev *evaluator) checkType(decl, v *node, p path, depth int, report func(pat
 			report(p, fmt.Sprintf("%q is not one of the allowed values: %s", toText(v), strings.Join(opts, ", ")))
 		}
 	}
-	if n, ok := asInt(v); ok && v.Kind == 'n' {
+	if n, ok := jsontree.AsInt(v); ok && v.Kind == 'n' {
 		if lo := t.GetFold("minValue"); lo != nil {
-			if l, ok := asInt(lo); ok && n < l {
+			if l, ok := jsontree.AsInt(lo); ok && n < l {
 				report(p, fmt.Sprintf("%d is below the minValue %d", n, l))
 			}
 		}
 		if hi := t.GetFold("maxValue"); hi != nil {
-			if h, ok := asInt(hi); ok && n > h {
+			if h, ok := jsontree.AsInt(hi); ok && n > h {
 				report(p, fmt.Sprintf("%d is above the maxValue %d", n, h))
 			}
 		}
@@ -202,12 +204,12 @@ func (ev *evaluator) checkType(decl, v *node, p path, depth int, report func(pat
 	}
 	if length >= 0 {
 		if lo := t.GetFold("minLength"); lo != nil {
-			if l, ok := asInt(lo); ok && int64(length) < l {
+			if l, ok := jsontree.AsInt(lo); ok && int64(length) < l {
 				report(p, fmt.Sprintf("is %d long, below the minLength %d", length, l))
 			}
 		}
 		if hi := t.GetFold("maxLength"); hi != nil {
-			if h, ok := asInt(hi); ok && int64(length) > h {
+			if h, ok := jsontree.AsInt(hi); ok && int64(length) > h {
 				report(p, fmt.Sprintf("is %d long, above the maxLength %d", length, h))
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/goldenpipe/goldenpipe/arm"
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // Problem is one thing wrong with a template, at a path such as
@@ -388,7 +389,7 @@ func integer(n *node, p path, r *report) *node {
 	if n.Kind == '"' {
 		r.note(p, "string %q written as a number", n.Str)
 	}
-	return &node{Kind: 'n', Num: jsonNumber(v)}
+	return &node{Kind: 'n', Num: jsontree.JSONNumber(v)}
 }
 
 func quoteValue(n *node) string {
@@ -479,7 +480,7 @@ func sharedImageEnums(out *node, p path, r *report) {
 			rp := p.key("targetRegions").index(i)
 			checkSAT(region.Get("storageAccountType"), rp.key("storageAccountType"))
 			if rc := region.Get("replicaCount"); rc != nil {
-				if v, ok := asInt(rc); ok && v < 1 {
+				if v, ok := jsontree.AsInt(rc); ok && v < 1 {
 					r.problem(rp.key("replicaCount"), "%d must be 1 or more", v)
 				}
 			}
@@ -504,7 +505,7 @@ func sharedImageEnums(out *node, p path, r *report) {
 		return
 	case scheme.Str == "Latest":
 		if m := v.Get("major"); m != nil {
-			if n, ok := asInt(m); ok && n < -1 {
+			if n, ok := jsontree.AsInt(m); ok && n < -1 {
 				r.problem(vp.key("major"), "%d is below the minimum -1 (-1 means any major version)", n)
 			}
 		}

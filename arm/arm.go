@@ -122,8 +122,8 @@ func Evaluate(template, parameters []byte, scope Scope) (*Deployment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: not valid JSON: %v", ErrNotTemplate, err)
 	}
-	if root.kind != '{' {
-		return nil, fmt.Errorf("%w: must be a JSON object, not %s", ErrNotTemplate, root.describe())
+	if root.Kind != '{' {
+		return nil, fmt.Errorf("%w: must be a JSON object, not %s", ErrNotTemplate, root.Describe())
 	}
 	ev := newEvaluator(root, scope)
 	if parameters != nil {

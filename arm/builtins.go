@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 func strPredicate(f func(s, p string) bool) armFunc {
@@ -43,10 +45,10 @@ func arith(op func(a, b int64) (int64, error)) armFunc {
 func logic(all bool) armFunc {
 	return armFunc{min: 2, max: -1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
 		for i, v := range a {
-			if v.kind != 'b' {
-				return nil, fmt.Errorf("argument %d must be a boolean, not %s", i+1, v.describe())
+			if v.Kind != 'b' {
+				return nil, fmt.Errorf("argument %d must be a boolean, not %s", i+1, v.Describe())
 			}
-			if v.b != all {
+			if v.B != all {
 				return boolNode(!all), nil
 			}
 		}
@@ -76,20 +78,20 @@ func init() {
 			return ev.variable(name, depth)
 		}},
 		"concat": {min: 1, max: -1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-			if a[0].kind == '[' {
+			if a[0].Kind == '[' {
 				var items []*node
 				for i, v := range a {
-					if v.kind != '[' {
-						return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.describe())
+					if v.Kind != '[' {
+						return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.Describe())
 					}
-					items = append(items, v.items...)
+					items = append(items, v.Items...)
 				}
 				return arrayNode(items), nil
 			}
 			var b strings.Builder
 			for i, v := range a {
-				if v.kind == '[' || v.kind == '{' {
-					return nil, fmt.Errorf("argument %d is %s; concat joins strings or arrays", i+1, v.describe())
+				if v.Kind == '[' || v.Kind == '{' {
+					return nil, fmt.Errorf("argument %d is %s; concat joins strings or arrays", i+1, v.Describe())
 				}
 				t, _ := textOf(v) // a scalar
 				b.WriteString(t)
@@ -132,7 +134,7 @@ func init() {
 			return strNode(t), nil
 		}},
 		"int": {min: 1, max: 1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-			if v, ok := asInt(a[0]); ok {
+			if v, ok := jsontree.AsInt(a[0]); ok {
 				return intNode(v), nil
 			}
 			s, err := wantString(a, 0)
@@ -147,14 +149,14 @@ func init() {
 		}},
 		"bool": {min: 1, max: 1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
 			switch {
-			case a[0].kind == 'b':
+			case a[0].Kind == 'b':
 				return a[0], nil
-			case a[0].kind == '"' && strings.EqualFold(a[0].str, "true"):
+			case a[0].Kind == '"' && strings.EqualFold(a[0].Str, "true"):
 				return boolNode(true), nil
-			case a[0].kind == '"' && strings.EqualFold(a[0].str, "false"):
+			case a[0].Kind == '"' && strings.EqualFold(a[0].Str, "false"):
 				return boolNode(false), nil
 			}
-			if v, ok := asInt(a[0]); ok {
+			if v, ok := jsontree.AsInt(a[0]); ok {
 				return boolNode(v != 0), nil
 			}
 			return nil, fmt.Errorf("%s is not a boolean", toText(a[0]))
@@ -170,39 +172,39 @@ func init() {
 			return boolNode(eq), nil
 		}},
 		"not": {min: 1, max: 1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-			if a[0].kind != 'b' {
-				return nil, fmt.Errorf("argument 1 must be a boolean, not %s", a[0].describe())
+			if a[0].Kind != 'b' {
+				return nil, fmt.Errorf("argument 1 must be a boolean, not %s", a[0].Describe())
 			}
-			return boolNode(!a[0].b), nil
+			return boolNode(!a[0].B), nil
 		}},
 		"and": logic(true),
 		"or":  logic(false),
 		"empty": {min: 1, max: 1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
 			v := a[0]
-			return boolNode(v.kind == '0' || v.kind == '"' && v.str == "" || v.kind == '[' && len(v.items) == 0 || v.kind == '{' && len(v.members) == 0), nil
+			return boolNode(v.Kind == '0' || v.Kind == '"' && v.Str == "" || v.Kind == '[' && len(v.Items) == 0 || v.Kind == '{' && len(v.Members) == 0), nil
 		}},
 		"length": {min: 1, max: 1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-			switch a[0].kind {
+			switch a[0].Kind {
 			case '"':
-				return intNode(int64(utf8.RuneCountInString(a[0].str))), nil
+				return intNode(int64(utf8.RuneCountInString(a[0].Str))), nil
 			case '[':
-				return intNode(int64(len(a[0].items))), nil
+				return intNode(int64(len(a[0].Items))), nil
 			case '{':
-				return intNode(int64(len(a[0].members))), nil
+				return intNode(int64(len(a[0].Members))), nil
 			}
-			return nil, fmt.Errorf("argument 1 must be a string, array or object, not %s", a[0].describe())
+			return nil, fmt.Errorf("argument 1 must be a string, array or object, not %s", a[0].Describe())
 		}},
 		"contains": {min: 2, max: 2, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-			switch a[0].kind {
+			switch a[0].Kind {
 			case '"':
 				t, err := textOf(a[1])
 				if err != nil {
 					return nil, err
 				}
-				return boolNode(strings.Contains(a[0].str, t)), nil
+				return boolNode(strings.Contains(a[0].Str, t)), nil
 			case '[':
 				budget := maxCompare
-				for _, it := range a[0].items {
+				for _, it := range a[0].Items {
 					if equalBounded(it, a[1], &budget) {
 						return boolNode(true), nil
 					}
@@ -212,9 +214,9 @@ func init() {
 				}
 				return boolNode(false), nil
 			case '{':
-				return boolNode(a[1].kind == '"' && a[0].getFold(a[1].str) != nil), nil
+				return boolNode(a[1].Kind == '"' && a[0].GetFold(a[1].Str) != nil), nil
 			}
-			return nil, fmt.Errorf("argument 1 must be a string, array or object, not %s", a[0].describe())
+			return nil, fmt.Errorf("argument 1 must be a string, array or object, not %s", a[0].Describe())
 		}},
 		"startswith": strPredicate(strings.HasPrefix),
 		"endswith":   strPredicate(strings.HasSuffix),
@@ -244,11 +246,11 @@ func init() {
 				return nil, err
 			}
 			var seps []string
-			switch a[1].kind {
+			switch a[1].Kind {
 			case '"':
-				seps = []string{a[1].str}
+				seps = []string{a[1].Str}
 			case '[':
-				for _, it := range a[1].items {
+				for _, it := range a[1].Items {
 					seps = append(seps, toText(it))
 				}
 			default:
@@ -281,7 +283,7 @@ func init() {
 		"skip":  {min: 2, max: 2, call: func(_ *evaluator, a []*node, _ int) (*node, error) { return slice(a, false) }},
 		"coalesce": {min: 1, max: -1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
 			for _, v := range a {
-				if v.kind != '0' {
+				if v.Kind != '0' {
 					return v, nil
 				}
 			}
@@ -289,7 +291,7 @@ func init() {
 		}},
 		"createarray": {min: 0, max: -1, call: func(_ *evaluator, a []*node, _ int) (*node, error) { return arrayNode(append([]*node(nil), a...)), nil }},
 		"array": {min: 1, max: 1, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-			if a[0].kind == '[' {
+			if a[0].Kind == '[' {
 				return a[0], nil
 			}
 			return arrayNode([]*node{a[0]}), nil
@@ -298,13 +300,13 @@ func init() {
 			if len(a)%2 != 0 {
 				return nil, fmt.Errorf("takes pairs of key and value, not %d arguments", len(a))
 			}
-			o := &node{kind: '{'}
+			o := &node{Kind: '{'}
 			for i := 0; i < len(a); i += 2 {
 				k, err := wantString(a, i)
 				if err != nil {
 					return nil, err
 				}
-				o.members = append(o.members, member{key: k, val: a[i+1]})
+				o.Members = append(o.Members, member{Key: k, Val: a[i+1]})
 			}
 			return o, nil
 		}},
@@ -388,10 +390,10 @@ func ifFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.kind != 'b' {
-		return nil, exprErrorf("the condition of if must be a boolean, not %s", c.describe())
+	if c.Kind != 'b' {
+		return nil, exprErrorf("the condition of if must be a boolean, not %s", c.Describe())
 	}
-	if c.b {
+	if c.B {
 		return ev.eval(e[1], depth+1)
 	}
 	return ev.eval(e[2], depth+1)
@@ -410,26 +412,26 @@ func allStrings(a []*node) ([]string, error) {
 }
 
 func end(v *node, first bool) (*node, error) {
-	switch v.kind {
+	switch v.Kind {
 	case '"':
-		if v.str == "" {
+		if v.Str == "" {
 			return strNode(""), nil
 		}
-		r := []rune(v.str)
+		r := []rune(v.Str)
 		if first {
 			return strNode(string(r[0])), nil
 		}
 		return strNode(string(r[len(r)-1])), nil
 	case '[':
-		if len(v.items) == 0 {
+		if len(v.Items) == 0 {
 			return nullNode(), nil
 		}
 		if first {
-			return v.items[0], nil
+			return v.Items[0], nil
 		}
-		return v.items[len(v.items)-1], nil
+		return v.Items[len(v.Items)-1], nil
 	}
-	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", v.describe())
+	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", v.Describe())
 }
 
 func slice(a []*node, take bool) (*node, error) {
@@ -446,21 +448,21 @@ func slice(a []*node, take bool) (*node, error) {
 		}
 		return int(n)
 	}
-	switch a[0].kind {
+	switch a[0].Kind {
 	case '"':
-		k := clamp(len(a[0].str))
+		k := clamp(len(a[0].Str))
 		if take {
-			return strNode(a[0].str[:k]), nil
+			return strNode(a[0].Str[:k]), nil
 		}
-		return strNode(a[0].str[k:]), nil
+		return strNode(a[0].Str[k:]), nil
 	case '[':
-		k := clamp(len(a[0].items))
+		k := clamp(len(a[0].Items))
 		if take {
-			return arrayNode(a[0].items[:k]), nil
+			return arrayNode(a[0].Items[:k]), nil
 		}
-		return arrayNode(a[0].items[k:]), nil
+		return arrayNode(a[0].Items[k:]), nil
 	}
-	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", a[0].describe())
+	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", a[0].Describe())
 }
 
 // resourceIDFn is resourceId([subscriptionId], [resourceGroupName],

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // Copy loops, as Microsoft Learn describes them:
@@ -37,8 +39,8 @@ const copyKey = "copy"
 func copyIndexFn(ev *evaluator, a []*node, _ int) (*node, error) {
 	name, offset, named := "", int64(0), false
 	switch {
-	case len(a) >= 1 && a[0].kind == '"':
-		name, named = a[0].str, true
+	case len(a) >= 1 && a[0].Kind == '"':
+		name, named = a[0].Str, true
 		if len(a) == 2 {
 			o, err := wantInt(a, 1)
 			if err != nil {
@@ -53,7 +55,7 @@ func copyIndexFn(ev *evaluator, a []*node, _ int) (*node, error) {
 		}
 		offset = o
 	case len(a) == 2:
-		return nil, fmt.Errorf("argument 1 must be the loop's name (a string), not %s", a[0].describe())
+		return nil, fmt.Errorf("argument 1 must be the loop's name (a string), not %s", a[0].Describe())
 	}
 	for f := ev.frame; f != nil; f = f.parent {
 		if !f.inCopy {
@@ -89,17 +91,17 @@ func (ev *evaluator) copyCount(raw *node, p path, depth int, fail func(path, err
 		return 0, false
 	}
 	v := ev.walk(raw, p, depth+1, fail)
-	n, ok := asInt(v)
-	if !ok && v.kind == '"' {
-		if x, err := strconv.ParseInt(strings.TrimSpace(v.str), 10, 64); err == nil {
+	n, ok := jsontree.AsInt(v)
+	if !ok && v.Kind == '"' {
+		if x, err := strconv.ParseInt(strings.TrimSpace(v.Str), 10, 64); err == nil {
 			n, ok = x, true
 		}
 	}
 	switch {
-	case v.kind == '0' && IsExpression(raw.str):
+	case v.Kind == '0' && IsExpression(raw.Str):
 		return 0, false // reported where it failed
 	case !ok:
-		fail(p, exprErrorf("the count of a copy loop must be a whole number, not %s", v.describe()))
+		fail(p, exprErrorf("the count of a copy loop must be a whole number, not %s", v.Describe()))
 		return 0, false
 	case n < 0:
 		fail(p, exprErrorf("the count of a copy loop can't be negative (%d)", n))
@@ -114,31 +116,31 @@ func (ev *evaluator) copyCount(raw *node, p path, depth int, fail func(path, err
 // loop evaluates one array-form loop ({"name", "count", "input"}) into an
 // array; its name is returned for the property or variable it makes.
 func (ev *evaluator) loop(l *node, p path, depth int, fail func(path, error)) (string, *node, bool) {
-	if l.kind != '{' {
-		fail(p, exprErrorf("a copy loop must be an object with name, count and input, not %s", l.describe()))
+	if l.Kind != '{' {
+		fail(p, exprErrorf("a copy loop must be an object with name, count and input, not %s", l.Describe()))
 		return "", nil, false
 	}
-	nameNode := l.getFold("name")
-	if nameNode == nil || nameNode.kind != '"' {
+	nameNode := l.GetFold("name")
+	if nameNode == nil || nameNode.Kind != '"' {
 		fail(p.key("name"), exprErrorf("a copy loop needs a name (the property or variable it makes)"))
 		return "", nil, false
 	}
-	name := nameNode.str
+	name := nameNode.Str
 	if IsExpression(name) {
 		v := ev.walk(nameNode, p.key("name"), depth+1, fail)
-		if v.kind != '"' {
-			if v.kind != '0' {
-				fail(p.key("name"), exprErrorf("a copy loop's name must be a string, not %s", v.describe()))
+		if v.Kind != '"' {
+			if v.Kind != '0' {
+				fail(p.key("name"), exprErrorf("a copy loop's name must be a string, not %s", v.Describe()))
 			}
 			return "", nil, false
 		}
-		name = v.str
+		name = v.Str
 	}
-	count, ok := ev.copyCount(l.getFold("count"), p.key("count"), depth, fail)
+	count, ok := ev.copyCount(l.GetFold("count"), p.key("count"), depth, fail)
 	if !ok {
 		return name, nil, false
 	}
-	input := l.getFold("input")
+	input := l.GetFold("input")
 	if input == nil {
 		fail(p.key("input"), exprErrorf("a copy loop needs an input (the value of each item)"))
 		return name, nil, false
@@ -172,7 +174,7 @@ func (ev *evaluator) iterate() error {
 // propertyLoops expands an object member "copy": [loops…] into one member
 // per loop, each an array, where the member stood.
 func (ev *evaluator) propertyLoops(loops *node, p path, depth int, fail func(path, error), out *node) {
-	for i, l := range loops.items {
+	for i, l := range loops.Items {
 		name, v, ok := ev.loop(l, p.key(copyKey).index(i), depth, fail)
 		if name == "" {
 			continue
@@ -180,7 +182,7 @@ func (ev *evaluator) propertyLoops(loops *node, p path, depth int, fail func(pat
 		if !ok {
 			v = nullNode()
 		}
-		out.members = append(out.members, member{key: name, val: v})
+		out.Members = append(out.Members, member{Key: name, Val: v})
 	}
 }
 
@@ -188,11 +190,11 @@ func (ev *evaluator) propertyLoops(loops *node, p path, depth int, fail func(pat
 // an array of objects, each with a name, as the copy-properties and
 // copy-variables pages write them.
 func isPropertyLoops(key string, v *node) bool {
-	if !strings.EqualFold(key, copyKey) || v.kind != '[' || len(v.items) == 0 {
+	if !strings.EqualFold(key, copyKey) || v.Kind != '[' || len(v.Items) == 0 {
 		return false
 	}
-	for _, it := range v.items {
-		if it.kind != '{' || it.getFold("name") == nil {
+	for _, it := range v.Items {
+		if it.Kind != '{' || it.GetFold("name") == nil {
 			return false
 		}
 	}
@@ -205,16 +207,16 @@ func (ev *evaluator) variableLoop(name string, depth int) (*node, bool, error) {
 	if ev.vars == nil {
 		return nil, false, nil
 	}
-	loops := ev.vars.getFold(copyKey)
-	if loops == nil || loops.kind != '[' {
+	loops := ev.vars.GetFold(copyKey)
+	if loops == nil || loops.Kind != '[' {
 		return nil, false, nil
 	}
-	for i, l := range loops.items {
-		if l.kind != '{' {
+	for i, l := range loops.Items {
+		if l.Kind != '{' {
 			continue
 		}
-		n := l.getFold("name")
-		if n == nil || n.kind != '"' || !strings.EqualFold(n.str, name) {
+		n := l.GetFold("name")
+		if n == nil || n.Kind != '"' || !strings.EqualFold(n.Str, name) {
 			continue
 		}
 		var first error
@@ -237,36 +239,36 @@ func (ev *evaluator) variableLoop(name string, depth int) (*node, bool, error) {
 // resourceLoop reads a resource's copy element ({"name", "count", "mode",
 // "batchSize"}) and returns how many copies it makes and the loop's name.
 func (ev *evaluator) resourceLoop(c *node, p path, fail func(path, error)) (string, int, bool) {
-	if c.kind != '{' {
-		fail(p, exprErrorf("a resource's copy must be an object with name and count, not %s", c.describe()))
+	if c.Kind != '{' {
+		fail(p, exprErrorf("a resource's copy must be an object with name and count, not %s", c.Describe()))
 		return "", 0, false
 	}
 	name := ""
-	if n := c.getFold("name"); n != nil && n.kind == '"' && !IsExpression(n.str) {
-		name = n.str
+	if n := c.GetFold("name"); n != nil && n.Kind == '"' && !IsExpression(n.Str) {
+		name = n.Str
 	} else {
 		fail(p.key("name"), exprErrorf("a resource's copy loop needs a name (a string)"))
 		return "", 0, false
 	}
-	count, ok := ev.copyCount(c.getFold("count"), p.key("count"), 0, fail)
+	count, ok := ev.copyCount(c.GetFold("count"), p.key("count"), 0, fail)
 	if !ok {
 		return name, 0, false
 	}
 	mode := "parallel"
-	if m := c.getFold("mode"); m != nil {
+	if m := c.GetFold("mode"); m != nil {
 		v := ev.walk(m, p.key("mode"), 0, fail)
-		if v.kind != '"' || !strings.EqualFold(v.str, "serial") && !strings.EqualFold(v.str, "parallel") {
+		if v.Kind != '"' || !strings.EqualFold(v.Str, "serial") && !strings.EqualFold(v.Str, "parallel") {
 			fail(p.key("mode"), exprErrorf("mode must be \"serial\" or \"parallel\", not %s", toText(v)))
 			return name, 0, false
 		}
-		mode = strings.ToLower(v.str)
+		mode = strings.ToLower(v.Str)
 	}
-	if b := c.getFold("batchSize"); b != nil {
+	if b := c.GetFold("batchSize"); b != nil {
 		v := ev.walk(b, p.key("batchSize"), 0, fail)
-		size, isInt := asInt(v)
+		size, isInt := jsontree.AsInt(v)
 		switch {
 		case !isInt:
-			fail(p.key("batchSize"), exprErrorf("batchSize must be a whole number, not %s", v.describe()))
+			fail(p.key("batchSize"), exprErrorf("batchSize must be a whole number, not %s", v.Describe()))
 			return name, 0, false
 		case size < 1 || size > int64(count) && count > 0:
 			fail(p.key("batchSize"), exprErrorf("batchSize must be from 1 to the loop's count (%d), not %d", count, size))
@@ -280,15 +282,15 @@ func (ev *evaluator) resourceLoop(c *node, p path, fail func(path, error)) (stri
 // outputLoop evaluates an output's copy ({"count", "input"}) into an
 // array.
 func (ev *evaluator) outputLoop(c *node, p path, fail func(path, error)) (*node, bool) {
-	if c.kind != '{' {
-		fail(p, exprErrorf("an output's copy must be an object with count and input, not %s", c.describe()))
+	if c.Kind != '{' {
+		fail(p, exprErrorf("an output's copy must be an object with count and input, not %s", c.Describe()))
 		return nil, false
 	}
-	count, ok := ev.copyCount(c.getFold("count"), p.key("count"), 0, fail)
+	count, ok := ev.copyCount(c.GetFold("count"), p.key("count"), 0, fail)
 	if !ok {
 		return nil, false
 	}
-	input := c.getFold("input")
+	input := c.GetFold("input")
 	if input == nil {
 		fail(p.key("input"), exprErrorf("an output's copy needs an input (the value of each item)"))
 		return nil, false

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // evaluator evaluates the expressions of one deployment template.
@@ -72,8 +74,8 @@ func (ev *evaluator) local(name string) (*node, bool) {
 func newEvaluator(root *node, scope Scope) *evaluator {
 	ev := &evaluator{scope: scope, root: root, params: map[string]*node{}, paramBusy: map[string]bool{},
 		varCache: map[string]*node{}, varBusy: map[string]bool{}, given: map[string]*node{}, out: &Deployment{}}
-	ev.decls = root.getFold("parameters")
-	if v := root.getFold("variables"); v != nil && v.kind == '{' {
+	ev.decls = root.GetFold("parameters")
+	if v := root.GetFold("variables"); v != nil && v.Kind == '{' {
 		ev.vars = v
 	}
 	return ev
@@ -100,13 +102,13 @@ const maxWalk = 4 << 20
 const maxExprCharge = 32 << 20
 
 func (ev *evaluator) charge(n *node) error {
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		ev.charged += len(n.str)
+		ev.charged += len(n.Str)
 	case '[':
-		ev.charged += len(n.items)
+		ev.charged += len(n.Items)
 	case '{':
-		ev.charged += len(n.members)
+		ev.charged += len(n.Members)
 	}
 	if ev.charged > maxExprCharge {
 		return exprErrorf("evaluation builds more than %d bytes of values", maxExprCharge)
@@ -139,12 +141,12 @@ func (ev *evaluator) walk(n *node, p path, depth int, fail func(path, error)) *n
 		}
 		return nullNode()
 	}
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		if !IsExpression(n.str) {
-			return strNode(unescapeLiteral(n.str))
+		if !IsExpression(n.Str) {
+			return strNode(unescapeLiteral(n.Str))
 		}
-		e, err := parseExpression(n.str)
+		e, err := parseExpression(n.Str)
 		if err == nil {
 			var v *node
 			if v, err = ev.eval(e, depth); err == nil {
@@ -153,35 +155,35 @@ func (ev *evaluator) walk(n *node, p path, depth int, fail func(path, error)) *n
 				}
 			}
 		}
-		fail(p, fmt.Errorf("%s: %w", clip(n.str), err))
+		fail(p, fmt.Errorf("%s: %w", clip(n.Str), err))
 		return nullNode()
 	case '{':
-		out := &node{kind: '{'}
-		for _, m := range n.members {
-			key := m.key
-			if ev.copyProps && isPropertyLoops(key, m.val) {
-				ev.propertyLoops(m.val, p, depth+1, fail, out)
+		out := &node{Kind: '{'}
+		for _, m := range n.Members {
+			key := m.Key
+			if ev.copyProps && isPropertyLoops(key, m.Val) {
+				ev.propertyLoops(m.Val, p, depth+1, fail, out)
 				continue
 			}
 			if IsExpression(key) {
 				k := ev.walk(strNode(key), p.key(key), depth+1, fail)
-				if k.kind != '"' {
-					if k.kind != '0' {
-						fail(p.key(key), exprErrorf("%s: a property name must be a string, not %s", clip(key), k.describe()))
+				if k.Kind != '"' {
+					if k.Kind != '0' {
+						fail(p.key(key), exprErrorf("%s: a property name must be a string, not %s", clip(key), k.Describe()))
 					}
 					continue
 				}
-				key = k.str
+				key = k.Str
 			} else {
 				key = unescapeLiteral(key)
 			}
-			out.members = append(out.members, member{key: key, val: ev.walk(m.val, p.key(key), depth+1, fail)})
+			out.Members = append(out.Members, member{Key: key, Val: ev.walk(m.Val, p.key(key), depth+1, fail)})
 		}
 		return out
 	case '[':
-		out := &node{kind: '['}
-		for i, it := range n.items {
-			out.items = append(out.items, ev.walk(it, p.index(i), depth+1, fail))
+		out := &node{Kind: '['}
+		for i, it := range n.Items {
+			out.Items = append(out.Items, ev.walk(it, p.index(i), depth+1, fail))
 		}
 		return out
 	}
@@ -229,8 +231,8 @@ func (ev *evaluator) eval(e *expr, depth int) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if target.kind != '{' {
-			return nil, exprErrorf("cannot read property %q of %s", e.name, target.describe())
+		if target.Kind != '{' {
+			return nil, exprErrorf("cannot read property %q of %s", e.name, target.Describe())
 		}
 		return ev.property(target, e.name)
 	case eIndex:
@@ -243,16 +245,16 @@ func (ev *evaluator) eval(e *expr, depth int) (*node, error) {
 			return nil, err
 		}
 		switch {
-		case target.kind == '[':
-			i, ok := asInt(idx)
-			if !ok || i < 0 || i >= int64(len(target.items)) {
-				return nil, exprErrorf("index %s is outside the array of %d items", toText(idx), len(target.items))
+		case target.Kind == '[':
+			i, ok := jsontree.AsInt(idx)
+			if !ok || i < 0 || i >= int64(len(target.Items)) {
+				return nil, exprErrorf("index %s is outside the array of %d items", toText(idx), len(target.Items))
 			}
-			return target.items[i], nil
-		case target.kind == '{' && idx.kind == '"':
-			return ev.property(target, idx.str)
+			return target.Items[i], nil
+		case target.Kind == '{' && idx.Kind == '"':
+			return ev.property(target, idx.Str)
 		}
-		return nil, exprErrorf("cannot index %s with %s", target.describe(), idx.describe())
+		return nil, exprErrorf("cannot index %s with %s", target.Describe(), idx.Describe())
 	}
 	fn, known := lookupFunction(e.name)
 	if known && fn.lazy != nil { // if(), lambdas: arguments evaluated by the function
@@ -301,12 +303,12 @@ func (f armFunc) result(name string, v *node, err error) (*node, error) {
 // property reads a member of an object; a member without a value is one
 // of the deployment's scope that is not known (the group's location).
 func (ev *evaluator) property(target *node, name string) (*node, error) {
-	for _, m := range target.members {
-		if strings.EqualFold(m.key, name) {
-			if m.val.kind == kindUnknown { // fn_scope.go
-				return nil, ev.missing(m.val.str)
+	for _, m := range target.Members {
+		if strings.EqualFold(m.Key, name) {
+			if m.Val.Kind == kindUnknown { // fn_scope.go
+				return nil, ev.missing(m.Val.Str)
 			}
-			return m.val, nil
+			return m.Val, nil
 		}
 	}
 	return nil, exprErrorf("the object has no property %q", name)
@@ -336,16 +338,16 @@ func (f armFunc) arity() string {
 }
 
 func wantString(args []*node, i int) (string, error) {
-	if args[i].kind != '"' {
-		return "", fmt.Errorf("argument %d must be a string, not %s", i+1, args[i].describe())
+	if args[i].Kind != '"' {
+		return "", fmt.Errorf("argument %d must be a string, not %s", i+1, args[i].Describe())
 	}
-	return args[i].str, nil
+	return args[i].Str, nil
 }
 
 func wantInt(args []*node, i int) (int64, error) {
-	v, ok := asInt(args[i])
+	v, ok := jsontree.AsInt(args[i])
 	if !ok {
-		return 0, fmt.Errorf("argument %d must be a whole number, not %s", i+1, args[i].describe())
+		return 0, fmt.Errorf("argument %d must be a whole number, not %s", i+1, args[i].Describe())
 	}
 	return v, nil
 }

@@ -34,7 +34,7 @@ func evalExpr(t *testing.T, s string, scope Scope) (string, error) {
 		return "", err
 	}
 	var b bytes.Buffer
-	v.encode(&b)
+	v.Encode(&b)
 	return b.String(), nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // The array functions of ARM templates that arm/builtins.go did not have
@@ -72,17 +74,17 @@ func (ev *evaluator) chargeNodes(n int) error {
 // arguments or as one array.
 func extreme(a []*node, sign int) (*node, error) {
 	vals := a
-	if len(a) == 1 && a[0].kind == '[' {
-		vals = a[0].items
+	if len(a) == 1 && a[0].Kind == '[' {
+		vals = a[0].Items
 		if len(vals) == 0 {
 			return nil, fmt.Errorf("the array is empty")
 		}
 	}
 	var best int64
 	for i, v := range vals {
-		x, ok := asInt(v)
+		x, ok := jsontree.AsInt(v)
 		if !ok {
-			return nil, fmt.Errorf("value %d must be a whole number, not %s", i+1, v.describe())
+			return nil, fmt.Errorf("value %d must be a whole number, not %s", i+1, v.Describe())
 		}
 		if i == 0 || cmpInt(x, best) == sign {
 			best = x
@@ -96,13 +98,13 @@ func extreme(a []*node, sign int) (*node, error) {
 // equal to the value (case matters: lastIndexOf(names, 'Three') is -1).
 // -1 when not found.
 func indexOf(a []*node, last bool) (*node, error) {
-	switch a[0].kind {
+	switch a[0].Kind {
 	case '"':
 		t, err := wantString(a, 1)
 		if err != nil {
 			return nil, err
 		}
-		hay, needle := strings.ToLower(a[0].str), strings.ToLower(t)
+		hay, needle := strings.ToLower(a[0].Str), strings.ToLower(t)
 		var at int
 		if last {
 			at = strings.LastIndex(hay, needle)
@@ -115,7 +117,7 @@ func indexOf(a []*node, last bool) (*node, error) {
 		return intNode(int64(utf8.RuneCountInString(hay[:at]))), nil
 	case '[':
 		budget := maxCompare
-		items := a[0].items
+		items := a[0].Items
 		for k := range items {
 			i := k
 			if last {
@@ -130,30 +132,30 @@ func indexOf(a []*node, last bool) (*node, error) {
 		}
 		return intNode(-1), nil
 	}
-	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", a[0].describe())
+	return nil, fmt.Errorf("argument 1 must be a string or an array, not %s", a[0].Describe())
 }
 
 // indexFromEnd is indexFromEnd(array, n): the n-th item counted from the
 // end, 1 being the last; tryIndexFromEnd gives null where indexFromEnd
 // fails.
 func indexFromEnd(a []*node, try bool) (*node, error) {
-	if a[0].kind != '[' {
-		if try && a[0].kind == '0' {
+	if a[0].Kind != '[' {
+		if try && a[0].Kind == '0' {
 			return nullNode(), nil
 		}
-		return nil, fmt.Errorf("argument 1 must be an array, not %s", a[0].describe())
+		return nil, fmt.Errorf("argument 1 must be an array, not %s", a[0].Describe())
 	}
 	n, err := wantInt(a, 1)
 	if err != nil {
 		return nil, err
 	}
-	if n < 1 || n > int64(len(a[0].items)) {
+	if n < 1 || n > int64(len(a[0].Items)) {
 		if try {
 			return nullNode(), nil
 		}
-		return nil, fmt.Errorf("index %d from the end is outside the array of %d items", n, len(a[0].items))
+		return nil, fmt.Errorf("index %d from the end is outside the array of %d items", n, len(a[0].Items))
 	}
-	return a[0].items[int64(len(a[0].items))-n], nil
+	return a[0].Items[int64(len(a[0].Items))-n], nil
 }
 
 // tryGetFn is tryGet(itemToTest, keyOrIndex, …): the value at the key of
@@ -163,18 +165,18 @@ func tryGetFn(_ *evaluator, a []*node, _ int) (*node, error) {
 	v := a[0]
 	for _, k := range a[1:] {
 		switch {
-		case v.kind == '{' && k.kind == '"':
-			v = v.getFold(k.str)
-		case v.kind == '[' && k.kind == 'n':
-			i, ok := asInt(k)
-			if !ok || i < 0 || i >= int64(len(v.items)) {
+		case v.Kind == '{' && k.Kind == '"':
+			v = v.GetFold(k.Str)
+		case v.Kind == '[' && k.Kind == 'n':
+			i, ok := jsontree.AsInt(k)
+			if !ok || i < 0 || i >= int64(len(v.Items)) {
 				return nullNode(), nil
 			}
-			v = v.items[i]
-		case v.kind == '{' || v.kind == '[' || v.kind == '0':
+			v = v.Items[i]
+		case v.Kind == '{' || v.Kind == '[' || v.Kind == '0':
 			return nullNode(), nil
 		default:
-			return nil, fmt.Errorf("argument 1 must be an object or an array, not %s", a[0].describe())
+			return nil, fmt.Errorf("argument 1 must be an object or an array, not %s", a[0].Describe())
 		}
 		if v == nil {
 			return nullNode(), nil
@@ -186,16 +188,16 @@ func tryGetFn(_ *evaluator, a []*node, _ int) (*node, error) {
 // flattenFn is flatten(arrayOfArrays): one array of the inner arrays'
 // items, in order.
 func flattenFn(ev *evaluator, a []*node, _ int) (*node, error) {
-	if a[0].kind != '[' {
-		return nil, fmt.Errorf("argument 1 must be an array, not %s", a[0].describe())
+	if a[0].Kind != '[' {
+		return nil, fmt.Errorf("argument 1 must be an array, not %s", a[0].Describe())
 	}
-	out := &node{kind: '['}
-	for i, it := range a[0].items {
-		if it.kind != '[' {
-			return nil, fmt.Errorf("item %d must be an array, not %s", i+1, it.describe())
+	out := &node{Kind: '['}
+	for i, it := range a[0].Items {
+		if it.Kind != '[' {
+			return nil, fmt.Errorf("item %d must be an array, not %s", i+1, it.Describe())
 		}
-		out.items = append(out.items, it.items...)
-		if len(out.items) > maxExprCharge {
+		out.Items = append(out.Items, it.Items...)
+		if len(out.Items) > maxExprCharge {
 			return nil, fmt.Errorf("the result is too large")
 		}
 	}
@@ -206,13 +208,13 @@ func flattenFn(ev *evaluator, a []*node, _ int) (*node, error) {
 // items found in every other, once each, in the first's order) or of
 // objects (the first's members that every other has with an equal value).
 func intersectionFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	kind := a[0].kind
+	kind := a[0].Kind
 	if kind != '[' && kind != '{' {
-		return nil, fmt.Errorf("argument 1 must be an array or an object, not %s", a[0].describe())
+		return nil, fmt.Errorf("argument 1 must be an array or an object, not %s", a[0].Describe())
 	}
 	for i, v := range a[1:] {
-		if v.kind != kind {
-			return nil, fmt.Errorf("argument %d must be %s like the first, not %s", i+2, a[0].describe(), v.describe())
+		if v.Kind != kind {
+			return nil, fmt.Errorf("argument %d must be %s like the first, not %s", i+2, a[0].Describe(), v.Describe())
 		}
 	}
 	budget := maxCompare
@@ -225,34 +227,34 @@ func intersectionFn(_ *evaluator, a []*node, _ int) (*node, error) {
 		return false
 	}
 	if kind == '[' {
-		out := &node{kind: '['}
+		out := &node{Kind: '['}
 	items:
-		for _, it := range a[0].items {
-			if in(it, out.items) {
+		for _, it := range a[0].Items {
+			if in(it, out.Items) {
 				continue
 			}
 			for _, other := range a[1:] {
-				if !in(it, other.items) {
+				if !in(it, other.Items) {
 					continue items
 				}
 			}
-			out.items = append(out.items, it)
+			out.Items = append(out.Items, it)
 		}
 		if budget < 0 {
 			return nil, fmt.Errorf("the arrays are too large to compare")
 		}
 		return out, nil
 	}
-	out := &node{kind: '{'}
+	out := &node{Kind: '{'}
 members:
-	for _, m := range a[0].members {
+	for _, m := range a[0].Members {
 		for _, other := range a[1:] {
-			o := other.getFold(m.key)
-			if o == nil || !equalBounded(m.val, o, &budget) {
+			o := other.GetFold(m.Key)
+			if o == nil || !equalBounded(m.Val, o, &budget) {
 				continue members
 			}
 		}
-		out.members = append(out.members, m)
+		out.Members = append(out.Members, m)
 	}
 	if budget < 0 {
 		return nil, fmt.Errorf("the objects are too large to compare")

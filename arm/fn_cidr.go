@@ -75,12 +75,12 @@ func parseCidrFn(_ *evaluator, a []*node, _ int) (*node, error) {
 	}
 	o := object("network", intAddr(network, v4).String(), "netmask", intAddr(maskInt, v4).String())
 	if v4 {
-		o.members = append(o.members, member{key: "broadcast", val: strNode(intAddr(last, v4).String())})
+		o.Members = append(o.Members, member{Key: "broadcast", Val: strNode(intAddr(last, v4).String())})
 	}
-	o.members = append(o.members,
-		member{key: "firstUsable", val: strNode(intAddr(first, v4).String())},
-		member{key: "lastUsable", val: strNode(intAddr(lastUsable, v4).String())},
-		member{key: "cidr", val: intNode(int64(p.Bits()))})
+	o.Members = append(o.Members,
+		member{Key: "firstUsable", Val: strNode(intAddr(first, v4).String())},
+		member{Key: "lastUsable", Val: strNode(intAddr(lastUsable, v4).String())},
+		member{Key: "cidr", Val: intNode(int64(p.Bits()))})
 	return o, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // The comparison functions of ARM templates (Microsoft Learn,
@@ -20,21 +22,21 @@ var comparisonFunctions = map[string]armFunc{
 
 func compare(op func(c int) bool) armFunc {
 	return armFunc{min: 2, max: 2, call: func(_ *evaluator, a []*node, _ int) (*node, error) {
-		if x, ok := asInt(a[0]); ok {
+		if x, ok := jsontree.AsInt(a[0]); ok {
 			y, err := wantInt(a, 1)
 			if err != nil {
 				return nil, err
 			}
 			return boolNode(op(cmpInt(x, y))), nil
 		}
-		if a[0].kind != '"' {
-			return nil, fmt.Errorf("argument 1 must be a string or a whole number, not %s", a[0].describe())
+		if a[0].Kind != '"' {
+			return nil, fmt.Errorf("argument 1 must be a string or a whole number, not %s", a[0].Describe())
 		}
 		y, err := wantString(a, 1)
 		if err != nil {
 			return nil, err
 		}
-		return boolNode(op(cultureCompare(a[0].str, y))), nil
+		return boolNode(op(cultureCompare(a[0].Str, y))), nil
 	}}
 }
 

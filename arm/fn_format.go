@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // format() is .NET's composite formatting as ARM's format function uses it
@@ -90,15 +92,15 @@ func abs(x int) int {
 
 // formatValue writes one argument with its format string.
 func formatValue(v *node, spec string) (string, error) {
-	if spec == "" || v.kind != 'n' {
+	if spec == "" || v.Kind != 'n' {
 		return textOf(v)
 	}
-	if i, ok := asInt(v); ok {
+	if i, ok := jsontree.AsInt(v); ok {
 		return formatNumber(float64(i), i, true, spec)
 	}
-	x, err := strconv.ParseFloat(v.num.String(), 64)
+	x, err := strconv.ParseFloat(v.Num.String(), 64)
 	if err != nil {
-		return "", fmt.Errorf("%s is not a number", v.num)
+		return "", fmt.Errorf("%s is not a number", v.Num)
 	}
 	return formatNumber(x, 0, false, spec)
 }

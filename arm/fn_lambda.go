@@ -118,12 +118,12 @@ func lambdaInput(ev *evaluator, fn string, e []*expr, depth int, kind byte) (*no
 	if err != nil {
 		return nil, err
 	}
-	if v.kind != kind {
+	if v.Kind != kind {
 		want := "an array"
 		if kind == '{' {
 			want = "an object"
 		}
-		return nil, fmt.Errorf("argument 1 of %s must be %s, not %s", fn, want, v.describe())
+		return nil, fmt.Errorf("argument 1 of %s must be %s, not %s", fn, want, v.Describe())
 	}
 	return v, nil
 }
@@ -137,17 +137,17 @@ func filterFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &node{kind: '['}
-	for i, it := range in.items {
+	out := &node{Kind: '['}
+	for i, it := range in.Items {
 		keep, err := l.call(ev, depth, l.indexed(it, i)...)
 		if err != nil {
 			return nil, err
 		}
-		if keep.kind != 'b' {
-			return nil, fmt.Errorf("the lambda of filter must return a boolean, not %s", keep.describe())
+		if keep.Kind != 'b' {
+			return nil, fmt.Errorf("the lambda of filter must return a boolean, not %s", keep.Describe())
 		}
-		if keep.b {
-			out.items = append(out.items, it)
+		if keep.B {
+			out.Items = append(out.Items, it)
 		}
 	}
 	return out, ev.charge(out)
@@ -162,13 +162,13 @@ func mapFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &node{kind: '[', items: make([]*node, 0, len(in.items))}
-	for i, it := range in.items {
+	out := &node{Kind: '[', Items: make([]*node, 0, len(in.Items))}
+	for i, it := range in.Items {
 		v, err := l.call(ev, depth, l.indexed(it, i)...)
 		if err != nil {
 			return nil, err
 		}
-		out.items = append(out.items, v)
+		out.Items = append(out.Items, v)
 	}
 	return out, ev.charge(out)
 }
@@ -186,7 +186,7 @@ func reduceFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, it := range in.items {
+	for i, it := range in.Items {
 		vals := []*node{acc, it}
 		if len(l.keys) == 3 {
 			vals = append(vals, intNode(int64(i)))
@@ -209,21 +209,21 @@ func sortFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	items := append([]*node(nil), in.items...)
+	items := append([]*node(nil), in.Items...)
 	var failed error
 	sort.SliceStable(items, func(i, j int) bool {
 		if failed != nil {
 			return false
 		}
 		v, err := l.call(ev, depth, items[i], items[j])
-		if err == nil && v.kind != 'b' {
-			err = fmt.Errorf("the lambda of sort must return a boolean, not %s", v.describe())
+		if err == nil && v.Kind != 'b' {
+			err = fmt.Errorf("the lambda of sort must return a boolean, not %s", v.Describe())
 		}
 		if err != nil {
 			failed = err
 			return false
 		}
-		return v.b
+		return v.B
 	})
 	if failed != nil {
 		return nil, failed
@@ -249,15 +249,15 @@ func toObjectFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 			return nil, err
 		}
 	}
-	out := &node{kind: '{'}
+	out := &node{Kind: '{'}
 	at := map[string]int{}
-	for _, it := range in.items {
+	for _, it := range in.Items {
 		k, err := keyL.call(ev, depth, it)
 		if err != nil {
 			return nil, err
 		}
-		if k.kind != '"' {
-			return nil, fmt.Errorf("the key lambda of toObject must return a string, not %s", k.describe())
+		if k.Kind != '"' {
+			return nil, fmt.Errorf("the key lambda of toObject must return a string, not %s", k.Describe())
 		}
 		v := it
 		if valL != nil {
@@ -265,7 +265,7 @@ func toObjectFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 				return nil, err
 			}
 		}
-		out.set(at, k.str, v)
+		setMember(out, at, k.Str, v)
 	}
 	return out, ev.charge(out)
 }
@@ -281,24 +281,24 @@ func groupByFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &node{kind: '{'}
+	out := &node{Kind: '{'}
 	at := map[string]int{}
-	for _, it := range in.items {
+	for _, it := range in.Items {
 		k, err := l.call(ev, depth, it)
 		if err != nil {
 			return nil, err
 		}
-		if k.kind != '"' {
-			return nil, fmt.Errorf("the lambda of groupBy must return a string, not %s", k.describe())
+		if k.Kind != '"' {
+			return nil, fmt.Errorf("the lambda of groupBy must return a string, not %s", k.Describe())
 		}
-		key := asciiLower(k.str)
+		key := asciiLower(k.Str)
 		if j, ok := at[key]; ok {
-			g := out.members[j].val
-			out.members[j].val = arrayNode(append(append([]*node(nil), g.items...), it))
+			g := out.Members[j].Val
+			out.Members[j].Val = arrayNode(append(append([]*node(nil), g.Items...), it))
 			continue
 		}
-		at[key] = len(out.members)
-		out.members = append(out.members, member{key: k.str, val: arrayNode([]*node{it})})
+		at[key] = len(out.Members)
+		out.Members = append(out.Members, member{Key: k.Str, Val: arrayNode([]*node{it})})
 	}
 	return out, ev.charge(out)
 }
@@ -312,26 +312,26 @@ func mapValuesFn(ev *evaluator, e []*expr, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &node{kind: '{', members: make([]member, 0, len(in.members))}
-	for _, m := range in.members {
-		v, err := l.call(ev, depth, m.val)
+	out := &node{Kind: '{', Members: make([]member, 0, len(in.Members))}
+	for _, m := range in.Members {
+		v, err := l.call(ev, depth, m.Val)
 		if err != nil {
 			return nil, err
 		}
-		out.members = append(out.members, member{key: m.key, val: v})
+		out.Members = append(out.Members, member{Key: m.Key, Val: v})
 	}
 	return out, ev.charge(out)
 }
 
-// set puts key's value in an object being built, replacing a value of the
-// same key (ARM's property names are case-insensitive); at indexes the
-// members by lowercased key.
-func (n *node) set(at map[string]int, key string, v *node) {
+// setMember puts key's value in object n being built, replacing a value
+// of the same key (ARM's property names are case-insensitive); at indexes
+// the members by lowercased key.
+func setMember(n *node, at map[string]int, key string, v *node) {
 	k := asciiLower(key)
 	if j, ok := at[k]; ok {
-		n.members[j].val = v
+		n.Members[j].Val = v
 		return
 	}
-	at[k] = len(n.members)
-	n.members = append(n.members, member{key: key, val: v})
+	at[k] = len(n.Members)
+	n.Members = append(n.Members, member{Key: key, Val: v})
 }

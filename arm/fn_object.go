@@ -20,14 +20,14 @@ var objectFunctions = map[string]armFunc{
 // items function sorts the objects in the alphabetical order",
 // template-functions-object#items).
 func itemsFn(ev *evaluator, a []*node, _ int) (*node, error) {
-	if a[0].kind != '{' {
-		return nil, fmt.Errorf("argument 1 must be an object, not %s", a[0].describe())
+	if a[0].Kind != '{' {
+		return nil, fmt.Errorf("argument 1 must be an object, not %s", a[0].Describe())
 	}
-	ms := append([]member(nil), a[0].members...)
-	sort.SliceStable(ms, func(i, j int) bool { return cultureCompare(ms[i].key, ms[j].key) < 0 })
-	out := &node{kind: '[', items: make([]*node, len(ms))}
+	ms := append([]member(nil), a[0].Members...)
+	sort.SliceStable(ms, func(i, j int) bool { return cultureCompare(ms[i].Key, ms[j].Key) < 0 })
+	out := &node{Kind: '[', Items: make([]*node, len(ms))}
 	for i, m := range ms {
-		out.items[i] = &node{kind: '{', members: []member{{key: "key", val: strNode(m.key)}, {key: "value", val: m.val}}}
+		out.Items[i] = &node{Kind: '{', Members: []member{{Key: "key", Val: strNode(m.Key)}, {Key: "value", Val: m.Val}}}
 	}
 	if err := ev.chargeNodes(len(ms)); err != nil {
 		return nil, err
@@ -37,12 +37,12 @@ func itemsFn(ev *evaluator, a []*node, _ int) (*node, error) {
 
 // objectKeysFn is objectKeys(object): the keys, in the object's order.
 func objectKeysFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	if a[0].kind != '{' {
-		return nil, fmt.Errorf("argument 1 must be an object, not %s", a[0].describe())
+	if a[0].Kind != '{' {
+		return nil, fmt.Errorf("argument 1 must be an object, not %s", a[0].Describe())
 	}
-	out := &node{kind: '[', items: make([]*node, len(a[0].members))}
-	for i, m := range a[0].members {
-		out.items[i] = strNode(m.key)
+	out := &node{Kind: '[', Items: make([]*node, len(a[0].Members))}
+	for i, m := range a[0].Members {
+		out.Items[i] = strNode(m.Key)
 	}
 	return out, nil
 }
@@ -51,17 +51,17 @@ func objectKeysFn(_ *evaluator, a []*node, _ int) (*node, error) {
 // members, a later object's replacing an earlier one's whole
 // (template-functions-object#shallowmerge).
 func shallowMergeFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	if a[0].kind != '[' {
-		return nil, fmt.Errorf("argument 1 must be an array of objects, not %s", a[0].describe())
+	if a[0].Kind != '[' {
+		return nil, fmt.Errorf("argument 1 must be an array of objects, not %s", a[0].Describe())
 	}
-	out := &node{kind: '{'}
+	out := &node{Kind: '{'}
 	at := map[string]int{}
-	for i, o := range a[0].items {
-		if o.kind != '{' {
-			return nil, fmt.Errorf("item %d must be an object, not %s", i+1, o.describe())
+	for i, o := range a[0].Items {
+		if o.Kind != '{' {
+			return nil, fmt.Errorf("item %d must be an object, not %s", i+1, o.Describe())
 		}
-		for _, m := range o.members {
-			out.set(at, m.key, m.val)
+		for _, m := range o.Members {
+			setMember(out, at, m.Key, m.Val)
 		}
 	}
 	return out, nil
@@ -72,62 +72,62 @@ func shallowMergeFn(_ *evaluator, a []*node, _ int) (*node, error) {
 // member that is an object in both, the members merge; otherwise the later
 // value wins ("union merges nested objects", template-functions-object#union).
 func unionFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	switch a[0].kind {
+	switch a[0].Kind {
 	case '{':
 		out := a[0]
 		for i, v := range a[1:] {
-			if v.kind != '{' {
-				return nil, fmt.Errorf("argument %d must be an object like the first, not %s", i+2, v.describe())
+			if v.Kind != '{' {
+				return nil, fmt.Errorf("argument %d must be an object like the first, not %s", i+2, v.Describe())
 			}
 			out = mergeDeep(out, v, 0)
 		}
 		return out, nil
 	case '[':
-		out := &node{kind: '['}
+		out := &node{Kind: '['}
 		seen := map[string]bool{}
 		total := 0
 		for i, v := range a {
-			if v.kind != '[' {
-				return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.describe())
+			if v.Kind != '[' {
+				return nil, fmt.Errorf("argument %d must be an array like the first, not %s", i+1, v.Describe())
 			}
-			for _, it := range v.items {
+			for _, it := range v.Items {
 				var b strings.Builder
 				t, err := textOf(it)
 				if err != nil {
 					return nil, err
 				}
-				b.WriteByte(it.kind)
+				b.WriteByte(it.Kind)
 				b.WriteString(t)
 				if total += b.Len(); total > maxExprCharge {
 					return nil, fmt.Errorf("the arrays are too large to join")
 				}
 				if k := b.String(); !seen[k] {
 					seen[k] = true
-					out.items = append(out.items, it)
+					out.Items = append(out.Items, it)
 				}
 			}
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("argument 1 must be an object or an array, not %s", a[0].describe())
+	return nil, fmt.Errorf("argument 1 must be an object or an array, not %s", a[0].Describe())
 }
 
 // mergeDeep merges object b into a copy of object a (members matched
 // without regard to case); values are shared, not copied. Depth is bounded
-// by the values' own nesting (maxDepth for parsed values).
+// by the values' own nesting (jsontree.MaxDepth for parsed values).
 func mergeDeep(a, b *node, depth int) *node {
-	out := &node{kind: '{', members: append([]member(nil), a.members...)}
-	at := make(map[string]int, len(out.members))
-	for i, m := range out.members {
-		at[asciiLower(m.key)] = i
+	out := &node{Kind: '{', Members: append([]member(nil), a.Members...)}
+	at := make(map[string]int, len(out.Members))
+	for i, m := range out.Members {
+		at[asciiLower(m.Key)] = i
 	}
-	for _, m := range b.members {
-		j, ok := at[asciiLower(m.key)]
-		if ok && out.members[j].val.kind == '{' && m.val.kind == '{' && depth < maxExprDepth {
-			out.members[j].val = mergeDeep(out.members[j].val, m.val, depth+1)
+	for _, m := range b.Members {
+		j, ok := at[asciiLower(m.Key)]
+		if ok && out.Members[j].Val.Kind == '{' && m.Val.Kind == '{' && depth < maxExprDepth {
+			out.Members[j].Val = mergeDeep(out.Members[j].Val, m.Val, depth+1)
 			continue
 		}
-		out.set(at, m.key, m.val)
+		setMember(out, at, m.Key, m.Val)
 	}
 	return out
 }

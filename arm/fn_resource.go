@@ -89,20 +89,20 @@ func managementGroupResourceIDFn(ev *evaluator, a []*node, _ int) (*node, error)
 // number (template-functions-numeric#float).
 func floatFn(_ *evaluator, a []*node, _ int) (*node, error) {
 	var s string
-	switch a[0].kind {
+	switch a[0].Kind {
 	case 'n':
-		s = a[0].num.String()
+		s = a[0].Num.String()
 	case '"':
-		s = strings.TrimSpace(a[0].str)
+		s = strings.TrimSpace(a[0].Str)
 	default:
-		return nil, fmt.Errorf("argument 1 must be a string or a number, not %s", a[0].describe())
+		return nil, fmt.Errorf("argument 1 must be a string or a number, not %s", a[0].Describe())
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || f != f || f > 1.7976931348623157e308 || f < -1.7976931348623157e308 {
 		return nil, fmt.Errorf("%q is not a number", clip(s))
 	}
-	n := &node{kind: 'n'}
-	n.num = jsonFloat(f)
+	n := &node{Kind: 'n'}
+	n.Num = jsonFloat(f)
 	return n, nil
 }
 

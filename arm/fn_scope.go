@@ -25,10 +25,10 @@ var scopeFunctions = map[string]armFunc{
 // str names it. evaluator.property turns reading one into a problem.
 const kindUnknown = 'u'
 
-func unknownNode(what string) *node { return &node{kind: kindUnknown, str: what} }
+func unknownNode(what string) *node { return &node{Kind: kindUnknown, Str: what} }
 
 func object(kv ...any) *node {
-	o := &node{kind: '{'}
+	o := &node{Kind: '{'}
 	for i := 0; i+1 < len(kv); i += 2 {
 		v := kv[i+1]
 		var n *node
@@ -38,12 +38,12 @@ func object(kv ...any) *node {
 		case *node:
 			n = x
 		case []string:
-			n = &node{kind: '['}
+			n = &node{Kind: '['}
 			for _, s := range x {
-				n.items = append(n.items, strNode(s))
+				n.Items = append(n.Items, strNode(s))
 			}
 		}
-		o.members = append(o.members, member{key: kv[i].(string), val: n})
+		o.Members = append(o.Members, member{Key: kv[i].(string), Val: n})
 	}
 	return o
 }
@@ -127,11 +127,11 @@ func (ev *evaluator) deploymentFn() *node {
 	if name == "" {
 		name = "goldenpipe"
 	}
-	params := &node{kind: '{'}
-	if ev.decls != nil && ev.decls.kind == '{' {
-		for _, m := range ev.decls.members {
-			if v, ok := ev.given[strings.ToLower(m.key)]; ok && v != nil {
-				params.members = append(params.members, member{key: m.key, val: object("value", v)})
+	params := &node{Kind: '{'}
+	if ev.decls != nil && ev.decls.Kind == '{' {
+		for _, m := range ev.decls.Members {
+			if v, ok := ev.given[strings.ToLower(m.Key)]; ok && v != nil {
+				params.Members = append(params.Members, member{Key: m.Key, Val: object("value", v)})
 			}
 		}
 	}
@@ -140,12 +140,12 @@ func (ev *evaluator) deploymentFn() *node {
 	d := object("name", name, "properties", props)
 	// "When deploying to an Azure subscription, management group, or
 	// tenant, the return object includes a location property" (the page).
-	if schema := ev.root.getFold("$schema"); schema != nil && schema.kind == '"' && !strings.Contains(schema.str, "/deploymentTemplate.json") {
+	if schema := ev.root.GetFold("$schema"); schema != nil && schema.Kind == '"' && !strings.Contains(schema.Str, "/deploymentTemplate.json") {
 		loc := unknownNode("the deployment's location")
 		if ev.scope.Location != "" {
 			loc = strNode(ev.scope.Location)
 		}
-		d.members = append(d.members, member{key: "location", val: loc})
+		d.Members = append(d.Members, member{Key: "location", Val: loc})
 	}
 	return d
 }

@@ -133,17 +133,17 @@ func dataURIToStringFn(_ *evaluator, a []*node, _ int) (*node, error) {
 // joinFn is join(inputArray, delimiter): the items (strings, numbers or
 // booleans) as text with the delimiter between them.
 func joinFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	if a[0].kind != '[' {
-		return nil, fmt.Errorf("argument 1 must be an array, not %s", a[0].describe())
+	if a[0].Kind != '[' {
+		return nil, fmt.Errorf("argument 1 must be an array, not %s", a[0].Describe())
 	}
 	sep, err := wantString(a, 1)
 	if err != nil {
 		return nil, err
 	}
 	var b strings.Builder
-	for i, it := range a[0].items {
-		if it.kind == '[' || it.kind == '{' {
-			return nil, fmt.Errorf("item %d is %s; join joins strings, numbers and booleans", i+1, it.describe())
+	for i, it := range a[0].Items {
+		if it.Kind == '[' || it.Kind == '{' {
+			return nil, fmt.Errorf("item %d is %s; join joins strings, numbers and booleans", i+1, it.Describe())
 		}
 		if i > 0 {
 			b.WriteString(sep)
@@ -161,8 +161,8 @@ func joinFn(_ *evaluator, a []*node, _ int) (*node, error) {
 // string or whole number padded on the left to totalLength characters with
 // one character (a space by default); a longer value is unchanged.
 func padLeftFn(_ *evaluator, a []*node, _ int) (*node, error) {
-	if a[0].kind != '"' && a[0].kind != 'n' {
-		return nil, fmt.Errorf("argument 1 must be a string or a whole number, not %s", a[0].describe())
+	if a[0].Kind != '"' && a[0].Kind != 'n' {
+		return nil, fmt.Errorf("argument 1 must be a string or a whole number, not %s", a[0].Describe())
 	}
 	s, _ := textOf(a[0])
 	n, err := wantInt(a, 1)

@@ -55,7 +55,7 @@ func fnJSON(n *node) string {
 		return "<nil>"
 	}
 	var b bytes.Buffer
-	n.encode(&b)
+	n.Encode(&b)
 	return b.String()
 }
 

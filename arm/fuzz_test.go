@@ -45,7 +45,7 @@ func FuzzParameters(f *testing.F) {
 	f.Add([]byte(`// comment
 {"parameters":{"a":{"value":[1,2,{"b":null}]}}} /* end */`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ev := newEvaluator(&node{kind: '{'}, testScope)
+		ev := newEvaluator(&node{Kind: '{'}, testScope)
 		got := ev.readParameters(b)
 		if got == nil && len(ev.out.Problems) == 0 && len(bytes.TrimSpace(b)) > 0 {
 			// a readable empty object gives an empty map, not nil
@@ -72,7 +72,7 @@ func FuzzCopyLoops(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		root, err := parseJSON(StripComments(b))
-		if err != nil || root.kind != '{' {
+		if err != nil || root.Kind != '{' {
 			return
 		}
 		ev := newEvaluator(root, testScope)
@@ -81,8 +81,8 @@ func FuzzCopyLoops(f *testing.F) {
 			t.Fatalf("bounds exceeded: %d steps, %d values walked, %d bytes", ev.steps, ev.walked, ev.charged)
 		}
 		raw := 0
-		if r := root.getFold("resources"); r != nil {
-			raw = len(r.items) + len(r.members)
+		if r := root.GetFold("resources"); r != nil {
+			raw = len(r.Items) + len(r.Members)
 		}
 		if len(ev.out.Resources) > raw*maxCopyCount {
 			t.Fatalf("%d resources from %d as written", len(ev.out.Resources), raw)

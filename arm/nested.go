@@ -96,8 +96,8 @@ func (ev *evaluator) decideLevel() {
 		return
 	}
 	st.level = levelResourceGroup
-	if s := ev.root.getFold("$schema"); s != nil && s.kind == '"' {
-		low := strings.ToLower(s.str)
+	if s := ev.root.GetFold("$schema"); s != nil && s.Kind == '"' {
+		low := strings.ToLower(s.Str)
 		switch {
 		case strings.Contains(low, "subscriptiondeploymenttemplate"):
 			st.level = levelSubscription
@@ -137,28 +137,28 @@ func nestedKey(s string) string {
 // (with 'Full', under properties). ok is false for anything else, left to
 // the built-in reference().
 func (ev *evaluator) nestedReference(args []*node) (*node, bool, error) {
-	if len(args) == 0 || args[0].kind != '"' {
+	if len(args) == 0 || args[0].Kind != '"' {
 		return nil, false, nil
 	}
 	st := ev.structure()
-	key := nestedKey(args[0].str)
-	if name, ok := st.symbolic[strings.ToLower(args[0].str)]; ok {
+	key := nestedKey(args[0].Str)
+	if name, ok := st.symbolic[strings.ToLower(args[0].Str)]; ok {
 		key = name
 	}
 	outs, ok := st.outputs[key]
 	if !ok && !st.probing {
-		ev.evaluateAhead(args[0].str)
-		if name, ok := st.symbolic[strings.ToLower(args[0].str)]; ok {
+		ev.evaluateAhead(args[0].Str)
+		if name, ok := st.symbolic[strings.ToLower(args[0].Str)]; ok {
 			key = name
 		}
 		if outs, ok = st.outputs[key]; !ok {
 			return nil, false, nil
 		}
 	}
-	full := len(args) > 2 && args[2].kind == '"' && strings.EqualFold(args[2].str, "full")
-	props := &node{kind: '{', members: []member{{key: "outputs", val: outs}, {key: "provisioningState", val: strNode("Succeeded")}}}
+	full := len(args) > 2 && args[2].Kind == '"' && strings.EqualFold(args[2].Str, "full")
+	props := &node{Kind: '{', Members: []member{{Key: "outputs", Val: outs}, {Key: "provisioningState", Val: strNode("Succeeded")}}}
 	if full {
-		return &node{kind: '{', members: []member{{key: "properties", val: props}}}, true, nil
+		return &node{Kind: '{', Members: []member{{Key: "properties", Val: props}}}, true, nil
 	}
 	return props, true, nil
 }
@@ -178,14 +178,14 @@ func (ev *evaluator) evaluateAhead(want string) {
 			sym = strings.ToLower(rest)
 		}
 		if sym != strings.ToLower(want) {
-			n := it.val.getFold("name")
+			n := it.val.GetFold("name")
 			if n == nil {
 				continue
 			}
 			st.probing = true // a name that needs reference() is not chased further
 			v, err := ev.deep(n, 0)
 			st.probing = false
-			if err == nil && (v.kind != '"' || nestedKey(v.str) != wantKey) {
+			if err == nil && (v.Kind != '"' || nestedKey(v.Str) != wantKey) {
 				continue // another one (a name that needs copyIndex() is tried)
 			}
 		}
@@ -221,8 +221,8 @@ func (ev *evaluator) aheadDone(it rawResource) bool {
 }
 
 func isDeployments(raw *node) bool {
-	t := raw.getFold("type")
-	return t != nil && t.kind == '"' && strings.EqualFold(t.str, DeploymentsType)
+	t := raw.GetFold("type")
+	return t != nil && t.Kind == '"' && strings.EqualFold(t.Str, DeploymentsType)
 }
 
 // flushKids appends the resources of the nested deployment just evaluated.
@@ -240,8 +240,8 @@ func (ev *evaluator) flushKids() {
 func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node, fail func(path, error)) {
 	st := ev.structure()
 	at := path(res.Path)
-	props := body.getFold("properties")
-	if props == nil || props.kind != '{' {
+	props := body.GetFold("properties")
+	if props == nil || props.Kind != '{' {
 		fail(at.key("properties"), exprErrorf("a deployment needs properties with a template or a templateLink"))
 		return
 	}
@@ -258,9 +258,9 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		ev.steps = maxExprSteps
 		return
 	}
-	tpl, prefix, dir := props.getFold("template"), at.key("properties").key("template"), st.linkDir
+	tpl, prefix, dir := props.GetFold("template"), at.key("properties").key("template"), st.linkDir
 	if tpl == nil {
-		link := props.getFold("templateLink")
+		link := props.GetFold("templateLink")
 		if link == nil {
 			fail(at.key("properties"), exprErrorf("a deployment needs a template or a templateLink"))
 			return
@@ -271,41 +271,41 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 			return
 		}
 	}
-	if tpl.kind != '{' {
-		fail(prefix, exprErrorf("must be an object, not %s", tpl.describe()))
+	if tpl.Kind != '{' {
+		fail(prefix, exprErrorf("must be an object, not %s", tpl.Describe()))
 		return
 	}
-	if props.getFold("parametersLink") != nil {
+	if props.GetFold("parametersLink") != nil {
 		fail(at.key("properties").key("parametersLink"), exprErrorf("a parameters file by link is not read offline: give the parameters inline in properties.parameters"))
 		return
 	}
 	outer := true // ARM's default for nested templates
-	if o := props.getFold("expressionEvaluationOptions"); o != nil && o.kind == '{' {
-		if s := o.getFold("scope"); s != nil && s.kind == '"' {
-			switch strings.ToLower(s.str) {
+	if o := props.GetFold("expressionEvaluationOptions"); o != nil && o.Kind == '{' {
+		if s := o.GetFold("scope"); s != nil && s.Kind == '"' {
+			switch strings.ToLower(s.Str) {
 			case "inner":
 				outer = false
 			case "outer":
 			default:
-				fail(at.key("properties").key("expressionEvaluationOptions").key("scope"), exprErrorf("must be inner or outer, not %q", s.str))
+				fail(at.key("properties").key("expressionEvaluationOptions").key("scope"), exprErrorf("must be inner or outer, not %q", s.Str))
 				return
 			}
 		}
 	}
-	if props.getFold("templateLink") != nil && props.getFold("template") == nil {
+	if props.GetFold("templateLink") != nil && props.GetFold("template") == nil {
 		outer = false // a linked template has its own parameters always
 	}
 
 	// Where it deploys: the resourceGroup and subscriptionId of the
 	// deployments resource, else where the parent deploys.
 	str := func(k string) string {
-		if n := body.getFold(k); n != nil && n.kind == '"' {
-			return n.str
+		if n := body.GetFold(k); n != nil && n.Kind == '"' {
+			return n.Str
 		}
 		return ""
 	}
 	sub, rg := str("subscriptionId"), str("resourceGroup")
-	if it.val.getFold("scope") != nil { // a scope element: a subscription's or group's id, or above
+	if it.val.GetFold("scope") != nil { // a scope element: a subscription's or group's id, or above
 		parts := strings.Split(strings.Trim(res.Scope, "/"), "/")
 		switch {
 		case len(parts) == 2 && strings.EqualFold(parts[0], "subscriptions"):
@@ -364,7 +364,7 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 			child.scope.Location = ev.groupLocation(sub, rg)
 		}
 		child.given = map[string]*node{}
-		if p := props.getFold("parameters"); p != nil {
+		if p := props.GetFold("parameters"); p != nil {
 			child.given = ev.nestedParameters(p, at.key("properties").key("parameters"), fail)
 		}
 	}
@@ -411,20 +411,20 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		r.Problems = re(r.Problems)
 		st.kids = append(st.kids, r)
 	}
-	outs := &node{kind: '{'}
-	if decl := tpl.getFold("outputs"); decl != nil && decl.kind == '{' {
-		for _, m := range decl.members {
-			v, ok := child.out.Outputs[m.key]
+	outs := &node{Kind: '{'}
+	if decl := tpl.GetFold("outputs"); decl != nil && decl.Kind == '{' {
+		for _, m := range decl.Members {
+			v, ok := child.out.Outputs[m.Key]
 			if !ok {
 				continue
 			}
 			typ := strNode("")
-			if m.val.kind == '{' {
-				if t := m.val.getFold("type"); t != nil && t.kind == '"' {
+			if m.Val.Kind == '{' {
+				if t := m.Val.GetFold("type"); t != nil && t.Kind == '"' {
 					typ = t
 				}
 			}
-			outs.members = append(outs.members, member{key: m.key, val: &node{kind: '{', members: []member{{key: "type", val: typ}, {key: "value", val: encodeAny(v)}}}})
+			outs.Members = append(outs.Members, member{Key: m.Key, Val: &node{Kind: '{', Members: []member{{Key: "type", Val: typ}, {Key: "value", Val: encodeAny(v)}}}})
 		}
 	}
 	if res.Name != "" {
@@ -483,20 +483,20 @@ func (ev *evaluator) groupLocation(sub, rg string) string {
 // {"reference": …} (known to exist, not known offline).
 func (ev *evaluator) nestedParameters(p *node, at path, fail func(path, error)) map[string]*node {
 	out := map[string]*node{}
-	if p.kind != '{' {
-		fail(at, exprErrorf("must be an object, not %s", p.describe()))
+	if p.Kind != '{' {
+		fail(at, exprErrorf("must be an object, not %s", p.Describe()))
 		return out
 	}
-	for _, m := range p.members {
+	for _, m := range p.Members {
 		switch {
-		case m.val.kind != '{':
-			fail(at.key(m.key), exprErrorf("must be an object with a \"value\", not %s", m.val.describe()))
-		case m.val.getFold("value") != nil:
-			out[strings.ToLower(m.key)] = m.val.getFold("value")
-		case m.val.getFold("reference") != nil:
-			out[strings.ToLower(m.key)] = nil
+		case m.Val.Kind != '{':
+			fail(at.key(m.Key), exprErrorf("must be an object with a \"value\", not %s", m.Val.Describe()))
+		case m.Val.GetFold("value") != nil:
+			out[strings.ToLower(m.Key)] = m.Val.GetFold("value")
+		case m.Val.GetFold("reference") != nil:
+			out[strings.ToLower(m.Key)] = nil
 		default:
-			fail(at.key(m.key), exprErrorf("has neither \"value\" nor \"reference\""))
+			fail(at.key(m.Key), exprErrorf("has neither \"value\" nor \"reference\""))
 		}
 	}
 	return out
@@ -507,16 +507,16 @@ func (ev *evaluator) nestedParameters(p *node, at path, fail func(path, error)) 
 // (template specs) are not fetched offline.
 func (ev *evaluator) linked(link *node, at path, fail func(path, error)) (*node, string, bool) {
 	st := ev.structure()
-	if link.kind != '{' {
-		fail(at, exprErrorf("must be an object, not %s", link.describe()))
+	if link.Kind != '{' {
+		fail(at, exprErrorf("must be an object, not %s", link.Describe()))
 		return nil, "", false
 	}
-	rel := link.getFold("relativePath")
-	if rel == nil || rel.kind != '"' || rel.str == "" {
+	rel := link.GetFold("relativePath")
+	if rel == nil || rel.Kind != '"' || rel.Str == "" {
 		switch {
-		case link.getFold("uri") != nil:
+		case link.GetFold("uri") != nil:
 			fail(at.key("uri"), exprErrorf("a linked template by URI is not fetched offline: put the template inline (properties.template) or beside this one and link it by relativePath"))
-		case link.getFold("id") != nil:
+		case link.GetFold("id") != nil:
 			fail(at.key("id"), exprErrorf("a template spec is not read offline: put the template inline (properties.template) or link it by relativePath"))
 		default:
 			fail(at, exprErrorf("needs a relativePath (or uri or id)"))
@@ -524,12 +524,12 @@ func (ev *evaluator) linked(link *node, at path, fail func(path, error)) (*node,
 		return nil, "", false
 	}
 	if ev.scope.Load == nil {
-		fail(at.key("relativePath"), exprErrorf("linked templates are not read here: no place to load %q from", rel.str))
+		fail(at.key("relativePath"), exprErrorf("linked templates are not read here: no place to load %q from", rel.Str))
 		return nil, "", false
 	}
-	clean := stdpath.Clean(stdpath.Join(st.linkDir, strings.ReplaceAll(rel.str, `\`, "/")))
-	if strings.HasPrefix(rel.str, "/") || clean == ".." || strings.HasPrefix(clean, "../") {
-		fail(at.key("relativePath"), exprErrorf("%q is outside the templates' folder", rel.str))
+	clean := stdpath.Clean(stdpath.Join(st.linkDir, strings.ReplaceAll(rel.Str, `\`, "/")))
+	if strings.HasPrefix(rel.Str, "/") || clean == ".." || strings.HasPrefix(clean, "../") {
+		fail(at.key("relativePath"), exprErrorf("%q is outside the templates' folder", rel.Str))
 		return nil, "", false
 	}
 	if tpl, ok := st.shared.loaded[clean]; ok {

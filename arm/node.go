@@ -2,190 +2,28 @@ package arm
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math"
 	"strconv"
-	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
-// maxDepth bounds nesting, so a hostile upload cannot exhaust the stack.
-const maxDepth = 32
-
 // node is a JSON value that keeps the order of object members and the
-// duplicates encoding/json would silently drop.
-type node struct {
-	kind    byte // '{', '[', '"', 'n' (number), 'b' (bool), '0' (null)
-	members []member
-	items   []*node
-	str     string
-	num     json.Number
-	b       bool
-}
+// duplicates encoding/json would silently drop (package jsontree).
+type node = jsontree.Node
 
-type member struct {
-	key string
-	val *node
-}
+type member = jsontree.Member
 
-func (n *node) get(key string) *node {
-	for _, m := range n.members {
-		if m.key == key {
-			return m.val
-		}
-	}
-	return nil
-}
-
-func (n *node) describe() string {
-	switch n.kind {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 'n':
-		return "a number"
-	case 'b':
-		return "a boolean"
-	}
-	return "null"
-}
-
-// parseJSON reads one JSON value into a node tree.
-func parseJSON(b []byte) (*node, error) {
-	if len(b) > MaxBytes {
-		return nil, fmt.Errorf("template is %d bytes, over the limit of %d", len(b), MaxBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	n, err := readNode(dec, 0)
-	if err != nil {
-		return nil, syntaxError(b, dec, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, syntaxError(b, dec, errors.New("text after the template's closing brace"))
-	}
-	return n, nil
-}
-
-func syntaxError(b []byte, dec *json.Decoder, err error) error {
-	off := dec.InputOffset()
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		off = se.Offset
-	}
-	line, col := 1, 1
-	for i := int64(0); i < off && i < int64(len(b)); i++ {
-		if b[i] == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	msg := err.Error()
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		msg = "unexpected end of the template (a bracket or brace is not closed)"
-	}
-	return fmt.Errorf("line %d, column %d: %s", line, col, msg)
-}
-
-func readNode(dec *json.Decoder, depth int) (*node, error) {
-	if depth > maxDepth {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			n := &node{kind: '{'}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				key, _ := kt.(string)
-				v, err := readNode(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.members = append(n.members, member{key: key, val: v})
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return n, nil
-		case '[':
-			n := &node{kind: '['}
-			for dec.More() {
-				v, err := readNode(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.items = append(n.items, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return n, nil
-		}
-		return nil, fmt.Errorf("unexpected %q", t)
-	case string:
-		return &node{kind: '"', str: t}, nil
-	case json.Number:
-		return &node{kind: 'n', num: t}, nil
-	case bool:
-		return &node{kind: 'b', b: t}, nil
-	case nil:
-		return &node{kind: '0'}, nil
-	}
-	return nil, fmt.Errorf("unexpected token %v", tok)
-}
-
-// encode writes a node tree as JSON.
-func (n *node) encode(w *bytes.Buffer) { encodeLimited(n, w, math.MaxInt) }
-
-// encodeScalar writes a string, number, boolean or null.
-func (n *node) encodeScalar(w *bytes.Buffer) {
-	switch n.kind {
-	case '"':
-		writeString(w, n.str)
-	case 'n':
-		w.WriteString(n.num.String())
-	case 'b':
-		w.WriteString(strconv.FormatBool(n.b))
-	default:
-		w.WriteString("null")
-	}
-}
-
-func writeString(w *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	w.Write(b)
-}
+// parseJSON reads one JSON value into a node tree, at most MaxBytes bytes.
+func parseJSON(b []byte) (*node, error) { return jsontree.Parse(b, MaxBytes) }
 
 // ---- values ----
 
-func strNode(s string) *node        { return &node{kind: '"', str: s} }
-func intNode(v int64) *node         { return &node{kind: 'n', num: jsonNumber(v)} }
-func boolNode(v bool) *node         { return &node{kind: 'b', b: v} }
-func nullNode() *node               { return &node{kind: '0'} }
-func arrayNode(items []*node) *node { return &node{kind: '[', items: items} }
-
-func asInt(n *node) (int64, bool) {
-	if n.kind != 'n' {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(n.num.String(), 10, 64)
-	return v, err == nil
-}
+func strNode(s string) *node        { return &node{Kind: '"', Str: s} }
+func intNode(v int64) *node         { return &node{Kind: 'n', Num: jsontree.JSONNumber(v)} }
+func boolNode(v bool) *node         { return &node{Kind: 'b', B: v} }
+func nullNode() *node               { return &node{Kind: '0'} }
+func arrayNode(items []*node) *node { return &node{Kind: '[', Items: items} }
 
 // toText is a value as ARM's string() writes it, for messages: cut short
 // when long.
@@ -201,57 +39,21 @@ func toText(n *node) string {
 // longer than a value may be (evaluated values share parts, so a small
 // file can describe a huge one).
 func textOf(n *node) (string, error) {
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		return n.str, nil
+		return n.Str, nil
 	case 'n':
-		return n.num.String(), nil
+		return n.Num.String(), nil
 	case 'b':
-		return strconv.FormatBool(n.b), nil
+		return strconv.FormatBool(n.B), nil
 	case '0':
 		return "", nil
 	}
 	var b bytes.Buffer
-	if !encodeLimited(n, &b, maxExprString) {
+	if !jsontree.EncodeLimited(n, &b, maxExprString) {
 		return b.String(), exprErrorf("the value is over %d bytes as text", maxExprString)
 	}
 	return b.String(), nil
-}
-
-// encodeLimited writes n as JSON, stopping (false) past limit bytes.
-func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
-	if w.Len() > limit {
-		return false
-	}
-	switch n.kind {
-	case '{':
-		w.WriteByte('{')
-		for i, m := range n.members {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			writeString(w, m.key)
-			w.WriteByte(':')
-			if !encodeLimited(m.val, w, limit) {
-				return false
-			}
-		}
-		w.WriteByte('}')
-	case '[':
-		w.WriteByte('[')
-		for i, it := range n.items {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			if !encodeLimited(it, w, limit) {
-				return false
-			}
-		}
-		w.WriteByte(']')
-	default:
-		n.encodeScalar(w)
-	}
-	return w.Len() <= limit
 }
 
 // maxCompare bounds the nodes one comparison visits.
@@ -275,35 +77,35 @@ func equalNodes(a, b *node) bool {
 
 func equalBounded(a, b *node, budget *int) bool {
 	*budget--
-	if *budget < 0 || a.kind != b.kind {
+	if *budget < 0 || a.Kind != b.Kind {
 		return false
 	}
-	switch a.kind {
+	switch a.Kind {
 	case '"':
-		return a.str == b.str
+		return a.Str == b.Str
 	case 'n':
-		return a.num == b.num
+		return a.Num == b.Num
 	case 'b':
-		return a.b == b.b
+		return a.B == b.B
 	case '0':
 		return true
 	case '[':
-		if len(a.items) != len(b.items) {
+		if len(a.Items) != len(b.Items) {
 			return false
 		}
-		for i := range a.items {
-			if !equalBounded(a.items[i], b.items[i], budget) {
+		for i := range a.Items {
+			if !equalBounded(a.Items[i], b.Items[i], budget) {
 				return false
 			}
 		}
 		return true
 	case '{':
-		if len(a.members) != len(b.members) {
+		if len(a.Members) != len(b.Members) {
 			return false
 		}
-		for _, m := range a.members {
-			o := b.get(m.key)
-			if o == nil || !equalBounded(m.val, o, budget) {
+		for _, m := range a.Members {
+			o := b.Get(m.Key)
+			if o == nil || !equalBounded(m.Val, o, budget) {
 				return false
 			}
 		}
@@ -312,41 +114,28 @@ func equalBounded(a, b *node, budget *int) bool {
 	return false
 }
 
-// getFold is a property lookup as ARM does it: without regard to case.
-func (n *node) getFold(key string) *node {
-	if v := n.get(key); v != nil {
-		return v
-	}
-	for _, m := range n.members {
-		if strings.EqualFold(m.key, key) {
-			return m.val
-		}
-	}
-	return nil
-}
-
 // sizeOver reports whether a value encodes to more than limit bytes,
 // stopping as soon as it knows (evaluated values may share parts).
 func sizeOver(n *node, limit int) bool {
 	budget := limit
 	var walk func(n *node) bool
 	walk = func(n *node) bool {
-		switch n.kind {
+		switch n.Kind {
 		case '"':
-			budget -= len(n.str) + 2
+			budget -= len(n.Str) + 2
 		case 'n':
-			budget -= len(n.num)
+			budget -= len(n.Num)
 		case '{':
 			budget -= 2
-			for _, m := range n.members {
-				budget -= len(m.key) + 4
-				if budget < 0 || walk(m.val) {
+			for _, m := range n.Members {
+				budget -= len(m.Key) + 4
+				if budget < 0 || walk(m.Val) {
 					return true
 				}
 			}
 		case '[':
 			budget -= 2
-			for _, it := range n.items {
+			for _, it := range n.Items {
 				budget--
 				if budget < 0 || walk(it) {
 					return true
@@ -427,8 +216,6 @@ func asciiLower(s string) string {
 	}
 	return string(b)
 }
-
-func jsonNumber(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
 
 // path builds problem paths such as resources[0].properties.tags.owner.
 type path string

@@ -13,13 +13,13 @@ func (ev *evaluator) parameter(name string, depth int) (*node, error) {
 	if v, ok := ev.params[key]; ok {
 		return v, nil
 	}
-	if ev.decls == nil || ev.decls.getFold(name) == nil {
+	if ev.decls == nil || ev.decls.GetFold(name) == nil {
 		return nil, exprErrorf("the template declares no parameter %q", name)
 	}
 	if ev.paramBusy[key] {
 		return nil, exprErrorf("the default value of parameter %q refers to itself", name)
 	}
-	decl := ev.decls.getFold(name)
+	decl := ev.decls.GetFold(name)
 	if v, ok := ev.given[key]; ok {
 		if v == nil {
 			return nil, exprErrorf("parameter %q is a Key Vault reference: its value is read at deployment and is not known offline", name)
@@ -27,7 +27,7 @@ func (ev *evaluator) parameter(name string, depth int) (*node, error) {
 		ev.params[key] = v
 		return v, nil
 	}
-	def := decl.getFold("defaultValue")
+	def := decl.GetFold("defaultValue")
 	if def == nil && ev.nullable(decl) { // languageVersion 2.0: a nullable parameter without a value is null
 		ev.params[key] = nullNode()
 		return ev.params[key], nil
@@ -57,7 +57,7 @@ func (ev *evaluator) variable(name string, depth int) (*node, error) {
 	}
 	var raw *node
 	if ev.vars != nil && !strings.EqualFold(name, copyKey) { // "copy" declares loops, not a variable
-		raw = ev.vars.getFold(name)
+		raw = ev.vars.GetFold(name)
 	}
 	if ev.varBusy[key] {
 		return nil, exprErrorf("variable %q refers to itself", name)
@@ -111,28 +111,28 @@ func (ev *evaluator) readParameters(raw []byte) map[string]*node {
 		ev.problem(where, "not valid JSON: %v", err)
 		return nil
 	}
-	if root.kind != '{' {
-		ev.problem(where, "must be a JSON object, not %s", root.describe())
+	if root.Kind != '{' {
+		ev.problem(where, "must be a JSON object, not %s", root.Describe())
 		return nil
 	}
 	params := root
-	if p := root.getFold("parameters"); p != nil && (root.getFold("$schema") != nil || root.getFold("contentVersion") != nil) {
+	if p := root.GetFold("parameters"); p != nil && (root.GetFold("$schema") != nil || root.GetFold("contentVersion") != nil) {
 		params = p
 	}
-	if params.kind != '{' {
-		ev.problem(where.key("parameters"), "must be an object, not %s", params.describe())
+	if params.Kind != '{' {
+		ev.problem(where.key("parameters"), "must be an object, not %s", params.Describe())
 		return nil
 	}
 	out := map[string]*node{}
-	for _, m := range params.members {
-		mp := where.key("parameters").key(m.key)
+	for _, m := range params.Members {
+		mp := where.key("parameters").key(m.Key)
 		switch {
-		case m.val.kind != '{':
-			ev.problem(mp, "must be an object with a \"value\" (or a Key Vault \"reference\"), not %s", m.val.describe())
-		case m.val.getFold("value") != nil:
-			out[strings.ToLower(m.key)] = m.val.getFold("value")
-		case m.val.getFold("reference") != nil:
-			out[strings.ToLower(m.key)] = nil // known to exist, not known offline
+		case m.Val.Kind != '{':
+			ev.problem(mp, "must be an object with a \"value\" (or a Key Vault \"reference\"), not %s", m.Val.Describe())
+		case m.Val.GetFold("value") != nil:
+			out[strings.ToLower(m.Key)] = m.Val.GetFold("value")
+		case m.Val.GetFold("reference") != nil:
+			out[strings.ToLower(m.Key)] = nil // known to exist, not known offline
 		default:
 			ev.problem(mp, "has neither \"value\" nor \"reference\"")
 		}
@@ -148,24 +148,24 @@ var paramTypes = map[string]byte{"string": '"', "securestring": '"', "int": 'n',
 // a deployment.
 func (ev *evaluator) checkParameters(used map[string]bool) {
 	for key := range ev.given {
-		if ev.decls == nil || ev.decls.getFold(key) == nil {
+		if ev.decls == nil || ev.decls.GetFold(key) == nil {
 			ev.problem(path("(parameters file)").key("parameters").key(key), "the template declares no such parameter (ARM refuses values for undeclared parameters)")
 		}
 	}
 	if ev.decls == nil {
 		return
 	}
-	if ev.decls.kind != '{' {
-		ev.problem("parameters", "must be an object, not %s", ev.decls.describe())
+	if ev.decls.Kind != '{' {
+		ev.problem("parameters", "must be an object, not %s", ev.decls.Describe())
 		return
 	}
-	for _, m := range ev.decls.members {
-		p := path("parameters").key(m.key)
-		if m.val.kind != '{' {
+	for _, m := range ev.decls.Members {
+		p := path("parameters").key(m.Key)
+		if m.Val.Kind != '{' {
 			ev.problem(p, "must be an object declaring the parameter's type")
 			continue
 		}
-		decl, err := ev.resolveType(m.val)
+		decl, err := ev.resolveType(m.Val)
 		if err != nil {
 			ev.problem(p.key("$ref"), "%v", err)
 			continue
@@ -175,22 +175,22 @@ func (ev *evaluator) checkParameters(used map[string]bool) {
 			ev.problem(p.key("type"), "must be one of string, securestring, int, bool, object, secureobject, array (or a \"$ref\" to a type of the definitions)")
 			continue
 		}
-		_, given := ev.given[strings.ToLower(m.key)]
-		if !given && m.val.getFold("defaultValue") == nil {
-			if ev.nullable(decl) || used[strings.ToLower(m.key)] {
+		_, given := ev.given[strings.ToLower(m.Key)]
+		if !given && m.Val.GetFold("defaultValue") == nil {
+			if ev.nullable(decl) || used[strings.ToLower(m.Key)] {
 				continue // null; or reported where it is used
 			}
 			ev.warn(p, "has no value (parameters file or defaultValue); nothing uses it, but `az deployment group create` would ask for it")
 			continue
 		}
-		v, err := ev.parameter(m.key, 0)
+		v, err := ev.parameter(m.Key, 0)
 		if err != nil || v == nil {
-			if !used[strings.ToLower(m.key)] && err != nil {
+			if !used[strings.ToLower(m.Key)] && err != nil {
 				ev.warn(p, "%v", err)
 			}
 			continue
 		}
-		ev.checkType(m.val, v, p, 0, func(at path, msg string) { ev.problem(at, "%s", msg) })
+		ev.checkType(m.Val, v, p, 0, func(at path, msg string) { ev.problem(at, "%s", msg) })
 	}
 }
 
@@ -219,9 +219,9 @@ func paramsUsedBy(n *node, vars *node, out map[string]bool, seen map[string]bool
 							out[name] = true
 						} else if !seen[name] && vars != nil {
 							seen[name] = true
-							if v := vars.getFold(name); v != nil {
+							if v := vars.GetFold(name); v != nil {
 								paramsUsedBy(v, vars, out, seen, budget)
-							} else if loops := vars.getFold(copyKey); loops != nil {
+							} else if loops := vars.GetFold(copyKey); loops != nil {
 								paramsUsedBy(loops, vars, out, seen, budget)
 							}
 						}
@@ -235,16 +235,16 @@ func paramsUsedBy(n *node, vars *node, out map[string]bool, seen map[string]bool
 			}
 		}
 	}
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		visit(n.str)
+		visit(n.Str)
 	case '{':
-		for _, m := range n.members {
-			visit(m.key)
-			paramsUsedBy(m.val, vars, out, seen, budget)
+		for _, m := range n.Members {
+			visit(m.Key)
+			paramsUsedBy(m.Val, vars, out, seen, budget)
 		}
 	case '[':
-		for _, it := range n.items {
+		for _, it := range n.Items {
 			paramsUsedBy(it, vars, out, seen, budget)
 		}
 	}

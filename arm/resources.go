@@ -25,7 +25,7 @@ func (ev *evaluator) run() {
 	for _, it := range list {
 		paramsUsedBy(it.val, ev.vars, used, map[string]bool{}, &budget)
 	}
-	if o := root.getFold("outputs"); o != nil {
+	if o := root.GetFold("outputs"); o != nil {
 		paramsUsedBy(o, ev.vars, used, map[string]bool{}, &budget)
 	}
 	if !ev.structure().outer { // an outer nested template's parameters are its parent's
@@ -44,31 +44,31 @@ func (ev *evaluator) run() {
 // resourceList lists the resources of a deployment template as written:
 // an array, or (languageVersion 2.0, Bicep's symbolic names) an object.
 func (ev *evaluator) resourceList() []rawResource {
-	res := ev.root.getFold("resources")
+	res := ev.root.GetFold("resources")
 	var list []rawResource
 	switch {
 	case res == nil:
 		ev.problem("resources", "is required in a deployment template")
 		return nil
-	case res.kind == '[':
-		for i, it := range res.items {
+	case res.Kind == '[':
+		for i, it := range res.Items {
 			list = append(list, rawResource{path("resources").index(i), it})
 		}
-	case res.kind == '{':
-		for _, m := range res.members {
-			list = append(list, rawResource{path("resources").key(m.key), m.val})
+	case res.Kind == '{':
+		for _, m := range res.Members {
+			list = append(list, rawResource{path("resources").key(m.Key), m.Val})
 		}
 	default:
-		ev.problem("resources", "must be an array, not %s", res.describe())
+		ev.problem("resources", "must be an array, not %s", res.Describe())
 		return nil
 	}
 	out := list[:0]
 	for _, it := range list {
-		if it.val.kind != '{' {
-			ev.problem(it.at, "must be an object, not %s", it.val.describe())
+		if it.val.Kind != '{' {
+			ev.problem(it.at, "must be an object, not %s", it.val.Describe())
 			continue
 		}
-		if e := it.val.getFold("existing"); e != nil && e.kind == 'b' && e.b {
+		if e := it.val.GetFold("existing"); e != nil && e.Kind == 'b' && e.B {
 			// languageVersion 2.0: a resource that exists already, declared
 			// to be referred to; not deployed (Microsoft Learn, "Resource
 			// declaration in ARM templates", existing resources).
@@ -86,7 +86,7 @@ func (ev *evaluator) resource(it rawResource) {
 	if ev.aheadDone(it) { // a nested deployment reference() evaluated ahead (nested.go)
 		return
 	}
-	c := it.val.getFold(copyKey)
+	c := it.val.GetFold(copyKey)
 	if c == nil {
 		ev.instance(it, "")
 		return
@@ -97,11 +97,11 @@ func (ev *evaluator) resource(it rawResource) {
 	if !ok {
 		// one Resource says why the loop could not be evaluated
 		res := Resource{Path: string(it.at), Scope: ev.defaultScope(), Problems: problems}
-		if t := it.val.getFold("type"); t != nil && t.kind == '"' {
-			res.Type = t.str
+		if t := it.val.GetFold("type"); t != nil && t.Kind == '"' {
+			res.Type = t.Str
 		}
-		if a := it.val.getFold("apiVersion"); a != nil && a.kind == '"' {
-			res.APIVersion = a.str
+		if a := it.val.GetFold("apiVersion"); a != nil && a.Kind == '"' {
+			res.APIVersion = a.Str
 		}
 		ev.out.Resources = append(ev.out.Resources, res)
 		return
@@ -124,14 +124,14 @@ func (ev *evaluator) instance(it rawResource, prefix string) {
 	fail := func(p path, err error) {
 		res.Problems = append(res.Problems, Problem{Path: p.String(), Message: prefix + err.Error()})
 	}
-	if c := it.val.getFold("condition"); c != nil {
+	if c := it.val.GetFold("condition"); c != nil {
 		v := ev.walk(c, it.at.key("condition"), 0, fail)
-		if v.kind == 'b' && !v.b {
+		if v.Kind == 'b' && !v.B {
 			ev.noteOnce(it.at, MsgConditionFalse)
 			return
 		}
-		if v.kind != 'b' && v.kind != '0' {
-			fail(it.at.key("condition"), exprErrorf("must be a boolean, not %s", v.describe()))
+		if v.Kind != 'b' && v.Kind != '0' {
+			fail(it.at.key("condition"), exprErrorf("must be a boolean, not %s", v.Describe()))
 		}
 	}
 	ev.evalResource(&res, it, fail)
@@ -154,40 +154,40 @@ func (ev *evaluator) noteOnce(p path, msg string) {
 func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path, error)) {
 	ev.copyProps = true // property loops (copy-properties)
 	defer func() { ev.copyProps = false }()
-	body := &node{kind: '{'}
+	body := &node{Kind: '{'}
 	var scope *node
 	nested := false
-	if t := it.val.getFold("type"); t != nil && t.kind == '"' && strings.EqualFold(t.str, DeploymentsType) {
+	if t := it.val.GetFold("type"); t != nil && t.Kind == '"' && strings.EqualFold(t.Str, DeploymentsType) {
 		nested = true
 	}
-	for _, m := range it.val.members {
-		switch strings.ToLower(m.key) {
+	for _, m := range it.val.Members {
+		switch strings.ToLower(m.Key) {
 		case "condition", "copy":
 			continue
 		case "scope":
-			scope = m.val
+			scope = m.Val
 			continue
 		case "properties":
-			if nested && m.val.kind == '{' {
+			if nested && m.Val.Kind == '{' {
 				// A nested deployment's inner template is evaluated as a
 				// deployment of its own, not here.
-				body.members = append(body.members, member{key: m.key, val: ev.nestedProperties(m.val, it.at.key(m.key), fail)})
+				body.Members = append(body.Members, member{Key: m.Key, Val: ev.nestedProperties(m.Val, it.at.key(m.Key), fail)})
 				continue
 			}
 		}
-		body.members = append(body.members, member{key: m.key, val: ev.walk(m.val, it.at.key(m.key), 0, fail)})
+		body.Members = append(body.Members, member{Key: m.Key, Val: ev.walk(m.Val, it.at.key(m.Key), 0, fail)})
 	}
 	if scope != nil {
-		if v := ev.walk(scope, it.at.key("scope"), 0, fail); v.kind == '"' {
-			res.Scope = extensionScope(v.str, res.Scope)
+		if v := ev.walk(scope, it.at.key("scope"), 0, fail); v.Kind == '"' {
+			res.Scope = extensionScope(v.Str, res.Scope)
 		}
 	}
 	str := func(key string, raw bool) string {
-		if n := body.getFold(key); n != nil && n.kind == '"' {
-			return n.str
+		if n := body.GetFold(key); n != nil && n.Kind == '"' {
+			return n.Str
 		}
-		if n := it.val.getFold(key); raw && n != nil && n.kind == '"' {
-			return n.str // as written, when it could not be evaluated
+		if n := it.val.GetFold(key); raw && n != nil && n.Kind == '"' {
+			return n.Str // as written, when it could not be evaluated
 		}
 		return ""
 	}
@@ -202,7 +202,7 @@ func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path,
 	}
 	body = dropNulls(body)
 	var b bytes.Buffer
-	body.encode(&b)
+	body.Encode(&b)
 	res.Body = json.RawMessage(b.Bytes())
 	if nested {
 		ev.chargeNested(res, it.at, fail) // nested.go: deployments' bodies summed, copies included
@@ -218,20 +218,20 @@ func (ev *evaluator) evalResource(res *Resource, it rawResource, fail func(path,
 // items are kept: an array's length is its value. The value is bounded
 // (sizeOver first), so the copy is.
 func dropNulls(n *node) *node {
-	switch n.kind {
+	switch n.Kind {
 	case '{':
-		out := &node{kind: '{', members: make([]member, 0, len(n.members))}
-		for _, m := range n.members {
-			if m.val.kind == '0' {
+		out := &node{Kind: '{', Members: make([]member, 0, len(n.Members))}
+		for _, m := range n.Members {
+			if m.Val.Kind == '0' {
 				continue
 			}
-			out.members = append(out.members, member{key: m.key, val: dropNulls(m.val)})
+			out.Members = append(out.Members, member{Key: m.Key, Val: dropNulls(m.Val)})
 		}
 		return out
 	case '[':
-		out := &node{kind: '[', items: make([]*node, len(n.items))}
-		for i, it := range n.items {
-			out.items[i] = dropNulls(it)
+		out := &node{Kind: '[', Items: make([]*node, len(n.Items))}
+		for i, it := range n.Items {
+			out.Items[i] = dropNulls(it)
 		}
 		return out
 	}
@@ -259,13 +259,13 @@ const DeploymentsType = "Microsoft.Resources/deployments"
 // nestedProperties evaluates a nested deployment's properties but its
 // inner template, kept as written.
 func (ev *evaluator) nestedProperties(props *node, p path, fail func(path, error)) *node {
-	out := &node{kind: '{'}
-	for _, m := range props.members {
-		if strings.EqualFold(m.key, "template") {
-			out.members = append(out.members, m)
+	out := &node{Kind: '{'}
+	for _, m := range props.Members {
+		if strings.EqualFold(m.Key, "template") {
+			out.Members = append(out.Members, m)
 			continue
 		}
-		out.members = append(out.members, member{key: m.key, val: ev.walk(m.val, p.key(m.key), 0, fail)})
+		out.Members = append(out.Members, member{Key: m.Key, Val: ev.walk(m.Val, p.key(m.Key), 0, fail)})
 	}
 	return out
 }
@@ -290,31 +290,31 @@ func (ev *evaluator) defaultScope() string {
 
 // outputs evaluates the deployment's outputs.
 func (ev *evaluator) outputs() {
-	outs := ev.root.getFold("outputs")
+	outs := ev.root.GetFold("outputs")
 	if outs == nil {
 		return
 	}
-	if outs.kind != '{' {
-		ev.problem("outputs", "must be an object, not %s", outs.describe())
+	if outs.Kind != '{' {
+		ev.problem("outputs", "must be an object, not %s", outs.Describe())
 		return
 	}
 	fail := func(p path, err error) { ev.problem(p, "%v", err) }
-	for _, m := range outs.members {
-		p := path("outputs").key(m.key)
-		if m.val.kind != '{' {
-			ev.problem(p, "must be an object with a type and a value, not %s", m.val.describe())
+	for _, m := range outs.Members {
+		p := path("outputs").key(m.Key)
+		if m.Val.Kind != '{' {
+			ev.problem(p, "must be an object with a type and a value, not %s", m.Val.Describe())
 			continue
 		}
-		if c := m.val.getFold("condition"); c != nil {
+		if c := m.Val.GetFold("condition"); c != nil {
 			v := ev.walk(c, p.key("condition"), 0, fail)
-			if v.kind == 'b' && !v.b {
+			if v.Kind == 'b' && !v.B {
 				continue
 			}
 		}
 		var v *node
-		if raw := m.val.getFold("value"); raw != nil {
+		if raw := m.Val.GetFold("value"); raw != nil {
 			v = ev.walk(raw, p.key("value"), 0, fail)
-		} else if c := m.val.getFold(copyKey); c != nil {
+		} else if c := m.Val.GetFold(copyKey); c != nil {
 			var ok bool
 			if v, ok = ev.outputLoop(c, p.key(copyKey), fail); !ok {
 				continue
@@ -330,31 +330,31 @@ func (ev *evaluator) outputs() {
 		if ev.out.Outputs == nil {
 			ev.out.Outputs = map[string]any{}
 		}
-		ev.out.Outputs[m.key] = decode(v)
+		ev.out.Outputs[m.Key] = decode(v)
 	}
 }
 
 // decode turns a node into the values encoding/json gives with UseNumber.
 func decode(n *node) any {
-	switch n.kind {
+	switch n.Kind {
 	case '{':
-		o := make(map[string]any, len(n.members))
-		for _, m := range n.members {
-			o[m.key] = decode(m.val)
+		o := make(map[string]any, len(n.Members))
+		for _, m := range n.Members {
+			o[m.Key] = decode(m.Val)
 		}
 		return o
 	case '[':
-		a := make([]any, len(n.items))
-		for i, it := range n.items {
+		a := make([]any, len(n.Items))
+		for i, it := range n.Items {
 			a[i] = decode(it)
 		}
 		return a
 	case '"':
-		return n.str
+		return n.Str
 	case 'n':
-		return n.num
+		return n.Num
 	case 'b':
-		return n.b
+		return n.B
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package arm
 import (
 	"fmt"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // Types: a parameter's (or a user-defined function's parameter or output)
@@ -34,40 +36,40 @@ func (ev *evaluator) typeRoot() *node {
 // the declaration's own members (nullable, metadata …) stay over the
 // definition's.
 func (ev *evaluator) resolveType(decl *node) (*node, error) {
-	for hops := 0; decl.kind == '{' && decl.getFold("$ref") != nil; hops++ {
+	for hops := 0; decl.Kind == '{' && decl.GetFold("$ref") != nil; hops++ {
 		if hops > maxTypeDepth {
 			return nil, fmt.Errorf("$ref goes through more than %d definitions (a loop?)", maxTypeDepth)
 		}
-		ref := decl.getFold("$ref")
-		if ref.kind != '"' {
-			return nil, fmt.Errorf("$ref must be a string such as \"#/definitions/name\", not %s", ref.describe())
+		ref := decl.GetFold("$ref")
+		if ref.Kind != '"' {
+			return nil, fmt.Errorf("$ref must be a string such as \"#/definitions/name\", not %s", ref.Describe())
 		}
-		name, ok := strings.CutPrefix(ref.str, "#/definitions/")
+		name, ok := strings.CutPrefix(ref.Str, "#/definitions/")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("$ref %q: only \"#/definitions/<name>\" of this template is understood", ref.str)
+			return nil, fmt.Errorf("$ref %q: only \"#/definitions/<name>\" of this template is understood", ref.Str)
 		}
-		defs := ev.typeRoot().getFold("definitions")
+		defs := ev.typeRoot().GetFold("definitions")
 		var target *node
-		if defs != nil && defs.kind == '{' {
-			target = defs.get(name)
+		if defs != nil && defs.Kind == '{' {
+			target = defs.Get(name)
 		}
-		if target == nil || target.kind != '{' {
-			return nil, fmt.Errorf("$ref %q: the template's definitions have no type %q", ref.str, name)
+		if target == nil || target.Kind != '{' {
+			return nil, fmt.Errorf("$ref %q: the template's definitions have no type %q", ref.Str, name)
 		}
-		merged := &node{kind: '{'}
-		for _, m := range target.members {
-			if decl.getFold(m.key) == nil || strings.EqualFold(m.key, "$ref") {
-				merged.members = append(merged.members, m)
+		merged := &node{Kind: '{'}
+		for _, m := range target.Members {
+			if decl.GetFold(m.Key) == nil || strings.EqualFold(m.Key, "$ref") {
+				merged.Members = append(merged.Members, m)
 			}
 		}
-		for _, m := range decl.members {
-			if !strings.EqualFold(m.key, "$ref") {
-				merged.members = append(merged.members, m)
+		for _, m := range decl.Members {
+			if !strings.EqualFold(m.Key, "$ref") {
+				merged.Members = append(merged.Members, m)
 			}
 		}
-		if target.getFold("$ref") != nil && decl.getFold("$ref") != nil {
+		if target.GetFold("$ref") != nil && decl.GetFold("$ref") != nil {
 			// keep following the definition's own $ref
-			merged.members = append(merged.members, member{key: "$ref", val: target.getFold("$ref")})
+			merged.Members = append(merged.Members, member{Key: "$ref", Val: target.GetFold("$ref")})
 		}
 		decl = merged
 	}
@@ -76,16 +78,16 @@ func (ev *evaluator) resolveType(decl *node) (*node, error) {
 
 // nullable reports a declaration that allows null (and no value).
 func (ev *evaluator) nullable(decl *node) bool {
-	if decl == nil || decl.kind != '{' {
+	if decl == nil || decl.Kind != '{' {
 		return false
 	}
-	if n := decl.getFold("nullable"); n != nil {
-		return n.kind == 'b' && n.b
+	if n := decl.GetFold("nullable"); n != nil {
+		return n.Kind == 'b' && n.B
 	}
-	if decl.getFold("$ref") != nil {
+	if decl.GetFold("$ref") != nil {
 		if t, err := ev.resolveType(decl); err == nil {
-			n := t.getFold("nullable")
-			return n != nil && n.kind == 'b' && n.b
+			n := t.GetFold("nullable")
+			return n != nil && n.Kind == 'b' && n.B
 		}
 	}
 	return false
@@ -95,13 +97,13 @@ func (ev *evaluator) nullable(decl *node) bool {
 // it declares none (an object by its properties or discriminator counts
 // as "object").
 func typeName(t *node) string {
-	if n := t.getFold("type"); n != nil && n.kind == '"' {
-		return strings.ToLower(n.str)
+	if n := t.GetFold("type"); n != nil && n.Kind == '"' {
+		return strings.ToLower(n.Str)
 	}
-	if t.getFold("properties") != nil || t.getFold("discriminator") != nil || t.getFold("additionalProperties") != nil {
+	if t.GetFold("properties") != nil || t.GetFold("discriminator") != nil || t.GetFold("additionalProperties") != nil {
 		return "object"
 	}
-	if t.getFold("items") != nil || t.getFold("prefixItems") != nil {
+	if t.GetFold("items") != nil || t.GetFold("prefixItems") != nil {
 		return "array"
 	}
 	return ""
@@ -135,11 +137,11 @@ func (ev *evaluator) checkType(decl, v *node, p path, depth int, report func(pat
 		report(p, err.Error())
 		return
 	}
-	if t.kind != '{' {
-		report(p, fmt.Sprintf("the type must be an object, not %s", t.describe()))
+	if t.Kind != '{' {
+		report(p, fmt.Sprintf("the type must be an object, not %s", t.Describe()))
 		return
 	}
-	if v.kind == '0' {
+	if v.Kind == '0' {
 		if !ev.nullable(t) {
 			report(p, "is null, and its type is not nullable")
 		}
@@ -152,67 +154,67 @@ func (ev *evaluator) checkType(decl, v *node, p path, depth int, report func(pat
 			report(p, fmt.Sprintf("type %q is not one of string, securestring, int, bool, object, secureobject, array", typ))
 			return
 		}
-		if v.kind != kind {
-			report(p, fmt.Sprintf("is declared %s but its value is %s", typ, v.describe()))
+		if v.Kind != kind {
+			report(p, fmt.Sprintf("is declared %s but its value is %s", typ, v.Describe()))
 			return
 		}
 	}
-	if allowed := t.getFold("allowedValues"); allowed != nil && allowed.kind == '[' {
+	if allowed := t.GetFold("allowedValues"); allowed != nil && allowed.Kind == '[' {
 		in := func(x *node) bool {
-			for _, a := range allowed.items {
-				if equalNodes(a, x) || x.kind == '"' && a.kind == '"' && strings.EqualFold(a.str, x.str) {
+			for _, a := range allowed.Items {
+				if equalNodes(a, x) || x.Kind == '"' && a.Kind == '"' && strings.EqualFold(a.Str, x.Str) {
 					return true
 				}
 			}
 			return false
 		}
 		found := in(v)
-		if !found && v.kind == '[' { // an array's items each one of them
+		if !found && v.Kind == '[' { // an array's items each one of them
 			found = true
-			for _, it := range v.items {
+			for _, it := range v.Items {
 				found = found && in(it)
 			}
 		}
 		if !found {
 			var opts []string
-			for _, a := range allowed.items {
+			for _, a := range allowed.Items {
 				opts = append(opts, toText(a))
 			}
 			report(p, fmt.Sprintf("%q is not one of the allowed values: %s", toText(v), strings.Join(opts, ", ")))
 		}
 	}
-	if n, ok := asInt(v); ok && v.kind == 'n' {
-		if lo := t.getFold("minValue"); lo != nil {
-			if l, ok := asInt(lo); ok && n < l {
+	if n, ok := jsontree.AsInt(v); ok && v.Kind == 'n' {
+		if lo := t.GetFold("minValue"); lo != nil {
+			if l, ok := jsontree.AsInt(lo); ok && n < l {
 				report(p, fmt.Sprintf("%d is below the minValue %d", n, l))
 			}
 		}
-		if hi := t.getFold("maxValue"); hi != nil {
-			if h, ok := asInt(hi); ok && n > h {
+		if hi := t.GetFold("maxValue"); hi != nil {
+			if h, ok := jsontree.AsInt(hi); ok && n > h {
 				report(p, fmt.Sprintf("%d is above the maxValue %d", n, h))
 			}
 		}
 	}
 	length := -1
-	switch v.kind {
+	switch v.Kind {
 	case '"':
-		length = len([]rune(v.str))
+		length = len([]rune(v.Str))
 	case '[':
-		length = len(v.items)
+		length = len(v.Items)
 	}
 	if length >= 0 {
-		if lo := t.getFold("minLength"); lo != nil {
-			if l, ok := asInt(lo); ok && int64(length) < l {
+		if lo := t.GetFold("minLength"); lo != nil {
+			if l, ok := jsontree.AsInt(lo); ok && int64(length) < l {
 				report(p, fmt.Sprintf("is %d long, below the minLength %d", length, l))
 			}
 		}
-		if hi := t.getFold("maxLength"); hi != nil {
-			if h, ok := asInt(hi); ok && int64(length) > h {
+		if hi := t.GetFold("maxLength"); hi != nil {
+			if h, ok := jsontree.AsInt(hi); ok && int64(length) > h {
 				report(p, fmt.Sprintf("is %d long, above the maxLength %d", length, h))
 			}
 		}
 	}
-	switch v.kind {
+	switch v.Kind {
 	case '{':
 		ev.checkObject(t, v, p, depth, report)
 	case '[':
@@ -221,65 +223,65 @@ func (ev *evaluator) checkType(decl, v *node, p path, depth int, report func(pat
 }
 
 func (ev *evaluator) checkObject(t, v *node, p path, depth int, report func(path, string)) {
-	if d := t.getFold("discriminator"); d != nil {
+	if d := t.GetFold("discriminator"); d != nil {
 		ev.checkDiscriminated(d, v, p, depth, report)
 		return
 	}
-	props := t.getFold("properties")
+	props := t.GetFold("properties")
 	declared := map[string]bool{}
-	if props != nil && props.kind == '{' {
-		for _, m := range props.members {
-			declared[strings.ToLower(m.key)] = true
-			got := v.getFold(m.key)
+	if props != nil && props.Kind == '{' {
+		for _, m := range props.Members {
+			declared[strings.ToLower(m.Key)] = true
+			got := v.GetFold(m.Key)
 			if got == nil {
-				if !ev.nullable(m.val) {
-					report(p.key(m.key), "is required by the type")
+				if !ev.nullable(m.Val) {
+					report(p.key(m.Key), "is required by the type")
 				}
 				continue
 			}
-			ev.checkType(m.val, got, p.key(m.key), depth+1, report)
+			ev.checkType(m.Val, got, p.key(m.Key), depth+1, report)
 		}
 	}
 	sealed := false
-	if s := t.getFold("sealed"); s != nil && s.kind == 'b' {
-		sealed = s.b
+	if s := t.GetFold("sealed"); s != nil && s.Kind == 'b' {
+		sealed = s.B
 	}
-	extra := t.getFold("additionalProperties")
-	if extra != nil && extra.kind == 'b' && !extra.b {
+	extra := t.GetFold("additionalProperties")
+	if extra != nil && extra.Kind == 'b' && !extra.B {
 		sealed = true
 	}
-	for _, m := range v.members {
-		if declared[strings.ToLower(m.key)] {
+	for _, m := range v.Members {
+		if declared[strings.ToLower(m.Key)] {
 			continue
 		}
 		switch {
 		case sealed:
-			report(p.key(m.key), "is not a property of the type (it is sealed: no other properties)")
-		case extra != nil && extra.kind == '{':
-			ev.checkType(extra, m.val, p.key(m.key), depth+1, report)
+			report(p.key(m.Key), "is not a property of the type (it is sealed: no other properties)")
+		case extra != nil && extra.Kind == '{':
+			ev.checkType(extra, m.Val, p.key(m.Key), depth+1, report)
 		}
 	}
 }
 
 func (ev *evaluator) checkDiscriminated(d, v *node, p path, depth int, report func(path, string)) {
-	name := d.getFold("propertyName")
-	mapping := d.getFold("mapping")
-	if name == nil || name.kind != '"' || mapping == nil || mapping.kind != '{' {
+	name := d.GetFold("propertyName")
+	mapping := d.GetFold("mapping")
+	if name == nil || name.Kind != '"' || mapping == nil || mapping.Kind != '{' {
 		report(p, "the type's discriminator needs a propertyName and a mapping")
 		return
 	}
 	var keys []string
-	for _, m := range mapping.members {
-		keys = append(keys, m.key)
+	for _, m := range mapping.Members {
+		keys = append(keys, m.Key)
 	}
-	got := v.getFold(name.str)
-	if got == nil || got.kind != '"' {
-		report(p.key(name.str), fmt.Sprintf("is required, one of: %s", strings.Join(keys, ", ")))
+	got := v.GetFold(name.Str)
+	if got == nil || got.Kind != '"' {
+		report(p.key(name.Str), fmt.Sprintf("is required, one of: %s", strings.Join(keys, ", ")))
 		return
 	}
-	variant := mapping.get(got.str)
+	variant := mapping.Get(got.Str)
 	if variant == nil {
-		report(p.key(name.str), fmt.Sprintf("%q is not one of the types: %s", got.str, strings.Join(keys, ", ")))
+		report(p.key(name.Str), fmt.Sprintf("%q is not one of the types: %s", got.Str, strings.Join(keys, ", ")))
 		return
 	}
 	ev.checkType(variant, v, p, depth+1, report)
@@ -287,28 +289,28 @@ func (ev *evaluator) checkDiscriminated(d, v *node, p path, depth int, report fu
 
 func (ev *evaluator) checkArray(t, v *node, p path, depth int, report func(path, string)) {
 	start := 0
-	if pre := t.getFold("prefixItems"); pre != nil && pre.kind == '[' {
-		for i, it := range pre.items {
-			if i >= len(v.items) {
+	if pre := t.GetFold("prefixItems"); pre != nil && pre.Kind == '[' {
+		for i, it := range pre.Items {
+			if i >= len(v.Items) {
 				if !ev.nullable(it) {
 					report(p.index(i), "is required by the tuple type")
 				}
 				continue
 			}
-			ev.checkType(it, v.items[i], p.index(i), depth+1, report)
+			ev.checkType(it, v.Items[i], p.index(i), depth+1, report)
 		}
-		start = len(pre.items)
+		start = len(pre.Items)
 	}
-	items := t.getFold("items")
+	items := t.GetFold("items")
 	switch {
 	case items == nil:
-	case items.kind == 'b' && !items.b:
-		if len(v.items) > start {
-			report(p.index(start), fmt.Sprintf("the tuple type has %d items, not %d", start, len(v.items)))
+	case items.Kind == 'b' && !items.B:
+		if len(v.Items) > start {
+			report(p.index(start), fmt.Sprintf("the tuple type has %d items, not %d", start, len(v.Items)))
 		}
-	case items.kind == '{':
-		for i := start; i < len(v.items); i++ {
-			ev.checkType(items, v.items[i], p.index(i), depth+1, report)
+	case items.Kind == '{':
+		for i := start; i < len(v.Items); i++ {
+			ev.checkType(items, v.Items[i], p.index(i), depth+1, report)
 		}
 	}
 }

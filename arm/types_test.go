@@ -130,7 +130,7 @@ func TestNullableParameterReadsAsNull(t *testing.T) {
 }
 
 func TestTypeShapes(t *testing.T) {
-	ev := newEvaluator(&node{kind: '{'}, testScope)
+	ev := newEvaluator(&node{Kind: '{'}, testScope)
 	for _, c := range []struct {
 		decl, value, want string
 	}{

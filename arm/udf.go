@@ -34,7 +34,7 @@ func (ev *evaluator) structural(name string, args []*node, depth int) (*node, bo
 	case low == "reference":
 		return ev.nestedReference(args)
 	case low == "resourceid" && ev.st != nil && ev.st.level == levelSubscription && len(args) > 0 &&
-		args[0].kind == '"' && strings.Contains(args[0].str, "/"):
+		args[0].Kind == '"' && strings.Contains(args[0].Str, "/"):
 		v, err := ev.subscriptionLevelID(args, depth)
 		if err != nil {
 			err = exprErrorf("resourceId: %v", err)
@@ -52,60 +52,60 @@ func (ev *evaluator) udfs() map[string]*node {
 		return st.udfs
 	}
 	st.udfs = map[string]*node{}
-	fns := ev.root.getFold("functions")
+	fns := ev.root.GetFold("functions")
 	if fns == nil {
 		return st.udfs
 	}
-	if fns.kind != '[' {
-		ev.problem("functions", "must be an array of namespaces, not %s", fns.describe())
+	if fns.Kind != '[' {
+		ev.problem("functions", "must be an array of namespaces, not %s", fns.Describe())
 		return st.udfs
 	}
-	for i, ns := range fns.items {
+	for i, ns := range fns.Items {
 		p := path("functions").index(i)
-		if ns.kind != '{' {
-			ev.problem(p, "must be an object with a namespace and members, not %s", ns.describe())
+		if ns.Kind != '{' {
+			ev.problem(p, "must be an object with a namespace and members, not %s", ns.Describe())
 			continue
 		}
-		name := ns.getFold("namespace")
-		members := ns.getFold("members")
-		if name == nil || name.kind != '"' || name.str == "" || strings.Contains(name.str, ".") {
+		name := ns.GetFold("namespace")
+		members := ns.GetFold("members")
+		if name == nil || name.Kind != '"' || name.Str == "" || strings.Contains(name.Str, ".") {
 			ev.problem(p.key("namespace"), "must be a name (a string without dots)")
 			continue
 		}
-		if members == nil || members.kind != '{' {
+		if members == nil || members.Kind != '{' {
 			ev.problem(p.key("members"), "must be an object of functions")
 			continue
 		}
-		for _, m := range members.members {
-			mp := p.key("members").key(m.key)
-			if m.val.kind != '{' {
+		for _, m := range members.Members {
+			mp := p.key("members").key(m.Key)
+			if m.Val.Kind != '{' {
 				ev.problem(mp, "must be an object with parameters and an output")
 				continue
 			}
-			out := m.val.getFold("output")
-			if out == nil || out.kind != '{' || out.getFold("value") == nil {
+			out := m.Val.GetFold("output")
+			if out == nil || out.Kind != '{' || out.GetFold("value") == nil {
 				ev.problem(mp.key("output"), "must be an object with a type and a value")
 				continue
 			}
-			if ps := m.val.getFold("parameters"); ps != nil {
-				ok := ps.kind == '['
-				for j, it := range ps.items {
-					if it.kind != '{' || it.getFold("name") == nil || it.getFold("name").kind != '"' {
+			if ps := m.Val.GetFold("parameters"); ps != nil {
+				ok := ps.Kind == '['
+				for j, it := range ps.Items {
+					if it.Kind != '{' || it.GetFold("name") == nil || it.GetFold("name").Kind != '"' {
 						ev.problem(mp.key("parameters").index(j), "must be an object with a name and a type")
 						ok = false
-					} else if it.getFold("defaultValue") != nil {
+					} else if it.GetFold("defaultValue") != nil {
 						ev.problem(mp.key("parameters").index(j), "a user-defined function's parameter can't have a default value (ARM's rule)")
 						ok = false
 					}
 				}
 				if !ok {
-					if ps.kind != '[' {
+					if ps.Kind != '[' {
 						ev.problem(mp.key("parameters"), "must be an array")
 					}
 					continue
 				}
 			}
-			st.udfs[strings.ToLower(name.str+"."+m.key)] = m.val
+			st.udfs[strings.ToLower(name.Str+"."+m.Key)] = m.Val
 		}
 	}
 	return st.udfs
@@ -119,15 +119,15 @@ func (ev *evaluator) callUDF(name string, args []*node, depth int) (*node, error
 	}
 	st := ev.structure()
 	var params []*node
-	if ps := decl.getFold("parameters"); ps != nil {
-		params = ps.items
+	if ps := decl.GetFold("parameters"); ps != nil {
+		params = ps.Items
 	}
 	if len(args) != len(params) {
 		return nil, exprErrorf("%s takes %d argument(s), not %d", name, len(params), len(args))
 	}
 	bound := make(map[string]*node, len(params))
 	for i, p := range params {
-		pname := p.getFold("name").str
+		pname := p.GetFold("name").Str
 		if msg := ev.typeProblem(p, args[i], depth); msg != "" {
 			return nil, exprErrorf("%s: argument %d (%s) %s", name, i+1, pname, msg)
 		}
@@ -137,8 +137,8 @@ func (ev *evaluator) callUDF(name string, args []*node, depth int) (*node, error
 	// or variables of the caller.
 	savedArgs, savedName, savedFrame := st.udfArgs, st.udfName, ev.frame
 	st.udfArgs, st.udfName, ev.frame = bound, name, nil
-	out := decl.getFold("output")
-	v, err := ev.deep(out.getFold("value"), depth+1)
+	out := decl.GetFold("output")
+	v, err := ev.deep(out.GetFold("value"), depth+1)
 	st.udfArgs, st.udfName, ev.frame = savedArgs, savedName, savedFrame
 	if err != nil {
 		return nil, through(err, "function "+name)
@@ -177,12 +177,12 @@ func (ev *evaluator) udfVariable(name string) error {
 func (ev *evaluator) deploymentAbove(args []*node, depth int) (*node, bool, error) {
 	fn := armFunctions["deployment"]
 	v, err := fn.call(ev, args, depth)
-	if err != nil || v == nil || v.kind != '{' {
+	if err != nil || v == nil || v.Kind != '{' {
 		return v, true, err
 	}
 	if ev.scope.Location == "" {
 		return nil, true, ev.missing("the deployment's location (deployment().location at " + ev.st.level + " scope)")
 	}
-	out := &node{kind: '{', members: append(append([]member(nil), v.members...), member{key: "location", val: strNode(ev.scope.Location)})}
+	out := &node{Kind: '{', Members: append(append([]member(nil), v.Members...), member{Key: "location", Val: strNode(ev.scope.Location)})}
 	return out, true, nil
 }

@@ -56,38 +56,38 @@ func (d Deployment) scope() arm.Scope {
 }
 
 func isDeploymentTemplate(root *node) bool {
-	if s := root.getFold("$schema"); s != nil && s.kind == '"' {
-		low := strings.ToLower(s.str)
+	if s := root.GetFold("$schema"); s != nil && s.Kind == '"' {
+		low := strings.ToLower(s.Str)
 		if strings.Contains(low, "deploymenttemplate") {
 			return true
 		}
 	}
-	r := root.getFold("resources")
-	return r != nil && (r.kind == '[' || r.kind == '{') && root.getFold("properties") == nil
+	r := root.GetFold("resources")
+	return r != nil && (r.Kind == '[' || r.Kind == '{') && root.GetFold("properties") == nil
 }
 
 func isParametersFile(root *node) bool {
-	s := root.getFold("$schema")
-	return s != nil && s.kind == '"' && strings.Contains(strings.ToLower(s.str), "deploymentparameters")
+	s := root.GetFold("$schema")
+	return s != nil && s.Kind == '"' && strings.Contains(strings.ToLower(s.Str), "deploymentparameters")
 }
 
 func isSecure(decl *node) bool {
-	t := decl.getFold("type")
-	return t != nil && t.kind == '"' && (strings.EqualFold(t.str, "securestring") || strings.EqualFold(t.str, "secureobject"))
+	t := decl.GetFold("type")
+	return t != nil && t.Kind == '"' && (strings.EqualFold(t.Str, "securestring") || strings.EqualFold(t.Str, "secureobject"))
 }
 
 func mentionsImageTemplates(n *node) bool {
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		return strings.EqualFold(n.str, ImageTemplateType)
+		return strings.EqualFold(n.Str, ImageTemplateType)
 	case '{':
-		for _, m := range n.members {
-			if mentionsImageTemplates(m.val) {
+		for _, m := range n.Members {
+			if mentionsImageTemplates(m.Val) {
 				return true
 			}
 		}
 	case '[':
-		for _, it := range n.items {
+		for _, it := range n.Items {
 			if mentionsImageTemplates(it) {
 				return true
 			}
@@ -99,7 +99,7 @@ func mentionsImageTemplates(n *node) bool {
 // rawAt finds the value at a resource path package arm gives
 // ("resources[3]", "resources.name") in the template as written.
 func rawAt(root *node, p string) *node {
-	res := root.getFold("resources")
+	res := root.GetFold("resources")
 	if res == nil {
 		return nil
 	}
@@ -108,20 +108,20 @@ func rawAt(root *node, p string) *node {
 		return nil
 	}
 	switch {
-	case res.kind == '[' && strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]"):
+	case res.Kind == '[' && strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]"):
 		i := 0
 		for _, c := range rest[1 : len(rest)-1] {
 			if c < '0' || c > '9' {
 				return nil
 			}
 			i = i*10 + int(c-'0')
-			if i >= len(res.items) {
+			if i >= len(res.Items) {
 				return nil
 			}
 		}
-		return res.items[i]
-	case res.kind == '{' && strings.HasPrefix(rest, "."):
-		return res.get(rest[1:])
+		return res.Items[i]
+	case res.Kind == '{' && strings.HasPrefix(rest, "."):
+		return res.Get(rest[1:])
 	}
 	return nil
 }
@@ -131,15 +131,15 @@ func rawAt(root *node, p string) *node {
 func givenParameters(raw []byte) map[string]bool {
 	out := map[string]bool{}
 	root, err := parseJSON(arm.StripComments(raw))
-	if err != nil || root.kind != '{' {
+	if err != nil || root.Kind != '{' {
 		return out
 	}
 	params := root
-	if p := root.getFold("parameters"); p != nil && (root.getFold("$schema") != nil || root.getFold("contentVersion") != nil) {
+	if p := root.GetFold("parameters"); p != nil && (root.GetFold("$schema") != nil || root.GetFold("contentVersion") != nil) {
 		params = p
 	}
-	for _, m := range params.members {
-		out[strings.ToLower(m.key)] = true
+	for _, m := range params.Members {
+		out[strings.ToLower(m.Key)] = true
 	}
 	return out
 }

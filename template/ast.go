@@ -6,178 +6,23 @@
 package template
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math"
-	"strconv"
 	"strings"
+
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // MaxTemplateBytes bounds an uploaded template; AIB templates are a few KiB.
 const MaxTemplateBytes = 1 << 20
 
-// maxDepth bounds nesting, so a hostile upload cannot exhaust the stack.
-const maxDepth = 32
-
 // node is a JSON value that keeps the order of object members and the
-// duplicates encoding/json would silently drop.
-type node struct {
-	kind    byte // '{', '[', '"', 'n' (number), 'b' (bool), '0' (null)
-	members []member
-	items   []*node
-	str     string
-	num     json.Number
-	b       bool
-}
+// duplicates encoding/json would silently drop (package jsontree).
+type node = jsontree.Node
 
-type member struct {
-	key string
-	val *node
-}
+type member = jsontree.Member
 
-func (n *node) get(key string) *node {
-	for _, m := range n.members {
-		if m.key == key {
-			return m.val
-		}
-	}
-	return nil
-}
-
-func (n *node) describe() string {
-	switch n.kind {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 'n':
-		return "a number"
-	case 'b':
-		return "a boolean"
-	}
-	return "null"
-}
-
-// parseJSON reads one JSON value into a node tree.
-func parseJSON(b []byte) (*node, error) {
-	if len(b) > MaxTemplateBytes {
-		return nil, fmt.Errorf("template is %d bytes, over the limit of %d", len(b), MaxTemplateBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	n, err := readNode(dec, 0)
-	if err != nil {
-		return nil, syntaxError(b, dec, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, syntaxError(b, dec, errors.New("text after the template's closing brace"))
-	}
-	return n, nil
-}
-
-func syntaxError(b []byte, dec *json.Decoder, err error) error {
-	off := dec.InputOffset()
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		off = se.Offset
-	}
-	line, col := 1, 1
-	for i := int64(0); i < off && i < int64(len(b)); i++ {
-		if b[i] == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	msg := err.Error()
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		msg = "unexpected end of the template (a bracket or brace is not closed)"
-	}
-	return fmt.Errorf("line %d, column %d: %s", line, col, msg)
-}
-
-func readNode(dec *json.Decoder, depth int) (*node, error) {
-	if depth > maxDepth {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			n := &node{kind: '{'}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				key, _ := kt.(string)
-				v, err := readNode(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.members = append(n.members, member{key: key, val: v})
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return n, nil
-		case '[':
-			n := &node{kind: '['}
-			for dec.More() {
-				v, err := readNode(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.items = append(n.items, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return n, nil
-		}
-		return nil, fmt.Errorf("unexpected %q", t)
-	case string:
-		return &node{kind: '"', str: t}, nil
-	case json.Number:
-		return &node{kind: 'n', num: t}, nil
-	case bool:
-		return &node{kind: 'b', b: t}, nil
-	case nil:
-		return &node{kind: '0'}, nil
-	}
-	return nil, fmt.Errorf("unexpected token %v", tok)
-}
-
-// encode writes a node tree as JSON.
-func (n *node) encode(w *bytes.Buffer) { encodeLimited(n, w, math.MaxInt) }
-
-// encodeScalar writes a string, number, boolean or null.
-func (n *node) encodeScalar(w *bytes.Buffer) {
-	switch n.kind {
-	case '"':
-		writeString(w, n.str)
-	case 'n':
-		w.WriteString(n.num.String())
-	case 'b':
-		w.WriteString(strconv.FormatBool(n.b))
-	default:
-		w.WriteString("null")
-	}
-}
-
-func writeString(w *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	w.Write(b)
-}
+// parseJSON reads one JSON value into a node tree, at most MaxTemplateBytes bytes.
+func parseJSON(b []byte) (*node, error) { return jsontree.Parse(b, MaxTemplateBytes) }
 
 // path builds problem paths such as properties.customize[2].name.
 type path string
@@ -205,65 +50,6 @@ func (p path) String() string {
 func isPlaceholder(s string) bool {
 	s = strings.TrimSpace(s)
 	return strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") && len(s) > 2
-}
-
-func jsonNumber(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
-
-// getFold is a property lookup as ARM does it: without regard to case.
-func (n *node) getFold(key string) *node {
-	if v := n.get(key); v != nil {
-		return v
-	}
-	for _, m := range n.members {
-		if strings.EqualFold(m.key, key) {
-			return m.val
-		}
-	}
-	return nil
-}
-
-// encodeLimited writes n as JSON, stopping (false) past limit bytes.
-func encodeLimited(n *node, w *bytes.Buffer, limit int) bool {
-	if w.Len() > limit {
-		return false
-	}
-	switch n.kind {
-	case '{':
-		w.WriteByte('{')
-		for i, m := range n.members {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			writeString(w, m.key)
-			w.WriteByte(':')
-			if !encodeLimited(m.val, w, limit) {
-				return false
-			}
-		}
-		w.WriteByte('}')
-	case '[':
-		w.WriteByte('[')
-		for i, it := range n.items {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			if !encodeLimited(it, w, limit) {
-				return false
-			}
-		}
-		w.WriteByte(']')
-	default:
-		n.encodeScalar(w)
-	}
-	return w.Len() <= limit
-}
-
-func asInt(n *node) (int64, bool) {
-	if n.kind != 'n' {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(n.num.String(), 10, 64)
-	return v, err == nil
 }
 
 // clip shortens a value quoted in a message.

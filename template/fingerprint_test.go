@@ -11,11 +11,11 @@ import (
 )
 
 func shuffle(n *node, rng *rand.Rand) {
-	rng.Shuffle(len(n.members), func(i, j int) { n.members[i], n.members[j] = n.members[j], n.members[i] })
-	for _, m := range n.members {
-		shuffle(m.val, rng)
+	rng.Shuffle(len(n.Members), func(i, j int) { n.Members[i], n.Members[j] = n.Members[j], n.Members[i] })
+	for _, m := range n.Members {
+		shuffle(m.Val, rng)
 	}
-	for _, it := range n.items {
+	for _, it := range n.Items {
 		shuffle(it, rng) // array order is meaning (customizer order): shuffled inside only
 	}
 }
@@ -38,7 +38,7 @@ func TestFingerprintIgnoresKeyOrderAndWhitespace(t *testing.T) {
 			}
 			shuffle(root, rng)
 			var compact, spaced bytes.Buffer
-			root.encode(&compact)
+			root.Encode(&compact)
 			_ = json.Indent(&spaced, compact.Bytes(), strings.Repeat(" ", rng.IntN(4)), strings.Repeat("\t", 1+rng.IntN(3)))
 			for _, variant := range [][]byte{compact.Bytes(), spaced.Bytes()} {
 				if got := fingerprintOf(t, variant, testScripts, testVersions()); got != want {

@@ -147,8 +147,8 @@ func ParseFile(name string, raw, params []byte, o Options) []*Parsed {
 		r.problem("", "not valid JSON: %v", err)
 		return fail(KindResource)
 	}
-	if root.kind != '{' {
-		r.problem("", "must be a JSON object, not %s", root.describe())
+	if root.Kind != '{' {
+		r.problem("", "must be a JSON object, not %s", root.Describe())
 		return fail(KindResource)
 	}
 	if isParametersFile(root) {
@@ -201,8 +201,8 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		default:
 			name := res.Name
 			if raw := rawAt(root, res.Path); name == "" && raw != nil {
-				if n := raw.getFold("name"); n != nil && n.kind == '"' {
-					name = n.str // as written, when it could not be evaluated
+				if n := raw.GetFold("name"); n != nil && n.Kind == '"' {
+					name = n.Str // as written, when it could not be evaluated
 				}
 			}
 			others = append(others, strings.TrimSpace(res.Type+" "+name))
@@ -212,7 +212,7 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 	skipped := false // an image template whose condition is false
 	for _, n := range dep.Notes {
 		if n.Message == arm.MsgConditionFalse {
-			if raw := rawAt(root, n.Path); raw != nil && raw.kind == '{' && isImageTemplate(raw) {
+			if raw := rawAt(root, n.Path); raw != nil && raw.Kind == '{' && isImageTemplate(raw) {
 				file.note(path(n.Path), "condition is false: this image template is not deployed")
 				skipped = true
 			}
@@ -292,15 +292,15 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 	}
 	// A secure parameter's value ends up in the template when the
 	// template reads it; warn for each one that has a value.
-	if decls := root.getFold("parameters"); decls != nil && decls.kind == '{' {
+	if decls := root.GetFold("parameters"); decls != nil && decls.Kind == '{' {
 		given := map[string]bool{}
 		if params != nil {
 			given = givenParameters(params)
 		}
 		var secrets []string
-		for _, m := range decls.members {
-			if m.val.kind == '{' && isSecure(m.val) && (given[strings.ToLower(m.key)] || m.val.getFold("defaultValue") != nil) {
-				secrets = append(secrets, m.key)
+		for _, m := range decls.Members {
+			if m.Val.Kind == '{' && isSecure(m.Val) && (given[strings.ToLower(m.Key)] || m.Val.GetFold("defaultValue") != nil) {
+				secrets = append(secrets, m.Key)
 			}
 		}
 		sort.Strings(secrets)
@@ -322,8 +322,8 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 }
 
 func isImageTemplate(raw *node) bool {
-	t := raw.getFold("type")
-	return t != nil && t.kind == '"' && strings.EqualFold(t.str, ImageTemplateType)
+	t := raw.GetFold("type")
+	return t != nil && t.Kind == '"' && strings.EqualFold(t.Str, ImageTemplateType)
 }
 
 // nestedImageTemplate reports a nested deployment whose inner template
@@ -354,8 +354,8 @@ func withoutTooLarge(list []Problem, at string) []Problem {
 // parseResource upgrades and validates one bare imageTemplates resource.
 func parseResource(name, kind string, root *node, r *report, o Options) *Parsed {
 	out := &Parsed{Name: name, Kind: kind}
-	if root.kind != '{' {
-		r.problem("", "must be a JSON object, not %s", root.describe())
+	if root.Kind != '{' {
+		r.problem("", "must be a JSON object, not %s", root.Describe())
 		out.Problems = r.problems
 		return out
 	}
@@ -365,41 +365,41 @@ func parseResource(name, kind string, root *node, r *report, o Options) *Parsed 
 		return out
 	}
 	out.PathPrefix = r.prefix
-	body := &node{kind: '{'}
-	for _, m := range up.members {
-		switch m.key {
+	body := &node{Kind: '{'}
+	for _, m := range up.Members {
+		switch m.Key {
 		case "apiVersion":
-			out.SourceAPI = m.val.str
-			if !contains(knownAPIVersions, m.val.str) {
-				r.problem("apiVersion", "%q is not an Image Builder API version (one of %s)", m.val.str, strings.Join(knownAPIVersions, ", "))
-			} else if m.val.str != TargetAPIVersion {
-				r.note("apiVersion", "written for %s; upgraded to %s", m.val.str, TargetAPIVersion)
+			out.SourceAPI = m.Val.Str
+			if !contains(knownAPIVersions, m.Val.Str) {
+				r.problem("apiVersion", "%q is not an Image Builder API version (one of %s)", m.Val.Str, strings.Join(knownAPIVersions, ", "))
+			} else if m.Val.Str != TargetAPIVersion {
+				r.note("apiVersion", "written for %s; upgraded to %s", m.Val.Str, TargetAPIVersion)
 			}
 		case "type":
 			switch {
-			case strings.EqualFold(m.val.str, ImageTemplateType):
-			case strings.EqualFold(m.val.str, "Microsoft.VirtualMachineImages"):
-				r.note("type", "%q (the form `az resource create --is-full-object` took) is read-only in the request; removed", m.val.str)
+			case strings.EqualFold(m.Val.Str, ImageTemplateType):
+			case strings.EqualFold(m.Val.Str, "Microsoft.VirtualMachineImages"):
+				r.note("type", "%q (the form `az resource create --is-full-object` took) is read-only in the request; removed", m.Val.Str)
 			default:
-				r.problem("type", "%q is not %s", m.val.str, ImageTemplateType)
+				r.problem("type", "%q is not %s", m.Val.Str, ImageTemplateType)
 			}
 		case "name":
-			out.ResourceName = m.val.str
-			if m.val.str != name {
-				r.note("name", "%q is ignored: a template is named by its blob (%q)", m.val.str, name)
+			out.ResourceName = m.Val.Str
+			if m.Val.Str != name {
+				r.note("name", "%q is ignored: a template is named by its blob (%q)", m.Val.Str, name)
 			}
 		case "goldenpipe":
 			var b bytes.Buffer
-			m.val.encode(&b)
+			m.Val.Encode(&b)
 			if err := json.Unmarshal(b.Bytes(), &out.Policy); err != nil {
 				r.problem("goldenpipe", "%v", err)
 			}
 		default:
-			body.members = append(body.members, m)
+			body.Members = append(body.Members, m)
 		}
 	}
 	var b bytes.Buffer
-	body.encode(&b)
+	body.Encode(&b)
 	out.upgradedTo = b.Bytes()
 	var tpl armvirtualmachineimagebuilder.ImageTemplate
 	if err := json.Unmarshal(b.Bytes(), &tpl); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/goldenpipe/goldenpipe/arm"
+	"github.com/goldenpipe/goldenpipe/internal/jsontree"
 )
 
 // Problem is one thing wrong with a template, at a path such as
@@ -69,8 +70,8 @@ func upgrade(root *node, r *report) *node {
 }
 
 func upgradeObject(n *node, o *object, p path, r *report) *node {
-	if n.kind != '{' {
-		r.problem(p, "must be an object, not %s", n.describe())
+	if n.Kind != '{' {
+		r.problem(p, "must be an object, not %s", n.Describe())
 		return nil
 	}
 	spec, typ := o, ""
@@ -81,13 +82,13 @@ func upgradeObject(n *node, o *object, p path, r *report) *node {
 			return nil
 		}
 	}
-	out := &node{kind: '{'}
+	out := &node{Kind: '{'}
 	seen := map[string]bool{}
-	for _, m := range n.members {
-		canon, fld := lookup(spec, m.key)
-		mp := p.key(m.key)
+	for _, m := range n.Members {
+		canon, fld := lookup(spec, m.Key)
+		mp := p.key(m.Key)
 		if fld == nil {
-			r.problem(mp, "unknown field%s (Azure refuses unknown fields since May 2024; allowed here: %s)", suggest(spec, m.key), allowed(spec))
+			r.problem(mp, "unknown field%s (Azure refuses unknown fields since May 2024; allowed here: %s)", suggest(spec, m.Key), allowed(spec))
 			continue
 		}
 		if seen[canon] {
@@ -95,7 +96,7 @@ func upgradeObject(n *node, o *object, p path, r *report) *node {
 			continue
 		}
 		seen[canon] = true
-		if canon != m.key {
+		if canon != m.Key {
 			r.note(mp, "renamed to %q", canon)
 		}
 		switch {
@@ -109,14 +110,14 @@ func upgradeObject(n *node, o *object, p path, r *report) *node {
 			r.problem(mp, "%s", fld.note)
 			continue
 		}
-		if m.val.kind == '0' {
+		if m.Val.Kind == '0' {
 			continue // null: absent
 		}
-		if v := upgradeValue(m.val, fld, p.key(canon), r); v != nil {
+		if v := upgradeValue(m.Val, fld, p.key(canon), r); v != nil {
 			if canon == "type" && typ != "" {
-				v = &node{kind: '"', str: typ}
+				v = &node{Kind: '"', Str: typ}
 			}
-			out.members = append(out.members, member{key: canon, val: v})
+			out.Members = append(out.Members, member{Key: canon, Val: v})
 		}
 	}
 	if typ == "SharedImage" {
@@ -129,9 +130,9 @@ func upgradeObject(n *node, o *object, p path, r *report) *node {
 // polymorphic picks the schema of an object by its "type".
 func polymorphic(n *node, o *object, p path, r *report) (*object, string) {
 	var t *node
-	for _, m := range n.members {
-		if strings.EqualFold(m.key, "type") {
-			t = m.val
+	for _, m := range n.Members {
+		if strings.EqualFold(m.Key, "type") {
+			t = m.Val
 		}
 	}
 	types := make([]string, 0, len(o.byType))
@@ -139,22 +140,22 @@ func polymorphic(n *node, o *object, p path, r *report) (*object, string) {
 		types = append(types, k)
 	}
 	sort.Strings(types)
-	if t == nil || t.kind != '"' {
+	if t == nil || t.Kind != '"' {
 		r.problem(p.key("type"), "is required: one of %s", strings.Join(types, ", "))
 		return nil, ""
 	}
-	lower := strings.ToLower(t.str)
+	lower := strings.ToLower(t.Str)
 	if msg, ok := o.removedTypes[lower]; ok {
 		r.problem(p.key("type"), "%s", msg)
 		return nil, ""
 	}
 	canon, ok := o.typeAliases[lower]
 	if !ok {
-		r.problem(p.key("type"), "unknown type %q: one of %s", t.str, strings.Join(types, ", "))
+		r.problem(p.key("type"), "unknown type %q: one of %s", t.Str, strings.Join(types, ", "))
 		return nil, ""
 	}
-	if canon != t.str {
-		r.note(p.key("type"), "%q written as %q", t.str, canon)
+	if canon != t.Str {
+		r.note(p.key("type"), "%q written as %q", t.Str, canon)
 	}
 	return o.byType[canon], canon
 }
@@ -231,101 +232,101 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 		return str(n, p, r, fld.text)
 	case kBool:
 		switch {
-		case n.kind == 'b':
+		case n.Kind == 'b':
 			return n
-		case n.kind == '"' && (strings.EqualFold(n.str, "true") || strings.EqualFold(n.str, "false")):
-			r.note(p, "string %q written as a boolean", n.str)
-			return &node{kind: 'b', b: strings.EqualFold(n.str, "true")}
+		case n.Kind == '"' && (strings.EqualFold(n.Str, "true") || strings.EqualFold(n.Str, "false")):
+			r.note(p, "string %q written as a boolean", n.Str)
+			return &node{Kind: 'b', B: strings.EqualFold(n.Str, "true")}
 		}
 		r.problem(p, "must be true or false, not %s", quoteValue(n))
 	case kInt:
 		return integer(n, p, r)
 	case kStrings:
-		if n.kind == '"' {
+		if n.Kind == '"' {
 			if s := str(n, p, r, fld.text); s != nil {
 				r.note(p, "a single string written as an array")
-				return &node{kind: '[', items: []*node{s}}
+				return &node{Kind: '[', Items: []*node{s}}
 			}
 			return nil
 		}
-		if n.kind != '[' {
-			r.problem(p, "must be an array of strings, not %s", n.describe())
+		if n.Kind != '[' {
+			r.problem(p, "must be an array of strings, not %s", n.Describe())
 			return nil
 		}
-		out := &node{kind: '['}
-		for i, it := range n.items {
+		out := &node{Kind: '['}
+		for i, it := range n.Items {
 			if s := str(it, p.index(i), r, fld.text); s != nil {
-				out.items = append(out.items, s)
+				out.Items = append(out.Items, s)
 			}
 		}
 		return out
 	case kInts:
-		if n.kind != '[' {
+		if n.Kind != '[' {
 			if v := integer(n, p, r); v != nil {
 				r.note(p, "a single number written as an array")
-				return &node{kind: '[', items: []*node{v}}
+				return &node{Kind: '[', Items: []*node{v}}
 			}
 			return nil
 		}
-		out := &node{kind: '['}
-		for i, it := range n.items {
+		out := &node{Kind: '['}
+		for i, it := range n.Items {
 			if v := integer(it, p.index(i), r); v != nil {
-				out.items = append(out.items, v)
+				out.Items = append(out.Items, v)
 			}
 		}
 		return out
 	case kStringMap:
-		if n.kind != '{' {
-			r.problem(p, "must be an object of strings, not %s", n.describe())
+		if n.Kind != '{' {
+			r.problem(p, "must be an object of strings, not %s", n.Describe())
 			return nil
 		}
-		out := &node{kind: '{'}
-		for _, m := range n.members {
-			if isPlaceholder(m.key) || strings.HasPrefix(m.key, "<") {
-				r.problem(p.key(m.key), "the key is a placeholder from the documentation; fill it in")
+		out := &node{Kind: '{'}
+		for _, m := range n.Members {
+			if isPlaceholder(m.Key) || strings.HasPrefix(m.Key, "<") {
+				r.problem(p.key(m.Key), "the key is a placeholder from the documentation; fill it in")
 				continue
 			}
-			if s := str(m.val, p.key(m.key), r, true); s != nil {
-				out.members = append(out.members, member{key: m.key, val: s})
+			if s := str(m.Val, p.key(m.Key), r, true); s != nil {
+				out.Members = append(out.Members, member{Key: m.Key, Val: s})
 			}
 		}
 		return out
 	case kObject:
 		return upgradeObject(n, fld.obj, p, r)
 	case kObjects:
-		if n.kind == '{' {
+		if n.Kind == '{' {
 			r.note(p, "a single object written as an array")
-			n = &node{kind: '[', items: []*node{n}}
+			n = &node{Kind: '[', Items: []*node{n}}
 		}
-		if n.kind != '[' {
-			r.problem(p, "must be an array of objects, not %s", n.describe())
+		if n.Kind != '[' {
+			r.problem(p, "must be an array of objects, not %s", n.Describe())
 			return nil
 		}
-		out := &node{kind: '['}
-		for i, it := range n.items {
+		out := &node{Kind: '['}
+		for i, it := range n.Items {
 			if v := upgradeObject(it, fld.obj, p.index(i), r); v != nil {
-				out.items = append(out.items, v)
+				out.Items = append(out.Items, v)
 			} else {
-				out.items = append(out.items, &node{kind: '{'}) // keep indexes stable
+				out.Items = append(out.Items, &node{Kind: '{'}) // keep indexes stable
 			}
 		}
 		return out
 	case kIdentities:
-		if n.kind != '{' {
-			r.problem(p, "must be an object keyed by identity resource ids, not %s", n.describe())
+		if n.Kind != '{' {
+			r.problem(p, "must be an object keyed by identity resource ids, not %s", n.Describe())
 			return nil
 		}
-		out := &node{kind: '{'}
-		for _, m := range n.members {
-			if isPlaceholder(m.key) || placeholderIn(m.key) != "" {
-				r.problem(p.key(m.key), "the identity is a placeholder from the documentation; give the user-assigned identity's resource id")
+		out := &node{Kind: '{'}
+		for _, m := range n.Members {
+			if isPlaceholder(m.Key) || placeholderIn(m.Key) != "" {
+				r.problem(p.key(m.Key), "the identity is a placeholder from the documentation; give the user-assigned identity's resource id")
 				continue
 			}
-			if arm.LooksLikeExpression(m.key) && !r.evaluated {
-				r.problem(p.key(m.key), "%s", bareExpression(m.key))
+			if arm.LooksLikeExpression(m.Key) && !r.evaluated {
+				r.problem(p.key(m.Key), "%s", bareExpression(m.Key))
 				continue
 			}
-			out.members = append(out.members, member{key: m.key, val: &node{kind: '{'}})
+			out.Members = append(out.Members, member{Key: m.Key, Val: &node{Kind: '{'}})
 		}
 		return out
 	}
@@ -334,23 +335,23 @@ func upgradeValue(n *node, fld *field, p path, r *report) *node {
 
 // str checks a string value; free text (commands) may hold "<…>".
 func str(n *node, p path, r *report, free bool) *node {
-	if n.kind == '0' && r.bad[p.String()] {
+	if n.Kind == '0' && r.bad[p.String()] {
 		return nil // its expression failed, and said why
 	}
-	if n.kind != '"' {
+	if n.Kind != '"' {
 		r.problem(p, "must be a string, not %s", quoteValue(n))
 		return nil
 	}
-	if isPlaceholder(n.str) {
-		r.problem(p, "%q is a placeholder from the documentation; fill it in", n.str)
+	if isPlaceholder(n.Str) {
+		r.problem(p, "%q is a placeholder from the documentation; fill it in", n.Str)
 		return nil
 	}
-	if arm.LooksLikeExpression(n.str) && !r.evaluated {
-		r.problem(p, "%s", bareExpression(n.str))
+	if arm.LooksLikeExpression(n.Str) && !r.evaluated {
+		r.problem(p, "%s", bareExpression(n.Str))
 		return nil
 	}
-	if ph := placeholderIn(n.str); ph != "" && !free {
-		r.problem(p, "%q holds the placeholder %s from the documentation; fill it in", clip(n.str), ph)
+	if ph := placeholderIn(n.Str); ph != "" && !free {
+		r.problem(p, "%q holds the placeholder %s from the documentation; fill it in", clip(n.Str), ph)
 		return nil
 	}
 	return n
@@ -370,37 +371,37 @@ func placeholderIn(s string) string { return placeholderRE.FindString(s) }
 
 func integer(n *node, p path, r *report) *node {
 	text := ""
-	switch n.kind {
+	switch n.Kind {
 	case 'n':
-		text = n.num.String()
+		text = n.Num.String()
 	case '"':
-		text = strings.TrimSpace(n.str)
+		text = strings.TrimSpace(n.Str)
 	}
 	v, err := strconv.ParseInt(text, 10, 32)
 	if err != nil {
-		if n.kind == '"' && isPlaceholder(n.str) {
-			r.problem(p, "%q is a placeholder from the documentation; fill it in", n.str)
+		if n.Kind == '"' && isPlaceholder(n.Str) {
+			r.problem(p, "%q is a placeholder from the documentation; fill it in", n.Str)
 		} else {
 			r.problem(p, "must be a whole number, not %s", quoteValue(n))
 		}
 		return nil
 	}
-	if n.kind == '"' {
-		r.note(p, "string %q written as a number", n.str)
+	if n.Kind == '"' {
+		r.note(p, "string %q written as a number", n.Str)
 	}
-	return &node{kind: 'n', num: jsonNumber(v)}
+	return &node{Kind: 'n', Num: jsontree.JSONNumber(v)}
 }
 
 func quoteValue(n *node) string {
-	switch n.kind {
+	switch n.Kind {
 	case '"':
-		return strconv.Quote(n.str)
+		return strconv.Quote(n.Str)
 	case 'n':
-		return n.num.String()
+		return n.Num.String()
 	case 'b':
-		return strconv.FormatBool(n.b)
+		return strconv.FormatBool(n.B)
 	}
-	return n.describe()
+	return n.Describe()
 }
 
 // replicationToTargetRegions upgrades the SharedImage replicationRegions
@@ -408,42 +409,42 @@ func quoteValue(n *node) string {
 // given beside replicationRegions moves into each target region, as API
 // 2024-02-01 wants it there.
 func replicationToTargetRegions(out *node, p path, r *report) {
-	regions := out.get("replicationRegions")
+	regions := out.Get("replicationRegions")
 	if regions == nil {
-		if out.get("storageAccountType") != nil && out.get("targetRegions") != nil {
+		if out.Get("storageAccountType") != nil && out.Get("targetRegions") != nil {
 			r.problem(p.key("storageAccountType"), "can be given only with replicationRegions; with targetRegions give storageAccountType on each target region")
 		}
 		return
 	}
 	var kept []member
 	var sat *node
-	for _, m := range out.members {
-		switch m.key {
+	for _, m := range out.Members {
+		switch m.Key {
 		case "replicationRegions":
 		case "storageAccountType":
-			sat = m.val
+			sat = m.Val
 		default:
 			kept = append(kept, m)
 		}
 	}
-	if out.get("targetRegions") != nil {
+	if out.Get("targetRegions") != nil {
 		r.problem(p.key("replicationRegions"), "give targetRegions or replicationRegions, not both (replicationRegions is deprecated)")
 		return
 	}
-	if len(regions.items) == 0 {
+	if len(regions.Items) == 0 {
 		r.problem(p.key("replicationRegions"), "is empty: name at least one region (or leave it out, and the version stays in the template's region)")
 		return
 	}
-	out.members = kept
-	tr := &node{kind: '['}
-	for _, it := range regions.items {
-		region := &node{kind: '{', members: []member{{key: "name", val: it}}}
+	out.Members = kept
+	tr := &node{Kind: '['}
+	for _, it := range regions.Items {
+		region := &node{Kind: '{', Members: []member{{Key: "name", Val: it}}}
 		if sat != nil {
-			region.members = append(region.members, member{key: "storageAccountType", val: sat})
+			region.Members = append(region.Members, member{Key: "storageAccountType", Val: sat})
 		}
-		tr.items = append(tr.items, region)
+		tr.Items = append(tr.Items, region)
 	}
-	out.members = append(out.members, member{key: "targetRegions", val: tr})
+	out.Members = append(out.Members, member{Key: "targetRegions", Val: tr})
 	r.note(p.key("replicationRegions"), "deprecated since API 2022-07-01; written as targetRegions")
 	if sat != nil {
 		r.note(p.key("storageAccountType"), "moved into each target region (API 2024-02-01 takes it there)")
@@ -459,67 +460,67 @@ var storageAccountTypes = []string{"Standard_LRS", "Standard_ZRS", "Premium_LRS"
 // distributor or on each target region) and versioning.
 func sharedImageEnums(out *node, p path, r *report) {
 	checkSAT := func(n *node, at path) {
-		if n == nil || n.kind != '"' {
+		if n == nil || n.Kind != '"' {
 			return
 		}
 		for _, ok := range storageAccountTypes {
 			switch {
-			case n.str == ok:
+			case n.Str == ok:
 				return
-			case strings.EqualFold(n.str, ok):
-				r.problem(at, "%q must be written %q (enum values are case-sensitive since May 2024)", n.str, ok)
+			case strings.EqualFold(n.Str, ok):
+				r.problem(at, "%q must be written %q (enum values are case-sensitive since May 2024)", n.Str, ok)
 				return
 			}
 		}
-		r.problem(at, "%q is not a storage account type: one of %s", n.str, strings.Join(storageAccountTypes, ", "))
+		r.problem(at, "%q is not a storage account type: one of %s", n.Str, strings.Join(storageAccountTypes, ", "))
 	}
-	checkSAT(out.get("storageAccountType"), p.key("storageAccountType"))
-	if tr := out.get("targetRegions"); tr != nil {
-		for i, region := range tr.items {
+	checkSAT(out.Get("storageAccountType"), p.key("storageAccountType"))
+	if tr := out.Get("targetRegions"); tr != nil {
+		for i, region := range tr.Items {
 			rp := p.key("targetRegions").index(i)
-			checkSAT(region.get("storageAccountType"), rp.key("storageAccountType"))
-			if rc := region.get("replicaCount"); rc != nil {
-				if v, ok := asInt(rc); ok && v < 1 {
+			checkSAT(region.Get("storageAccountType"), rp.key("storageAccountType"))
+			if rc := region.Get("replicaCount"); rc != nil {
+				if v, ok := jsontree.AsInt(rc); ok && v < 1 {
 					r.problem(rp.key("replicaCount"), "%d must be 1 or more", v)
 				}
 			}
-			if region.get("name") == nil && !r.bad[rp.key("name").String()] {
+			if region.Get("name") == nil && !r.bad[rp.key("name").String()] {
 				r.problem(rp.key("name"), "is required: the region to replicate to")
 			}
 		}
 	}
-	v := out.get("versioning")
-	if v == nil || v.kind != '{' {
+	v := out.Get("versioning")
+	if v == nil || v.Kind != '{' {
 		return
 	}
 	vp := p.key("versioning")
-	scheme := v.get("scheme")
+	scheme := v.Get("scheme")
 	switch {
 	case scheme == nil:
 		if !r.bad[vp.key("scheme").String()] {
 			r.problem(vp.key("scheme"), "is required: \"Latest\" or \"Source\"")
 		}
 		return
-	case scheme.kind != '"':
+	case scheme.Kind != '"':
 		return
-	case scheme.str == "Latest":
-		if m := v.get("major"); m != nil {
-			if n, ok := asInt(m); ok && n < -1 {
+	case scheme.Str == "Latest":
+		if m := v.Get("major"); m != nil {
+			if n, ok := jsontree.AsInt(m); ok && n < -1 {
 				r.problem(vp.key("major"), "%d is below the minimum -1 (-1 means any major version)", n)
 			}
 		}
-	case scheme.str == "Source":
-		if v.get("major") != nil {
+	case scheme.Str == "Source":
+		if v.Get("major") != nil {
 			r.problem(vp.key("major"), "applies only to the \"Latest\" scheme")
 		}
-	case strings.EqualFold(scheme.str, "Latest"), strings.EqualFold(scheme.str, "Source"):
+	case strings.EqualFold(scheme.Str, "Latest"), strings.EqualFold(scheme.Str, "Source"):
 		canon := "Latest"
-		if strings.EqualFold(scheme.str, "Source") {
+		if strings.EqualFold(scheme.Str, "Source") {
 			canon = "Source"
 		}
-		r.problem(vp.key("scheme"), "%q must be written %q: enum values are case-sensitive since May 2024 (the docs' lowercase is refused, and major would be dropped)", scheme.str, canon)
+		r.problem(vp.key("scheme"), "%q must be written %q: enum values are case-sensitive since May 2024 (the docs' lowercase is refused, and major would be dropped)", scheme.Str, canon)
 	default:
-		r.problem(vp.key("scheme"), "%q is not a versioning scheme: \"Latest\" or \"Source\"", scheme.str)
+		r.problem(vp.key("scheme"), "%q is not a versioning scheme: \"Latest\" or \"Source\"", scheme.Str)
 	}
 }
 

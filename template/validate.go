@@ -360,7 +360,17 @@ func (v *validator) file(p path, src, dst, sum *string) {
 	switch {
 	case dst == nil:
 		v.required(p.key("destination"), " for a File step")
+	case v.os == OSLinux && !strings.HasPrefix(*dst, "/"):
+		// A relative destination is where Packer's file provisioner puts
+		// it: the build user's working directory. Microsoft's AVM
+		// image-template module deploys one in its own e2e test
+		// (avm/res/virtual-machine-images/image-template, tests/e2e/max:
+		// destination 'Initialize-LinuxSoftware.ps1', then run by a Shell
+		// step), so it is no error; /tmp is the documented place.
+		v.r.warn(p.key("destination"), "%q is relative: it lands in the build user's working directory; on Linux the documented place is under /tmp", *dst)
 	case v.os == OSLinux && !strings.HasPrefix(*dst, "/tmp/"):
+		// "Linux OS's – the only path Image builder can write to is /tmp"
+		// (Microsoft Learn, image-builder-json, properties: customize, File)
 		v.r.problem(p.key("destination"), "%q is outside /tmp: on Linux Image Builder can write only under /tmp", *dst)
 	}
 	v.checksum(p, src, sum)

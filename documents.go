@@ -157,38 +157,57 @@ const (
 
 // SummaryPage reads one page of summaries of the documents under prefix
 // from the listing (one call), from token. A document listed without a
-// summary (written before summaries were kept) is read, summarized, and
-// written again so it carries its summary from then on (once: the store's
-// migration); one deleted since the listing is left out.
+// summary (written before summaries were kept, or caught between a write
+// and its summary's) is read, summarized, and written again so it carries
+// its summary from then on (once: the store's migration); one deleted
+// since the listing is left out. Those reads (and writes) run at once,
+// at most readWorkers together, so a page's time is that of the slowest
+// document, not their sum (a page listed during a burst of writes finds
+// several of them).
 func SummaryPage[D any, S any](ctx context.Context, docs Documents, prefix, token string, top int, summarize func(D) S) ([]S, string, error) {
 	items, next, err := docs.ListPage(ctx, prefix, token, top)
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]S, 0, len(items))
-	for _, it := range items {
+	sums := make([]*S, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readWorkers)
+	for i, it := range items {
 		var sum S
 		if it.Summary != nil && json.Unmarshal(it.Summary, &sum) == nil {
-			out = append(out, sum)
+			sums[i] = &sum
 			continue
 		}
-		var d D
-		etag, err := docs.Get(ctx, it.Key, &d)
-		switch ErrorCode(err) {
-		case "":
-		case ENOTFOUND:
-			continue
-		default:
-			return nil, "", err
-		}
-		if sm, ok := any(d).(Summarizer); ok {
-			if b, err := sm.DocSummary(); err == nil && len(b) <= MaxSummaryBytes {
-				if _, err := docs.Put(ctx, it.Key, d, etag); err != nil && ErrorCode(err) != ECONFLICT {
-					return nil, "", err
+		g.Go(func() error {
+			var d D
+			etag, err := docs.Get(gctx, it.Key, &d)
+			switch ErrorCode(err) {
+			case "":
+			case ENOTFOUND:
+				return nil
+			default:
+				return err
+			}
+			if sm, ok := any(d).(Summarizer); ok {
+				if b, err := sm.DocSummary(); err == nil && len(b) <= MaxSummaryBytes {
+					if _, err := docs.Put(gctx, it.Key, d, etag); err != nil && ErrorCode(err) != ECONFLICT {
+						return err
+					}
 				}
 			}
+			s := summarize(d)
+			sums[i] = &s
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, "", err
+	}
+	out := make([]S, 0, len(items))
+	for _, s := range sums {
+		if s != nil {
+			out = append(out, *s)
 		}
-		out = append(out, summarize(d))
 	}
 	return out, next, nil
 }

@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,7 +26,6 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/internal/blobwatch"
-	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -78,19 +76,10 @@ func benchBurstTick(ctx context.Context, _ *workspace) error {
 	if err != nil {
 		return err
 	}
-	store, err := stateStore(s)
+	svcB, docs, err := benchBuilds(s, svc, burstCatalog{}, burstSlots) // the slot holders stay creating
 	if err != nil {
 		return err
 	}
-	docs := &countingDocs{Documents: store}
-	sims := &local.Local{}
-	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, "bench-scripts"))
-	if err != nil {
-		return err
-	}
-	bus, _, _, _ := sims.ServiceBus(s)
-	sims.Builder.CreateDuration = time.Hour // the slot holders stay creating
-	svcB := &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: burstCatalog{}, MaxConcurrent: burstSlots, Log: slog.New(slog.DiscardHandler)}
 	if _, err := svcB.Tick(ctx, goldenpipe.Tick{}); err != nil { // the migrations, once
 		return err
 	}

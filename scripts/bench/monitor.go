@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
@@ -80,19 +82,11 @@ func benchMonitor(ctx context.Context, _ *workspace) error {
 		return err
 	}
 	s.StateContainer = "bench-monitor"
-	store, err := stateStore(s)
+	// admitted builds stay creating: the tick's work is the admission
+	svcB, docs, err := benchBuilds(s, svc, nil, 100)
 	if err != nil {
 		return err
 	}
-	docs := &countingDocs{Documents: store}
-	sims := &local.Local{}
-	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, "bench-scripts"))
-	if err != nil {
-		return err
-	}
-	bus, _, _, _ := sims.ServiceBus(s)
-	sims.Builder.CreateDuration = time.Hour // admitted builds stay creating: the tick's work is the admission
-	svcB := &builds.Service{Docs: docs, AIB: aib, Bus: bus, MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)}
 
 	empty, err := timedTick(ctx, svcB, docs)
 	if err != nil {
@@ -159,4 +153,24 @@ func timedTick(ctx context.Context, s *builds.Service, docs *countingDocs) (tick
 	start := time.Now()
 	_, err := s.Tick(ctx, goldenpipe.Tick{})
 	return tickResult{time.Since(start), docs.total()}, err
+}
+
+// benchBuilds is the builds service of the monitor benches: on the state
+// store s names (its calls counted), with the simulator's Image Builder,
+// where a created template stays creating (a slot holder holds its slot),
+// and the in-process bus.
+func benchBuilds(s config.Settings, svc *service.Client, templates builds.Templates, slots int) (*builds.Service, *countingDocs, error) {
+	store, err := stateStore(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	docs := &countingDocs{Documents: store}
+	sims := &local.Local{}
+	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, "bench-scripts"))
+	if err != nil {
+		return nil, nil, err
+	}
+	bus, _, _, _ := sims.ServiceBus(s)
+	sims.Builder.CreateDuration = time.Hour
+	return &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: templates, MaxConcurrent: slots, Log: slog.New(slog.DiscardHandler)}, docs, nil
 }

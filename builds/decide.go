@@ -232,10 +232,57 @@ func finish(d *Decision, state State, now time.Time, note string) {
 	d.Result = Result{}
 }
 
-// terminalCode reports errors Azure will repeat for the same request.
-func terminalCode(code string) bool {
-	return code == goldenpipe.EINVALID || code == goldenpipe.EFORBIDDEN || code == goldenpipe.ENOTFOUND
+// Failure is how an action or a read the shell carried out ended, as the
+// decisions see it. classify is the one place where the host's error codes
+// (goldenpipe.E*, which the Azure adapters give Azure's answers: 400 →
+// EINVALID, 403 → EFORBIDDEN, 404 → ENOTFOUND, 409 → ECONFLICT, 429/5xx →
+// EUNAVAILABLE) meet the lifecycle; each phase then says what a class
+// means for its action.
+type Failure int
+
+// Failure classes.
+const (
+	FailNone      Failure = iota // it succeeded
+	FailTransient                // throttled, unavailable or unexpected: back off, bounded
+	FailRefused                  // invalid or forbidden: Azure answers the same request so again
+	FailMissing                  // not found
+	FailConflict                 // it exists, runs already, or is busy
+)
+
+var failureNames = [...]string{FailNone: "none", FailTransient: "transient", FailRefused: "refused", FailMissing: "missing", FailConflict: "conflict"}
+
+func (f Failure) String() string {
+	if f < 0 || int(f) >= len(failureNames) {
+		return "unknown"
+	}
+	return failureNames[f]
 }
+
+// Terminal reports a failure Azure will repeat for the same request.
+func (f Failure) Terminal() bool { return f == FailRefused || f == FailMissing }
+
+// classify maps a goldenpipe error code ("" for success) to its Failure;
+// codes it does not know are transient (EINTERNAL, EUNAVAILABLE).
+func classify(code string) Failure {
+	switch code {
+	case "":
+		return FailNone
+	case goldenpipe.EINVALID, goldenpipe.EFORBIDDEN:
+		return FailRefused
+	case goldenpipe.ENOTFOUND:
+		return FailMissing
+	case goldenpipe.ECONFLICT:
+		return FailConflict
+	}
+	return FailTransient
+}
+
+// Failure classifies the outcome.
+func (o Outcome) Failure() Failure { return classify(o.Code) }
+
+// terminalCode reports errors Azure will repeat for the same request (the
+// shell's version policy read asks it: reconcile.go).
+func terminalCode(code string) bool { return classify(code).Terminal() }
 
 // retry records a transient failure: the build backs off exponentially
 // (with jitter from its id, so the decision stays pure) and fails once the
@@ -265,7 +312,7 @@ func readFailed(d *Decision, o Observation, now time.Time, cfg Config) bool {
 	if f == nil {
 		return false
 	}
-	if terminalCode(f.Code) {
+	if f.Failure().Terminal() {
 		fail(d, now, "reading the image template failed: "+f.Message)
 	} else {
 		retry(d, now, cfg, "reading the image template", f.Message)

@@ -8,9 +8,8 @@ import (
 )
 
 func TestRunCanceled(t *testing.T) {
-	left := []goldenpipe.RunOutput{{Name: "sig", ArtifactID: "/x/versions/1.0.1"}}
 	runRunSteps(t, runCanceled, []runCase{
-		{name: "canceled by the build for its timeout: timed out, outputs kept", b: inState(StateCanceling), o: Observation{Outputs: left}, run: run(goldenpipe.RunCanceled, "", "", t0, t0.Add(-time.Second)),
+		{name: "canceled by the build for its timeout: timed out, outputs kept", b: inState(StateCanceling), o: Observation{Outputs: withGallery(Build{}).Outputs}, run: run(goldenpipe.RunCanceled, "", "", t0, t0.Add(-time.Second)),
 			want: check{state: StateTimedOut, changed: true, errHas: "past buildTimeoutInMinutes", outHas: "build timed"},
 			also: func(b Build) bool { return len(b.Outputs) == 1 && b.FinishedAt.Equal(t0.Add(-time.Second)) }},
 		{name: "canceled by someone else: Image Builder's words in the history", b: running(), run: run(goldenpipe.RunCanceled, "", "canceled by ops", t0, time.Time{}),

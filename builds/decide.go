@@ -172,7 +172,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Result says when to look at the build again.
+// Result says when to look at the build again. The shell (reconcile)
+// hands RequeueAfter to settle, which files a finished build in the due
+// list at now+RequeueAfter (a failed build's template kept for
+// KeepFailed, a delete in flight or refused); a build in flight holds a
+// slot and is looked at every tick, so for it RequeueAfter is the soonest
+// look worth having (a backoff, a create or run not yet visible), and
+// reconcile's RetryAt guard keeps a tick in between from calling Azure.
 type Result struct {
 	RequeueAfter time.Duration // 0: no sooner than the next tick
 	Done         bool          // finished, every after-step carried out
@@ -279,6 +285,12 @@ func classify(code string) Failure {
 
 // Failure classifies the outcome.
 func (o Outcome) Failure() Failure { return classify(o.Code) }
+
+// FailureOf classifies an error an action or a read returned (nil:
+// FailNone) by the code of the first *goldenpipe.Error in its chain
+// (errors.As), as classify does for an Outcome: the shell's way to ask
+// without comparing codes.
+func FailureOf(err error) Failure { return classify(goldenpipe.ErrorCode(err)) }
 
 // terminalCode reports errors Azure will repeat for the same request (the
 // shell's version policy read asks it: reconcile.go).

@@ -1,6 +1,8 @@
 package builds
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +188,10 @@ func TestFailureClasses(t *testing.T) {
 				t.Errorf("%q: %s (terminal %v), want %s (terminal %v)", tt.code, f, f.Terminal(), tt.want, tt.terminal)
 			}
 		})
+	}
+	wrapped := fmt.Errorf("starting the run: %w", goldenpipe.Errorf(goldenpipe.EFORBIDDEN, "AuthorizationFailed"))
+	if FailureOf(wrapped) != FailRefused || FailureOf(nil) != FailNone || FailureOf(errors.New("EOF")) != FailTransient {
+		t.Error("FailureOf does not classify through the chain")
 	}
 	if Failure(99).String() != "unknown" || FailConflict.String() != "conflict" {
 		t.Error("failure names")

@@ -15,7 +15,10 @@ import (
 // the actions to take and when to look again. It does no I/O; reconcile.go
 // is the one shell around it that reads, writes conditionally and acts.
 // One file per phase: admission.go, creating.go, running.go, rescuing.go,
-// finishing.go, each with its table test.
+// finishing.go, each with its table test. The running and rescuing phases
+// dispatch on the state Azure reports (the run's, the copy's) to one step
+// per file, each with its own table test: run_<state>.go, rescue_<state>.go.
+// Errors reach the decisions as Outcome codes, classified once (classify).
 
 // ActionKind is something the shell does for a build.
 type ActionKind int

@@ -15,14 +15,17 @@ import (
 // Conflict); one that stays Creating past CreateTimeout fails the build.
 func decideCreating(d *Decision, o Observation, now time.Time, cfg Config) {
 	b := &d.Build
-	if last := o.Last; last != nil && last.Action.Kind == ActCreate && last.Code != "" && last.Code != goldenpipe.ECONFLICT {
-		if terminalCode(last.Code) {
+	if last := o.Last; last != nil && last.Action.Kind == ActCreate {
+		switch f := last.Failure(); {
+		case f == FailNone || f == FailConflict: // created, or it exists: look at it
+		case f.Terminal():
 			fail(d, now, "Image Builder refused the template: "+last.Message)
 			return
+		default:
+			b.CreateRequestedAt = time.Time{}
+			retry(d, now, cfg, "creating the image template", last.Message)
+			return
 		}
-		b.CreateRequestedAt = time.Time{}
-		retry(d, now, cfg, "creating the image template", last.Message)
-		return
 	}
 	if readFailed(d, o, now, cfg) || waitingForRetry(d, now) {
 		return

@@ -15,7 +15,10 @@ import (
 // the actions to take and when to look again. It does no I/O; reconcile.go
 // is the one shell around it that reads, writes conditionally and acts.
 // One file per phase: admission.go, creating.go, running.go, rescuing.go,
-// finishing.go, each with its table test.
+// finishing.go, each with its table test. The running and rescuing phases
+// dispatch on the state Azure reports (the run's, the copy's) to one step
+// per file, each with its own table test: run_<state>.go, rescue_<state>.go.
+// Errors reach the decisions as Outcome codes, classified once (classify).
 
 // ActionKind is something the shell does for a build.
 type ActionKind int
@@ -172,7 +175,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Result says when to look at the build again.
+// Result says when to look at the build again. The shell (reconcile)
+// hands RequeueAfter to settle, which files a finished build in the due
+// list at now+RequeueAfter (a failed build's template kept for
+// KeepFailed, a delete in flight or refused); a build in flight holds a
+// slot and is looked at every tick, so for it RequeueAfter is the soonest
+// look worth having (a backoff, a create or run not yet visible), and
+// reconcile's RetryAt guard keeps a tick in between from calling Azure.
 type Result struct {
 	RequeueAfter time.Duration // 0: no sooner than the next tick
 	Done         bool          // finished, every after-step carried out
@@ -232,10 +241,63 @@ func finish(d *Decision, state State, now time.Time, note string) {
 	d.Result = Result{}
 }
 
-// terminalCode reports errors Azure will repeat for the same request.
-func terminalCode(code string) bool {
-	return code == goldenpipe.EINVALID || code == goldenpipe.EFORBIDDEN || code == goldenpipe.ENOTFOUND
+// Failure is how an action or a read the shell carried out ended, as the
+// decisions see it. classify is the one place where the host's error codes
+// (goldenpipe.E*, which the Azure adapters give Azure's answers: 400 →
+// EINVALID, 403 → EFORBIDDEN, 404 → ENOTFOUND, 409 → ECONFLICT, 429/5xx →
+// EUNAVAILABLE) meet the lifecycle; each phase then says what a class
+// means for its action.
+type Failure int
+
+// Failure classes.
+const (
+	FailNone      Failure = iota // it succeeded
+	FailTransient                // throttled, unavailable or unexpected: back off, bounded
+	FailRefused                  // invalid or forbidden: Azure answers the same request so again
+	FailMissing                  // not found
+	FailConflict                 // it exists, runs already, or is busy
+)
+
+var failureNames = [...]string{FailNone: "none", FailTransient: "transient", FailRefused: "refused", FailMissing: "missing", FailConflict: "conflict"}
+
+func (f Failure) String() string {
+	if f < 0 || int(f) >= len(failureNames) {
+		return "unknown"
+	}
+	return failureNames[f]
 }
+
+// Terminal reports a failure Azure will repeat for the same request.
+func (f Failure) Terminal() bool { return f == FailRefused || f == FailMissing }
+
+// classify maps a goldenpipe error code ("" for success) to its Failure;
+// codes it does not know are transient (EINTERNAL, EUNAVAILABLE).
+func classify(code string) Failure {
+	switch code {
+	case "":
+		return FailNone
+	case goldenpipe.EINVALID, goldenpipe.EFORBIDDEN:
+		return FailRefused
+	case goldenpipe.ENOTFOUND:
+		return FailMissing
+	case goldenpipe.ECONFLICT:
+		return FailConflict
+	}
+	return FailTransient
+}
+
+// Failure classifies the outcome.
+func (o Outcome) Failure() Failure { return classify(o.Code) }
+
+// FailureOf classifies an error an action or a read returned (nil:
+// FailNone) by the code of the first *goldenpipe.Error in its chain
+// (errors.As), as classify does for an Outcome: the shell's way to ask
+// without comparing codes.
+func FailureOf(err error) Failure { return classify(goldenpipe.ErrorCode(err)) }
+
+// terminalCode reports errors Azure will repeat for the same request (the
+// shell's version policy read asks it: reconcile.go).
+func terminalCode(code string) bool { return classify(code).Terminal() }
 
 // retry records a transient failure: the build backs off exponentially
 // (with jitter from its id, so the decision stays pure) and fails once the
@@ -265,7 +327,7 @@ func readFailed(d *Decision, o Observation, now time.Time, cfg Config) bool {
 	if f == nil {
 		return false
 	}
-	if terminalCode(f.Code) {
+	if f.Failure().Terminal() {
 		fail(d, now, "reading the image template failed: "+f.Message)
 	} else {
 		retry(d, now, cfg, "reading the image template", f.Message)

@@ -1,6 +1,8 @@
 package builds
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +161,39 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if Action(Action{Kind: ActRun}).Kind.String() != "run" || (Action{Kind: ActRun}).Step() != "" {
 		t.Error("action names")
+	}
+}
+
+// Every host code has one class, and the class decides for every phase:
+// what Azure refuses fails the build, what is busy or throttled backs off.
+func TestFailureClasses(t *testing.T) {
+	tests := []struct {
+		code     string
+		want     Failure
+		terminal bool
+	}{
+		{"", FailNone, false},
+		{goldenpipe.EINVALID, FailRefused, true},
+		{goldenpipe.EFORBIDDEN, FailRefused, true},
+		{goldenpipe.ENOTFOUND, FailMissing, true},
+		{goldenpipe.ECONFLICT, FailConflict, false},
+		{goldenpipe.EUNAVAILABLE, FailTransient, false},
+		{goldenpipe.EINTERNAL, FailTransient, false},
+		{"something new", FailTransient, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			f := (Outcome{Code: tt.code}).Failure()
+			if f != tt.want || f.Terminal() != tt.terminal || terminalCode(tt.code) != tt.terminal {
+				t.Errorf("%q: %s (terminal %v), want %s (terminal %v)", tt.code, f, f.Terminal(), tt.want, tt.terminal)
+			}
+		})
+	}
+	wrapped := fmt.Errorf("starting the run: %w", goldenpipe.Errorf(goldenpipe.EFORBIDDEN, "AuthorizationFailed"))
+	if FailureOf(wrapped) != FailRefused || FailureOf(nil) != FailNone || FailureOf(errors.New("EOF")) != FailTransient {
+		t.Error("FailureOf does not classify through the chain")
+	}
+	if Failure(99).String() != "unknown" || FailConflict.String() != "conflict" {
+		t.Error("failure names")
 	}
 }

@@ -3,8 +3,6 @@ package builds
 import (
 	"strings"
 	"time"
-
-	"github.com/goldenpipe/goldenpipe"
 )
 
 // reachedEvents lists the lifecycle events a build has reached, in order.
@@ -142,7 +140,7 @@ func decideCleanup(d *Decision, o Observation, now time.Time, cfg Config) {
 		d.Result = Result{RequeueAfter: due.Sub(now)}
 		return
 	}
-	if last := o.Last; last != nil && last.Action.Kind == ActCleanup && last.Code != "" {
+	if last := o.Last; last != nil && last.Action.Kind == ActCleanup && last.Failure() != FailNone {
 		*d = cleanupRefused(*b, *last, now, cfg)
 		return
 	}
@@ -174,7 +172,9 @@ func cleanupRefused(b Build, out Outcome, now time.Time, cfg Config) Decision {
 	if nb.DeleteRefusedSince.IsZero() {
 		nb.DeleteRefusedSince = now
 	}
-	if now.Sub(nb.DeleteRefusedSince) > cfg.DeleteTimeout || terminalCode(out.Code) && out.Code != goldenpipe.ENOTFOUND {
+	// refused (400, 403): Azure answers so again; not found, busy or
+	// throttled: a later tick, until DeleteTimeout
+	if now.Sub(nb.DeleteRefusedSince) > cfg.DeleteTimeout || out.Failure() == FailRefused {
 		nb.mark("cleaned")
 		nb.History = append(nb.History, Transition{State: nb.State, At: now,
 			Note: "could not delete the image template " + nb.AIBName + " (" + out.Message + "); it is left for an operator"})

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	aib "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/virtualmachineimagebuilder/armvirtualmachineimagebuilder/v2"
@@ -45,153 +44,77 @@ func planRescue(b *Build, cfg Config) []VHDCopy {
 // copy is final. A copy that is making progress is never aborted, however
 // long it takes (Copy Blob promises no completion time); a failed or
 // stalled one is started again, a bounded number of times.
+//
+// It is a dispatcher, in the manner of packer-plugin-azure's steps: a
+// copy's state names its step (rescueSteps), one file each
+// (rescue_<state>.go, with its table test); a step returns whether it
+// decided, and the first copy whose step decides ends the decision.
 func decideRescuing(d *Decision, o Observation, now time.Time, cfg Config) {
-	b := &d.Build
-	if last := o.Last; last != nil && last.Action.Kind == ActStartCopy && last.Code != "" {
-		i := last.Action.Index
-		if i < len(b.Rescue) && b.Rescue[i].State == CopyCopying && b.Rescue[i].Attempts == last.Action.Attempt {
-			failAttempt(&b.Rescue[i], "starting the copy failed: "+last.Message, now, cfg)
-			d.Changed, d.Outcome = true, b.Rescue[i].Error
-		}
+	if last := o.Last; last != nil && last.Action.Kind == ActStartCopy && last.Failure() != FailNone {
+		rescueStartFailed(d, *last, now, cfg)
 		return
 	}
-	for i := range b.Rescue {
-		c := &b.Rescue[i]
-		if c.final() {
-			continue
-		}
+	for i := range d.Build.Rescue {
+		c := &d.Build.Rescue[i]
 		ob, seen := o.Copies[i]
-		if !seen {
+		if c.final() || !seen {
 			continue
 		}
-		if c.State == CopyCheck {
-			if !ob.SourceMissing && ob.Source.Size > 0 {
-				c.State, c.SourceETag, c.SourceLength, c.VerifiedAt = CopyDelivered, ob.Source.ETag, ob.Source.Size, now
-				d.Changed, d.Outcome = true, c.RunOutputName+" is at its uri"
-			} else {
-				c.State, c.Error = CopyGaveUp, "the distributor's uri holds no VHD"
-				d.Changed, d.Outcome = true, c.Error
-			}
+		if rescueStep(copyLook{d: d, i: i, c: c, ob: ob, now: now, cfg: cfg}) {
 			return
 		}
-		if cfg.DestinationURL == nil {
-			c.State, c.Error = CopyGaveUp, "VHD_DESTINATION is not set: the VHD cannot be copied out of the staging resource group"
-			d.Changed, d.Outcome = true, c.Error
-			return
-		}
-		dst := ob.Dest
-		ours := dst.Exists && dst.Metadata[metaPrefix+"build"] == b.ID
-		switch c.State {
-		case CopyNew, CopyWaiting:
-			if ours && dst.Status == goldenpipe.CopySuccess {
-				// already copied (an earlier attempt, or another instance): verify it
-				if ok, why := verify(c, dst, ob); ok {
-					c.State, c.CopyID, c.VerifiedAt, c.Error = CopyVerified, dst.ID, now, ""
-					d.Changed, d.Outcome = true, c.RunOutputName+" verified"
-					return
-				} else if c.State == CopyNew {
-					c.Error = why
-				}
-			}
-			if ours && dst.Status == goldenpipe.CopyPending && dst.Metadata[metaPrefix+"attempt"] == strconv.Itoa(c.Attempts) && c.Attempts > 0 {
-				c.State, c.CopyID = CopyCopying, dst.ID // started, then the record was lost
-				d.Changed, d.Outcome = true, c.RunOutputName+" copy adopted"
-				return
-			}
-			if c.State == CopyWaiting && now.Before(c.NextAttemptAt) {
-				continue
-			}
-			if c.Attempts >= cfg.CopyAttempts {
-				c.State = CopyGaveUp
-				d.Changed, d.Outcome = true, c.RunOutputName+" gave up after "+strconv.Itoa(c.Attempts)+" attempts"
-				return
-			}
-			if ob.SourceMissing {
-				c.State, c.Error = CopyGaveUp, "the staging VHD is gone"
-				d.Changed, d.Outcome = true, c.Error
-				return
-			}
-			c.Attempts++
-			c.State, c.StartedAt, c.CopyID, c.Copied, c.ProgressAt = CopyCopying, now, "", 0, now
-			c.SourceETag, c.SourceLength = ob.Source.ETag, ob.Source.Size
-			c.SASExpiry = now.Add(sasTTL(cfg, ob.Source.Size, c.Attempts))
-			d.Changed = true
-			d.Effects = []Action{{Kind: ActStartCopy, Index: i, Attempt: c.Attempts}}
-			d.Outcome = fmt.Sprintf("copying %s (attempt %d)", c.RunOutputName, c.Attempts)
-			return
+	}
+	rescueEnd(d, now)
+}
 
-		case CopyCopying:
-			if !ours || dst.Metadata[metaPrefix+"attempt"] != strconv.Itoa(c.Attempts) {
-				if now.Sub(c.StartedAt) < cfg.ReissueAfter {
-					continue // the start may still be on its way
-				}
-				failAttempt(c, "the copy did not start", now, cfg)
-				d.Changed, d.Outcome = true, c.Error
-				return
-			}
-			if c.CopyID == "" {
-				c.CopyID, d.Changed = dst.ID, true
-			}
-			switch dst.Status {
-			case goldenpipe.CopyPending:
-				if dst.Copied != c.Copied {
-					c.Copied, c.Total, c.ProgressAt = dst.Copied, dst.Total, now
-					if elapsed := now.Sub(c.StartedAt); elapsed > 0 && dst.Copied > 0 && dst.Total > dst.Copied {
-						rate := float64(dst.Copied) / elapsed.Seconds()
-						c.EstimatedDoneAt = now.Add(time.Duration(float64(dst.Total-dst.Copied) / rate * float64(time.Second)))
-					}
-					d.Changed, d.Outcome = true, fmt.Sprintf("copying %s: %d of %d bytes", c.RunOutputName, dst.Copied, dst.Total)
-					return
-				}
-				// no progress since the last look: only a copy that stopped
-				// moving after its SAS expired is given up and started again
-				if now.After(c.SASExpiry) && now.Sub(c.ProgressAt) > cfg.ReissueAfter {
-					failAttempt(c, "the copy stopped making progress after its source SAS expired; restarting it with a fresh one", now, cfg)
-					c.NextAttemptAt = now
-					d.Changed, d.Outcome = true, c.Error
-					d.Effects = []Action{{Kind: ActAbortCopy, Index: i, CopyID: dst.ID}}
-					return
-				}
-				continue
-			case goldenpipe.CopySuccess:
-				ok, why := verify(c, dst, ob)
-				if !ok {
-					failAttempt(c, "the copy did not verify: "+why, now, cfg)
-					d.Changed, d.Outcome = true, c.Error
-					return
-				}
-				c.State, c.Copied, c.VerifiedAt, c.Error = CopyVerified, dst.Length, now, ""
-				d.Changed, d.Outcome = true, c.RunOutputName+" copied and verified"
-				return
-			default: // failed, aborted
-				failAttempt(c, "the copy "+dst.Status+": "+dst.Description, now, cfg)
-				d.Changed, d.Outcome = true, c.Error
-				return
-			}
-		}
+// copyLook is one copy as its step sees it: the decision it adds to, the
+// copy (in the decision's record) and what storage reports of it.
+type copyLook struct {
+	d   *Decision
+	i   int // the copy's index in Build.Rescue
+	c   *VHDCopy
+	ob  CopyObservation
+	now time.Time
+	cfg Config
+}
+
+// rescueSteps names the step of each copy state not final; rescueCheck
+// and rescueNoDestination come first (see rescueStep).
+var rescueSteps = map[CopyState]func(copyLook) bool{
+	CopyNew:     rescueNew,
+	CopyWaiting: rescueWaiting,
+	CopyCopying: rescueCopying,
+}
+
+// rescueStep runs the step of a copy's state: a VHD at the distributor's
+// own uri is only checked; any other needs a destination.
+func rescueStep(l copyLook) bool {
+	switch {
+	case l.c.State == CopyCheck:
+		return rescueCheck(l)
+	case l.cfg.DestinationURL == nil:
+		return rescueNoDestination(l)
 	}
-	if !allFinal(b.Rescue) {
-		d.Outcome = "rescuing"
-		return
-	}
-	var failed []string
-	for _, c := range b.Rescue {
-		if c.State == CopyGaveUp {
-			failed = append(failed, c.RunOutputName+": "+c.Error)
-		}
-	}
-	if len(failed) > 0 {
-		reason := "VHD rescue failed (the Image Builder template is kept): " + strings.Join(failed, "; ")
-		finish(d, StateRescueFailed, now, reason)
-		b.Error, d.Outcome = reason, reason
-		return
-	}
-	state := StateSucceeded
-	if b.PartialRun {
-		state = StatePartiallySucceeded
-	}
-	finish(d, state, now, "outputs safe")
-	d.Outcome = "build " + string(state) + "; outputs safe"
+	step := rescueSteps[l.c.State]
+	return step != nil && step(l)
+}
+
+// decided records that the copy changed, and why; a step returns it.
+func (l copyLook) decided(outcome string) bool {
+	l.d.Changed, l.d.Outcome = true, outcome
+	return true
+}
+
+// ours reports a destination blob this build's copy wrote.
+func (l copyLook) ours() bool {
+	dst := l.ob.Dest
+	return dst.Exists && dst.Metadata[metaPrefix+"build"] == l.d.Build.ID
+}
+
+// thisAttempt reports a destination blob written by the copy's current
+// attempt.
+func (l copyLook) thisAttempt() bool {
+	return l.ours() && l.ob.Dest.Metadata[metaPrefix+"attempt"] == strconv.Itoa(l.c.Attempts)
 }
 
 func allFinal(cs []VHDCopy) bool {

@@ -135,3 +135,69 @@ func TestSASLifetimeFitsTheCopy(t *testing.T) {
 		}
 	}
 }
+
+// copyCase is a row of a copy step's table test: the copy, what storage
+// reports of it, when, and what the step makes of it.
+type copyCase struct {
+	name    string
+	c       VHDCopy
+	ob      CopyObservation
+	at      time.Duration // after t0
+	decided bool
+	state   CopyState
+	outHas  string
+	effect  ActionKind         // 0: none
+	also    func(VHDCopy) bool // a further check of the copy after the step (nil: none)
+}
+
+// runCopySteps runs a copy step on each row's copy, the first of a
+// rescuing build, with the test configuration.
+func runCopySteps(t *testing.T, step func(copyLook) bool, cases []copyCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decision{Build: rescuing(tc.c)}
+			l := copyLook{d: &d, c: &d.Build.Rescue[0], ob: tc.ob, now: t0.Add(tc.at), cfg: testCfg.withDefaults()}
+			got, c := step(l), d.Build.Rescue[0]
+			if got != tc.decided || got && !d.Changed {
+				t.Errorf("decided %v (changed %v), want %v", got, d.Changed, tc.decided)
+			}
+			if c.State != tc.state || !strings.Contains(d.Outcome, tc.outHas) {
+				t.Errorf("copy %s, outcome %q; want %s, %q", c.State, d.Outcome, tc.state, tc.outHas)
+			}
+			if n := len(d.Effects); tc.effect == 0 && n > 0 || tc.effect != 0 && (n != 1 || d.Effects[0].Kind != tc.effect || d.Effects[0].Index != 0) {
+				t.Errorf("effects %+v, want %s", d.Effects, tc.effect)
+			}
+			if tc.also != nil && !tc.also(c) {
+				t.Errorf("copy after the step: %+v", c)
+			}
+		})
+	}
+}
+
+// A copy's state picks its step; a VHD at the distributor's uri is checked
+// even without a destination, and a final copy has no step.
+func TestRescueStepDispatch(t *testing.T) {
+	noDest := testCfg.withDefaults()
+	noDest.DestinationURL = nil
+	tests := []struct {
+		state   CopyState
+		cfg     Config
+		decided bool
+		want    CopyState
+	}{
+		{CopyCheck, noDest, true, CopyDelivered},
+		{CopyNew, noDest, true, CopyGaveUp},
+		{CopyCopying, noDest, true, CopyGaveUp},
+		{CopyNew, testCfg, true, CopyCopying},
+		{CopyVerified, testCfg, false, CopyVerified},
+		{CopyState("unknown"), testCfg, false, CopyState("unknown")},
+	}
+	for _, tt := range tests {
+		d := Decision{Build: rescuing(VHDCopy{State: tt.state})}
+		got := rescueStep(copyLook{d: &d, c: &d.Build.Rescue[0], ob: CopyObservation{Source: src}, now: t0, cfg: tt.cfg})
+		if got != tt.decided || d.Build.Rescue[0].State != tt.want {
+			t.Errorf("%s (destination %v): decided %v, copy %s; want %v, %s", tt.state, tt.cfg.DestinationURL != nil, got, d.Build.Rescue[0].State, tt.decided, tt.want)
+		}
+	}
+}

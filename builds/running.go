@@ -2,7 +2,6 @@ package builds
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -15,21 +14,13 @@ import (
 // message; transient failures back off, bounded. A run going on past
 // buildTimeoutInMinutes + RunGrace is canceled, and a cancel that does not
 // end within CancelTimeout fails the build (the template is kept).
+//
+// It is a dispatcher: what the last action answered (runActionFailed), a
+// template without a run (runStart), then the run's state names its step
+// (runSteps), one file each (run_<state>.go, with its table test).
 func decideRunning(d *Decision, o Observation, now time.Time, cfg Config) {
 	b := &d.Build
-	if last := o.Last; last != nil && last.Code != "" && last.Code != goldenpipe.ECONFLICT {
-		what := "starting the run"
-		if last.Action.Kind == ActCancel {
-			what = "canceling the run"
-		}
-		if terminalCode(last.Code) {
-			fail(d, now, "Image Builder refused "+what+": "+last.Message)
-			return
-		}
-		if last.Action.Kind == ActRun {
-			b.RunRequestedAt = time.Time{}
-		}
-		retry(d, now, cfg, what, last.Message)
+	if last := o.Last; last != nil && runActionFailed(d, *last, now, cfg) {
 		return
 	}
 	if readFailed(d, o, now, cfg) || waitingForRetry(d, now) {
@@ -45,90 +36,42 @@ func decideRunning(d *Decision, o Observation, now time.Time, cfg Config) {
 	}
 	run := t.Run
 	if run == nil {
-		if waitBeforeReissue(d, b.RunRequestedAt, now, cfg, "waiting for the run to start") {
-			return
-		}
-		note := "no run seen; starting it again"
-		if b.RunRequestedAt.IsZero() {
-			note = "starting the run"
-		}
-		b.RunRequestedAt = now
-		b.History = append(b.History, Transition{State: b.State, At: now, Note: note})
-		d.Changed, d.Effects, d.Outcome = true, []Action{{Kind: ActRun}}, note
+		runStart(d, now, cfg)
 		return
 	}
+	runSeen(d, run)
+	step := runSteps[run.State]
+	if step == nil {
+		d.Outcome = "run state " + run.State
+		return
+	}
+	step(d, o, run, now, cfg)
+}
+
+// runStep is the step of a run in one state.
+type runStep func(d *Decision, o Observation, run *goldenpipe.AIBRun, now time.Time, cfg Config)
+
+// runSteps names the step of each run state Image Builder reports
+// (lastRunStatus.runState); another state waits.
+var runSteps = map[string]runStep{
+	goldenpipe.RunRunning:            runGoingOn,
+	goldenpipe.RunCanceling:          runGoingOn,
+	goldenpipe.RunSucceeded:          runSucceeded,
+	goldenpipe.RunPartiallySucceeded: runSucceeded,
+	goldenpipe.RunFailed:             runFailed,
+	goldenpipe.RunCanceled:           runCanceled,
+}
+
+// runSeen records what any run seen tells: when it started, and that the
+// build progressed (transient failures before it are forgotten).
+func runSeen(d *Decision, run *goldenpipe.AIBRun) {
+	b := &d.Build
 	if b.StartedAt.IsZero() && !run.StartTime.IsZero() {
 		b.StartedAt, d.Changed = run.StartTime.UTC(), true
 	}
 	if b.Attempts > 0 {
 		progressed(b)
 		d.Changed = true
-	}
-	switch run.State {
-	case goldenpipe.RunRunning, goldenpipe.RunCanceling:
-		sub := run.SubState
-		if run.State == goldenpipe.RunCanceling {
-			sub = "Canceling"
-		}
-		if sub != b.SubState {
-			b.moveTo(b.State, sub, "", now)
-			d.Changed = true
-		}
-		d.Outcome = "running: " + sub
-		limit := buildTimeout(b.Rendered) + cfg.RunGrace
-		switch {
-		case b.State == StateRunning && !b.StartedAt.IsZero() && now.Sub(b.StartedAt) > limit:
-			b.moveTo(StateCanceling, "", fmt.Sprintf("the run went on for more than %s (buildTimeoutInMinutes and a grace of %s); canceling it", limit, cfg.RunGrace), now)
-			b.CancelRequestedAt = now
-			d.Changed, d.Effects, d.Outcome = true, []Action{{Kind: ActCancel}}, "canceling an overlong run"
-		case b.State == StateCanceling && now.Sub(b.CancelRequestedAt) > cfg.CancelTimeout:
-			fail(d, now, fmt.Sprintf("the run did not stop within %s of being canceled; the template %s is kept for an operator", cfg.CancelTimeout, b.AIBName))
-		}
-	case goldenpipe.RunSucceeded, goldenpipe.RunPartiallySucceeded:
-		if o.Outputs == nil {
-			d.Outcome = "run " + strings.ToLower(run.State) + "; reading its outputs"
-			return
-		}
-		b.Outputs = o.Outputs
-		if run.State == goldenpipe.RunPartiallySucceeded {
-			b.PartialRun, b.Error = true, run.Message
-		}
-		b.Rescue = planRescue(b, cfg)
-		d.Changed = true
-		if len(b.Rescue) > 0 {
-			b.moveTo(StateRescuing, "", fmt.Sprintf("run %s; rescuing %d VHD(s)", strings.ToLower(run.State), len(b.Rescue)), now)
-			d.Outcome = "rescuing VHDs"
-			return
-		}
-		state := StateSucceeded
-		if b.PartialRun {
-			state = StatePartiallySucceeded
-		}
-		finish(d, state, now, run.Message)
-		b.FinishedAt = ended(run, now)
-		d.Outcome = "build " + string(state)
-	case goldenpipe.RunFailed:
-		state := StateFailed
-		if timedOut(b, run) {
-			state = StateTimedOut
-		}
-		b.LogTail, b.ValidationLogTail = o.LogTail, o.ValidationLogTail
-		b.Outputs = o.Outputs // distributed all the same when validation failed with continueDistributeOnFailure, or partly when it failed distributing
-		finish(d, state, now, run.Message)
-		b.Error, b.FinishedAt = run.Message, ended(run, now)
-		d.Outcome = "build " + string(state) + ": " + run.Message
-	case goldenpipe.RunCanceled:
-		b.Outputs = o.Outputs // a cancel during distribution can leave a version
-		if b.State == StateCanceling {
-			finish(d, StateTimedOut, now, "canceled after going on past its timeout")
-			b.Error = "the run went on past buildTimeoutInMinutes and was canceled"
-		} else {
-			finish(d, StateCanceled, now, run.Message)
-		}
-		b.FinishedAt = ended(run, now)
-		d.Outcome = "build " + string(b.State)
-	default:
-		d.Outcome = "run state " + run.State
 	}
 }
 

@@ -82,3 +82,43 @@ func TestBuildTimeoutOfTheRenderedTemplate(t *testing.T) {
 		t.Error("buildTimeout")
 	}
 }
+
+// runCase is a row of a run step's table test: the build, what was
+// observed besides the run, the run, when, and what the decision holds.
+type runCase struct {
+	name string
+	b    Build
+	o    Observation
+	run  *goldenpipe.AIBRun
+	at   time.Duration // after t0
+	want check
+	also func(Build) bool // a further check of the record (nil: none)
+}
+
+// runRunSteps runs a run step on each row with the test configuration.
+func runRunSteps(t *testing.T, step runStep, cases []runCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decision{Build: tc.b.clone()}
+			step(&d, tc.o, tc.run, t0.Add(tc.at), testCfg.withDefaults())
+			tc.want.verify(t, d)
+			if tc.also != nil && !tc.also(d.Build) {
+				t.Errorf("record after the step: %+v", d.Build)
+			}
+		})
+	}
+}
+
+// Every run state Image Builder documents (lastRunStatus.runState) has a
+// step; the dispatcher sends a state it does not know to none.
+func TestRunStepsCoverEveryRunState(t *testing.T) {
+	for _, s := range []string{goldenpipe.RunRunning, goldenpipe.RunCanceling, goldenpipe.RunSucceeded, goldenpipe.RunPartiallySucceeded, goldenpipe.RunFailed, goldenpipe.RunCanceled} {
+		if runSteps[s] == nil {
+			t.Errorf("no step for run state %s", s)
+		}
+	}
+	if len(runSteps) != 6 {
+		t.Errorf("%d run steps", len(runSteps))
+	}
+}

@@ -312,18 +312,27 @@ func upgradeInts(n *node, p path, r *report) *node {
 // upgradeStringMap checks an object of strings (tags); a key that is a
 // documentation placeholder is dropped.
 func upgradeStringMap(n *node, p path, r *report) *node {
+	return upgradeMembers(n, p, r, "an object of strings", func(m member) *node {
+		if isPlaceholder(m.Key) || strings.HasPrefix(m.Key, "<") {
+			r.problem(p.key(m.Key), "the key is a placeholder from the documentation; fill it in")
+			return nil
+		}
+		return str(m.Val, p.key(m.Key), r, true)
+	})
+}
+
+// upgradeMembers checks an object whose keys the template chooses: each
+// member whose value keep returns stays, with that value; nil when n is
+// not an object (reported as not being what).
+func upgradeMembers(n *node, p path, r *report, what string, keep func(m member) *node) *node {
 	if n.Kind != '{' {
-		r.problem(p, "must be an object of strings, not %s", n.Describe())
+		r.problem(p, "must be %s, not %s", what, n.Describe())
 		return nil
 	}
 	out := &node{Kind: '{'}
 	for _, m := range n.Members {
-		if isPlaceholder(m.Key) || strings.HasPrefix(m.Key, "<") {
-			r.problem(p.key(m.Key), "the key is a placeholder from the documentation; fill it in")
-			continue
-		}
-		if s := str(m.Val, p.key(m.Key), r, true); s != nil {
-			out.Members = append(out.Members, member{Key: m.Key, Val: s})
+		if v := keep(m); v != nil {
+			out.Members = append(out.Members, member{Key: m.Key, Val: v})
 		}
 	}
 	return out
@@ -355,23 +364,17 @@ func upgradeObjects(n *node, obj *object, p path, r *report) *node {
 // upgradeIdentities checks userAssignedIdentities: an object keyed by
 // identity resource ids, each written out as {}.
 func upgradeIdentities(n *node, p path, r *report) *node {
-	if n.Kind != '{' {
-		r.problem(p, "must be an object keyed by identity resource ids, not %s", n.Describe())
-		return nil
-	}
-	out := &node{Kind: '{'}
-	for _, m := range n.Members {
-		if isPlaceholder(m.Key) || placeholderIn(m.Key) != "" {
+	return upgradeMembers(n, p, r, "an object keyed by identity resource ids", func(m member) *node {
+		switch {
+		case isPlaceholder(m.Key) || placeholderIn(m.Key) != "":
 			r.problem(p.key(m.Key), "the identity is a placeholder from the documentation; give the user-assigned identity's resource id")
-			continue
-		}
-		if arm.LooksLikeExpression(m.Key) && !r.evaluated {
+			return nil
+		case arm.LooksLikeExpression(m.Key) && !r.evaluated:
 			r.problem(p.key(m.Key), "%s", bareExpression(m.Key))
-			continue
+			return nil
 		}
-		out.Members = append(out.Members, member{Key: m.Key, Val: &node{Kind: '{'}})
-	}
-	return out
+		return &node{Kind: '{'}
+	})
 }
 
 // str checks a string value; free text (commands) may hold "<…>".

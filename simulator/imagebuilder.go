@@ -417,13 +417,9 @@ func (b *ImageBuilder) createTemplate(ctx context.Context, _, name string, param
 
 // getTemplate answers Get: the template as it stands now.
 func (b *ImageBuilder) getTemplate(ctx context.Context, _, name string, _ *aib.VirtualMachineImageTemplatesClientGetOptions) (resp azfake.Responder[aib.VirtualMachineImageTemplatesClientGetResponse], errResp azfake.ErrorResponder) {
-	b.enter(ctx, "Get")
-	defer b.mu.Unlock()
-	t := b.find(name, &errResp)
-	if t == nil {
-		return
-	}
-	resp.SetResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientGetResponse{ImageTemplate: b.view(t, b.now())}, nil)
+	b.withTemplate(ctx, "Get", name, &errResp, func(t *simTemplate) {
+		resp.SetResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientGetResponse{ImageTemplate: b.view(t, b.now())}, nil)
+	})
 	return
 }
 
@@ -437,97 +433,110 @@ func (b *ImageBuilder) runTemplate(ctx context.Context, _, name string, _ *aib.V
 			writeLog()
 		}
 	}()
-	b.enter(ctx, "Run")
-	defer b.mu.Unlock()
-	t := b.find(name, &errResp)
-	if t == nil || b.refused("Run", name, &errResp) {
-		return
-	}
-	now := b.now()
-	if ps, _ := t.provisioning(now, b.CreateDuration); ps != goldenpipe.ProvisioningSucceeded {
-		errResp.SetError(conflict("Conflict", "the template is in provisioningState '"+ps+"'; it cannot run"))
-		return
-	}
-	if t.run != nil {
-		if state, _, _, _ := t.run.status(now, b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
+	b.withTemplate(ctx, "Run", name, &errResp, func(t *simTemplate) {
+		if b.refused("Run", name, &errResp) {
+			return
+		}
+		now := b.now()
+		if ps, _ := t.provisioning(now, b.CreateDuration); ps != goldenpipe.ProvisioningSucceeded {
+			errResp.SetError(conflict("Conflict", "the template is in provisioningState '"+ps+"'; it cannot run"))
+			return
+		}
+		if b.busy(t, now) != "" {
 			errResp.SetError(conflict("Conflict", "a build of this template is already running"))
 			return
 		}
-	}
-	outcome := Outcome{State: goldenpipe.RunSucceeded}
-	if b.Outcome != nil {
-		outcome = b.Outcome(name)
-	}
-	if outcome.State == goldenpipe.RunSucceeded && t.failure != nil {
-		outcome = *t.failure // a script that plainly fails fails the run
-	}
-	run := &simRun{start: now, outcome: outcome}
-	b.distribute(t, run)
-	t.run = run
-	if b.RunLog != nil {
-		validates := t.tpl.Properties.Validate != nil
-		writeLog = func() {
-			if u, err := b.RunLog(ctx, name, outcome, validates); err == nil {
-				b.mu.Lock()
-				run.logURL = u
-				b.mu.Unlock()
+		outcome := Outcome{State: goldenpipe.RunSucceeded}
+		if b.Outcome != nil {
+			outcome = b.Outcome(name)
+		}
+		if outcome.State == goldenpipe.RunSucceeded && t.failure != nil {
+			outcome = *t.failure // a script that plainly fails fails the run
+		}
+		run := &simRun{start: now, outcome: outcome}
+		b.distribute(t, run)
+		t.run = run
+		if b.RunLog != nil {
+			validates := t.tpl.Properties.Validate != nil
+			writeLog = func() {
+				if u, err := b.RunLog(ctx, name, outcome, validates); err == nil {
+					b.mu.Lock()
+					run.logURL = u
+					b.mu.Unlock()
+				}
 			}
 		}
-	}
-	resp.AddNonTerminalResponse(http.StatusAccepted, nil)
-	resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientRunResponse{}, nil)
+		accepted(&resp, aib.VirtualMachineImageTemplatesClientRunResponse{})
+	})
 	return
 }
 
 // cancelRun answers BeginCancel: a running build is canceled, and the
 // gallery versions its distribution began stop.
 func (b *ImageBuilder) cancelRun(ctx context.Context, _, name string, _ *aib.VirtualMachineImageTemplatesClientBeginCancelOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCancelResponse], errResp azfake.ErrorResponder) {
-	b.enter(ctx, "Cancel")
-	defer b.mu.Unlock()
-	t := b.find(name, &errResp)
-	if t == nil {
-		return
-	}
-	if t.run == nil {
-		errResp.SetError(conflict("OperationNotAllowed", "Operation Microsoft.VirtualMachineImages/imageTemplates/cancel is not allowed: no build is running"))
-		return
-	}
-	if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning {
-		t.run.cancelAt = b.now()
-		if b.Gallery != nil {
-			for _, d := range t.run.gallery {
-				if !d.collided {
-					b.Gallery.stop(d.imageID, d.version, t.run.cancelAt)
+	b.withTemplate(ctx, "Cancel", name, &errResp, func(t *simTemplate) {
+		if t.run == nil {
+			errResp.SetError(conflict("OperationNotAllowed", "Operation Microsoft.VirtualMachineImages/imageTemplates/cancel is not allowed: no build is running"))
+			return
+		}
+		if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning {
+			t.run.cancelAt = b.now()
+			if b.Gallery != nil {
+				for _, d := range t.run.gallery {
+					if !d.collided {
+						b.Gallery.stop(d.imageID, d.version, t.run.cancelAt)
+					}
 				}
 			}
 		}
-	}
-	resp.AddNonTerminalResponse(http.StatusAccepted, nil)
-	resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCancelResponse{}, nil)
+		accepted(&resp, aib.VirtualMachineImageTemplatesClientCancelResponse{})
+	})
 	return
 }
 
 // deleteTemplate answers BeginDelete: a template whose build is running
 // or canceling cannot be deleted.
 func (b *ImageBuilder) deleteTemplate(ctx context.Context, _, name string, _ *aib.VirtualMachineImageTemplatesClientBeginDeleteOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientDeleteResponse], errResp azfake.ErrorResponder) {
-	b.enter(ctx, "Delete")
-	defer b.mu.Unlock()
-	t := b.find(name, &errResp)
-	if t == nil {
-		return
-	}
-	if t.run != nil {
-		if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
+	b.withTemplate(ctx, "Delete", name, &errResp, func(t *simTemplate) {
+		if state := b.busy(t, b.now()); state != "" {
 			// Azure: OperationNotAllowed, seen both as 405 and 409
 			errResp.SetError(armError(http.StatusMethodNotAllowed, "OperationNotAllowed",
 				"Operation Microsoft.VirtualMachineImages/imageTemplates/delete is not allowed in provisioning state: succeeded and run state: "+strings.ToLower(state)))
 			return
 		}
-	}
-	delete(b.templates, strings.ToLower(name))
-	resp.AddNonTerminalResponse(http.StatusAccepted, nil)
-	resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientDeleteResponse{}, nil)
+		delete(b.templates, strings.ToLower(name))
+		accepted(&resp, aib.VirtualMachineImageTemplatesClientDeleteResponse{})
+	})
 	return
+}
+
+// withTemplate calls f with the named template, under the lock taken for
+// op; when there is none, errResp says so and f is not called.
+func (b *ImageBuilder) withTemplate(ctx context.Context, op, name string, errResp *azfake.ErrorResponder, f func(t *simTemplate)) {
+	b.enter(ctx, op)
+	defer b.mu.Unlock()
+	if t := b.find(name, errResp); t != nil {
+		f(t)
+	}
+}
+
+// busy returns the run state of a template whose build is running or
+// canceling, "" when it is neither.
+func (b *ImageBuilder) busy(t *simTemplate, now time.Time) string {
+	if t.run == nil {
+		return ""
+	}
+	if state, _, _, _ := t.run.status(now, b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
+		return state
+	}
+	return ""
+}
+
+// accepted answers an operation Azure runs on: 202 Accepted, then 200 with
+// the result.
+func accepted[T any](resp *azfake.PollerResponder[T], result T) {
+	resp.AddNonTerminalResponse(http.StatusAccepted, nil)
+	resp.SetTerminalResponse(http.StatusOK, result, nil)
 }
 
 // listRunOutputs answers NewListRunOutputsPager: the outputs of a

@@ -6,29 +6,21 @@ import (
 	"time"
 )
 
-func mustNode(t *testing.T, s string) *node {
-	t.Helper()
-	n, err := parseJSON([]byte(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // TestDurationComponents checks the pieces of parseDuration: the sum of
 // an ISO 8601 duration's components after its P, with a year 365 days and
 // a month 30.
 func TestDurationComponents(t *testing.T) {
+	const day = 24 * 3600
 	tests := []struct {
 		in   string
 		want float64
 		ok   bool
 	}{
-		{"1D", 86400, true},
-		{"1Y2M3W4D", 365*86400 + 60*86400 + 21*86400 + 4*86400, true},
+		{"1D", day, true},
+		{"1Y2M3W4D", 365*day + 2*30*day + 3*7*day + 4*day, true},
 		{"T1H30M", 5400, true},
-		{"1MT1M", 30*86400 + 60, true}, // M is months before T, minutes after
-		{"T0,5S", 0.5, true},           // a decimal comma
+		{"1MT1M", 30*day + 60, true}, // M is months before T, minutes after
+		{"T0,5S", 0.5, true},         // a decimal comma
 		{"T1.5H", 5400, true},
 		{"", 0, false},     // no component
 		{"T", 0, false},    // T and nothing
@@ -101,6 +93,10 @@ func TestDateSpecifiers(t *testing.T) {
 
 // TestWriteDateLiteral checks where the format goes on after a literal.
 func TestWriteDateLiteral(t *testing.T) {
+	var open strings.Builder
+	if _, err := writeDateLiteral(&open, "'open", 0); err == nil {
+		t.Error("an unclosed quote is no error")
+	}
 	tests := []struct {
 		format string
 		i      int
@@ -120,10 +116,6 @@ func TestWriteDateLiteral(t *testing.T) {
 		if err != nil || b.String() != tt.want || next != tt.next {
 			t.Errorf("writeDateLiteral(%q, %d) = %q, %d, %v; want %q, %d", tt.format, tt.i, b.String(), next, err, tt.want, tt.next)
 		}
-	}
-	var b strings.Builder
-	if _, err := writeDateLiteral(&b, "'open", 0); err == nil {
-		t.Error("an unclosed quote is no error")
 	}
 }
 
@@ -255,4 +247,14 @@ func TestNestedScopeOuter(t *testing.T) {
 			t.Errorf("%s: failed at %q", tt.props, failed)
 		}
 	}
+}
+
+// mustNode parses the JSON text of a test table's row.
+func mustNode(t *testing.T, s string) *node {
+	t.Helper()
+	n, err := parseJSON([]byte(s))
+	if err != nil {
+		t.Fatalf("%s: %v", s, err)
+	}
+	return n
 }

@@ -144,59 +144,71 @@ func parseDuration(s string) (time.Duration, error) {
 	if !strings.HasPrefix(d, "P") || len(d) < 3 && !strings.HasPrefix(d, "P0") && len(d) < 2 {
 		return 0, bad
 	}
-	d = d[1:]
-	var total float64
-	inTime, any := false, false
-	for len(d) > 0 {
-		if d[0] == 'T' {
-			if inTime {
-				return 0, bad
-			}
-			inTime = true
-			d = d[1:]
-			continue
-		}
-		k := 0
-		for k < len(d) && (d[k] >= '0' && d[k] <= '9' || d[k] == '.' || d[k] == ',') {
-			k++
-		}
-		if k == 0 || k == len(d) {
-			return 0, bad
-		}
-		v, err := strconv.ParseFloat(strings.ReplaceAll(d[:k], ",", "."), 64)
-		if err != nil {
-			return 0, bad
-		}
-		var unit float64
-		switch u := d[k]; {
-		case !inTime && u == 'Y':
-			unit = 365 * 24 * 3600
-		case !inTime && u == 'M':
-			unit = 30 * 24 * 3600
-		case !inTime && u == 'W':
-			unit = 7 * 24 * 3600
-		case !inTime && u == 'D':
-			unit = 24 * 3600
-		case inTime && u == 'H':
-			unit = 3600
-		case inTime && u == 'M':
-			unit = 60
-		case inTime && u == 'S':
-			unit = 1
-		default:
-			return 0, bad
-		}
-		total += v * unit
-		any = true
-		d = d[k+1:]
-	}
-	if !any || total > 10000*365*24*3600 {
+	total, ok := durationSeconds(d[1:])
+	if !ok || total > 10000*365*24*3600 {
 		return 0, bad
 	}
 	if neg {
 		total = -total
 	}
 	return time.Duration(math.Round(total * float64(time.Second))), nil
+}
+
+// durationDateUnits and durationTimeUnits are the seconds of an ISO 8601
+// duration's units before and after its T (a year 365 days, a month 30).
+var (
+	durationDateUnits = map[byte]float64{'Y': 365 * 24 * 3600, 'M': 30 * 24 * 3600, 'W': 7 * 24 * 3600, 'D': 24 * 3600}
+	durationTimeUnits = map[byte]float64{'H': 3600, 'M': 60, 'S': 1}
+)
+
+// durationSeconds sums the components of an ISO 8601 duration after its
+// P (nY…nD, then T and nH…nS); false when it holds none or is not one.
+func durationSeconds(d string) (float64, bool) {
+	var total float64
+	inTime, any := false, false
+	for len(d) > 0 {
+		if d[0] == 'T' {
+			if inTime {
+				return 0, false
+			}
+			inTime = true
+			d = d[1:]
+			continue
+		}
+		v, k, ok := durationNumber(d)
+		if !ok {
+			return 0, false
+		}
+		units := durationDateUnits
+		if inTime {
+			units = durationTimeUnits
+		}
+		unit, ok := units[d[k]]
+		if !ok {
+			return 0, false
+		}
+		total += v * unit
+		any = true
+		d = d[k+1:]
+	}
+	return total, any
+}
+
+// durationNumber reads the number that starts a duration component (a
+// decimal point or comma allowed) and its length k; false when there is
+// none or no unit follows it.
+func durationNumber(d string) (v float64, k int, ok bool) {
+	for k < len(d) && (d[k] >= '0' && d[k] <= '9' || d[k] == '.' || d[k] == ',') {
+		k++
+	}
+	if k == 0 || k == len(d) {
+		return 0, 0, false
+	}
+	v, err := strconv.ParseFloat(strings.ReplaceAll(d[:k], ",", "."), 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return v, k, true
 }
 
 // standardDate are .NET's standard date and time format strings in the
@@ -224,115 +236,23 @@ func formatDate(t time.Time, format string) (string, error) {
 		format = std
 	}
 	var b strings.Builder
-	run := func(i int) int { // length of the run of format[i]
-		k := i
-		for k < len(format) && format[k] == format[i] {
-			k++
-		}
-		return k - i
-	}
-	pad := func(v, n int) { fmt.Fprintf(&b, "%0*d", n, v) }
 	for i := 0; i < len(format); {
 		c := format[i]
-		n := run(i)
-		switch c {
-		case 'y':
-			switch {
-			case n == 1:
-				b.WriteString(strconv.Itoa(t.Year() % 100))
-			case n == 2:
-				pad(t.Year()%100, 2)
-			default:
-				pad(t.Year(), n)
-			}
-		case 'M':
-			switch {
-			case n == 1:
-				b.WriteString(strconv.Itoa(int(t.Month())))
-			case n == 2:
-				pad(int(t.Month()), 2)
-			case n == 3:
-				b.WriteString(t.Month().String()[:3])
-			default:
-				b.WriteString(t.Month().String())
-			}
-		case 'd':
-			switch {
-			case n == 1:
-				b.WriteString(strconv.Itoa(t.Day()))
-			case n == 2:
-				pad(t.Day(), 2)
-			case n == 3:
-				b.WriteString(t.Weekday().String()[:3])
-			default:
-				b.WriteString(t.Weekday().String())
-			}
-		case 'H':
-			pad(t.Hour(), min(n, 2))
-		case 'h':
-			h := t.Hour() % 12
-			if h == 0 {
-				h = 12
-			}
-			pad(h, min(n, 2))
-		case 'm':
-			pad(t.Minute(), min(n, 2))
-		case 's':
-			pad(t.Second(), min(n, 2))
-		case 'f', 'F':
+		n := runLength(format, i)
+		switch spec, ok := dateSpecifiers[c]; {
+		case ok:
+			spec(&b, t, n)
+		case c == 'f' || c == 'F':
 			if n > 7 {
 				return "", fmt.Errorf("%q has more than 7 %c", format, c)
 			}
-			frac := fmt.Sprintf("%07d", t.Nanosecond()/100)[:n]
-			if c == 'F' {
-				frac = strings.TrimRight(frac, "0")
-				if frac == "" && b.Len() > 0 && strings.HasSuffix(b.String(), ".") {
-					s := b.String()[:b.Len()-1] // .NET drops the point before empty F digits
-					b.Reset()
-					b.WriteString(s)
-				}
-			}
-			b.WriteString(frac)
-		case 't':
-			ampm := "AM"
-			if t.Hour() >= 12 {
-				ampm = "PM"
-			}
-			if n == 1 {
-				ampm = ampm[:1]
-			}
-			b.WriteString(ampm)
-		case 'K':
-			b.WriteString("Z")
-		case 'z':
-			switch {
-			case n == 1:
-				b.WriteString("+0")
-			case n == 2:
-				b.WriteString("+00")
-			default:
-				b.WriteString("+00:00")
-			}
-		case '\'', '"':
-			k := strings.IndexByte(format[i+1:], c)
-			if k < 0 {
-				return "", fmt.Errorf("%q has a quote that is not closed", format)
-			}
-			b.WriteString(format[i+1 : i+1+k])
-			i += k + 2
-			continue
-		case '\\':
-			if i+1 < len(format) {
-				b.WriteByte(format[i+1])
-			}
-			i += 2
-			continue
-		case '%':
-			i++
-			continue
+			writeFraction(&b, t, c, n)
 		default:
-			b.WriteByte(c)
-			i++
+			next, err := writeDateLiteral(&b, format, i)
+			if err != nil {
+				return "", err
+			}
+			i = next
 			continue
 		}
 		i += n
@@ -341,4 +261,145 @@ func formatDate(t time.Time, format string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// runLength is the length of the run of format[i] that starts at i.
+func runLength(format string, i int) int {
+	k := i
+	for k < len(format) && format[k] == format[i] {
+		k++
+	}
+	return k - i
+}
+
+// padInt writes v with at least n digits.
+func padInt(b *strings.Builder, v, n int) { fmt.Fprintf(b, "%0*d", n, v) }
+
+// dateSpecifiers write the .NET custom date and time specifiers other than
+// the fraction (f, F), given the length n of the specifier's run.
+var dateSpecifiers = map[byte]func(b *strings.Builder, t time.Time, n int){
+	'y': writeYear,
+	'M': writeMonth,
+	'd': writeDay,
+	'H': func(b *strings.Builder, t time.Time, n int) { padInt(b, t.Hour(), min(n, 2)) },
+	'h': func(b *strings.Builder, t time.Time, n int) {
+		h := t.Hour() % 12
+		if h == 0 {
+			h = 12
+		}
+		padInt(b, h, min(n, 2))
+	},
+	'm': func(b *strings.Builder, t time.Time, n int) { padInt(b, t.Minute(), min(n, 2)) },
+	's': func(b *strings.Builder, t time.Time, n int) { padInt(b, t.Second(), min(n, 2)) },
+	't': writeAMPM,
+	'K': func(b *strings.Builder, _ time.Time, _ int) { b.WriteString("Z") },
+	'z': writeOffset,
+}
+
+// writeYear writes y (the year's last two digits, unpadded), yy (padded)
+// or yyyy… (the year, padded to the run).
+func writeYear(b *strings.Builder, t time.Time, n int) {
+	switch {
+	case n == 1:
+		b.WriteString(strconv.Itoa(t.Year() % 100))
+	case n == 2:
+		padInt(b, t.Year()%100, 2)
+	default:
+		padInt(b, t.Year(), n)
+	}
+}
+
+// writeMonth writes M, MM, MMM (the month's abbreviated name) or MMMM
+// (its full name).
+func writeMonth(b *strings.Builder, t time.Time, n int) {
+	switch {
+	case n == 1:
+		b.WriteString(strconv.Itoa(int(t.Month())))
+	case n == 2:
+		padInt(b, int(t.Month()), 2)
+	case n == 3:
+		b.WriteString(t.Month().String()[:3])
+	default:
+		b.WriteString(t.Month().String())
+	}
+}
+
+// writeDay writes d, dd, ddd (the weekday's abbreviated name) or dddd
+// (its full name).
+func writeDay(b *strings.Builder, t time.Time, n int) {
+	switch {
+	case n == 1:
+		b.WriteString(strconv.Itoa(t.Day()))
+	case n == 2:
+		padInt(b, t.Day(), 2)
+	case n == 3:
+		b.WriteString(t.Weekday().String()[:3])
+	default:
+		b.WriteString(t.Weekday().String())
+	}
+}
+
+// writeAMPM writes tt (AM or PM) or t (A or P).
+func writeAMPM(b *strings.Builder, t time.Time, n int) {
+	ampm := "AM"
+	if t.Hour() >= 12 {
+		ampm = "PM"
+	}
+	if n == 1 {
+		ampm = ampm[:1]
+	}
+	b.WriteString(ampm)
+}
+
+// writeOffset writes z, zz or zzz…: the UTC offset, which is zero.
+func writeOffset(b *strings.Builder, _ time.Time, n int) {
+	switch {
+	case n == 1:
+		b.WriteString("+0")
+	case n == 2:
+		b.WriteString("+00")
+	default:
+		b.WriteString("+00:00")
+	}
+}
+
+// writeFraction writes n (at most 7) digits of the second's fraction: f
+// keeps trailing zeros, F drops them, and the point before them when none
+// is left.
+func writeFraction(b *strings.Builder, t time.Time, c byte, n int) {
+	frac := fmt.Sprintf("%07d", t.Nanosecond()/100)[:n]
+	if c == 'F' {
+		frac = strings.TrimRight(frac, "0")
+		if frac == "" && b.Len() > 0 && strings.HasSuffix(b.String(), ".") {
+			s := b.String()[:b.Len()-1] // .NET drops the point before empty F digits
+			b.Reset()
+			b.WriteString(s)
+		}
+	}
+	b.WriteString(frac)
+}
+
+// writeDateLiteral writes what format[i] starts that is no specifier: a
+// quoted string, a \-escaped character, nothing for %, else the character
+// itself; it returns where the format goes on.
+func writeDateLiteral(b *strings.Builder, format string, i int) (int, error) {
+	switch c := format[i]; c {
+	case '\'', '"':
+		k := strings.IndexByte(format[i+1:], c)
+		if k < 0 {
+			return 0, fmt.Errorf("%q has a quote that is not closed", format)
+		}
+		b.WriteString(format[i+1 : i+1+k])
+		return i + k + 2, nil
+	case '\\':
+		if i+1 < len(format) {
+			b.WriteByte(format[i+1])
+		}
+		return i + 2, nil
+	case '%':
+		return i + 1, nil
+	default:
+		b.WriteByte(c)
+		return i + 1, nil
+	}
 }

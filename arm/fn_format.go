@@ -251,32 +251,41 @@ func customNumber(x float64, spec string) (string, error) {
 	if k := strings.IndexByte(spec, ';'); k >= 0 {
 		spec = spec[:k]
 	}
-	var intPH, fracZero, fracAll int
-	grouped, inFrac, percent, zeroSeen := false, false, false, false
-	firstZero := -1
+	ns := scanNumberSpec(spec)
+	if ns.percent {
+		x *= 100
+	}
+	intPart, frac := ns.digits(x)
+	return writeNumber(spec, x < 0, intPart, frac), nil
+}
+
+// numberSpec is what a custom numeric format string asks for.
+type numberSpec struct {
+	intPH     int  // placeholders before the decimal point
+	firstZero int  // the first 0 among them, counted from 1; 0 when none
+	fracZero  int  // fraction digits always written (up to the last 0)
+	fracAll   int  // fraction placeholders
+	grouped   bool // a , between integer placeholders
+	percent   bool
+}
+
+// scanNumberSpec reads a custom numeric format string's placeholders,
+// skipping its literals.
+func scanNumberSpec(spec string) numberSpec {
+	var ns numberSpec
+	inFrac := false
 	for i := 0; i < len(spec); i++ {
 		switch c := spec[i]; c {
 		case '0', '#':
-			if inFrac {
-				fracAll++
-				if c == '0' {
-					fracZero = fracAll
-				}
-			} else {
-				intPH++
-				if c == '0' && !zeroSeen {
-					zeroSeen = true
-					firstZero = intPH
-				}
-			}
+			ns.placeholder(c, inFrac)
 		case '.':
 			inFrac = true
 		case ',':
-			if !inFrac && intPH > 0 {
-				grouped = true
+			if !inFrac && ns.intPH > 0 {
+				ns.grouped = true
 			}
 		case '%':
-			percent = true
+			ns.percent = true
 		case '\\':
 			i++
 		case '\'', '"':
@@ -285,15 +294,34 @@ func customNumber(x float64, spec string) (string, error) {
 			}
 		}
 	}
-	if percent {
-		x *= 100
+	return ns
+}
+
+// placeholder counts a 0 or # placeholder, in the fraction or not.
+func (ns *numberSpec) placeholder(c byte, inFrac bool) {
+	if inFrac {
+		ns.fracAll++
+		if c == '0' {
+			ns.fracZero = ns.fracAll
+		}
+		return
 	}
+	ns.intPH++
+	if c == '0' && ns.firstZero == 0 {
+		ns.firstZero = ns.intPH
+	}
+}
+
+// digits writes |x|, rounded half away from zero, as the spec asks: the
+// integer part zero-padded to the 0 placeholders (grouped when asked) and
+// the fraction without the trailing zeros # allows to drop.
+func (ns numberSpec) digits(x float64) (intPart, frac string) {
 	minInt := 0
-	if firstZero > 0 {
-		minInt = intPH - firstZero + 1
+	if ns.firstZero > 0 {
+		minInt = ns.intPH - ns.firstZero + 1
 	}
-	s := strconv.FormatFloat(roundAway(math.Abs(x), fracAll), 'f', fracAll, 64)
-	intPart, frac := s, ""
+	s := strconv.FormatFloat(roundAway(math.Abs(x), ns.fracAll), 'f', ns.fracAll, 64)
+	intPart = s
 	if k := strings.IndexByte(s, '.'); k >= 0 {
 		intPart, frac = s[:k], s[k+1:]
 	}
@@ -301,13 +329,19 @@ func customNumber(x float64, spec string) (string, error) {
 	for len(intPart) < minInt {
 		intPart = "0" + intPart
 	}
-	if grouped {
+	if ns.grouped {
 		intPart = group(intPart)
 	}
-	for len(frac) > fracZero && strings.HasSuffix(frac, "0") {
+	for len(frac) > ns.fracZero && strings.HasSuffix(frac, "0") {
 		frac = frac[:len(frac)-1]
 	}
-	// write the number where the first placeholder stands, literals around it
+	return intPart, frac
+}
+
+// writeNumber writes the number where the spec's first placeholder
+// stands (with a minus when negative and not all zeros), literals around
+// it.
+func writeNumber(spec string, negative bool, intPart, frac string) string {
 	var b strings.Builder
 	placed := false
 	for i := 0; i < len(spec); i++ {
@@ -315,7 +349,7 @@ func customNumber(x float64, spec string) (string, error) {
 		case '0', '#', '.', ',':
 			if !placed {
 				placed = true
-				if x < 0 && (intPart+frac) != "" && strings.Trim(intPart+frac, "0,") != "" {
+				if negative && (intPart+frac) != "" && strings.Trim(intPart+frac, "0,") != "" {
 					b.WriteByte('-')
 				}
 				b.WriteString(intPart)
@@ -339,5 +373,5 @@ func customNumber(x float64, spec string) (string, error) {
 			b.WriteByte(c)
 		}
 	}
-	return b.String(), nil
+	return b.String()
 }

@@ -245,41 +245,89 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		fail(at.key("properties"), exprErrorf("a deployment needs properties with a template or a templateLink"))
 		return
 	}
-	// Past either bound the evaluation stops: its steps are spent, so
-	// copy loops end instead of refusing deployment after deployment.
+	if !ev.withinNestBounds(at, fail) {
+		return
+	}
+	tpl, prefix, dir, ok := ev.nestedTemplate(props, at, fail)
+	if !ok {
+		return
+	}
+	outer, ok := nestedScopeOuter(props, at, fail)
+	if !ok {
+		return
+	}
+	target, ok := ev.nestedTarget(res, it, body, at, fail)
+	if !ok {
+		return
+	}
+	child := ev.nestedChild(tpl, target, dir, outer, res, props, at, fail)
+	child.steps, child.charged = ev.steps, ev.charged
+	child.run()
+	ev.steps, ev.charged = child.steps, child.charged
+	ev.scopeUsed = ev.scopeUsed || child.scopeUsed
+	ev.collectNested(res, child, nestedPaths{prefix: prefix, at: at, outer: outer}, fail)
+	if res.Name != "" {
+		st.outputs[nestedKey(res.Name)] = nestedOutputs(tpl, child)
+		if rest, ok := strings.CutPrefix(string(it.at), "resources."); ok {
+			st.symbolic[strings.ToLower(rest)] = nestedKey(res.Name)
+		}
+	}
+}
+
+// withinNestBounds counts a nested deployment and tells whether it is
+// within the depth and count bounds. Past either bound the evaluation
+// stops: its steps are spent, so copy loops end instead of refusing
+// deployment after deployment.
+func (ev *evaluator) withinNestBounds(at path, fail func(path, error)) bool {
+	st := ev.structure()
 	if st.depth+1 > maxNestDepth {
 		fail(at, exprErrorf("deployments nested more than %d deep (this evaluator's bound; ARM documents none)", maxNestDepth))
 		ev.steps = maxExprSteps
-		return
+		return false
 	}
 	st.shared.count++
 	if st.shared.count > maxNestedCount {
 		fail(at, exprErrorf("more than %d nested deployments (what-if's documented limit)", maxNestedCount))
 		ev.steps = maxExprSteps
-		return
+		return false
 	}
-	tpl, prefix, dir := props.GetFold("template"), at.key("properties").key("template"), st.linkDir
+	return true
+}
+
+// nestedTemplate returns a deployment's inner template (properties.template,
+// else the file properties.templateLink names), the path it stands at and
+// the directory its own links are relative to; false when there is none
+// to evaluate (reported).
+func (ev *evaluator) nestedTemplate(props *node, at path, fail func(path, error)) (tpl *node, prefix path, dir string, ok bool) {
+	tpl, prefix, dir = props.GetFold("template"), at.key("properties").key("template"), ev.structure().linkDir
 	if tpl == nil {
 		link := props.GetFold("templateLink")
 		if link == nil {
 			fail(at.key("properties"), exprErrorf("a deployment needs a template or a templateLink"))
-			return
+			return nil, "", "", false
 		}
 		prefix = at.key("properties").key("templateLink")
-		var ok bool
 		if tpl, dir, ok = ev.linked(link, prefix, fail); !ok {
-			return
+			return nil, "", "", false
 		}
 	}
 	if tpl.Kind != '{' {
 		fail(prefix, exprErrorf("must be an object, not %s", tpl.Describe()))
-		return
+		return nil, "", "", false
 	}
 	if props.GetFold("parametersLink") != nil {
 		fail(at.key("properties").key("parametersLink"), exprErrorf("a parameters file by link is not read offline: give the parameters inline in properties.parameters"))
-		return
+		return nil, "", "", false
 	}
-	outer := true // ARM's default for nested templates
+	return tpl, prefix, dir, true
+}
+
+// nestedScopeOuter tells whether a nested template's expressions are
+// evaluated in the parent's scope (expressionEvaluationOptions.scope
+// outer, ARM's default for nested templates; never for a linked one);
+// false ok when the scope is neither inner nor outer (reported).
+func nestedScopeOuter(props *node, at path, fail func(path, error)) (outer, ok bool) {
+	outer = true // ARM's default for nested templates
 	if o := props.GetFold("expressionEvaluationOptions"); o != nil && o.Kind == '{' {
 		if s := o.GetFold("scope"); s != nil && s.Kind == '"' {
 			switch strings.ToLower(s.Str) {
@@ -288,23 +336,39 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 			case "outer":
 			default:
 				fail(at.key("properties").key("expressionEvaluationOptions").key("scope"), exprErrorf("must be inner or outer, not %q", s.Str))
-				return
+				return false, false
 			}
 		}
 	}
 	if props.GetFold("templateLink") != nil && props.GetFold("template") == nil {
 		outer = false // a linked template has its own parameters always
 	}
+	return outer, true
+}
 
-	// Where it deploys: the resourceGroup and subscriptionId of the
-	// deployments resource, else where the parent deploys.
-	str := func(k string) string {
-		if n := body.GetFold(k); n != nil && n.Kind == '"' {
-			return n.Str
-		}
-		return ""
+// nestTarget is where a nested deployment deploys: a subscription and, at
+// resource group level, a resource group.
+type nestTarget struct {
+	sub, rg, level string
+	location       string // the deployments resource's location, if given
+}
+
+// stringMember returns a string member of an object, "" when it is absent
+// or not a string.
+func stringMember(obj *node, k string) string {
+	if n := obj.GetFold(k); n != nil && n.Kind == '"' {
+		return n.Str
 	}
-	sub, rg := str("subscriptionId"), str("resourceGroup")
+	return ""
+}
+
+// nestedTarget tells where a nested deployment deploys: the resourceGroup
+// and subscriptionId of the deployments resource (or its scope), else
+// where the parent deploys; false when that is not evaluated offline
+// (reported).
+func (ev *evaluator) nestedTarget(res *Resource, it rawResource, body *node, at path, fail func(path, error)) (nestTarget, bool) {
+	st := ev.structure()
+	sub, rg := stringMember(body, "subscriptionId"), stringMember(body, "resourceGroup")
 	if it.val.GetFold("scope") != nil { // a scope element: a subscription's or group's id, or above
 		parts := strings.Split(strings.Trim(res.Scope, "/"), "/")
 		switch {
@@ -314,7 +378,7 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 			sub, rg = parts[1], parts[3]
 		default:
 			fail(at.key("scope"), exprErrorf("a deployment with a scope property (management group, tenant) is not evaluated offline"))
-			return
+			return nestTarget{}, false
 		}
 	}
 	level := levelResourceGroup
@@ -324,20 +388,28 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 		rg = ev.scope.ResourceGroup
 	case st.level == levelManagementGroup || st.level == levelTenant:
 		fail(at, exprErrorf("deployments from a %s-scope template are not evaluated offline", st.level))
-		return
+		return nestTarget{}, false
 	default:
 		level = levelSubscription
 	}
 	if sub == "" {
 		sub = ev.scope.SubscriptionID
 	}
+	return nestTarget{sub: sub, rg: rg, level: level, location: stringMember(body, "location")}, true
+}
+
+// nestedChild makes the evaluator of a nested template: at the target's
+// level, sharing the parent's bounds, with the parent's declarations when
+// outer, else its own scope and the parameters the deployment passes.
+func (ev *evaluator) nestedChild(tpl *node, tg nestTarget, dir string, outer bool, res *Resource, props *node, at path, fail func(path, error)) *evaluator {
+	st := ev.structure()
 	child := newEvaluator(tpl, ev.scope)
 	cst := child.structure()
-	cst.level, cst.depth, cst.shared, cst.linkDir, cst.outer = level, st.depth+1, st.shared, dir, outer
-	if sub != "" {
-		cst.deployScope = "/subscriptions/" + sub
-		if level == levelResourceGroup {
-			cst.deployScope += "/resourceGroups/" + rg
+	cst.level, cst.depth, cst.shared, cst.linkDir, cst.outer = tg.level, st.depth+1, st.shared, dir, outer
+	if tg.sub != "" {
+		cst.deployScope = "/subscriptions/" + tg.sub
+		if tg.level == levelResourceGroup {
+			cst.deployScope += "/resourceGroups/" + tg.rg
 		}
 	}
 	child.scope.StandIn = false // the parent warns once
@@ -352,87 +424,104 @@ func (ev *evaluator) nestedDeployment(res *Resource, it rawResource, body *node,
 			cst.udfs = st.udfs
 		}
 		cst.typeRoot = ev.typeRoot()
-	} else {
-		child.scope.SubscriptionID, child.scope.ResourceGroup = sub, rg
-		child.scope.DeploymentName = res.Name
-		if level == levelSubscription {
-			child.scope.ResourceGroup = ""
-		}
-		if loc := str("location"); loc != "" && level == levelSubscription {
-			child.scope.Location = loc
-		} else if level == levelResourceGroup && !(strings.EqualFold(rg, ev.scope.ResourceGroup) && strings.EqualFold(sub, ev.scope.SubscriptionID)) {
-			child.scope.Location = ev.groupLocation(sub, rg)
-		}
-		child.given = map[string]*node{}
-		if p := props.GetFold("parameters"); p != nil {
-			child.given = ev.nestedParameters(p, at.key("properties").key("parameters"), fail)
-		}
+		return child
 	}
-	child.steps, child.charged = ev.steps, ev.charged
-	child.run()
-	ev.steps, ev.charged = child.steps, child.charged
-	ev.scopeUsed = ev.scopeUsed || child.scopeUsed
+	child.scope.SubscriptionID, child.scope.ResourceGroup = tg.sub, tg.rg
+	child.scope.DeploymentName = res.Name
+	if tg.level == levelSubscription {
+		child.scope.ResourceGroup = ""
+	}
+	if tg.location != "" && tg.level == levelSubscription {
+		child.scope.Location = tg.location
+	} else if tg.level == levelResourceGroup && !(strings.EqualFold(tg.rg, ev.scope.ResourceGroup) && strings.EqualFold(tg.sub, ev.scope.SubscriptionID)) {
+		child.scope.Location = ev.groupLocation(tg.sub, tg.rg)
+	}
+	child.given = map[string]*node{}
+	if p := props.GetFold("parameters"); p != nil {
+		child.given = ev.nestedParameters(p, at.key("properties").key("parameters"), fail)
+	}
+	return child
+}
 
-	re := func(list []Problem) []Problem {
-		out := make([]Problem, len(list))
-		for i, p := range list {
-			out[i] = Problem{Path: reprefix(prefix, at, p.Path), Message: p.Message}
-			// a value the parent passed is found where the parent passes it
-			if rest, ok := strings.CutPrefix(p.Path, "parameters."); ok && !outer {
-				name, _, _ := strings.Cut(rest, ".")
-				name, _, _ = strings.Cut(name, "[")
-				if _, given := child.given[strings.ToLower(name)]; given {
-					out[i].Path = string(at.key("properties").key("parameters").key(name).key("value")) + strings.TrimPrefix(rest, name)
-				}
+// nestedPaths says where a nested template stands in the parent: the path
+// of its template (prefix), of the deployments resource (at), and whether
+// it is evaluated in the parent's scope (outer).
+type nestedPaths struct {
+	prefix, at path
+	outer      bool
+}
+
+// reprefixAll puts the paths of a nested template's findings under where
+// the template stands in the parent; a value the parent passed is found
+// where the parent passes it.
+func (np nestedPaths) reprefixAll(child *evaluator, list []Problem) []Problem {
+	out := make([]Problem, len(list))
+	for i, p := range list {
+		out[i] = Problem{Path: reprefix(np.prefix, np.at, p.Path), Message: p.Message}
+		// a value the parent passed is found where the parent passes it
+		if rest, ok := strings.CutPrefix(p.Path, "parameters."); ok && !np.outer {
+			name, _, _ := strings.Cut(rest, ".")
+			name, _, _ = strings.Cut(name, "[")
+			if _, given := child.given[strings.ToLower(name)]; given {
+				out[i].Path = string(np.at.key("properties").key("parameters").key(name).key("value")) + strings.TrimPrefix(rest, name)
 			}
 		}
-		return out
 	}
+	return out
+}
+
+// collectNested brings a nested deployment's findings and resources into
+// the parent, within the bound of what nested deployments may build.
+func (ev *evaluator) collectNested(res *Resource, child *evaluator, np nestedPaths, fail func(path, error)) {
+	st := ev.structure()
 	// The nested deployment's own problems (its parameters, …) are the
 	// deployments resource's; an output that is not known offline is a
 	// note: it matters only where the parent reads it (reference() then
 	// says it has no such output).
-	for _, p := range re(child.out.Problems) {
-		if strings.HasPrefix(p.Path, string(prefix.key("outputs"))) {
+	for _, p := range np.reprefixAll(child, child.out.Problems) {
+		if strings.HasPrefix(p.Path, string(np.prefix.key("outputs"))) {
 			ev.out.Notes = append(ev.out.Notes, Problem{Path: p.Path, Message: "not known offline: " + p.Message})
 			continue
 		}
 		res.Problems = append(res.Problems, p)
 	}
-	ev.out.Warnings = append(ev.out.Warnings, re(child.out.Warnings)...)
-	ev.out.Notes = append(ev.out.Notes, re(child.out.Notes)...)
+	ev.out.Warnings = append(ev.out.Warnings, np.reprefixAll(child, child.out.Warnings)...)
+	ev.out.Notes = append(ev.out.Notes, np.reprefixAll(child, child.out.Notes)...)
 	for _, r := range child.out.Resources {
 		st.shared.outBytes += len(r.Body)
 		if st.shared.outBytes > maxNestedOutput {
-			fail(at, exprErrorf("the nested deployments' resources are over %d bytes, summed", maxNestedOutput))
+			fail(np.at, exprErrorf("the nested deployments' resources are over %d bytes, summed", maxNestedOutput))
 			break
 		}
-		r.Path = reprefix(prefix, at, r.Path)
-		r.Problems = re(r.Problems)
+		r.Path = reprefix(np.prefix, np.at, r.Path)
+		r.Problems = np.reprefixAll(child, r.Problems)
 		st.kids = append(st.kids, r)
 	}
+}
+
+// nestedOutputs is what reference() reads of a nested deployment: each
+// output the inner template declares and the child evaluated, with its
+// declared type.
+func nestedOutputs(tpl *node, child *evaluator) *node {
 	outs := &node{Kind: '{'}
-	if decl := tpl.GetFold("outputs"); decl != nil && decl.Kind == '{' {
-		for _, m := range decl.Members {
-			v, ok := child.out.Outputs[m.Key]
-			if !ok {
-				continue
-			}
-			typ := strNode("")
-			if m.Val.Kind == '{' {
-				if t := m.Val.GetFold("type"); t != nil && t.Kind == '"' {
-					typ = t
-				}
-			}
-			outs.Members = append(outs.Members, member{Key: m.Key, Val: &node{Kind: '{', Members: []member{{Key: "type", Val: typ}, {Key: "value", Val: encodeAny(v)}}}})
-		}
+	decl := tpl.GetFold("outputs")
+	if decl == nil || decl.Kind != '{' {
+		return outs
 	}
-	if res.Name != "" {
-		st.outputs[nestedKey(res.Name)] = outs
-		if rest, ok := strings.CutPrefix(string(it.at), "resources."); ok {
-			st.symbolic[strings.ToLower(rest)] = nestedKey(res.Name)
+	for _, m := range decl.Members {
+		v, ok := child.out.Outputs[m.Key]
+		if !ok {
+			continue
 		}
+		typ := strNode("")
+		if m.Val.Kind == '{' {
+			if t := m.Val.GetFold("type"); t != nil && t.Kind == '"' {
+				typ = t
+			}
+		}
+		outs.Members = append(outs.Members, member{Key: m.Key, Val: &node{Kind: '{', Members: []member{{Key: "type", Val: typ}, {Key: "value", Val: encodeAny(v)}}}})
 	}
+	return outs
 }
 
 // chargeNested counts a deployments resource's body (which holds its

@@ -128,17 +128,8 @@ func (ev *evaluator) typeProblem(decl, v *node, depth int) string {
 // declaration. Reported messages follow ARM's validation of a parameter
 // value before a deployment.
 func (ev *evaluator) checkType(decl, v *node, p path, depth int, report func(path, string)) {
-	if depth > maxTypeDepth {
-		report(p, fmt.Sprintf("types nested deeper than %d levels", maxTypeDepth))
-		return
-	}
-	t, err := ev.resolveType(decl)
-	if err != nil {
-		report(p, err.Error())
-		return
-	}
-	if t.Kind != '{' {
-		report(p, fmt.Sprintf("the type must be an object, not %s", t.Describe()))
+	t, ok := ev.declaredType(decl, p, depth, report)
+	if !ok {
 		return
 	}
 	if v.Kind == '0' {
@@ -147,54 +138,114 @@ func (ev *evaluator) checkType(decl, v *node, p path, depth int, report func(pat
 		}
 		return
 	}
+	if !checkTypeName(t, v, p, report) {
+		return
+	}
+	checkAllowedValues(t, v, p, report)
+	checkValueRange(t, v, p, report)
+	checkLength(t, v, p, report)
+	switch v.Kind {
+	case '{':
+		ev.checkObject(t, v, p, depth, report)
+	case '[':
+		ev.checkArray(t, v, p, depth, report)
+	}
+}
+
+// declaredType resolves a declaration to the object that declares the
+// type; false when it cannot (too deep, a bad reference, not an object:
+// reported).
+func (ev *evaluator) declaredType(decl *node, p path, depth int, report func(path, string)) (*node, bool) {
+	if depth > maxTypeDepth {
+		report(p, fmt.Sprintf("types nested deeper than %d levels", maxTypeDepth))
+		return nil, false
+	}
+	t, err := ev.resolveType(decl)
+	if err != nil {
+		report(p, err.Error())
+		return nil, false
+	}
+	if t.Kind != '{' {
+		report(p, fmt.Sprintf("the type must be an object, not %s", t.Describe()))
+		return nil, false
+	}
+	return t, true
+}
+
+// checkTypeName reports a type name ARM does not know or a value of
+// another kind than its type; false when it did (the value's other checks
+// then do not apply).
+func checkTypeName(t, v *node, p path, report func(path, string)) bool {
 	typ := typeName(t)
-	if typ != "" && typ != "any" {
-		kind, ok := paramTypes[typ]
-		if !ok {
-			report(p, fmt.Sprintf("type %q is not one of string, securestring, int, bool, object, secureobject, array", typ))
-			return
+	if typ == "" || typ == "any" {
+		return true
+	}
+	kind, ok := paramTypes[typ]
+	if !ok {
+		report(p, fmt.Sprintf("type %q is not one of string, securestring, int, bool, object, secureobject, array", typ))
+		return false
+	}
+	if v.Kind != kind {
+		report(p, fmt.Sprintf("is declared %s but its value is %s", typ, v.Describe()))
+		return false
+	}
+	return true
+}
+
+// checkAllowedValues reports a value that is not one of the type's
+// allowedValues (strings compared without regard to case); an array's
+// items may each be one of them.
+func checkAllowedValues(t, v *node, p path, report func(path, string)) {
+	allowed := t.GetFold("allowedValues")
+	if allowed == nil || allowed.Kind != '[' {
+		return
+	}
+	in := func(x *node) bool {
+		for _, a := range allowed.Items {
+			if equalNodes(a, x) || x.Kind == '"' && a.Kind == '"' && strings.EqualFold(a.Str, x.Str) {
+				return true
+			}
 		}
-		if v.Kind != kind {
-			report(p, fmt.Sprintf("is declared %s but its value is %s", typ, v.Describe()))
-			return
+		return false
+	}
+	found := in(v)
+	if !found && v.Kind == '[' { // an array's items each one of them
+		found = true
+		for _, it := range v.Items {
+			found = found && in(it)
 		}
 	}
-	if allowed := t.GetFold("allowedValues"); allowed != nil && allowed.Kind == '[' {
-		in := func(x *node) bool {
-			for _, a := range allowed.Items {
-				if equalNodes(a, x) || x.Kind == '"' && a.Kind == '"' && strings.EqualFold(a.Str, x.Str) {
-					return true
-				}
-			}
-			return false
+	if !found {
+		var opts []string
+		for _, a := range allowed.Items {
+			opts = append(opts, toText(a))
 		}
-		found := in(v)
-		if !found && v.Kind == '[' { // an array's items each one of them
-			found = true
-			for _, it := range v.Items {
-				found = found && in(it)
-			}
-		}
-		if !found {
-			var opts []string
-			for _, a := range allowed.Items {
-				opts = append(opts, toText(a))
-			}
-			report(p, fmt.Sprintf("%q is not one of the allowed values: %s", toText(v), strings.Join(opts, ", ")))
+		report(p, fmt.Sprintf("%q is not one of the allowed values: %s", toText(v), strings.Join(opts, ", ")))
+	}
+}
+
+// checkValueRange reports an integer below the type's minValue or above
+// its maxValue.
+func checkValueRange(t, v *node, p path, report func(path, string)) {
+	n, ok := jsontree.AsInt(v)
+	if !ok || v.Kind != 'n' {
+		return
+	}
+	if lo := t.GetFold("minValue"); lo != nil {
+		if l, ok := jsontree.AsInt(lo); ok && n < l {
+			report(p, fmt.Sprintf("%d is below the minValue %d", n, l))
 		}
 	}
-	if n, ok := jsontree.AsInt(v); ok && v.Kind == 'n' {
-		if lo := t.GetFold("minValue"); lo != nil {
-			if l, ok := jsontree.AsInt(lo); ok && n < l {
-				report(p, fmt.Sprintf("%d is below the minValue %d", n, l))
-			}
-		}
-		if hi := t.GetFold("maxValue"); hi != nil {
-			if h, ok := jsontree.AsInt(hi); ok && n > h {
-				report(p, fmt.Sprintf("%d is above the maxValue %d", n, h))
-			}
+	if hi := t.GetFold("maxValue"); hi != nil {
+		if h, ok := jsontree.AsInt(hi); ok && n > h {
+			report(p, fmt.Sprintf("%d is above the maxValue %d", n, h))
 		}
 	}
+}
+
+// checkLength reports a string (in characters) or array shorter than the
+// type's minLength or longer than its maxLength.
+func checkLength(t, v *node, p path, report func(path, string)) {
 	length := -1
 	switch v.Kind {
 	case '"':
@@ -202,23 +253,18 @@ func (ev *evaluator) checkType(decl, v *node, p path, depth int, report func(pat
 	case '[':
 		length = len(v.Items)
 	}
-	if length >= 0 {
-		if lo := t.GetFold("minLength"); lo != nil {
-			if l, ok := jsontree.AsInt(lo); ok && int64(length) < l {
-				report(p, fmt.Sprintf("is %d long, below the minLength %d", length, l))
-			}
-		}
-		if hi := t.GetFold("maxLength"); hi != nil {
-			if h, ok := jsontree.AsInt(hi); ok && int64(length) > h {
-				report(p, fmt.Sprintf("is %d long, above the maxLength %d", length, h))
-			}
+	if length < 0 {
+		return
+	}
+	if lo := t.GetFold("minLength"); lo != nil {
+		if l, ok := jsontree.AsInt(lo); ok && int64(length) < l {
+			report(p, fmt.Sprintf("is %d long, below the minLength %d", length, l))
 		}
 	}
-	switch v.Kind {
-	case '{':
-		ev.checkObject(t, v, p, depth, report)
-	case '[':
-		ev.checkArray(t, v, p, depth, report)
+	if hi := t.GetFold("maxLength"); hi != nil {
+		if h, ok := jsontree.AsInt(hi); ok && int64(length) > h {
+			report(p, fmt.Sprintf("is %d long, above the maxLength %d", length, h))
+		}
 	}
 }
 

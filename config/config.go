@@ -155,8 +155,35 @@ func (p Problems) Error() string {
 func Load(lookup Lookup) (Settings, error) {
 	r := reader{lookup: lookup}
 	var s Settings
+	r.handler(&s)
+	r.names(&s)
+	s.Scripts = r.storage(ConnScripts)
+	s.State = r.storage(ConnState)
+	s.ServiceBus = r.serviceBus(ConnServiceBus)
+	r.simulator(&s)
+	s.ARM = r.credential(ConnARM)
+	r.subscription(&s)
+	if s.ScriptsContainer != "" && s.ScriptsContainer == s.StateContainer && s.Scripts.sameAccount(s.State) {
+		r.fail(SettingStateContainer, "must differ from %s: the app's own writes would trigger ScriptUploaded", SettingScriptsContainer)
+	}
+	s.MaxConcurrentBuilds = int(r.int64(SettingMaxBuilds, 5, 1, 100))
+	s.KeepFailed = time.Duration(r.int64(SettingKeepFailedHours, 24, 0, 24*30)) * time.Hour
+	r.vhd(&s)
+	r.resourceGroup(&s)
+	r.stagingGroups(&s)
+	r.location(&s)
+	if len(r.problems) > 0 {
+		sort.Strings(r.problems)
+		return Settings{}, r.problems
+	}
+	return s, nil
+}
 
-	if _, ok := lookup(SettingPort); ok {
+// handler reads the custom handler's own settings: its port (the
+// Functions host's, else the legacy one), log level, request bound and
+// invocation timeout.
+func (r *reader) handler(s *Settings) {
+	if _, ok := r.lookup(SettingPort); ok {
 		s.Port = r.port(SettingPort, 0)
 	} else {
 		s.Port = r.port(SettingLegacyPort, 8080)
@@ -164,16 +191,20 @@ func Load(lookup Lookup) (Settings, error) {
 	s.LogLevel = r.logLevel(SettingLogLevel, slog.LevelInfo)
 	s.MaxRequestBytes = r.int64(SettingMaxRequestBytes, 8<<20, 1<<10, 100<<20)
 	s.InvocationTimeout = r.duration(SettingInvocationTimeout, 9*time.Minute, time.Second, 4*time.Hour)
+}
 
+// names reads the containers, queue and topic the app uses.
+func (r *reader) names(s *Settings) {
 	s.ScriptsContainer = r.container(SettingScriptsContainer, "scripts")
 	s.TemplatesContainer = r.container(SettingTemplatesContain, "templates")
 	s.StateContainer = r.container(SettingStateContainer, "goldenpipe-state")
 	s.BuildQueue = r.entityName(SettingBuildQueue, "build-requests")
 	s.EventsTopic = r.entityName(SettingEventsTopic, "image-events")
+}
 
-	s.Scripts = r.storage(ConnScripts)
-	s.State = r.storage(ConnState)
-	s.ServiceBus = r.serviceBus(ConnServiceBus)
+// simulator reads the simulator settings: true, or the loopback URL of a
+// simulator running apart, and its images.
+func (r *reader) simulator(s *Settings) {
 	if v, ok := r.get(SettingSimulator); ok && strings.HasPrefix(v, "http") {
 		if err := checkURL(v); err != nil || !strings.HasPrefix(v, "http://127.0.0.1") && !strings.HasPrefix(v, "http://localhost") {
 			r.fail(SettingSimulator, "%q: a simulator URL must be http on the loopback address", v)
@@ -185,7 +216,10 @@ func Load(lookup Lookup) (Settings, error) {
 	if v, ok := r.get(SettingSimulatorImages); ok {
 		s.SimulatorImages = v
 	}
-	s.ARM = r.credential(ConnARM)
+}
+
+// subscription reads the subscription id, required unless simulated.
+func (r *reader) subscription(s *Settings) {
 	if v, ok := r.get(SettingSubscription); ok {
 		if !guidRE.MatchString(v) {
 			r.fail(SettingSubscription, "%q is not a subscription id (a GUID)", v)
@@ -194,12 +228,11 @@ func Load(lookup Lookup) (Settings, error) {
 	} else if !s.Simulator {
 		r.fail(SettingSubscription, "is not set: the subscription Image Builder templates are created in (or %s=true for the local simulator)", SettingSimulator)
 	}
+}
 
-	if s.ScriptsContainer != "" && s.ScriptsContainer == s.StateContainer && s.Scripts.sameAccount(s.State) {
-		r.fail(SettingStateContainer, "must differ from %s: the app's own writes would trigger ScriptUploaded", SettingScriptsContainer)
-	}
-	s.MaxConcurrentBuilds = int(r.int64(SettingMaxBuilds, 5, 1, 100))
-	s.KeepFailed = time.Duration(r.int64(SettingKeepFailedHours, 24, 0, 24*30)) * time.Hour
+// vhd reads where VHDs are copied to and the storage connections for the
+// copy, which must agree on the account.
+func (r *reader) vhd(s *Settings) {
 	if v, ok := r.get(SettingVHDDestination); ok {
 		if err := checkURL(v); err != nil {
 			r.fail(SettingVHDDestination, "%q %v", v, err)
@@ -208,22 +241,31 @@ func Load(lookup Lookup) (Settings, error) {
 		}
 		s.VHDDestination = strings.TrimSuffix(v, "/")
 	}
-	for _, c := range []struct {
-		name string
-		dst  **StorageConnection
-	}{{ConnVHD, &s.VHDStorage}, {ConnStaging, &s.Staging}} {
-		if _, v, ok := r.connectionString(c.name); ok {
-			cs, endpoint, err := parseStorageConnectionString(v)
-			if err != nil {
-				r.fail(c.name, "%v", err)
-				continue
-			}
-			*c.dst = &StorageConnection{Name: c.name, ConnectionString: cs, ServiceURL: endpoint}
-		}
-	}
+	s.VHDStorage = r.optionalStorage(ConnVHD)
+	s.Staging = r.optionalStorage(ConnStaging)
 	if s.VHDStorage != nil && s.VHDDestination != "" && !strings.HasPrefix(s.VHDDestination+"/", s.VHDStorage.ServiceURL) {
 		r.fail(ConnVHD, "names account %s, but %s is %s", s.VHDStorage.ServiceURL, SettingVHDDestination, s.VHDDestination)
 	}
+}
+
+// optionalStorage reads a storage connection that is set only for local
+// runs; nil when it is not set or malformed (reported).
+func (r *reader) optionalStorage(name string) *StorageConnection {
+	_, v, ok := r.connectionString(name)
+	if !ok {
+		return nil
+	}
+	cs, endpoint, err := parseStorageConnectionString(v)
+	if err != nil {
+		r.fail(name, "%v", err)
+		return nil
+	}
+	return &StorageConnection{Name: name, ConnectionString: cs, ServiceURL: endpoint}
+}
+
+// resourceGroup reads the resource group Image Builder templates are
+// created in, required unless simulated.
+func (r *reader) resourceGroup(s *Settings) {
 	if v, ok := r.get(SettingResourceGroup); ok {
 		if !resourceGroupRE.MatchString(v) || strings.HasSuffix(v, ".") {
 			r.fail(SettingResourceGroup, "%q is not a resource group name (1-90 letters, digits, '-', '_', '.', '(', ')')", v)
@@ -234,15 +276,26 @@ func Load(lookup Lookup) (Settings, error) {
 	} else {
 		r.fail(SettingResourceGroup, "is not set: the resource group Image Builder templates are created in")
 	}
-	if v, ok := r.get(SettingStagingGroups); ok {
-		switch v {
-		case "managed":
-			s.ManagedStagingGroups = true
-		case "", "image-builder":
-		default:
-			r.fail(SettingStagingGroups, "%q must be \"managed\" (a staging group per template, made by the app) or empty (Image Builder makes its own)", v)
-		}
+}
+
+// stagingGroups reads who makes the staging resource groups: "managed"
+// (the app) or Image Builder.
+func (r *reader) stagingGroups(s *Settings) {
+	v, ok := r.get(SettingStagingGroups)
+	if !ok {
+		return
 	}
+	switch v {
+	case "managed":
+		s.ManagedStagingGroups = true
+	case "", "image-builder":
+	default:
+		r.fail(SettingStagingGroups, "%q must be \"managed\" (a staging group per template, made by the app) or empty (Image Builder makes its own)", v)
+	}
+}
+
+// location reads the region, westeurope when simulated.
+func (r *reader) location(s *Settings) {
 	if v, ok := r.get(SettingLocation); ok {
 		if !locationRE.MatchString(v) {
 			r.fail(SettingLocation, "%q is not an Azure region name such as westeurope (lowercase letters and digits)", v)
@@ -251,11 +304,6 @@ func Load(lookup Lookup) (Settings, error) {
 	} else if s.Simulator {
 		s.Location = "westeurope"
 	}
-	if len(r.problems) > 0 {
-		sort.Strings(r.problems)
-		return Settings{}, r.problems
-	}
-	return s, nil
 }
 
 type reader struct {

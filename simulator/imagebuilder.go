@@ -368,168 +368,203 @@ func (b *ImageBuilder) checkScripts(ctx context.Context, t aib.ImageTemplate) st
 	return ""
 }
 
-// Server returns the fake server of the Image Builder API.
+// Server returns the fake server of the Image Builder API: one method of
+// ImageBuilder per operation.
 func (b *ImageBuilder) Server() *fake.VirtualMachineImageTemplatesServer {
 	return &fake.VirtualMachineImageTemplatesServer{
-		BeginCreateOrUpdate: func(ctx context.Context, rg, name string, params aib.ImageTemplate, _ *aib.VirtualMachineImageTemplatesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
-			scriptErr := b.checkScripts(ctx, params) // outside the lock: it downloads
-			failure := customizerFailure(ctx, params, b.FetchScript, b.now())
-			b.enter(ctx, "Create")
-			defer b.mu.Unlock()
-			key := strings.ToLower(name)
-			if _, exists := b.templates[key]; exists {
-				errResp.SetError(conflict("Conflict", "Update/Upgrade of image templates is currently not supported. Please change the name of the template you are submitting."))
-				return
-			}
-			if r := validate(params); r != nil {
-				errResp.SetError(armError(r.Status, r.Code, r.Message))
-				return
-			}
-			if b.refused("Create", name, &errResp) {
-				return
-			}
-			if scriptErr == "" {
-				scriptErr = b.checkStaging(params)
-			}
-			t := &simTemplate{name: name, tpl: params, created: b.now(), createErr: scriptErr, failure: failure}
-			b.templates[key] = t
-			if b.submitted == nil {
-				b.submitted = map[string]aib.ImageTemplate{}
-			}
-			b.submitted[key] = params
-			resp.AddNonTerminalResponse(http.StatusCreated, nil)
-			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse{ImageTemplate: b.view(t, b.now())}, nil)
-			return
-		},
-		Get: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientGetOptions) (resp azfake.Responder[aib.VirtualMachineImageTemplatesClientGetResponse], errResp azfake.ErrorResponder) {
-			b.enter(ctx, "Get")
-			defer b.mu.Unlock()
-			t := b.find(name, &errResp)
-			if t == nil {
-				return
-			}
-			resp.SetResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientGetResponse{ImageTemplate: b.view(t, b.now())}, nil)
-			return
-		},
-		BeginRun: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginRunOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientRunResponse], errResp azfake.ErrorResponder) {
-			var writeLog func()
-			defer func() { // after the lock is released: it writes to storage
-				if writeLog != nil {
-					writeLog()
-				}
-			}()
-			b.enter(ctx, "Run")
-			defer b.mu.Unlock()
-			t := b.find(name, &errResp)
-			if t == nil || b.refused("Run", name, &errResp) {
-				return
-			}
-			now := b.now()
-			if ps, _ := t.provisioning(now, b.CreateDuration); ps != goldenpipe.ProvisioningSucceeded {
-				errResp.SetError(conflict("Conflict", "the template is in provisioningState '"+ps+"'; it cannot run"))
-				return
-			}
-			if t.run != nil {
-				if state, _, _, _ := t.run.status(now, b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
-					errResp.SetError(conflict("Conflict", "a build of this template is already running"))
-					return
-				}
-			}
-			outcome := Outcome{State: goldenpipe.RunSucceeded}
-			if b.Outcome != nil {
-				outcome = b.Outcome(name)
-			}
-			if outcome.State == goldenpipe.RunSucceeded && t.failure != nil {
-				outcome = *t.failure // a script that plainly fails fails the run
-			}
-			run := &simRun{start: now, outcome: outcome}
-			b.distribute(t, run)
-			t.run = run
-			if b.RunLog != nil {
-				validates := t.tpl.Properties.Validate != nil
-				writeLog = func() {
-					if u, err := b.RunLog(ctx, name, outcome, validates); err == nil {
-						b.mu.Lock()
-						run.logURL = u
-						b.mu.Unlock()
-					}
-				}
-			}
-			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
-			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientRunResponse{}, nil)
-			return
-		},
-		BeginCancel: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginCancelOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCancelResponse], errResp azfake.ErrorResponder) {
-			b.enter(ctx, "Cancel")
-			defer b.mu.Unlock()
-			t := b.find(name, &errResp)
-			if t == nil {
-				return
-			}
-			if t.run == nil {
-				errResp.SetError(conflict("OperationNotAllowed", "Operation Microsoft.VirtualMachineImages/imageTemplates/cancel is not allowed: no build is running"))
-				return
-			}
-			if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning {
-				t.run.cancelAt = b.now()
-				if b.Gallery != nil {
-					for _, d := range t.run.gallery {
-						if !d.collided {
-							b.Gallery.stop(d.imageID, d.version, t.run.cancelAt)
-						}
-					}
-				}
-			}
-			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
-			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCancelResponse{}, nil)
-			return
-		},
-		BeginDelete: func(ctx context.Context, rg, name string, _ *aib.VirtualMachineImageTemplatesClientBeginDeleteOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientDeleteResponse], errResp azfake.ErrorResponder) {
-			b.enter(ctx, "Delete")
-			defer b.mu.Unlock()
-			t := b.find(name, &errResp)
-			if t == nil {
-				return
-			}
-			if t.run != nil {
-				if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
-					// Azure: OperationNotAllowed, seen both as 405 and 409
-					errResp.SetError(armError(http.StatusMethodNotAllowed, "OperationNotAllowed",
-						"Operation Microsoft.VirtualMachineImages/imageTemplates/delete is not allowed in provisioning state: succeeded and run state: "+strings.ToLower(state)))
-					return
-				}
-			}
-			delete(b.templates, strings.ToLower(name))
-			resp.AddNonTerminalResponse(http.StatusAccepted, nil)
-			resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientDeleteResponse{}, nil)
-			return
-		},
-		NewListRunOutputsPager: func(rg, name string, _ *aib.VirtualMachineImageTemplatesClientListRunOutputsOptions) (resp azfake.PagerResponder[aib.VirtualMachineImageTemplatesClientListRunOutputsResponse]) {
-			outputs, err := b.outputs(name)
-			if err != nil {
-				resp.AddResponseError(http.StatusNotFound, "ResourceNotFound")
-				return
-			}
-			page := aib.VirtualMachineImageTemplatesClientListRunOutputsResponse{}
-			for _, o := range outputs {
-				state := aib.ProvisioningStateSucceeded
-				if o.State != "" {
-					state = aib.ProvisioningState(o.State)
-				}
-				ro := &aib.RunOutput{Name: to.Ptr(o.Name), Type: to.Ptr("Microsoft.VirtualMachineImages/imageTemplates/runOutputs"),
-					Properties: &aib.RunOutputProperties{ProvisioningState: to.Ptr(state)}}
-				if o.ArtifactURI != "" {
-					ro.Properties.ArtifactURI = to.Ptr(o.ArtifactURI)
-				}
-				if o.ArtifactID != "" {
-					ro.Properties.ArtifactID = to.Ptr(o.ArtifactID)
-				}
-				page.Value = append(page.Value, ro)
-			}
-			resp.AddPage(http.StatusOK, page, nil)
-			return
-		},
+		BeginCreateOrUpdate:    b.createTemplate,
+		Get:                    b.getTemplate,
+		BeginRun:               b.runTemplate,
+		BeginCancel:            b.cancelRun,
+		BeginDelete:            b.deleteTemplate,
+		NewListRunOutputsPager: b.listRunOutputs,
 	}
+}
+
+// createTemplate answers BeginCreateOrUpdate: a new template (Image
+// Builder refuses to update one), validated as Azure validates it, its
+// scripts fetched as Image Builder fetches them at creation.
+func (b *ImageBuilder) createTemplate(ctx context.Context, _, name string, params aib.ImageTemplate, _ *aib.VirtualMachineImageTemplatesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+	scriptErr := b.checkScripts(ctx, params) // outside the lock: it downloads
+	failure := customizerFailure(ctx, params, b.FetchScript, b.now())
+	b.enter(ctx, "Create")
+	defer b.mu.Unlock()
+	key := strings.ToLower(name)
+	if _, exists := b.templates[key]; exists {
+		errResp.SetError(conflict("Conflict", "Update/Upgrade of image templates is currently not supported. Please change the name of the template you are submitting."))
+		return
+	}
+	if r := validate(params); r != nil {
+		errResp.SetError(armError(r.Status, r.Code, r.Message))
+		return
+	}
+	if b.refused("Create", name, &errResp) {
+		return
+	}
+	if scriptErr == "" {
+		scriptErr = b.checkStaging(params)
+	}
+	t := &simTemplate{name: name, tpl: params, created: b.now(), createErr: scriptErr, failure: failure}
+	b.templates[key] = t
+	if b.submitted == nil {
+		b.submitted = map[string]aib.ImageTemplate{}
+	}
+	b.submitted[key] = params
+	resp.AddNonTerminalResponse(http.StatusCreated, nil)
+	resp.SetTerminalResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientCreateOrUpdateResponse{ImageTemplate: b.view(t, b.now())}, nil)
+	return
+}
+
+// getTemplate answers Get: the template as it stands now.
+func (b *ImageBuilder) getTemplate(ctx context.Context, _, name string, _ *aib.VirtualMachineImageTemplatesClientGetOptions) (resp azfake.Responder[aib.VirtualMachineImageTemplatesClientGetResponse], errResp azfake.ErrorResponder) {
+	b.withTemplate(ctx, "Get", name, &errResp, func(t *simTemplate) {
+		resp.SetResponse(http.StatusOK, aib.VirtualMachineImageTemplatesClientGetResponse{ImageTemplate: b.view(t, b.now())}, nil)
+	})
+	return
+}
+
+// runTemplate answers BeginRun: a run of a provisioned template that is
+// not running, with the outcome the test chose (or the failure of its
+// scripts); its log is written after the lock is released.
+func (b *ImageBuilder) runTemplate(ctx context.Context, _, name string, _ *aib.VirtualMachineImageTemplatesClientBeginRunOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientRunResponse], errResp azfake.ErrorResponder) {
+	var writeLog func()
+	defer func() { // after the lock is released: it writes to storage
+		if writeLog != nil {
+			writeLog()
+		}
+	}()
+	b.withTemplate(ctx, "Run", name, &errResp, func(t *simTemplate) {
+		if b.refused("Run", name, &errResp) {
+			return
+		}
+		now := b.now()
+		if ps, _ := t.provisioning(now, b.CreateDuration); ps != goldenpipe.ProvisioningSucceeded {
+			errResp.SetError(conflict("Conflict", "the template is in provisioningState '"+ps+"'; it cannot run"))
+			return
+		}
+		if b.busy(t, now) != "" {
+			errResp.SetError(conflict("Conflict", "a build of this template is already running"))
+			return
+		}
+		outcome := Outcome{State: goldenpipe.RunSucceeded}
+		if b.Outcome != nil {
+			outcome = b.Outcome(name)
+		}
+		if outcome.State == goldenpipe.RunSucceeded && t.failure != nil {
+			outcome = *t.failure // a script that plainly fails fails the run
+		}
+		run := &simRun{start: now, outcome: outcome}
+		b.distribute(t, run)
+		t.run = run
+		if b.RunLog != nil {
+			validates := t.tpl.Properties.Validate != nil
+			writeLog = func() {
+				if u, err := b.RunLog(ctx, name, outcome, validates); err == nil {
+					b.mu.Lock()
+					run.logURL = u
+					b.mu.Unlock()
+				}
+			}
+		}
+		accepted(&resp, aib.VirtualMachineImageTemplatesClientRunResponse{})
+	})
+	return
+}
+
+// cancelRun answers BeginCancel: a running build is canceled, and the
+// gallery versions its distribution began stop.
+func (b *ImageBuilder) cancelRun(ctx context.Context, _, name string, _ *aib.VirtualMachineImageTemplatesClientBeginCancelOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientCancelResponse], errResp azfake.ErrorResponder) {
+	b.withTemplate(ctx, "Cancel", name, &errResp, func(t *simTemplate) {
+		if t.run == nil {
+			errResp.SetError(conflict("OperationNotAllowed", "Operation Microsoft.VirtualMachineImages/imageTemplates/cancel is not allowed: no build is running"))
+			return
+		}
+		if state, _, _, _ := t.run.status(b.now(), b.PhaseDuration); state == goldenpipe.RunRunning {
+			t.run.cancelAt = b.now()
+			if b.Gallery != nil {
+				for _, d := range t.run.gallery {
+					if !d.collided {
+						b.Gallery.stop(d.imageID, d.version, t.run.cancelAt)
+					}
+				}
+			}
+		}
+		accepted(&resp, aib.VirtualMachineImageTemplatesClientCancelResponse{})
+	})
+	return
+}
+
+// deleteTemplate answers BeginDelete: a template whose build is running
+// or canceling cannot be deleted.
+func (b *ImageBuilder) deleteTemplate(ctx context.Context, _, name string, _ *aib.VirtualMachineImageTemplatesClientBeginDeleteOptions) (resp azfake.PollerResponder[aib.VirtualMachineImageTemplatesClientDeleteResponse], errResp azfake.ErrorResponder) {
+	b.withTemplate(ctx, "Delete", name, &errResp, func(t *simTemplate) {
+		if state := b.busy(t, b.now()); state != "" {
+			// Azure: OperationNotAllowed, seen both as 405 and 409
+			errResp.SetError(armError(http.StatusMethodNotAllowed, "OperationNotAllowed",
+				"Operation Microsoft.VirtualMachineImages/imageTemplates/delete is not allowed in provisioning state: succeeded and run state: "+strings.ToLower(state)))
+			return
+		}
+		delete(b.templates, strings.ToLower(name))
+		accepted(&resp, aib.VirtualMachineImageTemplatesClientDeleteResponse{})
+	})
+	return
+}
+
+// withTemplate calls f with the named template, under the lock taken for
+// op; when there is none, errResp says so and f is not called.
+func (b *ImageBuilder) withTemplate(ctx context.Context, op, name string, errResp *azfake.ErrorResponder, f func(t *simTemplate)) {
+	b.enter(ctx, op)
+	defer b.mu.Unlock()
+	if t := b.find(name, errResp); t != nil {
+		f(t)
+	}
+}
+
+// busy returns the run state of a template whose build is running or
+// canceling, "" when it is neither.
+func (b *ImageBuilder) busy(t *simTemplate, now time.Time) string {
+	if t.run == nil {
+		return ""
+	}
+	if state, _, _, _ := t.run.status(now, b.PhaseDuration); state == goldenpipe.RunRunning || state == goldenpipe.RunCanceling {
+		return state
+	}
+	return ""
+}
+
+// accepted answers an operation Azure runs on: 202 Accepted, then 200 with
+// the result.
+func accepted[T any](resp *azfake.PollerResponder[T], result T) {
+	resp.AddNonTerminalResponse(http.StatusAccepted, nil)
+	resp.SetTerminalResponse(http.StatusOK, result, nil)
+}
+
+// listRunOutputs answers NewListRunOutputsPager: the outputs of a
+// finished run, one page.
+func (b *ImageBuilder) listRunOutputs(_, name string, _ *aib.VirtualMachineImageTemplatesClientListRunOutputsOptions) (resp azfake.PagerResponder[aib.VirtualMachineImageTemplatesClientListRunOutputsResponse]) {
+	outputs, err := b.outputs(name)
+	if err != nil {
+		resp.AddResponseError(http.StatusNotFound, "ResourceNotFound")
+		return
+	}
+	page := aib.VirtualMachineImageTemplatesClientListRunOutputsResponse{}
+	for _, o := range outputs {
+		state := aib.ProvisioningStateSucceeded
+		if o.State != "" {
+			state = aib.ProvisioningState(o.State)
+		}
+		ro := &aib.RunOutput{Name: to.Ptr(o.Name), Type: to.Ptr("Microsoft.VirtualMachineImages/imageTemplates/runOutputs"),
+			Properties: &aib.RunOutputProperties{ProvisioningState: to.Ptr(state)}}
+		if o.ArtifactURI != "" {
+			ro.Properties.ArtifactURI = to.Ptr(o.ArtifactURI)
+		}
+		if o.ArtifactID != "" {
+			ro.Properties.ArtifactID = to.Ptr(o.ArtifactID)
+		}
+		page.Value = append(page.Value, ro)
+	}
+	resp.AddPage(http.StatusOK, page, nil)
+	return
 }
 
 // outputs makes (once) and returns the outputs of a finished run.

@@ -175,23 +175,66 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		checkTemplateName(name, file)
 		return []*Parsed{{Name: name, Kind: KindDeployment, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}}
 	}
-	var outputProblems []Problem
-	for _, pr := range dep.Problems {
-		if strings.HasPrefix(pr.Path, "outputs") {
-			// outputs are not the image templates' concern (render shows them)
-			outputProblems = append(outputProblems, Problem{Path: pr.Path, Message: pr.Message})
-			continue
-		}
-		file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
-	}
+	outputProblems := splitOutputProblems(dep, file)
 	withOutputs := func(list []*Parsed) []*Parsed {
 		for _, p := range list {
 			p.Outputs, p.OutputProblems = dep.Outputs, outputProblems
 		}
 		return list
 	}
-	var images []arm.Resource
-	var others []string
+	images, others := sortResources(root, dep, file)
+	skipped := deploymentNotes(root, dep, file)
+	for _, w := range dep.Warnings {
+		if w.Path == "(template)" {
+			continue // the stand-in warning, last
+		}
+		file.warningsList = append(file.warningsList, Problem{Path: w.Path, Message: w.Message})
+	}
+	if len(images) == 0 {
+		return withOutputs([]*Parsed{noImageTemplate(name, dep, others, skipped, file)})
+	}
+	out := make([]*Parsed, 0, len(images))
+	seen := map[string]bool{}
+	for _, im := range images {
+		tname := name
+		if len(images) > 1 {
+			tname = name + "." + im.Name
+		}
+		out = append(out, parseEvaluatedImage(name, tname, im, dep, others, seen, o))
+	}
+	secureParameterWarnings(root, params, file)
+	for _, w := range dep.Warnings {
+		if w.Path == "(template)" {
+			file.warningsList = append(file.warningsList, Problem{Path: "(template)", Message: w.Message})
+		}
+	}
+	for _, p := range out {
+		p.Problems = append(append([]Problem(nil), file.problems...), p.Problems...)
+		p.Warnings = append(append([]Problem(nil), file.warningsList...), p.Warnings...)
+		p.Notes = append(append([]string(nil), file.notes...), p.Notes...)
+	}
+	return withOutputs(out)
+}
+
+// splitOutputProblems puts a deployment's problems in the file's report,
+// except those of its outputs, which it returns: outputs are not the image
+// templates' concern (render shows them).
+func splitOutputProblems(dep *arm.Deployment, file *report) []Problem {
+	var outputProblems []Problem
+	for _, pr := range dep.Problems {
+		if strings.HasPrefix(pr.Path, "outputs") {
+			outputProblems = append(outputProblems, Problem{Path: pr.Path, Message: pr.Message})
+			continue
+		}
+		file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
+	}
+	return outputProblems
+}
+
+// sortResources returns the image templates a deployment creates and the
+// other resources ("type name", sorted), reporting a nested deployment
+// that holds an image template arm did not bring out.
+func sortResources(root *node, dep *arm.Deployment, file *report) (images []arm.Resource, others []string) {
 	for _, res := range dep.Resources {
 		switch {
 		case strings.EqualFold(res.Type, ImageTemplateType):
@@ -209,7 +252,12 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		}
 	}
 	sort.Strings(others)
-	skipped := false // an image template whose condition is false
+	return images, others
+}
+
+// deploymentNotes puts a deployment's notes in the file's report and
+// tells whether an image template was skipped (its condition is false).
+func deploymentNotes(root *node, dep *arm.Deployment, file *report) (skipped bool) {
 	for _, n := range dep.Notes {
 		if n.Message == arm.MsgConditionFalse {
 			if raw := rawAt(root, n.Path); raw != nil && raw.Kind == '{' && isImageTemplate(raw) {
@@ -220,105 +268,95 @@ func parseDeployment(name string, raw []byte, root *node, params []byte, file *r
 		}
 		file.note(path(n.Path), "%s", n.Message)
 	}
-	for _, w := range dep.Warnings {
-		if w.Path == "(template)" {
-			continue // the stand-in warning, last
+	return skipped
+}
+
+// noImageTemplate is the one result of a deployment that creates no image
+// template: why not (a linked template that could not be read, false
+// conditions, none at all).
+func noImageTemplate(name string, dep *arm.Deployment, others []string, skipped bool, file *report) *Parsed {
+	// a linked template that could not be read (a uri, a missing
+	// file, past the nesting bounds): it may hold the image template,
+	// so say why it was not read
+	for _, res := range dep.Resources {
+		if !strings.EqualFold(res.Type, arm.DeploymentsType) {
+			continue
 		}
-		file.warningsList = append(file.warningsList, Problem{Path: w.Path, Message: w.Message})
-	}
-	if len(images) == 0 {
-		// a linked template that could not be read (a uri, a missing
-		// file, past the nesting bounds): it may hold the image template,
-		// so say why it was not read
-		for _, res := range dep.Resources {
-			if !strings.EqualFold(res.Type, arm.DeploymentsType) {
-				continue
+		for _, pr := range res.Problems {
+			if strings.HasPrefix(pr.Path, res.Path+".properties.templateLink") || pr.Path == res.Path && strings.Contains(pr.Message, "nested") {
+				file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
 			}
+		}
+	}
+	switch {
+	case skipped:
+		file.problem("resources", "every %s resource has a false condition: nothing to build", ImageTemplateType)
+	case len(file.problems) == 0:
+		file.problem("resources", "holds no %s resource: nothing for Image Builder here", ImageTemplateType)
+	}
+	checkTemplateName(name, file)
+	return &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}
+}
+
+// parseEvaluatedImage reads one evaluated image template of a deployment
+// (file name, template name tname) as a bare resource, with the problems
+// of the nested deployments that hold it; seen holds the template names
+// read so far.
+func parseEvaluatedImage(name, tname string, im arm.Resource, dep *arm.Deployment, others []string, seen map[string]bool, o Options) *Parsed {
+	r := &report{prefix: im.Path, evaluated: true}
+	for _, res := range dep.Resources {
+		// the problems of the nested deployments that hold it (their
+		// parameters, …) are the image template's too
+		if strings.HasPrefix(im.Path, res.Path+".") && strings.EqualFold(res.Type, arm.DeploymentsType) {
 			for _, pr := range res.Problems {
-				if strings.HasPrefix(pr.Path, res.Path+".properties.templateLink") || pr.Path == res.Path && strings.Contains(pr.Message, "nested") {
-					file.problems = append(file.problems, Problem{Path: pr.Path, Message: pr.Message})
-				}
+				r.problems = append(r.problems, Problem{Path: pr.Path, Message: pr.Message})
 			}
 		}
-		switch {
-		case skipped:
-			file.problem("resources", "every %s resource has a false condition: nothing to build", ImageTemplateType)
-		case len(file.problems) == 0:
-			file.problem("resources", "holds no %s resource: nothing for Image Builder here", ImageTemplateType)
-		}
-		checkTemplateName(name, file)
-		p := &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, Problems: file.problems, Warnings: file.warningsList, Notes: file.notes}
-		return withOutputs([]*Parsed{p})
 	}
-	var out []*Parsed
-	seen := map[string]bool{}
-	for _, im := range images {
-		r := &report{prefix: im.Path, evaluated: true}
-		for _, res := range dep.Resources {
-			// the problems of the nested deployments that hold it (their
-			// parameters, …) are the image template's too
-			if strings.HasPrefix(im.Path, res.Path+".") && strings.EqualFold(res.Type, arm.DeploymentsType) {
-				for _, pr := range res.Problems {
-					r.problems = append(r.problems, Problem{Path: pr.Path, Message: pr.Message})
-				}
-			}
-		}
-		for _, pr := range im.Problems {
-			r.problemAt(pr.Path, pr.Message)
-		}
-		if im.Body == nil {
-			r.problem("", "the evaluated image template is over %d bytes", MaxTemplateBytes)
-			out = append(out, &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, PathPrefix: im.Path, Problems: withoutTooLarge(r.problems, im.Path)})
-			continue
-		}
-		evaluated, err := parseJSON(im.Body)
-		if err != nil {
-			r.problem("", "the evaluated image template cannot be read: %v", err)
-			out = append(out, &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, PathPrefix: im.Path, Problems: r.problems})
-			continue
-		}
-		tname := name
-		if len(images) > 1 {
-			tname = name + "." + im.Name
-		}
-		if seen[tname] { // two copies (or two resources) with one name: ARM would deploy one resource twice
-			r.problem("name", "%q is the name of another image template of this file: each needs a name of its own (with copyIndex() in a copy loop)", im.Name)
-		}
-		seen[tname] = true
-		checkTemplateName(tname, r)
-		p := parseResource(tname, KindDeployment, evaluated, r, o)
-		p.ResourceName, p.OtherResources, p.PathPrefix = im.Name, others, im.Path
-		out = append(out, p)
+	for _, pr := range im.Problems {
+		r.problemAt(pr.Path, pr.Message)
 	}
-	// A secure parameter's value ends up in the template when the
-	// template reads it; warn for each one that has a value.
-	if decls := root.GetFold("parameters"); decls != nil && decls.Kind == '{' {
-		given := map[string]bool{}
-		if params != nil {
-			given = givenParameters(params)
-		}
-		var secrets []string
-		for _, m := range decls.Members {
-			if m.Val.Kind == '{' && isSecure(m.Val) && (given[strings.ToLower(m.Key)] || m.Val.GetFold("defaultValue") != nil) {
-				secrets = append(secrets, m.Key)
-			}
-		}
-		sort.Strings(secrets)
-		for _, s := range secrets {
-			file.warn(path("parameters").key(s), "is a secure parameter used by the image template: its value is stored in the template, which everyone who can read the template sees")
+	if im.Body == nil {
+		r.problem("", "the evaluated image template is over %d bytes", MaxTemplateBytes)
+		return &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, PathPrefix: im.Path, Problems: withoutTooLarge(r.problems, im.Path)}
+	}
+	evaluated, err := parseJSON(im.Body)
+	if err != nil {
+		r.problem("", "the evaluated image template cannot be read: %v", err)
+		return &Parsed{Name: name, Kind: KindDeployment, OtherResources: others, PathPrefix: im.Path, Problems: r.problems}
+	}
+	if seen[tname] { // two copies (or two resources) with one name: ARM would deploy one resource twice
+		r.problem("name", "%q is the name of another image template of this file: each needs a name of its own (with copyIndex() in a copy loop)", im.Name)
+	}
+	seen[tname] = true
+	checkTemplateName(tname, r)
+	p := parseResource(tname, KindDeployment, evaluated, r, o)
+	p.ResourceName, p.OtherResources, p.PathPrefix = im.Name, others, im.Path
+	return p
+}
+
+// secureParameterWarnings warns for each secure parameter that has a
+// value: a secure parameter's value ends up in the template when the
+// template reads it.
+func secureParameterWarnings(root *node, params []byte, file *report) {
+	decls := root.GetFold("parameters")
+	if decls == nil || decls.Kind != '{' {
+		return
+	}
+	given := map[string]bool{}
+	if params != nil {
+		given = givenParameters(params)
+	}
+	var secrets []string
+	for _, m := range decls.Members {
+		if m.Val.Kind == '{' && isSecure(m.Val) && (given[strings.ToLower(m.Key)] || m.Val.GetFold("defaultValue") != nil) {
+			secrets = append(secrets, m.Key)
 		}
 	}
-	for _, w := range dep.Warnings {
-		if w.Path == "(template)" {
-			file.warningsList = append(file.warningsList, Problem{Path: "(template)", Message: w.Message})
-		}
+	sort.Strings(secrets)
+	for _, s := range secrets {
+		file.warn(path("parameters").key(s), "is a secure parameter used by the image template: its value is stored in the template, which everyone who can read the template sees")
 	}
-	for _, p := range out {
-		p.Problems = append(append([]Problem(nil), file.problems...), p.Problems...)
-		p.Warnings = append(append([]Problem(nil), file.warningsList...), p.Warnings...)
-		p.Notes = append(append([]string(nil), file.notes...), p.Notes...)
-	}
-	return withOutputs(out)
 }
 
 func isImageTemplate(raw *node) bool {

@@ -24,12 +24,47 @@ const (
 var cleanupRE = regexp.MustCompile(`(?i)(clean|cleanmgr|Remove-Item[^\n]*(Temp|Profile)|DeleteTemp|Disk ?Cleanup|Delete-?Profile)`)
 
 // practiceChecks reports what a template does not follow: problems where
-// the image would be broken, warnings otherwise.
+// the image would be broken, warnings otherwise. The checks run in the
+// order of the template: policy, source, customizers, inline commands,
+// distribution.
 func (v *validator) practiceChecks(t *aib.ImageTemplate) {
 	p := t.Properties
 	if p == nil {
 		return
 	}
+	pr := practiceRun{v: v, ignored: v.ignoredChecks()}
+	v.practicePolicy()
+	src := platformSourceOf(p)
+	pr.source(p, src)
+	pr.customizers(p, v.policy.HostPool != "" || src.multiSession || src.offer == "office-365")
+	pr.inline(p)
+	pr.distribution(p)
+}
+
+// practiceRun is what the practice checks of one template share: the
+// validator and the checks goldenpipe.ignore silences.
+type practiceRun struct {
+	v       *validator
+	ignored map[string]bool
+}
+
+// report reports a finding at a path unless its check is silenced: a
+// problem or a warning as the finding says, with the guide's reason.
+func (pr practiceRun) report(at path, f practice.Finding) {
+	if pr.ignored[f.Check] {
+		return
+	}
+	msg := fmt.Sprintf("%s [%s: %s; silence with goldenpipe.ignore]", f.Message, f.Check, practice.Reason(f.Check))
+	if f.Severity == practice.Problem {
+		pr.v.r.problem(at, "%s", msg)
+	} else {
+		pr.v.warn(at, "%s", msg)
+	}
+}
+
+// ignoredChecks returns the checks goldenpipe.ignore names, reporting the
+// names that are no practice check.
+func (v *validator) ignoredChecks() map[string]bool {
 	ignored := map[string]bool{}
 	for _, name := range v.policy.Ignore {
 		if practice.Reason(name) == "" {
@@ -37,24 +72,11 @@ func (v *validator) practiceChecks(t *aib.ImageTemplate) {
 		}
 		ignored[name] = true
 	}
-	report := func(at path, f practice.Finding) {
-		if ignored[f.Check] {
-			return
-		}
-		msg := fmt.Sprintf("%s [%s: %s; silence with goldenpipe.ignore]", f.Message, f.Check, practice.Reason(f.Check))
-		if f.Severity == practice.Problem {
-			v.r.problem(at, "%s", msg)
-		} else {
-			v.warn(at, "%s", msg)
-		}
-	}
-	src, _ := p.Source.(*aib.ImageTemplatePlatformImageSource)
-	sku, offer, publisher := "", "", ""
-	if src != nil {
-		sku, offer, publisher = strings.ToLower(deref(src.SKU)), strings.ToLower(deref(src.Offer)), strings.ToLower(deref(src.Publisher))
-	}
-	multiSession := strings.Contains(sku, "avd") || strings.Contains(sku, "evd")
-	avd := v.policy.HostPool != "" || multiSession || offer == "office-365"
+	return ignored
+}
+
+// practicePolicy checks goldenpipe.hostPool and goldenpipe.stage.
+func (v *validator) practicePolicy() {
 	switch v.policy.HostPool {
 	case "", HostPoolPooled, HostPoolPersonal:
 	default:
@@ -65,70 +87,122 @@ func (v *validator) practiceChecks(t *aib.ImageTemplate) {
 	default:
 		v.r.problem("goldenpipe.stage", "%q must be \"test\" or \"production\"", v.policy.Stage)
 	}
+}
 
-	// source
-	if src != nil && v.os == OSWindows {
-		server := strings.HasPrefix(publisher, "microsoftwindowsserver")
-		switch {
-		case v.policy.HostPool == HostPoolPooled && !multiSession && !server:
-			report("properties.source.sku", practice.Finding{Check: "avd-image", Severity: practice.Warning,
-				Message: fmt.Sprintf("%q is not a multi-session image, and the host pool is pooled", deref(src.SKU))})
-		case v.policy.HostPool == HostPoolPersonal && (multiSession || !(strings.Contains(sku, "ent") || server)):
-			report("properties.source.sku", practice.Finding{Check: "avd-image", Severity: practice.Warning,
-				Message: fmt.Sprintf("%q is not Windows Enterprise (single-session), and the host pool is personal", deref(src.SKU))})
-		}
-		gen2 := strings.Contains(sku, "g2") || strings.Contains(sku, "gen2") || strings.Contains(sku, "gensecond") ||
-			strings.HasPrefix(sku, "win11") || strings.Contains(sku, "azure-edition") || strings.Contains(sku, "2025")
-		if !gen2 {
-			report("properties.source.sku", practice.Finding{Check: "gen2", Severity: practice.Warning,
-				Message: fmt.Sprintf("%q looks like a Generation 1 image", deref(src.SKU))})
-		}
+// platformSource is what the practice checks read of a PlatformImage
+// source, lowercased; the zero value when the source is another kind.
+type platformSource struct {
+	src                   *aib.ImageTemplatePlatformImageSource
+	sku, offer, publisher string
+	multiSession          bool
+}
+
+// platformSourceOf reads a template's PlatformImage source.
+func platformSourceOf(p *aib.ImageTemplateProperties) platformSource {
+	src, _ := p.Source.(*aib.ImageTemplatePlatformImageSource)
+	if src == nil {
+		return platformSource{}
+	}
+	ps := platformSource{src: src, sku: strings.ToLower(deref(src.SKU)), offer: strings.ToLower(deref(src.Offer)), publisher: strings.ToLower(deref(src.Publisher))}
+	ps.multiSession = strings.Contains(ps.sku, "avd") || strings.Contains(ps.sku, "evd")
+	return ps
+}
+
+// source checks the source image: a Windows image that fits the host
+// pool and is Generation 2, and no custom image unless re-customizing is
+// intended.
+func (pr practiceRun) source(p *aib.ImageTemplateProperties, src platformSource) {
+	if src.src != nil && pr.v.os == OSWindows {
+		pr.windowsSource(src)
 	}
 	switch p.Source.(type) {
 	case *aib.ImageTemplateManagedImageSource, *aib.ImageTemplateSharedImageVersionSource:
-		if !v.policy.Recustomize {
-			report("properties.source", practice.Finding{Check: "custom-source", Severity: practice.Warning,
+		if !pr.v.policy.Recustomize {
+			pr.report("properties.source", practice.Finding{Check: "custom-source", Severity: practice.Warning,
 				Message: "the source is a custom image (say goldenpipe.recustomize: true when that is intended)"})
 		}
 	}
+}
 
-	// customizers
-	update, restart := -1, -1
-	needsRestart := -1 // a step that asks for a restart (exit code 3010 allowed)
-	cleanup := false
+// windowsSource checks a Windows PlatformImage: multi-session for a pooled
+// host pool, Enterprise for a personal one, and a Generation 2 SKU.
+func (pr practiceRun) windowsSource(src platformSource) {
+	sku := src.sku
+	server := strings.HasPrefix(src.publisher, "microsoftwindowsserver")
+	switch {
+	case pr.v.policy.HostPool == HostPoolPooled && !src.multiSession && !server:
+		pr.report("properties.source.sku", practice.Finding{Check: "avd-image", Severity: practice.Warning,
+			Message: fmt.Sprintf("%q is not a multi-session image, and the host pool is pooled", deref(src.src.SKU))})
+	case pr.v.policy.HostPool == HostPoolPersonal && (src.multiSession || !(strings.Contains(sku, "ent") || server)):
+		pr.report("properties.source.sku", practice.Finding{Check: "avd-image", Severity: practice.Warning,
+			Message: fmt.Sprintf("%q is not Windows Enterprise (single-session), and the host pool is personal", deref(src.src.SKU))})
+	}
+	gen2 := strings.Contains(sku, "g2") || strings.Contains(sku, "gen2") || strings.Contains(sku, "gensecond") ||
+		strings.HasPrefix(sku, "win11") || strings.Contains(sku, "azure-edition") || strings.Contains(sku, "2025")
+	if !gen2 {
+		pr.report("properties.source.sku", practice.Finding{Check: "gen2", Severity: practice.Warning,
+			Message: fmt.Sprintf("%q looks like a Generation 1 image", deref(src.src.SKU))})
+	}
+}
+
+// customizeSteps is where a template's customizers update, restart, ask
+// for a restart (a PowerShell step allowing exit code 3010) and whether
+// any cleans up; -1 where none does.
+type customizeSteps struct {
+	update, restart, needsRestart int
+	cleanup                       bool
+}
+
+// customizeStepsOf finds the customizeSteps of a template.
+func customizeStepsOf(p *aib.ImageTemplateProperties) customizeSteps {
+	cs := customizeSteps{update: -1, restart: -1, needsRestart: -1}
 	for i, c := range p.Customize {
 		switch c := c.(type) {
 		case *aib.ImageTemplateWindowsUpdateCustomizer:
-			update = i
+			cs.update = i
 		case *aib.ImageTemplateRestartCustomizer:
-			restart = i
+			cs.restart = i
 		case *aib.ImageTemplatePowerShellCustomizer:
 			for _, code := range c.ValidExitCodes {
 				if code != nil && *code == 3010 {
-					needsRestart = i
+					cs.needsRestart = i
 				}
 			}
-			cleanup = cleanup || mentionsCleanup(c.Name, c.ScriptURI, c.Inline)
+			cs.cleanup = cs.cleanup || mentionsCleanup(c.Name, c.ScriptURI, c.Inline)
 		case *aib.ImageTemplateShellCustomizer:
-			cleanup = cleanup || mentionsCleanup(c.Name, c.ScriptURI, c.Inline)
+			cs.cleanup = cs.cleanup || mentionsCleanup(c.Name, c.ScriptURI, c.Inline)
 		}
 	}
-	if v.os == OSWindows {
-		if update < 0 {
-			report("properties.customize", practice.Finding{Check: "windows-update", Severity: practice.Warning,
-				Message: "no WindowsUpdate step installs the latest updates"})
-		}
-		for _, step := range []int{update, needsRestart} {
-			if step >= 0 && restart < step {
-				report(path("properties.customize").index(step), practice.Finding{Check: "restart-after-update", Severity: practice.Warning,
-					Message: "no WindowsRestart follows this step"})
-			}
-		}
-		if avd && !cleanup {
-			report("properties.customize", practice.Finding{Check: "avd-cleanup", Severity: practice.Warning,
-				Message: "no step cleans up (temporary files, user profiles, disk cleanup) before capture"})
+	return cs
+}
+
+// customizers checks a Windows template's customizers: a WindowsUpdate
+// step, a WindowsRestart after it and after a step asking for one, and,
+// for an AVD image, a cleanup before capture.
+func (pr practiceRun) customizers(p *aib.ImageTemplateProperties, avd bool) {
+	if pr.v.os != OSWindows {
+		return
+	}
+	cs := customizeStepsOf(p)
+	if cs.update < 0 {
+		pr.report("properties.customize", practice.Finding{Check: "windows-update", Severity: practice.Warning,
+			Message: "no WindowsUpdate step installs the latest updates"})
+	}
+	for _, step := range []int{cs.update, cs.needsRestart} {
+		if step >= 0 && cs.restart < step {
+			pr.report(path("properties.customize").index(step), practice.Finding{Check: "restart-after-update", Severity: practice.Warning,
+				Message: "no WindowsRestart follows this step"})
 		}
 	}
+	if avd && !cs.cleanup {
+		pr.report("properties.customize", practice.Finding{Check: "avd-cleanup", Severity: practice.Warning,
+			Message: "no step cleans up (temporary files, user profiles, disk cleanup) before capture"})
+	}
+}
+
+// inline scans the inline commands of every step for the practices a
+// script breaks, reporting each at its line.
+func (pr practiceRun) inline(p *aib.ImageTemplateProperties) {
 	for _, st := range steps(p) {
 		if len(st.inline) == 0 {
 			continue
@@ -138,22 +212,19 @@ func (v *validator) practiceChecks(t *aib.ImageTemplate) {
 			lines[i] = deref(l)
 		}
 		for _, f := range practice.Scan(strings.Join(lines, "\n")) {
-			report(st.path.key("inline").index(f.Line-1), f)
+			pr.report(st.path.key("inline").index(f.Line-1), f)
 		}
 	}
+}
 
-	// distribution
-	if v.policy.Stage != "test" && len(p.Distribute) > 0 {
-		gallery := false
-		for _, d := range p.Distribute {
-			_, ok := d.(*aib.ImageTemplateSharedImageDistributor)
-			gallery = gallery || ok
-		}
-		if !gallery {
-			report("properties.distribute", practice.Finding{Check: "production-gallery", Severity: practice.Warning,
-				Message: "only a VHD or managed image is published (say goldenpipe.stage: \"test\" for a test image)"})
-		}
+// distribution checks that an image that is not a test image is
+// published to an Azure Compute Gallery.
+func (pr practiceRun) distribution(p *aib.ImageTemplateProperties) {
+	if pr.v.policy.Stage == "test" || len(p.Distribute) == 0 || publishesToGallery(p) {
+		return
 	}
+	pr.report("properties.distribute", practice.Finding{Check: "production-gallery", Severity: practice.Warning,
+		Message: "only a VHD or managed image is published (say goldenpipe.stage: \"test\" for a test image)"})
 }
 
 func mentionsCleanup(name, uri *string, inline []*string) bool {

@@ -226,111 +226,155 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
+// upgradeValue checks and upgrades one value against its field's kind,
+// dispatching to the function for that kind; nil when the value is
+// dropped (the problem is reported).
 func upgradeValue(n *node, fld *field, p path, r *report) *node {
 	switch fld.kind {
 	case kString:
 		return str(n, p, r, fld.text)
 	case kBool:
-		switch {
-		case n.Kind == 'b':
-			return n
-		case n.Kind == '"' && (strings.EqualFold(n.Str, "true") || strings.EqualFold(n.Str, "false")):
-			r.note(p, "string %q written as a boolean", n.Str)
-			return &node{Kind: 'b', B: strings.EqualFold(n.Str, "true")}
-		}
-		r.problem(p, "must be true or false, not %s", quoteValue(n))
+		return upgradeBool(n, p, r)
 	case kInt:
 		return integer(n, p, r)
 	case kStrings:
-		if n.Kind == '"' {
-			if s := str(n, p, r, fld.text); s != nil {
-				r.note(p, "a single string written as an array")
-				return &node{Kind: '[', Items: []*node{s}}
-			}
-			return nil
-		}
-		if n.Kind != '[' {
-			r.problem(p, "must be an array of strings, not %s", n.Describe())
-			return nil
-		}
-		out := &node{Kind: '['}
-		for i, it := range n.Items {
-			if s := str(it, p.index(i), r, fld.text); s != nil {
-				out.Items = append(out.Items, s)
-			}
-		}
-		return out
+		return upgradeStrings(n, p, r, fld.text)
 	case kInts:
-		if n.Kind != '[' {
-			if v := integer(n, p, r); v != nil {
-				r.note(p, "a single number written as an array")
-				return &node{Kind: '[', Items: []*node{v}}
-			}
-			return nil
-		}
-		out := &node{Kind: '['}
-		for i, it := range n.Items {
-			if v := integer(it, p.index(i), r); v != nil {
-				out.Items = append(out.Items, v)
-			}
-		}
-		return out
+		return upgradeInts(n, p, r)
 	case kStringMap:
-		if n.Kind != '{' {
-			r.problem(p, "must be an object of strings, not %s", n.Describe())
-			return nil
-		}
-		out := &node{Kind: '{'}
-		for _, m := range n.Members {
-			if isPlaceholder(m.Key) || strings.HasPrefix(m.Key, "<") {
-				r.problem(p.key(m.Key), "the key is a placeholder from the documentation; fill it in")
-				continue
-			}
-			if s := str(m.Val, p.key(m.Key), r, true); s != nil {
-				out.Members = append(out.Members, member{Key: m.Key, Val: s})
-			}
-		}
-		return out
+		return upgradeStringMap(n, p, r)
 	case kObject:
 		return upgradeObject(n, fld.obj, p, r)
 	case kObjects:
-		if n.Kind == '{' {
-			r.note(p, "a single object written as an array")
-			n = &node{Kind: '[', Items: []*node{n}}
-		}
-		if n.Kind != '[' {
-			r.problem(p, "must be an array of objects, not %s", n.Describe())
-			return nil
-		}
-		out := &node{Kind: '['}
-		for i, it := range n.Items {
-			if v := upgradeObject(it, fld.obj, p.index(i), r); v != nil {
-				out.Items = append(out.Items, v)
-			} else {
-				out.Items = append(out.Items, &node{Kind: '{'}) // keep indexes stable
-			}
-		}
-		return out
+		return upgradeObjects(n, fld.obj, p, r)
 	case kIdentities:
-		if n.Kind != '{' {
-			r.problem(p, "must be an object keyed by identity resource ids, not %s", n.Describe())
-			return nil
-		}
-		out := &node{Kind: '{'}
-		for _, m := range n.Members {
-			if isPlaceholder(m.Key) || placeholderIn(m.Key) != "" {
-				r.problem(p.key(m.Key), "the identity is a placeholder from the documentation; give the user-assigned identity's resource id")
-				continue
-			}
-			if arm.LooksLikeExpression(m.Key) && !r.evaluated {
-				r.problem(p.key(m.Key), "%s", bareExpression(m.Key))
-				continue
-			}
-			out.Members = append(out.Members, member{Key: m.Key, Val: &node{Kind: '{'}})
-		}
-		return out
+		return upgradeIdentities(n, p, r)
 	}
 	return nil
+}
+
+// upgradeBool checks a boolean; "true" or "false" written as a string is
+// taken, with a note.
+func upgradeBool(n *node, p path, r *report) *node {
+	switch {
+	case n.Kind == 'b':
+		return n
+	case n.Kind == '"' && (strings.EqualFold(n.Str, "true") || strings.EqualFold(n.Str, "false")):
+		r.note(p, "string %q written as a boolean", n.Str)
+		return &node{Kind: 'b', B: strings.EqualFold(n.Str, "true")}
+	}
+	r.problem(p, "must be true or false, not %s", quoteValue(n))
+	return nil
+}
+
+// upgradeStrings checks an array of strings; a single string is wrapped,
+// with a note. Free text (text) may hold "<…>".
+func upgradeStrings(n *node, p path, r *report, text bool) *node {
+	if n.Kind == '"' {
+		if s := str(n, p, r, text); s != nil {
+			r.note(p, "a single string written as an array")
+			return &node{Kind: '[', Items: []*node{s}}
+		}
+		return nil
+	}
+	if n.Kind != '[' {
+		r.problem(p, "must be an array of strings, not %s", n.Describe())
+		return nil
+	}
+	out := &node{Kind: '['}
+	for i, it := range n.Items {
+		if s := str(it, p.index(i), r, text); s != nil {
+			out.Items = append(out.Items, s)
+		}
+	}
+	return out
+}
+
+// upgradeInts checks an array of integers; a single integer is wrapped,
+// with a note.
+func upgradeInts(n *node, p path, r *report) *node {
+	if n.Kind != '[' {
+		if v := integer(n, p, r); v != nil {
+			r.note(p, "a single number written as an array")
+			return &node{Kind: '[', Items: []*node{v}}
+		}
+		return nil
+	}
+	out := &node{Kind: '['}
+	for i, it := range n.Items {
+		if v := integer(it, p.index(i), r); v != nil {
+			out.Items = append(out.Items, v)
+		}
+	}
+	return out
+}
+
+// upgradeStringMap checks an object of strings (tags); a key that is a
+// documentation placeholder is dropped.
+func upgradeStringMap(n *node, p path, r *report) *node {
+	return upgradeMembers(n, p, r, "an object of strings", func(m member) *node {
+		if isPlaceholder(m.Key) || strings.HasPrefix(m.Key, "<") {
+			r.problem(p.key(m.Key), "the key is a placeholder from the documentation; fill it in")
+			return nil
+		}
+		return str(m.Val, p.key(m.Key), r, true)
+	})
+}
+
+// upgradeMembers checks an object whose keys the template chooses: each
+// member whose value keep returns stays, with that value; nil when n is
+// not an object (reported as not being what).
+func upgradeMembers(n *node, p path, r *report, what string, keep func(m member) *node) *node {
+	if n.Kind != '{' {
+		r.problem(p, "must be %s, not %s", what, n.Describe())
+		return nil
+	}
+	out := &node{Kind: '{'}
+	for _, m := range n.Members {
+		if v := keep(m); v != nil {
+			out.Members = append(out.Members, member{Key: m.Key, Val: v})
+		}
+	}
+	return out
+}
+
+// upgradeObjects checks an array of objects; a single object is wrapped,
+// with a note. An object that cannot be upgraded stays as {} so the
+// indexes after it stay those of the template.
+func upgradeObjects(n *node, obj *object, p path, r *report) *node {
+	if n.Kind == '{' {
+		r.note(p, "a single object written as an array")
+		n = &node{Kind: '[', Items: []*node{n}}
+	}
+	if n.Kind != '[' {
+		r.problem(p, "must be an array of objects, not %s", n.Describe())
+		return nil
+	}
+	out := &node{Kind: '['}
+	for i, it := range n.Items {
+		if v := upgradeObject(it, obj, p.index(i), r); v != nil {
+			out.Items = append(out.Items, v)
+		} else {
+			out.Items = append(out.Items, &node{Kind: '{'}) // keep indexes stable
+		}
+	}
+	return out
+}
+
+// upgradeIdentities checks userAssignedIdentities: an object keyed by
+// identity resource ids, each written out as {}.
+func upgradeIdentities(n *node, p path, r *report) *node {
+	return upgradeMembers(n, p, r, "an object keyed by identity resource ids", func(m member) *node {
+		switch {
+		case isPlaceholder(m.Key) || placeholderIn(m.Key) != "":
+			r.problem(p.key(m.Key), "the identity is a placeholder from the documentation; give the user-assigned identity's resource id")
+			return nil
+		case arm.LooksLikeExpression(m.Key) && !r.evaluated:
+			r.problem(p.key(m.Key), "%s", bareExpression(m.Key))
+			return nil
+		}
+		return &node{Kind: '{'}
+	})
 }
 
 // str checks a string value; free text (commands) may hold "<…>".

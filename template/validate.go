@@ -46,42 +46,83 @@ func (v *validator) required(p path, what string) {
 	}
 }
 
+// template checks an upgraded template, one section after another: the
+// location and identity, each part of its properties, the goldenpipe
+// policy, then the practice checks. The order of the checks is the order
+// of the report.
 func (v *validator) template(t *aib.ImageTemplate) {
-	if t.Location == nil || *t.Location == "" {
-		v.required("location", ": the region the image is built in")
-	}
-	switch {
-	case t.Identity == nil:
-		v.required("identity", " since API 2020-02-14: the user-assigned identity Image Builder runs as")
-	case t.Identity.Type == nil || *t.Identity.Type != aib.ResourceIdentityTypeUserAssigned:
-		v.r.problem("identity.type", "must be \"UserAssigned\"")
-	case len(t.Identity.UserAssignedIdentities) != 1:
-		if !v.r.bad["identity.userAssignedIdentities"] && !hasBadPrefix(v.r, "identity.userAssignedIdentities.") {
-			v.r.problem("identity.userAssignedIdentities", "must name exactly one identity (Image Builder supports a single one), not %d", len(t.Identity.UserAssignedIdentities))
-		}
-	}
+	v.location(t.Location)
+	v.identity(t.Identity)
 	p := t.Properties
 	if p == nil {
 		v.required("properties", "")
 		return
 	}
-	if b := p.BuildTimeoutInMinutes; b != nil {
-		switch {
-		case *b != 0 && (*b < 6 || *b > 960):
-			v.r.problem("properties.buildTimeoutInMinutes", "%d is out of range: 0 (the default, 240) or 6 to 960", *b)
-		case *b != 0 && *b < 60 && v.os == OSWindows:
-			v.warn("properties.buildTimeoutInMinutes", "%d minutes is short for Windows; at least 60 is advised", *b)
-		}
-	}
-	if vm := p.VMProfile; vm != nil {
-		if vm.OSDiskSizeGB != nil && *vm.OSDiskSizeGB < 0 {
-			v.r.problem("properties.vmProfile.osDiskSizeGB", "must be 0 (keep the source's size) or more")
-		}
-		if vn := vm.VnetConfig; vn != nil {
-			v.vnet(vn)
-		}
-	}
+	v.buildTimeout(p.BuildTimeoutInMinutes)
+	v.vmProfile(p.VMProfile)
 	v.source(p.Source)
+	names := v.customize(p)
+	v.distribute(p.Distribute)
+	v.errorHandling(p.ErrorHandling)
+	v.autoRun(p.AutoRun)
+	v.optimize(p.Optimize)
+	v.stagingResourceGroup(p.StagingResourceGroup)
+	v.goldenpipePolicy(p, names)
+	v.practiceChecks(t)
+}
+
+// location checks that the template names the region it is built in.
+func (v *validator) location(l *string) {
+	if l == nil || *l == "" {
+		v.required("location", ": the region the image is built in")
+	}
+}
+
+// identity checks the user-assigned identity Image Builder runs as.
+func (v *validator) identity(id *aib.ImageTemplateIdentity) {
+	switch {
+	case id == nil:
+		v.required("identity", " since API 2020-02-14: the user-assigned identity Image Builder runs as")
+	case id.Type == nil || *id.Type != aib.ResourceIdentityTypeUserAssigned:
+		v.r.problem("identity.type", "must be \"UserAssigned\"")
+	case len(id.UserAssignedIdentities) != 1:
+		if !v.r.bad["identity.userAssignedIdentities"] && !hasBadPrefix(v.r, "identity.userAssignedIdentities.") {
+			v.r.problem("identity.userAssignedIdentities", "must name exactly one identity (Image Builder supports a single one), not %d", len(id.UserAssignedIdentities))
+		}
+	}
+}
+
+// buildTimeout checks properties.buildTimeoutInMinutes: 0 (the default,
+// 240) or 6 to 960, and a warning below an hour on Windows.
+func (v *validator) buildTimeout(b *int32) {
+	if b == nil {
+		return
+	}
+	switch {
+	case *b != 0 && (*b < 6 || *b > 960):
+		v.r.problem("properties.buildTimeoutInMinutes", "%d is out of range: 0 (the default, 240) or 6 to 960", *b)
+	case *b != 0 && *b < 60 && v.os == OSWindows:
+		v.warn("properties.buildTimeoutInMinutes", "%d minutes is short for Windows; at least 60 is advised", *b)
+	}
+}
+
+// vmProfile checks the build VM's disk size and network.
+func (v *validator) vmProfile(vm *aib.ImageTemplateVMProfile) {
+	if vm == nil {
+		return
+	}
+	if vm.OSDiskSizeGB != nil && *vm.OSDiskSizeGB < 0 {
+		v.r.problem("properties.vmProfile.osDiskSizeGB", "must be 0 (keep the source's size) or more")
+	}
+	if vn := vm.VnetConfig; vn != nil {
+		v.vnet(vn)
+	}
+}
+
+// customize checks the customizers, then every script or file step
+// (customizer or validator), and returns the names of the customizers,
+// which goldenpipe.pinnedChecksums may refer to.
+func (v *validator) customize(p *aib.ImageTemplateProperties) map[string]bool {
 	names := map[string]bool{}
 	for i, c := range p.Customize {
 		v.customizer(path("properties.customize").index(i), c)
@@ -100,38 +141,70 @@ func (v *validator) template(t *aib.ImageTemplate) {
 			names[deref(c.Name)] = true
 		}
 	}
-	v.distribute(p.Distribute)
-	if eh := p.ErrorHandling; eh != nil {
-		for key, val := range map[string]*aib.OnBuildError{"onCustomizerError": eh.OnCustomizerError, "onValidationError": eh.OnValidationError} {
-			if val != nil && *val != aib.OnBuildErrorCleanup && *val != aib.OnBuildErrorAbort {
-				v.r.problem(path("properties.errorHandling").key(key), "%q must be \"cleanup\" or \"abort\"", *val)
-			}
+	return names
+}
+
+// errorHandling checks properties.errorHandling: each of its two fields
+// is "cleanup" or "abort".
+func (v *validator) errorHandling(eh *aib.ImageTemplatePropertiesErrorHandling) {
+	if eh == nil {
+		return
+	}
+	for key, val := range map[string]*aib.OnBuildError{"onCustomizerError": eh.OnCustomizerError, "onValidationError": eh.OnValidationError} {
+		if val != nil && *val != aib.OnBuildErrorCleanup && *val != aib.OnBuildErrorAbort {
+			v.r.problem(path("properties.errorHandling").key(key), "%q must be \"cleanup\" or \"abort\"", *val)
 		}
 	}
-	if ar := p.AutoRun; ar != nil && ar.State != nil && *ar.State != aib.AutoRunStateAutoRunEnabled && *ar.State != aib.AutoRunStateAutoRunDisabled {
-		v.r.problem("properties.autoRun.state", "%q must be \"Enabled\" or \"Disabled\"", *ar.State)
+}
+
+// autoRun checks properties.autoRun.state and warns that Enabled changes
+// nothing here.
+func (v *validator) autoRun(ar *aib.ImageTemplateAutoRun) {
+	if ar == nil || ar.State == nil {
+		return
 	}
-	if ar := p.AutoRun; ar != nil && ar.State != nil && *ar.State == aib.AutoRunStateAutoRunEnabled {
+	switch *ar.State {
+	case aib.AutoRunStateAutoRunEnabled:
 		// "the image build process runs once upon template creation"
 		// (MicrosoftDocs image-builder-json.md, autoRun); the app's Run of
 		// the running template then answers 409, which it takes as running
 		v.warn("properties.autoRun.state", "Enabled makes Image Builder run the build once, as soon as the template is created, before the app asks; the build still runs once (the app's own Run finds it running), so autoRun changes nothing here and can be left out")
+	case aib.AutoRunStateAutoRunDisabled:
+	default:
+		v.r.problem("properties.autoRun.state", "%q must be \"Enabled\" or \"Disabled\"", *ar.State)
 	}
-	if o := p.Optimize; o != nil && o.VMBoot != nil && o.VMBoot.State != nil &&
-		*o.VMBoot.State != aib.VMBootOptimizationStateEnabled && *o.VMBoot.State != aib.VMBootOptimizationStateDisabled {
-		v.r.problem("properties.optimize.vmBoot.state", "%q must be \"Enabled\" or \"Disabled\"", *o.VMBoot.State)
+}
+
+// optimize checks properties.optimize.vmBoot.state.
+func (v *validator) optimize(o *aib.ImageTemplatePropertiesOptimize) {
+	if o == nil || o.VMBoot == nil || o.VMBoot.State == nil {
+		return
 	}
-	// The 2024-02-01 REST spec (azure-rest-api-specs, specification/
-	// imagebuilder/resource-manager/Microsoft.VirtualMachineImages/stable/
-	// 2024-02-01/imagebuilder.json, ImageTemplateProperties.
-	// stagingResourceGroup): "If this field is empty, a resource group with
-	// a random name will be created"; exactStagingResourceGroup then says
-	// which.
-	if s := p.StagingResourceGroup; s != nil && *s == "" {
+	if s := *o.VMBoot.State; s != aib.VMBootOptimizationStateEnabled && s != aib.VMBootOptimizationStateDisabled {
+		v.r.problem("properties.optimize.vmBoot.state", "%q must be \"Enabled\" or \"Disabled\"", s)
+	}
+}
+
+// stagingResourceGroup checks properties.stagingResourceGroup.
+//
+// The 2024-02-01 REST spec (azure-rest-api-specs, specification/
+// imagebuilder/resource-manager/Microsoft.VirtualMachineImages/stable/
+// 2024-02-01/imagebuilder.json, ImageTemplateProperties.
+// stagingResourceGroup): "If this field is empty, a resource group with
+// a random name will be created"; exactStagingResourceGroup then says
+// which.
+func (v *validator) stagingResourceGroup(s *string) {
+	if s != nil && *s == "" {
 		v.r.note("properties.stagingResourceGroup", "empty: Image Builder creates a staging resource group with a random name for each build (properties.exactStagingResourceGroup names it)")
 	} else if s != nil && !resourceGrpRE.MatchString(*s) {
 		v.r.problem("properties.stagingResourceGroup", "%q is not a resource group id (/subscriptions/…/resourceGroups/…)", *s)
 	}
+}
+
+// goldenpipePolicy checks the goldenpipe section: pinned checksums name
+// customizers (names, from customize), and rebuild, keepVersions,
+// versionPolicy and unfinishedVersions hold values the app knows.
+func (v *validator) goldenpipePolicy(p *aib.ImageTemplateProperties, names map[string]bool) {
 	for _, name := range v.policy.PinnedChecksums {
 		if !names[name] {
 			v.r.problem("goldenpipe.pinnedChecksums", "%q names no customizer", name)
@@ -151,7 +224,6 @@ func (v *validator) template(t *aib.ImageTemplate) {
 	if uv := v.policy.UnfinishedVersions; uv != "" && uv != "exclude" && uv != "delete" {
 		v.r.problem("goldenpipe.unfinishedVersions", "%q must be \"exclude\" (the default: excluded from latest) or \"delete\"", uv)
 	}
-	v.practiceChecks(t)
 }
 
 // versionNameProblem checks a gallery image version name against the

@@ -243,8 +243,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 	tu := o.Tuning
 	events := &pipeline{}
 	catalog := checksum.NewCatalog(docs)
-	var replanned checksum.ChangeListener = events
-	a.Checksums = checksum.New(scriptBlobs, catalog, s.ScriptsContainer, checksum.Options{Listener: replanned, Log: logger})
+	a.Checksums = checksum.New(scriptBlobs, catalog, s.ScriptsContainer, checksum.Options{Listener: events, Log: logger})
 	var planned template.PlanListener = events
 	if tu.NoBuildOnUpload {
 		planned = nil
@@ -285,7 +284,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 	}, cfg, builds.Options{Queue: s.BuildQueue, Topic: s.EventsTopic, MaxConcurrent: maxConcurrent, EventSource: source, Log: logger, Now: tu.Now})
 	events.builds = a.Builds
 	if restorer != nil {
-		restorer.builds = a.Builds
+		restorer.builds = a.Builds // it reads the builds in flight, for the template a body is sent for
 	}
 
 	health := []handlers.HealthCheck{

@@ -18,122 +18,6 @@ import (
 	"testing"
 )
 
-// serviceFieldsAllowed are the assignments to a service's exported fields
-// outside its package that were there when TestServiceFieldsSetOnlyInTheirPackage
-// was written (issue 25: "No exported field of a service is assigned outside
-// its package's constructor"): to be removed by issue 25, as each service
-// gets a constructor and its wiring moves into it. An entry is
-// "file: pkg.Type.Field (how)", how being "assigned" (x.F = v, x.F++) or
-// "literal" (pkg.Type{F: v} outside pkg). Nothing may be added here.
-var serviceFieldsAllowed = map[string]bool{
-	// written on branches merged with this check, before it existed: to be removed by issue 25
-	"app/app.go: builds.Service.AIB (assigned)":                          true,
-	"app/burst_test.go: template.Service.Listeners (assigned)":           true,
-	"app/gallery_policy_test.go: builds.Service.BackoffBase (assigned)":  true,
-	"app/gallery_policy_test.go: builds.Service.Now (assigned)":          true,
-	"app/gallery_policy_test.go: builds.Service.ReissueAfter (assigned)": true,
-	"app/gallery_policy_test.go: gallery.Service.Now (assigned)":         true,
-	"app/metadata_test.go: builds.Service.BackoffBase (assigned)":        true,
-	"app/metadata_test.go: builds.Service.CopyBackoff (assigned)":        true,
-	"app/metadata_test.go: builds.Service.Destination (assigned)":        true,
-	"app/metadata_test.go: builds.Service.Now (assigned)":                true,
-	"app/metadata_test.go: builds.Service.ReissueAfter (assigned)":       true,
-	"app/metadata_test.go: template.Service.Listeners (assigned)":        true,
-	"app/outbox_test.go: builds.Service.Bus (assigned)":                  true,
-	"app/outbox_test.go: template.Service.Docs (assigned)":               true,
-	"app/outbox_test.go: template.Service.Listeners (assigned)":          true,
-	"app/secrets_test.go: builds.Service.AIB (assigned)":                 true,
-	"app/shapes_test.go: builds.Service.BackoffBase (assigned)":          true,
-	"app/shapes_test.go: builds.Service.Now (assigned)":                  true,
-	"app/shapes_test.go: builds.Service.ReissueAfter (assigned)":         true,
-	"internal/cli/render.go: template.Renderer.Checksums (assigned)":     true,
-	"internal/cli/render.go: template.Renderer.ScriptsURL (literal)":     true,
-	"scripts/bench/monitor.go: builds.Service.Templates (literal)":       true,
-	// to be removed by issue 25
-	"app/app.go: builds.Service.AIB (literal)":                         true,
-	"app/app.go: builds.Service.Bus (literal)":                         true,
-	"app/app.go: builds.Service.Destination (assigned)":                true,
-	"app/app.go: builds.Service.Docs (literal)":                        true,
-	"app/app.go: builds.Service.EventSource (literal)":                 true,
-	"app/app.go: builds.Service.Gallery (assigned)":                    true,
-	"app/app.go: builds.Service.KeepFailed (assigned)":                 true,
-	"app/app.go: builds.Service.Log (literal)":                         true,
-	"app/app.go: builds.Service.Logs (assigned)":                       true,
-	"app/app.go: builds.Service.MaxConcurrent (literal)":               true,
-	"app/app.go: builds.Service.Queue (literal)":                       true,
-	"app/app.go: builds.Service.Source (assigned)":                     true,
-	"app/app.go: builds.Service.Staging (assigned)":                    true,
-	"app/app.go: builds.Service.Templates (literal)":                   true,
-	"app/app.go: builds.Service.Topic (literal)":                       true,
-	"app/app.go: checksum.Service.Blobs (literal)":                     true,
-	"app/app.go: checksum.Service.Catalog (literal)":                   true,
-	"app/app.go: checksum.Service.Container (literal)":                 true,
-	"app/app.go: checksum.Service.Listeners (assigned)":                true,
-	"app/app.go: checksum.Service.Log (literal)":                       true,
-	"app/app.go: gallery.Service.Bus (literal)":                        true,
-	"app/app.go: gallery.Service.Docs (literal)":                       true,
-	"app/app.go: gallery.Service.EventSource (literal)":                true,
-	"app/app.go: gallery.Service.Gallery (literal)":                    true,
-	"app/app.go: gallery.Service.Log (literal)":                        true,
-	"app/app.go: gallery.Service.Templates (literal)":                  true,
-	"app/app.go: gallery.Service.Topic (literal)":                      true,
-	"app/app.go: template.Service.Blobs (literal)":                     true,
-	"app/app.go: template.Service.Checksums (literal)":                 true,
-	"app/app.go: template.Service.Container (literal)":                 true,
-	"app/app.go: template.Service.Deployment (literal)":                true,
-	"app/app.go: template.Service.Docs (literal)":                      true,
-	"app/app.go: template.Service.Listeners (assigned)":                true,
-	"app/app.go: template.Service.Log (literal)":                       true,
-	"app/app.go: template.Service.ScriptsURL (literal)":                true,
-	"app/app.go: template.Service.Versions (literal)":                  true,
-	"app/builds_test.go: template.Service.Listeners (assigned)":        true,
-	"app/cli_test.go: template.Service.Listeners (assigned)":           true,
-	"app/crash_test.go: builds.Service.AIB (assigned)":                 true,
-	"app/crash_test.go: builds.Service.ReissueAfter (assigned)":        true,
-	"app/crash_test.go: builds.Service.Templates (assigned)":           true,
-	"app/crash_test.go: template.Service.Listeners (assigned)":         true,
-	"app/gallery_test.go: builds.Service.BackoffBase (assigned)":       true,
-	"app/gallery_test.go: builds.Service.Now (assigned)":               true,
-	"app/gallery_test.go: builds.Service.ReissueAfter (assigned)":      true,
-	"app/gallery_test.go: gallery.Service.Now (assigned)":              true,
-	"app/lifecycle_test.go: builds.Service.BackoffBase (assigned)":     true,
-	"app/lifecycle_test.go: builds.Service.Docs (assigned)":            true,
-	"app/lifecycle_test.go: builds.Service.MaxConcurrent (assigned)":   true,
-	"app/lifecycle_test.go: builds.Service.Now (assigned)":             true,
-	"app/lifecycle_test.go: builds.Service.ReissueAfter (assigned)":    true,
-	"app/lifecycle_test.go: template.Service.Listeners (assigned)":     true,
-	"app/migration_test.go: template.Service.Listeners (assigned)":     true,
-	"app/outcomes_test.go: builds.Service.MaxConcurrent (assigned)":    true,
-	"app/outcomes_test.go: template.Service.Listeners (assigned)":      true,
-	"app/rescue_test.go: builds.Service.AIB (assigned)":                true,
-	"app/rescue_test.go: builds.Service.CopyAttempts (assigned)":       true,
-	"app/rescue_test.go: builds.Service.CopyBackoff (assigned)":        true,
-	"app/rescue_test.go: builds.Service.Destination (assigned)":        true,
-	"app/rescue_test.go: builds.Service.KeepFailed (assigned)":         true,
-	"app/rescue_test.go: builds.Service.Now (assigned)":                true,
-	"app/rescue_test.go: builds.Service.ReissueAfter (assigned)":       true,
-	"app/rescue_test.go: builds.Service.Source (assigned)":             true,
-	"app/rescue_test.go: template.Service.Listeners (assigned)":        true,
-	"app/templates_test.go: builds.Service.BackoffBase (assigned)":     true,
-	"app/templates_test.go: builds.Service.ReissueAfter (assigned)":    true,
-	"app/templates_test.go: template.Service.Docs (assigned)":          true,
-	"app/templates_test.go: template.Service.Listeners (assigned)":     true,
-	"app/templates_test.go: template.Service.ReplanLimit (assigned)":   true,
-	"internal/cli/validate.go: template.Renderer.Checksums (assigned)": true,
-	"internal/cli/validate.go: template.Renderer.ScriptsURL (literal)": true,
-	"scripts/bench/monitor.go: builds.Service.AIB (literal)":           true,
-	"scripts/bench/monitor.go: builds.Service.Bus (literal)":           true,
-	"scripts/bench/monitor.go: builds.Service.Docs (literal)":          true,
-	"scripts/bench/monitor.go: builds.Service.Log (literal)":           true,
-	"scripts/bench/monitor.go: builds.Service.MaxConcurrent (literal)": true,
-	"scripts/bench/nightly.go: builds.Service.Bus (assigned)":          true,
-	"scripts/bench/scale.go: builds.Service.AIB (literal)":             true,
-	"scripts/bench/scale.go: builds.Service.Bus (literal)":             true,
-	"scripts/bench/scale.go: builds.Service.Docs (literal)":            true,
-	"scripts/bench/scale.go: builds.Service.Log (literal)":             true,
-	"scripts/bench/scale.go: builds.Service.MaxConcurrent (literal)":   true,
-}
-
 // isServiceType says whether a type's exported fields are wiring that only
 // its own package may set: services, the renderer and the monitor.
 func isServiceType(name string) bool {
@@ -224,7 +108,7 @@ func serviceFieldWrites(t *testing.T) map[string][]string {
 		// typed, which is all this needs
 		conf := types.Config{Importer: imp, Error: func(error) {}}
 		conf.Check(path, fset, files, info)
-		self := strings.TrimSuffix(path, "_test")
+		self := declaringPackage(path)
 		scanFieldWrites(files, info, self, func(pos token.Pos, named *types.Named, field, how string) {
 			obj := named.Obj()
 			p := fset.Position(pos)
@@ -239,6 +123,11 @@ func serviceFieldWrites(t *testing.T) map[string][]string {
 	}
 	return found
 }
+
+// declaringPackage is the package whose services a package's code may
+// build field by field: its own, or, for an external test package
+// (path_test), the package it tests.
+func declaringPackage(path string) string { return strings.TrimSuffix(path, "_test") }
 
 // scanFieldWrites reports each write, in files type-checked into info, of
 // an exported field of a service type declared outside the package whose
@@ -273,11 +162,15 @@ func scanFieldWrites(files []*ast.File, info *types.Info, self string, report fu
 				if _, ok := named.Underlying().(*types.Struct); !ok {
 					return true
 				}
-				for _, e := range n.Elts {
+				st := named.Underlying().(*types.Struct)
+				for i, e := range n.Elts {
 					if kv, ok := e.(*ast.KeyValueExpr); ok {
 						if id, ok := kv.Key.(*ast.Ident); ok && id.IsExported() {
 							record(kv.Pos(), named.Origin(), id.Name, "literal")
 						}
+					} else if i < st.NumFields() && st.Field(i).Exported() {
+						// a positional literal sets every field in order
+						record(e.Pos(), named.Origin(), st.Field(i).Name(), "literal")
 					}
 				}
 			}
@@ -327,9 +220,15 @@ func declaringStruct(s *types.Selection) *types.Named {
 
 // TestServiceFieldsSetOnlyInTheirPackage fails on any write of a service's
 // exported field (a type named Service or ...Service, Renderer, Monitor)
-// outside the package that declares it, beyond serviceFieldsAllowed: a
-// service is built by its constructor from its ports and config, not
-// wired by assigning fields after the fact.
+// outside the package that declares it: a service is built by its
+// package's constructor (the New functions of its new.go: checksum.New,
+// template.New and template.NewRenderer, builds.New, gallery.New) from
+// its ports and config, not wired by assigning fields after the fact.
+// Inside the declaring package (its own files and its tests, internal or
+// external, which are white-box) writes are the constructor's business;
+// everywhere else, a literal of the type naming a field, a positional
+// literal, or an assignment to a field is a failure. Nothing is allowed:
+// issue 25 emptied the allow-list the check began with.
 func TestServiceFieldsSetOnlyInTheirPackage(t *testing.T) {
 	found := serviceFieldWrites(t)
 	var keys []string
@@ -338,22 +237,15 @@ func TestServiceFieldsSetOnlyInTheirPackage(t *testing.T) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !serviceFieldsAllowed[k] {
-			t.Errorf("a service field is set outside its package: %s at %s; give the service a constructor that takes it", k, strings.Join(found[k], ", "))
-		}
+		t.Errorf("a service field is set outside its package: %s at %s; pass it to the service's constructor (its package's new.go)", k, strings.Join(found[k], ", "))
 	}
-	for k := range serviceFieldsAllowed {
-		if _, ok := found[k]; !ok {
-			t.Logf("no longer found, remove it from serviceFieldsAllowed: %s", k)
-		}
-	}
-	t.Logf("%d kinds of service field writes outside their packages (%d allowed for now)", len(found), len(serviceFieldsAllowed))
 }
 
 // The check finds what it is meant to, in a two-package program of its
-// own (the repository's writes change as issue 25 proceeds): each kind of
-// write outside the service's package, a promoted field as its embedded
-// service's, and nothing inside the package or of other types.
+// own: each kind of write outside the service's package (a keyed or a
+// positional literal, an assignment, an increment), a promoted field as
+// its embedded service's, and nothing inside the package (its constructor,
+// its external tests) or of other types, nor a constructor's call.
 func TestServiceFieldWritesAreFound(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -386,8 +278,12 @@ func Build() {
 	w := Wrapped{Service: s}
 	w.Clock = 5
 	(a.S).Clock, c.Name = 6, "x"
-	_, _ = r, w
+	p := &svc.Renderer{7}
+	_, _, _ = r, w, p
 }`},
+		{"example.com/svc_test", `package svc_test
+import "example.com/svc"
+func build() { s := svc.New(); s.Log = "the package's own external tests are inside it" }`},
 	}
 	fset := token.NewFileSet()
 	pkgs := map[string]*types.Package{}
@@ -409,7 +305,7 @@ func Build() {
 			t.Fatal(err)
 		}
 		pkgs[s.path] = p
-		scanFieldWrites([]*ast.File{f}, info, s.path, func(pos token.Pos, typ *types.Named, field, how string) {
+		scanFieldWrites([]*ast.File{f}, info, declaringPackage(s.path), func(pos token.Pos, typ *types.Named, field, how string) {
 			got = append(got, fmt.Sprintf("%d: %s.%s.%s (%s)", fset.Position(pos).Line, typ.Obj().Pkg().Name(), typ.Obj().Name(), field, how))
 		})
 	}
@@ -421,6 +317,7 @@ func Build() {
 		"14: svc.Service.Log (assigned)",
 		"16: svc.Service.Clock (assigned)",
 		"17: svc.Service.Clock (assigned)",
+		"18: svc.Renderer.Width (literal)",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("found\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

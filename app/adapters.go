@@ -13,11 +13,25 @@ import (
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
-// staleMarker tells the template catalog of checksum changes.
-type staleMarker struct{ templates *template.Service }
+// pipeline is the event path, one way: a checksum change goes to the
+// template catalog (re-planning the templates that use the script), a
+// plan that asks for a build goes to the builds. It is handed to the
+// checksum and template services at construction, and given the services
+// it forwards to once Build made them; no service hears of events from
+// one it calls.
+type pipeline struct {
+	templates *template.Service
+	builds    *builds.Service
+}
 
-func (m staleMarker) ScriptChanged(ctx context.Context, c checksum.Change) error {
-	return m.templates.ScriptChanged(ctx, c.Name)
+// ScriptChanged re-plans the templates that use the changed script.
+func (p *pipeline) ScriptChanged(ctx context.Context, c checksum.Change) error {
+	return p.templates.ScriptChanged(ctx, c.Name)
+}
+
+// Planned requests the build a template's plan asks for.
+func (p *pipeline) Planned(ctx context.Context, rec template.Record) error {
+	return p.builds.Planned(ctx, rec)
 }
 
 // StateKinds are the kinds of state the store keeps in Table storage

@@ -121,6 +121,46 @@ type Overrides struct {
 	// LoopbackOnly refuses requests from other hosts and sites
 	// (host.Options.LoopbackOnly): a local run, with no function keys.
 	LoopbackOnly bool
+	// Tuning changes the services' clocks and bounds, and wraps their
+	// ports, at construction (tests and benches).
+	Tuning Tuning
+}
+
+// Tuning is what tests and benches change of the services, given to their
+// constructors: nothing is set on a service once it is built. The zero
+// value is production's.
+type Tuning struct {
+	// Now is the builds' clock (and the status page's); GalleryNow the
+	// gallery service's. nil: the wall clock.
+	Now, GalleryNow func() time.Time
+	// Builds are the build lifecycle's bounds (zero values: the
+	// defaults); a KeepFailed above 0 replaces KEEP_FAILED_TEMPLATE.
+	Builds builds.Config
+	// MaxConcurrent, above 0, replaces MAX_CONCURRENT_BUILDS.
+	MaxConcurrent int
+	// ReplanLimit, above 0, bounds the templates one invocation re-plans.
+	ReplanLimit int
+	// NoBuildOnUpload: templates rendered after an upload or a script
+	// change ask for no build (the caller requests builds itself).
+	NoBuildOnUpload bool
+	// Hooks wrap a port before it is handed to its service (fault and
+	// crash injection): nil leaves it as it is. AIB gets Image Builder as
+	// the builds see it (secretsRestorer, when there is one).
+	AIB            func(builds.ImageBuilder) builds.ImageBuilder
+	BuildTemplates func(builds.Templates) builds.Templates
+	BuildDocs      func(goldenpipe.Documents) goldenpipe.Documents
+	TemplateDocs   func(goldenpipe.Documents) goldenpipe.Documents
+	Bus            func(builds.Bus) builds.Bus
+	Source         func(builds.VHDSource) builds.VHDSource
+	Destination    func(builds.VHDDestination) builds.VHDDestination
+}
+
+// wrap applies a hook, if any.
+func wrap[T any](v T, hook func(T) T) T {
+	if hook == nil {
+		return v
+	}
+	return hook(v)
 }
 
 // App is the handler and the services behind it.
@@ -169,46 +209,82 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 	}
 	docs := azure.NewStore(stateSvc, tableSvc, s.StateContainer, StateKinds)
 	scriptBlobs := azure.NewBlobs(scriptsSvc, s.ScriptsContainer)
-	catalog := checksum.NewCatalog(docs)
-	a.Checksums = &checksum.Service{Blobs: scriptBlobs, Catalog: catalog, Container: s.ScriptsContainer, Log: logger}
-
 	versions, aib, err := a.arm(s, o, scriptBlobs)
 	if err != nil {
 		return nil, err
 	}
-	a.Templates = &template.Service{Blobs: azure.NewBlobs(scriptsSvc, s.TemplatesContainer), Docs: docs,
-		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: a.Checksums, Versions: versions, Log: logger,
-		Deployment: deploymentScope(s)}
-	a.Checksums.Listeners = append(a.Checksums.Listeners, staleMarker{a.Templates})
-
 	bus, err := a.bus(s, o)
 	if err != nil {
 		return nil, err
-	}
-	hostname, _ := os.Hostname()
-	a.Builds = &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
-		MaxConcurrent: s.MaxConcurrentBuilds, EventSource: "/goldenpipe/" + hostname, Log: logger}
-	a.Templates.Listeners = append(a.Templates.Listeners, a.Builds)
-	if aib != nil {
-		// records hold stand-ins for a user's secrets; Image Builder gets them
-		a.Builds.AIB = secretsRestorer{ImageBuilder: aib, templates: a.Templates, builds: a.Builds}
 	}
 	g, err := a.gallery(s, o)
 	if err != nil {
 		return nil, err
 	}
-	a.Gallery = &gallery.Service{Gallery: g, Templates: a.Templates, Docs: docs, Bus: bus, Topic: s.EventsTopic,
-		EventSource: a.Builds.EventSource, Log: logger}
-	a.Builds.Gallery = a.Gallery
+	var staging builds.StagingGroups
 	if s.ManagedStagingGroups {
 		g, err := a.stagingGroups(s, o)
 		if err != nil {
 			return nil, err
 		}
-		a.Builds.Staging = g
+		staging = g
 	}
-	if err := a.rescue(sctx, s, logger); err != nil {
+	vhds, err := rescuePorts(sctx, s, logger)
+	if err != nil {
 		return nil, err
+	}
+
+	// The event path, wired once and one way: a script's checksum changed
+	// → the templates that use it are re-planned → the builds their plans
+	// ask for are requested → a finished build's gallery versions are
+	// kept. Each service is built after the ones it calls; the only
+	// forward reference, the builds' hearing of plans, goes through the
+	// pipeline, which is given the builds once they exist.
+	tu := o.Tuning
+	events := &pipeline{}
+	catalog := checksum.NewCatalog(docs)
+	a.Checksums = checksum.New(scriptBlobs, catalog, s.ScriptsContainer, checksum.Options{Listener: events, Log: logger})
+	var planned template.PlanListener = events
+	if tu.NoBuildOnUpload {
+		planned = nil
+	}
+	a.Templates = template.New(azure.NewBlobs(scriptsSvc, s.TemplatesContainer), wrap[goldenpipe.Documents](docs, tu.TemplateDocs), template.ServiceOptions{
+		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: a.Checksums, Versions: versions,
+		Deployment: deploymentScope(s), Listener: planned, ReplanLimit: tu.ReplanLimit, Log: logger})
+	events.templates = a.Templates
+	hostname, _ := os.Hostname()
+	source := "/goldenpipe/" + hostname
+	a.Gallery = gallery.New(g, a.Templates, docs, bus, gallery.Options{Topic: s.EventsTopic, EventSource: source, Log: logger, Now: tu.GalleryNow})
+
+	var imageBuilder builds.ImageBuilder = aib
+	var restorer *secretsRestorer
+	if aib != nil {
+		// records hold stand-ins for a user's secrets; Image Builder gets them
+		restorer = &secretsRestorer{ImageBuilder: aib, templates: a.Templates}
+		imageBuilder = restorer
+	}
+	cfg := tu.Builds
+	if cfg.KeepFailed <= 0 {
+		cfg.KeepFailed = s.KeepFailed
+	}
+	maxConcurrent := s.MaxConcurrentBuilds
+	if tu.MaxConcurrent > 0 {
+		maxConcurrent = tu.MaxConcurrent
+	}
+	a.Builds = builds.New(builds.Ports{
+		Docs:        wrap[goldenpipe.Documents](docs, tu.BuildDocs),
+		AIB:         wrap(imageBuilder, tu.AIB),
+		Bus:         wrap(bus, tu.Bus),
+		Templates:   wrap[builds.Templates](a.Templates, tu.BuildTemplates),
+		Logs:        vhds.logs,
+		Gallery:     a.Gallery,
+		Source:      wrap[builds.VHDSource](vhds.source, tu.Source),
+		Destination: wrap(vhds.destination, tu.Destination),
+		Staging:     staging,
+	}, cfg, builds.Options{Queue: s.BuildQueue, Topic: s.EventsTopic, MaxConcurrent: maxConcurrent, EventSource: source, Log: logger, Now: tu.Now})
+	events.builds = a.Builds
+	if restorer != nil {
+		restorer.builds = a.Builds // it reads the builds in flight, for the template a body is sent for
 	}
 
 	health := []handlers.HealthCheck{
@@ -248,7 +324,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Builds:    a.Builds,
 		Monitor:   monitor{a.Builds, a.Templates, docs},
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
-			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return goldenpipe.NowUTC(a.Builds.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
+			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return goldenpipe.NowUTC(tu.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
 				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),
 	})
 	if a.attach != nil {
@@ -299,7 +375,6 @@ func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.
 	return v, b, err
 }
 
-// rescue gives the builds where VHDs are read from and copied to.
 // gallery returns Azure Compute Gallery: the override's (the simulator),
 // the served simulator's, or Azure's with the app's identity.
 func (a *App) gallery(s config.Settings, o Overrides) (goldenpipe.Gallery, error) {
@@ -316,42 +391,51 @@ func (a *App) gallery(s config.Settings, o Overrides) (goldenpipe.Gallery, error
 	return azure.NewGalleryVersions(cred, azure.ARMClientOptions(nil)), nil
 }
 
-func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger) error {
+// vhdPorts are where the builds read VHDs and their customization logs
+// from, and copy VHDs to.
+type vhdPorts struct {
+	source      *azure.VHDSource
+	destination builds.VHDDestination // nil: no VHD_DESTINATION
+	logs        builds.LogTail        // nil: none known (the simulator's ARM)
+}
+
+// rescuePorts gives the builds where VHDs are read from and copied to.
+func rescuePorts(ctx context.Context, s config.Settings, logger *slog.Logger) (vhdPorts, error) {
+	var p vhdPorts
 	var cred azcore.TokenCredential
 	if s.Staging == nil || (s.VHDDestination != "" && s.VHDStorage == nil) {
 		c, err := azure.Credential(s.ARM)
 		if err != nil {
-			return fmt.Errorf("credential for the VHD rescue: %w", err)
+			return p, fmt.Errorf("credential for the VHD rescue: %w", err)
 		}
 		cred = c
 	}
 	src, err := azure.NewVHDSource(cred, s.Staging)
 	if err != nil {
-		return err
+		return p, err
 	}
-	a.Builds.Source = src
-	a.Builds.KeepFailed = s.KeepFailed
+	p.source = src
 	switch {
 	case s.Staging != nil: // local runs: the staging account is known
-		a.Builds.Logs = &azure.CustomizationLogs{Accounts: azure.FixedAccounts{s.Staging.ServiceURL}, Source: src}
+		p.logs = &azure.CustomizationLogs{Accounts: azure.FixedAccounts{s.Staging.ServiceURL}, Source: src}
 	case !s.Simulator:
 		accounts, err := azure.NewARMStorageAccounts(s.SubscriptionID, cred, azure.ARMClientOptions(nil))
 		if err != nil {
-			return err
+			return p, err
 		}
-		a.Builds.Logs = &azure.CustomizationLogs{Accounts: accounts, Source: src}
+		p.logs = &azure.CustomizationLogs{Accounts: accounts, Source: src}
 	}
 	if s.VHDDestination != "" {
 		dst, err := azure.NewVHDDestination(s.VHDDestination, s.VHDStorage, cred)
 		if err != nil {
-			return err
+			return p, err
 		}
-		a.Builds.Destination = dst
+		p.destination = dst
 		if err := dst.Ensure(ctx); err != nil {
 			logger.Warn("VHD destination container not ready at start", "err", err.Error())
 		}
 	}
-	return nil
+	return p, nil
 }
 
 // stagingGroups returns the resource groups the app makes staging groups

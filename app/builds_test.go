@@ -209,9 +209,8 @@ func postJSON(h *harness, path, body string) (int, string) {
 }
 
 func TestBuildRequestsThroughAPIAndQueue(t *testing.T) {
-	h := newHarnessWith(t, "apib", fastSimulator())
+	h := newHarnessTuned(t, "apib", fastSimulator(), nil, noBuildOnUpload) // this test requests the builds
 	h.avdTemplate("avd", []byte("Write-Host 1\r\n"))
-	h.a.Templates.Listeners = nil // no build on upload: this test requests them
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 
 	code, body := postJSON(h, "/api/builds", `{"template":"avd"}`)

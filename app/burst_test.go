@@ -13,9 +13,8 @@ import (
 // build after the latest one; requests that see the same latest build ask
 // for the same one.
 func TestTwentyForcedRequestsMakeOneBuild(t *testing.T) {
-	h := newHarnessWith(t, "force", fastSimulator())
+	h := newHarnessTuned(t, "force", fastSimulator(), nil, noBuildOnUpload) // this test requests the builds
 	h.avdTemplate("avd", []byte("Write-Host 1\r\n"))
-	h.a.Templates.Listeners = nil // no build on upload: this test requests them
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 	if code, body := postJSON(h, "/api/builds", `{"template":"avd"}`); code != http.StatusAccepted {
 		t.Fatalf("first POST: %d %s", code, body)

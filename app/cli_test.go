@@ -31,7 +31,7 @@ func TestCommandsAgainstTheHandler(t *testing.T) {
 	sim.Builder.Outcome = func(string) simulator.Outcome {
 		return simulator.Outcome{State: goldenpipe.RunFailed, Message: "Script exited with non-zero exit status: 1. Allowed exit codes are: [0]"}
 	}
-	h := newHarnessWith(t, "cli", sim)
+	h := newHarnessTuned(t, "cli", sim, nil, noBuildOnUpload) // the build is asked for with the command
 	var mu sync.Mutex
 	var keys, urls []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +81,6 @@ func TestCommandsAgainstTheHandler(t *testing.T) {
 	if err := os.WriteFile(tpl, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.a.Templates.Listeners = nil // the build is asked for with the command
 	if code, out, errs := run(upload, "-settings", dir, tpl); code != 0 || !strings.Contains(out, "/"+h.s.TemplatesContainer+"/avd.json") {
 		t.Fatalf("upload template: %d %s %s", code, out, errs)
 	}

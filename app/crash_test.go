@@ -84,13 +84,14 @@ func TestKilledAfterEachStepTheBuildStillCompletes(t *testing.T) {
 		t.Run(point, func(t *testing.T) {
 			sim := fastSimulator()
 			prefix := "crash" + string(rune('a'+i))
-			first := newHarnessWith(t, prefix, sim)
-			first.a.Templates.Listeners = nil // the build is requested below, once
+			first := newHarnessTuned(t, prefix, sim, nil, func(tu *Tuning) {
+				tu.NoBuildOnUpload = true // the build is requested below, once
+				tu.Builds.ReissueAfter = 50 * time.Millisecond
+			})
 			first.avdTemplate("avd", []byte("Write-Host crash\r\n"))
 			first.blobEvent("TemplateUploaded", first.s.TemplatesContainer, "avd.json")
-			d := &dying{ImageBuilder: first.a.Builds.AIB, templates: first.a.Builds.Templates, point: point}
-			first.a.Builds.AIB, first.a.Builds.Templates = d, dyingTemplates{d}
-			first.a.Builds.ReissueAfter = 50 * time.Millisecond
+			d := &dying{ImageBuilder: first.ports.aib.ImageBuilder, templates: first.ports.buildTpls.Templates, point: point}
+			first.ports.aib.ImageBuilder, first.ports.buildTpls.Templates = d, dyingTemplates{d}
 
 			// the request, then the first process ticks until it dies
 			first.invokeAllowFail("BuildRequested", serviceBusBody(`{"template":"avd","reason":"crash test"}`, "m-1"))
@@ -103,8 +104,7 @@ func TestKilledAfterEachStepTheBuildStillCompletes(t *testing.T) {
 			}
 
 			// a new process on the same storage and the same Azure
-			second := newHarnessWith(t, prefix, sim)
-			second.a.Builds.ReissueAfter = 50 * time.Millisecond
+			second := newHarnessTuned(t, prefix, sim, nil, func(tu *Tuning) { tu.Builds.ReissueAfter = 50 * time.Millisecond })
 			list := second.monitorUntilDone("avd")
 			if len(list) != 1 || list[0].State != builds.StateSucceeded {
 				t.Fatalf("list = %+v", list)

@@ -38,9 +38,10 @@ func newGalleryRig(t *testing.T, prefix string, edit func(string) string) *galle
 	sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
 	g := simulator.NewGallery()
 	g.Now = c.Now
-	h := newHarnessWith(t, prefix, sims{Builder: sim, Images: simulator.NewImages(), Gallery: g})
-	h.a.Builds.Now, h.a.Gallery.Now = c.Now, c.Now
-	h.a.Builds.BackoffBase, h.a.Builds.ReissueAfter = 0, 0
+	h := newHarnessTuned(t, prefix, sims{Builder: sim, Images: simulator.NewImages(), Gallery: g}, nil, func(tu *Tuning) {
+		tu.Now, tu.GalleryNow = c.Now, c.Now
+		tu.Builds.BackoffBase, tu.Builds.ReissueAfter = 0, 0
+	})
 	url := h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", []byte("winget install Microsoft.Teams\r\n"))
 	raw, err := os.ReadFile(filepath.Join("testdata", "avd-gallery.json"))
 	if err != nil {

@@ -23,10 +23,11 @@ func lifecycleHarness(t *testing.T, prefix string) (*harness, *clock.Fake, *simu
 	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
-	h := newHarnessWith(t, prefix, sims{Builder: sim, Images: simulator.NewImages()})
-	h.a.Builds.Now = c.Now
-	h.a.Builds.BackoffBase, h.a.Builds.ReissueAfter = 0, 0 // the defaults: 30 s, doubling; 30 s
-	h.a.Builds.MaxConcurrent = 1
+	h := newHarnessTuned(t, prefix, sims{Builder: sim, Images: simulator.NewImages()}, nil, func(tu *Tuning) {
+		tu.Now = c.Now
+		tu.Builds.BackoffBase, tu.Builds.ReissueAfter = 0, 0 // the defaults: 30 s, doubling; 30 s
+		tu.MaxConcurrent = 1
+	})
 	return h, c, sim
 }
 
@@ -261,13 +262,14 @@ func TestRequestPathSurvivesAFailureAtEveryWrite(t *testing.T) {
 			c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 			sim := simulator.NewImageBuilder()
 			sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
-			first := newHarnessWith(t, "gap", sims{Builder: sim, Images: simulator.NewImages()})
-			first.a.Builds.Now = c.Now
-			first.a.Templates.Listeners = nil // the request comes below, once
+			first := newHarnessTuned(t, "gap", sims{Builder: sim, Images: simulator.NewImages()}, nil, func(tu *Tuning) {
+				tu.Now = c.Now
+				tu.NoBuildOnUpload = true // the request comes below, once
+			})
 			first.avdTemplate("avd", []byte("Write-Host gap\r\n"))
 			first.blobEvent("TemplateUploaded", first.s.TemplatesContainer, "avd.json")
-			docs := &failingDocs{Documents: first.a.Builds.Docs, failAt: failAt}
-			first.a.Builds.Docs = docs
+			docs := &failingDocs{Documents: first.ports.buildDocs.Documents, failAt: failAt}
+			first.ports.buildDocs.Documents = docs
 
 			msg := serviceBusBody(`{"template":"avd","reason":"gap test"}`, "m-gap")
 			first.invokeAllowFail("BuildRequested", msg)
@@ -278,8 +280,7 @@ func TestRequestPathSurvivesAFailureAtEveryWrite(t *testing.T) {
 
 			// Service Bus redelivers the message (the invocation failed) to
 			// another process on the same storage and the same Azure
-			second := newHarnessWith(t, "gap", sims{Builder: sim, Images: first.images})
-			second.a.Builds.Now = c.Now
+			second := newHarnessTuned(t, "gap", sims{Builder: sim, Images: first.images}, nil, func(tu *Tuning) { tu.Now = c.Now })
 			second.invokeAllowFail("BuildRequested", msg)
 			list := second.tickUntil(c, 30*time.Second, func(l []builds.Build) bool { return len(l) == 1 && builds.Terminal(l[0].State) })
 			if list[0].State != builds.StateSucceeded {
@@ -307,9 +308,10 @@ func TestManagedStagingGroupsAreNeverShared(t *testing.T) {
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
 	l := sims{Builder: sim, Images: simulator.NewImages()}
-	h := newHarnessSettings(t, "stg", l, map[string]string{"AIB_STAGING_GROUPS": "managed"})
-	h.a.Builds.Now = c.Now
-	h.a.Builds.BackoffBase, h.a.Builds.ReissueAfter = 0, 0
+	h := newHarnessTuned(t, "stg", l, map[string]string{"AIB_STAGING_GROUPS": "managed"}, func(tu *Tuning) {
+		tu.Now = c.Now
+		tu.Builds.BackoffBase, tu.Builds.ReissueAfter = 0, 0
+	})
 	for _, name := range []string{"first", "second"} {
 		h.avdTemplate(name, []byte("Write-Host apps\r\n")) // one script, shared
 		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, name+".json")

@@ -102,12 +102,13 @@ func TestRescueOf120ScriptsKeepsMetadataUnder8KiB(t *testing.T) {
 	o := fastSimulator()
 	o.Builder.CreateDuration, o.Builder.PhaseDuration, o.Builder.Now = time.Minute, time.Minute, c.Now
 	o.VHDSize = testVHDSize
-	h := newHarnessWith(t, "md120", o)
-	h.a.Builds.Now = c.Now
-	h.a.Builds.BackoffBase, h.a.Builds.ReissueAfter, h.a.Builds.CopyBackoff = 0, 0, 0
-	h.a.Templates.Listeners = nil
+	h := newHarnessTuned(t, "md120", o, nil, func(tu *Tuning) {
+		tu.Now = c.Now
+		tu.Builds.BackoffBase, tu.Builds.ReissueAfter, tu.Builds.CopyBackoff = 0, 0, 0
+		tu.NoBuildOnUpload = true
+	})
 	lim := &metadataLimit{}
-	h.a.Builds.Destination = enforcingDestination(t, h, lim)
+	h.ports.destination.VHDDestination = enforcingDestination(t, h, lim)
 
 	raw, err := os.ReadFile(filepath.Join("..", "template", "testdata", "seed", "windows-avd-powershell.json"))
 	if err != nil {

@@ -15,9 +15,8 @@ import (
 // followed to its end; the old blobs are gone, the lists show it, and a
 // second pass of the migration moves nothing.
 func TestUpgradeFromBlobListsFinishesBuildsInFlight(t *testing.T) {
-	h := newHarnessWith(t, "upgrade", fastSimulator())
-	h.a.Templates.Listeners = nil
-	store, ok := h.a.Builds.Docs.(*azure.Store)
+	h := newHarnessTuned(t, "upgrade", fastSimulator(), nil, noBuildOnUpload)
+	store, ok := h.ports.buildDocs.Documents.(*azure.Store)
 	if !ok {
 		t.Fatalf("the app's state is %T, not the table-backed store", h.a.Builds.Docs)
 	}

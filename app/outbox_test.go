@@ -129,8 +129,8 @@ func runGap(t *testing.T, prefix string, g *gap) *harness {
 	first.avdTemplate("avd", []byte("Write-Host outbox\r\n"))
 	first.blobEvent("ScriptUploaded", first.s.ScriptsContainer, "avd/install-apps.ps1")
 	g.record = template.RecordKey("avd")
-	first.a.Templates.Docs = gapDocs{first.a.Templates.Docs, g}
-	first.a.Builds.Bus = gapBus{g}
+	first.ports.templateDocs.Documents = gapDocs{first.ports.templateDocs.Documents, g}
+	first.ports.bus.Bus = gapBus{g}
 	first.invokeAllowFail("TemplateUploaded", templateEventBody(first, "avd.json"))
 	return first
 }
@@ -228,8 +228,8 @@ func TestNoBuildRequestLostOnAScriptChange(t *testing.T) {
 	}
 	// the walk marks the record stale (write 1), renders it again (write 2): killed after write 2
 	g := &gap{record: template.RecordKey("avd"), openOn: 1, kill: true}
-	first.a.Templates.Docs = gapDocs{first.a.Templates.Docs, g}
-	first.a.Builds.Bus = gapBus{g}
+	first.ports.templateDocs.Documents = gapDocs{first.ports.templateDocs.Documents, g}
+	first.ports.bus.Bus = gapBus{g}
 	first.upload(first.s.ScriptsContainer, "avd/install-apps.ps1", []byte("Write-Host v2\r\n"))
 	first.invokeAllowFail("ScriptUploaded", blobEventBody(first, "ScriptUploaded", first.s.ScriptsContainer, "avd/install-apps.ps1"))
 	if !g.dead || g.sent != 0 {
@@ -289,9 +289,7 @@ func (c *recordCounter) KeysPage(ctx context.Context, prefix, marker string, max
 // templates and one request pending, a tick reads that template's record
 // (to send, then to clear) and lists no records.
 func TestMonitorSendsPendingRequestsFromTheIndex(t *testing.T) {
-	h := newHarnessWith(t, "pendidx", fastSimulator())
-	listeners := h.a.Templates.Listeners
-	h.a.Templates.Listeners = nil // these are not to be built
+	h := newHarnessTuned(t, "pendidx", fastSimulator(), nil, noBuildOnUpload) // these are not to be built
 	h.avdTemplate("avd", []byte("Write-Host pending\r\n"))
 	h.blobEvent("ScriptUploaded", h.s.ScriptsContainer, "avd/install-apps.ps1")
 	resp, err := h.svc.NewContainerClient(h.s.TemplatesContainer).NewBlobClient("avd.json").DownloadStream(context.Background(), nil)
@@ -305,19 +303,19 @@ func TestMonitorSendsPendingRequestsFromTheIndex(t *testing.T) {
 		h.upload(h.s.TemplatesContainer, name, raw)
 		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, name)
 	}
-	// avd's request is written and its process dies before sending it
-	h.a.Templates.Listeners = listeners
+	// avd's request is written, by a process whose uploads ask for
+	// builds, and that process dies before sending it
+	up := newHarnessWith(t, "pendidx", sims{Builder: h.sim, Images: h.images})
 	g := &gap{record: template.RecordKey("avd"), kill: true}
-	docs := h.a.Templates.Docs
-	h.a.Templates.Docs = gapDocs{docs, g}
-	h.invokeAllowFail("TemplateUploaded", templateEventBody(h, "avd.json"))
+	up.ports.templateDocs.Documents = gapDocs{up.ports.templateDocs.Documents, g}
+	up.invokeAllowFail("TemplateUploaded", templateEventBody(up, "avd.json"))
 	if !g.dead || g.sent != 0 {
 		t.Fatalf("the process was not killed after the record's write")
 	}
 
 	second := newHarnessWith(t, "pendidx", sims{Builder: h.sim, Images: h.images})
-	count := &recordCounter{Documents: second.a.Templates.Docs}
-	second.a.Templates.Docs = count
+	count := &recordCounter{Documents: second.ports.templateDocs.Documents}
+	second.ports.templateDocs.Documents = count
 	second.invoke("BuildMonitor", []byte(timerBody))
 	second.drain()
 	var list []builds.Build

@@ -49,9 +49,8 @@ func TestBuildOutcomes(t *testing.T) {
 
 	t.Run("template creation fails on a checksum mismatch", func(t *testing.T) {
 		sim := fastSimulator()
-		h := newHarnessWith(t, "outmm", sim)
+		h := newHarnessTuned(t, "outmm", sim, nil, noBuildOnUpload)
 		h.avdTemplate("avd", []byte("Write-Host v1\r\n"))
-		h.a.Templates.Listeners = nil
 		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 		// the script changes after rendering and before Image Builder fetches it
 		h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", []byte("Write-Host v2\r\n"))
@@ -74,9 +73,8 @@ func summarize(list []builds.Build) string {
 func TestOneBuildPerTemplateLatestQueuedWins(t *testing.T) {
 	sim := fastSimulator()
 	sim.Builder.PhaseDuration = 150 * time.Millisecond
-	h := newHarnessWith(t, "lane", sim)
+	h := newHarnessTuned(t, "lane", sim, nil, noBuildOnUpload)
 	h.avdTemplate("avd", []byte("Write-Host 1\r\n"))
-	h.a.Templates.Listeners = nil
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 
 	h.invoke("BuildRequested", serviceBusBody(`{"template":"avd","reason":"first"}`, "m1"))
@@ -114,9 +112,7 @@ func TestOneBuildPerTemplateLatestQueuedWins(t *testing.T) {
 func TestMaxConcurrentBuilds(t *testing.T) {
 	sim := fastSimulator()
 	sim.Builder.PhaseDuration = 60 * time.Millisecond
-	h := newHarnessWith(t, "slots", sim)
-	h.a.Builds.MaxConcurrent = 2
-	h.a.Templates.Listeners = nil
+	h := newHarnessTuned(t, "slots", sim, nil, func(tu *Tuning) { tu.MaxConcurrent, tu.NoBuildOnUpload = 2, true })
 	for _, name := range []string{"a1", "a2", "a3", "a4", "a5"} {
 		h.avdTemplate(name, []byte("Write-Host shared\r\n"))
 		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, name+".json")

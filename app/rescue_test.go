@@ -94,13 +94,18 @@ func (h *harness) download(url, conn string) []byte {
 
 // rescueHarness is a handler whose builds make one VHD each, with the
 // delete guard in place and quick retries.
-func rescueHarness(t *testing.T, prefix string) (*harness, *simulator.ImageBuilder) {
+// tune, if any, tunes it further.
+func rescueHarness(t *testing.T, prefix string, tune ...func(*Tuning)) (*harness, *simulator.ImageBuilder) {
 	o := fastSimulator()
 	o.VHDSize = testVHDSize
-	h := newHarnessWith(t, prefix, o)
-	h.a.Builds.AIB = &guard{ImageBuilder: h.a.Builds.AIB, t: t, h: h}
-	h.a.Builds.CopyBackoff, h.a.Builds.ReissueAfter = 20*time.Millisecond, 50*time.Millisecond
-	h.a.Templates.Listeners = nil
+	h := newHarnessTuned(t, prefix, o, nil, func(tu *Tuning) {
+		tu.Builds.CopyBackoff, tu.Builds.ReissueAfter = 20*time.Millisecond, 50*time.Millisecond
+		tu.NoBuildOnUpload = true
+		for _, f := range tune {
+			f(tu)
+		}
+	})
+	h.ports.aib.ImageBuilder = &guard{ImageBuilder: h.ports.aib.ImageBuilder, t: t, h: h}
 	h.avdTemplate("avd", []byte("Write-Host rescue\r\n"))
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 	return h, o.Builder
@@ -248,8 +253,8 @@ func (e *expiringSource) SignRead(ctx context.Context, url string, ttl time.Dura
 func TestRescueFaults(t *testing.T) {
 	t.Run("pending copies", func(t *testing.T) {
 		h, sim := rescueHarness(t, "pending")
-		f := &faultyDestination{VHDDestination: h.a.Builds.Destination, pendingFor: 5}
-		h.a.Builds.Destination = f
+		f := &faultyDestination{VHDDestination: h.ports.destination.VHDDestination, pendingFor: 5}
+		h.ports.destination.VHDDestination = f
 		b := h.runChecked(sim)
 		if b.State != builds.StateSucceeded || b.Rescue[0].Attempts != 1 || f.polls != 5 || len(sim.Templates()) != 0 {
 			t.Fatalf("build %v, rescue %+v, polls %d", b, b.Rescue, f.polls)
@@ -257,7 +262,7 @@ func TestRescueFaults(t *testing.T) {
 	})
 	t.Run("failure mid-copy", func(t *testing.T) {
 		h, sim := rescueHarness(t, "midcopy")
-		h.a.Builds.Destination = &faultyDestination{VHDDestination: h.a.Builds.Destination, failAttempt: "1"}
+		h.ports.destination.VHDDestination = &faultyDestination{VHDDestination: h.ports.destination.VHDDestination, failAttempt: "1"}
 		b := h.runChecked(sim)
 		if b.State != builds.StateSucceeded || b.Rescue[0].Attempts != 2 || len(sim.Templates()) != 0 {
 			t.Fatalf("build %v, rescue %+v", b, b.Rescue)
@@ -265,17 +270,16 @@ func TestRescueFaults(t *testing.T) {
 	})
 	t.Run("expired SAS", func(t *testing.T) {
 		h, sim := rescueHarness(t, "expired")
-		src := &expiringSource{VHDSource: h.a.Builds.Source}
-		h.a.Builds.Source = src
+		src := &expiringSource{VHDSource: h.ports.source.VHDSource}
+		h.ports.source.VHDSource = src
 		b := h.runChecked(sim)
 		if b.State != builds.StateSucceeded || b.Rescue[0].Attempts != 2 || src.signed != 2 || len(sim.Templates()) != 0 {
 			t.Fatalf("build %v, rescue %+v, signed %d", b, b.Rescue, src.signed)
 		}
 	})
 	t.Run("destination refuses writes", func(t *testing.T) {
-		h, sim := rescueHarness(t, "refused")
-		h.a.Builds.Destination = &faultyDestination{VHDDestination: h.a.Builds.Destination, refuse: true}
-		h.a.Builds.CopyAttempts = 3
+		h, sim := rescueHarness(t, "refused", func(tu *Tuning) { tu.Builds.CopyAttempts = 3 })
+		h.ports.destination.VHDDestination = &faultyDestination{VHDDestination: h.ports.destination.VHDDestination, refuse: true}
 		b := h.runChecked(sim)
 		if b.State != builds.StateRescueFailed || b.Rescue[0].Attempts != 3 || !strings.Contains(b.Error, "AuthorizationPermissionMismatch") {
 			t.Fatalf("build %v, rescue %+v", b, b.Rescue)
@@ -293,8 +297,8 @@ func TestRescueFaults(t *testing.T) {
 	})
 	t.Run("crash between verified and deleted", func(t *testing.T) {
 		h, sim := rescueHarness(t, "crashdel")
-		d := &dying{ImageBuilder: h.a.Builds.AIB, templates: h.a.Builds.Templates, point: "before delete"}
-		h.a.Builds.AIB = d
+		d := &dying{ImageBuilder: h.ports.aib.ImageBuilder, templates: h.ports.buildTpls.Templates, point: "before delete"}
+		h.ports.aib.ImageBuilder = d
 		h.invoke("BuildRequested", serviceBusBody(`{"template":"avd"}`, "m"))
 		for i := 0; i < 500 && !d.isDead(); i++ {
 			h.invokeAllowFail("BuildMonitor", []byte(timerBody))
@@ -304,7 +308,7 @@ func TestRescueFaults(t *testing.T) {
 			t.Fatalf("dead %v, templates %v", d.isDead(), sim.Templates())
 		}
 		second := newHarnessWith(t, "crashdel", sims{Builder: sim, Images: h.images, VHDSize: testVHDSize})
-		second.a.Builds.AIB = &guard{ImageBuilder: second.a.Builds.AIB, t: t, h: second}
+		second.ports.aib.ImageBuilder = &guard{ImageBuilder: second.ports.aib.ImageBuilder, t: t, h: second}
 		b := second.runChecked(sim)
 		if b.State != builds.StateSucceeded || len(sim.Templates()) != 0 || sim.Calls("Delete") != 1 {
 			t.Fatalf("build %v, templates %v, deletes %d", b, sim.Templates(), sim.Calls("Delete"))
@@ -317,11 +321,12 @@ func TestFailedBuildKeepsItsTemplateThenCleansUp(t *testing.T) {
 	o.Builder.Outcome = func(string) simulator.Outcome {
 		return simulator.Outcome{State: goldenpipe.RunFailed, Message: "customizer exited 1"}
 	}
-	h := newHarnessWith(t, "keep", o)
-	h.a.Builds.KeepFailed = time.Hour
 	var later atomic.Int64 // how far the builds' clock runs ahead of the wall's
-	h.a.Builds.Now = func() time.Time { return time.Now().Add(time.Duration(later.Load())) }
-	h.a.Templates.Listeners = nil
+	h := newHarnessTuned(t, "keep", o, nil, func(tu *Tuning) {
+		tu.Builds.KeepFailed = time.Hour
+		tu.Now = func() time.Time { return time.Now().Add(time.Duration(later.Load())) }
+		tu.NoBuildOnUpload = true
+	})
 	h.avdTemplate("avd", []byte("Write-Host keep\r\n"))
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 	h.invoke("BuildRequested", serviceBusBody(`{"template":"avd"}`, "m"))
@@ -342,8 +347,7 @@ func TestFailedBuildKeepsItsTemplateThenCleansUp(t *testing.T) {
 
 func TestVHDWrittenToItsOwnURIIsVerifiedInPlace(t *testing.T) {
 	o := fastSimulator()
-	h := newHarnessWith(t, "ownuri", o)
-	h.a.Templates.Listeners = nil
+	h := newHarnessTuned(t, "ownuri", o, nil, noBuildOnUpload)
 	// the distributor names its own blob; Image Builder writes the VHD there
 	stagingSvc, _ := azure.NewBlobService(config.StorageConnection{Name: "s", ConnectionString: az.ConnectionString(staging)})
 	customer := uniquePrefix(t, "customer") + "-vhds"

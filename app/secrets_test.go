@@ -64,10 +64,9 @@ func leaks(s string) []string {
 // and the status page; the body sent to Image Builder holds them all.
 func TestUserSecretsAreNeverShownOrKept(t *testing.T) {
 	h := newHarnessWith(t, "secrets", fastSimulator())
-	restorer := h.a.Builds.AIB.(secretsRestorer)
+	restorer := h.ports.aib.ImageBuilder.(*secretsRestorer)
 	rec := &bodyRecorder{ImageBuilder: restorer.ImageBuilder}
-	restorer.ImageBuilder = rec
-	h.a.Builds.AIB = restorer
+	restorer.ImageBuilder = rec // what reaches Image Builder, past the restorer
 
 	url := h.upload(h.s.ScriptsContainer, "avd/install-apps.ps1", []byte("Write-Host 'apps'\r\n"))
 	raw, err := os.ReadFile(filepath.Join("..", "template", "testdata", "seed", "windows-avd-powershell.json"))

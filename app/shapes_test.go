@@ -40,9 +40,10 @@ func shapesHarness(t *testing.T, prefix string) (*harness, *clock.Fake) {
 	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
 	sim := simulator.NewImageBuilder()
 	sim.CreateDuration, sim.PhaseDuration, sim.Now = time.Minute, time.Minute, c.Now
-	h := newHarnessSettings(t, prefix, sims{Builder: sim, Images: simulator.NewImages()}, shapesScope)
-	h.a.Builds.Now = c.Now
-	h.a.Builds.BackoffBase, h.a.Builds.ReissueAfter = 0, 0
+	h := newHarnessTuned(t, prefix, sims{Builder: sim, Images: simulator.NewImages()}, shapesScope, func(tu *Tuning) {
+		tu.Now = c.Now
+		tu.Builds.BackoffBase, tu.Builds.ReissueAfter = 0, 0
+	})
 	return h, c
 }
 

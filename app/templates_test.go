@@ -48,6 +48,7 @@ type harness struct {
 	svc    *service.Client
 	s      config.Settings
 	logs   *syncBuffer
+	ports  *ports // the services' ports, for a test to wrap
 }
 
 // syncBuffer collects the handler's log lines (stdout in production).
@@ -103,6 +104,76 @@ func newHarnessWith(t *testing.T, prefix string, o sims) *harness {
 // newHarnessSettings is newHarnessWith with more app settings.
 func newHarnessSettings(t *testing.T, prefix string, o sims, extra map[string]string) *harness {
 	t.Helper()
+	return newHarnessTuned(t, prefix, o, extra, nil)
+}
+
+// ports are the ports of a harness's services as the test sees them: put
+// in place at construction (Tuning's hooks) around the app's own, each
+// holding the port its service calls, which a test wraps once its setup
+// is done (crash and fault injection) by replacing the embedded value.
+type ports struct {
+	aib          *aibPort
+	buildTpls    *buildTemplatesPort
+	buildDocs    *docsPort
+	templateDocs *docsPort
+	bus          *busPort
+	source       *sourcePort
+	destination  *destinationPort
+}
+
+type (
+	aibPort            struct{ builds.ImageBuilder }
+	buildTemplatesPort struct{ builds.Templates }
+	docsPort           struct{ goldenpipe.Documents }
+	busPort            struct{ builds.Bus }
+	sourcePort         struct{ builds.VHDSource }
+	destinationPort    struct{ builds.VHDDestination }
+)
+
+// hook puts the ports in place: tune's own hooks, if any, wrap the
+// app's ports first.
+func (p *ports) hook(tu *Tuning) {
+	aib, tpls, bdocs, tdocs, bus, src, dst := tu.AIB, tu.BuildTemplates, tu.BuildDocs, tu.TemplateDocs, tu.Bus, tu.Source, tu.Destination
+	// a port the app has none of (no VHD_DESTINATION) stays nil
+	tu.AIB = func(v builds.ImageBuilder) builds.ImageBuilder {
+		if v = wrap(v, aib); v == nil {
+			return nil
+		}
+		p.aib = &aibPort{v}
+		return p.aib
+	}
+	tu.BuildTemplates = func(v builds.Templates) builds.Templates {
+		p.buildTpls = &buildTemplatesPort{wrap(v, tpls)}
+		return p.buildTpls
+	}
+	tu.BuildDocs = func(v goldenpipe.Documents) goldenpipe.Documents {
+		p.buildDocs = &docsPort{wrap(v, bdocs)}
+		return p.buildDocs
+	}
+	tu.TemplateDocs = func(v goldenpipe.Documents) goldenpipe.Documents {
+		p.templateDocs = &docsPort{wrap(v, tdocs)}
+		return p.templateDocs
+	}
+	tu.Bus = func(v builds.Bus) builds.Bus { p.bus = &busPort{wrap(v, bus)}; return p.bus }
+	tu.Source = func(v builds.VHDSource) builds.VHDSource { p.source = &sourcePort{wrap(v, src)}; return p.source }
+	tu.Destination = func(v builds.VHDDestination) builds.VHDDestination {
+		if v = wrap(v, dst); v == nil {
+			return nil
+		}
+		p.destination = &destinationPort{v}
+		return p.destination
+	}
+}
+
+// noBuildOnUpload tunes a harness whose test requests its builds itself.
+func noBuildOnUpload(tu *Tuning) { tu.NoBuildOnUpload = true }
+
+// newHarnessTuned is newHarnessSettings with the services tuned at
+// construction: tune changes the harness's Tuning (transient failures
+// back off, and unseen effects are issued again, on the test's time
+// scale: BackoffBase 20 ms, ReissueAfter 200 ms).
+func newHarnessTuned(t *testing.T, prefix string, o sims, extra map[string]string, tune func(*Tuning)) *harness {
+	t.Helper()
 	prefix = uniquePrefix(t, prefix)
 	conn := az.ConnectionString(azurite.Account{})
 	s, err := config.Load(config.MapLookup(merged(map[string]string{
@@ -116,13 +187,18 @@ func newHarnessSettings(t *testing.T, prefix string, o sims, extra map[string]st
 	}
 	logs := &syncBuffer{}
 	l := &o
-	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus, StagingGroups: l.StagingGroups, Gallery: l.GalleryVersions})
+	// transient failures back off, and unseen effects are issued again, on the test's time scale
+	tu := Tuning{Builds: builds.Config{BackoffBase: 20 * time.Millisecond, ReissueAfter: 200 * time.Millisecond}}
+	if tune != nil {
+		tune(&tu)
+	}
+	p := &ports{}
+	p.hook(&tu)
+	a, err := Build(context.Background(), s, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Overrides{ARM: l.ARM, ServiceBus: l.ServiceBus, StagingGroups: l.StagingGroups, Gallery: l.GalleryVersions, Tuning: tu})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := a.Server
-	// transient failures back off, and unseen effects are issued again, on the test's time scale
-	a.Builds.BackoffBase, a.Builds.ReissueAfter = 20*time.Millisecond, 200*time.Millisecond
 	svc, _ := azure.NewBlobService(s.Scripts)
 	for _, c := range []string{s.ScriptsContainer, s.TemplatesContainer} {
 		if err := azure.EnsureContainer(context.Background(), svc, c); err != nil {
@@ -136,7 +212,7 @@ func newHarnessSettings(t *testing.T, prefix string, o sims, extra map[string]st
 			t.Errorf("the logs contain a SAS signature (sig=)")
 		}
 	})
-	return &harness{t: t, prefix: prefix, srv: srv, a: a, svc: svc, s: s, logs: logs, sim: l.Builder, images: l.Images, bus: l.Bus}
+	return &harness{t: t, prefix: prefix, srv: srv, a: a, svc: svc, s: s, logs: logs, sim: l.Builder, images: l.Images, bus: l.Bus, ports: p}
 }
 
 func (h *harness) upload(container, name string, b []byte) string {
@@ -415,8 +491,8 @@ func TestQuietNightWritesNoTemplate(t *testing.T) {
 	h.avdTemplate("avd", []byte("Write-Host quiet\r\n"))
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 	h.monitorUntilDone("avd")
-	docs := &countingDocs{Documents: h.a.Templates.Docs, prefix: "templates/"}
-	h.a.Templates.Docs = docs
+	docs := &countingDocs{Documents: h.ports.templateDocs.Documents, prefix: "templates/"}
+	h.ports.templateDocs.Documents = docs
 	h.invoke("NightlyRebuild", []byte(timerBody))
 	if docs.writes != 0 {
 		t.Errorf("a quiet night wrote %d template records", docs.writes)
@@ -425,7 +501,6 @@ func TestQuietNightWritesNoTemplate(t *testing.T) {
 		t.Errorf("a quiet night read %d documents for one template, want 1", docs.reads)
 	}
 	sim.Images.Publish("MicrosoftWindowsDesktop", "office-365", "win11-23h2-avd-m365", "22631.9999.250101")
-	h.a.Templates.Listeners = nil
 	h.invoke("NightlyRebuild", []byte(timerBody))
 	var rec template.Record
 	h.get("/api/templates/avd", &rec)
@@ -440,14 +515,12 @@ func TestQuietNightWritesNoTemplate(t *testing.T) {
 // every template was re-rendered with the new checksum; a newer change of
 // the script restarts the walk; nothing is left behind.
 func TestScriptChangeFansOut(t *testing.T) {
-	h := newHarnessWith(t, "fanout", fastSimulator())
-	h.a.Templates.Listeners = nil
+	h := newHarnessTuned(t, "fanout", fastSimulator(), nil, func(tu *Tuning) { tu.NoBuildOnUpload, tu.ReplanLimit = true, 2 })
 	names := []string{"t0", "t1", "t2", "t3", "t4", "t5"}
 	for _, n := range names {
 		h.avdTemplate(n, []byte("Write-Host v1\r\n"))
 		h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, n+".json")
 	}
-	h.a.Templates.ReplanLimit = 2
 	sumOf := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	rendered := func(want string) (n int) {
 		for _, name := range names {
@@ -493,8 +566,7 @@ func TestScriptChangeFansOut(t *testing.T) {
 // record written before summaries were kept is read once and written again
 // with its summary, and is not read again.
 func TestTemplateListReadsSummaries(t *testing.T) {
-	h := newHarnessWith(t, "summaries", fastSimulator())
-	h.a.Templates.Listeners = nil
+	h := newHarnessTuned(t, "summaries", fastSimulator(), nil, noBuildOnUpload)
 	h.avdTemplate("avd", []byte("Write-Host s\r\n"))
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
 	var rec template.Record
@@ -508,8 +580,8 @@ func TestTemplateListReadsSummaries(t *testing.T) {
 	if _, err := h.a.Templates.Docs.Overwrite(context.Background(), template.RecordKey("old"), json.RawMessage(old)); err != nil {
 		t.Fatal(err)
 	}
-	counted := &countingDocs{Documents: h.a.Templates.Docs, prefix: "templates/"}
-	h.a.Templates.Docs = counted
+	counted := &countingDocs{Documents: h.ports.templateDocs.Documents, prefix: "templates/"}
+	h.ports.templateDocs.Documents = counted
 	var list []template.Summary
 	if code := h.get("/api/templates", &list); code != 200 || len(list) != 2 {
 		t.Fatalf("templates: %d %+v", code, list)

@@ -2,14 +2,14 @@ package main
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// The handler binary links no simulator, no in-process bus and none of the
-// SDK's fake servers: those are injected by scripts/devrun, the benchmarks
-// and the tests only.
-func TestBinaryLinksNoSimulatorOrFakes(t *testing.T) {
+// linked is what go list -deps says the handler binary links.
+func linked(t *testing.T) []string {
+	t.Helper()
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
@@ -18,6 +18,14 @@ func TestBinaryLinksNoSimulatorOrFakes(t *testing.T) {
 	if len(deps) < 50 {
 		t.Fatalf("go list -deps listed %d packages", len(deps))
 	}
+	return deps
+}
+
+// The handler binary links no simulator, no in-process bus and none of the
+// SDK's fake servers: those are injected by scripts/devrun, the benchmarks
+// and the tests only.
+func TestBinaryLinksNoSimulatorOrFakes(t *testing.T) {
+	deps := linked(t)
 	for _, d := range deps {
 		switch {
 		case d == "github.com/Azure/azure-sdk-for-go/sdk/azcore/internal/pollers/fake":
@@ -55,6 +63,8 @@ func devOnly(pkg string) string {
 		return "the simulator"
 	case last == "inmem" || strings.HasPrefix(last, "inmem"):
 		return "an in-memory stand-in"
+	case pkg == mod+"internal/local":
+		return "the simulated Azure, wired into app.Build by devrun, the benches and the tests"
 	case strings.HasSuffix(last, "test") || last == "storetest" || strings.Contains(pkg, "/e2e"):
 		return "a test helper"
 	case strings.HasPrefix(pkg, mod+"scripts/"):
@@ -75,6 +85,7 @@ func TestDevOnly(t *testing.T) {
 		{mod + "simulator", false},
 		{mod + "simulator/aib", false},
 		{mod + "inmem", false},
+		{mod + "internal/local", false},
 		{mod + "internal/storetest", false},
 		{mod + "internal/apitest", false},
 		{mod + "scripts/devrun", false},
@@ -89,6 +100,58 @@ func TestDevOnly(t *testing.T) {
 	for _, c := range cases {
 		if got := devOnly(c.pkg) == ""; got != c.keep {
 			t.Errorf("devOnly(%s) = %q: may be linked %v, want %v", c.pkg, devOnly(c.pkg), got, c.keep)
+		}
+	}
+}
+
+// The module's own stand-ins, by name (issue 25: "go list -deps
+// ./cmd/goldenpipe contains no simulator, fake, in-memory or Azurite
+// package"): each is a package that exists, so a rename that took one out
+// of this list's sight fails here, and none is linked by the binary. The
+// one package about the storage emulator the binary links is
+// internal/devstorage (the CLI's upload -settings points local settings at
+// the Azurite of the last make run): it starts and reaches nothing itself,
+// which is checked too.
+func TestBinaryLinksNoStandIn(t *testing.T) {
+	const mod = "github.com/goldenpipe/goldenpipe/"
+	standIns := []string{"simulator", "inmem", "internal/azurite", "internal/azurite/azuritetest", "internal/local",
+		"internal/storetest", "internal/apitest", "scripts/devrun", "scripts/bench"}
+	out, err := exec.Command("go", "list", "-e", "-f", "{{.ImportPath}} {{if .Error}}missing{{end}}", "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var all []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) == 1 {
+			all = append(all, f[0])
+		}
+	}
+	deps := linked(t)
+	for _, p := range standIns {
+		if !slices.Contains(all, mod+p) {
+			t.Errorf("%s is not a package of the module any more: update this list", p)
+		}
+		if slices.Contains(deps, mod+p) {
+			t.Errorf("cmd/goldenpipe links %s", p)
+		}
+		if devOnly(mod+p) == "" {
+			t.Errorf("devOnly lets %s in", p)
+		}
+	}
+	for _, d := range deps {
+		if strings.HasSuffix(d, "/fake") || strings.Contains(d, "/fake/") {
+			if d != "github.com/Azure/azure-sdk-for-go/sdk/azcore/internal/pollers/fake" {
+				t.Errorf("cmd/goldenpipe links %s", d)
+			}
+		}
+	}
+	out, err = exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, mod+"internal/devstorage").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if imp == "os/exec" || imp == "net" || imp == "net/http" || strings.HasPrefix(imp, mod+"internal/azurite") {
+			t.Errorf("internal/devstorage, linked by the binary, imports %s: it must start and reach nothing", imp)
 		}
 	}
 }

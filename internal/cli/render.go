@@ -75,10 +75,7 @@ func Render(ctx context.Context, args []string, lookup func(string) (string, boo
 	if *scriptsURL == "" {
 		*scriptsURL = settingsScriptsURL(lookup, *dir, stderr)
 	}
-	r := &template.Renderer{ScriptsURL: strings.TrimSuffix(*scriptsURL, "/")}
-	if *scripts != "" {
-		r.Checksums = dirChecksums(*scripts)
-	}
+	r := renderer(*scriptsURL, *scripts)
 	dep, _ := deployment()
 	values := placeholder.Values{placeholder.ScriptsURL: r.ScriptsURL}
 	parsed, checked, _, missing, err := checkFile(ctx, file, *params, r, template.Options{ScriptsURL: r.ScriptsURL, Deployment: dep}, values)
@@ -118,4 +115,15 @@ func Render(ctx context.Context, args []string, lookup func(string) (string, boo
 		return 2
 	}
 	return code
+}
+
+// renderer is the renderer of the render and validate commands: scripts
+// at scriptsURL, their checksums those of the files under scriptsDir
+// (none: resolved at build time), "latest" resolved at build time.
+func renderer(scriptsURL, scriptsDir string) *template.Renderer {
+	var checksums template.ChecksumSource
+	if scriptsDir != "" {
+		checksums = dirChecksums(scriptsDir)
+	}
+	return template.NewRenderer(strings.TrimSuffix(scriptsURL, "/"), checksums, nil)
 }

@@ -94,10 +94,7 @@ func Validate(ctx context.Context, args []string, lookup func(string) (string, b
 	if *scriptsURL == "" {
 		*scriptsURL = settingsScriptsURL(lookup, *dir, stderr)
 	}
-	r := &template.Renderer{ScriptsURL: strings.TrimSuffix(*scriptsURL, "/")}
-	if *scripts != "" {
-		r.Checksums = dirChecksums(*scripts)
-	}
+	r := renderer(*scriptsURL, *scripts)
 	var results []ValidateResult
 	values := placeholder.Values{placeholder.ScriptsURL: r.ScriptsURL}
 	linkedBy := map[string][]string{} // a linked file → the files that link it, as the app's reverse index

@@ -19,6 +19,7 @@ import (
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/app"
 	"github.com/goldenpipe/goldenpipe/azure"
+	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/local"
 	"github.com/goldenpipe/goldenpipe/simulator"
@@ -73,13 +74,13 @@ func benchNightly(ctx context.Context, w *workspace) error {
 	}
 	images.Latency = benchARMLatency
 	sims := &local.Local{Images: images}
-	a, err := app.Build(ctx, s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups, Gallery: sims.GalleryVersions})
+	bus := &countingBus{}
+	a, err := app.Build(ctx, s, slog.New(slog.DiscardHandler), app.Overrides{ARM: sims.ARM, ServiceBus: sims.ServiceBus, StagingGroups: sims.StagingGroups, Gallery: sims.GalleryVersions,
+		Tuning: app.Tuning{Bus: func(builds.Bus) builds.Bus { return bus }}})
 	if err != nil {
 		return err
 	}
 	defer a.Close(ctx)
-	bus := &countingBus{}
-	a.Builds.Bus = bus
 	svc, err := azure.NewBlobService(s.Scripts)
 	if err != nil {
 		return err
@@ -146,7 +147,6 @@ func benchNightly(ctx context.Context, w *workspace) error {
 // upload's invocation re-plans what its budget allows and answers; the
 // monitor's ticks re-plan the rest.
 func benchFanout(ctx context.Context, a *app.App, scriptsURL string, svc *service.Client, s config.Settings) error {
-	a.Builds.Bus = &countingBus{}
 	if _, err := svc.NewContainerClient(s.ScriptsContainer).NewBlockBlobClient("linux/common.sh").UploadBuffer(ctx, []byte("echo common v2\n"), nil); err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 	fmt.Fprintf(os.Stderr, "# seeded %d records in %s\n", written.Load(), seeded.Round(time.Second))
 
 	// the product's migration indexes the builds recorded before the index
-	bs := &builds.Service{Docs: docs, Log: slog.New(slog.DiscardHandler)}
+	bs := builds.New(builds.Ports{Docs: docs}, builds.Config{}, builds.Options{Log: slog.New(slog.DiscardHandler)})
 	start = time.Now()
 	for failures := 0; ; {
 		note, err := bs.IndexOld(ctx, time.Now().Add(time.Hour))
@@ -153,7 +153,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 	}
 	bus, _, _, _ := sims.ServiceBus(s)
 	sims.Builder.CreateDuration = time.Hour
-	mon := &builds.Service{Docs: counted, AIB: aib, Bus: bus, MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)}
+	mon := builds.New(builds.Ports{Docs: counted, AIB: aib, Bus: bus}, builds.Config{}, builds.Options{MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)})
 	seeded0 := *scaleFinished
 	for _, n := range []int{0, 100, *scaleInFlight} {
 		g := new(errgroup.Group)

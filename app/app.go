@@ -110,7 +110,8 @@ func Run(ctx context.Context, o Options) error {
 // it reaches Azure, or a simulator served over HTTP (AIB_SIMULATOR=<url>).
 type Overrides struct {
 	// ARM replaces Azure Resource Manager: the marketplace and Image Builder.
-	ARM func(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error)
+	// It gets how scripts are read from the scripts container.
+	ARM func(s config.Settings, fetchScript func(ctx context.Context, url string) ([]byte, error)) (*azure.ImageVersions, *azure.ImageBuilder, error)
 	// ServiceBus replaces Service Bus; attach connects its deliveries to
 	// the handler once it exists.
 	ServiceBus func(s config.Settings) (bus builds.Bus, attach func(*host.Server), closer func(context.Context) error, err error)
@@ -118,6 +119,9 @@ type Overrides struct {
 	StagingGroups func(s config.Settings) (*azure.StagingGroups, error)
 	// Gallery, when set, replaces Azure Compute Gallery (the simulator).
 	Gallery func(s config.Settings) (goldenpipe.Gallery, error)
+	// Storage, when set, replaces Azure Storage: the state, the scripts and
+	// templates containers and the VHD rescue's accounts (storage.go).
+	Storage func(s config.Settings) (Storage, error)
 	// LoopbackOnly refuses requests from other hosts and sites
 	// (host.Options.LoopbackOnly): a local run, with no function keys.
 	LoopbackOnly bool
@@ -148,35 +152,21 @@ func (a *App) Close(ctx context.Context) error {
 func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overrides) (*App, error) {
 	a := &App{}
 	logger = slog.New(goldenpipe.RedactingHandler(logger.Handler())) // no SAS or key in a log line
-	scriptsSvc, err := azure.NewBlobService(s.Scripts)
-	if err != nil {
-		return nil, err
-	}
-	stateSvc, err := azure.NewBlobService(s.State)
-	if err != nil {
-		return nil, err
-	}
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	if err := azure.EnsureContainer(sctx, stateSvc, s.StateContainer); err != nil {
-		// not fatal: the host must see the handler listening; health says why
-		logger.Warn("state container not ready at start", "container", s.StateContainer, "err", err.Error())
-	}
-
-	tableSvc, err := azure.NewTableService(s.State)
+	st, err := storage(sctx, s, o, logger)
 	if err != nil {
 		return nil, err
 	}
-	docs := azure.NewStore(stateSvc, tableSvc, s.StateContainer, StateKinds)
-	scriptBlobs := azure.NewBlobs(scriptsSvc, s.ScriptsContainer)
+	docs, scriptBlobs := st.Docs, st.Scripts
 	catalog := checksum.NewCatalog(docs)
 	a.Checksums = &checksum.Service{Blobs: scriptBlobs, Catalog: catalog, Container: s.ScriptsContainer, Log: logger}
 
-	versions, aib, err := a.arm(s, o, scriptBlobs)
+	versions, aib, err := a.arm(s, o, scriptBlobs.Fetch)
 	if err != nil {
 		return nil, err
 	}
-	a.Templates = &template.Service{Blobs: azure.NewBlobs(scriptsSvc, s.TemplatesContainer), Docs: docs,
+	a.Templates = &template.Service{Blobs: st.Templates, Docs: docs,
 		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: a.Checksums, Versions: versions, Log: logger,
 		Deployment: deploymentScope(s)}
 	a.Checksums.Listeners = append(a.Checksums.Listeners, staleMarker{a.Templates})
@@ -207,26 +197,11 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		}
 		a.Builds.Staging = g
 	}
-	if err := a.rescue(sctx, s, logger); err != nil {
+	if err := a.rescue(sctx, s, logger, st); err != nil {
 		return nil, err
 	}
 
-	health := []handlers.HealthCheck{
-		{Name: "state storage", Check: func(ctx context.Context) error {
-			_, err := stateSvc.NewContainerClient(s.StateContainer).GetProperties(ctx, nil)
-			return azure.StorageError(err, "reading container %s failed", s.StateContainer)
-		}},
-		{Name: "scripts storage", Check: func(ctx context.Context) error {
-			_, err := scriptsSvc.NewContainerClient(s.ScriptsContainer).GetProperties(ctx, nil)
-			return azure.StorageError(err, "reading container %s failed", s.ScriptsContainer)
-		}},
-		// a templates container that does not exist makes every night do
-		// nothing: health says so (TEMPLATES_CONTAINER)
-		{Name: "templates storage", Check: func(ctx context.Context) error {
-			_, err := scriptsSvc.NewContainerClient(s.TemplatesContainer).GetProperties(ctx, nil)
-			return azure.StorageError(err, "reading container %s (%s) failed", s.TemplatesContainer, config.SettingTemplatesContain)
-		}},
-	}
+	health := st.Health
 	if aib != nil {
 		name := "Image Builder"
 		if s.Simulator {
@@ -246,7 +221,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Templates: a.Templates,
 		Nightly:   a.Builds,
 		Builds:    a.Builds,
-		Monitor:   monitor{a.Builds, a.Templates, docs},
+		Monitor:   monitor{a.Builds, a.Templates, migratorOf(docs)},
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
 			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return goldenpipe.NowUTC(a.Builds.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
 				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),
@@ -271,10 +246,10 @@ func simulated(s config.Settings) []string {
 
 // arm returns the marketplace and Image Builder: Azure's, a simulator's
 // served at AIB_SIMULATOR=<url>, or the one the overrides put in place.
-func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error) {
+func (a *App) arm(s config.Settings, o Overrides, fetchScript func(context.Context, string) ([]byte, error)) (*azure.ImageVersions, *azure.ImageBuilder, error) {
 	switch {
 	case o.ARM != nil:
-		return o.ARM(s, scripts)
+		return o.ARM(s, fetchScript)
 	case s.Simulator && s.SimulatorURL != "":
 		opts, cred := azure.ARMEndpointOptions(s.SimulatorURL), azure.LocalCredential{}
 		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, opts)
@@ -316,7 +291,11 @@ func (a *App) gallery(s config.Settings, o Overrides) (goldenpipe.Gallery, error
 	return azure.NewGalleryVersions(cred, azure.ARMClientOptions(nil)), nil
 }
 
-func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger) error {
+func (a *App) rescue(ctx context.Context, s config.Settings, logger *slog.Logger, st Storage) error {
+	if st.VHDSource != nil {
+		a.Builds.Source, a.Builds.Destination, a.Builds.KeepFailed = st.VHDSource, st.VHDDestination, s.KeepFailed
+		return nil
+	}
 	var cred azcore.TokenCredential
 	if s.Staging == nil || (s.VHDDestination != "" && s.VHDStorage == nil) {
 		c, err := azure.Credential(s.ARM)

@@ -70,8 +70,9 @@ func (l *Local) StagingGroups(s config.Settings) (*azure.StagingGroups, error) {
 }
 
 // ARM returns the marketplace and Image Builder of the simulator: the one
-// in this process, or (AIB_SIMULATOR=<url>) the one served there.
-func (l *Local) ARM(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error) {
+// in this process, or (AIB_SIMULATOR=<url>) the one served there; its
+// Image Builder fetches scripts with fetchScript.
+func (l *Local) ARM(s config.Settings, fetchScript func(ctx context.Context, url string) ([]byte, error)) (*azure.ImageVersions, *azure.ImageBuilder, error) {
 	cred := simulator.TokenCredential()
 	if s.SimulatorURL != "" {
 		opts := azure.ARMEndpointOptions(s.SimulatorURL)
@@ -98,7 +99,7 @@ func (l *Local) ARM(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersio
 		l.Builder = simulator.NewImageBuilder()
 	}
 	if l.Builder.FetchScript == nil {
-		l.Builder.FetchScript = scripts.Fetch
+		l.Builder.FetchScript = fetchScript
 	}
 	if l.Builder.VHDOutput == nil && s.Staging != nil {
 		svc, err := azure.NewBlobService(*s.Staging)

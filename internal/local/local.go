@@ -134,3 +134,19 @@ func (l *Local) ServiceBus(s config.Settings) (builds.Bus, func(*host.Server), f
 	l.Bus.LockDuration = 5 * time.Minute
 	return l.Bus, func(h *host.Server) { l.Bus.Attach(h) }, l.Bus.Close, nil
 }
+
+// InMemoryVHDs makes the VHDs of the Image Builder simulator's runs in an
+// in-memory staging account, as simulator.Staging makes them on Azurite:
+// sparse page blobs of size bytes (simulator.SparsePages) in its vhds
+// container, named for the template and the run output. Set it as the
+// simulator's VHDOutput.
+func InMemoryVHDs(staging *inmem.Account, size int64) func(ctx context.Context, template, runOutput string) (string, error) {
+	return func(ctx context.Context, template, runOutput string) (string, error) {
+		name := template + "-" + runOutput + ".vhd"
+		pages := map[int64][]byte{}
+		for _, p := range simulator.SparsePages(name, size) {
+			pages[p.Offset] = p.Data
+		}
+		return staging.PutPageBlob(ctx, "vhds", name, size, pages)
+	}
+}

@@ -8,9 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -168,7 +166,7 @@ func (a *Account) PutPageBlob(ctx context.Context, container, name string, size 
 			return "", goldenpipe.Errorf(goldenpipe.EINVALID, "page range %d+%d of %s/%s: ranges are 512-byte aligned and within the blob's %d bytes", off, len(data), container, name, size)
 		}
 		for i := 0; i < len(data); i += pageSize {
-			stored[off+int64(i)] = slices.Clone(data[i : i+pageSize])
+			stored[off+int64(i)] = append(make([]byte, 0, pageSize), data[i:i+pageSize]...)
 		}
 	}
 	accountsMu.Lock()
@@ -321,7 +319,7 @@ func (c *Container) Properties(ctx context.Context, name string) (goldenpipe.Cop
 	if err != nil {
 		return goldenpipe.CopyState{}, err
 	}
-	st := goldenpipe.CopyState{Exists: true, Length: b.size, Metadata: maps.Clone(b.metadata)}
+	st := goldenpipe.CopyState{Exists: true, Length: b.size, Metadata: cloneMetadata(b.metadata)}
 	if cp := b.copy; cp != nil {
 		st.Status, st.ID, st.Description, st.Total = cp.status, cp.id, cp.description, cp.total
 		st.Copied = c.a.copied(cp)
@@ -421,10 +419,7 @@ func (c *Container) StartCopy(ctx context.Context, name, source string, metadata
 	cp := &pendingCopy{id: hex.EncodeToString(id[:]), status: goldenpipe.CopyPending, total: sb.size, started: a.now(),
 		from: src, fromName: srcPath, fromETag: sb.etag, pages: sb.pages, size: sb.size}
 	b := &pageBlob{pages: map[int64][]byte{}, etag: a.etag(), modified: a.now().UTC().Truncate(time.Second),
-		metadata: maps.Clone(metadata), copy: cp}
-	if b.metadata == nil {
-		b.metadata = map[string]string{}
-	}
+		metadata: cloneMetadata(metadata), copy: cp}
 	a.blobs[path] = b
 	a.progress(b)
 	return cp.id, nil
@@ -452,6 +447,15 @@ func (c *Container) Abort(ctx context.Context, name, copyID string) error {
 	b.copy.status, b.copy.pages = goldenpipe.CopyAborted, nil
 	b.pages, b.size = map[int64][]byte{}, 0
 	return nil
+}
+
+// cloneMetadata copies a blob's metadata (never nil).
+func cloneMetadata(md map[string]string) map[string]string {
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		out[k] = v
+	}
+	return out
 }
 
 // String describes the account for logs.

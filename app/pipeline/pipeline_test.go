@@ -189,138 +189,168 @@ func TestPipelineInMemory(t *testing.T) {
 	defer trap.Close()
 	p := newPipeline(t, trap.URL)
 
-	// 1. a script is uploaded: its checksum
-	script := []byte("winget install --id Microsoft.Teams --silent\r\n")
-	p.upload("ScriptUploaded", p.scripts, "scripts", "avd/install-apps.ps1", script)
-	want := sha256.Sum256(script)
-	var sum goldenpipe.Checksum
-	p.get("/api/checksums/avd/install-apps.ps1", &sum)
-	if sum.SHA256 != hex.EncodeToString(want[:]) || sum.Size != int64(len(script)) {
-		t.Fatalf("checksum %+v, want sha256 %x of %d bytes", sum, want, len(script))
-	}
+	sum := p.scriptUploaded("avd/install-apps.ps1", []byte("winget install --id Microsoft.Teams --silent\r\n"))
+	rec := p.templateUploaded("avd", sum)
+	b, sawPending := p.followBuild("avd")
 
-	// 2. a template that uses it: rendered with the checksum, recorded, a build requested
-	raw, err := os.ReadFile(filepath.Join("testdata", "avd-vhd-gallery.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw = bytes.ReplaceAll(raw, []byte("SCRIPT_URL"), []byte(p.scripts.URL("avd/install-apps.ps1")))
-	p.upload("TemplateUploaded", p.templates, "templates", "avd.json", raw)
-	var rec template.Record
-	p.get("/api/templates/avd", &rec)
-	if !rec.Valid || rec.Rendered == nil || rec.Plan == nil || !rec.Plan.Rebuild {
-		t.Fatalf("template record: valid %v, problems %v, plan %+v", rec.Valid, rec.Problems, rec.Plan)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, rec.Rendered.JSON); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range []string{`"sha256Checksum":"` + sum.SHA256 + `"`, `"scriptUri":"` + p.scripts.URL("avd/install-apps.ps1") + `"`, `"type":"VHD"`} {
-		if !strings.Contains(compact.String(), w) {
-			t.Errorf("the recorded template lacks %s:\n%s", w, compact.String())
-		}
-	}
-	if rec.Rendered.Scripts["avd/install-apps.ps1"] != sum.SHA256 {
-		t.Errorf("the record's scripts %v", rec.Rendered.Scripts)
-	}
-
-	// 3. the monitor follows the build, a minute of the clock a tick; the
-	// Image Builder template is never gone before the VHD's copy is complete
-	var b builds.Build
-	sawPending := false
-	for i := 0; ; i++ {
-		if i == 60 {
-			t.Fatalf("the build is not done after 60 ticks: %s %s", b.State, b.Error)
-		}
-		p.tick()
-		var list []builds.Summary
-		p.get("/api/builds?template=avd", &list)
-		if len(list) != 1 {
-			p.clock.Advance(time.Minute)
-			continue
-		}
-		b = builds.Build{}
-		p.get("/api/builds/"+list[0].ID, &b)
-		cp, err := p.vhds.Container("vhds").Properties(context.Background(), "avd/"+b.ID+"/avd-win11-vhd.vhd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sawPending = sawPending || cp.Status == goldenpipe.CopyPending
-		if b.AIBName != "" && !slices.Contains(p.sims.Builder.Templates(), b.AIBName) && p.sims.Builder.Calls("Create") > 0 && cp.Status != goldenpipe.CopySuccess {
-			t.Fatalf("the Image Builder template is gone and the VHD's copy is %+v; build %s %s %s %+v", cp, b.State, b.SubState, b.Error, b.History)
-		}
-		if builds.Terminal(b.State) && slices.Contains(b.Done, "gallery") {
-			break
-		}
-		p.clock.Advance(time.Minute)
-	}
-
-	// 4. the outcome of each stage
-	if b.State != builds.StateSucceeded || b.Fingerprint != rec.Rendered.Fingerprint || b.Scripts["avd/install-apps.ps1"] != sum.SHA256 {
+	if b.State != builds.StateSucceeded || b.Fingerprint != rec.Rendered.Fingerprint || b.Scripts[sum.Name] != sum.SHA256 {
 		t.Fatalf("build %s: %s (%s), fingerprint %s, scripts %v", b.ID, b.State, b.Error, b.Fingerprint, b.Scripts)
 	}
 	if n := p.sims.Builder.Calls("Create"); n != 1 || len(p.sims.Builder.Templates()) != 0 {
 		t.Errorf("Image Builder: %d creates, templates left %v; want 1 and none", n, p.sims.Builder.Templates())
 	}
-	vhdName := b.AIBName + "-avd-win11-vhd.vhd"
-	staged := p.staging.URL() + "/vhds/" + vhdName
-	if len(b.Rescue) != 1 || b.Rescue[0].State != builds.CopyVerified || b.Rescue[0].Source != staged ||
-		b.Rescue[0].Destination != p.vhds.URL()+"/vhds/avd/"+b.ID+"/avd-win11-vhd.vhd" || b.Rescue[0].SourceLength != vhdSize ||
-		b.Rescue[0].VerifiedAt.After(b.FinishedAt) || !sawPending {
-		t.Fatalf("rescue %+v (pending seen: %v)", b.Rescue, sawPending)
-	}
-	copied, err := p.vhds.Read(context.Background(), b.Rescue[0].Destination)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantVHD := make([]byte, vhdSize)
-	for _, pg := range simulator.SparsePages(vhdName, vhdSize) {
-		copy(wantVHD[pg.Offset:], pg.Data)
-	}
-	if !bytes.Equal(copied, wantVHD) {
-		t.Error("the VHD's copy differs from what Image Builder left in staging")
-	}
-	versions := p.sims.Gallery.Versions(galleryImage)
-	if len(versions) != 1 || p.sims.Gallery.Latest(galleryImage) != versions[0] {
-		t.Fatalf("gallery versions %v, latest %q: want one, latest", versions, p.sims.Gallery.Latest(galleryImage))
-	}
-	var sig *goldenpipe.RunOutput
-	for i, o := range b.Outputs {
-		if o.Name == "avd-win11-sig" {
-			sig = &b.Outputs[i]
-		}
-	}
-	if sig == nil || !strings.EqualFold(sig.ArtifactID, galleryImage+"/versions/"+versions[0]) {
-		t.Errorf("outputs %+v: want the gallery version %s", b.Outputs, versions[0])
-	}
-	var view gallery.View
-	p.get("/api/templates/avd/gallery", &view)
-	if len(view.Images) != 1 || view.Images[0].Latest != versions[0] {
-		t.Errorf("gallery view %+v, want latest %s", view, versions[0])
-	}
+	p.checkRescue(b, sawPending)
+	p.checkGallery(b)
 	p.get("/api/templates/avd", &rec)
 	if rec.LastBuild == nil || rec.LastBuild.BuildID != b.ID || rec.LastBuild.Fingerprint != b.Fingerprint || strings.Contains(rec.Plan.Reason, "never built") {
 		t.Errorf("the template after its build: last %+v, plan %+v", rec.LastBuild, rec.Plan)
 	}
-	var types []string
-	for _, m := range p.sims.Bus.Topic(p.s.EventsTopic) {
-		var ev builds.CloudEvent
-		if err := json.Unmarshal(m.Body, &ev); err == nil && ev.Data.BuildID == b.ID {
-			types = append(types, ev.Type)
-		}
-	}
-	for _, w := range []string{"com.goldenpipe.build.requested", "com.goldenpipe.build.started", "com.goldenpipe.vhd.copied", "com.goldenpipe.build.succeeded"} {
-		if !slices.Contains(types, w) {
-			t.Errorf("events %v lack %s", types, w)
-		}
-	}
+	p.checkEvents(b.ID, "com.goldenpipe.build.requested", "com.goldenpipe.build.started", "com.goldenpipe.vhd.copied", "com.goldenpipe.build.succeeded")
 
-	// 5. all of it in memory: no request reached a storage endpoint
+	// all of it in memory: no request reached a storage endpoint
 	if n := reached.Load(); n != 0 {
 		t.Errorf("%d requests reached the storage endpoints of the settings", n)
 	}
 	if p.docs.Len() == 0 {
 		t.Error("the in-memory store holds nothing: the app kept its state elsewhere")
+	}
+}
+
+// scriptUploaded uploads a script and returns its checksum as the API
+// shows it, checked against the content's sha256.
+func (p *pipeline) scriptUploaded(name string, script []byte) goldenpipe.Checksum {
+	p.t.Helper()
+	p.upload("ScriptUploaded", p.scripts, "scripts", name, script)
+	want := sha256.Sum256(script)
+	var sum goldenpipe.Checksum
+	p.get("/api/checksums/"+name, &sum)
+	if sum.Name != name || sum.SHA256 != hex.EncodeToString(want[:]) || sum.Size != int64(len(script)) {
+		p.t.Fatalf("checksum %+v, want sha256 %x of %d bytes", sum, want, len(script))
+	}
+	return sum
+}
+
+// templateUploaded uploads the template of testdata that runs the script
+// sum names and returns its record: valid, rendered with the script's
+// checksum, a build planned.
+func (p *pipeline) templateUploaded(name string, sum goldenpipe.Checksum) template.Record {
+	p.t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "avd-vhd-gallery.json"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	scriptURL := p.scripts.URL(sum.Name)
+	p.upload("TemplateUploaded", p.templates, "templates", name+".json", bytes.ReplaceAll(raw, []byte("SCRIPT_URL"), []byte(scriptURL)))
+	var rec template.Record
+	p.get("/api/templates/"+name, &rec)
+	if !rec.Valid || rec.Rendered == nil || rec.Plan == nil || !rec.Plan.Rebuild {
+		p.t.Fatalf("template record: valid %v, problems %v, plan %+v", rec.Valid, rec.Problems, rec.Plan)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, rec.Rendered.JSON); err != nil {
+		p.t.Fatal(err)
+	}
+	for _, w := range []string{`"sha256Checksum":"` + sum.SHA256 + `"`, `"scriptUri":"` + scriptURL + `"`, `"type":"VHD"`} {
+		if !strings.Contains(compact.String(), w) {
+			p.t.Errorf("the recorded template lacks %s:\n%s", w, compact.String())
+		}
+	}
+	if rec.Rendered.Scripts[sum.Name] != sum.SHA256 {
+		p.t.Errorf("the record's scripts %v", rec.Rendered.Scripts)
+	}
+	return rec
+}
+
+// followBuild ticks the monitor, a minute of the clock a tick, until the
+// template's one build is finished and its gallery step done, and says
+// whether the VHD's copy was seen pending. The Image Builder template is
+// never gone while the VHD's copy is not complete.
+func (p *pipeline) followBuild(templateName string) (builds.Build, bool) {
+	p.t.Helper()
+	var b builds.Build
+	sawPending := false
+	for i := 0; i < 60; i++ {
+		p.tick()
+		var list []builds.Summary
+		p.get("/api/builds?template="+templateName, &list)
+		if len(list) == 1 {
+			b = builds.Build{}
+			p.get("/api/builds/"+list[0].ID, &b)
+			cp, err := p.vhds.Container("vhds").Properties(context.Background(), templateName+"/"+b.ID+"/avd-win11-vhd.vhd")
+			if err != nil {
+				p.t.Fatal(err)
+			}
+			sawPending = sawPending || cp.Status == goldenpipe.CopyPending
+			if p.sims.Builder.Calls("Create") > 0 && !slices.Contains(p.sims.Builder.Templates(), b.AIBName) && cp.Status != goldenpipe.CopySuccess {
+				p.t.Fatalf("the Image Builder template is gone and the VHD's copy is %+v; build %s %s", cp, b.State, b.Error)
+			}
+			if builds.Terminal(b.State) && slices.Contains(b.Done, "gallery") {
+				return b, sawPending
+			}
+		}
+		p.clock.Advance(time.Minute)
+	}
+	p.t.Fatalf("the build is not done after 60 ticks: %s %s", b.State, b.Error)
+	return b, false
+}
+
+// checkRescue checks the build's VHD: copied out of the staging account,
+// seen pending, verified before the build finished, and the copy's bytes
+// those Image Builder left in staging.
+func (p *pipeline) checkRescue(b builds.Build, sawPending bool) {
+	p.t.Helper()
+	vhdName := b.AIBName + "-avd-win11-vhd.vhd"
+	if len(b.Rescue) != 1 || b.Rescue[0].State != builds.CopyVerified || b.Rescue[0].Source != p.staging.URL()+"/vhds/"+vhdName ||
+		b.Rescue[0].Destination != p.vhds.URL()+"/vhds/avd/"+b.ID+"/avd-win11-vhd.vhd" || b.Rescue[0].SourceLength != vhdSize ||
+		b.Rescue[0].VerifiedAt.After(b.FinishedAt) || !sawPending {
+		p.t.Fatalf("rescue %+v (pending seen: %v)", b.Rescue, sawPending)
+	}
+	copied, err := p.vhds.Read(context.Background(), b.Rescue[0].Destination)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	want := make([]byte, vhdSize)
+	for _, pg := range simulator.SparsePages(vhdName, vhdSize) {
+		copy(want[pg.Offset:], pg.Data)
+	}
+	if !bytes.Equal(copied, want) {
+		p.t.Error("the VHD's copy differs from what Image Builder left in staging")
+	}
+}
+
+// checkGallery checks the gallery: one version, latest, the build's
+// SharedImage output and the template's gallery view naming it.
+func (p *pipeline) checkGallery(b builds.Build) {
+	p.t.Helper()
+	versions := p.sims.Gallery.Versions(galleryImage)
+	if len(versions) != 1 || p.sims.Gallery.Latest(galleryImage) != versions[0] {
+		p.t.Fatalf("gallery versions %v, latest %q: want one, latest", versions, p.sims.Gallery.Latest(galleryImage))
+	}
+	i := slices.IndexFunc(b.Outputs, func(o goldenpipe.RunOutput) bool { return o.Name == "avd-win11-sig" })
+	if i < 0 || !strings.EqualFold(b.Outputs[i].ArtifactID, galleryImage+"/versions/"+versions[0]) {
+		p.t.Errorf("outputs %+v: want the gallery version %s", b.Outputs, versions[0])
+	}
+	var view gallery.View
+	p.get("/api/templates/"+b.Template+"/gallery", &view)
+	if len(view.Images) != 1 || view.Images[0].Latest != versions[0] {
+		p.t.Errorf("gallery view %+v, want latest %s", view, versions[0])
+	}
+}
+
+// checkEvents checks the events topic holds the build's lifecycle events.
+func (p *pipeline) checkEvents(build string, want ...string) {
+	p.t.Helper()
+	var types []string
+	for _, m := range p.sims.Bus.Topic(p.s.EventsTopic) {
+		var ev builds.CloudEvent
+		if err := json.Unmarshal(m.Body, &ev); err == nil && ev.Data.BuildID == build {
+			types = append(types, ev.Type)
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(types, w) {
+			p.t.Errorf("events %v lack %s", types, w)
+		}
 	}
 }
 

@@ -110,7 +110,8 @@ func Run(ctx context.Context, o Options) error {
 // it reaches Azure, or a simulator served over HTTP (AIB_SIMULATOR=<url>).
 type Overrides struct {
 	// ARM replaces Azure Resource Manager: the marketplace and Image Builder.
-	ARM func(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error)
+	// It gets how scripts are read from the scripts container.
+	ARM func(s config.Settings, fetchScript func(ctx context.Context, url string) ([]byte, error)) (*azure.ImageVersions, *azure.ImageBuilder, error)
 	// ServiceBus replaces Service Bus; attach connects its deliveries to
 	// the handler once it exists.
 	ServiceBus func(s config.Settings) (bus builds.Bus, attach func(*host.Server), closer func(context.Context) error, err error)
@@ -118,6 +119,9 @@ type Overrides struct {
 	StagingGroups func(s config.Settings) (*azure.StagingGroups, error)
 	// Gallery, when set, replaces Azure Compute Gallery (the simulator).
 	Gallery func(s config.Settings) (goldenpipe.Gallery, error)
+	// Storage, when set, replaces Azure Storage: the state, the scripts and
+	// templates containers and the VHD rescue's accounts (storage.go).
+	Storage func(s config.Settings) (Storage, error)
 	// LoopbackOnly refuses requests from other hosts and sites
 	// (host.Options.LoopbackOnly): a local run, with no function keys.
 	LoopbackOnly bool
@@ -188,28 +192,14 @@ func (a *App) Close(ctx context.Context) error {
 func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overrides) (*App, error) {
 	a := &App{}
 	logger = slog.New(goldenpipe.RedactingHandler(logger.Handler())) // no SAS or key in a log line
-	scriptsSvc, err := azure.NewBlobService(s.Scripts)
-	if err != nil {
-		return nil, err
-	}
-	stateSvc, err := azure.NewBlobService(s.State)
-	if err != nil {
-		return nil, err
-	}
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	if err := azure.EnsureContainer(sctx, stateSvc, s.StateContainer); err != nil {
-		// not fatal: the host must see the handler listening; health says why
-		logger.Warn("state container not ready at start", "container", s.StateContainer, "err", err.Error())
-	}
-
-	tableSvc, err := azure.NewTableService(s.State)
+	st, err := storage(sctx, s, o, logger)
 	if err != nil {
 		return nil, err
 	}
-	docs := azure.NewStore(stateSvc, tableSvc, s.StateContainer, StateKinds)
-	scriptBlobs := azure.NewBlobs(scriptsSvc, s.ScriptsContainer)
-	versions, aib, err := a.arm(s, o, scriptBlobs)
+	docs, scriptBlobs := st.Docs, st.Scripts
+	versions, aib, err := a.arm(s, o, scriptBlobs.Fetch)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +219,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		}
 		staging = g
 	}
-	vhds, err := rescuePorts(sctx, s, logger)
+	vhds, err := rescuePorts(sctx, s, logger, st)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +238,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 	if tu.NoBuildOnUpload {
 		planned = nil
 	}
-	a.Templates = template.New(azure.NewBlobs(scriptsSvc, s.TemplatesContainer), wrap[goldenpipe.Documents](docs, tu.TemplateDocs), template.ServiceOptions{
+	a.Templates = template.New(st.Templates, wrap[goldenpipe.Documents](docs, tu.TemplateDocs), template.ServiceOptions{
 		Container: s.TemplatesContainer, ScriptsURL: scriptBlobs.ContainerURL(), Checksums: a.Checksums, Versions: versions,
 		Deployment: deploymentScope(s), Listener: planned, ReplanLimit: tu.ReplanLimit, Log: logger})
 	events.templates = a.Templates
@@ -287,22 +277,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		restorer.builds = a.Builds // it reads the builds in flight, for the template a body is sent for
 	}
 
-	health := []handlers.HealthCheck{
-		{Name: "state storage", Check: func(ctx context.Context) error {
-			_, err := stateSvc.NewContainerClient(s.StateContainer).GetProperties(ctx, nil)
-			return azure.StorageError(err, "reading container %s failed", s.StateContainer)
-		}},
-		{Name: "scripts storage", Check: func(ctx context.Context) error {
-			_, err := scriptsSvc.NewContainerClient(s.ScriptsContainer).GetProperties(ctx, nil)
-			return azure.StorageError(err, "reading container %s failed", s.ScriptsContainer)
-		}},
-		// a templates container that does not exist makes every night do
-		// nothing: health says so (TEMPLATES_CONTAINER)
-		{Name: "templates storage", Check: func(ctx context.Context) error {
-			_, err := scriptsSvc.NewContainerClient(s.TemplatesContainer).GetProperties(ctx, nil)
-			return azure.StorageError(err, "reading container %s (%s) failed", s.TemplatesContainer, config.SettingTemplatesContain)
-		}},
-	}
+	health := st.Health
 	if aib != nil {
 		name := "Image Builder"
 		if s.Simulator {
@@ -322,7 +297,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Templates: a.Templates,
 		Nightly:   a.Builds,
 		Builds:    a.Builds,
-		Monitor:   monitor{a.Builds, a.Templates, docs},
+		Monitor:   monitor{a.Builds, a.Templates, migratorOf(docs)},
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
 			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return goldenpipe.NowUTC(tu.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
 				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),
@@ -347,10 +322,10 @@ func simulated(s config.Settings) []string {
 
 // arm returns the marketplace and Image Builder: Azure's, a simulator's
 // served at AIB_SIMULATOR=<url>, or the one the overrides put in place.
-func (a *App) arm(s config.Settings, o Overrides, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error) {
+func (a *App) arm(s config.Settings, o Overrides, fetchScript func(context.Context, string) ([]byte, error)) (*azure.ImageVersions, *azure.ImageBuilder, error) {
 	switch {
 	case o.ARM != nil:
-		return o.ARM(s, scripts)
+		return o.ARM(s, fetchScript)
 	case s.Simulator && s.SimulatorURL != "":
 		opts, cred := azure.ARMEndpointOptions(s.SimulatorURL), azure.LocalCredential{}
 		v, err := azure.NewImageVersions("00000000-0000-0000-0000-000000000000", cred, opts)
@@ -394,14 +369,18 @@ func (a *App) gallery(s config.Settings, o Overrides) (goldenpipe.Gallery, error
 // vhdPorts are where the builds read VHDs and their customization logs
 // from, and copy VHDs to.
 type vhdPorts struct {
-	source      *azure.VHDSource
+	source      builds.VHDSource
 	destination builds.VHDDestination // nil: no VHD_DESTINATION
 	logs        builds.LogTail        // nil: none known (the simulator's ARM)
 }
 
 // rescuePorts gives the builds where VHDs are read from and copied to.
-func rescuePorts(ctx context.Context, s config.Settings, logger *slog.Logger) (vhdPorts, error) {
+func rescuePorts(ctx context.Context, s config.Settings, logger *slog.Logger, st Storage) (vhdPorts, error) {
 	var p vhdPorts
+	if st.VHDSource != nil { // the overrides' accounts (in-memory)
+		p.source, p.destination = st.VHDSource, st.VHDDestination
+		return p, nil
+	}
 	var cred azcore.TokenCredential
 	if s.Staging == nil || (s.VHDDestination != "" && s.VHDStorage == nil) {
 		c, err := azure.Credential(s.ARM)

@@ -70,8 +70,9 @@ func (l *Local) StagingGroups(s config.Settings) (*azure.StagingGroups, error) {
 }
 
 // ARM returns the marketplace and Image Builder of the simulator: the one
-// in this process, or (AIB_SIMULATOR=<url>) the one served there.
-func (l *Local) ARM(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersions, *azure.ImageBuilder, error) {
+// in this process, or (AIB_SIMULATOR=<url>) the one served there; its
+// Image Builder fetches scripts with fetchScript.
+func (l *Local) ARM(s config.Settings, fetchScript func(ctx context.Context, url string) ([]byte, error)) (*azure.ImageVersions, *azure.ImageBuilder, error) {
 	cred := simulator.TokenCredential()
 	if s.SimulatorURL != "" {
 		opts := azure.ARMEndpointOptions(s.SimulatorURL)
@@ -98,7 +99,7 @@ func (l *Local) ARM(s config.Settings, scripts *azure.Blobs) (*azure.ImageVersio
 		l.Builder = simulator.NewImageBuilder()
 	}
 	if l.Builder.FetchScript == nil {
-		l.Builder.FetchScript = scripts.Fetch
+		l.Builder.FetchScript = fetchScript
 	}
 	if l.Builder.VHDOutput == nil && s.Staging != nil {
 		svc, err := azure.NewBlobService(*s.Staging)
@@ -132,4 +133,20 @@ func (l *Local) ServiceBus(s config.Settings) (builds.Bus, func(*host.Server), f
 	l.Bus.Apply(limits)
 	l.Bus.LockDuration = 5 * time.Minute
 	return l.Bus, func(h *host.Server) { l.Bus.Attach(h) }, l.Bus.Close, nil
+}
+
+// InMemoryVHDs makes the VHDs of the Image Builder simulator's runs in an
+// in-memory staging account, as simulator.Staging makes them on Azurite:
+// sparse page blobs of size bytes (simulator.SparsePages) in its vhds
+// container, named for the template and the run output. Set it as the
+// simulator's VHDOutput.
+func InMemoryVHDs(staging *inmem.Account, size int64) func(ctx context.Context, template, runOutput string) (string, error) {
+	return func(ctx context.Context, template, runOutput string) (string, error) {
+		name := template + "-" + runOutput + ".vhd"
+		pages := map[int64][]byte{}
+		for _, p := range simulator.SparsePages(name, size) {
+			pages[p.Offset] = p.Data
+		}
+		return staging.PutPageBlob(ctx, "vhds", name, size, pages)
+	}
 }

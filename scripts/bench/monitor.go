@@ -166,7 +166,7 @@ func benchBuilds(s config.Settings, svc *service.Client, templates builds.Templa
 	}
 	docs := &countingDocs{Documents: store}
 	sims := &local.Local{}
-	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, "bench-scripts"))
+	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, "bench-scripts").Fetch)
 	if err != nil {
 		return nil, nil, err
 	}

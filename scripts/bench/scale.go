@@ -147,7 +147,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 	// refreshes their summaries, admits, and creates in the simulator)
 	counted := &countingDocs{Documents: docs}
 	sims := &local.Local{}
-	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, s.ScriptsContainer))
+	_, aib, err := sims.ARM(s, azure.NewBlobs(svc, s.ScriptsContainer).Fetch)
 	if err != nil {
 		return err
 	}

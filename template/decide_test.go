@@ -19,11 +19,7 @@ var decideConfig = catalogConfig{ScriptsURL: testScriptsURL, Deployment: corpusD
 
 func seedText(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "seed", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return mustRead(t, filepath.Join("testdata", "seed", name+".json"))
 }
 
 // fullyObserved is a new template file as the shell observes it, with every

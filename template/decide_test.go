@@ -80,24 +80,59 @@ func withRecord(t *testing.T, o observation, name, etag string) observation {
 	return o
 }
 
-// TestDecide: the catalog's decision for one template file, from what was
-// observed, with no store.
-func TestDecide(t *testing.T) {
+// decideCase is one decision of the catalog, from what was observed, with
+// no store: what it writes, whom it notifies, or what it needs.
+type decideCase struct {
+	name    string
+	obs     func() observation
+	outcome OutcomeKind
+	text    string // in the outcome's text
+	writes  []string
+	notify  []string
+	need    func(need) bool
+	check   func(t *testing.T, d decision)
+	settled int
+}
+
+func runDecide(t *testing.T, tests []decideCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := decide(decideConfig, tt.obs())
+			if tt.need != nil {
+				if d.Need.empty() || !tt.need(d.Need) || len(d.Writes) != 0 {
+					t.Fatalf("need %+v, %d writes", d.Need, len(d.Writes))
+				}
+				return
+			}
+			if !d.Need.empty() || d.Err != nil {
+				t.Fatalf("need %+v, err %v", d.Need, d.Err)
+			}
+			if d.Outcome.Kind != tt.outcome || !strings.Contains(d.Outcome.String(), tt.text) {
+				t.Errorf("outcome %v %q, want %v with %q", d.Outcome.Kind, d.Outcome, tt.outcome, tt.text)
+			}
+			if got := writesOf(d); !slices.Equal(got, tt.writes) {
+				t.Errorf("writes:\n%q\nwant\n%q", got, tt.writes)
+			}
+			if !slices.Equal(d.Notify, tt.notify) {
+				t.Errorf("notify %v, want %v", d.Notify, tt.notify)
+			}
+			if len(d.Settled) != tt.settled {
+				t.Errorf("%d settled, want %d", len(d.Settled), tt.settled)
+			}
+			if tt.check != nil {
+				tt.check(t, d)
+			}
+		})
+	}
+}
+
+// TestDecideDeleted: a blob that is no template, or is gone.
+func TestDecideDeleted(t *testing.T) {
 	ubuntu := seedText(t, "ubuntu-shell")
 	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
 	stored1 := withRecord(t, newFile, "ubuntu", "r1")
-	tests := []struct {
-		name     string
-		obs      func() observation
-		outcome  OutcomeKind
-		text     string // in the outcome's text
-		writes   []string
-		notify   []string
-		need     func(need) bool
-		check    func(t *testing.T, d decision)
-		settled  int
-		linksNow []string
-	}{
+	runDecide(t, []decideCase{
 		{name: "not a template blob", obs: func() observation { return observation{Blob: "notes.txt"} },
 			outcome: OutcomeIgnored, text: `ignored: template blob "notes.txt" does not end in .json`},
 		{name: "no blob, no record", obs: func() observation {
@@ -123,6 +158,14 @@ func TestDecide(t *testing.T) {
 					t.Errorf("links: was %v now %v", d.LinksWas, d.LinksNow)
 				}
 			}},
+	})
+}
+
+// TestDecideNeeds: what a decision lacks is named, and nothing is written.
+func TestDecideNeeds(t *testing.T) {
+	ubuntu := seedText(t, "ubuntu-shell")
+	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
+	runDecide(t, []decideCase{
 		{name: "a new blob not read yet: its source is needed", obs: func() observation {
 			o := newFile
 			o.Template.Text, o.Template.Read = "", false
@@ -146,6 +189,15 @@ func TestDecide(t *testing.T) {
 			o.LinkedByRead = false
 			return o
 		}, need: func(n need) bool { return n.LinkedBy && !n.Source }},
+	})
+}
+
+// TestDecideRenders: a template rendered, written only when it changed.
+func TestDecideRenders(t *testing.T) {
+	ubuntu := seedText(t, "ubuntu-shell")
+	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
+	stored1 := withRecord(t, newFile, "ubuntu", "r1")
+	runDecide(t, []decideCase{
 		{name: "a new template: the pending entry, then the record, created", obs: func() observation { return newFile },
 			outcome: OutcomeRendered, text: `template "ubuntu" rendered: fingerprint`,
 			writes: []string{"overwrite template-pending/", "put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1,
@@ -248,6 +300,15 @@ func TestDecide(t *testing.T) {
 			writes: []string{"overwrite template-pending/", "put templates/ if new", "overwrite templates-history/", "delete templates/ if ra",
 				"overwrite templates-history/", "delete templates/ if rb", "delete template-files/ if i1"},
 			notify: []string{"ubuntu"}, settled: 1},
+	})
+}
+
+// TestDecideFiles: a file of several templates and its index.
+func TestDecideFiles(t *testing.T) {
+	ubuntu := seedText(t, "ubuntu-shell")
+	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
+	stored1 := withRecord(t, newFile, "ubuntu", "r1")
+	runDecide(t, []decideCase{
 		{name: "linked blobs whose versions are not known: needed", obs: func() observation {
 			o := stored1
 			rec := o.Records["ubuntu"].rec
@@ -263,6 +324,15 @@ func TestDecide(t *testing.T) {
 			o.Linked = map[string]BlobState{"linked/a.json": {Version: goldenpipe.BlobVersion{ETag: "l1"}}, "linked/b.json": {Absent: true}}
 			return o
 		}, outcome: OutcomeUnchanged},
+	})
+}
+
+// TestDecideLinksCurrent: the linked blobs a record read decide whether it is current.
+func TestDecideLinksCurrent(t *testing.T) {
+	ubuntu := seedText(t, "ubuntu-shell")
+	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
+	stored1 := withRecord(t, newFile, "ubuntu", "r1")
+	runDecide(t, []decideCase{
 		{name: "a linked blob changed: the file is read again", obs: func() observation {
 			o := stored1
 			rec := o.Records["ubuntu"].rec
@@ -281,36 +351,7 @@ func TestDecide(t *testing.T) {
 			o.Linked = map[string]BlobState{"linked/a.json": {Absent: true}}
 			return o
 		}, need: func(n need) bool { return n.Source }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := decide(decideConfig, tt.obs())
-			if tt.need != nil {
-				if d.Need.empty() || !tt.need(d.Need) || len(d.Writes) != 0 {
-					t.Fatalf("need %+v, %d writes", d.Need, len(d.Writes))
-				}
-				return
-			}
-			if !d.Need.empty() || d.Err != nil {
-				t.Fatalf("need %+v, err %v", d.Need, d.Err)
-			}
-			if d.Outcome.Kind != tt.outcome || !strings.Contains(d.Outcome.String(), tt.text) {
-				t.Errorf("outcome %v %q, want %v with %q", d.Outcome.Kind, d.Outcome, tt.outcome, tt.text)
-			}
-			if got := writesOf(d); !slices.Equal(got, tt.writes) {
-				t.Errorf("writes:\n%q\nwant\n%q", got, tt.writes)
-			}
-			if !slices.Equal(d.Notify, tt.notify) {
-				t.Errorf("notify %v, want %v", d.Notify, tt.notify)
-			}
-			if len(d.Settled) != tt.settled {
-				t.Errorf("%d settled, want %d", len(d.Settled), tt.settled)
-			}
-			if tt.check != nil {
-				tt.check(t, d)
-			}
-		})
-	}
+	})
 }
 
 func problemText(ps []Problem) string { return strings.Join(problemStrings(ps), "\n") }

@@ -3,12 +3,8 @@ package template
 import (
 	"context"
 	"errors"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +14,9 @@ import (
 
 // The shell around decide, against the in-memory store and container
 // (inmem: the conditional-write semantics of the Azure adapters).
+
+// ubuntuSeed is Microsoft's Ubuntu sample template (API 2019-05-01-preview).
+const ubuntuSeed = "testdata/seed/ubuntu-shell.json"
 
 const testTemplatesURL = "https://goldenscripts.blob.core.windows.net/templates"
 
@@ -30,57 +29,6 @@ type catalogEnv struct {
 	scripts *mutableChecksums
 	planned *plannedListener
 	now     time.Time
-}
-
-// mutableChecksums is the checksum catalog, changed by tests.
-type mutableChecksums struct {
-	mu   sync.Mutex
-	m    map[string]string
-	err  error // a transient failure of every look-up
-	asks int
-}
-
-func (c *mutableChecksums) Checksum(_ context.Context, name string) (goldenpipe.Checksum, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.asks++
-	if c.err != nil {
-		return goldenpipe.Checksum{}, c.err
-	}
-	sum, ok := c.m[name]
-	if !ok {
-		return goldenpipe.Checksum{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no script %q", name)
-	}
-	return goldenpipe.Checksum{Name: name, SHA256: sum}, nil
-}
-
-func (c *mutableChecksums) set(name, sum string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[name] = sum
-}
-
-// plannedListener records the build requests it hears; err fails them.
-type plannedListener struct {
-	mu    sync.Mutex
-	names []string
-	err   error
-}
-
-func (l *plannedListener) Planned(_ context.Context, rec Record) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err != nil {
-		return l.err
-	}
-	l.names = append(l.names, rec.Name)
-	return nil
-}
-
-func (l *plannedListener) heard() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.names)
 }
 
 func newCatalogEnv(t *testing.T) *catalogEnv {
@@ -107,11 +55,7 @@ func (e *catalogEnv) upload(name string, content []byte) {
 
 func (e *catalogEnv) uploadFile(name, file string) {
 	e.t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.upload(name, b)
+	e.upload(name, []byte(mustRead(e.t, file)))
 }
 
 func (e *catalogEnv) event(typ, name string) (string, error) {
@@ -151,7 +95,7 @@ func (e *catalogEnv) keys(prefix string) []string {
 // nothing; a delete moves the record to history.
 func TestCatalogUpload(t *testing.T) {
 	e := newCatalogEnv(t)
-	e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+	e.uploadFile("ubuntu.json", ubuntuSeed)
 	out := e.mustEvent(goldenpipe.BlobCreated, "ubuntu.json")
 	if !strings.Contains(out, `template "ubuntu" rendered: fingerprint`) || !strings.Contains(out, "rebuild=true (never built)") {
 		t.Errorf("outcome %q", out)
@@ -222,7 +166,7 @@ func TestCatalogRequestNotLost(t *testing.T) {
 	for _, via := range []string{"redelivery", "monitor"} {
 		t.Run(via, func(t *testing.T) {
 			e := newCatalogEnv(t)
-			e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+			e.uploadFile("ubuntu.json", ubuntuSeed)
 			e.planned.err = goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "the bus is down")
 			if _, err := e.event(goldenpipe.BlobCreated, "ubuntu.json"); err == nil || !strings.Contains(err.Error(), "the bus is down") {
 				t.Fatalf("err = %v", err)
@@ -281,7 +225,7 @@ func TestSendPendingDropsOldEntries(t *testing.T) {
 func TestRecordBuild(t *testing.T) {
 	e := newCatalogEnv(t)
 	e.s.Listeners = nil
-	e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+	e.uploadFile("ubuntu.json", ubuntuSeed)
 	e.mustEvent(goldenpipe.BlobCreated, "ubuntu.json")
 	rec := e.get("ubuntu")
 	ctx := context.Background()
@@ -413,7 +357,7 @@ func TestCatalogLostRace(t *testing.T) {
 	}
 	// a record deleted with its blob while another writer changed it
 	e := newCatalogEnv(t)
-	e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+	e.uploadFile("ubuntu.json", ubuntuSeed)
 	e.mustEvent(goldenpipe.BlobCreated, "ubuntu.json")
 	if err := e.blobs.Delete(context.Background(), "ubuntu.json"); err != nil {
 		t.Fatal(err)
@@ -422,25 +366,6 @@ func TestCatalogLostRace(t *testing.T) {
 	if out := e.mustEvent(goldenpipe.BlobDeleted, "ubuntu.json"); !strings.Contains(out, "record removed") {
 		t.Errorf("delete: %q", out)
 	}
-}
-
-// changingBlobs uploads a new version of a blob just before its first
-// read: the read, conditioned on the version observed, fails.
-type changingBlobs struct {
-	*inmem.Blobs
-	blob    string
-	content []byte
-	done    bool
-}
-
-func (b *changingBlobs) OpenRange(ctx context.Context, name, etag string, off, count int64) (io.ReadCloser, error) {
-	if name == b.blob && !b.done {
-		b.done = true
-		if _, err := b.Upload(ctx, name, b.content); err != nil {
-			return nil, err
-		}
-	}
-	return b.Blobs.OpenRange(ctx, name, etag, off, count)
 }
 
 // TestCatalogBlobChangedWhileRead: the file is observed again, and the
@@ -516,27 +441,6 @@ func (d failingDocs) KeysPage(ctx context.Context, prefix, marker string, max in
 	return d.Documents.KeysPage(ctx, prefix, marker, max)
 }
 
-// failingBlobs fails reads of blobs under prefix.
-type failingBlobs struct {
-	*inmem.Blobs
-	prefix string
-	op     string // "properties" or "read"
-}
-
-func (b failingBlobs) Properties(ctx context.Context, name string) (goldenpipe.BlobVersion, error) {
-	if b.op == "properties" && strings.HasPrefix(name, b.prefix) {
-		return goldenpipe.BlobVersion{}, errStore
-	}
-	return b.Blobs.Properties(ctx, name)
-}
-
-func (b failingBlobs) OpenRange(ctx context.Context, name, etag string, off, count int64) (io.ReadCloser, error) {
-	if b.op == "read" && strings.HasPrefix(name, b.prefix) {
-		return nil, errStore
-	}
-	return b.Blobs.OpenRange(ctx, name, etag, off, count)
-}
-
 // TestCatalogStorageErrors: a storage failure fails the event (it is
 // delivered again) with what was being done, and writes nothing after it.
 func TestCatalogStorageErrors(t *testing.T) {
@@ -566,7 +470,7 @@ func TestCatalogStorageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newCatalogEnv(t)
-			e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+			e.uploadFile("ubuntu.json", ubuntuSeed)
 			if tt.docs != nil {
 				e.s.Docs = tt.docs(e.docs)
 			}
@@ -584,14 +488,14 @@ func TestCatalogStorageErrors(t *testing.T) {
 	}
 	// a checksum look-up that fails (not: the script does not exist)
 	e := newCatalogEnv(t)
-	e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+	e.uploadFile("ubuntu.json", ubuntuSeed)
 	e.scripts.err = goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "catalog down")
 	if _, err := e.event(goldenpipe.BlobCreated, "ubuntu.json"); err == nil || !strings.Contains(err.Error(), `reading the checksum of "linux/hardening.sh"`) {
 		t.Errorf("checksum failure: %v", err)
 	}
 	// a version look-up that fails
 	e = newCatalogEnv(t)
-	e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+	e.uploadFile("ubuntu.json", ubuntuSeed)
 	e.s.Versions = failingVersions{}
 	if _, err := e.event(goldenpipe.BlobCreated, "ubuntu.json"); err == nil || !strings.Contains(err.Error(), "listing versions of Canonical:UbuntuServer:18.04-LTS") {
 		t.Errorf("versions failure: %v", err)
@@ -636,7 +540,7 @@ func TestRefresh(t *testing.T) {
 	for _, listing := range []string{"versions", "names"} {
 		t.Run(listing, func(t *testing.T) {
 			e := newCatalogEnv(t)
-			e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+			e.uploadFile("ubuntu.json", ubuntuSeed)
 			e.upload("jammy.json", []byte(linuxBase))
 			e.upload("gone.json", []byte(linuxBase))
 			e.upload("notes.txt", []byte("not a template"))
@@ -727,7 +631,7 @@ func (failingList) Versions(context.Context) (map[string]goldenpipe.BlobVersion,
 func TestMemoChecksums(t *testing.T) {
 	e := newCatalogEnv(t)
 	for _, n := range []string{"a", "b", "c"} {
-		e.uploadFile(n+".json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+		e.uploadFile(n+".json", ubuntuSeed)
 	}
 	before := e.scripts.asks
 	if _, err := e.s.Refresh(context.Background()); err != nil {

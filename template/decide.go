@@ -49,10 +49,6 @@ func (o Outcome) String() string {
 	switch o.Kind {
 	case OutcomeIgnored:
 		return "ignored: " + o.Reason
-	case OutcomeAbsent:
-		return "template blob does not exist and has no record; nothing to do"
-	case OutcomeDeleted:
-		return "template deleted; record removed (kept in history)"
 	case OutcomeUnchanged:
 		if len(o.Pending) > 0 {
 			return fmt.Sprintf("version %s already processed; sending the build request of %s, not sent before", o.Version, strings.Join(o.Pending, ", "))
@@ -61,7 +57,13 @@ func (o Outcome) String() string {
 	case OutcomeRendered:
 		return strings.Join(o.Summaries, "; ")
 	}
-	return ""
+	return outcomeText[o.Kind]
+}
+
+// outcomeText is the text of the outcomes that carry nothing more.
+var outcomeText = map[OutcomeKind]string{
+	OutcomeAbsent:  "template blob does not exist and has no record; nothing to do",
+	OutcomeDeleted: "template deleted; record removed (kept in history)",
 }
 
 // BlobState is a blob as observed: its version and, once read, its text.

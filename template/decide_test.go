@@ -1,7 +1,6 @@
 package template
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -80,6 +79,8 @@ func withRecord(t *testing.T, o observation, name, etag string) observation {
 	return o
 }
 
+// TestDecide: the catalog's decision for one template file, from what was
+// observed, with no store.
 // decideCase is one decision of the catalog, from what was observed, with
 // no store: what it writes, whom it notifies, or what it needs.
 type decideCase struct {
@@ -94,8 +95,13 @@ type decideCase struct {
 	settled int
 }
 
-func runDecide(t *testing.T, tests []decideCase) {
+// runDecide decides each case, with a new template file (newFile) and the
+// same file once its record is stored (stored1) to start from.
+func runDecide(t *testing.T, cases func(newFile, stored1 observation) []decideCase) {
 	t.Helper()
+	newFile := fullyObserved("ubuntu.json", seedText(t, "ubuntu-shell"), "e1")
+	stored1 := withRecord(t, newFile, "ubuntu", "r1")
+	tests := cases(newFile, stored1)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decide(decideConfig, tt.obs())
@@ -129,228 +135,231 @@ func runDecide(t *testing.T, tests []decideCase) {
 
 // TestDecideDeleted: a blob that is no template, or is gone.
 func TestDecideDeleted(t *testing.T) {
-	ubuntu := seedText(t, "ubuntu-shell")
-	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
-	stored1 := withRecord(t, newFile, "ubuntu", "r1")
-	runDecide(t, []decideCase{
-		{name: "not a template blob", obs: func() observation { return observation{Blob: "notes.txt"} },
-			outcome: OutcomeIgnored, text: `ignored: template blob "notes.txt" does not end in .json`},
-		{name: "no blob, no record", obs: func() observation {
-			return observation{Blob: "gone.json", Template: BlobState{Absent: true}}
-		}, outcome: OutcomeAbsent, text: "nothing to do"},
-		{name: "blob deleted: the record to history, then deleted with its ETag", obs: func() observation {
-			o := stored1
-			o.Template = BlobState{Absent: true}
-			return o
-		}, outcome: OutcomeDeleted, text: "record removed (kept in history)",
-			writes: []string{"overwrite templates-history/", "delete templates/ if r1"}},
-		{name: "blob deleted with its file index and linked blobs", obs: func() observation {
-			o := stored1
-			rec := o.Records["ubuntu"].rec
-			rec.Linked = []LinkedBlob{{Blob: "linked/a.json", ETag: "l1"}}
-			o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
-			o.Template, o.Index, o.IndexETag = BlobState{Absent: true}, fileIndex{Blob: "ubuntu.json", Names: []string{"ubuntu"}}, "i1"
-			return o
-		}, outcome: OutcomeDeleted,
-			writes: []string{"overwrite templates-history/", "delete templates/ if r1", "delete template-files/ if i1"},
-			check: func(t *testing.T, d decision) {
-				if !d.LinksWas["linked/a.json"] || len(d.LinksNow) != 0 {
-					t.Errorf("links: was %v now %v", d.LinksWas, d.LinksNow)
-				}
-			}},
+	runDecide(t, func(newFile, stored1 observation) []decideCase {
+		return []decideCase{
+			{name: "not a template blob", obs: func() observation { return observation{Blob: "notes.txt"} },
+				outcome: OutcomeIgnored, text: `ignored: template blob "notes.txt" does not end in .json`},
+			{name: "no blob, no record", obs: func() observation {
+				return observation{Blob: "gone.json", Template: BlobState{Absent: true}}
+			}, outcome: OutcomeAbsent, text: "nothing to do"},
+			{name: "blob deleted: the record to history, then deleted with its ETag", obs: func() observation {
+				o := stored1
+				o.Template = BlobState{Absent: true}
+				return o
+			}, outcome: OutcomeDeleted, text: "record removed (kept in history)",
+				writes: []string{"overwrite templates-history/", "delete templates/ if r1"}},
+			{name: "blob deleted with its file index and linked blobs", obs: func() observation {
+				o := stored1
+				rec := o.Records["ubuntu"].rec
+				rec.Linked = []LinkedBlob{{Blob: "linked/a.json", ETag: "l1"}}
+				o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
+				o.Template, o.Index, o.IndexETag = BlobState{Absent: true}, fileIndex{Blob: "ubuntu.json", Names: []string{"ubuntu"}}, "i1"
+				return o
+			}, outcome: OutcomeDeleted,
+				writes: []string{"overwrite templates-history/", "delete templates/ if r1", "delete template-files/ if i1"},
+				check: func(t *testing.T, d decision) {
+					if !d.LinksWas["linked/a.json"] || len(d.LinksNow) != 0 {
+						t.Errorf("links: was %v now %v", d.LinksWas, d.LinksNow)
+					}
+				}},
+		}
 	})
 }
 
 // TestDecideNeeds: what a decision lacks is named, and nothing is written.
 func TestDecideNeeds(t *testing.T) {
-	ubuntu := seedText(t, "ubuntu-shell")
-	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
-	runDecide(t, []decideCase{
-		{name: "a new blob not read yet: its source is needed", obs: func() observation {
-			o := newFile
-			o.Template.Text, o.Template.Read = "", false
-			return o
-		}, need: func(n need) bool { return n.Source && len(n.Scripts) == 0 }},
-		{name: "a new blob whose parameters file is not read yet", obs: func() observation {
-			o := newFile
-			o.Params = BlobState{Version: goldenpipe.BlobVersion{ETag: "p1", Size: 2}}
-			return o
-		}, need: func(n need) bool { return n.Source }},
-		{name: "scripts and images not looked up: all named in one pass", obs: func() observation {
-			o := newFile
-			o.Checksums, o.Latest = nil, nil
-			return o
-		}, need: func(n need) bool {
-			return slices.Equal(n.Scripts, []string{"linux/hardening.sh", "linux/index.html"}) &&
-				len(n.Images) == 1 && n.Images[0] == imageRef{"westus2", "Canonical", "UbuntuServer", "18.04-LTS"}
-		}},
-		{name: "the reverse link index not read", obs: func() observation {
-			o := newFile
-			o.LinkedByRead = false
-			return o
-		}, need: func(n need) bool { return n.LinkedBy && !n.Source }},
+	runDecide(t, func(newFile, stored1 observation) []decideCase {
+		return []decideCase{
+			{name: "a new blob not read yet: its source is needed", obs: func() observation {
+				o := newFile
+				o.Template.Text, o.Template.Read = "", false
+				return o
+			}, need: func(n need) bool { return n.Source && len(n.Scripts) == 0 }},
+			{name: "a new blob whose parameters file is not read yet", obs: func() observation {
+				o := newFile
+				o.Params = BlobState{Version: goldenpipe.BlobVersion{ETag: "p1", Size: 2}}
+				return o
+			}, need: func(n need) bool { return n.Source }},
+			{name: "scripts and images not looked up: all named in one pass", obs: func() observation {
+				o := newFile
+				o.Checksums, o.Latest = nil, nil
+				return o
+			}, need: func(n need) bool {
+				return slices.Equal(n.Scripts, []string{"linux/hardening.sh", "linux/index.html"}) &&
+					len(n.Images) == 1 && n.Images[0] == imageRef{"westus2", "Canonical", "UbuntuServer", "18.04-LTS"}
+			}},
+			{name: "the reverse link index not read", obs: func() observation {
+				o := newFile
+				o.LinkedByRead = false
+				return o
+			}, need: func(n need) bool { return n.LinkedBy && !n.Source }},
+		}
 	})
 }
 
 // TestDecideRenders: a template rendered, written only when it changed.
 func TestDecideRenders(t *testing.T) {
-	ubuntu := seedText(t, "ubuntu-shell")
-	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
-	stored1 := withRecord(t, newFile, "ubuntu", "r1")
-	runDecide(t, []decideCase{
-		{name: "a new template: the pending entry, then the record, created", obs: func() observation { return newFile },
-			outcome: OutcomeRendered, text: `template "ubuntu" rendered: fingerprint`,
-			writes: []string{"overwrite template-pending/", "put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1,
-			check: func(t *testing.T, d decision) {
-				rec := recordsOf(d)["ubuntu"]
-				if !rec.Valid || rec.Rendered.SourceVersion != "18.04.202401161" || rec.Pending == nil || !rec.Pending.Since.Equal(decideNow) ||
-					rec.Rendered.Scripts["linux/hardening.sh"] != testScripts["linux/hardening.sh"] || !rec.ProcessedAt.Equal(decideNow) {
-					t.Errorf("record: %+v", rec)
-				}
-				if e, ok := d.Writes[0].Doc.(pendingEntry); !ok || e.Name != "ubuntu" || e.Fingerprint != rec.Rendered.Fingerprint {
-					t.Errorf("pending entry: %+v", d.Writes[0].Doc)
-				}
-			}},
-		{name: "a refresh (no announcement): no pending request", obs: func() observation {
-			o := newFile
-			o.Announce = false
-			return o
-		}, outcome: OutcomeRendered, writes: []string{"put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1},
-		{name: "the same version again: nothing written", obs: func() observation { return stored1 },
-			outcome: OutcomeUnchanged, text: "version e1 already processed; sending the build request of ubuntu, not sent before",
-			notify: []string{"ubuntu"}},
-		{name: "the same version, its request sent", obs: func() observation {
-			o := stored1
-			rec := o.Records["ubuntu"].rec
-			rec.Pending = nil
-			o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
-			return o
-		}, outcome: OutcomeUnchanged, text: "version e1 already processed"},
-		{name: "rendered again to the same record: settled, not written", obs: func() observation {
-			o := stored1
-			o.Render, o.Template.Text, o.Template.Read = true, "", false // the stored source is rendered
-			o.Now = decideNow.Add(time.Hour)
-			return o
-		}, outcome: OutcomeRendered, notify: []string{"ubuntu"}, settled: 1},
-		{name: "a stale record is rendered again, from its source", obs: func() observation {
-			o := stored1
-			rec := o.Records["ubuntu"].rec
-			rec.Stale, rec.StaleReason = true, "script changed"
-			o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
-			o.Template.Text, o.Template.Read = "", false
-			return o
-		}, outcome: OutcomeRendered, writes: []string{"overwrite template-pending/", "put templates/ if r1"}, notify: []string{"ubuntu"}, settled: 1,
-			check: func(t *testing.T, d decision) {
-				if rec := recordsOf(d)["ubuntu"]; rec.Stale || rec.Source == "" {
-					t.Errorf("record: stale %v, source %d bytes", rec.Stale, len(rec.Source))
-				}
-			}},
-		{name: "a new platform image version: written over its ETag, the request kept", obs: func() observation {
-			o := stored1
-			o.Render = true
-			o.Latest = map[string]latestState{imageKey("westus2", "Canonical", "UbuntuServer", "18.04-LTS"): {Version: "18.04.202501010"}}
-			return o
-		}, outcome: OutcomeRendered, writes: []string{"overwrite template-pending/", "put templates/ if r1"}, notify: []string{"ubuntu"}, settled: 1,
-			check: func(t *testing.T, d decision) {
-				rec := recordsOf(d)["ubuntu"]
-				if rec.Rendered.SourceVersion != "18.04.202501010" || rec.Pending == nil || rec.Pending.Fingerprint != rec.Rendered.Fingerprint {
-					t.Errorf("record: %+v", rec)
-				}
-			}},
-		{name: "the image is not in the marketplace: a problem", obs: func() observation {
-			o := newFile
-			o.Latest = map[string]latestState{imageKey("westus2", "Canonical", "UbuntuServer", "18.04-LTS"): {NotFound: goldenpipe.Errorf(goldenpipe.ENOTFOUND, "not found")}}
-			return o
-		}, outcome: OutcomeRendered, text: `template "ubuntu" is invalid: 1 problem(s)`, writes: []string{"put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1,
-			check: func(t *testing.T, d decision) {
-				if rec := recordsOf(d)["ubuntu"]; rec.Valid || !strings.Contains(rec.Problems[0].Message, "is not in the marketplace of westus2") {
-					t.Errorf("record: %+v", rec.Problems)
-				}
-			}},
-		{name: "a script that does not exist: a problem", obs: func() observation {
-			o := newFile
-			o.Checksums = map[string]checksumState{"linux/hardening.sh": {Missing: true}, "linux/index.html": {C: goldenpipe.Checksum{SHA256: testScripts["linux/index.html"]}}}
-			return o
-		}, outcome: OutcomeRendered, writes: []string{"put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1,
-			check: func(t *testing.T, d decision) {
-				rec := recordsOf(d)["ubuntu"]
-				if rec.Valid || !strings.Contains(problemText(rec.Problems), `script "linux/hardening.sh" does not exist`) ||
-					!slices.Equal(rec.Scripts, []string{"linux/hardening.sh", "linux/index.html"}) {
-					t.Errorf("record: %+v %v", rec.Problems, rec.Scripts)
-				}
-			}},
-		{name: "a blob over the limit: a problem, not read", obs: func() observation {
-			o := newFile
-			o.Template = BlobState{Version: goldenpipe.BlobVersion{ETag: "big", Size: MaxTemplateBytes + 1}}
-			return o
-		}, outcome: OutcomeRendered, text: `template "ubuntu" is invalid: 1 problem(s)`, writes: []string{"put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1},
-		{name: "a file of two templates: both written, and the file's index", obs: func() observation {
-			return fullyObserved("jammy.json", string(inDeployment(t, linuxBase, `{"name": "[format('jammy-{0}', parameters('stages')[copyIndex()])]",
-			  "copy": {"name": "stages", "count": "[length(parameters('stages'))]"}}`,
-				`{"stages": {"type": "array", "defaultValue": ["test", "prod"]}}`)), "e2")
-		}, outcome: OutcomeRendered,
-			writes: []string{"overwrite template-pending/", "put templates/ if new", "overwrite template-pending/", "put templates/ if new", "put template-files/ if new"},
-			notify: []string{"jammy.jammy-test", "jammy.jammy-prod"}, settled: 2},
-		{name: "a file of two templates back to one: the others removed, the index deleted", obs: func() observation {
-			o := newFile
-			o.Records = map[string]stored{"ubuntu.a": {Record{Name: "ubuntu.a", ETag: "e0"}, "ra"}, "ubuntu.b": {Record{Name: "ubuntu.b", ETag: "e0"}, "rb"}}
-			o.Index, o.IndexETag = fileIndex{Blob: "ubuntu.json", Names: []string{"ubuntu.a", "ubuntu.b"}}, "i1"
-			return o
-		}, outcome: OutcomeRendered,
-			writes: []string{"overwrite template-pending/", "put templates/ if new", "overwrite templates-history/", "delete templates/ if ra",
-				"overwrite templates-history/", "delete templates/ if rb", "delete template-files/ if i1"},
-			notify: []string{"ubuntu"}, settled: 1},
+	runDecide(t, func(newFile, stored1 observation) []decideCase {
+		return []decideCase{
+			{name: "a new template: the pending entry, then the record, created", obs: func() observation { return newFile },
+				outcome: OutcomeRendered, text: `template "ubuntu" rendered: fingerprint`,
+				writes: []string{"overwrite template-pending/", "put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1,
+				check: func(t *testing.T, d decision) {
+					rec := recordsOf(d)["ubuntu"]
+					if !rec.Valid || rec.Rendered.SourceVersion != "18.04.202401161" || rec.Pending == nil || !rec.Pending.Since.Equal(decideNow) ||
+						rec.Rendered.Scripts["linux/hardening.sh"] != testScripts["linux/hardening.sh"] || !rec.ProcessedAt.Equal(decideNow) {
+						t.Errorf("record: %+v", rec)
+					}
+					if e, ok := d.Writes[0].Doc.(pendingEntry); !ok || e.Name != "ubuntu" || e.Fingerprint != rec.Rendered.Fingerprint {
+						t.Errorf("pending entry: %+v", d.Writes[0].Doc)
+					}
+				}},
+			{name: "a refresh (no announcement): no pending request", obs: func() observation {
+				o := newFile
+				o.Announce = false
+				return o
+			}, outcome: OutcomeRendered, writes: []string{"put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1},
+			{name: "the same version again: nothing written", obs: func() observation { return stored1 },
+				outcome: OutcomeUnchanged, text: "version e1 already processed; sending the build request of ubuntu, not sent before",
+				notify: []string{"ubuntu"}},
+			{name: "the same version, its request sent", obs: func() observation {
+				o := stored1
+				rec := o.Records["ubuntu"].rec
+				rec.Pending = nil
+				o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
+				return o
+			}, outcome: OutcomeUnchanged, text: "version e1 already processed"},
+			{name: "rendered again to the same record: settled, not written", obs: func() observation {
+				o := stored1
+				o.Render, o.Template.Text, o.Template.Read = true, "", false // the stored source is rendered
+				o.Now = decideNow.Add(time.Hour)
+				return o
+			}, outcome: OutcomeRendered, notify: []string{"ubuntu"}, settled: 1},
+			{name: "a stale record is rendered again, from its source", obs: func() observation {
+				o := stored1
+				rec := o.Records["ubuntu"].rec
+				rec.Stale, rec.StaleReason = true, "script changed"
+				o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
+				o.Template.Text, o.Template.Read = "", false
+				return o
+			}, outcome: OutcomeRendered, writes: []string{"overwrite template-pending/", "put templates/ if r1"}, notify: []string{"ubuntu"}, settled: 1,
+				check: func(t *testing.T, d decision) {
+					if rec := recordsOf(d)["ubuntu"]; rec.Stale || rec.Source == "" {
+						t.Errorf("record: stale %v, source %d bytes", rec.Stale, len(rec.Source))
+					}
+				}},
+			{name: "a new platform image version: written over its ETag, the request kept", obs: func() observation {
+				o := stored1
+				o.Render = true
+				o.Latest = map[string]latestState{imageKey("westus2", "Canonical", "UbuntuServer", "18.04-LTS"): {Version: "18.04.202501010"}}
+				return o
+			}, outcome: OutcomeRendered, writes: []string{"overwrite template-pending/", "put templates/ if r1"}, notify: []string{"ubuntu"}, settled: 1,
+				check: func(t *testing.T, d decision) {
+					rec := recordsOf(d)["ubuntu"]
+					if rec.Rendered.SourceVersion != "18.04.202501010" || rec.Pending == nil || rec.Pending.Fingerprint != rec.Rendered.Fingerprint {
+						t.Errorf("record: %+v", rec)
+					}
+				}},
+			{name: "the image is not in the marketplace: a problem", obs: func() observation {
+				o := newFile
+				o.Latest = map[string]latestState{imageKey("westus2", "Canonical", "UbuntuServer", "18.04-LTS"): {NotFound: goldenpipe.Errorf(goldenpipe.ENOTFOUND, "not found")}}
+				return o
+			}, outcome: OutcomeRendered, text: `template "ubuntu" is invalid: 1 problem(s)`, writes: []string{"put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1,
+				check: func(t *testing.T, d decision) {
+					if rec := recordsOf(d)["ubuntu"]; rec.Valid || !strings.Contains(rec.Problems[0].Message, "is not in the marketplace of westus2") {
+						t.Errorf("record: %+v", rec.Problems)
+					}
+				}},
+			{name: "a script that does not exist: a problem", obs: func() observation {
+				o := newFile
+				o.Checksums = map[string]checksumState{"linux/hardening.sh": {Missing: true}, "linux/index.html": {C: goldenpipe.Checksum{SHA256: testScripts["linux/index.html"]}}}
+				return o
+			}, outcome: OutcomeRendered, writes: []string{"put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1,
+				check: func(t *testing.T, d decision) {
+					rec := recordsOf(d)["ubuntu"]
+					if rec.Valid || !strings.Contains(problemText(rec.Problems), `script "linux/hardening.sh" does not exist`) ||
+						!slices.Equal(rec.Scripts, []string{"linux/hardening.sh", "linux/index.html"}) {
+						t.Errorf("record: %+v %v", rec.Problems, rec.Scripts)
+					}
+				}},
+			{name: "a blob over the limit: a problem, not read", obs: func() observation {
+				o := newFile
+				o.Template = BlobState{Version: goldenpipe.BlobVersion{ETag: "big", Size: MaxTemplateBytes + 1}}
+				return o
+			}, outcome: OutcomeRendered, text: `template "ubuntu" is invalid: 1 problem(s)`, writes: []string{"put templates/ if new"}, notify: []string{"ubuntu"}, settled: 1},
+		}
 	})
 }
 
-// TestDecideFiles: a file of several templates and its index.
+// TestDecideFiles: a file of several templates, and its index.
 func TestDecideFiles(t *testing.T) {
-	ubuntu := seedText(t, "ubuntu-shell")
-	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
-	stored1 := withRecord(t, newFile, "ubuntu", "r1")
-	runDecide(t, []decideCase{
-		{name: "linked blobs whose versions are not known: needed", obs: func() observation {
-			o := stored1
-			rec := o.Records["ubuntu"].rec
-			rec.Linked = []LinkedBlob{{Blob: "linked/a.json", ETag: "l1"}, {Blob: "linked/b.json"}}
-			o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
-			return o
-		}, need: func(n need) bool { return slices.Equal(n.LinkVersions, []string{"linked/a.json", "linked/b.json"}) }},
-		{name: "linked blobs as read: unchanged", obs: func() observation {
-			o := stored1
-			rec := o.Records["ubuntu"].rec
-			rec.Linked, rec.Pending = []LinkedBlob{{Blob: "linked/a.json", ETag: "l1"}, {Blob: "linked/b.json"}}, nil
-			o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
-			o.Linked = map[string]BlobState{"linked/a.json": {Version: goldenpipe.BlobVersion{ETag: "l1"}}, "linked/b.json": {Absent: true}}
-			return o
-		}, outcome: OutcomeUnchanged},
+	runDecide(t, func(newFile, stored1 observation) []decideCase {
+		return []decideCase{
+			{name: "a file of two templates: both written, and the file's index", obs: func() observation {
+				return fullyObserved("jammy.json", string(inDeployment(t, linuxBase, `{"name": "[format('jammy-{0}', parameters('stages')[copyIndex()])]",
+			  "copy": {"name": "stages", "count": "[length(parameters('stages'))]"}}`,
+					`{"stages": {"type": "array", "defaultValue": ["test", "prod"]}}`)), "e2")
+			}, outcome: OutcomeRendered,
+				writes: []string{"overwrite template-pending/", "put templates/ if new", "overwrite template-pending/", "put templates/ if new", "put template-files/ if new"},
+				notify: []string{"jammy.jammy-test", "jammy.jammy-prod"}, settled: 2},
+			{name: "a file of two templates back to one: the others removed, the index deleted", obs: func() observation {
+				o := newFile
+				o.Records = map[string]stored{"ubuntu.a": {Record{Name: "ubuntu.a", ETag: "e0"}, "ra"}, "ubuntu.b": {Record{Name: "ubuntu.b", ETag: "e0"}, "rb"}}
+				o.Index, o.IndexETag = fileIndex{Blob: "ubuntu.json", Names: []string{"ubuntu.a", "ubuntu.b"}}, "i1"
+				return o
+			}, outcome: OutcomeRendered,
+				writes: []string{"overwrite template-pending/", "put templates/ if new", "overwrite templates-history/", "delete templates/ if ra",
+					"overwrite templates-history/", "delete templates/ if rb", "delete template-files/ if i1"},
+				notify: []string{"ubuntu"}, settled: 1},
+		}
 	})
+}
+
+// linking is o whose record "ubuntu" read the linked blobs (linked/a.json
+// at l1, the others absent), with the linked blobs observed.
+func linking(o observation, observed map[string]BlobState, blobs ...string) observation {
+	rec := o.Records["ubuntu"].rec
+	rec.Linked = nil
+	for _, b := range blobs {
+		lb := LinkedBlob{Blob: b}
+		if b == "linked/a.json" {
+			lb.ETag = "l1"
+		}
+		rec.Linked = append(rec.Linked, lb)
+	}
+	o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
+	o.Linked = observed
+	return o
+}
+
+// unread is o before the template file was read.
+func unread(o observation) observation {
+	o.Template.Read, o.Template.Text = false, ""
+	return o
 }
 
 // TestDecideLinksCurrent: the linked blobs a record read decide whether it is current.
 func TestDecideLinksCurrent(t *testing.T) {
-	ubuntu := seedText(t, "ubuntu-shell")
-	newFile := fullyObserved("ubuntu.json", ubuntu, "e1")
-	stored1 := withRecord(t, newFile, "ubuntu", "r1")
-	runDecide(t, []decideCase{
-		{name: "a linked blob changed: the file is read again", obs: func() observation {
-			o := stored1
-			rec := o.Records["ubuntu"].rec
-			rec.Linked = []LinkedBlob{{Blob: "linked/a.json", ETag: "l1"}}
-			o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
-			o.Template.Read, o.Template.Text = false, ""
-			o.Linked = map[string]BlobState{"linked/a.json": {Version: goldenpipe.BlobVersion{ETag: "l2"}}}
-			return o
-		}, need: func(n need) bool { return n.Source }},
-		{name: "a linked blob deleted: the file is read again", obs: func() observation {
-			o := stored1
-			rec := o.Records["ubuntu"].rec
-			rec.Linked = []LinkedBlob{{Blob: "linked/a.json", ETag: "l1"}}
-			o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
-			o.Template.Read, o.Template.Text = false, ""
-			o.Linked = map[string]BlobState{"linked/a.json": {Absent: true}}
-			return o
-		}, need: func(n need) bool { return n.Source }},
+	runDecide(t, func(newFile, stored1 observation) []decideCase {
+		return []decideCase{
+			{name: "linked blobs whose versions are not known: needed", obs: func() observation {
+				return linking(stored1, nil, "linked/a.json", "linked/b.json")
+			}, need: func(n need) bool { return slices.Equal(n.LinkVersions, []string{"linked/a.json", "linked/b.json"}) }},
+			{name: "linked blobs as read: unchanged", obs: func() observation {
+				o := linking(stored1, map[string]BlobState{"linked/a.json": {Version: goldenpipe.BlobVersion{ETag: "l1"}}, "linked/b.json": {Absent: true}},
+					"linked/a.json", "linked/b.json")
+				rec := o.Records["ubuntu"].rec
+				rec.Pending = nil
+				o.Records = map[string]stored{"ubuntu": {rec, "r1"}}
+				return o
+			}, outcome: OutcomeUnchanged},
+			{name: "a linked blob changed: the file is read again", obs: func() observation {
+				return unread(linking(stored1, map[string]BlobState{"linked/a.json": {Version: goldenpipe.BlobVersion{ETag: "l2"}}}, "linked/a.json"))
+			}, need: func(n need) bool { return n.Source }},
+			{name: "a linked blob deleted: the file is read again", obs: func() observation {
+				return unread(linking(stored1, map[string]BlobState{"linked/a.json": {Absent: true}}, "linked/a.json"))
+			}, need: func(n need) bool { return n.Source }},
+		}
 	})
 }
 
@@ -361,20 +370,11 @@ func problemText(ps []Problem) string { return strings.Join(problemStrings(ps), 
 // records it (with its version) for the reverse index; a linked blob that
 // does not exist is recorded with no version, one over the limit as read.
 func TestDecideLinked(t *testing.T) {
-	main, err := os.ReadFile(filepath.Join("testdata", "shapes", "linked-image-template.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	params, err := os.ReadFile(filepath.Join("testdata", "shapes", "linked-image-template.parameters.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	linked, err := os.ReadFile(filepath.Join("testdata", "shapes", "linked", "aib-image.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := fullyObserved("main.json", string(main), "m1")
-	o.Params = BlobState{Version: goldenpipe.BlobVersion{ETag: "p1", Size: int64(len(params))}, Text: string(params), Read: true}
+	main := mustRead(t, filepath.Join("testdata", "shapes", "linked-image-template.json"))
+	params := mustRead(t, filepath.Join("testdata", "shapes", "linked-image-template.parameters.json"))
+	linked := mustRead(t, filepath.Join("testdata", "shapes", "linked", "aib-image.json"))
+	o := fullyObserved("main.json", main, "m1")
+	o.Params = BlobState{Version: goldenpipe.BlobVersion{ETag: "p1", Size: int64(len(params))}, Text: params, Read: true}
 	o.Checksums, o.Latest = nil, nil
 	d := decide(decideConfig, o)
 	if !slices.Equal(d.Need.LinkTexts, []string{"linked/aib-image.json"}) {
@@ -386,7 +386,7 @@ func TestDecideLinked(t *testing.T) {
 		valid bool
 		etag  string
 	}{
-		{"read", BlobState{Version: goldenpipe.BlobVersion{ETag: "l1", Size: int64(len(linked))}, Text: string(linked), Read: true}, true, "l1"},
+		{"read", BlobState{Version: goldenpipe.BlobVersion{ETag: "l1", Size: int64(len(linked))}, Text: linked, Read: true}, true, "l1"},
 		{"absent", BlobState{Absent: true}, false, ""},
 		{"over the limit", BlobState{Version: goldenpipe.BlobVersion{ETag: "l2", Size: MaxTemplateBytes + 1}, Read: true}, false, "l2"},
 	}
@@ -428,11 +428,7 @@ func TestDecideLinked(t *testing.T) {
 // of its own is recorded as linked by them; the linked loader refuses
 // a path outside the container.
 func TestDecideLinkedFile(t *testing.T) {
-	linked, err := os.ReadFile(filepath.Join("testdata", "shapes", "linked", "aib-image.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := fullyObserved("linked/aib-image.json", string(linked), "l1")
+	o := fullyObserved("linked/aib-image.json", mustRead(t, filepath.Join("testdata", "shapes", "linked", "aib-image.json")), "l1")
 	o.LinkedBy = []string{"main.json"}
 	d := decide(decideConfig, o)
 	rec, ok := recordsOf(d)["linked/aib-image"]

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -346,24 +348,17 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 // listTemplates lists the templates container, with each blob's version
 // when it can (the run's listing).
 func (s *Service) listTemplates(ctx context.Context, r *run) ([]string, error) {
-	vl, ok := s.Blobs.(versionLister)
-	if !ok {
-		blobs, err := s.Blobs.List(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing the templates container: %w", err)
-		}
-		return blobs, nil
+	var blobs []string
+	var err error
+	if vl, ok := s.Blobs.(versionLister); ok {
+		r.listed, err = vl.Versions(ctx)
+		blobs = slices.Sorted(maps.Keys(r.listed))
+	} else {
+		blobs, err = s.Blobs.List(ctx)
 	}
-	listed, err := vl.Versions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing the templates container: %w", err)
 	}
-	blobs := make([]string, 0, len(listed))
-	for name := range listed {
-		blobs = append(blobs, name)
-	}
-	sort.Strings(blobs)
-	r.listed = listed
 	return blobs, nil
 }
 

@@ -2,7 +2,6 @@ package template
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +19,7 @@ func TestScriptChangeReplans(t *testing.T) {
 	ctx := context.Background()
 	users := []string{"a", "b", "c"}
 	for _, n := range users {
-		e.uploadFile(n+".json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+		e.uploadFile(n+".json", ubuntuSeed)
 		e.mustEvent(goldenpipe.BlobCreated, n+".json")
 	}
 	e.upload("jammy.json", []byte(linuxBase))
@@ -76,7 +75,7 @@ func TestScriptChangeRestartsTheWalk(t *testing.T) {
 	ctx := context.Background()
 	e.s.Listeners = nil
 	for _, n := range []string{"a", "b", "c"} {
-		e.uploadFile(n+".json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+		e.uploadFile(n+".json", ubuntuSeed)
 		e.mustEvent(goldenpipe.BlobCreated, n+".json")
 	}
 	e.s.ReplanLimit = 1
@@ -107,7 +106,7 @@ func TestReplanFailures(t *testing.T) {
 	e := newCatalogEnv(t)
 	ctx := context.Background()
 	e.s.Listeners = nil
-	e.uploadFile("a.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+	e.uploadFile("a.json", ubuntuSeed)
 	e.mustEvent(goldenpipe.BlobCreated, "a.json")
 	e.s.Docs = failingDocs{e.docs, recordPrefix, "put"}
 	if err := e.s.ScriptChanged(ctx, "linux/index.html"); err != nil {
@@ -156,7 +155,7 @@ func TestUsesScript(t *testing.T) {
 func TestSummaries(t *testing.T) {
 	e := newCatalogEnv(t)
 	e.s.Listeners = nil
-	e.uploadFile("ubuntu.json", filepath.Join("testdata", "seed", "ubuntu-shell.json"))
+	e.uploadFile("ubuntu.json", ubuntuSeed)
 	e.mustEvent(goldenpipe.BlobCreated, "ubuntu.json")
 	e.upload("broken.json", []byte(`{"type": "Microsoft.VirtualMachineImages/imageTemplates"}`))
 	e.mustEvent(goldenpipe.BlobCreated, "broken.json")

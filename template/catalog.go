@@ -96,6 +96,7 @@ func (s *Service) reconcileOnce(ctx context.Context, r *run, blob string) (decis
 		case round == maxRounds:
 			return decision{}, goldenpipe.Errorf(goldenpipe.EINTERNAL, "template file %q: still needing %+v after %d rounds", blob, d.Need, round)
 		}
+		o.Parse = d.Parse
 		if err := s.observeNeed(ctx, r, &o, d.Need); err != nil {
 			return decision{}, err
 		}

@@ -128,6 +128,8 @@ type observation struct {
 	Linked    map[string]BlobState
 	Checksums map[string]checksumState
 	Latest    map[string]latestState
+	// Parse is an earlier round's parse of the file (nil: parse it).
+	Parse *fileParse
 }
 
 // need is what a decision lacks: the shell observes it and decides again.
@@ -166,6 +168,8 @@ type write struct {
 type decision struct {
 	Outcome Outcome
 	Need    need
+	// Parse is the file's parse, for the next round (with Need).
+	Parse *fileParse
 	// Err is a failure that is no problem of the template's (an internal
 	// one): nothing is written and the event is delivered again.
 	Err    error
@@ -224,16 +228,23 @@ func decide(cfg catalogConfig, o observation) decision {
 	// log: the template is read with stand-ins, put back just before the
 	// body goes to Image Builder (RestoreSecrets)
 	text, params = redactSource(text), redactSource(params)
-	parsed, reads, n := parseObserved(cfg, o, base, text, params)
-	recs, n2, err := renderObserved(cfg, o, parsed, reads, text, params)
+	fp, n := parseObserved(cfg, o, base, text, params)
+	parsed := fp.Parsed
+	if !n.LinkedBy {
+		parsed = asLinked(o.Blob, base, parsed, o.LinkedBy, fp.Reads)
+	}
+	recs, n2, err := renderObserved(cfg, o, parsed, fp.Reads, text, params)
 	n.Scripts, n.Images = n2.Scripts, n2.Images
 	switch {
 	case !n.empty():
-		return decision{Need: n}
+		if len(n.LinkTexts) > 0 {
+			fp = nil // parsed without what it links: parsed again once read
+		}
+		return decision{Need: n, Parse: fp}
 	case err != nil:
 		return decision{Err: err}
 	}
-	return decideRecords(o, prev, recs, reads)
+	return decideRecords(o, prev, recs, fp.Reads)
 }
 
 // compareRecords reports whether every record read this version of the
@@ -326,12 +337,26 @@ func records(m map[string]stored) []Record {
 	return out
 }
 
-// parseObserved parses the file with the linked templates observed; it
-// names those it lacks.
-func parseObserved(cfg catalogConfig, o observation, base, text, params string) ([]*Parsed, []LinkedBlob, need) {
+// fileParse is a template file's parse: it depends on the texts alone
+// (and the linked blobs read), so a decision hands it to the next round
+// of the same attempt, which renders it with what it lacked.
+type fileParse struct {
+	Text, Params string
+	Parsed       []*Parsed
+	Reads        []LinkedBlob
+}
+
+// parseObserved parses the file with the linked templates observed (or
+// takes the earlier round's parse of the same texts); it names the linked
+// blobs it lacks, and the reverse link index when it is not read.
+func parseObserved(cfg catalogConfig, o observation, base, text, params string) (*fileParse, need) {
+	n := need{LinkedBy: !o.LinkedByRead}
 	if o.Template.Version.Size > MaxTemplateBytes {
-		return []*Parsed{{Name: base, Kind: KindResource, Problems: []Problem{{Path: "(template)",
-			Message: fmt.Sprintf("the blob is %d bytes, over the limit of %d", o.Template.Version.Size, MaxTemplateBytes)}}}}, nil, need{}
+		return &fileParse{Parsed: []*Parsed{{Name: base, Kind: KindResource, Problems: []Problem{{Path: "(template)",
+			Message: fmt.Sprintf("the blob is %d bytes, over the limit of %d", o.Template.Version.Size, MaxTemplateBytes)}}}}}, n
+	}
+	if p := o.Parse; p != nil && p.Text == text && p.Params == params {
+		return p, n
 	}
 	var pb []byte
 	if !o.Params.Absent {
@@ -346,11 +371,8 @@ func parseObserved(cfg catalogConfig, o observation, base, text, params string) 
 	opts.Deployment.Now = o.Template.Version.LastModified // utcNow() in a parameter default: stable until the file changes
 	opts.Deployment.Load = lk.load
 	parsed := ParseFile(base, []byte(text), pb, opts)
-	n := need{LinkTexts: lk.need, LinkedBy: !o.LinkedByRead}
-	if !n.LinkedBy {
-		parsed = asLinked(o.Blob, base, parsed, o.LinkedBy, lk.read)
-	}
-	return parsed, lk.read, n
+	n.LinkTexts = lk.need
+	return &fileParse{Text: text, Params: params, Parsed: parsed, Reads: lk.read}, n
 }
 
 // renderObserved renders each parsed template into its record with the

@@ -476,3 +476,35 @@ func TestRenderParsedInternalError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestDecideReusesTheParse: a decision that lacks look-ups hands its parse
+// to the next round, which renders it without parsing the texts again; a
+// parse of other texts, or one that lacked a linked blob, is not reused.
+func TestDecideReusesTheParse(t *testing.T) {
+	full := fullyObserved("ubuntu.json", seedText(t, "ubuntu-shell"), "e1")
+	o := full
+	o.Checksums = nil
+	d := decide(decideConfig, o)
+	if d.Parse == nil || len(d.Parse.Parsed) != 1 || d.Parse.Text == "" {
+		t.Fatalf("parse handed on: %+v", d.Parse)
+	}
+	// the handed-on parse is the one rendered: a problem put into it shows
+	marked := *d.Parse
+	marked.Parsed = []*Parsed{{Name: "ubuntu", Kind: KindResource, Problems: []Problem{{Path: "x", Message: "from the earlier round"}}}}
+	next := full
+	next.Parse = &marked
+	if rec := recordsOf(decide(decideConfig, next))["ubuntu"]; rec.Valid || !strings.Contains(problemText(rec.Problems), "from the earlier round") {
+		t.Errorf("the earlier parse was not used: %v", rec.Problems)
+	}
+	other := marked
+	other.Text = "{}"
+	next.Parse = &other
+	if rec := recordsOf(decide(decideConfig, next))["ubuntu"]; !rec.Valid {
+		t.Errorf("a parse of other texts was used: %v", rec.Problems)
+	}
+	// a parse that lacked a linked blob is not handed on
+	main := fullyObserved("main.json", mustRead(t, filepath.Join("testdata", "shapes", "linked-image-template.json")), "m1")
+	if d := decide(decideConfig, main); len(d.Need.LinkTexts) == 0 || d.Parse != nil {
+		t.Errorf("need %+v, parse %v", d.Need, d.Parse)
+	}
+}

@@ -68,8 +68,8 @@ func TestCatalogLinked(t *testing.T) {
 	counted := &countingDocs{Documents: e.docs, prefix: recordPrefix}
 	e.s.Docs = counted
 	recs, err := e.s.Refresh(ctx)
-	if err != nil || len(recs) != 2 || counted.writes != 0 {
-		t.Errorf("refresh: %d records, %d writes, %v", len(recs), counted.writes, err)
+	if err != nil || len(recs) != 2 || counted.writes.Load() != 0 {
+		t.Errorf("refresh: %d records, %d writes, %v", len(recs), counted.writes.Load(), err)
 	}
 	e.s.Docs = e.docs
 	// the linker deleted: the linked file is reconciled as a file of its own

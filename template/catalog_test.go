@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -512,19 +513,19 @@ func (failingVersions) ListVersions(context.Context, string, string, string, str
 type countingDocs struct {
 	goldenpipe.Documents
 	prefix        string
-	reads, writes int
+	reads, writes atomic.Int64 // a refresh reconciles templates at once
 }
 
 func (c *countingDocs) Get(ctx context.Context, key string, v any) (string, error) {
 	if strings.HasPrefix(key, c.prefix) {
-		c.reads++
+		c.reads.Add(1)
 	}
 	return c.Documents.Get(ctx, key, v)
 }
 
 func (c *countingDocs) Put(ctx context.Context, key string, v any, ifMatch string) (string, error) {
 	if strings.HasPrefix(key, c.prefix) {
-		c.writes++
+		c.writes.Add(1)
 	}
 	return c.Documents.Put(ctx, key, v, ifMatch)
 }
@@ -564,8 +565,8 @@ func TestRefresh(t *testing.T) {
 			for _, r := range recs {
 				names = append(names, r.Name)
 			}
-			if !slices.Equal(names, []string{"jammy", "ubuntu"}) || counted.writes != 0 {
-				t.Errorf("refresh: %v, %d writes", names, counted.writes)
+			if !slices.Equal(names, []string{"jammy", "ubuntu"}) || counted.writes.Load() != 0 {
+				t.Errorf("refresh: %v, %d writes", names, counted.writes.Load())
 			}
 			if keys := e.keys(recordPrefix); len(keys) != 2 || len(e.keys(historyPrefix)) != 1 {
 				t.Errorf("records %v, history %v", keys, e.keys(historyPrefix))
@@ -573,10 +574,10 @@ func TestRefresh(t *testing.T) {
 			// a new platform image version: planned and written, and not
 			// requested by the refresh (its caller reads the plans)
 			e.s.Versions.(*fakeVersions).versions["Canonical/UbuntuServer/18.04-LTS"] = []string{"18.04.202501010"}
-			counted.writes = 0
+			counted.writes.Store(0)
 			recs, err = e.s.Refresh(context.Background())
-			if err != nil || len(recs) != 2 || counted.writes != 1 || recs[1].Rendered.SourceVersion != "18.04.202501010" || recs[1].Pending != nil {
-				t.Errorf("new version: %d records, %d writes, %v", len(recs), counted.writes, err)
+			if err != nil || len(recs) != 2 || counted.writes.Load() != 1 || recs[1].Rendered.SourceVersion != "18.04.202501010" || recs[1].Pending != nil {
+				t.Errorf("new version: %d records, %d writes, %v", len(recs), counted.writes.Load(), err)
 			}
 			if len(e.planned.heard()) != heard {
 				t.Errorf("the refresh requested builds: %v", e.planned.heard())

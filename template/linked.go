@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	stdpath "path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -101,95 +100,9 @@ func DirLoader(dir string) func(string) ([]byte, error) {
 	}
 }
 
-// linker reads the linked templates of one template file from the
-// templates container, and remembers which it read.
-type linker struct {
-	s     *Service
-	ctx   context.Context
-	dir   string // the linking blob's folder ("" at the container's root)
-	read  []LinkedBlob
-	retry bool  // a linked blob changed while it was read
-	err   error // the container could not be read: not the template's problem
-}
-
-func (s *Service) linker(ctx context.Context, blob string) *linker {
-	dir := stdpath.Dir(blob)
-	if dir == "." {
-		dir = ""
-	}
-	return &linker{s: s, ctx: ctx, dir: dir}
-}
-
-// load is arm.Scope's Load: rel is relative to the linking blob's folder
-// (arm has cleaned it and kept it inside).
-func (l *linker) load(rel string) ([]byte, error) {
-	name := stdpath.Join(l.dir, rel)
-	if rel == ".." || strings.HasPrefix(rel, "../") || stdpath.IsAbs(rel) {
-		return nil, fmt.Errorf("%q is outside the templates container", rel)
-	}
-	ver, err := l.s.properties(l.ctx, name, false)
-	switch goldenpipe.ErrorCode(err) {
-	case "":
-	case goldenpipe.ENOTFOUND:
-		// listed with no version: its upload renders this template again
-		l.add(LinkedBlob{Blob: name})
-		return nil, fmt.Errorf("no blob %q in the templates container", name)
-	default:
-		l.err = err
-		return nil, fmt.Errorf("the templates container could not be read")
-	}
-	l.add(LinkedBlob{Blob: name, ETag: ver.ETag})
-	if ver.Size > MaxTemplateBytes {
-		return nil, fmt.Errorf("blob %q is %d bytes, over the limit of %d", name, ver.Size, MaxTemplateBytes)
-	}
-	text, err := l.s.read(l.ctx, name, ver)
-	switch goldenpipe.ErrorCode(err) {
-	case "":
-		return []byte(text), nil
-	case goldenpipe.ECONFLICT, goldenpipe.ENOTFOUND:
-		l.retry = true
-	default:
-		l.err = err
-	}
-	return nil, fmt.Errorf("blob %q could not be read", name)
-}
-
-func (l *linker) add(b LinkedBlob) {
-	for _, r := range l.read {
-		if r.Blob == b.Blob {
-			return
-		}
-	}
-	l.read = append(l.read, b)
-	sort.Slice(l.read, func(i, j int) bool { return l.read[i].Blob < l.read[j].Blob })
-}
-
-// linksCurrent reports whether every linked blob the records read is
-// still the version read.
-func (s *Service) linksCurrent(ctx context.Context, olds map[string]stored) (bool, error) {
-	for _, old := range olds {
-		for _, lb := range old.rec.Linked {
-			ver, err := s.properties(ctx, lb.Blob, false)
-			switch goldenpipe.ErrorCode(err) {
-			case "":
-				if ver.ETag != lb.ETag {
-					return false, nil
-				}
-			case goldenpipe.ENOTFOUND:
-				if lb.ETag != "" {
-					return false, nil // deleted since
-				}
-			default:
-				return false, err
-			}
-		}
-	}
-	return true, nil
-}
-
 // linkedBy returns the template files that link blob (none: nil).
-func (s *Service) linkedBy(ctx context.Context, blob string) ([]string, error) {
-	if !s.linkIndexes.has(linksKey(blob)) {
+func (s *Service) linkedBy(ctx context.Context, r *run, blob string) ([]string, error) {
+	if !r.linkIndexes.has(linksKey(blob)) {
 		return nil, nil // the run's listing has no index for it
 	}
 	var idx linkIndex
@@ -254,14 +167,14 @@ func linkedSet(recs []Record) map[string]bool {
 // relink brings the reverse index in step with what a template file now
 // links (was: before). A blob that becomes linked, or is linked no more,
 // is reconciled again, so its record says whether it is linked.
-func (s *Service) relink(ctx context.Context, blob string, was, now map[string]bool) error {
+func (s *Service) relink(ctx context.Context, r *run, blob string, was, now map[string]bool) error {
 	var changed []string
 	for lb := range now {
 		if was[lb] {
 			continue
 		}
 		first := false
-		err := s.editLinks(ctx, lb, func(idx *linkIndex) {
+		err := s.editLinks(ctx, r, lb, func(idx *linkIndex) {
 			if !slices.Contains(idx.By, blob) {
 				first = len(idx.By) == 0
 				idx.By = append(idx.By, blob)
@@ -280,7 +193,7 @@ func (s *Service) relink(ctx context.Context, blob string, was, now map[string]b
 			continue
 		}
 		last := false
-		err := s.editLinks(ctx, lb, func(idx *linkIndex) {
+		err := s.editLinks(ctx, r, lb, func(idx *linkIndex) {
 			if i := slices.Index(idx.By, blob); i >= 0 {
 				idx.By = slices.Delete(idx.By, i, i+1)
 				last = len(idx.By) == 0
@@ -293,18 +206,17 @@ func (s *Service) relink(ctx context.Context, blob string, was, now map[string]b
 			changed = append(changed, lb)
 		}
 	}
-	if s.noCascade {
+	if r.noCascade {
 		return nil
 	}
 	sort.Strings(changed)
+	// read as it is now, the records it settles going where this run's go
+	once := &run{settled: r.settled, checksums: r.checksums, versions: &Resolver{Lister: s.Versions}, render: true, noCascade: true}
 	for _, lb := range changed {
 		if lb == blob {
 			continue
 		}
-		once := *s
-		once.noCascade = true
-		once.listed, once.fileIndexes, once.linkIndexes = nil, nil, nil // read as it is now
-		if _, _, err := once.reconcileFile(ctx, lb, &Resolver{Lister: s.Versions}, true); err != nil {
+		if _, _, err := s.reconcileFile(ctx, once, lb); err != nil {
 			return fmt.Errorf("reconciling linked template %q: %w", lb, err)
 		}
 	}
@@ -313,7 +225,7 @@ func (s *Service) relink(ctx context.Context, blob string, was, now map[string]b
 
 // editLinks changes a blob's reverse index with a conditional write; an
 // index left empty is deleted.
-func (s *Service) editLinks(ctx context.Context, blob string, fn func(*linkIndex)) error {
+func (s *Service) editLinks(ctx context.Context, r *run, blob string, fn func(*linkIndex)) error {
 	key := linksKey(blob)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		var idx linkIndex
@@ -336,7 +248,7 @@ func (s *Service) editLinks(ctx context.Context, blob string, fn func(*linkIndex
 			err = s.Docs.Delete(ctx, key, etag)
 		default:
 			if _, err = s.Docs.Put(ctx, key, idx, etag); err == nil {
-				s.linkIndexes.add(key) // a refresh's later reconciles read it
+				r.linkIndexes.add(key) // a refresh's later reconciles read it
 			}
 		}
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
@@ -349,8 +261,8 @@ func (s *Service) editLinks(ctx context.Context, blob string, fn func(*linkIndex
 
 // linkersChanged reconciles the template files that link a blob which
 // changed, and returns the templates they hold (for notify).
-func (s *Service) linkersChanged(ctx context.Context, blob string, versions *Resolver) ([]string, error) {
-	linkers, err := s.linkedBy(ctx, blob)
+func (s *Service) linkersChanged(ctx context.Context, r *run, blob string) ([]string, error) {
+	linkers, err := s.linkedBy(ctx, r, blob)
 	if err != nil {
 		return nil, err
 	}
@@ -359,28 +271,13 @@ func (s *Service) linkersChanged(ctx context.Context, blob string, versions *Res
 		if l == blob {
 			continue
 		}
-		_, ns, err := s.reconcileFile(ctx, l, versions, false)
+		_, ns, err := s.reconcileFile(ctx, r, l)
 		if err != nil {
 			return names, fmt.Errorf("rendering %q, which links %q, again: %w", l, blob, err)
 		}
 		names = append(names, ns...)
 	}
 	return names, nil
-}
-
-// relinkFile updates the reverse index after a template file's records
-// were written (now: the linked blobs read; nil when the file is gone).
-func (s *Service) relinkFile(ctx context.Context, blob string, olds map[string]stored, now []LinkedBlob) error {
-	recs := make([]Record, 0, len(olds))
-	for _, o := range olds {
-		recs = append(recs, o.rec)
-	}
-	was := linkedSet(recs)
-	nowSet := linkedSet([]Record{{Linked: now}})
-	if len(was) == 0 && len(nowSet) == 0 {
-		return nil
-	}
-	return s.relink(ctx, blob, was, nowSet)
 }
 
 // keySet is a refresh's view of the reverse indexes that exist: listed

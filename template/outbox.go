@@ -54,38 +54,6 @@ const pendingGrace = 5 * time.Minute
 // DefaultPendingLimit bounds the pending requests one monitor tick sends.
 const DefaultPendingLimit = 200
 
-// outbox sets the pending request of a record about to be written: the
-// old record's, when it asks for the same fingerprint; a new one when the
-// plan asks for a build and this is a change whose build is requested
-// here (listeners, not the nightly refresh, which sends its own).
-func (s *Service) outbox(rec *Record, old *Record) {
-	rec.Pending = nil
-	if !rec.Valid || rec.Rendered == nil || rec.Plan == nil || !rec.Plan.Rebuild {
-		return
-	}
-	fp := rec.Rendered.Fingerprint
-	if old != nil && old.Pending != nil && old.Pending.Fingerprint == fp {
-		p := *old.Pending
-		rec.Pending = &p
-		return
-	}
-	if len(s.Listeners) > 0 && s.settled == nil {
-		rec.Pending = &PendingBuild{Fingerprint: fp, Reason: rec.Plan.Reason, Since: s.now()}
-	}
-}
-
-// indexPending writes the pending index entry of a record about to be
-// written with a pending request (before the record).
-func (s *Service) indexPending(ctx context.Context, rec Record) error {
-	if rec.Pending == nil {
-		return nil
-	}
-	if _, err := s.Docs.Overwrite(ctx, pendingKey(rec.Name), pendingEntry{Name: rec.Name, Fingerprint: rec.Pending.Fingerprint, At: s.now()}); err != nil {
-		return fmt.Errorf("indexing the build request of template %q: %w", rec.Name, err)
-	}
-	return nil
-}
-
 // notify sends the build request a template's record carries, if any, and
 // clears it once every listener took it.
 func (s *Service) notify(ctx context.Context, name string) error {

@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -115,18 +115,6 @@ type Service struct {
 	// invocation passes (tests).
 	ReplanBudget time.Duration
 	ReplanLimit  int
-
-	// a refresh's view (set on its copy of the service): the templates
-	// container's listing with each blob's version, the file indexes that
-	// exist, and where the records it settles go
-	listed      map[string]goldenpipe.BlobVersion
-	fileIndexes map[string]bool
-	settled     func(Record)
-	// linkIndexes are the reverse indexes of linked blobs the refresh
-	// listed; noCascade stops a reconcile from reconciling the blobs it
-	// links (linked.go)
-	linkIndexes *keySet
-	noCascade   bool
 }
 
 // PlanListener hears of templates whose plan asks for a build.
@@ -163,11 +151,11 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 		return "ignored: " + err.Error(), nil
 	}
 	blob = TemplateBlobOf(blob) // a parameters file re-renders its template
-	versions := &Resolver{Lister: s.Versions}
-	outcome, names, err := s.reconcileFile(ctx, blob, versions, false)
+	r := s.eventRun(&Resolver{Lister: s.Versions}, false)
+	outcome, names, err := s.reconcileFile(ctx, r, blob)
 	if err == nil {
 		var more []string
-		more, err = s.linkersChanged(ctx, blob, versions) // the templates that link it
+		more, err = s.linkersChanged(ctx, r, blob) // the templates that link it
 		names = append(names, more...)
 	}
 	for _, name := range names {
@@ -175,7 +163,7 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 			err = s.notify(ctx, name)
 		}
 	}
-	return outcome, err
+	return outcome.String(), err
 }
 
 // RecordBuild records a template's last successful build and plans again.
@@ -206,236 +194,11 @@ func (s *Service) RecordBuild(ctx context.Context, name string, sum BuildSummary
 // rendered again (new checksums, a new "latest") from the stored source;
 // without, they are left as they are.
 func (s *Service) Reconcile(ctx context.Context, blob string, versions *Resolver, render bool) (string, error) {
-	outcome, _, err := s.reconcileFile(ctx, blob, versions, render)
-	return outcome, err
-}
-
-func (s *Service) reconcileFile(ctx context.Context, blob string, versions *Resolver, render bool) (string, []string, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		outcome, names, retry, err := s.reconcileOnce(ctx, blob, versions, render)
-		if !retry {
-			return outcome, names, err
-		}
-		// the run's listing is behind what was found: look at the blob itself
-		s.listed, s.fileIndexes = nil, nil
-	}
-	return "", nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "template file %q kept changing; the event will be redelivered", blob)
-}
-
-// fileIndex names the templates of a file that holds several (or whose
-// one template is not named after the file); other files have none.
-type fileIndex struct {
-	Blob  string   `json:"blob"`
-	Names []string `json:"names"`
+	outcome, _, err := s.reconcileFile(ctx, s.eventRun(versions, render), blob)
+	return outcome.String(), err
 }
 
 func fileKey(blob string) string { return filePrefix + keyOf(blob) + ".json" }
-
-// stored is a record as read, with its ETag.
-type stored struct {
-	rec  Record
-	etag string
-}
-
-func (s *Service) reconcileOnce(ctx context.Context, blob string, versions *Resolver, render bool) (string, []string, bool, error) {
-	base, err := NameFromBlob(blob)
-	if err != nil {
-		return "ignored: " + err.Error(), nil, false, nil
-	}
-	prev := []string{base}
-	var idx fileIndex
-	var idxETag string
-	if s.fileIndexes != nil && !s.fileIndexes[fileKey(blob)] {
-		err = goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no index listed for %s", blob) // the run's listing
-	} else {
-		idxETag, err = s.Docs.Get(ctx, fileKey(blob), &idx)
-	}
-	switch goldenpipe.ErrorCode(err) {
-	case "":
-		prev = idx.Names
-	case goldenpipe.ENOTFOUND:
-	default:
-		return "", nil, false, fmt.Errorf("reading the index of template file %q: %w", blob, err)
-	}
-	olds := map[string]stored{}
-	for _, name := range prev {
-		var rec Record
-		etag, err := s.Docs.Get(ctx, recordKey(name), &rec)
-		switch goldenpipe.ErrorCode(err) {
-		case "":
-			olds[name] = stored{rec, etag}
-		case goldenpipe.ENOTFOUND:
-		default:
-			return "", nil, false, fmt.Errorf("reading the record of template %q: %w", name, err)
-		}
-	}
-	ver, err := s.properties(ctx, blob, false)
-	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
-		if len(olds) == 0 && idxETag == "" {
-			return "template blob does not exist and has no record; nothing to do", nil, false, nil
-		}
-		for name, old := range olds {
-			if retry, err := s.remove(ctx, name, old); retry || err != nil {
-				return "", nil, retry, err
-			}
-		}
-		if idxETag != "" {
-			if err := s.Docs.Delete(ctx, fileKey(blob), idxETag); err != nil {
-				return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
-			}
-		}
-		if err := s.relinkFile(ctx, blob, olds, nil); err != nil {
-			return "", nil, false, err
-		}
-		return "template deleted; record removed (kept in history)", nil, false, nil
-	}
-	if err != nil {
-		return "", nil, false, err
-	}
-	paramsBlob := ParametersBlobOf(blob)
-	pver, err := s.properties(ctx, paramsBlob, true)
-	switch goldenpipe.ErrorCode(err) {
-	case "":
-	case goldenpipe.ENOTFOUND:
-		pver, paramsBlob = goldenpipe.BlobVersion{}, ""
-	default:
-		return "", nil, false, err
-	}
-	unchanged := len(olds) > 0
-	stale := false
-	var some Record
-	for _, old := range olds {
-		unchanged = unchanged && old.rec.ETag == ver.ETag && old.rec.ParametersETag == pver.ETag
-		stale = stale || old.rec.Stale
-		some = old.rec
-	}
-	if unchanged {
-		if unchanged, err = s.linksCurrent(ctx, olds); err != nil {
-			return "", nil, false, err
-		}
-	}
-	if unchanged && len(olds) == len(prev) && !stale && !render {
-		// a build request written with the record and not sent (a crash,
-		// a storage error): sent now
-		var pending []string
-		for _, name := range prev {
-			if old, ok := olds[name]; ok && old.rec.Pending != nil {
-				pending = append(pending, name)
-			}
-		}
-		if len(pending) > 0 {
-			return fmt.Sprintf("version %s already processed; sending the build request of %s, not sent before", ver.ETag, strings.Join(pending, ", ")), pending, false, nil
-		}
-		return fmt.Sprintf("version %s already processed", ver.ETag), nil, false, nil
-	}
-	var text, params string
-	switch {
-	case ver.Size > MaxTemplateBytes:
-	case unchanged:
-		text, params = some.Source, some.ParametersSource
-	default:
-		if text, err = s.read(ctx, blob, ver); err == nil && paramsBlob != "" {
-			params, err = s.read(ctx, paramsBlob, pver)
-		}
-		switch goldenpipe.ErrorCode(err) {
-		case "":
-		case goldenpipe.ECONFLICT, goldenpipe.ENOTFOUND:
-			return "", nil, true, nil
-		default:
-			return "", nil, false, err
-		}
-	}
-	// a user's SAS signatures and keys never reach a record, a page or a
-	// log: the template is read with stand-ins, put back just before the
-	// body goes to Image Builder (RestoreSecrets)
-	text, params = redactSource(text), redactSource(params)
-	var parsed []*Parsed
-	lk := s.linker(ctx, blob)
-	if ver.Size > MaxTemplateBytes {
-		parsed = []*Parsed{{Name: base, Kind: KindResource, Problems: []Problem{{Path: "(template)",
-			Message: fmt.Sprintf("the blob is %d bytes, over the limit of %d", ver.Size, MaxTemplateBytes)}}}}
-	} else {
-		var pb []byte
-		if paramsBlob != "" {
-			pb = []byte(params)
-		}
-		o := s.options()
-		o.Deployment.Now = ver.LastModified // utcNow() in a parameter default: stable until the file changes
-		o.Deployment.Load = lk.load
-		parsed = ParseFile(base, []byte(text), pb, o)
-		switch {
-		case lk.retry:
-			return "", nil, true, nil
-		case lk.err != nil:
-			return "", nil, false, fmt.Errorf("reading the templates %q links: %w", blob, lk.err)
-		}
-		linkers, err := s.linkedBy(ctx, blob)
-		if err != nil {
-			return "", nil, false, err
-		}
-		parsed = asLinked(blob, base, parsed, linkers, lk.read)
-	}
-	var names, outcomes []string
-	for _, p := range parsed {
-		old, hasOld := olds[p.Name]
-		rec := Record{Name: p.Name, Blob: blob, URL: s.Blobs.URL(blob), ETag: ver.ETag, LastModified: ver.LastModified,
-			ProcessedAt: s.now(), Source: text, ParametersBlob: paramsBlob, ParametersETag: pver.ETag, ParametersSource: params, Linked: lk.read}
-		if hasOld {
-			rec.LastBuild = old.rec.LastBuild
-		}
-		if err := s.renderParsed(ctx, &rec, p, versions); err != nil {
-			return "", nil, false, err
-		}
-		if hasOld {
-			s.outbox(&rec, &old.rec)
-		} else {
-			s.outbox(&rec, nil)
-		}
-		if hasOld && sameBut(rec, old.rec) {
-			s.settle(old.rec)
-			// rendered again to the same record (a quiet night): nothing to
-			// write, so a night without change costs no write per template
-			names = append(names, p.Name)
-			outcomes = append(outcomes, rec.summary())
-			continue
-		}
-		if err := s.indexPending(ctx, rec); err != nil { // the index first: the monitor finds the request
-			return "", nil, false, err
-		}
-		if _, err := s.Docs.Put(ctx, recordKey(p.Name), rec, old.etag); err != nil {
-			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
-				return "", nil, true, nil
-			}
-			return "", nil, false, fmt.Errorf("writing the record of template %q: %w", p.Name, err)
-		}
-		s.settle(rec)
-		names = append(names, p.Name)
-		outcomes = append(outcomes, rec.summary())
-	}
-	for _, name := range prev {
-		if old, ok := olds[name]; ok && !contains(names, name) {
-			if retry, err := s.remove(ctx, name, old); retry || err != nil {
-				return "", nil, retry, err
-			}
-		}
-	}
-	switch {
-	case len(names) == 1 && names[0] == base:
-		if idxETag != "" {
-			if err := s.Docs.Delete(ctx, fileKey(blob), idxETag); err != nil {
-				return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
-			}
-		}
-	case !slices.Equal(names, prev) || idxETag == "":
-		if _, err := s.Docs.Put(ctx, fileKey(blob), fileIndex{Blob: blob, Names: names}, idxETag); err != nil {
-			return "", nil, goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
-		}
-	}
-	if err := s.relinkFile(ctx, blob, olds, lk.read); err != nil {
-		return "", nil, false, err
-	}
-	return strings.Join(outcomes, "; "), names, false, nil
-}
 
 // redactSource is a template file's text as the app keeps it: decoded to
 // UTF-8 when it can be (a BOM, UTF-16), with every SAS signature and key
@@ -487,28 +250,6 @@ func (s *Service) RestoreSecrets(ctx context.Context, name string, body []byte) 
 	return []byte(out), nil
 }
 
-// properties reads a blob's version: from the run's listing when it
-// lists the blob, else from the blob (a template uploaded since the
-// listing is not taken for deleted). A parameters file the listing does
-// not hold is taken as absent (absent: true): its own upload event
-// re-plans its template.
-func (s *Service) properties(ctx context.Context, blob string, absent bool) (goldenpipe.BlobVersion, error) {
-	if v, ok := s.listed[blob]; ok {
-		return v, nil
-	}
-	if absent && s.listed != nil {
-		return goldenpipe.BlobVersion{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "parameters file %q is not listed", blob)
-	}
-	return s.Blobs.Properties(ctx, blob)
-}
-
-// settle hands a record as it now stands to the run that asked (Refresh).
-func (s *Service) settle(r Record) {
-	if s.settled != nil {
-		s.settled(r)
-	}
-}
-
 // sameBut reports two records equal but for when they were processed.
 func sameBut(a, b Record) bool {
 	a.ProcessedAt = b.ProcessedAt
@@ -522,46 +263,6 @@ func ignoreConflict(err error) error {
 		return nil
 	}
 	return err
-}
-
-// remove moves a template's record to history and deletes it.
-func (s *Service) remove(ctx context.Context, name string, old stored) (retry bool, err error) {
-	if _, err := s.Docs.Overwrite(ctx, historyPrefix+keyOf(name)+"/"+old.rec.ETag+".json", old.rec); err != nil {
-		return false, fmt.Errorf("keeping template %q in history: %w", name, err)
-	}
-	if err := s.Docs.Delete(ctx, recordKey(name), old.etag); err != nil {
-		return goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT, ignoreConflict(err)
-	}
-	return false, nil
-}
-
-func (s *Service) options() Options {
-	return Options{ScriptsURL: s.ScriptsURL, Deployment: s.Deployment}
-}
-
-// renderParsed fills a record from a parsed template: its findings, and
-// when it is valid its rendering and plan.
-func (s *Service) renderParsed(ctx context.Context, rec *Record, p *Parsed, versions *Resolver) error {
-	if p.Kind == KindLinked {
-		renderLinked(rec, p)
-		return nil
-	}
-	rec.Kind, rec.ResourceName, rec.OtherResources = p.Kind, p.ResourceName, p.OtherResources
-	rec.Valid, rec.Rendered, rec.Plan, rec.Stale, rec.StaleReason = false, nil, nil, false, ""
-	r := &Renderer{ScriptsURL: s.ScriptsURL, Checksums: s.Checksums, Versions: versions}
-	res, err := r.Check(ctx, p)
-	if err != nil {
-		return fmt.Errorf("rendering template %q: %w", rec.Name, err)
-	}
-	rec.SourceAPI, rec.Policy, rec.Notes = p.SourceAPI, p.Policy, p.Notes
-	rec.Problems, rec.Warnings, rec.Scripts = res.Problems, res.Warnings, res.Scripts
-	if res.Rendered == nil {
-		return nil
-	}
-	rec.Valid, rec.Rendered = true, res.Rendered
-	plan := MakePlan(res.Rendered, p.Policy, rec.LastBuild)
-	rec.Plan = &plan
-	return nil
 }
 
 func (r Record) summary() string {
@@ -599,44 +300,72 @@ const refreshWorkers = 16
 // template again with one version lookup per image and one checksum check
 // per script for the whole run, and stores the new plans.
 func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
-	var blobs []string
-	run := *s // this run's view: checksums memoized, versions cached, the listing's versions
-	if vl, ok := s.Blobs.(versionLister); ok {
-		listed, err := vl.Versions(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing the templates container: %w", err)
-		}
-		for name := range listed {
-			blobs = append(blobs, name)
-		}
-		sort.Strings(blobs)
-		run.listed = listed
-	} else {
-		var err error
-		if blobs, err = s.Blobs.List(ctx); err != nil {
-			return nil, fmt.Errorf("listing the templates container: %w", err)
-		}
+	// this run's view: checksums memoized, versions cached, the listing's versions
+	r := &run{checksums: &memoChecksums{src: s.Checksums}, versions: &Resolver{Lister: s.Versions}, render: true}
+	blobs, err := s.listTemplates(ctx, r)
+	if err != nil {
+		return nil, err
 	}
 	indexes, err := s.Docs.Keys(ctx, filePrefix)
 	if err != nil {
 		return nil, err
 	}
-	run.fileIndexes = map[string]bool{}
+	r.fileIndexes = map[string]bool{}
 	for _, k := range indexes {
-		run.fileIndexes[k] = true
+		r.fileIndexes[k] = true
 	}
-	if run.linkIndexes, err = s.linkIndexKeys(ctx); err != nil {
+	if r.linkIndexes, err = s.linkIndexKeys(ctx); err != nil {
 		return nil, err
 	}
-	run.Checksums = &memoChecksums{src: s.Checksums}
 	var mu sync.Mutex
 	var out []Record
-	run.settled = func(r Record) {
+	r.settled = func(rec Record) {
 		mu.Lock()
 		defer mu.Unlock()
-		out = append(out, r)
+		out = append(out, rec)
 	}
-	versions := &Resolver{Lister: s.Versions}
+	jobs, err := s.refreshJobs(ctx, blobs)
+	if err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(jobs))
+	g := new(errgroup.Group)
+	g.SetLimit(refreshWorkers)
+	for i, j := range jobs {
+		g.Go(func() error {
+			_, _, errs[i] = s.reconcileFile(ctx, r, j)
+			return nil // every template is tried; the errors are joined below
+		})
+	}
+	_ = g.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// listTemplates lists the templates container, with each blob's version
+// when it can (the run's listing).
+func (s *Service) listTemplates(ctx context.Context, r *run) ([]string, error) {
+	var blobs []string
+	var err error
+	if vl, ok := s.Blobs.(versionLister); ok {
+		r.listed, err = vl.Versions(ctx)
+		blobs = slices.Sorted(maps.Keys(r.listed))
+	} else {
+		blobs, err = s.Blobs.List(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing the templates container: %w", err)
+	}
+	return blobs, nil
+}
+
+// refreshJobs are the template files a refresh reconciles: those listed,
+// and those of records no listed blob names (their blob is gone, or a
+// file holds several templates), read.
+func (s *Service) refreshJobs(ctx context.Context, blobs []string) ([]string, error) {
 	var jobs []string
 	seen := map[string]bool{}
 	expected := map[string]bool{}
@@ -647,8 +376,6 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 			expected[recordKey(name)] = true
 		}
 	}
-	// records no listed blob names (their blob is gone, or a file holds
-	// several templates): read, and their blob reconciled
 	keys, err := s.Docs.Keys(ctx, recordPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("listing templates: %w", err)
@@ -669,21 +396,7 @@ func (s *Service) Refresh(ctx context.Context) ([]Record, error) {
 			jobs = append(jobs, rec.Blob)
 		}
 	}
-	errs := make([]error, len(jobs))
-	g := new(errgroup.Group)
-	g.SetLimit(refreshWorkers)
-	for i, j := range jobs {
-		g.Go(func() error {
-			_, errs[i] = run.Reconcile(ctx, j, versions, true)
-			return nil // every template is tried; the errors are joined below
-		})
-	}
-	_ = g.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return jobs, nil
 }
 
 // versionLister is a templates container that lists its blobs with their

@@ -78,7 +78,7 @@ type resolution struct {
 
 // Latest returns the newest version of an image.
 func (r *Resolver) Latest(ctx context.Context, location, publisher, offer, sku string) (string, error) {
-	key := strings.ToLower(strings.ReplaceAll(location, " ", "") + "/" + publisher + "/" + offer + "/" + sku)
+	key := imageKey(location, publisher, offer, sku)
 	r.mu.Lock()
 	if r.cache == nil {
 		r.cache = map[string]*resolution{}
@@ -114,4 +114,10 @@ func (r *Resolver) Latest(ctx context.Context, location, publisher, offer, sku s
 	}
 	close(res.done)
 	return res.version, res.err
+}
+
+// imageKey names a platform image as Azure does: case and the location's
+// spaces aside.
+func imageKey(location, publisher, offer, sku string) string {
+	return strings.ToLower(strings.ReplaceAll(location, " ", "") + "/" + publisher + "/" + offer + "/" + sku)
 }

@@ -141,111 +141,18 @@ type judged struct {
 // and the ledger is written, conditioned on letag, when its holders
 // change. ECONFLICT: another pass changed the ledger first.
 func (s *Service) admission(ctx context.Context, l ledger, letag string, held []stored, head []goldenpipe.Listed, headNext string, budget int) ([]judged, map[string]Verdict, error) {
-	max := s.maxConcurrent()
-	lanes := map[string]string{}
-	holding := map[string]bool{}
-	live := 0
-	for _, h := range held {
-		holding[h.b.ID] = true
-		if !Terminal(h.b.State) && lanes[h.b.Template] == "" {
-			lanes[h.b.Template] = h.b.ID
-			live++
-		}
+	p := s.newPass(held)
+	if err := s.walkLine(ctx, p, head, headNext, budget); err != nil {
+		return nil, nil, err
 	}
-	active := make([]Build, 0, len(held)+max)
-	for _, h := range held {
-		active = append(active, h.b)
-	}
-	var seenJ []judged
-	admits, examined := 0, 0
-	items, next, fetched := head, headNext, head != nil
-	now := s.now()
-	for live+admits < max && examined < budget {
-		if len(items) == 0 {
-			if fetched && next == "" {
-				break
-			}
-			var err error
-			if items, next, err = s.Docs.ListPage(ctx, keyLine, next, min(budget-examined, goldenpipe.MaxPageSize)); err != nil {
-				return nil, nil, fmt.Errorf("reading the line: %w", err)
-			}
-			fetched = true
-			if len(items) == 0 {
-				break
-			}
-		}
-		it := items[0]
-		items = items[1:]
-		id, at, ok := parseAsc(it.Key, keyLine)
-		if !ok {
-			continue
-		}
-		examined++
-		var b Build
-		etag, err := s.Docs.Get(ctx, buildKey(id), &b)
-		switch goldenpipe.ErrorCode(err) {
-		case "":
-		case goldenpipe.ENOTFOUND:
-			if now.Sub(at) > markerGrace { // a request whose record never came
-				_ = s.Docs.Delete(ctx, it.Key, "")
-				_ = s.Docs.Delete(ctx, activeKey(id), "")
-			}
-			continue
-		default:
-			return nil, nil, err
-		}
-		st := stored{b: b, etag: etag}
-		switch {
-		case !b.RequestedAt.Equal(at): // a request that lost its race
-			_ = s.Docs.Delete(ctx, it.Key, "")
-			continue
-		case holding[id]:
-			if !waitingState(b.State) {
-				_ = s.Docs.Delete(ctx, it.Key, "") // moved on: its entry was left by a crash
-			}
-			continue
-		case Terminal(b.State):
-			// finished (a crash between its end and the due list's entry):
-			// its after-steps go on from the due list
-			if _, err := s.Docs.Overwrite(ctx, dueKey(now, id), indexEntry{ID: id, ETag: etag}); err != nil {
-				return nil, nil, err
-			}
-			_ = s.Docs.Delete(ctx, it.Key, "")
-			continue
-		case !waitingState(b.State):
-			// in flight but named by no ledger (a lost write): it holds
-			// its lane and slot all the same (Admit keeps it)
-			active = append(active, b)
-			if lanes[b.Template] == "" {
-				lanes[b.Template] = id
-				live++
-			}
-			seenJ = append(seenJ, judged{st: st, inLine: true})
-			continue
-		}
-		newer, err := s.newerWaiting(ctx, &b)
-		if err != nil {
-			return nil, nil, err
-		}
-		if newer != "" {
-			seenJ = append(seenJ, judged{st: st, v: Verdict{Kind: VerdictSupersede, Other: newer}, inLine: true})
-			continue
-		}
-		active = append(active, b)
-		seenJ = append(seenJ, judged{st: st, inLine: true})
-		if lanes[b.Template] == "" {
-			lanes[b.Template] = id
-			admits++
-		}
-	}
-	holders, verdicts := Admit(active, l.Holders, max)
-	for i := range seenJ {
-		if seenJ[i].v.Kind == VerdictNone {
-			seenJ[i].v = verdicts[seenJ[i].st.b.ID]
+	holders, verdicts := Admit(p.active, l.Holders, p.max)
+	for i := range p.judged {
+		if p.judged[i].v.Kind == VerdictNone {
+			p.judged[i].v = verdicts[p.judged[i].st.b.ID]
 		}
 	}
 	laneOf := map[string]string{}
-	for _, b := range active {
+	for _, b := range p.active {
 		laneOf[b.ID] = b.Template
 	}
 	newLanes := make(map[string]string, len(holders))
@@ -258,7 +165,134 @@ func (s *Service) admission(ctx context.Context, l ledger, letag string, held []
 			return nil, nil, err
 		}
 	}
-	return seenJ, verdicts, nil
+	return p.judged, verdicts, nil
+}
+
+// pass is an admission pass under way: the lanes taken (template →
+// build), the holders, the live builds and the admits so far, the builds
+// Admit decides over, and the builds judged from the line.
+type pass struct {
+	max          int
+	lanes        map[string]string
+	holding      map[string]bool
+	live, admits int
+	active       []Build
+	judged       []judged
+	now          time.Time
+}
+
+func (s *Service) newPass(held []stored) *pass {
+	p := &pass{max: s.maxConcurrent(), lanes: map[string]string{}, holding: map[string]bool{}, now: s.now()}
+	for _, h := range held {
+		p.holding[h.b.ID] = true
+		if !Terminal(h.b.State) && p.lanes[h.b.Template] == "" {
+			p.lanes[h.b.Template] = h.b.ID
+			p.live++
+		}
+	}
+	p.active = make([]Build, 0, len(held)+p.max)
+	for _, h := range held {
+		p.active = append(p.active, h.b)
+	}
+	return p
+}
+
+// walkLine looks at the line from its head (head, then the pages after
+// headNext; head nil: from its start) while a slot is free, at most budget
+// entries.
+func (s *Service) walkLine(ctx context.Context, p *pass, head []goldenpipe.Listed, headNext string, budget int) error {
+	examined := 0
+	items, next, fetched := head, headNext, head != nil
+	for p.live+p.admits < p.max && examined < budget {
+		if len(items) == 0 {
+			if fetched && next == "" {
+				return nil
+			}
+			var err error
+			if items, next, err = s.Docs.ListPage(ctx, keyLine, next, min(budget-examined, goldenpipe.MaxPageSize)); err != nil {
+				return fmt.Errorf("reading the line: %w", err)
+			}
+			fetched = true
+			if len(items) == 0 {
+				return nil
+			}
+		}
+		it := items[0]
+		items = items[1:]
+		id, at, ok := parseAsc(it.Key, keyLine)
+		if !ok {
+			continue
+		}
+		examined++
+		if err := s.judgeEntry(ctx, p, it.Key, id, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// judgeEntry looks at one entry of the line (key, naming build id
+// requested at at): an entry left behind goes, a build in flight holds its
+// lane, a waiting build is judged (superseded by a newer request of its
+// template, or left to Admit).
+func (s *Service) judgeEntry(ctx context.Context, p *pass, key, id string, at time.Time) error {
+	var b Build
+	etag, err := s.Docs.Get(ctx, buildKey(id), &b)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+	case goldenpipe.ENOTFOUND:
+		if p.now.Sub(at) > markerGrace { // a request whose record never came
+			_ = s.Docs.Delete(ctx, key, "")
+			_ = s.Docs.Delete(ctx, activeKey(id), "")
+		}
+		return nil
+	default:
+		return err
+	}
+	st := stored{b: b, etag: etag}
+	switch {
+	case !b.RequestedAt.Equal(at): // a request that lost its race
+		_ = s.Docs.Delete(ctx, key, "")
+		return nil
+	case p.holding[id]:
+		if !waitingState(b.State) {
+			_ = s.Docs.Delete(ctx, key, "") // moved on: its entry was left by a crash
+		}
+		return nil
+	case Terminal(b.State):
+		// finished (a crash between its end and the due list's entry):
+		// its after-steps go on from the due list
+		if _, err := s.Docs.Overwrite(ctx, dueKey(p.now, id), indexEntry{ID: id, ETag: etag}); err != nil {
+			return err
+		}
+		_ = s.Docs.Delete(ctx, key, "")
+		return nil
+	case !waitingState(b.State):
+		// in flight but named by no ledger (a lost write): it holds
+		// its lane and slot all the same (Admit keeps it)
+		p.active = append(p.active, b)
+		if p.lanes[b.Template] == "" {
+			p.lanes[b.Template] = id
+			p.live++
+		}
+		p.judged = append(p.judged, judged{st: st, inLine: true})
+		return nil
+	}
+	newer, err := s.newerWaiting(ctx, &b)
+	if err != nil {
+		return err
+	}
+	if newer != "" {
+		p.judged = append(p.judged, judged{st: st, v: Verdict{Kind: VerdictSupersede, Other: newer}, inLine: true})
+		return nil
+	}
+	p.active = append(p.active, b)
+	p.judged = append(p.judged, judged{st: st, inLine: true})
+	if p.lanes[b.Template] == "" {
+		p.lanes[b.Template] = id
+		p.admits++
+	}
+	return nil
 }
 
 func mapsEqual(a, b map[string]string) bool {
@@ -404,54 +438,15 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("filing the builds in flight in the line: %w", err)
 		}
-		if note != "" {
-			notes = append(notes, note)
-		}
+		notes = appendNote(notes, note)
 	}
-
-	var held []stored
-	var judgedList []judged
-	var verdicts map[string]Verdict
-	var head []goldenpipe.Listed
-	var headNext string
-	for attempt := 0; ; attempt++ {
-		var l ledger
-		letag, err := s.Docs.Get(ctx, keyAdmission, &l)
-		if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
-			return "", err
-		}
-		held, err = s.holders(ctx, l.Holders)
-		if err != nil {
-			return "", err
-		}
-		head, headNext, err = s.Docs.ListPage(ctx, keyLine, "", tickHead)
-		if err != nil {
-			return "", fmt.Errorf("reading the line: %w", err)
-		}
-		judgedList, verdicts, err = s.admission(ctx, l, letag, held, head, headNext, tickExamined)
-		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
-			if attempt+1 < passAttempts {
-				continue
-			}
-			// request paths keep giving the slots: this tick follows the
-			// builds it has and leaves admission to them and the next tick
-			s.log().Info("the admission pass lost the ledger to others; the next tick tries again")
-			judgedList, verdicts, err = nil, nil, nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("the admission pass: %w", err)
-		}
-		break
+	p, err := s.tickPass(ctx)
+	if err != nil {
+		return "", err
 	}
-	// the line beyond its head is counted by its keys alone (up to
-	// InFlightCounted), for the view
-	lineCount, lineMore := len(head), false
-	if headNext != "" {
-		keys, next, err := s.Docs.KeysPage(ctx, keyLine, "", InFlightCounted)
-		if err != nil {
-			return "", fmt.Errorf("counting the line: %w", err)
-		}
-		lineCount, lineMore = len(keys), next != ""
+	lineCount, lineMore, err := s.countLine(ctx, p)
+	if err != nil {
+		return "", err
 	}
 	// the due list's first page: what is beyond it is looked at by later
 	// ticks (its builds are finished, not counted as in flight)
@@ -459,19 +454,108 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the due list: %w", err)
 	}
-
-	// the work: holders, what the pass judged, and the due
-	type job struct {
-		st      stored
-		v       Verdict
-		inLine  bool
-		fromDue string
-		dup     []string
-		refresh bool
+	jobs := s.tickJobs(p, due)
+	after, failed := s.runJobs(ctx, jobs)
+	summary := fmt.Sprintf("%d builds advanced", len(jobs))
+	if err := s.recordView(ctx, after, p.head, lineCount, lineMore); err != nil {
+		failed = append(failed, "recording the view of the builds in flight: "+err.Error())
 	}
-	var jobs []*job
-	byID := map[string]*job{}
-	add := func(j *job) {
+	if note, err := s.indexOldFrom(ctx, &m, metag, time.Now().Add(indexOldBudget)); err != nil {
+		failed = append(failed, "indexing old builds: "+err.Error())
+	} else {
+		notes = appendNote(notes, note)
+	}
+	if len(notes) > 0 {
+		summary += "; " + strings.Join(notes, "; ")
+	}
+	if len(failed) > 0 {
+		return "", goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s; %d failed: %s", summary, len(failed), strings.Join(failed, "; "))
+	}
+	return summary, nil
+}
+
+func appendNote(notes []string, note string) []string {
+	if note == "" {
+		return notes
+	}
+	return append(notes, note)
+}
+
+// tickPassed is what a tick's admission pass read and decided: the slot
+// holders, the builds it judged with their verdicts, and the line's head.
+type tickPassed struct {
+	held     []stored
+	judged   []judged
+	verdicts map[string]Verdict
+	head     []goldenpipe.Listed
+	headNext string
+}
+
+// tickPass is the tick's admission pass: the ledger, its holders, the
+// head of the line, tried again (at most passAttempts) when another pass
+// changed the ledger first.
+func (s *Service) tickPass(ctx context.Context) (tickPassed, error) {
+	var p tickPassed
+	for attempt := 0; ; attempt++ {
+		var l ledger
+		letag, err := s.Docs.Get(ctx, keyAdmission, &l)
+		if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+			return p, err
+		}
+		if p.held, err = s.holders(ctx, l.Holders); err != nil {
+			return p, err
+		}
+		if p.head, p.headNext, err = s.Docs.ListPage(ctx, keyLine, "", tickHead); err != nil {
+			return p, fmt.Errorf("reading the line: %w", err)
+		}
+		p.judged, p.verdicts, err = s.admission(ctx, l, letag, p.held, p.head, p.headNext, tickExamined)
+		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
+			if attempt+1 < passAttempts {
+				continue
+			}
+			// request paths keep giving the slots: this tick follows the
+			// builds it has and leaves admission to them and the next tick
+			s.log().Info("the admission pass lost the ledger to others; the next tick tries again")
+			p.judged, p.verdicts, err = nil, nil, nil
+		}
+		if err != nil {
+			return p, fmt.Errorf("the admission pass: %w", err)
+		}
+		return p, nil
+	}
+}
+
+// countLine counts the line beyond its head by its keys alone (up to
+// InFlightCounted), for the view; more says the line has more.
+func (s *Service) countLine(ctx context.Context, p tickPassed) (count int, more bool, err error) {
+	if p.headNext == "" {
+		return len(p.head), false, nil
+	}
+	keys, next, err := s.Docs.KeysPage(ctx, keyLine, "", InFlightCounted)
+	if err != nil {
+		return 0, false, fmt.Errorf("counting the line: %w", err)
+	}
+	return len(keys), next != "", nil
+}
+
+// tickJob is one build a tick reconciles: a holder, a build the pass
+// judged, or a finished build whose look is due (fromDue, its entry; dup,
+// its other due entries).
+type tickJob struct {
+	st      stored
+	v       Verdict
+	inLine  bool
+	fromDue string
+	dup     []string
+	refresh bool
+}
+
+// tickJobs lists the tick's work once per build: the holders, what the
+// pass judged, and the due.
+func (s *Service) tickJobs(p tickPassed, due []goldenpipe.Listed) []*tickJob {
+	var jobs []*tickJob
+	byID := map[string]*tickJob{}
+	add := func(j *tickJob) {
 		if o := byID[j.st.b.ID]; o != nil {
 			if j.fromDue != "" {
 				o.dup = append(o.dup, j.fromDue)
@@ -481,25 +565,26 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		byID[j.st.b.ID] = j
 		jobs = append(jobs, j)
 	}
-	for _, h := range held {
-		add(&job{st: h, v: verdicts[h.b.ID], inLine: waitingState(h.b.State), refresh: h.summarized != h.etag})
+	for _, h := range p.held {
+		add(&tickJob{st: h, v: p.verdicts[h.b.ID], inLine: waitingState(h.b.State), refresh: h.summarized != h.etag})
 	}
-	for _, j := range judgedList {
-		add(&job{st: j.st, v: j.v, inLine: j.inLine})
+	for _, j := range p.judged {
+		add(&tickJob{st: j.st, v: j.v, inLine: j.inLine})
 	}
 	now := s.now()
 	for _, it := range due {
 		id, at, ok := parseAsc(it.Key, keyDue)
-		if !ok {
+		if !ok || at.After(now) {
 			continue
 		}
-		if at.After(now) {
-			continue
-		}
-		add(&job{st: stored{b: Build{ID: id}}, fromDue: it.Key})
+		add(&tickJob{st: stored{b: Build{ID: id}}, fromDue: it.Key})
 	}
+	return jobs
+}
 
-	outcomes := make([]string, len(jobs))
+// runJobs reconciles the tick's jobs, monitorWorkers at once, and returns
+// each build as it was left (out of flight: succeeded) and what failed.
+func (s *Service) runJobs(ctx context.Context, jobs []*tickJob) ([]Build, []string) {
 	errs := make([]error, len(jobs))
 	after := make([]Build, len(jobs))
 	g := new(errgroup.Group)
@@ -509,40 +594,7 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 			if ctx.Err() != nil {
 				return nil // out of budget: the next tick
 			}
-			st := j.st
-			if j.fromDue != "" {
-				var b Build
-				etag, err := s.Docs.Get(ctx, buildKey(st.b.ID), &b)
-				switch goldenpipe.ErrorCode(err) {
-				case "":
-					st = stored{b: b, etag: etag}
-				case goldenpipe.ENOTFOUND: // gone: nothing to look at
-					errs[i] = s.Docs.Delete(ctx, j.fromDue, "")
-					return nil
-				default:
-					errs[i] = err
-					return nil
-				}
-			}
-			if j.refresh && !Terminal(st.b.State) {
-				// its lists show an older version (a crash between the
-				// record's write and theirs): refreshed
-				if errs[i] = s.refresh(ctx, &st.b, st.etag, true); errs[i] != nil {
-					return nil
-				}
-			}
-			var l looked
-			outcomes[i], l, errs[i] = s.reconcile(ctx, st, j.v)
-			if errs[i] == nil {
-				errs[i] = s.settle(ctx, l, j.fromDue, j.inLine)
-			}
-			for _, k := range j.dup {
-				_ = s.Docs.Delete(ctx, k, "")
-			}
-			after[i] = l.b
-			if after[i].ID == "" || l.unmarked {
-				after[i] = Build{ID: st.b.ID, State: StateSucceeded} // out of flight
-			}
+			after[i], errs[i] = s.runJob(ctx, j)
 			return nil
 		})
 	}
@@ -554,22 +606,42 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 			s.log().Warn("advancing a build failed; the next tick tries again", "build", jobs[i].st.b.ID, "err", err.Error())
 		}
 	}
-	summary := fmt.Sprintf("%d builds advanced", len(jobs))
-	if err := s.recordView(ctx, after, head, lineCount, lineMore); err != nil {
-		failed = append(failed, "recording the view of the builds in flight: "+err.Error())
+	return after, failed
+}
+
+// runJob reconciles one build of a tick and files it for its next look.
+func (s *Service) runJob(ctx context.Context, j *tickJob) (Build, error) {
+	st := j.st
+	if j.fromDue != "" {
+		var b Build
+		etag, err := s.Docs.Get(ctx, buildKey(st.b.ID), &b)
+		switch goldenpipe.ErrorCode(err) {
+		case "":
+			st = stored{b: b, etag: etag}
+		case goldenpipe.ENOTFOUND: // gone: nothing to look at
+			return Build{}, s.Docs.Delete(ctx, j.fromDue, "")
+		default:
+			return Build{}, err
+		}
 	}
-	if note, err := s.indexOldFrom(ctx, &m, metag, time.Now().Add(indexOldBudget)); err != nil {
-		failed = append(failed, "indexing old builds: "+err.Error())
-	} else if note != "" {
-		notes = append(notes, note)
+	if j.refresh && !Terminal(st.b.State) {
+		// its lists show an older version (a crash between the
+		// record's write and theirs): refreshed
+		if err := s.refresh(ctx, &st.b, st.etag, true); err != nil {
+			return Build{}, err
+		}
 	}
-	if len(notes) > 0 {
-		summary += "; " + strings.Join(notes, "; ")
+	_, l, err := s.reconcile(ctx, st, j.v)
+	if err == nil {
+		err = s.settle(ctx, l, j.fromDue, j.inLine)
 	}
-	if len(failed) > 0 {
-		return "", goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s; %d failed: %s", summary, len(failed), strings.Join(failed, "; "))
+	for _, k := range j.dup {
+		_ = s.Docs.Delete(ctx, k, "")
 	}
-	return summary, nil
+	if l.b.ID == "" || l.unmarked {
+		return Build{ID: st.b.ID, State: StateSucceeded}, err // out of flight
+	}
+	return l.b, err
 }
 
 // holders reads the slot holders' records and their markers (to see a

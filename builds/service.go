@@ -224,58 +224,74 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			CorrelationID: req.CorrelationID, MessageID: messageID, Fingerprint: r.Fingerprint, SourceVersion: r.SourceVersion,
 			Scripts: r.Scripts, Rendered: r.JSON, AIBName: AIBName(id), RequestedAt: s.now()}
 		b.moveTo(StateRequested, "", req.Reason, b.RequestedAt)
-		// the marker, the index entries and the place in the line (at
-		// once) before the record: a crash after them leaves entries the
-		// monitor and the lists drop after markerGrace; a crash before the
-		// record's write is redelivered and writes them all again
-		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return s.mark(gctx, b, "") })
-		g.Go(func() error { return s.indexBuild(gctx, b, "") })
-		g.Go(func() error { return s.writeLine(gctx, b, "") })
-		if err := g.Wait(); err != nil {
-			return nil, "", err
-		}
-		etag, err := s.Docs.Put(ctx, buildKey(id), b, "")
-		if err == nil {
-			return b, etag, nil
-		}
-		if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
-			return nil, "", fmt.Errorf("recording build %s: %w", id, err)
-		}
-		var existing Build
-		existingETag, err := s.Docs.Get(ctx, buildKey(id), &existing)
-		if err != nil {
-			return nil, "", fmt.Errorf("reading build %s: %w", id, err)
-		}
-		// this attempt's entries name a build requested at another time:
-		// dropped (a reader skips them anyway), and the record's ensured
-		if !existing.RequestedAt.Equal(b.RequestedAt) {
-			_ = s.Docs.Delete(ctx, byTimeKey(b), "")
-			_ = s.Docs.Delete(ctx, byTemplateKey(b), "")
-			_ = s.Docs.Delete(ctx, lineKey(b), "")
-		}
-		if err := s.indexBuild(ctx, &existing, existingETag); err != nil {
-			return nil, "", err
-		}
-		switch {
-		case existing.MessageID == messageID && messageID != "" && Terminal(existing.State):
-			return &existing, existingETag, nil // the same message again, its build over
-		case !Terminal(existing.State):
-			// the same message again, or this change is being built: coalesce,
-			// and make sure the monitor sees it (a crash may have come
-			// between its marker and its record on an earlier delivery)
-			if waitingState(existing.State) {
-				if err := s.writeLine(ctx, &existing, existingETag); err != nil {
-					return nil, "", err
-				}
-			}
-			return &existing, existingETag, s.mark(ctx, &existing, existingETag)
-		case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
-			return &existing, existingETag, nil // this change was built
+		got, etag, err := s.create(ctx, b, messageID)
+		if err != nil || got != nil {
+			return got, etag, err
 		}
 		// that attempt failed, was canceled or superseded: a new attempt
 	}
 	return nil, "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
+}
+
+// create records a new build b: the marker, the index entries and the
+// place in the line (at once) before the record: a crash after them
+// leaves entries the monitor and the lists drop after markerGrace; a crash
+// before the record's write is redelivered and writes them all again. When
+// b's id is taken it returns the build that holds it if that answers the
+// request, nil when a new attempt is needed.
+func (s *Service) create(ctx context.Context, b *Build, messageID string) (*Build, string, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.mark(gctx, b, "") })
+	g.Go(func() error { return s.indexBuild(gctx, b, "") })
+	g.Go(func() error { return s.writeLine(gctx, b, "") })
+	if err := g.Wait(); err != nil {
+		return nil, "", err
+	}
+	etag, err := s.Docs.Put(ctx, buildKey(b.ID), b, "")
+	if err == nil {
+		return b, etag, nil
+	}
+	if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		return nil, "", fmt.Errorf("recording build %s: %w", b.ID, err)
+	}
+	var existing Build
+	existingETag, err := s.Docs.Get(ctx, buildKey(b.ID), &existing)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading build %s: %w", b.ID, err)
+	}
+	// this attempt's entries name a build requested at another time:
+	// dropped (a reader skips them anyway), and the record's ensured
+	if !existing.RequestedAt.Equal(b.RequestedAt) {
+		_ = s.Docs.Delete(ctx, byTimeKey(b), "")
+		_ = s.Docs.Delete(ctx, byTemplateKey(b), "")
+		_ = s.Docs.Delete(ctx, lineKey(b), "")
+	}
+	if err := s.indexBuild(ctx, &existing, existingETag); err != nil {
+		return nil, "", err
+	}
+	return s.coalesce(ctx, &existing, existingETag, messageID)
+}
+
+// coalesce answers a request whose build id is taken by existing: the
+// build itself when it is this message's and over, in flight (made sure
+// the monitor sees it: a crash may have come between its marker and its
+// record on an earlier delivery) or built; nil when it failed, was
+// canceled or superseded.
+func (s *Service) coalesce(ctx context.Context, existing *Build, etag, messageID string) (*Build, string, error) {
+	switch {
+	case existing.MessageID == messageID && messageID != "" && Terminal(existing.State):
+		return existing, etag, nil // the same message again, its build over
+	case !Terminal(existing.State):
+		if waitingState(existing.State) {
+			if err := s.writeLine(ctx, existing, etag); err != nil {
+				return nil, "", err
+			}
+		}
+		return existing, etag, s.mark(ctx, existing, etag)
+	case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
+		return existing, etag, nil // this change was built
+	}
+	return nil, "", nil
 }
 
 // mark writes a build's in-flight marker (idempotent), with the summary

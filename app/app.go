@@ -186,7 +186,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		return nil, err
 	}
 	hostname, _ := os.Hostname()
-	a.Builds = &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
+	a.Builds = &builds.Service{Store: buildsStore(docs, a), AIB: aib, Bus: bus, Templates: a.Templates, Queue: s.BuildQueue, Topic: s.EventsTopic,
 		MaxConcurrent: s.MaxConcurrentBuilds, EventSource: "/goldenpipe/" + hostname, Log: logger}
 	a.Templates.Listeners = append(a.Templates.Listeners, a.Builds)
 	if aib != nil {

@@ -266,8 +266,8 @@ func TestRequestPathSurvivesAFailureAtEveryWrite(t *testing.T) {
 			first.a.Templates.Listeners = nil // the request comes below, once
 			first.avdTemplate("avd", []byte("Write-Host gap\r\n"))
 			first.blobEvent("TemplateUploaded", first.s.TemplatesContainer, "avd.json")
-			docs := &failingDocs{Documents: first.a.Builds.Docs, failAt: failAt}
-			first.a.Builds.Docs = docs
+			docs := &failingDocs{Documents: buildsDocs(first.a), failAt: failAt}
+			first.a.Builds.Store = buildsStore(docs, first.a)
 
 			msg := serviceBusBody(`{"template":"avd","reason":"gap test"}`, "m-gap")
 			first.invokeAllowFail("BuildRequested", msg)

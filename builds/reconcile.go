@@ -46,8 +46,7 @@ type stored struct {
 // is free), so its cost does not grow with the builds waiting; builds that
 // pass admits besides it are moved too (at most the free slots).
 func (s *Service) Advance(ctx context.Context, id string) (string, error) {
-	var b Build
-	etag, err := s.Docs.Get(ctx, buildKey(id), &b)
+	b, etag, err := s.Store.Get(ctx, id)
 	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
 		return "no such build", nil
 	}
@@ -81,13 +80,13 @@ func (s *Service) advance(ctx context.Context, st stored) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.settle(ctx, l, "", true); err != nil {
+	if err := s.settle(ctx, l, time.Time{}, true); err != nil {
 		return "", err
 	}
 	for _, j := range others {
 		if _, l, err := s.reconcile(ctx, j.st, j.v); err != nil {
 			s.log().Warn("advancing an admitted build failed; the monitor will go on", "build", j.st.b.ID, "err", err.Error())
-		} else if err := s.settle(ctx, l, "", true); err != nil {
+		} else if err := s.settle(ctx, l, time.Time{}, true); err != nil {
 			return "", err
 		}
 	}
@@ -110,8 +109,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 	fresh := false // st is what this reconcile just wrote: no need to read it back
 	for round := 0; round < shellRounds; round++ {
 		if round > 0 && !fresh {
-			var b Build
-			etag, err := s.Docs.Get(ctx, buildKey(st.b.ID), &b)
+			b, etag, err := s.Store.Get(ctx, st.b.ID)
 			if err != nil {
 				return "", looked{b: st.b}, fmt.Errorf("reading build %s: %w", st.b.ID, err)
 			}
@@ -141,7 +139,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 		if !d.Changed {
 			return outcome, looked{b: b, requeue: d.Result.RequeueAfter}, nil
 		}
-		etag, err := s.Docs.Put(ctx, buildKey(b.ID), d.Build, st.etag)
+		etag, err := s.Store.Update(ctx, d.Build, st.etag)
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			continue // another instance moved it: look again
 		}
@@ -162,7 +160,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 				fd := Decide(st.b, Observation{Last: &out}, s.now(), cfg)
 				outcome = fd.Outcome
 				if fd.Changed {
-					etag, err := s.Docs.Put(ctx, buildKey(b.ID), fd.Build, st.etag)
+					etag, err := s.Store.Update(ctx, fd.Build, st.etag)
 					if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
 						return "", looked{b: st.b}, fmt.Errorf("writing build %s: %w", b.ID, err)
 					}
@@ -206,7 +204,7 @@ func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done
 		if err := s.refresh(ctx, &st.b, st.etag, false); err != nil {
 			return true, nil, err
 		}
-		if err := s.Docs.Delete(ctx, activeKey(st.b.ID), ""); err != nil {
+		if err := s.Store.Unmark(ctx, st.b.ID); err != nil {
 			return true, nil, err
 		}
 		return true, nil, nil
@@ -215,7 +213,7 @@ func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done
 		return true, nil, fmt.Errorf("build %s: %s: %w", st.b.ID, a.Kind, err)
 	}
 	d.Build.mark(a.Step())
-	etag, err := s.Docs.Put(ctx, buildKey(st.b.ID), d.Build, st.etag)
+	etag, err := s.Store.Update(ctx, d.Build, st.etag)
 	if err != nil {
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			return false, nil, nil // steps are idempotent: look again
@@ -514,26 +512,7 @@ func (s *Service) cleanup(ctx context.Context, b *Build) error {
 // index puts a finished build, with its summary, at the head of the
 // recent builds.
 func (s *Service) index(ctx context.Context, b *Build) error {
-	_, err := goldenpipe.Update(ctx, s.Docs, keyRecent, func(r *recent) error {
-		ids, sums := []string{b.ID}, []Summary{b.Summarize()}
-		known := map[string]Summary{}
-		for _, x := range r.Builds {
-			known[x.ID] = x
-		}
-		for _, x := range r.IDs {
-			if x != b.ID && len(ids) < recentKept {
-				ids = append(ids, x)
-				if sum, ok := known[x]; ok && sums != nil {
-					sums = append(sums, sum)
-				} else {
-					sums = nil // an entry from before summaries: the list reads the records
-				}
-			}
-		}
-		r.IDs, r.Builds = ids, sums
-		return nil
-	})
-	return err
+	return s.Store.AddRecent(ctx, *b)
 }
 
 // withStagingGroup makes the build's staging group (empty, in the

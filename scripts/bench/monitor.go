@@ -172,5 +172,5 @@ func benchBuilds(s config.Settings, svc *service.Client, templates builds.Templa
 	}
 	bus, _, _, _ := sims.ServiceBus(s)
 	sims.Builder.CreateDuration = time.Hour
-	return &builds.Service{Docs: docs, AIB: aib, Bus: bus, Templates: templates, MaxConcurrent: slots, Log: slog.New(slog.DiscardHandler)}, docs, nil
+	return &builds.Service{Store: azure.NewBuilds[builds.Build, builds.Summary](docs, nil), AIB: aib, Bus: bus, Templates: templates, MaxConcurrent: slots, Log: slog.New(slog.DiscardHandler)}, docs, nil
 }

@@ -32,27 +32,39 @@ func (r buildRec) BuildSummary() buildRecSummary {
 }
 func (s buildRecSummary) Requested() time.Time { return s.RequestedAt }
 
-// buildCalls counts the documents' calls.
+// buildCalls counts the documents' calls (n).
 type buildCalls struct {
 	goldenpipe.Documents
 	n int
 }
 
+func (c *buildCalls) count(key string) string { c.n++; return key }
+
 func (c *buildCalls) Get(ctx context.Context, key string, v any) (string, error) {
-	c.n++
-	return c.Documents.Get(ctx, key, v)
+	return c.Documents.Get(ctx, c.count(key), v)
 }
 func (c *buildCalls) Put(ctx context.Context, key string, v any, ifMatch string) (string, error) {
-	c.n++
-	return c.Documents.Put(ctx, key, v, ifMatch)
+	return c.Documents.Put(ctx, c.count(key), v, ifMatch)
 }
 func (c *buildCalls) KeysPage(ctx context.Context, prefix, marker string, max int) ([]string, string, error) {
-	c.n++
-	return c.Documents.KeysPage(ctx, prefix, marker, max)
+	return c.Documents.KeysPage(ctx, c.count(prefix), marker, max)
 }
 func (c *buildCalls) ListPage(ctx context.Context, prefix, marker string, max int) ([]goldenpipe.Listed, string, error) {
-	c.n++
-	return c.Documents.ListPage(ctx, prefix, marker, max)
+	return c.Documents.ListPage(ctx, c.count(prefix), marker, max)
+}
+
+// migrate runs a tick's migrations ticks times.
+func migrate(t *testing.T, s *Builds[buildRec, buildRecSummary], ticks int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for tick := 0; tick < ticks; tick++ {
+		if _, err := s.MigrateLine(context.Background(), deadline); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.MigrateLists(context.Background(), deadline); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Once both migrations are done, a store does not read their record
@@ -66,47 +78,25 @@ func TestBuildMigrationsAreNotReadOnceDone(t *testing.T) {
 	if _, err := s.Create(ctx, old); err != nil { // recorded before the lists
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	if _, err := s.MigrateLine(ctx, deadline); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.MigrateLists(ctx, deadline); err != nil {
-		t.Fatal(err)
-	}
+	migrate(t, s, 1)
 	page, _, err := s.Page(ctx, "old", "", 10)
 	if err != nil || len(page) != 1 || page[0].ID != "old-1" {
 		t.Fatalf("the old build's list after the migration: %v %v", page, err)
 	}
 	docs.n = 0
-	for tick := 0; tick < 3; tick++ {
-		if _, err := s.MigrateLine(ctx, deadline); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.MigrateLists(ctx, deadline); err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrate(t, s, 3)
 	if docs.n != 0 {
 		t.Errorf("three ticks' migrations after both were done made %d storage calls, want 0", docs.n)
 	}
 	// another process on the same documents reads the record once
-	other := NewBuilds[buildRec, buildRecSummary](docs, nil)
-	for tick := 0; tick < 3; tick++ {
-		if _, err := other.MigrateLine(ctx, deadline); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := other.MigrateLists(ctx, deadline); err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrate(t, NewBuilds[buildRec, buildRecSummary](docs, nil), 3)
 	if docs.n != 1 {
 		t.Errorf("a new process's three ticks made %d storage calls, want 1 (the migrations' record)", docs.n)
 	}
 }
 
-// The line is oldest request first, the due list soonest first, and an
-// entry taken out is gone; the ledger's write is conditional on its ETag.
-func TestBuildLineDueAndLedger(t *testing.T) {
+// The line is oldest request first, and an entry taken out is gone.
+func TestBuildLineIsInRequestOrder(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC)
 	s := NewBuilds[buildRec, buildRecSummary](inmem.NewDocs(), func() time.Time { return now })
@@ -136,6 +126,13 @@ func TestBuildLineDueAndLedger(t *testing.T) {
 	if n, more, err := s.CountLine(ctx, 10); err != nil || n != 2 || more {
 		t.Errorf("after a left: %d in line (more %v), %v", n, more, err)
 	}
+}
+
+// The due list is soonest first, and an entry taken out is gone.
+func TestBuildDueListIsSoonestFirst(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC)
+	s := NewBuilds[buildRec, buildRecSummary](inmem.NewDocs(), func() time.Time { return now })
 	for _, d := range []struct {
 		id string
 		at time.Duration
@@ -154,6 +151,12 @@ func TestBuildLineDueAndLedger(t *testing.T) {
 	if due, _ = s.Due(ctx, 10); len(due) != 1 || due[0].ID != "late" {
 		t.Errorf("due after soon left: %+v", due)
 	}
+}
+
+// The ledger's write is conditional on the ETag it was read at.
+func TestBuildLedgerWriteIsConditional(t *testing.T) {
+	ctx := context.Background()
+	s := NewBuilds[buildRec, buildRecSummary](inmem.NewDocs(), nil)
 	l, etag, err := s.Ledger(ctx)
 	if err != nil || etag != "" || len(l.Holders) != 0 {
 		t.Fatalf("no ledger yet: %+v %q %v", l, etag, err)

@@ -16,16 +16,16 @@ import (
 // The line, the ledger and the due list: what lets a request cost the same
 // whatever is waiting, and a tick look only at what is due (issue 24).
 //
-//   - The line (builds-line/) is one small entry per waiting build, keyed by
+//   - The line is one small entry per waiting build, keyed by
 //     its request time, oldest first, written by the request path before
 //     the record (as the marker and the index entries). A page of it is the
 //     head of the line: admission reads it from the start and stops once
 //     the free slots are given, so a build further back costs nothing.
-//   - The ledger (builds-admission.json) names the builds holding the
+//   - The ledger names the builds holding the
 //     MaxConcurrent slots and their templates' lanes. It is written only
 //     when a slot changes hands (at most MaxConcurrent writes per
 //     admission), never by a request that finds every slot taken.
-//   - The due list (builds-due/) holds, for each finished build still in
+//   - The due list holds, for each finished build still in
 //     flight (after-steps, a failed build's template kept for KeepFailed),
 //     an entry keyed by the time Decide asked to look again (its
 //     RequeueAfter); a tick reads its head and reconciles what is due.

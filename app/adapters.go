@@ -35,18 +35,23 @@ func (p *pipeline) Planned(ctx context.Context, rec template.Record) error {
 }
 
 // StateKinds are the kinds of state the store keeps in Table storage
-// (azure.Store): the builds' lists, and the summaries of templates and
-// checksums. The in-flight markers come first, so the migration from
-// blobs moves them before anything else.
-var StateKinds = []azure.TableKind{
-	{Prefix: builds.KeyActive, Table: "active"},
-	{Prefix: builds.KeyLine, Table: "buildsline", Bucket: tableBucket},
-	{Prefix: builds.KeyDue, Table: "buildsdue", Bucket: tableBucket},
-	{Prefix: builds.KeyByTime, Table: "buildsbytime", Bucket: tableBucket},
-	{Prefix: builds.KeyByTemplate, Table: "buildsbytemplate", Partitioned: true},
-	{Prefix: builds.KeyRejectedByTime, Table: "rejectedbytime", Bucket: tableBucket},
-	{Prefix: template.RecordPrefix, Table: "templates", Summaries: true, Bucket: 1},
-	{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true},
+// (azure.Store): the builds' lists (their store's kinds, the in-flight
+// markers first, so the migration from blobs moves them before anything
+// else), and the summaries of templates and checksums.
+var StateKinds = append(azure.BuildKinds(tableBucket),
+	azure.TableKind{Prefix: template.RecordPrefix, Table: "templates", Summaries: true, Bucket: 1},
+	azure.TableKind{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true},
+)
+
+// buildsStore is the builds' store over the app's documents, on the
+// clock of the app's builds service (now; nil: the wall clock).
+func buildsStore(docs goldenpipe.Documents, now func() time.Time) builds.Store {
+	return azure.NewBuilds[builds.Build, builds.Summary](docs, func() time.Time { return goldenpipe.NowUTC(now) })
+}
+
+// buildsDocs is the documents the app's builds' store keeps them in.
+func buildsDocs(a *App) goldenpipe.Documents {
+	return a.Builds.Store.(*azure.Builds[builds.Build, builds.Summary]).Docs()
 }
 
 // tableBucket is how many hex digits of a time-ordered key (16 digits of

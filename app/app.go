@@ -262,7 +262,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		maxConcurrent = tu.MaxConcurrent
 	}
 	a.Builds = builds.New(builds.Ports{
-		Docs:        wrap[goldenpipe.Documents](docs, tu.BuildDocs),
+		Store:       buildsStore(wrap[goldenpipe.Documents](docs, tu.BuildDocs), tu.Now),
 		AIB:         wrap(imageBuilder, tu.AIB),
 		Bus:         wrap(bus, tu.Bus),
 		Templates:   wrap[builds.Templates](a.Templates, tu.BuildTemplates),

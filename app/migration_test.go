@@ -18,7 +18,7 @@ func TestUpgradeFromBlobListsFinishesBuildsInFlight(t *testing.T) {
 	h := newHarnessTuned(t, "upgrade", fastSimulator(), nil, noBuildOnUpload)
 	store, ok := h.ports.buildDocs.Documents.(*azure.Store)
 	if !ok {
-		t.Fatalf("the app's state is %T, not the table-backed store", h.a.Builds.Docs)
+		t.Fatalf("the app's state is %T, not the table-backed store", buildsDocs(h.a))
 	}
 	h.avdTemplate("avd", []byte("Write-Host upgrade\r\n"))
 	h.blobEvent("TemplateUploaded", h.s.TemplatesContainer, "avd.json")
@@ -26,7 +26,7 @@ func TestUpgradeFromBlobListsFinishesBuildsInFlight(t *testing.T) {
 	ctx := context.Background()
 	// the old layout: what the request wrote to the lists, as blobs
 	moved := 0
-	for _, prefix := range []string{builds.KeyActive, builds.KeyByTime, builds.KeyByTemplate + "avd/"} {
+	for _, prefix := range []string{azure.BuildKeyActive, azure.BuildKeyByTime, azure.BuildKeyByTemplate + "avd/"} {
 		keys, err := store.Keys(ctx, prefix)
 		if err != nil {
 			t.Fatal(err)
@@ -52,7 +52,7 @@ func TestUpgradeFromBlobListsFinishesBuildsInFlight(t *testing.T) {
 	if len(list) != 1 || list[0].State != builds.StateSucceeded {
 		t.Fatalf("after the upgrade: %+v", list)
 	}
-	for _, prefix := range []string{builds.KeyActive, builds.KeyByTime, builds.KeyByTemplate + "avd/"} {
+	for _, prefix := range []string{azure.BuildKeyActive, azure.BuildKeyByTime, azure.BuildKeyByTemplate + "avd/"} {
 		if left, err := store.Blobs().Keys(ctx, prefix); err != nil || len(left) != 0 {
 			t.Errorf("blobs left under %s: %v %v", prefix, left, err)
 		}

@@ -132,7 +132,7 @@ func (h *harness) runChecked(sim *simulator.ImageBuilder) builds.Build {
 		if !exists && b.AIBID != "" {
 			h.assertSafe(b.AIBName, "after a tick, gone:")
 		}
-		active, _ := h.a.Builds.Docs.Keys(context.Background(), "builds-active/")
+		active, _ := buildsDocs(h.a).Keys(context.Background(), azure.BuildKeyActive)
 		if builds.Terminal(b.State) && len(active) == 0 {
 			return b
 		}

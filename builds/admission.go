@@ -8,7 +8,7 @@ import (
 
 // Admission: which waiting builds may start. Lanes and slots are derived
 // from the build records themselves: a template's lane is held by its
-// admitted build, and the admission ledger (builds-admission.json, one
+// admitted build, and the admission ledger (kept by the Store, one
 // conditional write per change) lists the builds holding the
 // MaxConcurrent slots. Slots go to the oldest request first; among the
 // waiting builds of one template the newest request wins and the others are

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/internal/clock"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -108,8 +109,8 @@ func request(t *testing.T, s *Service, name string) string {
 
 func holders(t *testing.T, docs goldenpipe.Documents) []string {
 	t.Helper()
-	var l ledger
-	if _, err := docs.Get(context.Background(), keyAdmission, &l); err != nil {
+	l, _, err := azure.NewBuilds[Build, Summary](docs, nil).Ledger(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return l.Holders
@@ -126,7 +127,7 @@ func TestARequestCostsTheSameWhateverWaits(t *testing.T) {
 			t.Fatalf("%d waiting: holders %v, want the first five requests", waiting, h)
 		}
 		counted := &allCalls{Documents: docs}
-		s.Docs = counted
+		s.Store = over(s, counted)
 		out := request(t, s, "newcomer")
 		if b, err := s.Get(context.Background(), BaseID("newcomer", hashOf("newcomer"))); err != nil || b.State != StateRequested {
 			t.Fatalf("%d waiting: the new build %+v, %v (%s)", waiting, b, err, out)
@@ -150,7 +151,7 @@ func TestATickCostsTheSameWhateverWaits(t *testing.T) {
 		tick(t, s) // the migrations' one-time work
 		c.Advance(time.Minute)
 		counted := &allCalls{Documents: docs}
-		s.Docs = counted
+		s.Store = over(s, counted)
 		tick(t, s)
 		held := counted.n
 		first := holders(t, docs)
@@ -158,17 +159,17 @@ func TestATickCostsTheSameWhateverWaits(t *testing.T) {
 		// one holder finishes: the next tick carries out its after-steps and
 		// gives its slot to the oldest request
 		var b Build
-		etag, err := docs.Get(context.Background(), buildKey(first[0]), &b)
+		etag, err := docs.Get(context.Background(), azure.BuildRecordKey(first[0]), &b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b.State, b.FinishedAt, b.Done = StateFailed, c.Now(), nil
-		if _, err := docs.Put(context.Background(), buildKey(b.ID), b, etag); err != nil {
+		if _, err := docs.Put(context.Background(), azure.BuildRecordKey(b.ID), b, etag); err != nil {
 			t.Fatal(err)
 		}
 		c.Advance(time.Minute)
 		counted = &allCalls{Documents: docs}
-		s.Docs = counted
+		s.Store = over(s, counted)
 		tick(t, s)
 		freed := counted.n
 		next := holders(t, docs)
@@ -205,9 +206,9 @@ func TestTheLineGivesSlotsInRequestOrder(t *testing.T) {
 	for round := 0; round < 2; round++ {
 		for _, id := range holders(t, docs) {
 			var b Build
-			etag, _ := docs.Get(context.Background(), buildKey(id), &b)
+			etag, _ := docs.Get(context.Background(), azure.BuildRecordKey(id), &b)
 			b.State, b.FinishedAt = StateFailed, c.Now()
-			if _, err := docs.Put(context.Background(), buildKey(id), b, etag); err != nil {
+			if _, err := docs.Put(context.Background(), azure.BuildRecordKey(id), b, etag); err != nil {
 				t.Fatal(err)
 			}
 		}

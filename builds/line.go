@@ -2,11 +2,9 @@ package builds
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,34 +16,24 @@ import (
 // The line, the ledger and the due list: what lets a request cost the same
 // whatever is waiting, and a tick look only at what is due (issue 24).
 //
-//   - The line (builds-line/) is one small entry per waiting build, keyed by
+//   - The line is one small entry per waiting build, keyed by
 //     its request time, oldest first, written by the request path before
 //     the record (as the marker and the index entries). A page of it is the
 //     head of the line: admission reads it from the start and stops once
 //     the free slots are given, so a build further back costs nothing.
-//   - The ledger (builds-admission.json) names the builds holding the
+//   - The ledger names the builds holding the
 //     MaxConcurrent slots and their templates' lanes. It is written only
 //     when a slot changes hands (at most MaxConcurrent writes per
 //     admission), never by a request that finds every slot taken.
-//   - The due list (builds-due/) holds, for each finished build still in
+//   - The due list holds, for each finished build still in
 //     flight (after-steps, a failed build's template kept for KeepFailed),
 //     an entry keyed by the time Decide asked to look again (its
 //     RequeueAfter); a tick reads its head and reconciles what is due.
 //     The slot holders are reconciled every tick (they are running).
 //
 // So a tick reads the ledger, its holders, one page of the line and one of
-// the due list: O(slots + due) storage calls, whatever waits behind.
-const (
-	keyLine = "builds-line/"
-	keyDue  = "builds-due/"
-)
-
-// KeyLine and KeyDue are the prefixes of the line and the due list, which
-// the store keeps in tables.
-const (
-	KeyLine = keyLine
-	KeyDue  = keyDue
-)
+// the due list: O(slots + due) storage calls, whatever waits behind. The
+// store (Store) keeps them: where and how is its business.
 
 // InFlightCounted bounds the builds a tick counts for the view of the
 // builds in flight (one page of the line and one of the due list): at this
@@ -63,48 +51,12 @@ const (
 // summaries (what the admission pass looks at first, and the view shows).
 const tickHead = 100
 
-// ascKey orders times oldest first as text.
-func ascKey(t time.Time) string { return fmt.Sprintf("%016x", uint64(t.UTC().UnixNano())) }
-
-func lineKey(b *Build) string { return keyLine + ascKey(b.RequestedAt) + "-" + b.ID }
-
-func dueKey(at time.Time, id string) string { return keyDue + ascKey(at) + "-" + id }
-
-// parseAsc reads a build id and time from a line or due entry's key.
-func parseAsc(key, prefix string) (id string, at time.Time, ok bool) {
-	rest := strings.TrimPrefix(key, prefix)
-	if len(rest) < 18 || rest[16] != '-' {
-		return "", time.Time{}, false
-	}
-	n, err := strconv.ParseUint(rest[:16], 16, 64)
-	if err != nil {
-		return "", time.Time{}, false
-	}
-	return rest[17:], time.Unix(0, int64(n)).UTC(), true
-}
-
-// writeLine puts a waiting build in the line (idempotent), with the
-// summary of the record version etag names ("" before it is written).
-func (s *Service) writeLine(ctx context.Context, b *Build, etag string) error {
-	sum := b.Summarize()
-	if _, err := s.Docs.Overwrite(ctx, lineKey(b), indexEntry{ID: b.ID, ETag: etag, Build: &sum}); err != nil {
-		return fmt.Errorf("putting build %s in the line: %w", b.ID, err)
-	}
-	return nil
-}
-
 // ledger lists the builds holding a lane and a slot, with their templates.
-type ledger struct {
-	Holders []string `json:"holders"`
-	// Lanes names each holder's template, so the request path's pass knows
-	// the lanes without reading the holders (absent from ledgers written
-	// before it: those holders' records are read).
-	Lanes map[string]string `json:"lanes,omitempty"`
-}
+type ledger = goldenpipe.Ledger
 
 // release takes a finished build out of the admission ledger.
 func (s *Service) release(ctx context.Context, id string) error {
-	_, err := goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
+	err := s.Store.UpdateLedger(ctx, func(l *ledger) error {
 		kept := l.Holders[:0:0]
 		for _, h := range l.Holders {
 			if h != id {
@@ -140,112 +92,19 @@ type judged struct {
 // build per template's lane, the newest request of a template winning),
 // and the ledger is written, conditioned on letag, when its holders
 // change. ECONFLICT: another pass changed the ledger first.
-func (s *Service) admission(ctx context.Context, l ledger, letag string, held []stored, head []goldenpipe.Listed, headNext string, budget int) ([]judged, map[string]Verdict, error) {
-	max := s.maxConcurrent()
-	lanes := map[string]string{}
-	holding := map[string]bool{}
-	live := 0
-	for _, h := range held {
-		holding[h.b.ID] = true
-		if !Terminal(h.b.State) && lanes[h.b.Template] == "" {
-			lanes[h.b.Template] = h.b.ID
-			live++
-		}
+func (s *Service) admission(ctx context.Context, l ledger, letag string, held []stored, head []goldenpipe.Queued[Summary], headNext string, budget int) ([]judged, map[string]Verdict, error) {
+	p := s.newPass(held)
+	if err := s.walkLine(ctx, p, head, headNext, budget); err != nil {
+		return nil, nil, err
 	}
-	active := make([]Build, 0, len(held)+max)
-	for _, h := range held {
-		active = append(active, h.b)
-	}
-	var seenJ []judged
-	admits, examined := 0, 0
-	items, next, fetched := head, headNext, head != nil
-	now := s.now()
-	for live+admits < max && examined < budget {
-		if len(items) == 0 {
-			if fetched && next == "" {
-				break
-			}
-			var err error
-			if items, next, err = s.Docs.ListPage(ctx, keyLine, next, min(budget-examined, goldenpipe.MaxPageSize)); err != nil {
-				return nil, nil, fmt.Errorf("reading the line: %w", err)
-			}
-			fetched = true
-			if len(items) == 0 {
-				break
-			}
-		}
-		it := items[0]
-		items = items[1:]
-		id, at, ok := parseAsc(it.Key, keyLine)
-		if !ok {
-			continue
-		}
-		examined++
-		var b Build
-		etag, err := s.Docs.Get(ctx, buildKey(id), &b)
-		switch goldenpipe.ErrorCode(err) {
-		case "":
-		case goldenpipe.ENOTFOUND:
-			if now.Sub(at) > markerGrace { // a request whose record never came
-				_ = s.Docs.Delete(ctx, it.Key, "")
-				_ = s.Docs.Delete(ctx, activeKey(id), "")
-			}
-			continue
-		default:
-			return nil, nil, err
-		}
-		st := stored{b: b, etag: etag}
-		switch {
-		case !b.RequestedAt.Equal(at): // a request that lost its race
-			_ = s.Docs.Delete(ctx, it.Key, "")
-			continue
-		case holding[id]:
-			if !waitingState(b.State) {
-				_ = s.Docs.Delete(ctx, it.Key, "") // moved on: its entry was left by a crash
-			}
-			continue
-		case Terminal(b.State):
-			// finished (a crash between its end and the due list's entry):
-			// its after-steps go on from the due list
-			if _, err := s.Docs.Overwrite(ctx, dueKey(now, id), indexEntry{ID: id, ETag: etag}); err != nil {
-				return nil, nil, err
-			}
-			_ = s.Docs.Delete(ctx, it.Key, "")
-			continue
-		case !waitingState(b.State):
-			// in flight but named by no ledger (a lost write): it holds
-			// its lane and slot all the same (Admit keeps it)
-			active = append(active, b)
-			if lanes[b.Template] == "" {
-				lanes[b.Template] = id
-				live++
-			}
-			seenJ = append(seenJ, judged{st: st, inLine: true})
-			continue
-		}
-		newer, err := s.newerWaiting(ctx, &b)
-		if err != nil {
-			return nil, nil, err
-		}
-		if newer != "" {
-			seenJ = append(seenJ, judged{st: st, v: Verdict{Kind: VerdictSupersede, Other: newer}, inLine: true})
-			continue
-		}
-		active = append(active, b)
-		seenJ = append(seenJ, judged{st: st, inLine: true})
-		if lanes[b.Template] == "" {
-			lanes[b.Template] = id
-			admits++
-		}
-	}
-	holders, verdicts := Admit(active, l.Holders, max)
-	for i := range seenJ {
-		if seenJ[i].v.Kind == VerdictNone {
-			seenJ[i].v = verdicts[seenJ[i].st.b.ID]
+	holders, verdicts := Admit(p.active, l.Holders, p.max)
+	for i := range p.judged {
+		if p.judged[i].v.Kind == VerdictNone {
+			p.judged[i].v = verdicts[p.judged[i].st.b.ID]
 		}
 	}
 	laneOf := map[string]string{}
-	for _, b := range active {
+	for _, b := range p.active {
 		laneOf[b.ID] = b.Template
 	}
 	newLanes := make(map[string]string, len(holders))
@@ -254,11 +113,140 @@ func (s *Service) admission(ctx context.Context, l ledger, letag string, held []
 	}
 	if !slices.Equal(holders, l.Holders) || !mapsEqual(newLanes, l.Lanes) {
 		l.Holders, l.Lanes = holders, newLanes
-		if _, err := s.Docs.Put(ctx, keyAdmission, l, letag); err != nil {
+		if err := s.Store.PutLedger(ctx, l, letag); err != nil {
 			return nil, nil, err
 		}
 	}
-	return seenJ, verdicts, nil
+	return p.judged, verdicts, nil
+}
+
+// pass is an admission pass under way: the lanes taken (template →
+// build), the holders, the live builds and the admits so far, the builds
+// Admit decides over, and the builds judged from the line.
+type pass struct {
+	max          int
+	lanes        map[string]string
+	holding      map[string]bool
+	live, admits int
+	active       []Build
+	judged       []judged
+	now          time.Time
+}
+
+func (s *Service) newPass(held []stored) *pass {
+	p := &pass{max: s.maxConcurrent(), lanes: map[string]string{}, holding: map[string]bool{}, now: s.now()}
+	for _, h := range held {
+		p.holding[h.b.ID] = true
+		if !Terminal(h.b.State) && p.lanes[h.b.Template] == "" {
+			p.lanes[h.b.Template] = h.b.ID
+			p.live++
+		}
+	}
+	p.active = make([]Build, 0, len(held)+p.max)
+	for _, h := range held {
+		p.active = append(p.active, h.b)
+	}
+	return p
+}
+
+// walkLine looks at the line from its head (head, then the pages after
+// headNext; head nil: from its start) while a slot is free, at most budget
+// entries.
+func (s *Service) walkLine(ctx context.Context, p *pass, head []goldenpipe.Queued[Summary], headNext string, budget int) error {
+	examined := 0
+	items, next, fetched := head, headNext, head != nil
+	for p.live+p.admits < p.max && examined < budget {
+		if len(items) == 0 {
+			if fetched && next == "" {
+				return nil
+			}
+			var err error
+			if items, next, err = s.Store.Line(ctx, next, min(budget-examined, goldenpipe.MaxPageSize)); err != nil {
+				return fmt.Errorf("reading the line: %w", err)
+			}
+			fetched = true
+			if len(items) == 0 {
+				return nil
+			}
+		}
+		it := items[0]
+		items = items[1:]
+		examined++
+		if err := s.judgeEntry(ctx, p, it.ID, it.At); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// judgeEntry looks at one entry of the line (build id, requested at at):
+// an entry left behind goes, a build in flight holds its lane, a waiting
+// build is judged (superseded by a newer request of its template, or left
+// to Admit).
+func (s *Service) judgeEntry(ctx context.Context, p *pass, id string, at time.Time) error {
+	b, etag, err := s.Store.Get(ctx, id)
+	switch goldenpipe.ErrorCode(err) {
+	case "":
+	case goldenpipe.ENOTFOUND:
+		if p.now.Sub(at) > markerGrace { // a request whose record never came
+			_ = s.Store.OutOfLine(ctx, id, at)
+			_ = s.Store.Unmark(ctx, id)
+		}
+		return nil
+	default:
+		return err
+	}
+	st := stored{b: b, etag: etag}
+	switch {
+	case !b.RequestedAt.Equal(at): // a request that lost its race
+		_ = s.Store.OutOfLine(ctx, id, at)
+		return nil
+	case p.holding[id]:
+		if !waitingState(b.State) {
+			_ = s.Store.OutOfLine(ctx, id, at) // moved on: its entry was left by a crash
+		}
+		return nil
+	case Terminal(b.State):
+		// finished (a crash between its end and the due list's entry):
+		// its after-steps go on from the due list
+		if err := s.Store.FileDue(ctx, id, p.now, etag); err != nil {
+			return err
+		}
+		_ = s.Store.OutOfLine(ctx, id, at)
+		return nil
+	case !waitingState(b.State):
+		// in flight but named by no ledger (a lost write): it holds
+		// its lane and slot all the same (Admit keeps it)
+		p.active = append(p.active, b)
+		if p.lanes[b.Template] == "" {
+			p.lanes[b.Template] = id
+			p.live++
+		}
+		p.judged = append(p.judged, judged{st: st, inLine: true})
+		return nil
+	}
+	return s.judgeWaiting(ctx, p, st)
+}
+
+// judgeWaiting judges a waiting build of the line: superseded by a newer
+// request of its template, or left to Admit (taking its lane if free).
+func (s *Service) judgeWaiting(ctx context.Context, p *pass, st stored) error {
+	b := st.b
+	newer, err := s.newerWaiting(ctx, &b)
+	if err != nil {
+		return err
+	}
+	if newer != "" {
+		p.judged = append(p.judged, judged{st: st, v: Verdict{Kind: VerdictSupersede, Other: newer}, inLine: true})
+		return nil
+	}
+	p.active = append(p.active, b)
+	p.judged = append(p.judged, judged{st: st, inLine: true})
+	if p.lanes[b.Template] == "" {
+		p.lanes[b.Template] = b.ID
+		p.admits++
+	}
+	return nil
 }
 
 func mapsEqual(a, b map[string]string) bool {
@@ -277,23 +265,18 @@ func mapsEqual(a, b map[string]string) bool {
 // ("" when none): the newest entry of the template's index (one listing),
 // and, only when it names another build, that build's record.
 func (s *Service) newerWaiting(ctx context.Context, b *Build) (string, error) {
-	prefix := byTemplatePrefix(b.Template)
-	items, _, err := s.Docs.ListPage(ctx, prefix, "", 1)
-	if err != nil || len(items) == 0 {
+	id, at, err := s.Store.Newest(ctx, b.Template)
+	if err != nil || id == "" || id == b.ID || at.UnixNano() <= b.RequestedAt.UTC().UnixNano() {
 		return "", err
 	}
-	id, at, ok := parseEntry(items[0].Key, prefix)
-	if !ok || id == b.ID || at <= b.RequestedAt.UTC().UnixNano() {
-		return "", nil
-	}
-	var n Build
-	if _, err := s.Docs.Get(ctx, buildKey(id), &n); err != nil {
+	n, _, err := s.Store.Get(ctx, id)
+	if err != nil {
 		if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
 			return "", nil // its record is not written (yet)
 		}
 		return "", err
 	}
-	if n.RequestedAt.UTC().UnixNano() != at || !waitingState(n.State) {
+	if n.RequestedAt.UTC().UnixNano() != at.UnixNano() || !waitingState(n.State) {
 		return "", nil
 	}
 	return id, nil
@@ -309,9 +292,8 @@ const passAttempts = 3
 // read, however many builds wait.
 func (s *Service) admitFew(ctx context.Context) ([]judged, error) {
 	for attempt := 0; attempt < passAttempts; attempt++ {
-		var l ledger
-		letag, err := s.Docs.Get(ctx, keyAdmission, &l)
-		if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+		l, letag, err := s.Store.Ledger(ctx)
+		if err != nil {
 			return nil, err
 		}
 		var held []stored
@@ -320,16 +302,16 @@ func (s *Service) admitFew(ctx context.Context) ([]judged, error) {
 			if t, ok := l.Lanes[h]; ok {
 				held = append(held, stored{b: Build{ID: h, Template: t, State: StateCreating}})
 			} else {
-				unknown = append(unknown, buildKey(h)) // a ledger from before the lanes
+				unknown = append(unknown, h) // a ledger from before the lanes
 			}
 		}
 		if len(unknown) > 0 {
-			found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, unknown)
+			found, err := s.Store.GetMany(ctx, unknown)
 			if err != nil {
 				return nil, err
 			}
 			for _, f := range found {
-				held = append(held, stored{b: f.Value, etag: f.ETag})
+				held = append(held, stored{b: f.Build, etag: f.ETag})
 			}
 		}
 		if len(held) >= s.maxConcurrent() {
@@ -347,29 +329,30 @@ func (s *Service) admitFew(ctx context.Context) ([]judged, error) {
 
 // settle files a build where the next look at it will find it, after a
 // reconcile: a finished build still in flight in the due list at the time
-// Decide asked for (fromDue, its old entry, goes), a build that stopped
-// waiting out of the line (inLine), a build out of flight out of both.
-func (s *Service) settle(ctx context.Context, l looked, fromDue string, inLine bool) error {
+// Decide asked for (fromDue, when its old entry's time, goes), a build
+// that stopped waiting out of the line (inLine), a build out of flight out
+// of both.
+func (s *Service) settle(ctx context.Context, l looked, fromDue time.Time, inLine bool) error {
 	b := &l.b
 	if b.ID == "" {
 		return nil
 	}
 	if inLine && !waitingState(b.State) {
-		if err := s.Docs.Delete(ctx, lineKey(b), ""); err != nil {
+		if err := s.Store.OutOfLine(ctx, b.ID, b.RequestedAt); err != nil {
 			return err
 		}
 	}
 	if Terminal(b.State) && !l.unmarked {
-		k := dueKey(s.now().Add(max(l.requeue, 0)), b.ID)
-		if k == fromDue {
+		at := s.now().Add(max(l.requeue, 0))
+		if !fromDue.IsZero() && at.UnixNano() == fromDue.UnixNano() {
 			return nil
 		}
-		if _, err := s.Docs.Overwrite(ctx, k, indexEntry{ID: b.ID}); err != nil {
+		if err := s.Store.FileDue(ctx, b.ID, at, ""); err != nil {
 			return fmt.Errorf("filing build %s for its next look: %w", b.ID, err)
 		}
 	}
-	if fromDue != "" {
-		return s.Docs.Delete(ctx, fromDue, "")
+	if !fromDue.IsZero() {
+		return s.Store.Undue(ctx, b.ID, fromDue)
 	}
 	return nil
 }
@@ -381,9 +364,8 @@ const monitorWorkers = 8
 // not reached are taken first on the next tick.
 const tickBudget = 4 * time.Minute
 
-// indexOldBudget bounds the indexing of old builds in one tick, and the
-// filing of the builds in flight before the line in one tick.
-const indexOldBudget = 30 * time.Second
+// migrationBudget bounds each of the store's migrations in one tick.
+const migrationBudget = 30 * time.Second
 
 // Tick is the monitor's pass: the admission pass (the ledger, its holders,
 // the head of the line), then it reconciles the slot holders, the builds
@@ -393,42 +375,79 @@ const indexOldBudget = 30 * time.Second
 func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, tickBudget)
 	defer cancel()
-	var m migration
-	metag, err := s.Docs.Get(ctx, keyMigration, &m)
-	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+	note, err := s.Store.MigrateLine(ctx, time.Now().Add(migrationBudget))
+	if err != nil {
 		return "", err
 	}
-	var notes []string
-	if !m.LineDone {
-		note, err := s.fileOld(ctx, &m, &metag, time.Now().Add(indexOldBudget))
-		if err != nil {
-			return "", fmt.Errorf("filing the builds in flight in the line: %w", err)
-		}
-		if note != "" {
-			notes = append(notes, note)
-		}
+	notes := appendNote(nil, note)
+	p, err := s.tickPass(ctx)
+	if err != nil {
+		return "", err
 	}
+	lineCount, lineMore, err := s.countLine(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	// the due list's first page: what is beyond it is looked at by later
+	// ticks (its builds are finished, not counted as in flight)
+	due, err := s.Store.Due(ctx, InFlightCounted)
+	if err != nil {
+		return "", fmt.Errorf("reading the due list: %w", err)
+	}
+	jobs := s.tickJobs(p, due)
+	after, failed := s.runJobs(ctx, jobs)
+	summary := fmt.Sprintf("%d builds advanced", len(jobs))
+	if err := s.recordView(ctx, after, p.head, lineCount, lineMore); err != nil {
+		failed = append(failed, "recording the view of the builds in flight: "+err.Error())
+	}
+	if note, err := s.Store.MigrateLists(ctx, time.Now().Add(migrationBudget)); err != nil {
+		failed = append(failed, "indexing old builds: "+err.Error())
+	} else {
+		notes = appendNote(notes, note)
+	}
+	if len(notes) > 0 {
+		summary += "; " + strings.Join(notes, "; ")
+	}
+	if len(failed) > 0 {
+		return "", goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s; %d failed: %s", summary, len(failed), strings.Join(failed, "; "))
+	}
+	return summary, nil
+}
 
-	var held []stored
-	var judgedList []judged
-	var verdicts map[string]Verdict
-	var head []goldenpipe.Listed
-	var headNext string
+func appendNote(notes []string, note string) []string {
+	if note == "" {
+		return notes
+	}
+	return append(notes, note)
+}
+
+// tickPassed is what a tick's admission pass read and decided: the slot
+// holders, the builds it judged with their verdicts, and the line's head.
+type tickPassed struct {
+	held     []stored
+	judged   []judged
+	verdicts map[string]Verdict
+	head     []goldenpipe.Queued[Summary]
+	headNext string
+}
+
+// tickPass is the tick's admission pass: the ledger, its holders, the
+// head of the line, tried again (at most passAttempts) when another pass
+// changed the ledger first.
+func (s *Service) tickPass(ctx context.Context) (tickPassed, error) {
+	var p tickPassed
 	for attempt := 0; ; attempt++ {
-		var l ledger
-		letag, err := s.Docs.Get(ctx, keyAdmission, &l)
-		if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
-			return "", err
-		}
-		held, err = s.holders(ctx, l.Holders)
+		l, letag, err := s.Store.Ledger(ctx)
 		if err != nil {
-			return "", err
+			return p, err
 		}
-		head, headNext, err = s.Docs.ListPage(ctx, keyLine, "", tickHead)
-		if err != nil {
-			return "", fmt.Errorf("reading the line: %w", err)
+		if p.held, err = s.holders(ctx, l.Holders); err != nil {
+			return p, err
 		}
-		judgedList, verdicts, err = s.admission(ctx, l, letag, held, head, headNext, tickExamined)
+		if p.head, p.headNext, err = s.Store.Line(ctx, "", tickHead); err != nil {
+			return p, fmt.Errorf("reading the line: %w", err)
+		}
+		p.judged, p.verdicts, err = s.admission(ctx, l, letag, p.held, p.head, p.headNext, tickExamined)
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			if attempt+1 < passAttempts {
 				continue
@@ -436,44 +455,48 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 			// request paths keep giving the slots: this tick follows the
 			// builds it has and leaves admission to them and the next tick
 			s.log().Info("the admission pass lost the ledger to others; the next tick tries again")
-			judgedList, verdicts, err = nil, nil, nil
+			p.judged, p.verdicts, err = nil, nil, nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("the admission pass: %w", err)
+			return p, fmt.Errorf("the admission pass: %w", err)
 		}
-		break
+		return p, nil
 	}
-	// the line beyond its head is counted by its keys alone (up to
-	// InFlightCounted), for the view
-	lineCount, lineMore := len(head), false
-	if headNext != "" {
-		keys, next, err := s.Docs.KeysPage(ctx, keyLine, "", InFlightCounted)
-		if err != nil {
-			return "", fmt.Errorf("counting the line: %w", err)
-		}
-		lineCount, lineMore = len(keys), next != ""
-	}
-	// the due list's first page: what is beyond it is looked at by later
-	// ticks (its builds are finished, not counted as in flight)
-	due, _, err := s.Docs.ListPage(ctx, keyDue, "", InFlightCounted)
-	if err != nil {
-		return "", fmt.Errorf("reading the due list: %w", err)
-	}
+}
 
-	// the work: holders, what the pass judged, and the due
-	type job struct {
-		st      stored
-		v       Verdict
-		inLine  bool
-		fromDue string
-		dup     []string
-		refresh bool
+// countLine counts the line beyond its head by its keys alone (up to
+// InFlightCounted), for the view; more says the line has more.
+func (s *Service) countLine(ctx context.Context, p tickPassed) (count int, more bool, err error) {
+	if p.headNext == "" {
+		return len(p.head), false, nil
 	}
-	var jobs []*job
-	byID := map[string]*job{}
-	add := func(j *job) {
+	count, more, err = s.Store.CountLine(ctx, InFlightCounted)
+	if err != nil {
+		return 0, false, fmt.Errorf("counting the line: %w", err)
+	}
+	return count, more, nil
+}
+
+// tickJob is one build a tick reconciles: a holder, a build the pass
+// judged, or a finished build whose look is due (fromDue, its entry; dup,
+// its other due entries).
+type tickJob struct {
+	st      stored
+	v       Verdict
+	inLine  bool
+	fromDue time.Time
+	dup     []time.Time
+	refresh bool
+}
+
+// tickJobs lists the tick's work once per build: the holders, what the
+// pass judged, and the due.
+func (s *Service) tickJobs(p tickPassed, due []goldenpipe.Queued[Summary]) []*tickJob {
+	var jobs []*tickJob
+	byID := map[string]*tickJob{}
+	add := func(j *tickJob) {
 		if o := byID[j.st.b.ID]; o != nil {
-			if j.fromDue != "" {
+			if !j.fromDue.IsZero() {
 				o.dup = append(o.dup, j.fromDue)
 			}
 			return
@@ -481,25 +504,25 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 		byID[j.st.b.ID] = j
 		jobs = append(jobs, j)
 	}
-	for _, h := range held {
-		add(&job{st: h, v: verdicts[h.b.ID], inLine: waitingState(h.b.State), refresh: h.summarized != h.etag})
+	for _, h := range p.held {
+		add(&tickJob{st: h, v: p.verdicts[h.b.ID], inLine: waitingState(h.b.State), refresh: h.summarized != h.etag})
 	}
-	for _, j := range judgedList {
-		add(&job{st: j.st, v: j.v, inLine: j.inLine})
+	for _, j := range p.judged {
+		add(&tickJob{st: j.st, v: j.v, inLine: j.inLine})
 	}
 	now := s.now()
 	for _, it := range due {
-		id, at, ok := parseAsc(it.Key, keyDue)
-		if !ok {
+		if it.At.After(now) {
 			continue
 		}
-		if at.After(now) {
-			continue
-		}
-		add(&job{st: stored{b: Build{ID: id}}, fromDue: it.Key})
+		add(&tickJob{st: stored{b: Build{ID: it.ID}}, fromDue: it.At})
 	}
+	return jobs
+}
 
-	outcomes := make([]string, len(jobs))
+// runJobs reconciles the tick's jobs, monitorWorkers at once, and returns
+// each build as it was left (out of flight: succeeded) and what failed.
+func (s *Service) runJobs(ctx context.Context, jobs []*tickJob) ([]Build, []string) {
 	errs := make([]error, len(jobs))
 	after := make([]Build, len(jobs))
 	g := new(errgroup.Group)
@@ -509,40 +532,7 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 			if ctx.Err() != nil {
 				return nil // out of budget: the next tick
 			}
-			st := j.st
-			if j.fromDue != "" {
-				var b Build
-				etag, err := s.Docs.Get(ctx, buildKey(st.b.ID), &b)
-				switch goldenpipe.ErrorCode(err) {
-				case "":
-					st = stored{b: b, etag: etag}
-				case goldenpipe.ENOTFOUND: // gone: nothing to look at
-					errs[i] = s.Docs.Delete(ctx, j.fromDue, "")
-					return nil
-				default:
-					errs[i] = err
-					return nil
-				}
-			}
-			if j.refresh && !Terminal(st.b.State) {
-				// its lists show an older version (a crash between the
-				// record's write and theirs): refreshed
-				if errs[i] = s.refresh(ctx, &st.b, st.etag, true); errs[i] != nil {
-					return nil
-				}
-			}
-			var l looked
-			outcomes[i], l, errs[i] = s.reconcile(ctx, st, j.v)
-			if errs[i] == nil {
-				errs[i] = s.settle(ctx, l, j.fromDue, j.inLine)
-			}
-			for _, k := range j.dup {
-				_ = s.Docs.Delete(ctx, k, "")
-			}
-			after[i] = l.b
-			if after[i].ID == "" || l.unmarked {
-				after[i] = Build{ID: st.b.ID, State: StateSucceeded} // out of flight
-			}
+			after[i], errs[i] = s.runJob(ctx, j)
 			return nil
 		})
 	}
@@ -554,61 +544,53 @@ func (s *Service) Tick(ctx context.Context, t goldenpipe.Tick) (string, error) {
 			s.log().Warn("advancing a build failed; the next tick tries again", "build", jobs[i].st.b.ID, "err", err.Error())
 		}
 	}
-	summary := fmt.Sprintf("%d builds advanced", len(jobs))
-	if err := s.recordView(ctx, after, head, lineCount, lineMore); err != nil {
-		failed = append(failed, "recording the view of the builds in flight: "+err.Error())
+	return after, failed
+}
+
+// runJob reconciles one build of a tick and files it for its next look.
+func (s *Service) runJob(ctx context.Context, j *tickJob) (Build, error) {
+	st := j.st
+	if !j.fromDue.IsZero() {
+		b, etag, err := s.Store.Get(ctx, st.b.ID)
+		switch goldenpipe.ErrorCode(err) {
+		case "":
+			st = stored{b: b, etag: etag}
+		case goldenpipe.ENOTFOUND: // gone: nothing to look at
+			return Build{}, s.Store.Undue(ctx, st.b.ID, j.fromDue)
+		default:
+			return Build{}, err
+		}
 	}
-	if note, err := s.indexOldFrom(ctx, &m, metag, time.Now().Add(indexOldBudget)); err != nil {
-		failed = append(failed, "indexing old builds: "+err.Error())
-	} else if note != "" {
-		notes = append(notes, note)
+	if j.refresh && !Terminal(st.b.State) {
+		// its lists show an older version (a crash between the
+		// record's write and theirs): refreshed
+		if err := s.refresh(ctx, &st.b, st.etag, true); err != nil {
+			return Build{}, err
+		}
 	}
-	if len(notes) > 0 {
-		summary += "; " + strings.Join(notes, "; ")
+	_, l, err := s.reconcile(ctx, st, j.v)
+	if err == nil {
+		err = s.settle(ctx, l, j.fromDue, j.inLine)
 	}
-	if len(failed) > 0 {
-		return "", goldenpipe.Errorf(goldenpipe.EUNAVAILABLE, "%s; %d failed: %s", summary, len(failed), strings.Join(failed, "; "))
+	for _, at := range j.dup {
+		_ = s.Store.Undue(ctx, st.b.ID, at)
 	}
-	return summary, nil
+	if l.b.ID == "" || l.unmarked {
+		return Build{ID: st.b.ID, State: StateSucceeded}, err // out of flight
+	}
+	return l.b, err
 }
 
 // holders reads the slot holders' records and their markers (to see a
 // summary behind its record): O(slots).
 func (s *Service) holders(ctx context.Context, ids []string) ([]stored, error) {
-	keys := make([]string, 0, 2*len(ids))
-	for _, id := range ids {
-		keys = append(keys, buildKey(id))
-	}
-	for _, id := range ids {
-		keys = append(keys, activeKey(id))
-	}
-	found, _, err := goldenpipe.ReadAllVersioned[json.RawMessage](ctx, s.Docs, keys)
+	found, err := s.Store.Holders(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	marks := map[string]marker{}
-	var out []stored
-	for _, f := range found {
-		if strings.HasPrefix(f.Key, keyActive) {
-			var m marker
-			_ = json.Unmarshal(f.Value, &m)
-			marks[strings.TrimPrefix(f.Key, keyActive)] = m
-		}
-	}
-	for _, f := range found {
-		if !strings.HasPrefix(f.Key, keyBuilds) {
-			continue
-		}
-		var b Build
-		if err := json.Unmarshal(f.Value, &b); err != nil {
-			return nil, goldenpipe.Wrap(goldenpipe.EINTERNAL, err, "reading %s", f.Key)
-		}
-		m, ok := marks[b.ID]
-		summarized := f.ETag
-		if ok {
-			summarized = m.ETag
-		}
-		out = append(out, stored{b: b, etag: f.ETag, summarized: summarized})
+	out := make([]stored, len(found))
+	for i, f := range found {
+		out[i] = stored{b: f.Build, etag: f.ETag, summarized: f.Summarized}
 	}
 	return out, nil
 }
@@ -619,7 +601,7 @@ func (s *Service) holders(ctx context.Context, ids []string) ([]stored, error) {
 // the line (lineCount entries, head included; InFlightCounted when the
 // line has more). The due list's builds are finished (cleaning up): the
 // overview shows them among the recent builds, not in flight.
-func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpipe.Listed, lineCount int, more bool) error {
+func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpipe.Queued[Summary], lineCount int, more bool) error {
 	seen := map[string]bool{}
 	var shown []Summary
 	var holding []Summary
@@ -638,16 +620,14 @@ func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpi
 		}
 	}
 	for _, it := range head {
-		id, _, ok := parseAsc(it.Key, keyLine)
-		if !ok || seen[id] {
+		if seen[it.ID] {
 			continue
 		}
-		seen[id] = true
-		var e indexEntry
-		if it.Summary != nil && json.Unmarshal(it.Summary, &e) == nil && e.Build != nil {
-			shown = append(shown, *e.Build)
+		seen[it.ID] = true
+		if it.Build != nil {
+			shown = append(shown, *it.Build)
 		} else {
-			shown = append(shown, Summary{ID: id, State: StateRequested})
+			shown = append(shown, Summary{ID: it.ID, State: StateRequested})
 		}
 	}
 	total := len(holding) + len(shown)
@@ -667,148 +647,17 @@ func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpi
 	}
 	byTime(holding)
 	byTime(shown)
-	all := append(holding, shown...)
-	if len(all) > inFlightViewed {
-		all = all[:inFlightViewed]
-	}
-	if len(all) == 0 {
-		all = nil
-	}
-	_, err := goldenpipe.Update(ctx, s.Docs, keyInFlightView, func(v *inFlightView) error {
-		old, _ := json.Marshal(v.Shown)
-		now, _ := json.Marshal(all)
-		if !v.Since.IsZero() && v.Total == total && string(old) == string(now) {
-			return goldenpipe.ErrUnchanged
-		}
-		v.Since, v.Total, v.Shown = s.now(), total, all
-		return nil
-	})
-	return err
-}
-
-// fileBatch is how many in-flight markers one step of fileOld files.
-const fileBatch = 500
-
-// fileOld files the builds in flight recorded before the line and the due
-// list (their markers only): a waiting build into the line, a build in
-// flight into the ledger (with its lane), a finished one into the due
-// list, a batch at a time from a recorded marker until the deadline; it
-// also brings a marker behind its record up to date. The markers written
-// since are filed by their request as well, so once it is done it is
-// never needed again: this function and migration.Line* can be deleted
-// once every deployment's migrations/builds-index.json says lineDone.
-func (s *Service) fileOld(ctx context.Context, m *migration, etag *string, deadline time.Time) (string, error) {
-	for time.Now().Before(deadline) {
-		items, next, err := s.Docs.ListPage(ctx, keyActive, m.LineMarker, fileBatch)
-		if err != nil {
-			return "", err
-		}
-		keys := make([]string, 0, len(items))
-		marks := map[string]activeMarker{}
-		for _, it := range items {
-			am := activeMarker{ID: strings.TrimPrefix(it.Key, keyActive)}
-			if it.Summary != nil {
-				_ = json.Unmarshal(it.Summary, &am.marker)
-			}
-			marks[buildKey(am.ID)] = am
-			keys = append(keys, buildKey(am.ID))
-		}
-		found, missing, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
-		if err != nil {
-			return "", err
-		}
-		for _, k := range missing {
-			if am := marks[k]; s.now().Sub(am.At) > markerGrace {
-				_ = s.Docs.Delete(ctx, activeKey(am.ID), "")
-			}
-		}
-		var inFlight []Build
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(indexWorkers)
-		for _, f := range found {
-			b, am := f.Value, marks[f.Key]
-			switch {
-			case waitingState(b.State):
-			case Terminal(b.State):
-			default:
-				inFlight = append(inFlight, b)
-			}
-			g.Go(func() error {
-				if am.ETag != f.ETag && !Terminal(b.State) {
-					if err := s.refresh(gctx, &b, f.ETag, true); err != nil {
-						return err
-					}
-				}
-				switch {
-				case waitingState(b.State):
-					return s.writeLine(gctx, &b, f.ETag)
-				case Terminal(b.State):
-					_, err := s.Docs.Overwrite(gctx, dueKey(s.now(), b.ID), indexEntry{ID: b.ID, ETag: f.ETag})
-					return err
-				}
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return "", err
-		}
-		if len(inFlight) > 0 {
-			sort.Slice(inFlight, func(i, j int) bool { return before(&inFlight[i], &inFlight[j]) })
-			if _, err := goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
-				changed := false
-				for _, b := range inFlight {
-					if !slices.Contains(l.Holders, b.ID) {
-						l.Holders = append(l.Holders, b.ID)
-						changed = true
-					}
-					if l.Lanes == nil {
-						l.Lanes = map[string]string{}
-					}
-					if l.Lanes[b.ID] != b.Template {
-						l.Lanes[b.ID], changed = b.Template, true
-					}
-				}
-				if !changed {
-					return goldenpipe.ErrUnchanged
-				}
-				return nil
-			}); err != nil {
-				return "", err
-			}
-		}
-		m.LineMarker, m.LineCount, m.LineDone = next, m.LineCount+len(found), next == ""
-		if *etag, err = s.Docs.Put(ctx, keyMigration, *m, *etag); err != nil {
-			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
-				return "another instance files the builds in flight", nil
-			}
-			return "", err
-		}
-		if m.LineDone {
-			if m.LineCount == 0 {
-				return "", nil
-			}
-			return fmt.Sprintf("filed the %d builds in flight recorded before the line", m.LineCount), nil
-		}
-	}
-	return fmt.Sprintf("filing the builds in flight in the line: %d so far", m.LineCount), nil
+	return s.Store.RecordInFlightView(ctx, append(holding, shown...), total)
 }
 
 // Seed records a build as the request path records it (its marker, its
 // index entries, its place in the line while it waits, its record), for
 // tools and benches that load a store; ECONFLICT when it exists.
 func (s *Service) Seed(ctx context.Context, b Build) error {
-	if err := s.mark(ctx, &b, ""); err != nil {
+	if err := s.Store.Announce(ctx, b); err != nil {
 		return err
 	}
-	if err := s.indexBuild(ctx, &b, ""); err != nil {
-		return err
-	}
-	if waitingState(b.State) {
-		if err := s.writeLine(ctx, &b, ""); err != nil {
-			return err
-		}
-	}
-	if _, err := s.Docs.Put(ctx, buildKey(b.ID), b, ""); err != nil {
+	if _, err := s.Store.Create(ctx, b); err != nil {
 		return fmt.Errorf("recording build %s: %w", b.ID, err)
 	}
 	return nil

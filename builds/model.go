@@ -35,11 +35,6 @@ const (
 	defaultReissueAfter  = 30 * time.Second // a create or run recorded but not seen in Image Builder is issued again after this
 	defaultMaxConcurrent = 5
 	maxAttempts          = 8
-	keyBuilds, keyActive = "builds/", "builds-active/"
-	keyRejected          = "builds-rejected/"
-	keyAdmission         = "builds-admission.json"
-	keyRecent            = "builds-recent.json"
-	recentKept           = 50
 )
 
 // Terminal reports whether a state is final.
@@ -178,44 +173,28 @@ func MessageID(template, fingerprint, scope string) string {
 	return "build-" + hashOf(template, fingerprint, scope)[:32]
 }
 
-func buildKey(id string) string { return keyBuilds + id + ".json" }
-
-// RecordKey and MarkerKey are the document keys of a build's record and
-// of its in-flight marker (for tools that seed or migrate the store).
-func RecordKey(id string) string { return buildKey(id) }
-func MarkerKey(id string) string { return activeKey(id) }
-func activeKey(id string) string { return keyActive + id }
-
-// marker is an in-flight build's entry in builds-active/: written before
-// the build's record on every path, so the monitor can never lose a build.
-type marker struct {
-	At time.Time `json:"at"`
-	// ETag names the record version Build summarizes ("" before the
-	// record is written).
-	ETag  string   `json:"etag,omitempty"`
-	Build *Summary `json:"build,omitempty"`
+// BuildHead says how the store files the build: by its id, template,
+// request time, and stage (waiting in the line, in flight, finished).
+func (b Build) BuildHead() goldenpipe.BuildHead {
+	stage := goldenpipe.BuildInFlight
+	switch {
+	case waitingState(b.State):
+		stage = goldenpipe.BuildWaiting
+	case Terminal(b.State):
+		stage = goldenpipe.BuildFinished
+	}
+	return goldenpipe.BuildHead{ID: b.ID, Template: b.Template, RequestedAt: b.RequestedAt, FinishedAt: b.FinishedAt, Stage: stage}
 }
 
-// recent lists the newest finished builds, newest first.
-type recent struct {
-	IDs []string `json:"ids"`
-	// Builds are their summaries (nil in a list begun before summaries).
-	Builds []Summary `json:"builds,omitempty"`
-}
+// BuildSummary is the build's summary, as its store keeps it in its lists.
+func (b Build) BuildSummary() Summary { return b.Summarize() }
+
+// Requested is when the summarized build was requested.
+func (s Summary) Requested() time.Time { return s.RequestedAt }
 
 // Rejection is a request message that was refused, kept for operators:
-// the start of its body (at most rejectedBodyKept bytes, whatever the
-// sender put in it), with the body's size and sha256.
-type Rejection struct {
-	MessageID     string    `json:"messageId"`
-	DeliveryCount int       `json:"deliveryCount"`
-	Reason        string    `json:"reason"`
-	Body          string    `json:"body"`
-	BodyBytes     int       `json:"bodyBytes"`
-	BodySHA256    string    `json:"bodySha256"`
-	Truncated     bool      `json:"truncated,omitempty"`
-	At            time.Time `json:"at"`
-}
+// the start of its body (at most rejectedBodyKept bytes).
+type Rejection = goldenpipe.Rejection
 
 // rejectedBodyKept bounds the body a rejection keeps; rejectedListed the
 // rejections GET /api/builds/rejected answers (the newest).
@@ -235,16 +214,6 @@ func (b Build) String() string {
 	}
 	return s
 }
-
-// The prefixes of the builds' lists, which the store keeps in tables:
-// every build newest first, the builds of each template, the builds in
-// flight, and the refused request messages newest first.
-const (
-	KeyByTime         = keyByTime
-	KeyByTemplate     = keyByTemplate
-	KeyActive         = keyActive
-	KeyRejectedByTime = keyRejectedByTime
-)
 
 // Summary is what lists show of a build: kept in its list entries and its
 // in-flight marker, refreshed with each write of its record, so a page of

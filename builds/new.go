@@ -3,14 +3,12 @@ package builds
 import (
 	"log/slog"
 	"time"
-
-	"github.com/goldenpipe/goldenpipe"
 )
 
-// Ports are what the builds service reaches. Docs, AIB, Bus and Templates
+// Ports are what the builds service reaches. Store, AIB, Bus and Templates
 // are required; the others are optional (nil: see Service).
 type Ports struct {
-	Docs      goldenpipe.Documents
+	Store     Store
 	AIB       ImageBuilder
 	Bus       Bus
 	Templates Templates
@@ -40,7 +38,7 @@ type Options struct {
 // a Service's exported fields are set (fields_test.go).
 func New(p Ports, cfg Config, o Options) *Service {
 	return &Service{
-		Docs: p.Docs, AIB: p.AIB, Bus: p.Bus, Templates: p.Templates, Logs: p.Logs, Gallery: p.Gallery,
+		Store: p.Store, AIB: p.AIB, Bus: p.Bus, Templates: p.Templates, Logs: p.Logs, Gallery: p.Gallery,
 		Source: p.Source, Destination: p.Destination, Staging: p.Staging,
 		Queue: o.Queue, Topic: o.Topic, MaxConcurrent: o.MaxConcurrent, EventSource: o.EventSource, Log: o.Log, Now: o.Now,
 		ReissueAfter: cfg.ReissueAfter, MaxAttempts: cfg.MaxAttempts, BackoffBase: cfg.BackoffBase, KeepFailed: cfg.KeepFailed,

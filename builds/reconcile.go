@@ -46,8 +46,7 @@ type stored struct {
 // is free), so its cost does not grow with the builds waiting; builds that
 // pass admits besides it are moved too (at most the free slots).
 func (s *Service) Advance(ctx context.Context, id string) (string, error) {
-	var b Build
-	etag, err := s.Docs.Get(ctx, buildKey(id), &b)
+	b, etag, err := s.Store.Get(ctx, id)
 	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
 		return "no such build", nil
 	}
@@ -81,13 +80,13 @@ func (s *Service) advance(ctx context.Context, st stored) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.settle(ctx, l, "", true); err != nil {
+	if err := s.settle(ctx, l, time.Time{}, true); err != nil {
 		return "", err
 	}
 	for _, j := range others {
 		if _, l, err := s.reconcile(ctx, j.st, j.v); err != nil {
 			s.log().Warn("advancing an admitted build failed; the monitor will go on", "build", j.st.b.ID, "err", err.Error())
-		} else if err := s.settle(ctx, l, "", true); err != nil {
+		} else if err := s.settle(ctx, l, time.Time{}, true); err != nil {
 			return "", err
 		}
 	}
@@ -110,8 +109,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 	fresh := false // st is what this reconcile just wrote: no need to read it back
 	for round := 0; round < shellRounds; round++ {
 		if round > 0 && !fresh {
-			var b Build
-			etag, err := s.Docs.Get(ctx, buildKey(st.b.ID), &b)
+			b, etag, err := s.Store.Get(ctx, st.b.ID)
 			if err != nil {
 				return "", looked{b: st.b}, fmt.Errorf("reading build %s: %w", st.b.ID, err)
 			}
@@ -141,7 +139,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 		if !d.Changed {
 			return outcome, looked{b: b, requeue: d.Result.RequeueAfter}, nil
 		}
-		etag, err := s.Docs.Put(ctx, buildKey(b.ID), d.Build, st.etag)
+		etag, err := s.Store.Update(ctx, d.Build, st.etag)
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			continue // another instance moved it: look again
 		}
@@ -162,7 +160,7 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 				fd := Decide(st.b, Observation{Last: &out}, s.now(), cfg)
 				outcome = fd.Outcome
 				if fd.Changed {
-					etag, err := s.Docs.Put(ctx, buildKey(b.ID), fd.Build, st.etag)
+					etag, err := s.Store.Update(ctx, fd.Build, st.etag)
 					if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
 						return "", looked{b: st.b}, fmt.Errorf("writing build %s: %w", b.ID, err)
 					}
@@ -206,7 +204,7 @@ func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done
 		if err := s.refresh(ctx, &st.b, st.etag, false); err != nil {
 			return true, nil, err
 		}
-		if err := s.Docs.Delete(ctx, activeKey(st.b.ID), ""); err != nil {
+		if err := s.Store.Unmark(ctx, st.b.ID); err != nil {
 			return true, nil, err
 		}
 		return true, nil, nil
@@ -215,7 +213,7 @@ func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done
 		return true, nil, fmt.Errorf("build %s: %s: %w", st.b.ID, a.Kind, err)
 	}
 	d.Build.mark(a.Step())
-	etag, err := s.Docs.Put(ctx, buildKey(st.b.ID), d.Build, st.etag)
+	etag, err := s.Store.Update(ctx, d.Build, st.etag)
 	if err != nil {
 		if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
 			return false, nil, nil // steps are idempotent: look again
@@ -229,128 +227,154 @@ func (s *Service) carryOutStep(ctx context.Context, st stored, d Decision) (done
 func (s *Service) observe(ctx context.Context, b *Build, v Verdict) (Observation, error) {
 	o := Observation{Admission: v}
 	if v.Kind == VerdictAdmit && !b.VersionsPlanned && s.Gallery != nil {
-		// the version policy, before the template is first sent
-		p, err := s.planVersions(ctx, b)
-		switch code := goldenpipe.ErrorCode(err); {
-		case err == nil:
-			o.Versions = p
-		case terminalCode(code):
-			// Azure will answer so again: the build goes as written, and
-			// says why
-			o.Versions = &VersionPlan{Note: "the version policy could not read the gallery (" + goldenpipe.ErrorMessage(err) + "); the template is sent as written"}
-		default:
-			o.VersionsFailed = &Outcome{Code: code, Message: goldenpipe.ErrorMessage(err)}
-		}
+		s.observeVersions(ctx, b, &o)
 	}
-	fail := func(err error) (Observation, error) {
+	var err error
+	switch {
+	case cleanupDue(b, s.now(), s.config()):
+		_, err = s.observeTemplate(ctx, b, &o)
+	case b.State == StateCreating || b.State == StateRunning || b.State == StateCanceling:
+		err = s.observeRun(ctx, b, &o)
+	case b.State == StateRescuing:
+		return o, s.observeCopies(ctx, b, &o)
+	}
+	if err != nil {
+		// a failure Azure answered is the decision's to weigh; any other
+		// is this reconcile's
 		code := goldenpipe.ErrorCode(err)
 		if code == goldenpipe.EINTERNAL {
 			return o, err
 		}
 		o.Failed = &Outcome{Code: code, Message: goldenpipe.ErrorMessage(err)}
-		return o, nil
-	}
-	if cleanupDue(b, s.now(), s.config()) {
-		t, err := s.AIB.Get(ctx, b.AIBName)
-		switch {
-		case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
-			o.TemplateMissing = true
-		case err != nil:
-			return fail(err)
-		default:
-			o.Template = &t
-		}
-		return o, nil
-	}
-	switch b.State {
-	case StateCreating, StateRunning, StateCanceling:
-		if pendingEvent(b) != nil {
-			return o, nil // the events go out first
-		}
-		t, err := s.AIB.Get(ctx, b.AIBName)
-		switch {
-		case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
-			o.TemplateMissing = true
-			return o, nil
-		case err != nil:
-			return fail(err)
-		}
-		o.Template = &t
-		if b.State == StateCreating || t.Run == nil {
-			return o, nil
-		}
-		if t.Run.State == goldenpipe.RunCanceled {
-			// a run canceled in distribution may have published a version
-			// ("If the distribution phase has started you can still cancel,
-			// but you need to clean up any images that may not be
-			// completed", image-builder-json.md)
-			// best effort: the version the policy gave the build is known
-			// without them
-			if outs, err := s.AIB.RunOutputs(ctx, b.AIBName); err == nil {
-				o.Outputs = outs
-			} else {
-				s.log().Warn("reading the outputs of a canceled run failed", "build", b.ID, "err", goldenpipe.ErrorMessage(err))
-			}
-		}
-		switch t.Run.State {
-		case goldenpipe.RunSucceeded, goldenpipe.RunPartiallySucceeded:
-			outs, err := s.AIB.RunOutputs(ctx, b.AIBName)
-			if err != nil {
-				return fail(err)
-			}
-			o.Outputs = append([]goldenpipe.RunOutput{}, outs...)
-		case goldenpipe.RunFailed:
-			if s.Logs != nil {
-				group := b.StagingResourceGroup
-				if group == "" {
-					group = t.StagingResourceGroup
-				}
-				tail, vtail, err := s.Logs.Tail(ctx, group, t.Run.Message)
-				if err != nil {
-					s.log().Warn("reading customization.log failed", "build", b.ID, "err", err.Error())
-				}
-				o.LogTail, o.ValidationLogTail = tail, vtail
-			}
-			// every terminal run's outputs are read: one that failed in
-			// distribution (or validated with continueDistributeOnFailure)
-			// may have published a version
-			// (best effort unless the template distributes on a failed
-			// validation: the version the policy gave the build is known
-			// without them)
-			if outs, err := s.AIB.RunOutputs(ctx, b.AIBName); err == nil {
-				o.Outputs = outs
-			} else if distributesOnFailure(b.Rendered) {
-				return fail(err)
-			} else {
-				s.log().Warn("reading the outputs of a failed run failed", "build", b.ID, "err", goldenpipe.ErrorMessage(err))
-			}
-		}
-	case StateRescuing:
-		o.Copies = map[int]CopyObservation{}
-		for i, c := range b.Rescue {
-			if c.final() {
-				continue
-			}
-			var ob CopyObservation
-			if c.State != CopyCheck && s.Destination != nil {
-				dst, err := s.Destination.Properties(ctx, destinationName(b, c.RunOutputName))
-				if err != nil {
-					return o, err
-				}
-				ob.Dest = dst
-			}
-			src, err := s.Source.Properties(ctx, c.Source)
-			switch {
-			case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
-				ob.SourceMissing = true
-			case err != nil:
-				return o, err
-			}
-			ob.Source = src
-			o.Copies[i] = ob
-		}
 	}
 	return o, nil
+}
+
+// observeVersions asks for the version policy's plan, before the template
+// is first sent.
+func (s *Service) observeVersions(ctx context.Context, b *Build, o *Observation) {
+	p, err := s.planVersions(ctx, b)
+	switch code := goldenpipe.ErrorCode(err); {
+	case err == nil:
+		o.Versions = p
+	case terminalCode(code):
+		// Azure will answer so again: the build goes as written, and
+		// says why
+		o.Versions = &VersionPlan{Note: "the version policy could not read the gallery (" + goldenpipe.ErrorMessage(err) + "); the template is sent as written"}
+	default:
+		o.VersionsFailed = &Outcome{Code: code, Message: goldenpipe.ErrorMessage(err)}
+	}
+}
+
+// observeTemplate reads the build's Image Builder template (missing: noted
+// as such); found says it exists.
+func (s *Service) observeTemplate(ctx context.Context, b *Build, o *Observation) (found bool, err error) {
+	t, err := s.AIB.Get(ctx, b.AIBName)
+	switch {
+	case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
+		o.TemplateMissing = true
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	o.Template = &t
+	return true, nil
+}
+
+// observeRun reads the template of a build in flight and, once its run
+// ended, its outputs (and a failed run's logs).
+func (s *Service) observeRun(ctx context.Context, b *Build, o *Observation) error {
+	if pendingEvent(b) != nil {
+		return nil // the events go out first
+	}
+	found, err := s.observeTemplate(ctx, b, o)
+	if err != nil || !found || b.State == StateCreating || o.Template.Run == nil {
+		return err
+	}
+	switch o.Template.Run.State {
+	case goldenpipe.RunCanceled:
+		// a run canceled in distribution may have published a version
+		// ("If the distribution phase has started you can still cancel,
+		// but you need to clean up any images that may not be
+		// completed", image-builder-json.md)
+		// best effort: the version the policy gave the build is known
+		// without them
+		if outs, err := s.AIB.RunOutputs(ctx, b.AIBName); err == nil {
+			o.Outputs = outs
+		} else {
+			s.log().Warn("reading the outputs of a canceled run failed", "build", b.ID, "err", goldenpipe.ErrorMessage(err))
+		}
+	case goldenpipe.RunSucceeded, goldenpipe.RunPartiallySucceeded:
+		outs, err := s.AIB.RunOutputs(ctx, b.AIBName)
+		if err != nil {
+			return err
+		}
+		o.Outputs = append([]goldenpipe.RunOutput{}, outs...)
+	case goldenpipe.RunFailed:
+		return s.observeFailedRun(ctx, b, o)
+	}
+	return nil
+}
+
+// observeFailedRun reads the ends of a failed run's logs and its outputs.
+func (s *Service) observeFailedRun(ctx context.Context, b *Build, o *Observation) error {
+	t := o.Template
+	if s.Logs != nil {
+		group := b.StagingResourceGroup
+		if group == "" {
+			group = t.StagingResourceGroup
+		}
+		tail, vtail, err := s.Logs.Tail(ctx, group, t.Run.Message)
+		if err != nil {
+			s.log().Warn("reading customization.log failed", "build", b.ID, "err", err.Error())
+		}
+		o.LogTail, o.ValidationLogTail = tail, vtail
+	}
+	// every terminal run's outputs are read: one that failed in
+	// distribution (or validated with continueDistributeOnFailure)
+	// may have published a version
+	// (best effort unless the template distributes on a failed
+	// validation: the version the policy gave the build is known
+	// without them)
+	outs, err := s.AIB.RunOutputs(ctx, b.AIBName)
+	switch {
+	case err == nil:
+		o.Outputs = outs
+	case distributesOnFailure(b.Rendered):
+		return err
+	default:
+		s.log().Warn("reading the outputs of a failed run failed", "build", b.ID, "err", goldenpipe.ErrorMessage(err))
+	}
+	return nil
+}
+
+// observeCopies reads, for each VHD copy not final, its destination and
+// its source. Any error is this reconcile's.
+func (s *Service) observeCopies(ctx context.Context, b *Build, o *Observation) error {
+	o.Copies = map[int]CopyObservation{}
+	for i, c := range b.Rescue {
+		if c.final() {
+			continue
+		}
+		var ob CopyObservation
+		if c.State != CopyCheck && s.Destination != nil {
+			dst, err := s.Destination.Properties(ctx, destinationName(b, c.RunOutputName))
+			if err != nil {
+				return err
+			}
+			ob.Dest = dst
+		}
+		src, err := s.Source.Properties(ctx, c.Source)
+		switch {
+		case goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND:
+			ob.SourceMissing = true
+		case err != nil:
+			return err
+		}
+		ob.Source = src
+		o.Copies[i] = ob
+	}
+	return nil
 }
 
 // effect carries out an action of a decision whose write won.
@@ -488,26 +512,7 @@ func (s *Service) cleanup(ctx context.Context, b *Build) error {
 // index puts a finished build, with its summary, at the head of the
 // recent builds.
 func (s *Service) index(ctx context.Context, b *Build) error {
-	_, err := goldenpipe.Update(ctx, s.Docs, keyRecent, func(r *recent) error {
-		ids, sums := []string{b.ID}, []Summary{b.Summarize()}
-		known := map[string]Summary{}
-		for _, x := range r.Builds {
-			known[x.ID] = x
-		}
-		for _, x := range r.IDs {
-			if x != b.ID && len(ids) < recentKept {
-				ids = append(ids, x)
-				if sum, ok := known[x]; ok && sums != nil {
-					sums = append(sums, sum)
-				} else {
-					sums = nil // an entry from before summaries: the list reads the records
-				}
-			}
-		}
-		r.IDs, r.Builds = ids, sums
-		return nil
-	})
-	return err
+	return s.Store.AddRecent(ctx, *b)
 }
 
 // withStagingGroup makes the build's staging group (empty, in the

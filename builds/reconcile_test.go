@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/internal/clock"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -117,7 +118,7 @@ func (m *memDocs) ListPage(ctx context.Context, prefix, marker string, max int) 
 	out := make([]goldenpipe.Listed, len(keys))
 	for i, k := range keys {
 		out[i] = goldenpipe.Listed{Key: k}
-		if d, ok := m.docs[k]; ok && len(d.body) < 30<<10 && !strings.HasPrefix(k, keyBuilds) {
+		if d, ok := m.docs[k]; ok && len(d.body) < 30<<10 && !strings.HasPrefix(k, azure.BuildKeyRecords) {
 			out[i].Summary = d.body
 		}
 	}
@@ -162,6 +163,9 @@ func (f *fakeAIB) Run(context.Context, string) error {
 	f.count("Run")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.tpl == nil { // Image Builder answers a run of a deleted template 404 (Run: ResourceNotFound)
+		return goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no template")
+	}
 	f.tpl.Run = &goldenpipe.AIBRun{State: goldenpipe.RunSucceeded, StartTime: time.Unix(1, 0), EndTime: time.Unix(2, 0)}
 	return nil
 }
@@ -263,17 +267,22 @@ func (l *levels) WithGroup(string) slog.Handler      { return l }
 func shell(t *testing.T, c *clock.Fake) (*Service, *fakeAIB, *memDocs, *levels) {
 	t.Helper()
 	docs, aib, lv := newMemDocs(), &fakeAIB{}, &levels{}
-	s := &Service{Docs: docs, AIB: aib, Bus: &nopBus{}, Templates: noTemplates{}, Now: c.Now, Log: slog.New(lv),
+	s := &Service{Store: azure.NewBuilds[Build, Summary](docs, c.Now), AIB: aib, Bus: &nopBus{}, Templates: noTemplates{}, Now: c.Now, Log: slog.New(lv),
 		Source: fixedSource{}, MaxConcurrent: 2}
 	return s, aib, docs, lv
 }
 
+// over is the builds' store over docs, on the service's clock.
+func over(s *Service, docs goldenpipe.Documents) Store {
+	return azure.NewBuilds[Build, Summary](docs, s.Now)
+}
+
 func seed(t *testing.T, s *Service, b Build) {
 	t.Helper()
-	if err := s.mark(context.Background(), &b, ""); err != nil {
+	if err := s.Store.Mark(context.Background(), b, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Docs.Put(context.Background(), buildKey(b.ID), b, ""); err != nil {
+	if _, err := s.Store.Create(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -371,7 +380,7 @@ func TestATickWithNothingInFlightIsCheap(t *testing.T) {
 	s, _, docs, _ := shell(t, c)
 	for i := 0; i < 500; i++ { // history: finished builds, not in flight, recorded before the index
 		b := Build{ID: fmt.Sprintf("old-%012d", i), Template: "old", State: StateSucceeded, RequestedAt: c.Now().Add(time.Duration(i) * time.Minute)}
-		if _, err := docs.Put(context.Background(), buildKey(b.ID), b, ""); err != nil {
+		if _, err := docs.Put(context.Background(), azure.BuildRecordKey(b.ID), b, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -381,7 +390,7 @@ func TestATickWithNothingInFlightIsCheap(t *testing.T) {
 		t.Fatalf("after the migration, the newest page of old: %v %q %v", summarizeIDs(page), next, err)
 	}
 	counted := &countingDocs{Documents: docs}
-	s.Docs = counted
+	s.Store = over(s, counted)
 	tick(t, s)
 	if counted.n != 5 { // the migrations' record, the ledger, the head of the line, of the due list, the view of the builds in flight
 		t.Errorf("a tick with nothing in flight made %d storage calls over a history of 500 builds", counted.n)
@@ -431,11 +440,11 @@ func TestInFlightPageReadsWhatItShows(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		seed(t, s, Build{ID: fmt.Sprintf("b%02d", i), Template: fmt.Sprintf("t%02d", i), State: StateRequested, RequestedAt: c.Now().Add(time.Duration(i) * time.Minute)})
 	}
-	if _, err := docs.Put(context.Background(), keyAdmission, ledger{Holders: []string{"b07"}}, ""); err != nil {
+	if err := s.Store.PutLedger(context.Background(), ledger{Holders: []string{"b07"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	counted := &countingDocs{Documents: docs}
-	s.Docs = counted
+	s.Store = over(s, counted)
 	shown, total, err := s.InFlightPage(context.Background(), 3)
 	if err != nil || total != 10 || len(shown) != 3 || byID(shown, "b07") == nil {
 		t.Fatalf("shown %v of %d (%v); want 3 of 10 with the slot holder b07", summarizeIDs(shown), total, err)
@@ -444,10 +453,10 @@ func TestInFlightPageReadsWhatItShows(t *testing.T) {
 		t.Errorf("%d storage calls, want 3", counted.n)
 	}
 	// after a tick the page reads the view the tick left, one document
-	s.Docs = docs
+	s.Store = over(s, docs)
 	tick(t, s)
 	counted = &countingDocs{Documents: docs}
-	s.Docs = counted
+	s.Store = over(s, counted)
 	after, total, err := s.InFlightPage(context.Background(), 3)
 	if err != nil || counted.n != 1 {
 		t.Fatalf("after a tick: %v in %d storage calls; want 1", err, counted.n)
@@ -475,7 +484,7 @@ func TestStrayIndexEntriesAreDropped(t *testing.T) {
 	s, _, docs, _ := shell(t, c)
 	ctx := context.Background()
 	kept := Build{ID: "a-1", Template: "a", State: StateSucceeded, RequestedAt: c.Now().Add(-time.Hour)}
-	if _, err := docs.Put(ctx, buildKey(kept.ID), kept, ""); err != nil {
+	if _, err := docs.Put(ctx, azure.BuildRecordKey(kept.ID), kept, ""); err != nil {
 		t.Fatal(err)
 	}
 	lost := kept
@@ -483,7 +492,7 @@ func TestStrayIndexEntriesAreDropped(t *testing.T) {
 	crashed := Build{ID: "a-2", Template: "a", RequestedAt: c.Now().Add(-time.Hour)}
 	coming := Build{ID: "a-3", Template: "a", RequestedAt: c.Now().Add(-time.Minute)}
 	for _, b := range []*Build{&kept, &lost, &crashed, &coming} {
-		if err := s.indexBuild(ctx, b, ""); err != nil {
+		if err := s.Store.Publish(ctx, *b, "", false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -491,7 +500,7 @@ func TestStrayIndexEntriesAreDropped(t *testing.T) {
 	if err != nil || len(page) != 1 || page[0].ID != "a-1" {
 		t.Fatalf("page %v, %v", summarizeIDs(page), err)
 	}
-	left, _ := docs.Keys(ctx, byTemplatePrefix("a"))
+	left, _ := docs.Keys(ctx, azure.BuildKeyByTemplate+"a/")
 	if len(left) != 2 || !strings.HasSuffix(left[0], "-a-3") && !strings.HasSuffix(left[1], "-a-3") {
 		t.Errorf("entries left: %v, want a-1's and a-3's (its record may still come)", left)
 	}
@@ -506,7 +515,7 @@ func TestRejectedNewestFirstFromTheIndex(t *testing.T) {
 	ctx := context.Background()
 	for i := 0; i < 3; i++ { // the layout before the index
 		r := Rejection{MessageID: fmt.Sprintf("old-%d", i), Reason: "bad", At: c.Now().Add(time.Duration(i) * time.Minute)}
-		if _, err := docs.Overwrite(ctx, keyRejected+fmt.Sprintf("old%d.json", i), r); err != nil {
+		if _, err := docs.Overwrite(ctx, azure.BuildKeyRejected+fmt.Sprintf("old%d.json", i), r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -519,7 +528,7 @@ func TestRejectedNewestFirstFromTheIndex(t *testing.T) {
 		t.Fatalf("the first call, which indexes the old ones: %+v %v", list, err)
 	}
 	counted := &countingDocs{Documents: docs}
-	s.Docs = counted
+	s.Store = over(s, counted)
 	if list, err = s.Rejected(ctx, RejectedListed); err != nil || len(list) != 4 {
 		t.Fatal(list, err)
 	}
@@ -538,21 +547,21 @@ func TestTickRefreshesSummariesBehindTheirRecord(t *testing.T) {
 	ctx := context.Background()
 	b := Build{ID: "lag-1", Template: "lag", State: StateRequested, RequestedAt: c.Now()}
 	seed(t, s, b) // marker and entries name no record version yet
-	if err := s.indexBuild(ctx, &b, ""); err != nil {
+	if err := s.Store.Publish(ctx, b, "", false); err != nil {
 		t.Fatal(err)
 	}
 	var rec Build
-	etag, err := docs.Get(ctx, buildKey(b.ID), &rec)
+	etag, err := docs.Get(ctx, azure.BuildRecordKey(b.ID), &rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec.State, rec.RetryAt, rec.LastError = StateCreating, c.Now().Add(time.Hour), "throttled"
-	if etag, err = docs.Put(ctx, buildKey(b.ID), rec, etag); err != nil { // the write whose summaries never came
+	if etag, err = docs.Put(ctx, azure.BuildRecordKey(b.ID), rec, etag); err != nil { // the write whose summaries never came
 		t.Fatal(err)
 	}
 	tick(t, s)
-	var m marker
-	if _, err := docs.Get(ctx, activeKey(b.ID), &m); err != nil {
+	var m goldenpipe.BuildMarker[Summary]
+	if _, err := docs.Get(ctx, azure.BuildMarkerKey(b.ID), &m); err != nil {
 		t.Fatal(err)
 	}
 	if m.ETag != etag || m.Build == nil || m.Build.State != StateCreating || m.Build.LastError != "throttled" {

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/gallery"
 	"github.com/goldenpipe/goldenpipe/template"
@@ -72,9 +70,80 @@ type GalleryKeeper interface {
 	AfterBuild(ctx context.Context, f gallery.Finished) (string, error)
 }
 
+// Store keeps the builds (azure.Builds implements it over the app's
+// documents, and owns where and how): their records, with ETags (a write
+// conditioned on one answers ECONFLICT when another came first); the
+// in-flight markers and the list entries that show them, written before
+// the record and refreshed with each write of it; the line of waiting
+// builds and the due list of finished builds still in flight; the
+// admission ledger; the recent builds and the view of the builds in
+// flight; the refused requests; and the migrations of what earlier
+// versions kept.
+type Store interface {
+	// Get reads a record; ENOTFOUND when there is none.
+	Get(ctx context.Context, id string) (Build, string, error)
+	// GetMany reads the records of ids, leaving out those that do not exist.
+	GetMany(ctx context.Context, ids []string) ([]goldenpipe.BuildVersion[Build], error)
+	// Create writes a new record (ECONFLICT: the id is taken); Update
+	// writes over the version etag names.
+	Create(ctx context.Context, b Build) (string, error)
+	Update(ctx context.Context, b Build, etag string) (string, error)
+	// List reads every record of a template ("" all), newest first.
+	List(ctx context.Context, template string) ([]Build, error)
+
+	// Announce files a build before its record: marker, list entries and,
+	// while it waits, its place in the line. Withdraw drops them again (a
+	// request that lost its race). Publish refreshes what the lists (and,
+	// marked, the marker) show of a record just written at etag.
+	Announce(ctx context.Context, b Build) error
+	Withdraw(ctx context.Context, b Build)
+	Publish(ctx context.Context, b Build, etag string, marked bool) error
+	// Mark writes a build's in-flight marker; Unmark takes it out of flight.
+	Mark(ctx context.Context, b Build, etag string) error
+	Unmark(ctx context.Context, id string) error
+	// Markers lists the in-flight markers; InFlight reads their records
+	// (a marker without one past its grace goes); Holders reads records
+	// and their markers.
+	Markers(ctx context.Context) ([]goldenpipe.BuildMarker[Summary], error)
+	InFlight(ctx context.Context) ([]goldenpipe.BuildVersion[Build], error)
+	Holders(ctx context.Context, ids []string) ([]goldenpipe.BuildVersion[Build], error)
+	// Page is a page of summaries, newest first; Newest the newest build
+	// of a template's list ("" when none).
+	Page(ctx context.Context, template, token string, top int) ([]Summary, string, error)
+	Newest(ctx context.Context, template string) (string, time.Time, error)
+
+	// The line: waiting builds, oldest request first.
+	PutInLine(ctx context.Context, b Build, etag string) error
+	OutOfLine(ctx context.Context, id string, requestedAt time.Time) error
+	Line(ctx context.Context, token string, n int) ([]goldenpipe.Queued[Summary], string, error)
+	CountLine(ctx context.Context, n int) (int, bool, error)
+	// The due list: finished builds still in flight, by when to look again.
+	FileDue(ctx context.Context, id string, at time.Time, etag string) error
+	Undue(ctx context.Context, id string, at time.Time) error
+	Due(ctx context.Context, n int) ([]goldenpipe.Queued[Summary], error)
+
+	// The admission ledger, read and written with its ETag.
+	Ledger(ctx context.Context) (goldenpipe.Ledger, string, error)
+	PutLedger(ctx context.Context, l goldenpipe.Ledger, etag string) error
+	UpdateLedger(ctx context.Context, fn func(*goldenpipe.Ledger) error) error
+
+	AddRecent(ctx context.Context, b Build) error
+	Recent(ctx context.Context, n int) ([]Summary, error)
+	InFlightView(ctx context.Context, n int) ([]Summary, int, bool, error)
+	RecordInFlightView(ctx context.Context, shown []Summary, total int) error
+
+	Reject(ctx context.Context, id string, r Rejection) error
+	Rejected(ctx context.Context, n int) ([]Rejection, error)
+
+	// MigrateLine and MigrateLists run the one-time migrations until the
+	// deadline (once done, they cost nothing).
+	MigrateLine(ctx context.Context, deadline time.Time) (string, error)
+	MigrateLists(ctx context.Context, deadline time.Time) (string, error)
+}
+
 // Service requests, starts and follows builds.
 type Service struct {
-	Docs          goldenpipe.Documents
+	Store         Store
 	AIB           ImageBuilder
 	Bus           Bus
 	Templates     Templates
@@ -164,34 +233,7 @@ func (s *Service) reject(ctx context.Context, m goldenpipe.Message, reason strin
 	}
 	rej := Rejection{MessageID: clip(m.ID), DeliveryCount: m.DeliveryCount, Reason: clipTo(reason, 2000), Body: strings.ToValidUTF8(string(body), "\uFFFD"),
 		BodyBytes: len(m.Body), BodySHA256: hex.EncodeToString(sum[:]), Truncated: len(m.Body) > rejectedBodyKept, At: s.now()}
-	key := keyRejected + hashOf(id)[:32] + ".json"
-	if err := s.indexRejection(ctx, key, &rej); err != nil {
-		return err
-	}
-	if _, err := s.Docs.Overwrite(ctx, key, rej); err != nil {
-		return fmt.Errorf("recording the rejected message %s: %w", m.ID, err)
-	}
-	return nil
-}
-
-// keyRejectedByTime indexes the rejections newest first: an entry (written
-// before its rejection, as the builds' index) names the rejection's key
-// and time; a redelivered message's rejection is written again with a new
-// time, and the older entry, naming another time, is dropped when read.
-const keyRejectedByTime = "builds-rejected-by-time/"
-
-func (s *Service) indexRejection(ctx context.Context, key string, rej *Rejection) error {
-	entry := keyRejectedByTime + timeKey(rej.At) + "-" + strings.TrimSuffix(strings.TrimPrefix(key, keyRejected), ".json")
-	// the entry holds the rejection (a page is one listing), or, when it
-	// is too large for the list, names it
-	_, err := s.Docs.Overwrite(ctx, entry, indexEntry{ID: key, Rejection: rej})
-	if goldenpipe.ErrorCode(err) == goldenpipe.EINVALID {
-		_, err = s.Docs.Overwrite(ctx, entry, indexEntry{ID: key})
-	}
-	if err != nil {
-		return fmt.Errorf("indexing a rejected message: %w", err)
-	}
-	return nil
+	return s.Store.Reject(ctx, id, rej)
 }
 
 // open finds or creates the build a request asks for. It returns nil when
@@ -224,65 +266,67 @@ func (s *Service) open(ctx context.Context, req Request, messageID string) (*Bui
 			CorrelationID: req.CorrelationID, MessageID: messageID, Fingerprint: r.Fingerprint, SourceVersion: r.SourceVersion,
 			Scripts: r.Scripts, Rendered: r.JSON, AIBName: AIBName(id), RequestedAt: s.now()}
 		b.moveTo(StateRequested, "", req.Reason, b.RequestedAt)
-		// the marker, the index entries and the place in the line (at
-		// once) before the record: a crash after them leaves entries the
-		// monitor and the lists drop after markerGrace; a crash before the
-		// record's write is redelivered and writes them all again
-		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return s.mark(gctx, b, "") })
-		g.Go(func() error { return s.indexBuild(gctx, b, "") })
-		g.Go(func() error { return s.writeLine(gctx, b, "") })
-		if err := g.Wait(); err != nil {
-			return nil, "", err
-		}
-		etag, err := s.Docs.Put(ctx, buildKey(id), b, "")
-		if err == nil {
-			return b, etag, nil
-		}
-		if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
-			return nil, "", fmt.Errorf("recording build %s: %w", id, err)
-		}
-		var existing Build
-		existingETag, err := s.Docs.Get(ctx, buildKey(id), &existing)
-		if err != nil {
-			return nil, "", fmt.Errorf("reading build %s: %w", id, err)
-		}
-		// this attempt's entries name a build requested at another time:
-		// dropped (a reader skips them anyway), and the record's ensured
-		if !existing.RequestedAt.Equal(b.RequestedAt) {
-			_ = s.Docs.Delete(ctx, byTimeKey(b), "")
-			_ = s.Docs.Delete(ctx, byTemplateKey(b), "")
-			_ = s.Docs.Delete(ctx, lineKey(b), "")
-		}
-		if err := s.indexBuild(ctx, &existing, existingETag); err != nil {
-			return nil, "", err
-		}
-		switch {
-		case existing.MessageID == messageID && messageID != "" && Terminal(existing.State):
-			return &existing, existingETag, nil // the same message again, its build over
-		case !Terminal(existing.State):
-			// the same message again, or this change is being built: coalesce,
-			// and make sure the monitor sees it (a crash may have come
-			// between its marker and its record on an earlier delivery)
-			if waitingState(existing.State) {
-				if err := s.writeLine(ctx, &existing, existingETag); err != nil {
-					return nil, "", err
-				}
-			}
-			return &existing, existingETag, s.mark(ctx, &existing, existingETag)
-		case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
-			return &existing, existingETag, nil // this change was built
+		got, etag, err := s.create(ctx, b, messageID)
+		if err != nil || got != nil {
+			return got, etag, err
 		}
 		// that attempt failed, was canceled or superseded: a new attempt
 	}
 	return nil, "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "too many attempts at building %s", base)
 }
 
-// mark writes a build's in-flight marker (idempotent), with the summary
-// of the record version etag names ("" before it is written).
-func (s *Service) mark(ctx context.Context, b *Build, etag string) error {
-	sum := b.Summarize()
-	return s.writeMarker(ctx, b.ID, marker{At: s.now(), ETag: etag, Build: &sum})
+// create records a new build b: the marker, the index entries and the
+// place in the line (at once) before the record: a crash after them
+// leaves entries the monitor and the lists drop after markerGrace; a crash
+// before the record's write is redelivered and writes them all again. When
+// b's id is taken it returns the build that holds it if that answers the
+// request, nil when a new attempt is needed.
+func (s *Service) create(ctx context.Context, b *Build, messageID string) (*Build, string, error) {
+	if err := s.Store.Announce(ctx, *b); err != nil {
+		return nil, "", err
+	}
+	etag, err := s.Store.Create(ctx, *b)
+	if err == nil {
+		return b, etag, nil
+	}
+	if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		return nil, "", fmt.Errorf("recording build %s: %w", b.ID, err)
+	}
+	existing, existingETag, err := s.Store.Get(ctx, b.ID)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading build %s: %w", b.ID, err)
+	}
+	// this attempt's entries name a build requested at another time:
+	// dropped (a reader skips them anyway), and the record's ensured
+	if !existing.RequestedAt.Equal(b.RequestedAt) {
+		s.Store.Withdraw(ctx, *b)
+	}
+	if err := s.Store.Publish(ctx, existing, existingETag, false); err != nil {
+		return nil, "", err
+	}
+	return s.coalesce(ctx, &existing, existingETag, messageID)
+}
+
+// coalesce answers a request whose build id is taken by existing: the
+// build itself when it is this message's and over, in flight (made sure
+// the monitor sees it: a crash may have come between its marker and its
+// record on an earlier delivery) or built; nil when it failed, was
+// canceled or superseded.
+func (s *Service) coalesce(ctx context.Context, existing *Build, etag, messageID string) (*Build, string, error) {
+	switch {
+	case existing.MessageID == messageID && messageID != "" && Terminal(existing.State):
+		return existing, etag, nil // the same message again, its build over
+	case !Terminal(existing.State):
+		if waitingState(existing.State) {
+			if err := s.Store.PutInLine(ctx, *existing, etag); err != nil {
+				return nil, "", err
+			}
+		}
+		return existing, etag, s.Store.Mark(ctx, *existing, etag)
+	case existing.State == StateSucceeded || existing.State == StatePartiallySucceeded:
+		return existing, etag, nil // this change was built
+	}
+	return nil, "", nil
 }
 
 // Enqueue sends a build request to the build queue. The message id comes
@@ -379,8 +423,8 @@ func (s *Service) latest(ctx context.Context, template string) (*Build, error) {
 		return nil, err
 	}
 	if len(page) == 1 {
-		var b Build
-		if _, err := s.Docs.Get(ctx, buildKey(page[0].ID), &b); err != nil {
+		b, _, err := s.Store.Get(ctx, page[0].ID)
+		if err != nil {
 			return nil, err
 		}
 		return &b, nil
@@ -394,62 +438,24 @@ func (s *Service) latest(ctx context.Context, template string) (*Build, error) {
 
 // Get returns a build; ENOTFOUND when unknown.
 func (s *Service) Get(ctx context.Context, id string) (Build, error) {
-	var b Build
 	if !buildIDRE.MatchString(id) {
-		return b, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", clip(id))
+		return Build{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", clip(id))
 	}
-	if _, err := s.Docs.Get(ctx, buildKey(id), &b); err != nil {
-		if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
-			return b, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", id)
-		}
-		return b, err
+	b, _, err := s.Store.Get(ctx, id)
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		return b, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no build %q", id)
 	}
-	return b, nil
+	return b, err
 }
 
 // List returns the builds, newest first, of one template ("" for all),
-// reading every record under the template's prefix: for tests and tools;
-// the API and the pages read Page.
+// reading every record of the template: for tests and tools; the API and
+// the pages read Page.
 func (s *Service) List(ctx context.Context, templateName string) ([]Build, error) {
-	prefix := keyBuilds
-	if templateName != "" {
-		prefix += templateName + "-"
-	}
-	keys, err := s.Docs.Keys(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	list, err := goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.RequestedAt.After(b.RequestedAt) })
-	if err != nil {
-		return nil, err
-	}
-	if templateName == "" {
-		return list, nil
-	}
-	out := list[:0]
-	for _, b := range list { // a prefix also matches longer template names
-		if b.Template == templateName {
-			out = append(out, b)
-		}
-	}
-	return out, nil
+	return s.Store.List(ctx, templateName)
 }
 
-// keyInFlightView is what the overview shows of the builds in flight, as
-// the monitor's last tick left them.
-const keyInFlightView = "builds-inflight-view.json"
-
-// inFlightView is the first inFlightViewed builds in flight (the slot
-// holders first, then the oldest) and how many there are, written by the
-// monitor's tick when it changed: the overview reads one document however
-// many builds are in flight. Since is when it last changed.
-type inFlightView struct {
-	Since time.Time `json:"since"`
-	Total int       `json:"total"`
-	Shown []Summary `json:"shown"`
-}
-
-// inFlightViewed bounds the builds the view keeps.
+// inFlightViewed bounds the builds the view of the builds in flight keeps.
 const inFlightViewed = 50
 
 // InFlightPage returns how many builds are in flight and up to n of them
@@ -457,27 +463,23 @@ const inFlightViewed = 50
 // view the monitor's last tick recorded (one read), or, before any tick
 // recorded one, read from the markers.
 func (s *Service) InFlightPage(ctx context.Context, n int) ([]Summary, int, error) {
-	var v inFlightView
-	_, err := s.Docs.Get(ctx, keyInFlightView, &v)
-	switch goldenpipe.ErrorCode(err) {
-	case "":
-		return v.Shown[:min(n, len(v.Shown))], v.Total, nil
-	case goldenpipe.ENOTFOUND:
-		return s.inFlightLive(ctx, n)
+	shown, total, recorded, err := s.Store.InFlightView(ctx, n)
+	if err != nil || recorded {
+		return shown, total, err
 	}
-	return nil, 0, err
+	return s.inFlightLive(ctx, n)
 }
 
 // inFlightLive returns how many builds are in flight and up to n of them,
 // oldest first, the slot holders (running) first: their markers' summaries
 // (one listing), reading a record only for a marker without one.
 func (s *Service) inFlightLive(ctx context.Context, n int) ([]Summary, int, error) {
-	marks, err := s.active(ctx)
+	marks, err := s.Store.Markers(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing the builds in flight: %w", err)
 	}
-	var l ledger
-	if _, err := s.Docs.Get(ctx, keyAdmission, &l); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+	l, _, err := s.Store.Ledger(ctx)
+	if err != nil {
 		return nil, 0, err
 	}
 	holding := map[string]bool{}
@@ -494,7 +496,7 @@ func (s *Service) inFlightLive(ctx context.Context, n int) ([]Summary, int, erro
 		}
 		return idA < idB
 	}
-	at := func(m activeMarker) time.Time {
+	at := func(m goldenpipe.BuildMarker[Summary]) time.Time {
 		if m.Build != nil {
 			return m.Build.RequestedAt
 		}
@@ -506,23 +508,23 @@ func (s *Service) inFlightLive(ctx context.Context, n int) ([]Summary, int, erro
 		marks = marks[:n]
 	}
 	out := make([]Summary, 0, len(marks))
-	var keys []string
+	var ids []string
 	for _, m := range marks {
 		if m.Build != nil {
 			out = append(out, *m.Build)
 		} else {
-			keys = append(keys, buildKey(m.ID))
+			ids = append(ids, m.ID)
 		}
 	}
-	if len(keys) == 0 {
+	if len(ids) == 0 {
 		return out, total, nil
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+	found, err := s.Store.GetMany(ctx, ids)
 	if err != nil {
 		return nil, 0, err
 	}
 	for _, f := range found {
-		out = append(out, f.Value.Summarize())
+		out = append(out, f.Build.Summarize())
 	}
 	sort.SliceStable(out, func(i, j int) bool { return first(out[i].ID, out[j].ID, out[i].RequestedAt, out[j].RequestedAt) })
 	return out, total, nil
@@ -543,177 +545,30 @@ func (s *Service) InFlight(ctx context.Context) ([]Build, error) {
 	return out, nil
 }
 
-// inFlight reads the builds the markers name, with their ETags. A marker
-// whose record does not exist is dropped once it is older than
-// markerGrace (its request never got as far as the record).
+// inFlight reads the builds the markers name, with their ETags (a marker
+// whose record does not exist is dropped once past its grace).
 func (s *Service) inFlight(ctx context.Context) ([]stored, error) {
-	marks, err := s.active(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing the builds in flight: %w", err)
-	}
-	keys := make([]string, len(marks))
-	byKey := make(map[string]activeMarker, len(marks))
-	for i, m := range marks {
-		keys[i] = buildKey(m.ID)
-		byKey[keys[i]] = m
-	}
-	found, missing, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+	found, err := s.Store.InFlight(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range missing {
-		if m := byKey[k]; s.now().Sub(m.At) > markerGrace {
-			_ = s.Docs.Delete(ctx, activeKey(m.ID), "")
-		}
-	}
 	out := make([]stored, len(found))
 	for i, f := range found {
-		out[i] = stored{b: f.Value, etag: f.ETag, summarized: byKey[f.Key].ETag}
+		out[i] = stored{b: f.Build, etag: f.ETag, summarized: f.Summarized}
 	}
 	return out, nil
 }
 
 // Recent returns the summaries of up to n finished builds, newest first:
-// one read (a list begun before summaries has its records read).
+// one read.
 func (s *Service) Recent(ctx context.Context, n int) ([]Summary, error) {
-	var r recent
-	if _, err := s.Docs.Get(ctx, keyRecent, &r); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
-		return nil, err
-	}
-	if len(r.Builds) == len(r.IDs) {
-		return r.Builds[:min(n, len(r.Builds))], nil
-	}
-	if len(r.IDs) > n {
-		r.IDs = r.IDs[:n]
-	}
-	keys := make([]string, len(r.IDs))
-	for i, id := range r.IDs {
-		keys[i] = buildKey(id)
-	}
-	list, err := goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.FinishedAt.After(b.FinishedAt) })
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Summary, len(list))
-	for i := range list {
-		out[i] = list[i].Summarize()
-	}
-	return out, nil
+	return s.Store.Recent(ctx, n)
 }
 
 // Rejected returns the request messages that were refused, newest first,
-// at most n (and at most rejectedListed) of them (each with at most the start of its body),
-// from their index: it reads what it answers, whatever was rejected
-// before. The rejections recorded before the index are indexed once, by
-// the first call (a recorded migration).
+// at most n (and at most rejectedListed) of them (each with at most the
+// start of its body), from their list: it reads what it answers, whatever
+// was rejected before.
 func (s *Service) Rejected(ctx context.Context, n int) ([]Rejection, error) {
-	var m migration
-	etag, err := s.Docs.Get(ctx, keyRejectedMigration, &m)
-	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
-		return nil, err
-	}
-	if !m.Done {
-		keys, err := s.Docs.Keys(ctx, keyRejected)
-		if err != nil {
-			return nil, err
-		}
-		found, _, err := goldenpipe.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range found {
-			if err := s.indexRejection(ctx, f.Key, &f.Value); err != nil {
-				return nil, err
-			}
-		}
-		m.Done, m.Count = true, len(found)
-		if _, err := s.Docs.Put(ctx, keyRejectedMigration, m, etag); err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
-			return nil, err
-		}
-	}
-	return s.rejectedPage(ctx, min(max(n, 1), rejectedListed))
-}
-
-// keyRejectedMigration records that the rejections recorded before their
-// index were indexed.
-const keyRejectedMigration = "migrations/rejected-index.json"
-
-// rejectedPage reads the newest rejections from their index.
-func (s *Service) rejectedPage(ctx context.Context, n int) ([]Rejection, error) {
-	entries, _, err := s.Docs.ListPage(ctx, keyRejectedByTime, "", n)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Rejection, 0, len(entries))
-	var keys []string
-	var ats []int64
-	var slots []int
-	for _, e := range entries {
-		_, at, ok := parseEntry(e.Key, keyRejectedByTime)
-		if !ok {
-			continue
-		}
-		var ie indexEntry
-		if e.Summary != nil && json.Unmarshal(e.Summary, &ie) == nil && ie.Rejection != nil {
-			if ie.Rejection.At.UTC().UnixNano() == at {
-				out = append(out, *ie.Rejection)
-			}
-			continue
-		}
-		if ie.ID == "" {
-			id, _, _ := parseEntry(e.Key, keyRejectedByTime)
-			ie.ID = keyRejected + id + ".json"
-		}
-		keys, ats, slots = append(keys, ie.ID), append(ats, at), append(slots, len(out))
-		out = append(out, Rejection{})
-	}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	found, _, err := goldenpipe.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
-	if err != nil {
-		return nil, err
-	}
-	byKey := make(map[string]Rejection, len(found))
-	for _, f := range found {
-		byKey[f.Key] = f.Value
-	}
-	drop := map[int]bool{}
-	for i, k := range keys {
-		if r, ok := byKey[k]; ok && r.At.UTC().UnixNano() == ats[i] {
-			out[slots[i]] = r
-		} else {
-			drop[slots[i]] = true
-		}
-	}
-	return without(out, drop), nil
-}
-
-// active returns the ids of the builds not finished yet.
-func (s *Service) active(ctx context.Context) ([]activeMarker, error) {
-	var out []activeMarker
-	token := ""
-	for {
-		items, next, err := s.Docs.ListPage(ctx, keyActive, token, goldenpipe.MaxPageSize)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			m := activeMarker{ID: strings.TrimPrefix(it.Key, keyActive)}
-			if it.Summary != nil {
-				_ = json.Unmarshal(it.Summary, &m.marker) // a marker without a summary reads the record
-			}
-			out = append(out, m)
-		}
-		if next == "" {
-			return out, nil
-		}
-		token = next
-	}
-}
-
-// activeMarker is a build's in-flight marker as listed.
-type activeMarker struct {
-	ID string
-	marker
+	return s.Store.Rejected(ctx, min(max(n, 1), rejectedListed))
 }

@@ -172,6 +172,6 @@ func benchBuilds(s config.Settings, svc *service.Client, templates builds.Templa
 	}
 	bus, _, _, _ := sims.ServiceBus(s)
 	sims.Builder.CreateDuration = time.Hour
-	return builds.New(builds.Ports{Docs: docs, AIB: aib, Bus: bus, Templates: templates}, builds.Config{},
+	return builds.New(builds.Ports{Store: azure.NewBuilds[builds.Build, builds.Summary](docs, nil), AIB: aib, Bus: bus, Templates: templates}, builds.Config{},
 		builds.Options{MaxConcurrent: slots, Log: slog.New(slog.DiscardHandler)}), docs, nil
 }

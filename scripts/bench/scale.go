@@ -114,7 +114,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 		if i%20 == 0 {
 			state = builds.StateFailed
 		}
-		put(g, builds.RecordKey(fmt.Sprintf("tpl-%05d-%012x", i%*scaleTemplates, i)), build(i, state))
+		put(g, azure.BuildRecordKey(fmt.Sprintf("tpl-%05d-%012x", i%*scaleTemplates, i)), build(i, state))
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -123,7 +123,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 	fmt.Fprintf(os.Stderr, "# seeded %d records in %s\n", written.Load(), seeded.Round(time.Second))
 
 	// the product's migration indexes the builds recorded before the index
-	bs := builds.New(builds.Ports{Docs: docs}, builds.Config{}, builds.Options{Log: slog.New(slog.DiscardHandler)})
+	bs := builds.New(builds.Ports{Store: azure.NewBuilds[builds.Build, builds.Summary](docs, nil)}, builds.Config{}, builds.Options{Log: slog.New(slog.DiscardHandler)})
 	start = time.Now()
 	for failures := 0; ; {
 		note, err := bs.IndexOld(ctx, time.Now().Add(time.Hour))
@@ -153,7 +153,7 @@ func benchScale(ctx context.Context, w *workspace) error {
 	}
 	bus, _, _, _ := sims.ServiceBus(s)
 	sims.Builder.CreateDuration = time.Hour
-	mon := builds.New(builds.Ports{Docs: counted, AIB: aib, Bus: bus}, builds.Config{}, builds.Options{MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)})
+	mon := builds.New(builds.Ports{Store: azure.NewBuilds[builds.Build, builds.Summary](counted, nil), AIB: aib, Bus: bus}, builds.Config{}, builds.Options{MaxConcurrent: 100, Log: slog.New(slog.DiscardHandler)})
 	seeded0 := *scaleFinished
 	for _, n := range []int{0, 100, *scaleInFlight} {
 		g := new(errgroup.Group)
@@ -162,10 +162,10 @@ func benchScale(ctx context.Context, w *workspace) error {
 			b := build(i, builds.StateRequested)
 			b.History, b.Rendered, b.Done = b.History[:1], monitorBody, []string{"event:requested"}
 			g.Go(func() error {
-				if _, err := docs.Overwrite(ctx, builds.MarkerKey(b.ID), map[string]time.Time{"at": b.RequestedAt}); err != nil {
+				if _, err := docs.Overwrite(ctx, azure.BuildMarkerKey(b.ID), map[string]time.Time{"at": b.RequestedAt}); err != nil {
 					return err
 				}
-				_, err := docs.Put(ctx, builds.RecordKey(b.ID), b, "")
+				_, err := docs.Put(ctx, azure.BuildRecordKey(b.ID), b, "")
 				return err
 			})
 		}

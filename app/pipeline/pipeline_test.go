@@ -60,10 +60,8 @@ type pipeline struct {
 // counts the requests that reach it: none should.
 func newPipeline(t *testing.T, trap string) *pipeline {
 	t.Helper()
-	// Azure's clock (the simulator's and storage's), moved by hand from
-	// now on; the services read the wall clock (their Now is set by no
-	// constructor yet, and the field check forbids setting it from here):
-	// on this path nothing of theirs waits for time to pass
+	// one clock, moved by hand from now on: Azure's (the simulator's and
+	// storage's) and the services' (Tuning.Now, Tuning.GalleryNow)
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	p := &pipeline{t: t, clock: c, docs: inmem.NewDocs(),
 		scripts:   inmem.NewBlobs("https://goldenscripts.blob.core.windows.net/scripts", c.Now),
@@ -92,6 +90,7 @@ func newPipeline(t *testing.T, trap string) *pipeline {
 			VHDSource: p.staging, VHDDestination: p.vhds.Container("vhds")}, nil
 	}
 	a, err := app.Build(context.Background(), s, slog.New(slog.DiscardHandler), app.Overrides{Storage: storage,
+		Tuning: app.Tuning{Now: c.Now, GalleryNow: c.Now},
 		ARM: p.sims.ARM, ServiceBus: p.sims.ServiceBus, Gallery: p.sims.GalleryVersions})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // The builds are listed newest first, a page at a time, from two indexes
@@ -151,11 +152,11 @@ func (s *Service) Page(ctx context.Context, template, token string, top int) ([]
 	if len(missing) == 0 {
 		return out, next, nil
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, ids)
+	found, _, err := docstore.ReadAllVersioned[Build](ctx, s.Docs, ids)
 	if err != nil {
 		return nil, "", err
 	}
-	byKey := make(map[string]goldenpipe.Versioned[Build], len(found))
+	byKey := make(map[string]docstore.Versioned[Build], len(found))
 	for _, f := range found {
 		byKey[f.Key] = f
 	}
@@ -234,7 +235,7 @@ func (s *Service) indexOldFrom(ctx context.Context, m *migration, etag string, d
 		if err != nil {
 			return "", err
 		}
-		found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+		found, _, err := docstore.ReadAllVersioned[Build](ctx, s.Docs, keys)
 		if err != nil {
 			return "", err
 		}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // The line, the ledger and the due list: what lets a request cost the same
@@ -104,7 +105,7 @@ type ledger struct {
 
 // release takes a finished build out of the admission ledger.
 func (s *Service) release(ctx context.Context, id string) error {
-	_, err := goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
+	_, err := docstore.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
 		kept := l.Holders[:0:0]
 		for _, h := range l.Holders {
 			if h != id {
@@ -113,7 +114,7 @@ func (s *Service) release(ctx context.Context, id string) error {
 		}
 		_, laned := l.Lanes[id]
 		if len(kept) == len(l.Holders) && !laned {
-			return goldenpipe.ErrUnchanged
+			return docstore.ErrUnchanged
 		}
 		l.Holders = kept
 		delete(l.Lanes, id)
@@ -324,7 +325,7 @@ func (s *Service) admitFew(ctx context.Context) ([]judged, error) {
 			}
 		}
 		if len(unknown) > 0 {
-			found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, unknown)
+			found, _, err := docstore.ReadAllVersioned[Build](ctx, s.Docs, unknown)
 			if err != nil {
 				return nil, err
 			}
@@ -582,7 +583,7 @@ func (s *Service) holders(ctx context.Context, ids []string) ([]stored, error) {
 	for _, id := range ids {
 		keys = append(keys, activeKey(id))
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[json.RawMessage](ctx, s.Docs, keys)
+	found, _, err := docstore.ReadAllVersioned[json.RawMessage](ctx, s.Docs, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -674,11 +675,11 @@ func (s *Service) recordView(ctx context.Context, after []Build, head []goldenpi
 	if len(all) == 0 {
 		all = nil
 	}
-	_, err := goldenpipe.Update(ctx, s.Docs, keyInFlightView, func(v *inFlightView) error {
+	_, err := docstore.Update(ctx, s.Docs, keyInFlightView, func(v *inFlightView) error {
 		old, _ := json.Marshal(v.Shown)
 		now, _ := json.Marshal(all)
 		if !v.Since.IsZero() && v.Total == total && string(old) == string(now) {
-			return goldenpipe.ErrUnchanged
+			return docstore.ErrUnchanged
 		}
 		v.Since, v.Total, v.Shown = s.now(), total, all
 		return nil
@@ -713,7 +714,7 @@ func (s *Service) fileOld(ctx context.Context, m *migration, etag *string, deadl
 			marks[buildKey(am.ID)] = am
 			keys = append(keys, buildKey(am.ID))
 		}
-		found, missing, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+		found, missing, err := docstore.ReadAllVersioned[Build](ctx, s.Docs, keys)
 		if err != nil {
 			return "", err
 		}
@@ -754,7 +755,7 @@ func (s *Service) fileOld(ctx context.Context, m *migration, etag *string, deadl
 		}
 		if len(inFlight) > 0 {
 			sort.Slice(inFlight, func(i, j int) bool { return before(&inFlight[i], &inFlight[j]) })
-			if _, err := goldenpipe.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
+			if _, err := docstore.Update(ctx, s.Docs, keyAdmission, func(l *ledger) error {
 				changed := false
 				for _, b := range inFlight {
 					if !slices.Contains(l.Holders, b.ID) {
@@ -769,7 +770,7 @@ func (s *Service) fileOld(ctx context.Context, m *migration, etag *string, deadl
 					}
 				}
 				if !changed {
-					return goldenpipe.ErrUnchanged
+					return docstore.ErrUnchanged
 				}
 				return nil
 			}); err != nil {

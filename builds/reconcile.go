@@ -8,6 +8,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/gallery"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -488,7 +489,7 @@ func (s *Service) cleanup(ctx context.Context, b *Build) error {
 // index puts a finished build, with its summary, at the head of the
 // recent builds.
 func (s *Service) index(ctx context.Context, b *Build) error {
-	_, err := goldenpipe.Update(ctx, s.Docs, keyRecent, func(r *recent) error {
+	_, err := docstore.Update(ctx, s.Docs, keyRecent, func(r *recent) error {
 		ids, sums := []string{b.ID}, []Summary{b.Summarize()}
 		known := map[string]Summary{}
 		for _, x := range r.Builds {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/gallery"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -111,9 +113,9 @@ type Service struct {
 	ReissueAfter time.Duration
 }
 
-func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
+func (s *Service) now() time.Time { return defaults.NowUTC(s.Now) }
 
-func (s *Service) log() *slog.Logger { return goldenpipe.LoggerOr(s.Log) }
+func (s *Service) log() *slog.Logger { return defaults.LoggerOr(s.Log) }
 
 func (s *Service) maxConcurrent() int {
 	if s.MaxConcurrent > 0 {
@@ -419,7 +421,7 @@ func (s *Service) List(ctx context.Context, templateName string) ([]Build, error
 	if err != nil {
 		return nil, err
 	}
-	list, err := goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.RequestedAt.After(b.RequestedAt) })
+	list, err := docstore.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.RequestedAt.After(b.RequestedAt) })
 	if err != nil {
 		return nil, err
 	}
@@ -517,7 +519,7 @@ func (s *Service) inFlightLive(ctx context.Context, n int) ([]Summary, int, erro
 	if len(keys) == 0 {
 		return out, total, nil
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+	found, _, err := docstore.ReadAllVersioned[Build](ctx, s.Docs, keys)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -557,7 +559,7 @@ func (s *Service) inFlight(ctx context.Context) ([]stored, error) {
 		keys[i] = buildKey(m.ID)
 		byKey[keys[i]] = m
 	}
-	found, missing, err := goldenpipe.ReadAllVersioned[Build](ctx, s.Docs, keys)
+	found, missing, err := docstore.ReadAllVersioned[Build](ctx, s.Docs, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -590,7 +592,7 @@ func (s *Service) Recent(ctx context.Context, n int) ([]Summary, error) {
 	for i, id := range r.IDs {
 		keys[i] = buildKey(id)
 	}
-	list, err := goldenpipe.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.FinishedAt.After(b.FinishedAt) })
+	list, err := docstore.ReadAll[Build](ctx, s.Docs, keys, func(a, b Build) bool { return a.FinishedAt.After(b.FinishedAt) })
 	if err != nil {
 		return nil, err
 	}
@@ -617,7 +619,7 @@ func (s *Service) Rejected(ctx context.Context, n int) ([]Rejection, error) {
 		if err != nil {
 			return nil, err
 		}
-		found, _, err := goldenpipe.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
+		found, _, err := docstore.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -670,7 +672,7 @@ func (s *Service) rejectedPage(ctx context.Context, n int) ([]Rejection, error) 
 	if len(keys) == 0 {
 		return out, nil
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
+	found, _, err := docstore.ReadAllVersioned[Rejection](ctx, s.Docs, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -48,25 +48,24 @@ func Wrap(code string, err error, format string, args ...any) *Error {
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
 // any other non-nil error and "" for nil.
 func ErrorCode(err error) string {
-	if err == nil {
-		return ""
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return EINTERNAL
+	return describe(err, func(e *Error) string { return e.Code }, EINTERNAL)
 }
 
 // ErrorMessage returns the message of the first *Error in err's chain, or a
 // generic text for other errors so internals never leak to callers.
 func ErrorMessage(err error) string {
-	if err == nil {
-		return ""
-	}
+	return describe(err, func(e *Error) string { return e.Message }, "internal error")
+}
+
+// describe returns "" for nil, what field reads of the first *Error in
+// err's chain, or other when there is none.
+func describe(err error, field func(*Error) string, other string) string {
 	var e *Error
-	if errors.As(err, &e) {
-		return e.Message
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return field(e)
 	}
-	return "internal error"
+	return other
 }

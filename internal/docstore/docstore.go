@@ -24,6 +24,19 @@ type Versioned[T any] struct {
 	Value T
 }
 
+// get reads the document at key; found is false, and err nil, when there
+// is none.
+func get[T any](ctx context.Context, docs goldenpipe.Documents, key string) (v T, etag string, found bool, err error) {
+	etag, err = docs.Get(ctx, key, &v)
+	if err == nil {
+		return v, etag, true, nil
+	}
+	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+		err = nil
+	}
+	return v, "", false, err
+}
+
 // ReadAllVersioned reads the documents at keys, keeping each one's ETag,
 // with bounded concurrency and in the order of keys; documents removed
 // between listing and reading are left out (missing lists their keys).
@@ -34,17 +47,12 @@ func ReadAllVersioned[T any](ctx context.Context, docs goldenpipe.Documents, key
 	g.SetLimit(readWorkers)
 	for i, k := range keys {
 		g.Go(func() error {
-			var v T
-			etag, err := docs.Get(gctx, k, &v)
-			switch goldenpipe.ErrorCode(err) {
-			case "":
+			v, etag, ok, err := get[T](gctx, docs, k)
+			if ok {
 				out[i] = &Versioned[T]{Key: k, ETag: etag, Value: v}
-			case goldenpipe.ENOTFOUND:
-				gone[i] = true
-			default:
-				return err
 			}
-			return nil
+			gone[i] = !ok
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -91,9 +99,8 @@ var ErrUnchanged = errors.New("unchanged")
 // ErrUnchanged writes nothing; any other error is returned as it is.
 func Update[T any](ctx context.Context, docs goldenpipe.Documents, key string, fn func(*T) error) (T, error) {
 	for attempt := 0; attempt < updateAttempts; attempt++ {
-		var v T
-		etag, err := docs.Get(ctx, key, &v)
-		if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ENOTFOUND {
+		v, etag, _, err := get[T](ctx, docs, key)
+		if err != nil {
 			return v, err
 		}
 		if err := fn(&v); err != nil {
@@ -136,14 +143,9 @@ func SummaryPage[D any, S any](ctx context.Context, docs goldenpipe.Documents, p
 			continue
 		}
 		g.Go(func() error {
-			var d D
-			etag, err := docs.Get(gctx, it.Key, &d)
-			switch goldenpipe.ErrorCode(err) {
-			case "":
-			case goldenpipe.ENOTFOUND:
-				return nil
-			default:
-				return err
+			d, etag, ok, err := get[D](gctx, docs, it.Key)
+			if !ok {
+				return err // nil when deleted since the listing
 			}
 			if sm, ok := any(d).(goldenpipe.Summarizer); ok {
 				if b, err := sm.DocSummary(); err == nil && len(b) <= goldenpipe.MaxSummaryBytes {

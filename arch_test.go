@@ -27,6 +27,8 @@ var architecture = map[string]layer{
 	"blobevent":                    layerLib,
 	"practice":                     layerLib,
 	"internal/jsontree":            layerLib,
+	"internal/docstore":            layerLib, // algorithms over the Documents port (Update, ReadAll, SummaryPage): I/O only through the port it is given
+	"internal/defaults":            layerLib, // the clock and logger a service falls back to
 	"builds":                       layerDomain,
 	"checksum":                     layerDomain,
 	"gallery":                      layerDomain,

@@ -3,8 +3,6 @@ package goldenpipe
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/goldenpipe/goldenpipe/practice"
 )
 
 // Checksum is the catalog's record of one script: its sha256, bound to the
@@ -21,8 +19,8 @@ type Checksum struct {
 	// Findings are the golden-image practices the script breaks (domain
 	// join, generalizing itself, antivirus left on), read from its first
 	// Scanned bytes by the download that hashed it.
-	Findings []practice.Finding `json:"findings,omitempty"`
-	Scanned  int64              `json:"scanned,omitempty"`
+	Findings []Finding `json:"findings,omitempty"`
+	Scanned  int64     `json:"scanned,omitempty"`
 }
 
 // checksumFindingsKept bounds the findings a checksum's summary carries.
@@ -39,10 +37,3 @@ func (c Checksum) Summary() Checksum {
 
 // DocSummary implements Summarizer: the record as the list shows it.
 func (c Checksum) DocSummary() ([]byte, error) { return json.Marshal(c.Summary()) }
-
-// BlobVersion is one version of a blob, as storage reports it.
-type BlobVersion struct {
-	ETag         string // without surrounding quotes
-	Size         int64
-	LastModified time.Time
-}

@@ -1,95 +1,10 @@
-// Package goldenpipe holds the domain types and error codes shared by every
-// part of the golden-image pipeline: the checksum catalog, templates, builds
-// and VHD rescue. It imports nothing from Azure or from the Functions host;
-// adapters (azure, host, inmem) depend on it, never the other way round.
+// Package goldenpipe holds the domain's nouns and the ports its services
+// share, one file each: the trigger inputs (triggers.go), the messages the
+// app sends (bus.go), the state store (documents.go), blobs (blob.go), the
+// script checksum (checksum.go), practice findings (finding.go), Image
+// Builder's reports (imagebuilder.go), the gallery (gallery.go), CloudEvents
+// (cloudevents.go) and the errors (errors.go). It imports nothing from
+// Azure, from the Functions host or from the app's other packages; adapters
+// (azure, host, inmem) depend on it, never the other way round. Generic
+// algorithms over the Documents port are in internal/docstore.
 package goldenpipe
-
-import (
-	"errors"
-	"fmt"
-	"log/slog"
-	"time"
-)
-
-// Error codes. They say what kind of failure happened, which decides how the
-// host answers: permanent problems with the input are acknowledged (retrying
-// would not help), everything else fails the invocation so it is redelivered.
-const (
-	EINVALID     = "invalid"     // the input is wrong and will stay wrong
-	ENOTFOUND    = "not_found"   // the thing named does not exist
-	ECONFLICT    = "conflict"    // a concurrent writer won; retry reads anew
-	EUNAVAILABLE = "unavailable" // a dependency failed transiently
-	EFORBIDDEN   = "forbidden"   // the app's identity lacks a permission; it stays so until someone grants it
-	EINTERNAL    = "internal"    // a bug or an unexpected failure
-)
-
-// Error is a domain error with a code and a message safe to show to callers.
-type Error struct {
-	Code    string
-	Message string
-	Err     error // optional cause, kept for errors.Is/As; not shown to callers
-}
-
-// Error implements the error interface.
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Message + ": " + e.Err.Error()
-	}
-	return e.Message
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
-
-// Errorf returns an *Error with the given code and a formatted message.
-func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// Wrap returns an *Error with the given code whose cause is err.
-func Wrap(code string, err error, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
-}
-
-// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
-// any other non-nil error and "" for nil.
-func ErrorCode(err error) string {
-	if err == nil {
-		return ""
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return EINTERNAL
-}
-
-// ErrorMessage returns the message of the first *Error in err's chain, or a
-// generic text for other errors so internals never leak to callers.
-func ErrorMessage(err error) string {
-	if err == nil {
-		return ""
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	return "internal error"
-}
-
-// NowUTC returns now() in UTC, or the wall clock's time when now is nil
-// (services take an optional clock for tests).
-func NowUTC(now func() time.Time) time.Time {
-	if now != nil {
-		return now().UTC()
-	}
-	return time.Now().UTC()
-}
-
-// LoggerOr returns l, or a logger that discards everything when l is nil.
-func LoggerOr(l *slog.Logger) *slog.Logger {
-	if l != nil {
-		return l
-	}
-	return slog.New(slog.DiscardHandler)
-}

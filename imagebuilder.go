@@ -2,15 +2,6 @@ package goldenpipe
 
 import "time"
 
-// OutMessage is a message the app sends to a Service Bus queue or topic.
-type OutMessage struct {
-	ID            string // MessageId: derived from content, so duplicate detection helps
-	Body          []byte
-	ContentType   string
-	CorrelationID string
-	Subject       string
-}
-
 // Image Builder provisioning states (properties.provisioningState).
 const (
 	ProvisioningCreating  = "Creating"
@@ -59,24 +50,3 @@ type RunOutput struct {
 	ArtifactURI string `json:"artifactUri,omitempty"` // a VHD blob URL, never with a SAS
 	State       string `json:"provisioningState,omitempty"`
 }
-
-// CopyState is what storage reports of a destination blob and the last
-// server-side copy into it.
-type CopyState struct {
-	Exists      bool
-	Status      string // pending, success, failed, aborted ("" when never a copy target)
-	ID          string
-	Copied      int64
-	Total       int64
-	Description string // never holds a SAS
-	Length      int64
-	Metadata    map[string]string
-}
-
-// Copy statuses (x-ms-copy-status).
-const (
-	CopyPending = "pending"
-	CopySuccess = "success"
-	CopyFailed  = "failed"
-	CopyAborted = "aborted"
-)

@@ -10,6 +10,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/checksum"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -46,7 +47,7 @@ var StateKinds = append(azure.BuildKinds(tableBucket),
 // buildsStore is the builds' store over the app's documents, on the
 // clock of the app's builds service (now; nil: the wall clock).
 func buildsStore(docs goldenpipe.Documents, now func() time.Time) builds.Store {
-	return azure.NewBuilds[builds.Build, builds.Summary](docs, func() time.Time { return goldenpipe.NowUTC(now) })
+	return azure.NewBuilds[builds.Build, builds.Summary](docs, func() time.Time { return defaults.NowUTC(now) })
 }
 
 // buildsDocs is the documents the app's builds' store keeps them in.

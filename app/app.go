@@ -24,6 +24,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/gallery"
 	"github.com/goldenpipe/goldenpipe/handlers"
 	"github.com/goldenpipe/goldenpipe/host"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
 	"github.com/goldenpipe/goldenpipe/statuspage"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -299,7 +300,7 @@ func Build(ctx context.Context, s config.Settings, logger *slog.Logger, o Overri
 		Builds:    a.Builds,
 		Monitor:   monitor{a.Builds, a.Templates, migratorOf(docs)},
 		API: handlers.NewAPI(handlers.APIDeps{Version: Version, Health: health, Checksums: catalog, Templates: a.Templates,
-			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return goldenpipe.NowUTC(tu.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
+			Builds: a.Builds, Gallery: a.Gallery, Status: statuspage.Handler(statuspage.Sources{Now: func() time.Time { return defaults.NowUTC(tu.Now) }, Templates: a.Templates, Template: a.Templates, Builds: a.Builds, Gallery: a.Gallery,
 				Checksums: catalog, Version: Version, Simulated: simulated(s)})}),
 	})
 	if a.attach != nil {

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // Builds is the builds' store (builds.Store) over the app's documents: it
@@ -63,7 +65,7 @@ func NewBuilds[B goldenpipe.BuildRecord[S], S goldenpipe.BuildSummary](docs gold
 // tests that look at the layout).
 func (s *Builds[B, S]) Docs() goldenpipe.Documents { return s.docs }
 
-func (s *Builds[B, S]) clock() time.Time { return goldenpipe.NowUTC(s.now) }
+func (s *Builds[B, S]) clock() time.Time { return defaults.NowUTC(s.now) }
 
 // The keys of the builds' documents and the prefixes of their lists.
 const (
@@ -194,7 +196,7 @@ func (s *Builds[B, S]) GetMany(ctx context.Context, ids []string) ([]goldenpipe.
 	for i, id := range ids {
 		keys[i] = BuildRecordKey(id)
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[B](ctx, s.docs, keys)
+	found, _, err := docstore.ReadAllVersioned[B](ctx, s.docs, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +228,7 @@ func (s *Builds[B, S]) List(ctx context.Context, template string) ([]B, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, err := goldenpipe.ReadAll[B](ctx, s.docs, keys, func(a, b B) bool {
+	list, err := docstore.ReadAll[B](ctx, s.docs, keys, func(a, b B) bool {
 		return a.BuildHead().RequestedAt.After(b.BuildHead().RequestedAt)
 	})
 	if err != nil || template == "" {
@@ -357,7 +359,7 @@ func (s *Builds[B, S]) InFlight(ctx context.Context) ([]goldenpipe.BuildVersion[
 		keys[i] = BuildRecordKey(m.ID)
 		byKey[keys[i]] = m
 	}
-	found, missing, err := goldenpipe.ReadAllVersioned[B](ctx, s.docs, keys)
+	found, missing, err := docstore.ReadAllVersioned[B](ctx, s.docs, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +385,7 @@ func (s *Builds[B, S]) Holders(ctx context.Context, ids []string) ([]goldenpipe.
 	for _, id := range ids {
 		keys = append(keys, BuildMarkerKey(id))
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[json.RawMessage](ctx, s.docs, keys)
+	found, _, err := docstore.ReadAllVersioned[json.RawMessage](ctx, s.docs, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -520,11 +522,11 @@ func (s *Builds[B, S]) confirm(ctx context.Context, out []S, check []unconfirmed
 	for i, c := range check {
 		keys[i] = c.key
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[B](ctx, s.docs, keys)
+	found, _, err := docstore.ReadAllVersioned[B](ctx, s.docs, keys)
 	if err != nil {
 		return nil, err
 	}
-	byKey := make(map[string]goldenpipe.Versioned[B], len(found))
+	byKey := make(map[string]docstore.Versioned[B], len(found))
 	for _, f := range found {
 		byKey[f.Key] = f
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // PutInLine puts a waiting build in the line (idempotent), keyed by its
@@ -105,10 +106,10 @@ func (s *Builds[B, S]) PutLedger(ctx context.Context, l goldenpipe.Ledger, etag 
 }
 
 // UpdateLedger changes the admission ledger (read, fn, conditional write,
-// again on a lost race); fn returning goldenpipe.ErrUnchanged writes
+// again on a lost race); fn returning docstore.ErrUnchanged writes
 // nothing.
 func (s *Builds[B, S]) UpdateLedger(ctx context.Context, fn func(*goldenpipe.Ledger) error) error {
-	_, err := goldenpipe.Update(ctx, s.docs, buildKeyAdmission, fn)
+	_, err := docstore.Update(ctx, s.docs, buildKeyAdmission, fn)
 	return err
 }
 
@@ -123,7 +124,7 @@ type recentBuilds[S any] struct {
 // recent builds (at most recentKept).
 func (s *Builds[B, S]) AddRecent(ctx context.Context, b B) error {
 	id := b.BuildHead().ID
-	_, err := goldenpipe.Update(ctx, s.docs, buildKeyRecent, func(r *recentBuilds[S]) error {
+	_, err := docstore.Update(ctx, s.docs, buildKeyRecent, func(r *recentBuilds[S]) error {
 		ids, sums := []string{id}, []S{b.BuildSummary()}
 		// each id's summary is at its place (a list begun before
 		// summaries has none: the list reads the records)
@@ -166,7 +167,7 @@ func (s *Builds[B, S]) Recent(ctx context.Context, n int) ([]S, error) {
 	for i, id := range r.IDs {
 		keys[i] = BuildRecordKey(id)
 	}
-	list, err := goldenpipe.ReadAll[B](ctx, s.docs, keys, func(a, b B) bool { return a.BuildHead().FinishedAt.After(b.BuildHead().FinishedAt) })
+	list, err := docstore.ReadAll[B](ctx, s.docs, keys, func(a, b B) bool { return a.BuildHead().FinishedAt.After(b.BuildHead().FinishedAt) })
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +211,11 @@ func (s *Builds[B, S]) RecordInFlightView(ctx context.Context, shown []S, total 
 	if len(shown) == 0 {
 		shown = nil
 	}
-	_, err := goldenpipe.Update(ctx, s.docs, buildKeyInFlightView, func(v *inFlightView[S]) error {
+	_, err := docstore.Update(ctx, s.docs, buildKeyInFlightView, func(v *inFlightView[S]) error {
 		old, _ := json.Marshal(v.Shown)
 		now, _ := json.Marshal(shown)
 		if !v.Since.IsZero() && v.Total == total && string(old) == string(now) {
-			return goldenpipe.ErrUnchanged
+			return docstore.ErrUnchanged
 		}
 		v.Since, v.Total, v.Shown = s.clock(), total, shown
 		return nil
@@ -284,7 +285,7 @@ func (s *Builds[B, S]) Rejected(ctx context.Context, n int) ([]goldenpipe.Reject
 	if len(keys) == 0 {
 		return out, nil
 	}
-	found, _, err := goldenpipe.ReadAllVersioned[goldenpipe.Rejection](ctx, s.docs, keys)
+	found, _, err := docstore.ReadAllVersioned[goldenpipe.Rejection](ctx, s.docs, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // The builds' migrations: what earlier versions of the app kept, brought
@@ -138,7 +139,7 @@ func (s *Builds[B, S]) fileLine(ctx context.Context, token string) (string, int,
 		marks[BuildRecordKey(am.ID)] = am
 		keys = append(keys, BuildRecordKey(am.ID))
 	}
-	found, missing, err := goldenpipe.ReadAllVersioned[B](ctx, s.docs, keys)
+	found, missing, err := docstore.ReadAllVersioned[B](ctx, s.docs, keys)
 	if err != nil {
 		return "", 0, err
 	}
@@ -206,7 +207,7 @@ func (s *Builds[B, S]) holdAll(ctx context.Context, inFlight []goldenpipe.BuildH
 			}
 		}
 		if !changed {
-			return goldenpipe.ErrUnchanged
+			return docstore.ErrUnchanged
 		}
 		return nil
 	})
@@ -229,7 +230,7 @@ func (s *Builds[B, S]) MigrateLists(ctx context.Context, deadline time.Time) (st
 		if err != nil {
 			return "", err
 		}
-		found, _, err := goldenpipe.ReadAllVersioned[B](ctx, s.docs, keys)
+		found, _, err := docstore.ReadAllVersioned[B](ctx, s.docs, keys)
 		if err != nil {
 			return "", err
 		}
@@ -285,7 +286,7 @@ func (s *Builds[B, S]) migrateRejected(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		found, _, err := goldenpipe.ReadAllVersioned[goldenpipe.Rejection](ctx, s.docs, keys)
+		found, _, err := docstore.ReadAllVersioned[goldenpipe.Rejection](ctx, s.docs, keys)
 		if err != nil {
 			return err
 		}

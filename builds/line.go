@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // The line, the ledger and the due list: what lets a request cost the same
@@ -65,7 +66,7 @@ func (s *Service) release(ctx context.Context, id string) error {
 		}
 		_, laned := l.Lanes[id]
 		if len(kept) == len(l.Holders) && !laned {
-			return goldenpipe.ErrUnchanged
+			return docstore.ErrUnchanged
 		}
 		l.Holders = kept
 		delete(l.Lanes, id)

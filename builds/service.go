@@ -13,6 +13,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/gallery"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -180,9 +181,9 @@ type Service struct {
 	ReissueAfter time.Duration
 }
 
-func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
+func (s *Service) now() time.Time { return defaults.NowUTC(s.Now) }
 
-func (s *Service) log() *slog.Logger { return goldenpipe.LoggerOr(s.Log) }
+func (s *Service) log() *slog.Logger { return defaults.LoggerOr(s.Log) }
 
 func (s *Service) maxConcurrent() int {
 	if s.MaxConcurrent > 0 {

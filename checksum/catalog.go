@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 const (
@@ -106,7 +107,7 @@ func (c *Catalog) remove(ctx context.Context, old goldenpipe.Checksum, etag stri
 // The page is read from the listing's summaries (one call); each record's
 // findings are its first ten.
 func (c *Catalog) Page(ctx context.Context, token string, top int) ([]goldenpipe.Checksum, string, error) {
-	return goldenpipe.SummaryPage(ctx, c.docs, currentPrefix, token, top, goldenpipe.Checksum.Summary)
+	return docstore.SummaryPage(ctx, c.docs, currentPrefix, token, top, goldenpipe.Checksum.Summary)
 }
 
 // List returns every current record, sorted by name.
@@ -115,7 +116,7 @@ func (c *Catalog) List(ctx context.Context) ([]goldenpipe.Checksum, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing checksums: %w", err)
 	}
-	return goldenpipe.ReadAll[goldenpipe.Checksum](ctx, c.docs, keys, func(a, b goldenpipe.Checksum) bool { return a.Name < b.Name })
+	return docstore.ReadAll[goldenpipe.Checksum](ctx, c.docs, keys, func(a, b goldenpipe.Checksum) bool { return a.Name < b.Name })
 }
 
 // History returns the replaced and removed records of a script, oldest first.
@@ -124,7 +125,7 @@ func (c *Catalog) History(ctx context.Context, name string) ([]HistoryEntry, err
 	if err != nil {
 		return nil, fmt.Errorf("listing the history of %q: %w", name, err)
 	}
-	return goldenpipe.ReadAll[HistoryEntry](ctx, c.docs, keys, func(a, b HistoryEntry) bool { return a.EndedAt.Before(b.EndedAt) })
+	return docstore.ReadAll[HistoryEntry](ctx, c.docs, keys, func(a, b HistoryEntry) bool { return a.EndedAt.Before(b.EndedAt) })
 }
 
 // WriteSHA256SUMS writes the catalog in the format `sha256sum -c` reads:

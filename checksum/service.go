@@ -13,6 +13,7 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/blobevent"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
 )
 
 // Blobs is the scripts container as the service reads it.
@@ -197,9 +198,9 @@ func (s *Service) notify(ctx context.Context, c Change) error {
 	return nil
 }
 
-func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
+func (s *Service) now() time.Time { return defaults.NowUTC(s.Now) }
 
-func (s *Service) log() *slog.Logger { return goldenpipe.LoggerOr(s.Log) }
+func (s *Service) log() *slog.Logger { return defaults.LoggerOr(s.Log) }
 
 // Checksum returns the current checksum of a script, bringing the catalog up
 // to date first (so a lost event never leaves a template with a stale sum):

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // ReservationTTL bounds how long a version stays reserved for a build that
@@ -87,8 +88,8 @@ func (r *Reservations) Held(build string) (string, Reservation, bool) {
 // with no write unless stale reservations are dropped: a retried or
 // redelivered admission plans the same version.
 func (s *Service) reserve(ctx context.Context, build, imageID string, existing []string, named, policy string, major int64) (version, why string, ok bool, err error) {
-	now := goldenpipe.NowUTC(s.Now)
-	_, err = goldenpipe.Update(ctx, s.Docs, reservationsKey(imageID), func(r *Reservations) error {
+	now := defaults.NowUTC(s.Now)
+	_, err = docstore.Update(ctx, s.Docs, reservationsKey(imageID), func(r *Reservations) error {
 		version, why, ok = "", "", false
 		changed := r.Prune(existing, now)
 		if r.Image == "" {
@@ -97,7 +98,7 @@ func (s *Service) reserve(ctx context.Context, build, imageID string, existing [
 		if v, res, held := r.Held(build); held {
 			version, why, ok = v, res.Why, true
 			if !changed {
-				return goldenpipe.ErrUnchanged
+				return docstore.ErrUnchanged
 			}
 			return nil
 		}
@@ -111,7 +112,7 @@ func (s *Service) reserve(ctx context.Context, build, imageID string, existing [
 		}
 		if !ok {
 			if !changed {
-				return goldenpipe.ErrUnchanged
+				return docstore.ErrUnchanged
 			}
 			return nil
 		}

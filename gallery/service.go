@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 	"github.com/goldenpipe/goldenpipe/template"
 )
 
@@ -152,7 +154,7 @@ func (s *Service) AfterBuild(ctx context.Context, f Finished) (string, error) {
 			add(a.Image, a.Version)
 		}
 	}
-	now := goldenpipe.NowUTC(s.Now)
+	now := defaults.NowUTC(s.Now)
 	for _, t := range targets {
 		vs, err := s.Gallery.Versions(ctx, t.image)
 		if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND && !f.Succeeded {
@@ -421,7 +423,7 @@ func (s *Service) View(ctx context.Context, template string) (View, error) {
 	}
 	out := View{Images: []Image{}, Policy: policy}
 	read := map[string][]goldenpipe.GalleryVersion{}
-	now := goldenpipe.NowUTC(s.Now)
+	now := defaults.NowUTC(s.Now)
 	for _, id := range images {
 		vs, err := s.Gallery.Versions(ctx, id)
 		im := imageOf(id, vs, now)
@@ -484,11 +486,11 @@ func pendingApplied(rbs []RolledBack, read map[string][]goldenpipe.GalleryVersio
 // id is derived from the rollback).
 func (s *Service) settle(ctx context.Context, template string, read map[string][]goldenpipe.GalleryVersion) (Record, error) {
 	var done []RolledBack
-	rec, err := goldenpipe.Update(ctx, s.Docs, recordKey(template), func(r *Record) error {
+	rec, err := docstore.Update(ctx, s.Docs, recordKey(template), func(r *Record) error {
 		done = done[:0]
 		for i, rb := range r.Rollbacks {
 			if vs, ok := read[strings.ToLower(rb.Image)]; ok && rb.State == RollbackApplying && applied(rb, vs) {
-				r.Rollbacks[i].State, r.Rollbacks[i].AppliedAt = RollbackApplied, goldenpipe.NowUTC(s.Now)
+				r.Rollbacks[i].State, r.Rollbacks[i].AppliedAt = RollbackApplied, defaults.NowUTC(s.Now)
 				done = append(done, r.Rollbacks[i])
 			}
 		}
@@ -564,7 +566,7 @@ func (s *Service) Rollback(ctx context.Context, req RollbackRequest) ([]RolledBa
 			}
 		}
 		rb := RolledBack{Template: req.Template, Image: id, From: r.From, To: r.Target.Name, Included: r.Include,
-			RequestedBy: req.RequestedBy, Reason: req.Reason, At: goldenpipe.NowUTC(s.Now), State: RollbackApplying}
+			RequestedBy: req.RequestedBy, Reason: req.Reason, At: defaults.NowUTC(s.Now), State: RollbackApplying}
 		for _, x := range r.Exclude {
 			if err := s.Gallery.SetExcludeFromLatest(ctx, x.ID, true); err != nil {
 				return done, err
@@ -610,7 +612,7 @@ func busyVersions(vs []goldenpipe.GalleryVersion) []string {
 
 // record keeps a rollback on the template's gallery record.
 func (s *Service) record(ctx context.Context, rb RolledBack) error {
-	_, err := goldenpipe.Update(ctx, s.Docs, recordKey(rb.Template), func(r *Record) error {
+	_, err := docstore.Update(ctx, s.Docs, recordKey(rb.Template), func(r *Record) error {
 		r.Rollbacks = append([]RolledBack{rb}, r.Rollbacks...)
 		if len(r.Rollbacks) > rollbacksKept {
 			r.Rollbacks = r.Rollbacks[:rollbacksKept]

@@ -9,25 +9,23 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/goldenpipe/goldenpipe"
 )
 
-// Severity says whether a finding keeps the template from building.
-type Severity string
+// Severity says whether a finding keeps the template from building (a
+// domain noun: goldenpipe.Severity).
+type Severity = goldenpipe.Severity
 
 // Severities.
 const (
-	Problem Severity = "problem" // the image would be broken: the template is invalid until fixed or silenced
-	Warning Severity = "warning" // worth a look; the build goes on
+	Problem = goldenpipe.SeverityProblem // the image would be broken: the template is invalid until fixed or silenced
+	Warning = goldenpipe.SeverityWarning // worth a look; the build goes on
 )
 
-// Finding is one practice a template or script does not follow.
-type Finding struct {
-	Check    string   `json:"check"`
-	Severity Severity `json:"severity"`
-	Line     int      `json:"line,omitempty"` // 1-based, in a script
-	Text     string   `json:"text,omitempty"` // the line, cut short
-	Message  string   `json:"message"`
-}
+// Finding is one practice a template or script does not follow (a domain
+// noun: goldenpipe.Finding, which the script checksum records).
+type Finding = goldenpipe.Finding
 
 // Checks by name, with the guide's reason (what the README lists).
 var Checks = []struct{ Name, Reason string }{

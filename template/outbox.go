@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // The build request a record's new plan asks for is an outbox: the record
@@ -87,7 +88,7 @@ func (s *Service) clearPending(ctx context.Context, name, fp string) error {
 	cleared := false
 	_, err := s.update(ctx, recordKey(name), func(r *Record) error {
 		if r.Pending == nil || r.Pending.Fingerprint != fp {
-			return goldenpipe.ErrUnchanged // a newer change asks for another build
+			return docstore.ErrUnchanged // a newer change asks for another build
 		}
 		r.Pending, cleared = nil, true
 		return nil

@@ -21,6 +21,8 @@ import (
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/blobevent"
+	"github.com/goldenpipe/goldenpipe/internal/defaults"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // Blobs is the templates container as the service reads it.
@@ -386,7 +388,7 @@ func (s *Service) refreshJobs(ctx context.Context, blobs []string) ([]string, er
 			others = append(others, k)
 		}
 	}
-	orphans, err := goldenpipe.ReadAll[Record](ctx, s.Docs, others, func(a, b Record) bool { return a.Name < b.Name })
+	orphans, err := docstore.ReadAll[Record](ctx, s.Docs, others, func(a, b Record) bool { return a.Name < b.Name })
 	if err != nil {
 		return nil, err
 	}
@@ -443,7 +445,7 @@ func (m *memoChecksums) Checksum(ctx context.Context, name string) (goldenpipe.C
 // update applies fn to a stored record with a conditional write (the one
 // read-modify-write helper); a record that does not exist is ENOTFOUND.
 func (s *Service) update(ctx context.Context, key string, fn func(*Record) error) (Record, error) {
-	return goldenpipe.Update(ctx, s.Docs, key, func(r *Record) error {
+	return docstore.Update(ctx, s.Docs, key, func(r *Record) error {
 		if r.Name == "" {
 			return goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no template record %s", key)
 		}
@@ -461,7 +463,7 @@ func (s *Service) List(ctx context.Context) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing templates: %w", err)
 	}
-	return goldenpipe.ReadAll[Record](ctx, s.Docs, keys, func(a, b Record) bool { return a.Name < b.Name })
+	return docstore.ReadAll[Record](ctx, s.Docs, keys, func(a, b Record) bool { return a.Name < b.Name })
 }
 
 // Get returns one template's record; ENOTFOUND when unknown.
@@ -476,6 +478,6 @@ func (s *Service) Get(ctx context.Context, name string) (Record, error) {
 	return rec, nil
 }
 
-func (s *Service) now() time.Time { return goldenpipe.NowUTC(s.Now) }
+func (s *Service) now() time.Time { return defaults.NowUTC(s.Now) }
 
-func (s *Service) log() *slog.Logger { return goldenpipe.LoggerOr(s.Log) }
+func (s *Service) log() *slog.Logger { return defaults.LoggerOr(s.Log) }

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // Summary is what lists show of a template: kept beside its record (the
@@ -74,9 +74,9 @@ func (r Record) DocSummary() ([]byte, error) { return json.Marshal(r.Summarize()
 
 // Summaries returns one page of the templates' summaries, in a stable
 // order (of their record keys), from token: one listing call
-// (goldenpipe.SummaryPage).
+// (docstore.SummaryPage).
 func (s *Service) Summaries(ctx context.Context, token string, top int) ([]Summary, string, error) {
-	return goldenpipe.SummaryPage(ctx, s.Docs, recordPrefix, token, top, Record.Summarize)
+	return docstore.SummaryPage(ctx, s.Docs, recordPrefix, token, top, Record.Summarize)
 }
 
 // RecordPrefix is where template records are kept (the store keeps their

@@ -26,6 +26,7 @@ import (
 	"testing"
 
 	"github.com/goldenpipe/goldenpipe"
+	"github.com/goldenpipe/goldenpipe/internal/docstore"
 )
 
 // Options say what a store answers where the port lets stores differ.
@@ -561,7 +562,7 @@ func testConcurrentUpdate(t *testing.T, newStore func(*testing.T) goldenpipe.Doc
 			// Update gives up after its bounded attempts with ECONFLICT;
 			// the caller tries again, as a redelivered message would
 			for try := 0; ; try++ {
-				_, err := goldenpipe.Update(ctx, s, key, func(c *counter) error {
+				_, err := docstore.Update(ctx, s, key, func(c *counter) error {
 					c.N++
 					c.Names = append(c.Names, name)
 					return nil

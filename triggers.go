@@ -31,7 +31,8 @@ type Tick struct {
 	PastDue   bool      // the host ran it late
 }
 
-// Message is one Service Bus message as delivered to the app.
+// Message is one Service Bus message as delivered to the app (what
+// BuildRequested is invoked with).
 type Message struct {
 	ID            string
 	Body          []byte

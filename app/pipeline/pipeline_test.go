@@ -90,8 +90,8 @@ func newPipeline(t *testing.T, trap string) *pipeline {
 			VHDSource: p.staging, VHDDestination: p.vhds.Container("vhds")}, nil
 	}
 	a, err := app.Build(context.Background(), s, slog.New(slog.DiscardHandler), app.Overrides{Storage: storage,
-		Tuning: app.Tuning{Now: c.Now, GalleryNow: c.Now},
-		ARM: p.sims.ARM, ServiceBus: p.sims.ServiceBus, Gallery: p.sims.GalleryVersions})
+		ARM: p.sims.ARM, ServiceBus: p.sims.ServiceBus, Gallery: p.sims.GalleryVersions,
+		Tuning: app.Tuning{Now: c.Now, GalleryNow: c.Now}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,25 +153,15 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 		s.logDecision(b, d)
 		for _, a := range d.Effects {
 			if err := s.effect(ctx, d.Build, a); err != nil {
-				out := Outcome{Action: a, Code: goldenpipe.ErrorCode(err), Message: goldenpipe.ErrorMessage(err)}
-				if out.Code == goldenpipe.EINTERNAL {
-					out.Message = err.Error()
+				failed, err := s.effectFailed(ctx, st, a, err, cfg)
+				if err != nil {
+					return "", looked{b: st.b}, err
 				}
-				fd := Decide(st.b, Observation{Last: &out}, s.now(), cfg)
-				outcome = fd.Outcome
-				if fd.Changed {
-					etag, err := s.Store.Update(ctx, fd.Build, st.etag)
-					if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
-						return "", looked{b: st.b}, fmt.Errorf("writing build %s: %w", b.ID, err)
-					}
-					fresh = err == nil
-					if err == nil {
-						if err := s.refresh(ctx, &fd.Build, etag, true); err != nil {
-							return "", looked{b: st.b}, err
-						}
-						st = stored{b: fd.Build, etag: etag}
-					}
-					s.logDecision(st.b, fd)
+				st, fresh, outcome = failed.st, failed.fresh, failed.outcome
+				if failed.requeue > 0 {
+					// the failure's decision says when to look again (a refused
+					// delete's backoff): the due list keeps it, as for any other
+					return outcome, looked{b: st.b, requeue: failed.requeue}, nil
 				}
 				break
 			}
@@ -183,6 +173,44 @@ func (s *Service) reconcile(ctx context.Context, st stored, v Verdict) (string, 
 		return outcome, looked{b: st.b, requeue: d.Result.RequeueAfter}, nil
 	}
 	return outcome + " (more on the next tick)", looked{b: st.b}, nil
+}
+
+// failedEffect is what the decision on a failed effect left: the build as
+// stored, whether it is as this reconcile wrote it (fresh: no need to read
+// it back), the outcome and when to look again.
+type failedEffect struct {
+	st      stored
+	fresh   bool
+	outcome string
+	requeue time.Duration
+}
+
+// effectFailed decides on an effect that failed with err (an Outcome of
+// action a) and writes the decision, if it changes the build, on st's
+// ETag; a lost race leaves st as it was, for the next round to read.
+func (s *Service) effectFailed(ctx context.Context, st stored, a Action, err error, cfg Config) (failedEffect, error) {
+	out := Outcome{Action: a, Code: goldenpipe.ErrorCode(err), Message: goldenpipe.ErrorMessage(err)}
+	if out.Code == goldenpipe.EINTERNAL {
+		out.Message = err.Error()
+	}
+	fd := Decide(st.b, Observation{Last: &out}, s.now(), cfg)
+	res := failedEffect{st: st, outcome: fd.Outcome}
+	if !fd.Changed {
+		res.fresh = true // st is the write this reconcile made before the effect
+		return res, nil
+	}
+	etag, err := s.Store.Update(ctx, fd.Build, st.etag)
+	if err != nil && goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		return res, fmt.Errorf("writing build %s: %w", st.b.ID, err)
+	}
+	if err == nil {
+		if err := s.refresh(ctx, &fd.Build, etag, true); err != nil {
+			return res, err
+		}
+		res.st, res.fresh, res.requeue = stored{b: fd.Build, etag: etag}, true, fd.Result.RequeueAfter
+	}
+	s.logDecision(res.st.b, fd)
+	return res, nil
 }
 
 // logDecision logs a state change at info, anything else at debug: a tick

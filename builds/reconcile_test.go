@@ -572,3 +572,39 @@ func TestTickRefreshesSummariesBehindTheirRecord(t *testing.T) {
 		t.Fatalf("the template's list after a tick: %+v %v", page, err)
 	}
 }
+
+// A delete Image Builder refuses while the template is busy ends the
+// reconcile with the refusal's RequeueAfter (cleanupRefused's backoff):
+// the build is filed in the due list at that time, and the tick looks at
+// Image Builder no more after the refusal.
+func TestARefusedDeleteIsFiledDueAtItsBackoff(t *testing.T) {
+	c := clock.NewFake(time.Date(2024, 12, 10, 2, 0, 0, 0, time.UTC))
+	s, aib, _, _ := shell(t, c)
+	aib.deleteErr = func() error {
+		return goldenpipe.Errorf(goldenpipe.ECONFLICT, "deleting image template gp-t failed: OperationNotAllowed: the template is busy")
+	}
+	aib.tpl = &goldenpipe.AIBTemplate{ID: "/x/gp", ProvisioningState: goldenpipe.ProvisioningSucceeded}
+	seed(t, s, Build{ID: "t-000000000003", Template: "t", AIBName: "gp-t", State: StateSucceeded, RequestedAt: c.Now(), FinishedAt: c.Now(),
+		Done: []string{"recorded", "released", "event:requested", "event:succeeded", "indexed"}})
+	for i := 0; i < 5 && aib.calls["Delete"] == 0; i++ {
+		tick(t, s)
+		c.Advance(time.Second)
+	}
+	if aib.calls["Delete"] != 1 {
+		t.Fatalf("%d deletes, want 1", aib.calls["Delete"])
+	}
+	gets := aib.calls["Get"]
+	b, _ := s.Get(context.Background(), "t-000000000003")
+	want := b.DeleteRefusedSince.Add(backoff(Config{}.withDefaults(), b.ID, 1))
+	due, err := s.Store.Due(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 1 || due[0].ID != b.ID || !due[0].At.Equal(want) {
+		t.Fatalf("due list %+v, want %s at %s (the refusal's backoff)", due, b.ID, want)
+	}
+	tick(t, s) // before the time: nothing of it is looked at
+	if aib.calls["Get"] != gets || aib.calls["Delete"] != 1 {
+		t.Errorf("a tick before the build was due read Image Builder %d times and deleted %d times", aib.calls["Get"]-gets, aib.calls["Delete"]-1)
+	}
+}

@@ -42,8 +42,9 @@ func newCatalogEnv(t *testing.T) *catalogEnv {
 	for k, v := range testScripts {
 		e.scripts.m[k] = v
 	}
-	e.s = &Service{Blobs: e.blobs, Docs: e.docs, Container: "templates", ScriptsURL: testScriptsURL, Checksums: e.scripts,
-		Versions: versions, Now: func() time.Time { return e.now }, Deployment: corpusDeployment, Listeners: []PlanListener{e.planned}}
+	// built as the app builds it (New), so the catalog's tests cover the constructor
+	e.s = New(e.blobs, e.docs, ServiceOptions{Container: "templates", ScriptsURL: testScriptsURL, Checksums: e.scripts,
+		Versions: versions, Now: func() time.Time { return e.now }, Deployment: corpusDeployment, Listener: e.planned})
 	return e
 }
 

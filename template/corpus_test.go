@@ -131,7 +131,7 @@ func checkCorpusFile(t testing.TB, file string, scripts ChecksumSource) ([]*Pars
 	}
 	name := strings.TrimSuffix(filepath.Base(file), ".json")
 	parsed := ParseFile(name, raw, params, Options{ScriptsURL: testScriptsURL, Deployment: corpusDeployment})
-	r := &Renderer{ScriptsURL: testScriptsURL, Checksums: scripts, Versions: &Resolver{Lister: anyImage{}}}
+	r := NewRenderer(testScriptsURL, scripts, &Resolver{Lister: anyImage{}})
 	var checked []Checked
 	for _, p := range parsed {
 		c, err := r.Check(context.Background(), p)

@@ -31,7 +31,7 @@ var StateKinds = []azure.TableKind{
 	{Prefix: builds.KeyByTime, Table: "buildsbytime", Bucket: tableBucket},
 	{Prefix: builds.KeyByTemplate, Table: "buildsbytemplate", Partitioned: true},
 	{Prefix: builds.KeyRejectedByTime, Table: "rejectedbytime", Bucket: tableBucket},
-	{Prefix: template.RecordPrefix, Table: "templates", Summaries: true, Bucket: 1},
+	{Prefix: template.RecordPrefix, Table: "templates", Summaries: true, Bucket: 1, Summarize: azure.SummaryOf[template.Record]()},
 	{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true},
 }
 

@@ -370,3 +370,52 @@ func TestStoreBucketPageRoundTrips(t *testing.T) {
 		t.Logf("%d keys, a page of %d: %d calls in %d rounds", c.keys, c.page, calls, rounds)
 	}
 }
+
+// A kind with Summarize: a listing that meets a record whose write is
+// under way (a fresh dirty mark) summarizes its blob itself and writes
+// nothing, and leaves out a record whose blob is not written yet; a mark
+// older than any write is listed without a summary, as without
+// Summarize, for the caller to read and write again.
+func TestStoreListingSummarizesWritesUnderWay(t *testing.T) {
+	ctx := context.Background()
+	kinds := []TableKind{{Prefix: "records/", Table: "records", Summaries: true, Bucket: 1, Summarize: SummaryOf[rec]()}}
+	s := contractStore(t, kinds)
+	etag, err := s.Put(ctx, "records/1one", rec{Name: "first"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a write that loses its race leaves a dirty mark over "first"
+	if _, err := s.Put(ctx, "records/1one", rec{Name: "second"}, `"0x0"`); goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		t.Fatalf("stale write: %v", err)
+	}
+	// a create under way: its mark, no blob yet
+	if _, err := s.t.write(ctx, kinds[0], "records/2two", entity{Dirty: true}, "*", false); err != nil {
+		t.Fatal(err)
+	}
+	list := func() []goldenpipe.Listed {
+		t.Helper()
+		items, next, err := s.ListPage(ctx, "records/", "", 10)
+		if err != nil || next != "" {
+			t.Fatalf("listing: next %q, %v", next, err)
+		}
+		return items
+	}
+	if items := list(); len(items) != 1 || items[0].Key != "records/1one" || string(items[0].Summary) != `{"name":"first"}` {
+		t.Fatalf("writes under way: %+v, want records/1one with the blob's summary and nothing of records/2two", items)
+	}
+	if e, err := s.t.get(ctx, kinds[0], "records/1one"); err != nil || !e.Dirty || e.Summary != "" {
+		t.Fatalf("the listing wrote the summary (%+v, %v): the writer does", e, err)
+	}
+	// the marks, long after any write could still be under way
+	s.now = func() time.Time { return time.Now().Add(2 * writeUnderWay) }
+	items := list()
+	if len(items) != 2 || items[0].Summary != nil || items[1].Summary != nil {
+		t.Fatalf("marks left by writers that stopped: %+v, want both listed without a summary", items)
+	}
+	if _, err := s.Put(ctx, "records/1one", rec{Name: "third"}, etag); err != nil {
+		t.Fatal(err)
+	}
+	if items := list(); string(items[0].Summary) != `{"name":"third"}` {
+		t.Fatalf("after the next write: %+v", items)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -42,6 +43,21 @@ type TableKind struct {
 	// Summaries keeps the documents as blobs and their summaries as
 	// entities (see Store).
 	Summaries bool
+	// Summarize, when set on a kind with Summaries, is the summary of a
+	// stored document (its JSON): a listing that finds a record whose
+	// write is under way summarizes the record itself (SummaryOf).
+	Summarize func(doc []byte) ([]byte, error)
+}
+
+// SummaryOf is a kind's Summarize for documents of type T.
+func SummaryOf[T goldenpipe.Summarizer]() func([]byte) ([]byte, error) {
+	return func(doc []byte) ([]byte, error) {
+		var v T
+		if err := json.Unmarshal(doc, &v); err != nil {
+			return nil, err
+		}
+		return v.DocSummary()
+	}
 }
 
 // maxEntityDoc bounds a document kept in an entity: a string property
@@ -61,6 +77,12 @@ type entity struct {
 	Summary      string `json:"Summary,omitempty"`
 	Dirty        bool   `json:"Dirty,omitempty"`
 	ETag         string `json:"odata.etag,omitempty"`
+	// Timestamp is when the entity was last written, as the service
+	// keeps it ("The Timestamp property is a DateTime value that is
+	// maintained on the server side to record the time an entity was
+	// last modified", Microsoft Learn, Understanding the Table service
+	// data model); never sent.
+	Timestamp time.Time `json:"Timestamp,omitzero"`
 }
 
 // tables is the Table storage half of Store: one table per kind, created
@@ -235,7 +257,7 @@ func (t *tables) write(ctx context.Context, k TableKind, key string, e entity, i
 	if err != nil {
 		return "", err
 	}
-	e.ETag = ""
+	e.ETag, e.Timestamp = "", time.Time{}
 	if len(e.Doc) > maxEntityDoc || len(e.Summary) > maxEntityDoc {
 		return "", goldenpipe.Errorf(goldenpipe.EINVALID, "%s is %d bytes: more than a table entity keeps (%d)", key, len(e.Doc)+len(e.Summary), maxEntityDoc)
 	}

@@ -32,7 +32,7 @@ var StateKinds = []azure.TableKind{
 	{Prefix: builds.KeyByTemplate, Table: "buildsbytemplate", Partitioned: true},
 	{Prefix: builds.KeyRejectedByTime, Table: "rejectedbytime", Bucket: tableBucket},
 	{Prefix: template.RecordPrefix, Table: "templates", Summaries: true, Bucket: 1, Summarize: azure.SummaryOf[template.Record]()},
-	{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true},
+	{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true, Summarize: azure.SummaryOf[goldenpipe.Checksum]()},
 }
 
 // tableBucket is how many hex digits of a time-ordered key (16 digits of

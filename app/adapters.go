@@ -40,8 +40,8 @@ func (p *pipeline) Planned(ctx context.Context, rec template.Record) error {
 // markers first, so the migration from blobs moves them before anything
 // else), and the summaries of templates and checksums.
 var StateKinds = append(azure.BuildKinds(tableBucket),
-	azure.TableKind{Prefix: template.RecordPrefix, Table: "templates", Summaries: true, Bucket: 1},
-	azure.TableKind{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true},
+	azure.TableKind{Prefix: template.RecordPrefix, Table: "templates", Summaries: true, Bucket: 1, Summarize: azure.SummaryOf[template.Record]()},
+	azure.TableKind{Prefix: checksum.CurrentPrefix, Table: "checksums", Summaries: true, Summarize: azure.SummaryOf[goldenpipe.Checksum]()},
 )
 
 // buildsStore is the builds' store over the app's documents, on the

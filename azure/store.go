@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -24,13 +26,25 @@ import (
 //     then stores the summary conditioned on the dirty mark's ETag (a
 //     later writer's mark wins); a reader takes a dirty or missing
 //     summary from the blob. A crash anywhere leaves either the right
-//     summary or a dirty mark, never a wrong summary.
+//     summary or a dirty mark, never a wrong summary. A kind with
+//     Summarize has a listing read the blob of a record whose write is
+//     under way (a mark younger than writeUnderWay) and summarize it
+//     itself, writing nothing: the writer stores the summary.
 //
 // Everything else is a blob, as in DocStore.
 type Store struct {
 	blobs *DocStore
 	t     *tables
 	kinds []TableKind
+	// now is the clock a listing ages dirty marks by (tests move it)
+	now func() time.Time
+}
+
+func (s *Store) since(t time.Time) time.Duration {
+	if s.now != nil {
+		return s.now().Sub(t)
+	}
+	return time.Since(t)
 }
 
 // NewStore returns the store on the blob container named container and
@@ -218,7 +232,10 @@ func (s *Store) KeysPage(ctx context.Context, prefix, marker string, max int) ([
 // ListPage lists one page of keys under prefix with their summaries: for
 // a table kind one query of the page's rows (two for a bucketed kind),
 // each listed with the whole document as its summary. A summarized record
-// whose summary is dirty is listed without one: the caller reads it.
+// whose summary is dirty is listed without one: the caller reads it;
+// with the kind's Summarize, a record whose write is under way is read
+// and summarized here, or left out when its blob is not written yet
+// (summarizeWriting).
 func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([]goldenpipe.Listed, string, error) {
 	k, ok := s.kind(prefix)
 	if !ok {
@@ -234,6 +251,7 @@ func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([
 		return nil, "", err
 	}
 	out := make([]goldenpipe.Listed, 0, len(es))
+	var writing []int // records whose write is under way
 	for _, e := range es {
 		l := goldenpipe.Listed{Key: k.keyOf(e.PartitionKey, e.RowKey)}
 		switch {
@@ -241,6 +259,8 @@ func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([
 			l.Summary = []byte(e.Doc) // the listing holds the whole document
 		case e.Summary != "" && !e.Dirty:
 			l.Summary = []byte(e.Summary)
+		case e.Dirty && k.Summarize != nil && s.since(e.Timestamp) < writeUnderWay:
+			writing = append(writing, len(out))
 		}
 		out = append(out, l)
 	}
@@ -248,7 +268,61 @@ func (s *Store) ListPage(ctx context.Context, prefix, marker string, max int) ([
 	if more && len(out) > 0 {
 		next = out[len(out)-1].Key
 	}
+	if len(writing) > 0 {
+		if out, err = s.summarizeWriting(ctx, k, out, writing); err != nil {
+			return nil, "", err
+		}
+	}
 	return out, next, nil
+}
+
+// writeUnderWay is how long a dirty mark is taken for a write under way:
+// a write ends within docTimeout (a minute more for the service's clock).
+// An older mark was left by a writer that stopped before the summary.
+const writeUnderWay = docTimeout + time.Minute
+
+// listReads bounds the records a listing reads at once.
+const listReads = 8
+
+// summarizeWriting summarizes the listed records at the indexes writing
+// whose write is under way, from their blobs (one read each, at once, at
+// most listReads together), and leaves out those not written yet: the
+// writer stores the summary when it is done, so the listing writes
+// nothing and its caller reads nothing. Marks left by a writer that
+// stopped stay listed without a summary: the caller reads the record and
+// writes its summary again.
+func (s *Store) summarizeWriting(ctx context.Context, k TableKind, out []goldenpipe.Listed, writing []int) ([]goldenpipe.Listed, error) {
+	gone := make([]bool, len(out))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listReads)
+	for _, i := range writing {
+		g.Go(func() error {
+			var doc json.RawMessage
+			_, err := s.blobs.Get(gctx, out[i].Key, &doc)
+			switch goldenpipe.ErrorCode(err) {
+			case "":
+			case goldenpipe.ENOTFOUND:
+				gone[i] = true // created by the write under way: not yet a record
+				return nil
+			default:
+				return err
+			}
+			if sum, err := k.Summarize(doc); err == nil && len(sum) <= goldenpipe.MaxSummaryBytes {
+				out[i].Summary = sum
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	kept := out[:0]
+	for i, l := range out {
+		if !gone[i] {
+			kept = append(kept, l)
+		}
+	}
+	return kept, nil
 }
 
 func (s *Store) String() string {

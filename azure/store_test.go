@@ -2,14 +2,21 @@ package azure
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/internal/azurite"
@@ -269,4 +276,146 @@ func FuzzTableKeys(f *testing.F) {
 			t.Fatalf("round trip of %q: %q", s, u)
 		}
 	})
+}
+
+// roundTrips is a table client's transport that counts requests and the
+// longest chain of them one after the other (a request's round is one
+// more than the latest round of those that ended before it started). A
+// request lasts at least 20 ms, so that requests sent at once start
+// before any ends; what is asserted is their order, never a time.
+type roundTrips struct {
+	mu     sync.Mutex
+	ended  []int // the rounds of the requests that ended
+	calls  int
+	rounds int
+}
+
+func (r *roundTrips) Do(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	round := 1
+	for _, e := range r.ended {
+		round = max(round, e+1)
+	}
+	r.calls++
+	r.mu.Unlock()
+	resp, err := http.DefaultClient.Do(req)
+	time.Sleep(20 * time.Millisecond) // latency, so requests at once overlap
+	r.mu.Lock()
+	r.ended = append(r.ended, round)
+	r.rounds = max(r.rounds, round)
+	r.mu.Unlock()
+	return resp, err
+}
+
+func (r *roundTrips) reset() (calls, rounds int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	calls, rounds = r.calls, r.rounds
+	r.ended, r.calls, r.rounds = nil, 0, 0
+	return calls, rounds
+}
+
+// A page of a kind spread over 16 tables by the first hex digit of its
+// keys (as template records are) reads the buckets it needs at once: with
+// few keys in each bucket, it takes at most three rounds (the bucket
+// list with the guessed first bucket, then the buckets that fill the
+// page, then what a short estimate left), not one per bucket; with full
+// buckets one round of two calls.
+func TestStoreBucketPageRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	conn, blobs, name := testContainer(t, "rt")
+	rt := &roundTrips{}
+	tbl, err := aztables.NewServiceClientFromConnectionString(conn.ConnectionString, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: rt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []TableKind{{Prefix: "hash/", Table: "hash", Bucket: 1}}
+	s := NewStore(blobs, tbl, name, kinds)
+	var want []string
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			sum := sha256.Sum256([]byte(fmt.Sprint(i)))
+			k := "hash/" + hex.EncodeToString(sum[:8])
+			if _, err := s.Overwrite(ctx, k, map[string]int{"i": i}); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, k)
+		}
+		slices.Sort(want)
+	}
+	for _, c := range []struct {
+		keys, page          int
+		maxCalls, maxRounds int
+	}{
+		{keys: 40, page: 25, maxCalls: 18, maxRounds: 3}, // about 2.5 a bucket: 1 + 16 queries, one after the other before
+		{keys: 400, page: 25, maxCalls: 2, maxRounds: 1}, // about 25 a bucket: the first fills the page
+	} {
+		write(len(want), c.keys)
+		rt.reset()
+		items, next, err := s.ListPage(ctx, "hash/", "", c.page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls, rounds := rt.reset()
+		got := make([]string, len(items))
+		for i, it := range items {
+			got[i] = it.Key
+		}
+		if !slices.Equal(got, want[:c.page]) || next != want[c.page-1] {
+			t.Fatalf("%d keys: page %v next %q, want the first %d in order", c.keys, got, next, c.page)
+		}
+		if calls > c.maxCalls || rounds > c.maxRounds {
+			t.Errorf("%d keys, a page of %d: %d calls in %d rounds, want at most %d in %d", c.keys, c.page, calls, rounds, c.maxCalls, c.maxRounds)
+		}
+		t.Logf("%d keys, a page of %d: %d calls in %d rounds", c.keys, c.page, calls, rounds)
+	}
+}
+
+// A kind with Summarize: a listing that meets a record whose write is
+// under way (a fresh dirty mark) summarizes its blob itself and writes
+// nothing, and leaves out a record whose blob is not written yet; a mark
+// older than any write is listed without a summary, as without
+// Summarize, for the caller to read and write again.
+func TestStoreListingSummarizesWritesUnderWay(t *testing.T) {
+	ctx := context.Background()
+	kinds := []TableKind{{Prefix: "records/", Table: "records", Summaries: true, Bucket: 1, Summarize: SummaryOf[rec]()}}
+	s := contractStore(t, kinds)
+	etag, err := s.Put(ctx, "records/1one", rec{Name: "first"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a write that loses its race leaves a dirty mark over "first"
+	if _, err := s.Put(ctx, "records/1one", rec{Name: "second"}, `"0x0"`); goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		t.Fatalf("stale write: %v", err)
+	}
+	// a create under way: its mark, no blob yet
+	if _, err := s.t.write(ctx, kinds[0], "records/2two", entity{Dirty: true}, "*", false); err != nil {
+		t.Fatal(err)
+	}
+	list := func() []goldenpipe.Listed {
+		t.Helper()
+		items, next, err := s.ListPage(ctx, "records/", "", 10)
+		if err != nil || next != "" {
+			t.Fatalf("listing: next %q, %v", next, err)
+		}
+		return items
+	}
+	if items := list(); len(items) != 1 || items[0].Key != "records/1one" || string(items[0].Summary) != `{"name":"first"}` {
+		t.Fatalf("writes under way: %+v, want records/1one with the blob's summary and nothing of records/2two", items)
+	}
+	if e, err := s.t.get(ctx, kinds[0], "records/1one"); err != nil || !e.Dirty || e.Summary != "" {
+		t.Fatalf("the listing wrote the summary (%+v, %v): the writer does", e, err)
+	}
+	// the marks, long after any write could still be under way
+	s.now = func() time.Time { return time.Now().Add(2 * writeUnderWay) }
+	items := list()
+	if len(items) != 2 || items[0].Summary != nil || items[1].Summary != nil {
+		t.Fatalf("marks left by writers that stopped: %+v, want both listed without a summary", items)
+	}
+	if _, err := s.Put(ctx, "records/1one", rec{Name: "third"}, etag); err != nil {
+		t.Fatal(err)
+	}
+	if items := list(); string(items[0].Summary) != `{"name":"third"}` {
+		t.Fatalf("after the next write: %+v", items)
+	}
 }

@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -40,6 +43,21 @@ type TableKind struct {
 	// Summaries keeps the documents as blobs and their summaries as
 	// entities (see Store).
 	Summaries bool
+	// Summarize, when set on a kind with Summaries, is the summary of a
+	// stored document (its JSON): a listing that finds a record whose
+	// write is under way summarizes the record itself (SummaryOf).
+	Summarize func(doc []byte) ([]byte, error)
+}
+
+// SummaryOf is a kind's Summarize for documents of type T.
+func SummaryOf[T goldenpipe.Summarizer]() func([]byte) ([]byte, error) {
+	return func(doc []byte) ([]byte, error) {
+		var v T
+		if err := json.Unmarshal(doc, &v); err != nil {
+			return nil, err
+		}
+		return v.DocSummary()
+	}
 }
 
 // maxEntityDoc bounds a document kept in an entity: a string property
@@ -59,6 +77,12 @@ type entity struct {
 	Summary      string `json:"Summary,omitempty"`
 	Dirty        bool   `json:"Dirty,omitempty"`
 	ETag         string `json:"odata.etag,omitempty"`
+	// Timestamp is when the entity was last written, as the service
+	// keeps it ("The Timestamp property is a DateTime value that is
+	// maintained on the server side to record the time an entity was
+	// last modified", Microsoft Learn, Understanding the Table service
+	// data model); never sent.
+	Timestamp time.Time `json:"Timestamp,omitzero"`
 }
 
 // tables is the Table storage half of Store: one table per kind, created
@@ -233,7 +257,7 @@ func (t *tables) write(ctx context.Context, k TableKind, key string, e entity, i
 	if err != nil {
 		return "", err
 	}
-	e.ETag = ""
+	e.ETag, e.Timestamp = "", time.Time{}
 	if len(e.Doc) > maxEntityDoc || len(e.Summary) > maxEntityDoc {
 		return "", goldenpipe.Errorf(goldenpipe.EINVALID, "%s is %d bytes: more than a table entity keeps (%d)", key, len(e.Doc)+len(e.Summary), maxEntityDoc)
 	}
@@ -404,7 +428,18 @@ func trim(es []entity, max int) ([]entity, bool, error) {
 }
 
 // bucketPage reads a bucketed kind's page: the buckets from the marker's
-// on, each bucket's entries in order, until the page is full.
+// on (a listing of the bucket table), each bucket's entries in order,
+// until the page is full. Its sequential round trips are few whatever the
+// number of buckets it reads:
+//
+//   - the bucket this process last knew to be the page's first (a bucket
+//     it wrote or listed; buckets are never deleted) is queried while the
+//     buckets are listed: when the listing agrees, the page took one round
+//     trip;
+//   - when a bucket falls short, the buckets that should fill the page (as
+//     many as the entries per bucket read so far say, one more for luck,
+//     all the rest when none held anything, at most maxWave) are queried
+//     at once.
 func (t *tables) bucketPage(ctx context.Context, k TableKind, within, after string, max int, sel *string) ([]entity, bool, error) {
 	c, err := t.client(ctx, k.bucketTable())
 	if err != nil {
@@ -414,67 +449,208 @@ func (t *tables) bucketPage(ctx context.Context, k TableKind, within, after stri
 	if len(after) >= k.Bucket {
 		from = after[:k.Bucket]
 	}
+	f := &bucketFetch{t: t, k: k, within: within, after: after, sel: sel}
+	defer f.wait() // the guess's query never outlives the page
+	if guess := t.firstKnown(k, from, within); guess != "" {
+		f.guess(ctx, guess, max+1)
+	}
 	var out []entity
+	read, found := 0, 0 // buckets read and the entries they held
 	for {
-		filter := "PartitionKey eq " + odata(bucketPartition)
-		if from != "" {
-			filter += " and RowKey ge " + odata(from)
+		page, more, err := t.listBuckets(ctx, c, k, from, past)
+		if err != nil {
+			return nil, false, err
 		}
-		if past != "" {
-			filter += " and RowKey gt " + odata(past)
-		}
-		pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr(int32(50))})
-		var page aztables.ListEntitiesResponse
-		for {
-			page, err = pager.NextPage(ctx)
-			if err != nil {
-				return nil, false, StorageError(err, "listing the buckets of %s failed", k.Table)
-			}
-			// "It is possible for a query to return no results but to
-			// still return a continuation header" (Table service REST,
-			// Query timeout and pagination): an empty page ends the
-			// listing only when it carries no continuation
-			if len(page.Entities) > 0 || !pager.More() {
-				break
-			}
-		}
-		if len(page.Entities) == 0 {
+		if len(page) == 0 {
 			return out, false, nil
 		}
-		last := ""
-		for _, b := range page.Entities {
-			bk, err := decodeEntity(b)
+		var cands []string
+		for _, b := range page {
+			if within == "" || strings.HasPrefix(b, within) || strings.HasPrefix(within, b) {
+				cands = append(cands, b)
+			}
+		}
+		for len(cands) > 0 {
+			n := waveSize(read, found, max+1-len(out), len(cands))
+			got, err := f.fetch(ctx, cands[:n], max+1-len(out))
 			if err != nil {
 				return nil, false, err
 			}
-			last = bk.RowKey
-			if within != "" && !strings.HasPrefix(bk.RowKey, within) && !strings.HasPrefix(within, bk.RowKey) {
-				continue
+			for _, es := range got {
+				out = append(out, es...)
+				found += len(es)
 			}
-			a := ""
-			if strings.HasPrefix(after, bk.RowKey) {
-				a = after
-			}
-			w := ""
-			if strings.HasPrefix(within, bk.RowKey) {
-				w = within
-			}
-			bc, err := t.client(ctx, k.tableOf(bk.RowKey))
-			if err != nil {
-				return nil, false, err
-			}
-			es, err := t.query(ctx, bc, bk.RowKey, a, w, max+1-len(out), sel)
-			if err != nil {
-				return nil, false, err
-			}
-			out = append(out, es...)
+			read += n
 			if len(out) > max {
 				return out[:max], true, nil
 			}
+			cands = cands[n:]
 		}
-		if !pager.More() && len(page.Entities) < 50 {
+		if !more {
 			return out, false, nil
 		}
-		from, past = "", last
+		from, past = "", page[len(page)-1]
 	}
+}
+
+// bucketsListed is how many buckets one query of a bucket table lists;
+// maxWave how many buckets a page queries at once.
+const (
+	bucketsListed = 50
+	maxWave       = 16
+)
+
+// waveSize is how many buckets a page queries next: one first (a page
+// usually fills from one), then as many as the entries per bucket read so
+// far say the need takes, and one more; all that are left (at most
+// maxWave) when none held anything.
+func waveSize(read, found, need, left int) int {
+	n := maxWave
+	switch {
+	case read == 0:
+		n = 1
+	case found > 0:
+		n = (need*read+found-1)/found + 1
+	}
+	return min(n, left, maxWave)
+}
+
+// listBuckets lists one page of a bucketed kind's buckets, from from on
+// (inclusive) or past past, and whether more may follow; what it lists
+// is known to this process from then on (firstKnown).
+func (t *tables) listBuckets(ctx context.Context, c *aztables.Client, k TableKind, from, past string) ([]string, bool, error) {
+	filter := "PartitionKey eq " + odata(bucketPartition)
+	if from != "" {
+		filter += " and RowKey ge " + odata(from)
+	}
+	if past != "" {
+		filter += " and RowKey gt " + odata(past)
+	}
+	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: to.Ptr(int32(bucketsListed))})
+	var page aztables.ListEntitiesResponse
+	for {
+		var err error
+		page, err = pager.NextPage(ctx)
+		if err != nil {
+			return nil, false, StorageError(err, "listing the buckets of %s failed", k.Table)
+		}
+		// "It is possible for a query to return no results but to
+		// still return a continuation header" (Table service REST,
+		// Query timeout and pagination): an empty page ends the
+		// listing only when it carries no continuation
+		if len(page.Entities) > 0 || !pager.More() {
+			break
+		}
+	}
+	out := make([]string, 0, len(page.Entities))
+	for _, b := range page.Entities {
+		bk, err := decodeEntity(b)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, bk.RowKey)
+	}
+	t.mu.Lock()
+	if t.buckets == nil {
+		t.buckets = map[string]bool{}
+	}
+	for _, b := range out {
+		t.buckets[k.Table+"/"+b] = true
+	}
+	t.mu.Unlock()
+	return out, pager.More() || len(out) == bucketsListed, nil
+}
+
+// firstKnown is the first bucket of a kind this process knows of (wrote
+// or listed) from from on that may hold keys starting with within; ""
+// when it knows none.
+func (t *tables) firstKnown(k TableKind, from, within string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	first := ""
+	for key := range t.buckets {
+		b, ok := strings.CutPrefix(key, k.Table+"/")
+		if !ok || b < from || (first != "" && b >= first) {
+			continue
+		}
+		if within == "" || strings.HasPrefix(b, within) || strings.HasPrefix(within, b) {
+			first = b
+		}
+	}
+	return first
+}
+
+// bucketFetch queries the buckets of one page: the guessed first bucket
+// while the buckets are listed, then waves of buckets at once.
+type bucketFetch struct {
+	t             *tables
+	k             TableKind
+	within, after string
+	sel           *string
+	guessed       string
+	guessMax      int
+	guessDone     chan struct{}
+	guessOut      []entity
+	guessErr      error
+	cancelGuess   context.CancelFunc
+}
+
+// one queries bucket b for up to n entries.
+func (f *bucketFetch) one(ctx context.Context, b string, n int) ([]entity, error) {
+	a, w := "", ""
+	if strings.HasPrefix(f.after, b) {
+		a = f.after
+	}
+	if strings.HasPrefix(f.within, b) {
+		w = f.within
+	}
+	c, err := f.t.client(ctx, f.k.tableOf(b))
+	if err != nil {
+		return nil, err
+	}
+	return f.t.query(ctx, c, b, a, w, n, f.sel)
+}
+
+// guess queries bucket b for up to n entries in the background.
+func (f *bucketFetch) guess(ctx context.Context, b string, n int) {
+	gctx, cancel := context.WithCancel(ctx)
+	f.guessed, f.guessMax, f.guessDone, f.cancelGuess = b, n, make(chan struct{}), cancel
+	go func() {
+		defer close(f.guessDone)
+		f.guessOut, f.guessErr = f.one(gctx, b, n)
+	}()
+}
+
+// wait ends the guess's query (if the page did not use it) and waits for it.
+func (f *bucketFetch) wait() {
+	if f.guessDone != nil {
+		f.cancelGuess()
+		<-f.guessDone
+	}
+}
+
+// fetch queries the buckets bs at once for up to n entries each, the
+// guess's answer used for its bucket; the entries in bucket order.
+func (f *bucketFetch) fetch(ctx context.Context, bs []string, n int) ([][]entity, error) {
+	out := make([][]entity, len(bs))
+	var g errgroup.Group
+	for i, b := range bs {
+		if b == f.guessed && f.guessMax >= n {
+			g.Go(func() error {
+				<-f.guessDone
+				out[i] = f.guessOut
+				if len(out[i]) > n {
+					out[i] = out[i][:n]
+				}
+				return f.guessErr
+			})
+			continue
+		}
+		g.Go(func() error {
+			es, err := f.one(ctx, b, n)
+			out[i] = es
+			return err
+		})
+	}
+	return out, g.Wait()
 }

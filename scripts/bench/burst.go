@@ -21,10 +21,12 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/goldenpipe/goldenpipe"
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
+	"github.com/goldenpipe/goldenpipe/config"
 	"github.com/goldenpipe/goldenpipe/internal/blobwatch"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -96,6 +98,10 @@ func benchBurstTick(ctx context.Context, _ *workspace) error {
 		tick           tickResult
 		reqCalls       float64
 		reqP50, reqP99 time.Duration
+		// the storage requests (HTTP, as the account bills them) of a
+		// request on average and of the tick
+		reqRequests  float64
+		tickRequests int64
 	}
 	var rounds []round
 	for _, waiting := range []int{1000, *burstWaiting} {
@@ -127,13 +133,16 @@ func benchBurstTick(ctx context.Context, _ *workspace) error {
 		if _, err := svcB.Tick(ctx, goldenpipe.Tick{}); err != nil { // settles what the seeding changed
 			return err
 		}
+		h0 := storageRequests()
 		tk, err := timedTick(ctx, svcB, docs)
 		if err != nil {
 			return err
 		}
+		tickRequests := storageRequests() - h0
 		// requests: each a template of its own, every slot taken
 		var took []time.Duration
 		docs.reset()
+		h0 = storageRequests()
 		for i := 0; i < *burstRequests; i++ {
 			name := fmt.Sprintf("new-%d-%03d", waiting, i)
 			t0 := time.Now()
@@ -143,21 +152,29 @@ func benchBurstTick(ctx context.Context, _ *workspace) error {
 			took = append(took, time.Since(t0))
 		}
 		calls := float64(docs.total()) / float64(*burstRequests)
+		requests := float64(storageRequests()-h0) / float64(*burstRequests)
 		sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-		rounds = append(rounds, round{waiting, tk, calls, took[len(took)/2], took[(len(took)*99)/100]})
+		rounds = append(rounds, round{waiting, tk, calls, took[len(took)/2], took[(len(took)*99)/100], requests, tickRequests})
 	}
 	for _, r := range rounds {
 		figure(fmt.Sprintf("burst.request_%d_waiting.storage_calls_per_request", r.waiting), r.reqCalls, "calls")
+		figure(fmt.Sprintf("burst.request_%d_waiting.storage_requests_per_request", r.waiting), r.reqRequests, "requests (HTTP, as billed)")
 		figure(fmt.Sprintf("burst.request_%d_waiting.p50", r.waiting), r.reqP50.Seconds(), "s")
 		figure(fmt.Sprintf("burst.request_%d_waiting.p99", r.waiting), r.reqP99.Seconds(), "s")
 		figure(fmt.Sprintf("burst.tick_%d_waiting_%d_slots.seconds", r.waiting, burstSlots), r.tick.d.Seconds(), "s")
 		figure(fmt.Sprintf("burst.tick_%d_waiting_%d_slots.storage_calls", r.waiting, burstSlots), float64(r.tick.calls), "calls")
+		figure(fmt.Sprintf("burst.tick_%d_waiting_%d_slots.storage_requests", r.waiting, burstSlots), float64(r.tickRequests), "requests (HTTP, as billed)")
 	}
 	if len(rounds) == 2 {
 		figure("burst.request.storage_calls_ratio_large_vs_1000", rounds[1].reqCalls/rounds[0].reqCalls, "ratio")
 		figure("burst.tick.storage_calls_ratio_large_vs_1000", float64(rounds[1].tick.calls)/float64(rounds[0].tick.calls), "ratio")
 	}
 	return nil
+}
+
+// storageRequests is how many storage requests this process sent so far.
+func storageRequests() int64 {
+	return azure.Transactions.Reads.Load() + azure.Transactions.Writes.Load()
 }
 
 func benchBurst1000(ctx context.Context, w *workspace) error  { return benchBurst(ctx, w, 1000) }
@@ -225,58 +242,119 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 	if err != nil {
 		return err
 	}
+	scripts, err := burstScripts(ctx, svc, s)
+	if err != nil {
+		return err
+	}
+
+	// the handler, its log read for the invocations' times
+	h, times, err := startBurstHandler(ctx, w, conn, s.StateContainer)
+	if err != nil {
+		return err
+	}
+	defer h.stop()
+
+	// the templates, uploaded at once (before any event is delivered)
+	templates := svc.NewContainerClient(s.TemplatesContainer)
+	etags, err := uploadBurstTemplates(ctx, templates, scripts.URL(), n)
+	if err != nil {
+		return err
+	}
+
+	// the status page, read by one viewer all along
+	viewer := viewStatusPage(ctx, h.base)
+	// the monitor's ticks
+	stopTicks := tickMonitor(ctx, h.base)
+
+	// the events, 8 at a time
+	burstStart := time.Now()
+	failed := deliverBurstEvents(h.base, templates, s.TemplatesContainer, etags)
+	delivered := time.Since(burstStart)
+	// every build queued: one BuildRequested done per template
+	waitAllQueued(ctx, times, n)
+	queued := time.Since(burstStart)
+	burstEnd := time.Now()
+	stopTicks()
+	time.Sleep(5 * time.Second) // after the burst: the status page alone
+	pages := viewer.stop()
+	rss, err := peakRSS(h.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+
+	prefix := fmt.Sprintf("burst.%d_templates.", n)
+	printInvocations(prefix, times)
+	figure(prefix+"events_undelivered", float64(failed), "events")
+	figure(prefix+"events_delivered.seconds", delivered.Seconds(), "s")
+	figure(prefix+"all_queued.seconds", queued.Seconds(), "s")
+	figure(prefix+"builds_queued", float64(times.done["BuildRequested"].Load()), "builds")
+	figure(prefix+"handler_peak_rss", rss, "MiB")
+	printStatusPages(prefix, pages, burstEnd)
+	return nil
+}
+
+// burstScripts makes the state, scripts and templates containers and
+// uploads the scripts the burst's templates use; it returns the scripts'
+// container.
+func burstScripts(ctx context.Context, svc *service.Client, s config.Settings) (*container.Client, error) {
 	for _, c := range []string{s.StateContainer, s.ScriptsContainer, s.TemplatesContainer} {
 		if err := azure.EnsureContainer(ctx, svc, c); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	scripts := svc.NewContainerClient(s.ScriptsContainer)
 	for i := 0; i < benchScripts; i++ {
 		if _, err := scripts.NewBlockBlobClient(fmt.Sprintf("linux/step-%02d.sh", i)).UploadBuffer(ctx, []byte(fmt.Sprintf("echo step %d\n", i)), nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if _, err := scripts.NewBlockBlobClient("linux/common.sh").UploadBuffer(ctx, []byte("echo common v1\n"), nil); err != nil {
-		return err
+		return nil, err
 	}
+	return scripts, nil
+}
 
-	// the handler, its log read for the invocations' times
+// startBurstHandler starts the handler of the burst benches, its log read
+// for the invocations' times, and waits until it answers.
+func startBurstHandler(ctx context.Context, w *workspace, conn, stateContainer string) (*handlerProcess, *invocationTimes, error) {
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	cmd := exec.CommandContext(ctx, w.handler, "-handler")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", port), "ServiceBus=inprocess", "LOG_LEVEL=info",
-		"Scripts="+conn, "State="+conn, "AIB_SIMULATOR=true", "STATE_CONTAINER="+s.StateContainer)
+		"Scripts="+conn, "State="+conn, "AIB_SIMULATOR=true", "STATE_CONTAINER="+stateContainer)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	cmd.Stderr = io.Discard // the simulator's and Azurite's chatter
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	h := &handlerProcess{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	defer h.stop()
 	times := &invocationTimes{ms: map[string][]float64{}, failed: map[string]int{}, done: map[string]*atomic.Int64{"BuildRequested": {}}}
 	go times.read(out)
 	if err := waitHTTP(ctx, h.base+"/api/health"); err != nil {
-		return err
+		h.stop()
+		return nil, nil, err
 	}
+	return h, times, nil
+}
 
-	// the templates, uploaded at once (before any event is delivered)
-	templates := svc.NewContainerClient(s.TemplatesContainer)
+// uploadBurstTemplates uploads n templates at once, 16 together, and
+// returns their ETags.
+func uploadBurstTemplates(ctx context.Context, templates *container.Client, scriptsURL string, n int) ([]string, error) {
 	etags := make([]string, n)
-	{
-		sem := make(chan struct{}, 16)
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				body := fmt.Sprintf(`{
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			body := fmt.Sprintf(`{
   "type": "Microsoft.VirtualMachineImages/imageTemplates", "apiVersion": "2022-07-01", "location": "westeurope",
   "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/0b1e7c5e-6a0e-4a3c-9b8f-2d4c6e8a0f11/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aib": {}}},
   "properties": {
@@ -288,41 +366,48 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
     ],
     "distribute": [{"type": "VHD", "runOutputName": "vhd"}]
   }
-}`, scripts.URL(), i%benchScripts, i, scripts.URL())
-				resp, err := templates.NewBlockBlobClient(fmt.Sprintf("tpl-%05d.json", i)).UploadBuffer(ctx, []byte(body), nil)
-				if err == nil && resp.ETag != nil {
-					etags[i] = string(*resp.ETag)
-				}
-				errs[i] = err
-			}()
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
+}`, scriptsURL, i%benchScripts, i, scriptsURL)
+			resp, err := templates.NewBlockBlobClient(fmt.Sprintf("tpl-%05d.json", i)).UploadBuffer(ctx, []byte(body), nil)
+			if err == nil && resp.ETag != nil {
+				etags[i] = string(*resp.ETag)
+			}
+			errs[i] = err
+		}()
 	}
+	wg.Wait()
+	return etags, errors.Join(errs...)
+}
 
-	// the status page, read by one viewer all along
-	type sample struct {
-		at     time.Time
-		d      time.Duration
-		timing string // the answer's Server-Timing: what each section's reads took
-	}
-	var pageMu sync.Mutex
-	var pages []sample
-	viewCtx, stopViewing := context.WithCancel(ctx)
-	viewing := make(chan struct{})
+// pageSample is one answer of the status page: when it was asked, how
+// long it took, and its Server-Timing (what each section's reads took).
+type pageSample struct {
+	at     time.Time
+	d      time.Duration
+	timing string
+}
+
+// pageViewer reads the status page every 200 ms until stopped.
+type pageViewer struct {
+	mu     sync.Mutex
+	pages  []pageSample
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func viewStatusPage(ctx context.Context, base string) *pageViewer {
+	viewCtx, cancel := context.WithCancel(ctx)
+	v := &pageViewer{cancel: cancel, done: make(chan struct{})}
 	go func() {
-		defer close(viewing)
+		defer close(v.done)
 		for viewCtx.Err() == nil {
 			t0 := time.Now()
-			resp, err := http.Get(h.base + "/api/")
+			resp, err := http.Get(base + "/api/")
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				pageMu.Lock()
-				pages = append(pages, sample{t0, time.Since(t0), resp.Header.Get("Server-Timing")})
-				pageMu.Unlock()
+				v.mu.Lock()
+				v.pages = append(v.pages, pageSample{t0, time.Since(t0), resp.Header.Get("Server-Timing")})
+				v.mu.Unlock()
 			}
 			select {
 			case <-viewCtx.Done():
@@ -330,7 +415,21 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 			}
 		}
 	}()
-	// the monitor's ticks
+	return v
+}
+
+// stop ends the viewing and returns the answers.
+func (v *pageViewer) stop() []pageSample {
+	v.cancel()
+	<-v.done
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.pages
+}
+
+// tickMonitor invokes BuildMonitor every -burst-tick-every until the
+// returned stop is called (which waits for the ticking to end).
+func tickMonitor(ctx context.Context, base string) (stop func()) {
 	tickCtx, stopTicks := context.WithCancel(ctx)
 	ticking := make(chan struct{})
 	go func() {
@@ -345,19 +444,23 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 			case <-tickCtx.Done():
 				return
 			case <-t.C:
-				_ = postInvocation(h.base, "BuildMonitor", []byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"UtcNow":"`+time.Now().UTC().Format(time.RFC3339)+`"}}}`))
+				_ = postInvocation(base, "BuildMonitor", []byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"UtcNow":"`+time.Now().UTC().Format(time.RFC3339)+`"}}}`))
 			}
 		}
 	}()
+	return func() { stopTicks(); <-ticking }
+}
 
-	// the events, 8 at a time
+// deliverBurstEvents delivers the templates' BlobCreated events to
+// TemplateUploaded, burstEvents at once, each retried as Event Grid
+// retries, and returns how many were never delivered.
+func deliverBurstEvents(base string, templates *container.Client, templatesContainer string, etags []string) int64 {
 	account := "devstoreaccount1"
 	topic := "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.Storage/storageAccounts/" + account
-	burstStart := time.Now()
 	sem := make(chan struct{}, burstEvents)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
-	for i := 0; i < n; i++ {
+	for i := range etags {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -365,14 +468,14 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 			name := fmt.Sprintf("tpl-%05d.json", i)
 			length := int64(600)
 			ev := blobwatch.Event{ID: fmt.Sprintf("burst-%d", i), Topic: topic, EventType: goldenpipe.BlobCreated, EventTime: time.Now().UTC(),
-				Subject: "/blobServices/default/containers/" + s.TemplatesContainer + "/blobs/" + name,
+				Subject: "/blobServices/default/containers/" + templatesContainer + "/blobs/" + name,
 				Data: blobwatch.EventData{API: "PutBlob", ETag: etags[i], ContentType: "application/json", ContentLength: &length, BlobType: "BlockBlob",
 					URL: blobURLOf(templates, name), Sequencer: fmt.Sprintf("%032x", i)}, MetadataVersion: "1"}
 			raw, _ := json.Marshal(ev)
 			body, _ := json.Marshal(map[string]any{"Data": map[string]any{"event": json.RawMessage(raw)},
 				"Metadata": map[string]any{"sys": map[string]string{"MethodName": strconv.Quote("TemplateUploaded"), "UtcNow": strconv.Quote(time.Now().UTC().Format(time.RFC3339Nano))}}})
 			for attempt := 0; attempt < 5; attempt++ { // Event Grid retries a failed delivery
-				if postInvocation(h.base, "TemplateUploaded", body) == nil {
+				if postInvocation(base, "TemplateUploaded", body) == nil {
 					return
 				}
 			}
@@ -380,36 +483,31 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 		}()
 	}
 	wg.Wait()
-	delivered := time.Since(burstStart)
-	// every build queued: one BuildRequested done per template
-	// (a burst that stops making progress for burstStall is reported as it is)
+	return failed.Load()
+}
+
+// waitAllQueued waits until n BuildRequested invocations are done (a
+// burst that stops making progress for burstStall is reported as it is).
+func waitAllQueued(ctx context.Context, times *invocationTimes, n int) {
 	last, lastAt := int64(-1), time.Now()
 	for ctx.Err() == nil {
 		got := times.done["BuildRequested"].Load()
 		if got >= int64(n) {
-			break
+			return
 		}
 		if got != last {
 			last, lastAt = got, time.Now()
 		} else if time.Since(lastAt) > burstStall {
 			fmt.Fprintf(os.Stderr, "bench burst: %d of %d builds queued, none more for %s\n", got, n, burstStall)
-			break
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	queued := time.Since(burstStart)
-	burstEnd := time.Now()
-	stopTicks()
-	<-ticking
-	time.Sleep(5 * time.Second) // after the burst: the status page alone
-	stopViewing()
-	<-viewing
-	rss, err := peakRSS(cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
+}
 
-	prefix := fmt.Sprintf("burst.%d_templates.", n)
+// printInvocations prints the invocations, p50, p99 and failures of the
+// burst's functions.
+func printInvocations(prefix string, times *invocationTimes) {
 	for _, fn := range []string{"TemplateUploaded", "BuildRequested"} {
 		count, p50, p99 := times.quantiles(fn)
 		figure(prefix+fn+".invocations", float64(count), "invocations")
@@ -419,12 +517,13 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 		figure(prefix+fn+".failed", float64(times.failed[fn]), "invocations")
 		times.mu.Unlock()
 	}
-	figure(prefix+"events_undelivered", float64(failed.Load()), "events")
-	figure(prefix+"events_delivered.seconds", delivered.Seconds(), "s")
-	figure(prefix+"all_queued.seconds", queued.Seconds(), "s")
-	figure(prefix+"builds_queued", float64(times.done["BuildRequested"].Load()), "builds")
-	figure(prefix+"handler_peak_rss", rss, "MiB")
-	var during, after []sample
+}
+
+// printStatusPages prints the status page's answers and p99 during the
+// burst (asked before burstEnd) and after it, and the slowest answers
+// with what each section's reads took.
+func printStatusPages(prefix string, pages []pageSample, burstEnd time.Time) {
+	var during, after []pageSample
 	for _, p := range pages {
 		if p.at.Before(burstEnd) {
 			during = append(during, p)
@@ -434,7 +533,7 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 	}
 	for _, set := range []struct {
 		name string
-		ds   []sample
+		ds   []pageSample
 	}{{"during", during}, {"after", after}} {
 		if len(set.ds) == 0 {
 			continue
@@ -447,7 +546,6 @@ func benchBurst(ctx context.Context, w *workspace, n int) error {
 			fmt.Printf("# %sstatus_page_%s slow answer %.3f s: %s\n", prefix, set.name, set.ds[i].d.Seconds(), set.ds[i].timing)
 		}
 	}
-	return nil
 }
 
 // postInvocation calls a function of the handler as the host does.

@@ -106,64 +106,11 @@ func benchChecksum(ctx context.Context, w *workspace) error {
 		return err
 	}
 
-	// the four, each run with its CPUs (a taskset list; "" leaves them all)
-	peer := func(tool, cpus string) (time.Duration, string, error) {
-		// the SAS URL goes through the environment, not the command line
-		start := time.Now()
-		cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", `curl -sSf "$SAS_URL" | `+tool)
-		cmd.Env = append(os.Environ(), "SAS_URL="+sasURL)
-		pinned(cmd, cpus)
-		b, err := cmd.Output()
-		d := time.Since(start)
-		if err != nil {
-			return 0, "", fmt.Errorf("%s: %w", tool, err)
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if len(f) == 64 {
-				return d, f, nil
-			}
-		}
-		return 0, "", fmt.Errorf("%s printed no sha256: %q", tool, b)
-	}
-	ours := func() (time.Duration, string, error) {
-		// forget the previous run's record so every run downloads and hashes
-		keys, err := docs.Keys(ctx, "checksums/")
-		if err != nil {
-			return 0, "", err
-		}
-		for _, k := range keys {
-			if err := docs.Delete(ctx, k, ""); err != nil {
-				return 0, "", err
-			}
-		}
-		start := time.Now()
-		resp, err := http.Post(h.base+"/ScriptUploaded", "application/json", bytes.NewReader(body))
-		if err != nil {
-			return 0, "", err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		d := time.Since(start)
-		if resp.StatusCode != 200 {
-			return 0, "", fmt.Errorf("invocation answered %d: %s", resp.StatusCode, b)
-		}
-		return d, string(b), nil
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	raw := func(cpus string) (time.Duration, error) {
-		cmd := exec.CommandContext(ctx, self, "-raw-download")
-		cmd.Env = append(os.Environ(), "BENCH_RAW_CONNECTION="+conn, "BENCH_RAW_CONTAINER="+scripts, "BENCH_RAW_BLOB="+name)
-		cmd.Stderr = os.Stderr
-		pinned(cmd, cpus)
-		out, err := cmd.Output()
-		if err != nil {
-			return 0, fmt.Errorf("the raw download: %w", err)
-		}
-		return time.ParseDuration(strings.TrimSpace(string(out)))
-	}
+	cb := &checksumBench{h: h, body: body, docs: docs, sasURL: sasURL, self: self, conn: conn, scripts: scripts, name: name}
 
 	placements := []placement{{name: "shared"}}
 	if n := runtime.NumCPU(); n >= 2 {
@@ -185,49 +132,139 @@ func benchChecksum(ctx context.Context, w *workspace) error {
 			if err := pl.apply(az.Pid(), h.cmd.Process.Pid); err != nil {
 				return err
 			}
-			if _, err := raw(pl.clients); err != nil {
-				return fmt.Errorf("warming Azurite: %w", err)
-			}
 			m := res[pl.name]
 			if m == nil {
 				m = &checksumRounds{}
 				res[pl.name] = m
 			}
-			dOpenSSL, opensslSum, err := peer("openssl dgst -sha256", pl.clients)
-			if err != nil {
+			if err := cb.round(ctx, r, pl, m); err != nil {
 				return err
 			}
-			dSha, shaSum, err := peer("sha256sum", pl.clients)
-			if err != nil {
-				return err
-			}
-			if shaSum != opensslSum {
-				return fmt.Errorf("the peers disagree: openssl %s, sha256sum %s", opensslSum, shaSum)
-			}
-			var dOurs, dRaw time.Duration
-			var logs string
-			for i := range 2 {
-				if (i+r)%2 == 0 {
-					dOurs, logs, err = ours()
-				} else {
-					dRaw, err = raw(pl.clients)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			if !strings.Contains(logs, opensslSum) {
-				return fmt.Errorf("the handler's sha256 differs from openssl's %s: %s", opensslSum, logs)
-			}
-			m.add(dOurs, dRaw, dOpenSSL, dSha)
-			fmt.Fprintf(os.Stderr, "# round %d, %s: goldenpipe %.3f s, raw %.3f s, openssl %.3f s, sha256sum %.3f s\n",
-				r+1, pl.name, dOurs.Seconds(), dRaw.Seconds(), dOpenSSL.Seconds(), dSha.Seconds())
 		}
 	}
 	rss, err := peakRSS(h.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
+	printChecksumFigures(placements, res)
+	figure("checksum_1gib_goldenpipe_peak_rss_mib", rss, "MiB (target <= 32)")
+	return nil
+}
+
+// checksumBench is what the checksum bench's rounds run: the handler and
+// its event, the state store, the blob's SAS URL, and the raw-download
+// peer (this program, -raw-download).
+type checksumBench struct {
+	h                  *handlerProcess
+	body               []byte
+	docs               *azure.Store
+	sasURL, self, conn string
+	scripts, name      string
+}
+
+// round warms Azurite with one unmeasured raw download, then measures
+// the four with the placement's CPUs (r: the round, which decides whether
+// the handler or the raw download goes first).
+func (cb *checksumBench) round(ctx context.Context, r int, pl placement, m *checksumRounds) error {
+	if _, err := cb.raw(ctx, pl.clients); err != nil {
+		return fmt.Errorf("warming Azurite: %w", err)
+	}
+	dOpenSSL, opensslSum, err := cb.peer(ctx, "openssl dgst -sha256", pl.clients)
+	if err != nil {
+		return err
+	}
+	dSha, shaSum, err := cb.peer(ctx, "sha256sum", pl.clients)
+	if err != nil {
+		return err
+	}
+	if shaSum != opensslSum {
+		return fmt.Errorf("the peers disagree: openssl %s, sha256sum %s", opensslSum, shaSum)
+	}
+	var dOurs, dRaw time.Duration
+	var logs string
+	for i := range 2 {
+		if (i+r)%2 == 0 {
+			dOurs, logs, err = cb.ours(ctx)
+		} else {
+			dRaw, err = cb.raw(ctx, pl.clients)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if !strings.Contains(logs, opensslSum) {
+		return fmt.Errorf("the handler's sha256 differs from openssl's %s: %s", opensslSum, logs)
+	}
+	m.add(dOurs, dRaw, dOpenSSL, dSha)
+	fmt.Fprintf(os.Stderr, "# round %d, %s: goldenpipe %.3f s, raw %.3f s, openssl %.3f s, sha256sum %.3f s\n",
+		r+1, pl.name, dOurs.Seconds(), dRaw.Seconds(), dOpenSSL.Seconds(), dSha.Seconds())
+	return nil
+}
+
+// peer runs `curl <sas-url> | tool` with its CPUs (a taskset list; ""
+// leaves them all) and returns its time and the sha256 it printed.
+func (cb *checksumBench) peer(ctx context.Context, tool, cpus string) (time.Duration, string, error) {
+	// the SAS URL goes through the environment, not the command line
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", `curl -sSf "$SAS_URL" | `+tool)
+	cmd.Env = append(os.Environ(), "SAS_URL="+cb.sasURL)
+	pinned(cmd, cpus)
+	b, err := cmd.Output()
+	d := time.Since(start)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: %w", tool, err)
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if len(f) == 64 {
+			return d, f, nil
+		}
+	}
+	return 0, "", fmt.Errorf("%s printed no sha256: %q", tool, b)
+}
+
+// ours has the handler hash the blob (ScriptUploaded) and returns its
+// time and answer.
+func (cb *checksumBench) ours(ctx context.Context) (time.Duration, string, error) {
+	// forget the previous run's record so every run downloads and hashes
+	keys, err := cb.docs.Keys(ctx, "checksums/")
+	if err != nil {
+		return 0, "", err
+	}
+	for _, k := range keys {
+		if err := cb.docs.Delete(ctx, k, ""); err != nil {
+			return 0, "", err
+		}
+	}
+	start := time.Now()
+	resp, err := http.Post(cb.h.base+"/ScriptUploaded", "application/json", bytes.NewReader(cb.body))
+	if err != nil {
+		return 0, "", err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(start)
+	if resp.StatusCode != 200 {
+		return 0, "", fmt.Errorf("invocation answered %d: %s", resp.StatusCode, b)
+	}
+	return d, string(b), nil
+}
+
+// raw runs the raw-download peer with its CPUs and returns its time.
+func (cb *checksumBench) raw(ctx context.Context, cpus string) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, cb.self, "-raw-download")
+	cmd.Env = append(os.Environ(), "BENCH_RAW_CONNECTION="+cb.conn, "BENCH_RAW_CONTAINER="+cb.scripts, "BENCH_RAW_BLOB="+cb.name)
+	cmd.Stderr = os.Stderr
+	pinned(cmd, cpus)
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("the raw download: %w", err)
+	}
+	return time.ParseDuration(strings.TrimSpace(string(out)))
+}
+
+// printChecksumFigures prints each placement's figures (the first's
+// without a suffix).
+func printChecksumFigures(placements []placement, res map[string]*checksumRounds) {
 	for _, pl := range placements {
 		m, suffix := res[pl.name], ""
 		if pl.name != placements[0].name {
@@ -245,8 +282,6 @@ func benchChecksum(ctx context.Context, w *workspace) error {
 		figure("checksum_1gib_goldenpipe_mib_per_second"+suffix, float64(checksumBlobSize>>20)/med(m.ours), "MiB/s")
 		figure("checksum_1gib_ratio_vs_curl_openssl"+suffix, med(m.vsOpenSSL), "median of the rounds' ratios (target <= 1.0); "+spread(m.vsOpenSSL))
 	}
-	figure("checksum_1gib_goldenpipe_peak_rss_mib", rss, "MiB (target <= 32)")
-	return nil
 }
 
 // placement is where a round runs: the CPUs of Azurite and of the clients,

@@ -187,7 +187,24 @@ func benchScale(ctx context.Context, w *workspace) error {
 		return err
 	}
 	defer h.stop()
-	base := h.base
+	if err := measureRoutes(ctx, h.base); err != nil {
+		return err
+	}
+	rss, err := peakRSS(h.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	figure("scale_handler_peak_rss_mib", rss, "MiB (target <= 64)")
+	figure("scale_seeded_records", float64(written.Load()), fmt.Sprintf("records written in %.0f s: %d templates, %d finished and %d in-flight builds, %d checksums",
+		seeded.Seconds(), *scaleTemplates, *scaleFinished, *scaleInFlight, scaleScripts))
+	figure("scale_migration_seconds", migrated.Seconds(), "s: the monitor's one-time indexing of the builds recorded before the index")
+	return nil
+}
+
+// measureRoutes GETs each route of the status pages and lists, from one
+// client then from scaleClients at once, and prints their latencies and
+// the status page's sections.
+func measureRoutes(ctx context.Context, base string) error {
 	routes := []struct{ name, path string }{
 		{"status_page", "/api/"},
 		{"templates", "/api/templates"},
@@ -223,14 +240,6 @@ func benchScale(ctx context.Context, w *workspace) error {
 			}
 		}
 	}
-	rss, err := peakRSS(h.cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-	figure("scale_handler_peak_rss_mib", rss, "MiB (target <= 64)")
-	figure("scale_seeded_records", float64(written.Load()), fmt.Sprintf("records written in %.0f s: %d templates, %d finished and %d in-flight builds, %d checksums",
-		seeded.Seconds(), *scaleTemplates, *scaleFinished, *scaleInFlight, scaleScripts))
-	figure("scale_migration_seconds", migrated.Seconds(), "s: the monitor's one-time indexing of the builds recorded before the index")
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -508,27 +507,6 @@ type failingVersions struct{}
 
 func (failingVersions) ListVersions(context.Context, string, string, string, string) ([]string, error) {
 	return nil, errStore
-}
-
-// countingDocs counts the reads and writes of documents under prefix.
-type countingDocs struct {
-	goldenpipe.Documents
-	prefix        string
-	reads, writes atomic.Int64 // a refresh reconciles templates at once
-}
-
-func (c *countingDocs) Get(ctx context.Context, key string, v any) (string, error) {
-	if strings.HasPrefix(key, c.prefix) {
-		c.reads.Add(1)
-	}
-	return c.Documents.Get(ctx, key, v)
-}
-
-func (c *countingDocs) Put(ctx context.Context, key string, v any, ifMatch string) (string, error) {
-	if strings.HasPrefix(key, c.prefix) {
-		c.writes.Add(1)
-	}
-	return c.Documents.Put(ctx, key, v, ifMatch)
 }
 
 // listOnly is a templates container that lists names only (no versions):

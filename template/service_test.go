@@ -131,22 +131,20 @@ func TestReplanFailures(t *testing.T) {
 // TestUsesScript: a template uses a script its rendering names, or (an
 // invalid template has no rendering) its steps name.
 func TestUsesScript(t *testing.T) {
-	tests := []struct {
-		name string
+	withIt := &Rendered{Scripts: map[string]string{"s.sh": "x"}}
+	withoutIt := &Rendered{Scripts: map[string]string{"t.sh": "x"}}
+	for name, c := range map[string]struct {
 		rec  Record
-		want bool
+		uses bool
 	}{
-		{"rendered with it", Record{Rendered: &Rendered{Scripts: map[string]string{"s.sh": "x"}}}, true},
-		{"invalid, naming it", Record{Scripts: []string{"s.sh"}}, true},
-		{"rendered without it", Record{Rendered: &Rendered{Scripts: map[string]string{"t.sh": "x"}}}, false},
-		{"nothing", Record{}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.rec.usesScript("s.sh"); got != tt.want {
-				t.Errorf("usesScript = %v", got)
-			}
-		})
+		"rendered with it":    {Record{Rendered: withIt}, true},
+		"invalid, naming it":  {Record{Scripts: []string{"s.sh"}}, true},
+		"rendered without it": {Record{Rendered: withoutIt}, false},
+		"nothing":             {Record{}, false},
+	} {
+		if got := c.rec.usesScript("s.sh"); got != c.uses {
+			t.Errorf("%s: usesScript = %v, want %v", name, got, c.uses)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,6 +36,15 @@ type Options struct {
 	Log io.Writer
 	// Port is the blob service's port; 0 takes a free one.
 	Port int
+	// SeparateServices runs the blob and table services as two processes
+	// (azurite-blob and azurite-table, on the same ports) instead of one.
+	// Azure serves Blob and Table storage from separate front ends, each
+	// with its own scalability targets ("Scalability and performance
+	// targets for standard storage accounts", Microsoft Learn); one
+	// Azurite serves all of its services on one Node.js thread, so a burst
+	// of blob writes there queues every table read behind it. The benches
+	// that load both at once use this.
+	SeparateServices bool
 }
 
 // semiSpaceMiB is the size of each of the two halves of the young
@@ -64,17 +74,26 @@ type Server struct {
 	BlobEndpoint string
 	// TableEndpoint is http://127.0.0.1:<port+2>, without an account.
 	TableEndpoint string
-	cmd           *exec.Cmd
-	done          chan struct{}
+	procs         []*process // one, or the blob's then the table's (SeparateServices)
+}
+
+// process is one Azurite process and the channel closed when it exits.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // Binary returns the path of azurite in the repository's node_modules.
-func Binary() (string, error) {
+func Binary() (string, error) { return binary("azurite") }
+
+// binary returns the path of one of Azurite's commands (azurite,
+// azurite-blob, azurite-table) in the repository's node_modules.
+func binary(name string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(root, "node_modules", ".bin", "azurite")
+	bin := filepath.Join(root, "node_modules", ".bin", name)
 	if _, err := os.Stat(bin); err != nil {
 		return "", fmt.Errorf("azurite is not installed at %s: run `npm ci` in %s (make test and make run do it)", bin, root)
 	}
@@ -103,8 +122,7 @@ func RepoRoot() (string, error) {
 // it answers. Stop it with Stop; if this process dies first, the kernel stops
 // it too (parent-death signal), so nothing is left running.
 func Start(ctx context.Context, o Options) (*Server, error) {
-	bin, err := Binary()
-	if err != nil {
+	if _, err := Binary(); err != nil {
 		return nil, err
 	}
 	var lastErr error
@@ -113,7 +131,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		attempts = 1 // the port asked for, or an error
 	}
 	for attempt := 0; attempt < attempts; attempt++ {
-		s, err := start(ctx, bin, o)
+		s, err := start(ctx, o)
 		if err == nil {
 			return s, nil
 		}
@@ -122,7 +140,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	return nil, lastErr
 }
 
-func start(ctx context.Context, bin string, o Options) (*Server, error) {
+func start(ctx context.Context, o Options) (*Server, error) {
 	port := o.Port
 	if port == 0 {
 		p, err := freePort()
@@ -136,15 +154,46 @@ func start(ctx context.Context, bin string, o Options) (*Server, error) {
 			return nil, fmt.Errorf("port %d on 127.0.0.1 is taken (Azurite needs %d to %d)", p, port, port+2)
 		}
 	}
-	args := []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
-		"--queueHost", "127.0.0.1", "--queuePort", strconv.Itoa(port + 1),
-		"--tableHost", "127.0.0.1", "--tablePort", strconv.Itoa(port + 2),
-		"--disableTelemetry", "--skipApiVersionCheck", "--loose"}
+	common := []string{"--disableTelemetry", "--skipApiVersionCheck", "--loose"}
+	blob := []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port)}
+	queue := []string{"--queueHost", "127.0.0.1", "--queuePort", strconv.Itoa(port + 1)}
+	table := []string{"--tableHost", "127.0.0.1", "--tablePort", strconv.Itoa(port + 2)}
+	type run struct {
+		bin, dir string // the command, and its folder under o.Location
+		args     []string
+	}
+	runs := []run{{"azurite", "", slices.Concat(blob, queue, table, common)}}
+	if o.SeparateServices {
+		runs = []run{{"azurite-blob", "blob", slices.Concat(blob, common)}, {"azurite-table", "table", slices.Concat(table, common)}}
+	}
+	s := &Server{BlobEndpoint: fmt.Sprintf("http://127.0.0.1:%d", port), TableEndpoint: fmt.Sprintf("http://127.0.0.1:%d", port+2)}
+	for _, r := range runs {
+		p, err := launch(r.bin, r.args, filepath.Join(o.Location, r.dir), o)
+		if err != nil {
+			s.Stop()
+			return nil, err
+		}
+		s.procs = append(s.procs, p)
+	}
+	if err := s.wait(ctx, 60*time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts one Azurite command with args, persisting under location
+// (in memory when o.Location is empty).
+func launch(name string, args []string, location string, o Options) (*process, error) {
+	bin, err := binary(name)
+	if err != nil {
+		return nil, err
+	}
 	if o.Location != "" {
-		if err := os.MkdirAll(o.Location, 0o755); err != nil {
+		if err := os.MkdirAll(location, 0o755); err != nil {
 			return nil, fmt.Errorf("creating azurite's folder: %w", err)
 		}
-		args = append(args, "--location", o.Location)
+		args = append(args, "--location", location)
 	} else {
 		args = append(args, "--inMemoryPersistence")
 	}
@@ -164,24 +213,24 @@ func start(ctx context.Context, bin string, o Options) (*Server, error) {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting azurite: %w", err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	s := &Server{BlobEndpoint: fmt.Sprintf("http://127.0.0.1:%d", port), TableEndpoint: fmt.Sprintf("http://127.0.0.1:%d", port+2),
-		cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	if err := s.wait(ctx, 60*time.Second); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	return s, nil
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
 }
 
 func (s *Server) wait(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
+		for _, p := range s.procs {
+			select {
+			case <-p.done:
+				return errors.New("azurite exited during start-up (port taken?)")
+			default:
+			}
+		}
 		select {
-		case <-s.done:
-			return errors.New("azurite exited during start-up (port taken?)")
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -204,21 +253,35 @@ func (s *Server) wait(ctx context.Context, limit time.Duration) error {
 
 // Stop ends Azurite and waits for it to exit.
 func (s *Server) Stop() {
-	if s == nil || s.cmd.Process == nil {
+	if s == nil {
 		return
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
+	for _, p := range s.procs {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	}
+	for _, p := range s.procs {
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
 	}
 }
 
-// Pid returns Azurite's process id (node's), for the benchmarks that give
-// it CPUs of its own.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+// Pid returns Azurite's process id (node's; the blob service's with
+// SeparateServices), for the benchmarks that give it CPUs of its own.
+func (s *Server) Pid() int { return s.procs[0].cmd.Process.Pid }
+
+// Pids returns the process ids of Azurite's processes (one, or the blob
+// service's then the table service's).
+func (s *Server) Pids() []int {
+	var pids []int
+	for _, p := range s.procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	return pids
+}
 
 // ConnectionString returns a connection string for an account on this
 // Azurite (devstoreaccount1 when account is empty).

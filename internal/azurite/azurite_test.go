@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -41,5 +42,45 @@ func TestStartedWithItsYoungGeneration(t *testing.T) {
 	want := []byte("NODE_OPTIONS=--max-old-space-size=2048 --max-semi-space-size=128\x00")
 	if !bytes.Contains(env, want) {
 		t.Errorf("Azurite's environment lacks %q", want)
+	}
+}
+
+// TestSeparateServices: with SeparateServices the blob and table services
+// run as two processes (azurite-blob, azurite-table) on the usual ports,
+// each answering on its own, and Stop ends both.
+func TestSeparateServices(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{SeparateServices: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := s.Pids()
+	if len(pids) != 2 || pids[0] == pids[1] {
+		t.Fatalf("processes %v, want two", pids)
+	}
+	for i, want := range []string{"azurite-blob", "azurite-table"} {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[i]))
+		if err != nil || !bytes.Contains(cmdline, []byte(want)) {
+			t.Errorf("process %d runs %q (%v), want %s", pids[i], bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), err, want)
+		}
+	}
+	for _, u := range []string{s.BlobEndpoint + "/devstoreaccount1?comp=list", s.TableEndpoint + "/devstoreaccount1/Tables"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			t.Errorf("GET %s: %s", u, resp.Status)
+		}
+	}
+	s.Stop()
+	for _, pid := range pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+			if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !bytes.Contains(st, []byte(") Z ")) {
+				t.Errorf("process %d still runs after Stop", pid)
+			}
+		}
 	}
 }

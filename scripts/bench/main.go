@@ -98,7 +98,9 @@ func run(only string) error {
 // pointed at it (the in-process bus, the simulator), with extra settings;
 // stop ends Azurite.
 func localApp(ctx context.Context, extra map[string]string) (az *azurite.Server, conn string, s config.Settings, err error) {
-	if az, err = azurite.Start(ctx, azurite.Options{}); err != nil {
+	// blob and table storage as two processes, as Azure serves them from
+	// separate front ends (internal/azurite: SeparateServices)
+	if az, err = azurite.Start(ctx, azurite.Options{SeparateServices: true}); err != nil {
 		return nil, "", s, err
 	}
 	conn = az.ConnectionString(azurite.Account{})

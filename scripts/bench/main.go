@@ -47,6 +47,7 @@ type workspace struct {
 func main() {
 	only := flag.String("only", "", "run only the benchmarks of these names (comma-separated)")
 	runs := flag.Int("runs", 3, "runs of each timed command (the median is reported)")
+	flag.BoolVar(&oneAzurite, "one-azurite", false, "run blob and table storage in one Azurite process (the peer of SeparateServices)")
 	rawPeer := flag.Bool("raw-download", false, "be the checksum's raw-download peer (the benchmark starts it)")
 	flag.Parse()
 	repeats = *runs
@@ -64,6 +65,10 @@ func main() {
 }
 
 var repeats = 3
+
+// oneAzurite runs the app's storage in one Azurite process (-one-azurite):
+// the peer of the benches' default, blob and table storage as two.
+var oneAzurite bool
 
 func run(only string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Minute)
@@ -100,7 +105,7 @@ func run(only string) error {
 func localApp(ctx context.Context, extra map[string]string) (az *azurite.Server, conn string, s config.Settings, err error) {
 	// blob and table storage as two processes, as Azure serves them from
 	// separate front ends (internal/azurite: SeparateServices)
-	if az, err = azurite.Start(ctx, azurite.Options{SeparateServices: true}); err != nil {
+	if az, err = azurite.Start(ctx, azurite.Options{SeparateServices: !oneAzurite}); err != nil {
 		return nil, "", s, err
 	}
 	conn = az.ConnectionString(azurite.Account{})

@@ -585,15 +585,7 @@ func (s *Service) runJob(ctx context.Context, j *tickJob) (Build, error) {
 // holders reads the slot holders' records and their markers (to see a
 // summary behind its record): O(slots).
 func (s *Service) holders(ctx context.Context, ids []string) ([]stored, error) {
-	found, err := s.Store.Holders(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]stored, len(found))
-	for i, f := range found {
-		out[i] = stored{b: f.Build, etag: f.ETag, summarized: f.Summarized}
-	}
-	return out, nil
+	return storedAll(s.Store.Holders(ctx, ids))
 }
 
 // recordView records the view of the builds in flight from what the tick

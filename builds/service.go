@@ -549,7 +549,12 @@ func (s *Service) InFlight(ctx context.Context) ([]Build, error) {
 // inFlight reads the builds the markers name, with their ETags (a marker
 // whose record does not exist is dropped once past its grace).
 func (s *Service) inFlight(ctx context.Context) ([]stored, error) {
-	found, err := s.Store.InFlight(ctx)
+	return storedAll(s.Store.InFlight(ctx))
+}
+
+// storedAll is the store's builds read with their ETags, as the shell
+// keeps them (the error of the read passed on).
+func storedAll(found []goldenpipe.BuildVersion[Build], err error) ([]stored, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/goldenpipe/goldenpipe/azure"
 	"github.com/goldenpipe/goldenpipe/builds"
 	"github.com/goldenpipe/goldenpipe/config"
+	"github.com/goldenpipe/goldenpipe/internal/azurite"
 	"github.com/goldenpipe/goldenpipe/internal/blobwatch"
 	"github.com/goldenpipe/goldenpipe/template"
 )
@@ -68,16 +69,25 @@ func (burstCatalog) Get(_ context.Context, name string) (template.Record, error)
 func (burstCatalog) RecordBuild(context.Context, string, template.BuildSummary) error { return nil }
 func (burstCatalog) Refresh(context.Context) ([]template.Record, error)               { return nil, nil }
 
+// burstApp is localApp with its state in stateContainer, and the blob
+// service of that state; stop Azurite with az.Stop.
+func burstApp(ctx context.Context, stateContainer string) (az *azurite.Server, conn string, s config.Settings, svc *service.Client, err error) {
+	if az, conn, s, err = localApp(ctx, map[string]string{"STATE_CONTAINER": stateContainer}); err != nil {
+		return nil, "", s, nil, err
+	}
+	if svc, err = azure.NewBlobService(s.State); err != nil {
+		az.Stop()
+		return nil, "", s, nil, err
+	}
+	return az, conn, s, svc, nil
+}
+
 func benchBurstTick(ctx context.Context, _ *workspace) error {
-	az, _, s, err := localApp(ctx, map[string]string{"STATE_CONTAINER": "burst-tick"})
+	az, _, s, svc, err := burstApp(ctx, "burst-tick")
 	if err != nil {
 		return err
 	}
 	defer az.Stop()
-	svc, err := azure.NewBlobService(s.State)
-	if err != nil {
-		return err
-	}
 	svcB, docs, err := benchBuilds(s, svc, burstCatalog{}, burstSlots) // the slot holders stay creating
 	if err != nil {
 		return err
@@ -233,15 +243,11 @@ func (t *invocationTimes) quantiles(fn string) (n int, p50, p99 float64) {
 // benchBurst uploads n templates at once and delivers their events to a
 // handler process 8 at a time.
 func benchBurst(ctx context.Context, w *workspace, n int) error {
-	az, conn, s, err := localApp(ctx, map[string]string{"STATE_CONTAINER": fmt.Sprintf("burst-%d", n)})
+	az, conn, s, svc, err := burstApp(ctx, fmt.Sprintf("burst-%d", n))
 	if err != nil {
 		return err
 	}
 	defer az.Stop()
-	svc, err := azure.NewBlobService(s.State)
-	if err != nil {
-		return err
-	}
 	scripts, err := burstScripts(ctx, svc, s)
 	if err != nil {
 		return err

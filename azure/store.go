@@ -346,7 +346,11 @@ const keyTableMigration = "migrations/tables.json"
 // written since wins) and its blob is deleted; each summarized record gets
 // its summary entity. It runs a page at a time from a recorded marker
 // until it is done or the deadline passes, and once done costs one read.
-// It reports how many documents it moved in all.
+// It reports how many documents it moved in all. Kinds are moved in the
+// order the store was given them, so a kind is only ever appended: a
+// deployment whose migration was done before a kind moved to tables has
+// that kind moved too: its record's Kind stops before it (Done is never
+// stored; the end of the kinds is).
 func (s *Store) Migrate(ctx context.Context, deadline time.Time) (done bool, moved int, err error) {
 	var m tableMigration
 	etag, err := s.blobs.Get(ctx, keyTableMigration, &m)

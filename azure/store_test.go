@@ -419,3 +419,48 @@ func TestStoreListingSummarizesWritesUnderWay(t *testing.T) {
 		t.Fatalf("after the next write: %+v", items)
 	}
 }
+
+// A kind moved to tables after a deployment's migration was done has its
+// blobs moved by the next migration; the kinds before it are not walked
+// again.
+func TestStoreMigratesAKindAppendedSinceItWasDone(t *testing.T) {
+	ctx := context.Background()
+	conn, blobs, name := testContainer(t, "ap")
+	tbl, err := NewTableService(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := NewStore(blobs, tbl, name, testKinds)
+	if _, err := before.Blobs().Overwrite(ctx, "active/b-0", map[string]int{"i": 0}); err != nil { // kept as a blob before
+		t.Fatal(err)
+	}
+	if done, _, err := before.Migrate(ctx, time.Now().Add(time.Minute)); err != nil || !done {
+		t.Fatalf("first migration: done %v, err %v", done, err)
+	}
+	// the entries of the new kind, kept as blobs by the version before
+	old := before.Blobs()
+	for i := 0; i < 3; i++ {
+		if _, err := old.Overwrite(ctx, fmt.Sprintf("pending/p-%d", i), map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := NewStore(blobs, tbl, name, append(slices.Clone(testKinds), TableKind{Prefix: "pending/", Table: "pending"}))
+	if keys, _, err := after.KeysPage(ctx, "pending/", "", 100); err != nil || len(keys) != 0 {
+		t.Fatalf("before the migration the table holds %v %v", keys, err)
+	}
+	done, moved, err := after.Migrate(ctx, time.Now().Add(time.Minute))
+	if err != nil || !done || moved != 1+3 {
+		t.Fatalf("migration of the appended kind: done %v, moved %d (want 1 before and 3 now), err %v", done, moved, err)
+	}
+	keys, _, err := after.KeysPage(ctx, "pending/", "", 100)
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("entries after the move: %v %v", keys, err)
+	}
+	var v map[string]int
+	if _, err := after.Get(ctx, "pending/p-2", &v); err != nil || v["i"] != 2 {
+		t.Fatalf("a moved entry: %v %v", v, err)
+	}
+	if left, err := old.Keys(ctx, "pending/"); err != nil || len(left) != 0 {
+		t.Fatalf("blobs left behind: %v %v", left, err)
+	}
+}

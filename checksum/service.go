@@ -210,6 +210,17 @@ func (s *Service) Checksum(ctx context.Context, name string) (goldenpipe.Checksu
 	if err := blobevent.CheckName(name); err != nil {
 		return goldenpipe.Checksum{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no script %q: %s", name, goldenpipe.ErrorMessage(err))
 	}
+	// the version already hashed: the record and the blob's properties,
+	// the record not read again (every template a burst renders asks this)
+	old, _, err := s.Catalog.get(ctx, name)
+	if err != nil {
+		return goldenpipe.Checksum{}, err
+	}
+	if old != nil {
+		if ver, err := s.Blobs.Properties(ctx, name); err == nil && ver.ETag == old.ETag {
+			return *old, nil
+		}
+	}
 	if _, err := s.Reconcile(ctx, name); err != nil {
 		return goldenpipe.Checksum{}, err
 	}

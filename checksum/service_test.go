@@ -88,6 +88,7 @@ type env struct {
 	t        *testing.T
 	svc      *service.Client
 	scripts  string
+	state    string // the catalog's container
 	blobs    *countingBlobs
 	catalog  *checksum.Catalog
 	service  *checksum.Service
@@ -109,7 +110,7 @@ func newEnv(t *testing.T, h checksum.Hasher) *env {
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, svc: svc, scripts: scripts, listener: &listener{}}
+	e := &env{t: t, svc: svc, scripts: scripts, state: state, listener: &listener{}}
 	e.blobs = &countingBlobs{Blobs: azure.NewBlobs(svc, scripts)}
 	e.catalog = checksum.NewCatalog(azure.NewDocStore(svc, state))
 	e.service = &checksum.Service{Blobs: e.blobs, Catalog: e.catalog, Hasher: h, Container: scripts, Listeners: []checksum.ChangeListener{e.listener}}
@@ -529,5 +530,56 @@ func TestScriptsAreScannedWhileHashed(t *testing.T) {
 				t.Errorf("findings %+v", rec.Findings)
 			}
 		})
+	}
+}
+
+// countingDocs counts the reads of a document store.
+type countingDocs struct {
+	goldenpipe.Documents
+	gets atomic.Int64
+}
+
+func (c *countingDocs) Get(ctx context.Context, key string, v any) (string, error) {
+	c.gets.Add(1)
+	return c.Documents.Get(ctx, key, v)
+}
+
+// propsCounting counts the property reads of the scripts container.
+type propsCounting struct {
+	*countingBlobs
+	props atomic.Int64
+}
+
+func (p *propsCounting) Properties(ctx context.Context, name string) (goldenpipe.BlobVersion, error) {
+	p.props.Add(1)
+	return p.countingBlobs.Properties(ctx, name)
+}
+
+// Every template a burst renders asks for its scripts' checksums: a
+// version already hashed costs its record and the blob's properties, one
+// read each, and no download; a new version is hashed on the spot.
+func TestChecksumOfAHashedVersionCostsTwoReads(t *testing.T) {
+	e := newEnv(t, checksum.Hasher{ChunkSize: testChunk})
+	e.upload("linux/common.sh", []byte("echo v1\n"))
+	e.handle(e.event(goldenpipe.BlobCreated, "linux/common.sh"))
+	docs := &countingDocs{Documents: azure.NewDocStore(e.svc, e.state)}
+	blobs := &propsCounting{countingBlobs: e.blobs}
+	svc := &checksum.Service{Blobs: blobs, Catalog: checksum.NewCatalog(docs), Hasher: checksum.Hasher{ChunkSize: testChunk}, Container: e.scripts}
+	readsBefore := e.blobs.reads.Load()
+	c, err := svc.Checksum(context.Background(), "linux/common.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := e.wantSum("linux/common.sh", []byte("echo v1\n")); c.SHA256 != want.SHA256 || c.ETag != want.ETag {
+		t.Fatalf("checksum %+v, want %+v", c, want)
+	}
+	if g, p, d := docs.gets.Load(), blobs.props.Load(), e.blobs.reads.Load()-readsBefore; g != 1 || p != 1 || d != 0 {
+		t.Fatalf("a hashed version cost %d record reads, %d property reads and %d downloads; want 1, 1, 0", g, p, d)
+	}
+	// a version uploaded since (its event not yet handled) is hashed now
+	e.upload("linux/common.sh", []byte("echo v2\n"))
+	c, err = svc.Checksum(context.Background(), "linux/common.sh")
+	if want := e.wantSum("linux/common.sh", []byte("echo v2\n")); err != nil || c.SHA256 != want.SHA256 {
+		t.Fatalf("checksum of the new version %+v, %v; want %s", c, err, want.SHA256)
 	}
 }

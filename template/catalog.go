@@ -38,12 +38,16 @@ type run struct {
 	// noCascade stops a reconcile from reconciling the blobs it links
 	// or unlinks (linked.go).
 	noCascade bool
+	// written are the records the run wrote, by name, with their ETags
+	// (nil: not kept): sending a build request starts from the record as
+	// written instead of reading it again.
+	written map[string]stored
 }
 
 // eventRun is the view of a reconcile on its own (an event, a script
 // change): every blob and index is read.
 func (s *Service) eventRun(versions *Resolver, render bool) *run {
-	return &run{checksums: s.Checksums, versions: versions, render: render}
+	return &run{checksums: s.Checksums, versions: versions, render: render, written: map[string]stored{}}
 }
 
 // fresh is the run's view without its listings: a blob found changed
@@ -271,11 +275,12 @@ func (s *Service) observeLinked(ctx context.Context, r *run, o *observation, n n
 func (s *Service) apply(ctx context.Context, r *run, blob string, d decision) error {
 	for _, w := range d.Writes {
 		var err error
+		etag := ""
 		switch w.Kind {
 		case writePut:
-			_, err = s.Docs.Put(ctx, w.Key, w.Doc, w.IfMatch)
+			etag, err = s.Docs.Put(ctx, w.Key, w.Doc, w.IfMatch)
 		case writeOverwrite:
-			_, err = s.Docs.Overwrite(ctx, w.Key, w.Doc)
+			etag, err = s.Docs.Overwrite(ctx, w.Key, w.Doc)
 		case writeDelete:
 			err = s.Docs.Delete(ctx, w.Key, w.IfMatch)
 		}
@@ -284,6 +289,9 @@ func (s *Service) apply(ctx context.Context, r *run, blob string, d decision) er
 			return errChanged
 		case err != nil:
 			return fmt.Errorf("%s: %w", w.What, err)
+		}
+		if rec, ok := w.Doc.(Record); ok && r.written != nil && w.Key == recordKey(rec.Name) {
+			r.written[rec.Name] = stored{rec, etag}
 		}
 	}
 	if r.settled != nil {

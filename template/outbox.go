@@ -58,15 +58,29 @@ const DefaultPendingLimit = 200
 // notify sends the build request a template's record carries, if any, and
 // clears it once every listener took it.
 func (s *Service) notify(ctx context.Context, name string) error {
+	return s.notifyFrom(ctx, name, nil)
+}
+
+// notifyFrom is notify starting from the record as this process wrote it
+// (known, with its ETag; nil: it is read): a burst of uploads costs no
+// read of each record just written, and clearing the request is
+// conditioned on that write (a record written since is read again).
+func (s *Service) notifyFrom(ctx context.Context, name string, known *stored) error {
 	if len(s.Listeners) == 0 {
 		return nil
 	}
-	rec, err := s.Get(ctx, name)
-	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading template %q to send its build request: %w", name, err)
+	var rec Record
+	if known != nil {
+		rec = known.rec
+	} else {
+		var err error
+		rec, err = s.Get(ctx, name)
+		if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading template %q to send its build request: %w", name, err)
+		}
 	}
 	p := rec.Pending
 	if p == nil {
@@ -79,12 +93,26 @@ func (s *Service) notify(ctx context.Context, name string) error {
 			}
 		}
 	} // else: nothing to build any more (built meanwhile); cleared unsent
-	return s.clearPending(ctx, name, p.Fingerprint)
+	return s.clearPending(ctx, name, p.Fingerprint, known)
 }
 
 // clearPending clears a record's pending request for fingerprint fp, then
-// its index entry (if it still names fp).
-func (s *Service) clearPending(ctx context.Context, name, fp string) error {
+// its index entry (if it still names fp). A record known as written (nil:
+// none) is cleared by a write conditioned on its ETag, without a read; a
+// record written since is read and cleared as any other.
+func (s *Service) clearPending(ctx context.Context, name, fp string, known *stored) error {
+	if known != nil && known.rec.Pending != nil && known.rec.Pending.Fingerprint == fp {
+		rec := known.rec
+		rec.Pending, rec.ProcessedAt = nil, s.now()
+		_, err := s.Docs.Put(ctx, recordKey(name), rec, known.etag)
+		switch goldenpipe.ErrorCode(err) {
+		case "":
+			return s.dropPendingEntry(ctx, name, fp, time.Time{})
+		case goldenpipe.ECONFLICT, goldenpipe.ENOTFOUND: // written (or deleted) since: read it
+		default:
+			return fmt.Errorf("recording the build request of %q as sent: %w", name, err)
+		}
+	}
 	cleared := false
 	_, err := s.update(ctx, recordKey(name), func(r *Record) error {
 		if r.Pending == nil || r.Pending.Fingerprint != fp {

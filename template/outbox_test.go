@@ -3,6 +3,7 @@ package template
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/goldenpipe/goldenpipe"
@@ -27,7 +28,7 @@ func TestPendingNoLongerWanted(t *testing.T) {
 	})
 	t.Run("a newer request", func(t *testing.T) {
 		e := pendingEnv(t)
-		if err := e.s.clearPending(ctx, "ubuntu", "an older fingerprint"); err != nil {
+		if err := e.s.clearPending(ctx, "ubuntu", "an older fingerprint", nil); err != nil {
 			t.Fatal(err)
 		}
 		if rec := e.get("ubuntu"); rec.Pending == nil || len(e.keys(PendingPrefix)) != 1 {
@@ -42,7 +43,7 @@ func TestPendingNoLongerWanted(t *testing.T) {
 		if err := e.s.notify(ctx, "ubuntu"); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.s.clearPending(ctx, "ubuntu", "x"); err != nil || len(e.keys(PendingPrefix)) != 1 {
+		if err := e.s.clearPending(ctx, "ubuntu", "x", nil); err != nil || len(e.keys(PendingPrefix)) != 1 {
 			t.Errorf("an entry of another fingerprint: %v %v", err, e.keys(PendingPrefix))
 		}
 		e.now = e.now.Add(pendingGrace + 1)
@@ -97,4 +98,60 @@ func pendingEnv(t *testing.T) *catalogEnv {
 	}
 	e.planned.err = nil
 	return e
+}
+
+// recordReads counts the reads of template records.
+type recordReads struct {
+	goldenpipe.Documents
+	n atomic.Int64
+}
+
+func (r *recordReads) Get(ctx context.Context, key string, v any) (string, error) {
+	if strings.HasPrefix(key, recordPrefix) {
+		r.n.Add(1)
+	}
+	return r.Documents.Get(ctx, key, v)
+}
+
+// An upload's request is sent from the record as the upload wrote it,
+// and cleared by a write conditioned on that write: the record is read
+// once (to find there is none), not again to send and to clear.
+func TestRequestSentFromTheRecordAsWritten(t *testing.T) {
+	e := newCatalogEnv(t)
+	reads := &recordReads{Documents: e.docs}
+	e.s.Docs = reads
+	e.uploadFile("ubuntu.json", ubuntuSeed)
+	e.mustEvent(goldenpipe.BlobCreated, "ubuntu.json")
+	if got := e.planned.heard(); len(got) != 1 || got[0] != "ubuntu" {
+		t.Fatalf("requests sent: %v", got)
+	}
+	if n := reads.n.Load(); n != 1 {
+		t.Errorf("the upload read the record %d times, want 1", n)
+	}
+	if rec := e.get("ubuntu"); rec.Pending != nil || len(e.keys(PendingPrefix)) != 0 {
+		t.Errorf("after the send: pending %+v, entries %v", rec.Pending, e.keys(PendingPrefix))
+	}
+}
+
+// A record written again between the upload's write and the clearing of
+// its request (a newer change asking for another build) keeps the newer
+// request: the conditioned write loses, the record is read again.
+func TestRequestAsWrittenKeepsANewerOne(t *testing.T) {
+	ctx := context.Background()
+	e := pendingEnv(t)
+	var rec Record
+	etag, err := e.docs.Get(ctx, recordKey("ubuntu"), &rec)
+	if err != nil || rec.Pending == nil {
+		t.Fatalf("the record with its request: %+v %v", rec.Pending, err)
+	}
+	known := stored{rec, etag}
+	if _, err := e.s.update(ctx, recordKey("ubuntu"), func(r *Record) error { r.Pending.Fingerprint = "newer"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.notifyFrom(ctx, "ubuntu", &known); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get("ubuntu"); got.Pending == nil || got.Pending.Fingerprint != "newer" || len(e.keys(PendingPrefix)) != 1 {
+		t.Errorf("the newer request was cleared: %+v, entries %v", got.Pending, e.keys(PendingPrefix))
+	}
 }

@@ -162,7 +162,12 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 	}
 	for _, name := range names {
 		if err == nil {
-			err = s.notify(ctx, name)
+			known, ok := r.written[name]
+			if !ok {
+				err = s.notify(ctx, name)
+			} else {
+				err = s.notifyFrom(ctx, name, &known)
+			}
 		}
 	}
 	return outcome.String(), err

@@ -52,10 +52,15 @@ type Options struct {
 // default, Azurite promotes the short-lived garbage of each request to
 // its old generation, which at a few hundred thousand documents holds
 // 450 MB alive: V8 then marks it every few seconds, and every request
-// waits 200-700 ms (traced with --trace-gc in BENCHMARKS.md). Real
-// Table and Blob storage have no such pauses, so the emulator's own
+// waits 200-700 ms (traced with --trace-gc in docs/benchmarks-history.md).
+// Larger is not better: during a burst of writes most of what a scavenge
+// copies survives (the documents written), so a scavenge of 128 MiB
+// halves stood Azurite still for 80-170 ms, of 64 MiB for 50-80 ms
+// (traced during the 1,000 templates burst, BENCHMARKS.md), and 64 MiB
+// still kept the status page over 100,000 records under its target.
+// Real Table and Blob storage have no such pauses, so the emulator's own
 // tail is kept out of what the tests and benches measure.
-const semiSpaceMiB = 128
+const semiSpaceMiB = 64
 
 // nodeOptions is NODE_OPTIONS for Azurite: the caller's, with the young
 // generation's size unless the caller set one.
@@ -155,6 +160,12 @@ func start(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	common := []string{"--disableTelemetry", "--skipApiVersionCheck", "--loose"}
+	if o.Log == nil {
+		// no one reads the access log: Azurite formats and writes a line
+		// for every request otherwise (a tenth of its blob service's CPU,
+		// profiled during a burst of 10,000 template uploads)
+		common = append(common, "--silent")
+	}
 	blob := []string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port)}
 	queue := []string{"--queueHost", "127.0.0.1", "--queuePort", strconv.Itoa(port + 1)}
 	table := []string{"--tableHost", "127.0.0.1", "--tablePort", strconv.Itoa(port + 2)}

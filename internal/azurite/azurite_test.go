@@ -12,8 +12,8 @@ import (
 
 func TestNodeOptions(t *testing.T) {
 	for _, tc := range []struct{ caller, want string }{
-		{"", "--max-semi-space-size=128"},
-		{"--max-old-space-size=4096", "--max-old-space-size=4096 --max-semi-space-size=128"},
+		{"", "--max-semi-space-size=64"},
+		{"--max-old-space-size=4096", "--max-old-space-size=4096 --max-semi-space-size=64"},
 		{"--max-semi-space-size=32 --trace-warnings", "--max-semi-space-size=32 --trace-warnings"},
 	} {
 		t.Run(tc.caller, func(t *testing.T) {
@@ -39,9 +39,14 @@ func TestStartedWithItsYoungGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []byte("NODE_OPTIONS=--max-old-space-size=2048 --max-semi-space-size=128\x00")
+	want := []byte("NODE_OPTIONS=--max-old-space-size=2048 --max-semi-space-size=64\x00")
 	if !bytes.Contains(env, want) {
 		t.Errorf("Azurite's environment lacks %q", want)
+	}
+	// no one reads its output (Options.Log nil): no access log is written
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s.Pid()))
+	if err != nil || !bytes.Contains(cmdline, []byte("\x00--silent")) {
+		t.Errorf("Azurite runs %q (%v), want --silent", bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), err)
 	}
 }
 

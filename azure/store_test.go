@@ -223,17 +223,7 @@ func TestStoreMigratesBlobsOnce(t *testing.T) {
 	if err != nil || !done || moved != 15 {
 		t.Fatalf("migration: done %v, moved %d, err %v", done, moved, err)
 	}
-	keys, _, err := s.KeysPage(ctx, "active/", "", 100)
-	if err != nil || len(keys) != 5 {
-		t.Fatalf("markers after the move: %v %v", keys, err)
-	}
-	var v map[string]int
-	if _, err := s.Get(ctx, "active/b-0", &v); err != nil || v["i"] != 100 {
-		t.Fatalf("the newer marker: %v %v", v, err)
-	}
-	if left, err := old.Keys(ctx, "active/"); err != nil || len(left) != 0 {
-		t.Fatalf("blobs left behind: %v %v", left, err)
-	}
+	wantMoved(t, s, old, "active/", 5, "active/b-0", 100) // the newer marker kept
 	if keys, _, err := s.KeysPage(ctx, "by-time/", "", 100); err != nil || len(keys) != 5 {
 		t.Fatalf("time list after the move: %v %v", keys, err)
 	}
@@ -452,15 +442,23 @@ func TestStoreMigratesAKindAppendedSinceItWasDone(t *testing.T) {
 	if err != nil || !done || moved != 1+3 {
 		t.Fatalf("migration of the appended kind: done %v, moved %d (want 1 before and 3 now), err %v", done, moved, err)
 	}
-	keys, _, err := after.KeysPage(ctx, "pending/", "", 100)
-	if err != nil || len(keys) != 3 {
-		t.Fatalf("entries after the move: %v %v", keys, err)
+	wantMoved(t, after, old, "pending/", 3, "pending/p-2", 2)
+}
+
+// wantMoved asserts that n documents under prefix are entities of s, the
+// one at key holding {"i": i}, and that no blob is left under prefix.
+func wantMoved(t *testing.T, s *Store, old *DocStore, prefix string, n int, key string, i int) {
+	t.Helper()
+	ctx := context.Background()
+	keys, _, err := s.KeysPage(ctx, prefix, "", 100)
+	if err != nil || len(keys) != n {
+		t.Fatalf("%s after the move: %v %v, want %d", prefix, keys, err, n)
 	}
 	var v map[string]int
-	if _, err := after.Get(ctx, "pending/p-2", &v); err != nil || v["i"] != 2 {
-		t.Fatalf("a moved entry: %v %v", v, err)
+	if _, err := s.Get(ctx, key, &v); err != nil || v["i"] != i {
+		t.Fatalf("%s after the move: %v %v, want i %d", key, v, err, i)
 	}
-	if left, err := old.Keys(ctx, "pending/"); err != nil || len(left) != 0 {
-		t.Fatalf("blobs left behind: %v %v", left, err)
+	if left, err := old.Keys(ctx, prefix); err != nil || len(left) != 0 {
+		t.Fatalf("blobs left behind under %s: %v %v", prefix, left, err)
 	}
 }

@@ -77,45 +77,54 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 // is now: hashes a version not hashed yet, removes the entry of a deleted
 // blob, and does nothing (no download) when the entry is current.
 func (s *Service) Reconcile(ctx context.Context, name string) (string, error) {
+	outcome, _, err := s.reconcile(ctx, name)
+	return outcome, err
+}
+
+// reconcile is Reconcile, also returning the entry when it found it
+// current (nil: read the catalog for it).
+func (s *Service) reconcile(ctx context.Context, name string) (string, *goldenpipe.Checksum, error) {
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		outcome, retry, err := s.reconcileOnce(ctx, name)
+		outcome, current, retry, err := s.reconcileOnce(ctx, name)
 		if !retry {
-			return outcome, err
+			return outcome, current, err
 		}
 		s.log().Debug("reconcile raced; reading again", "script", name, "attempt", attempt, "reason", outcome)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return "", goldenpipe.Errorf(goldenpipe.ECONFLICT, "script %q kept changing during %d attempts; the event will be redelivered", name, maxAttempts)
+	return "", nil, goldenpipe.Errorf(goldenpipe.ECONFLICT, "script %q kept changing during %d attempts; the event will be redelivered", name, maxAttempts)
 }
 
-func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome string, retry bool, err error) {
+// reconcileOnce observes the entry and the blob and acts once; current is
+// the entry when it was found current (a version already hashed).
+func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome string, current *goldenpipe.Checksum, retry bool, err error) {
 	old, oldETag, err := s.Catalog.get(ctx, name)
 	if err != nil {
-		return "", false, err
+		return "", nil, false, err
 	}
 	ver, err := s.Blobs.Properties(ctx, name)
 	if goldenpipe.ErrorCode(err) == goldenpipe.ENOTFOUND {
 		if old == nil {
-			return "blob does not exist and has no checksum; nothing to do", false, nil
+			return "blob does not exist and has no checksum; nothing to do", nil, false, nil
 		}
 		if err := s.Catalog.remove(ctx, *old, oldETag, s.now()); err != nil {
 			if goldenpipe.ErrorCode(err) == goldenpipe.ECONFLICT {
-				return "the entry changed while removing it", true, nil
+				return "the entry changed while removing it", nil, true, nil
 			}
-			return "", false, err
+			return "", nil, false, err
 		}
 		if err := s.notify(ctx, Change{Name: name, Old: old}); err != nil {
-			return "", false, err
+			return "", nil, false, err
 		}
-		return "blob is gone; checksum removed (kept in history)", false, nil
+		return "blob is gone; checksum removed (kept in history)", nil, false, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", nil, false, err
 	}
 	if old != nil && old.ETag == ver.ETag {
-		return fmt.Sprintf("version %s already hashed (sha256 %s); no download", ver.ETag, old.SHA256), false, nil
+		return fmt.Sprintf("version %s already hashed (sha256 %s); no download", ver.ETag, old.SHA256), old, false, nil
 	}
 
 	// one download of a version: this instance's concurrent events share
@@ -130,7 +139,7 @@ func (s *Service) reconcileOnce(ctx context.Context, name string) (outcome strin
 		return flown{text, retry}, err
 	})
 	o, _ := v.(flown)
-	return o.text, o.retry, err
+	return o.text, nil, o.retry, err
 }
 
 // hashVersion claims a script version, hashes it (unless another instance
@@ -210,19 +219,12 @@ func (s *Service) Checksum(ctx context.Context, name string) (goldenpipe.Checksu
 	if err := blobevent.CheckName(name); err != nil {
 		return goldenpipe.Checksum{}, goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no script %q: %s", name, goldenpipe.ErrorMessage(err))
 	}
-	// the version already hashed: the record and the blob's properties,
-	// the record not read again (every template a burst renders asks this)
-	old, _, err := s.Catalog.get(ctx, name)
-	if err != nil {
+	_, current, err := s.reconcile(ctx, name)
+	switch {
+	case err != nil:
 		return goldenpipe.Checksum{}, err
-	}
-	if old != nil {
-		if ver, err := s.Blobs.Properties(ctx, name); err == nil && ver.ETag == old.ETag {
-			return *old, nil
-		}
-	}
-	if _, err := s.Reconcile(ctx, name); err != nil {
-		return goldenpipe.Checksum{}, err
+	case current != nil: // already hashed: the entry as read (every template a burst renders asks this)
+		return *current, nil
 	}
 	return s.Catalog.Get(ctx, name)
 }

@@ -50,6 +50,15 @@ func (s *Service) eventRun(versions *Resolver, render bool) *run {
 	return &run{checksums: s.Checksums, versions: versions, render: render, written: map[string]stored{}}
 }
 
+// writtenRecord is the record name as the run wrote it, nil when it did
+// not.
+func (r *run) writtenRecord(name string) *stored {
+	if w, ok := r.written[name]; ok {
+		return &w
+	}
+	return nil
+}
+
 // fresh is the run's view without its listings: a blob found changed
 // since the listing is read as it is now.
 func (r *run) fresh() *run {

@@ -101,21 +101,10 @@ func (s *Service) notifyFrom(ctx context.Context, name string, known *stored) er
 // none) is cleared by a write conditioned on its ETag, without a read; a
 // record written since is read and cleared as any other.
 func (s *Service) clearPending(ctx context.Context, name, fp string, known *stored) error {
-	if known != nil && known.rec.Pending != nil && known.rec.Pending.Fingerprint == fp {
-		rec := known.rec
-		rec.Pending, rec.ProcessedAt = nil, s.now()
-		_, err := s.Docs.Put(ctx, recordKey(name), rec, known.etag)
-		switch goldenpipe.ErrorCode(err) {
-		case "":
-			return s.dropPendingEntry(ctx, name, fp, time.Time{})
-		case goldenpipe.ECONFLICT, goldenpipe.ENOTFOUND: // written (or deleted) since: read it
-		default:
-			return fmt.Errorf("recording the build request of %q as sent: %w", name, err)
-		}
-	}
 	cleared := false
-	_, err := s.update(ctx, recordKey(name), func(r *Record) error {
+	_, err := s.updateFrom(ctx, recordKey(name), known, func(r *Record) error {
 		if r.Pending == nil || r.Pending.Fingerprint != fp {
+			cleared = false              // an earlier attempt, whose write lost its race, may have set it
 			return docstore.ErrUnchanged // a newer change asks for another build
 		}
 		r.Pending, cleared = nil, true

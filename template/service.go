@@ -162,12 +162,7 @@ func (s *Service) HandleBlobEvent(ctx context.Context, ev goldenpipe.BlobEvent) 
 	}
 	for _, name := range names {
 		if err == nil {
-			known, ok := r.written[name]
-			if !ok {
-				err = s.notify(ctx, name)
-			} else {
-				err = s.notifyFrom(ctx, name, &known)
-			}
+			err = s.notifyFrom(ctx, name, r.writtenRecord(name))
 		}
 	}
 	return outcome.String(), err
@@ -450,7 +445,17 @@ func (m *memoChecksums) Checksum(ctx context.Context, name string) (goldenpipe.C
 // update applies fn to a stored record with a conditional write (the one
 // read-modify-write helper); a record that does not exist is ENOTFOUND.
 func (s *Service) update(ctx context.Context, key string, fn func(*Record) error) (Record, error) {
-	return docstore.Update(ctx, s.Docs, key, func(r *Record) error {
+	return s.updateFrom(ctx, key, nil, fn)
+}
+
+// updateFrom is update starting from the record as this process wrote
+// it (known; nil: it is read).
+func (s *Service) updateFrom(ctx context.Context, key string, known *stored, fn func(*Record) error) (Record, error) {
+	var from *docstore.Known[Record]
+	if known != nil {
+		from = &docstore.Known[Record]{V: known.rec, ETag: known.etag}
+	}
+	return docstore.UpdateFrom(ctx, s.Docs, key, from, func(r *Record) error {
 		if r.Name == "" {
 			return goldenpipe.Errorf(goldenpipe.ENOTFOUND, "no template record %s", key)
 		}

@@ -98,9 +98,29 @@ var ErrUnchanged = errors.New("unchanged")
 // there first, at most updateAttempts times (then ECONFLICT). fn returning
 // ErrUnchanged writes nothing; any other error is returned as it is.
 func Update[T any](ctx context.Context, docs goldenpipe.Documents, key string, fn func(*T) error) (T, error) {
+	return UpdateFrom(ctx, docs, key, nil, fn)
+}
+
+// Known is a document as its caller last read or wrote it, with its ETag.
+type Known[T any] struct {
+	V    T
+	ETag string
+}
+
+// UpdateFrom is Update starting from the version known (nil: read it):
+// fn first sees that version (its ErrUnchanged is taken as it is), the
+// write is conditioned on known's ETag without a read, and a document
+// changed (or deleted) since is read as Update reads it.
+func UpdateFrom[T any](ctx context.Context, docs goldenpipe.Documents, key string, known *Known[T], fn func(*T) error) (T, error) {
 	for attempt := 0; attempt < updateAttempts; attempt++ {
-		v, etag, _, err := get[T](ctx, docs, key)
-		if err != nil {
+		var (
+			v    T
+			etag string
+			err  error
+		)
+		if attempt == 0 && known != nil {
+			v, etag = known.V, known.ETag
+		} else if v, etag, _, err = get[T](ctx, docs, key); err != nil {
 			return v, err
 		}
 		if err := fn(&v); err != nil {
@@ -109,9 +129,12 @@ func Update[T any](ctx context.Context, docs goldenpipe.Documents, key string, f
 			}
 			return v, err
 		}
-		if _, err := docs.Put(ctx, key, v, etag); err == nil {
+		_, err = docs.Put(ctx, key, v, etag)
+		switch code := goldenpipe.ErrorCode(err); {
+		case err == nil:
 			return v, nil
-		} else if goldenpipe.ErrorCode(err) != goldenpipe.ECONFLICT {
+		case code == goldenpipe.ENOTFOUND && attempt == 0 && known != nil: // deleted since it was known
+		case code != goldenpipe.ECONFLICT:
 			return v, err
 		}
 	}

@@ -96,6 +96,55 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
+// TestUpdateFrom: from the version known, the write needs no read; a
+// version changed since (a stale ETag) or deleted since is read, as
+// Update reads it.
+func TestUpdateFrom(t *testing.T) {
+	inc := func(c *counter) error { c.N++; return nil }
+	for _, tc := range []struct {
+		name     string
+		changed  bool // the document written again after it was known
+		deleted  bool
+		want     int // the stored N afterwards
+		wantGets int64
+	}{
+		{name: "the known version: written without a read", want: 5},
+		{name: "changed since: read and written again", changed: true, want: 11, wantGets: 1},
+		{name: "deleted since: read, and created as Update would", deleted: true, want: 1, wantGets: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			mem := inmem.NewDocs()
+			etag, err := mem.Put(ctx, "k", counter{4}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			known := &docstore.Known[counter]{V: counter{4}, ETag: etag}
+			if tc.changed {
+				if _, err := mem.Put(ctx, "k", counter{10}, etag); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.deleted {
+				if err := mem.Delete(ctx, "k", ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			store := &counting{Documents: mem}
+			if _, err := docstore.UpdateFrom(ctx, store, "k", known, inc); err != nil {
+				t.Fatal(err)
+			}
+			if got := store.gets.Load(); got != tc.wantGets {
+				t.Errorf("%d reads, want %d", got, tc.wantGets)
+			}
+			var got counter
+			if _, err := mem.Get(ctx, "k", &got); err != nil || got.N != tc.want {
+				t.Errorf("stored %d (%v), want %d", got.N, err, tc.want)
+			}
+		})
+	}
+}
+
 // TestReadAll: documents come back in the order of the keys (sorted by
 // less for ReadAll), with their ETags; those gone are listed as missing.
 func TestReadAll(t *testing.T) {
